@@ -1,0 +1,3 @@
+//! gomirror: keeps a self-hosted Go module mirror in sync.
+pub mod gomod;
+pub mod sumdb;
