@@ -13,6 +13,10 @@ pub mod pseudo;
 pub mod semver;
 pub mod zip;
 
+mod quote;
+mod unicode;
+mod unicode_tables;
+
 pub use path::{
     ModuleError, canonical_version, check, check_file_path, check_path, escape_path,
     escape_version, unescape_path, unescape_version,

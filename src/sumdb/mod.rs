@@ -2,6 +2,7 @@
 //! hashing, tiles of height 8) and records, following `golang.org/x/mod/sumdb`
 //! and tested against the public vectors in `protocols.md` (§3, §5.2–§5.5).
 
+pub mod client;
 pub mod note;
 pub mod tile;
 pub mod tlog;

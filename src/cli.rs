@@ -1,0 +1,189 @@
+//! The command line: parse, load and check the configuration, run a command,
+//! and map the outcome to the documented exit codes.
+//!
+//! | exit | meaning |
+//! |------|---------|
+//! | 0 | all good |
+//! | 1 | some versions failed (sync) or problems remain (verify) |
+//! | 2 | fatal: configuration, I/O, signature or consistency failure; prune refused |
+//! | 3 | another run holds the lock |
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::lock::{LockError, RunLock};
+use crate::report::{Reporter, Verbosity};
+use crate::{status, sync, verify};
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_PARTIAL: i32 = 1;
+pub const EXIT_FATAL: i32 = 2;
+pub const EXIT_LOCKED: i32 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gomirror",
+    version,
+    about = "Keeps a verified mirror of Go modules: a static GOPROXY tree with its checksum database",
+    after_help = "Exit codes: 0 all good, 1 some versions failed / problems remain, 2 fatal (or prune refused), 3 another run holds the lock."
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "sync.toml",
+        value_name = "FILE"
+    )]
+    pub config: PathBuf,
+    /// Only errors and the summary.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More detail while working.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// One incremental pass: discover, fetch, verify, publish, prune.
+    Sync {
+        /// Walk the index and print what would be fetched and deleted; change nothing in the tree.
+        #[arg(long)]
+        dry_run: bool,
+        /// Retry failed versions now instead of waiting for their retry time.
+        #[arg(long)]
+        retry_failed: bool,
+    },
+    /// Re-check every published file against the state database.
+    Verify {
+        /// Refetch, re-verify and republish whatever is damaged or missing.
+        #[arg(long)]
+        repair: bool,
+        /// Compare sizes and modification times only (fast, for very large mirrors).
+        #[arg(long, conflicts_with = "repair")]
+        quick: bool,
+    },
+    /// Delete what the filter or the upstream no longer wants, and strays in the tree.
+    Prune {
+        /// Print the deletion set; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete even past prune.max_delete.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Cursor, counts, recent runs and failures.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses arguments, runs, and returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let verbosity = if cli.quiet {
+        Verbosity::Quiet
+    } else if cli.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let out = Reporter::new(verbosity);
+    let settings = match Settings::load(&cli.config) {
+        Ok(s) => s,
+        Err(e) => {
+            print_error(&e);
+            return EXIT_FATAL;
+        }
+    };
+    match cli.command {
+        Command::Status { json } => match status::run(&settings, json) {
+            Ok(()) => EXIT_OK,
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_FATAL
+            }
+        },
+        Command::Sync {
+            dry_run,
+            retry_failed,
+        } => {
+            let lock = match take_lock(&settings) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let opts = sync::SyncOptions {
+                dry_run,
+                retry_failed,
+            };
+            let report = sync::run(&settings, &opts, &out, &lock);
+            print!("{}", report.render());
+            report.exit_code()
+        }
+        Command::Verify { repair, quick } => {
+            let lock = match take_lock(&settings) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let opts = verify::VerifyOptions { repair, quick };
+            match verify::run(&settings, &opts, &out, &lock) {
+                Ok(report) => {
+                    print!("{}", report.render());
+                    report.exit_code()
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FATAL
+                }
+            }
+        }
+        Command::Prune { dry_run, force } => {
+            let lock = match take_lock(&settings) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            match crate::prune::run_command(&settings, dry_run, force, &out, &lock) {
+                Ok(summary) => {
+                    println!("{}", summary.render_line());
+                    if summary.refused { EXIT_FATAL } else { EXIT_OK }
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FATAL
+                }
+            }
+        }
+    }
+}
+
+fn take_lock(settings: &Settings) -> Result<RunLock, i32> {
+    match RunLock::acquire(&settings.state) {
+        Ok(l) => Ok(l),
+        Err(e @ LockError::Busy { .. }) => {
+            eprintln!("error: {e}");
+            Err(EXIT_LOCKED)
+        }
+        Err(e) => {
+            print_error(&e);
+            Err(EXIT_FATAL)
+        }
+    }
+}
+
+/// `error: …` then each cause on its own `Caused by:` line.
+pub fn print_error(e: &dyn std::error::Error) {
+    eprintln!("error: {e}");
+    let mut source = e.source();
+    while let Some(s) = source {
+        eprintln!("  Caused by: {s}");
+        source = s.source();
+    }
+}

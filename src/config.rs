@@ -1,0 +1,641 @@
+//! `sync.toml`: parsed once, checked completely, and turned into one [`Settings`]
+//! value before any work starts.
+//!
+//! The file is a contract (scripts and users depend on it): unknown keys are an
+//! error naming the key, relative paths resolve against the file's directory, and
+//! every value that could only fail later (a URL, a key, a pattern) fails here.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::gomod::pattern;
+use crate::sumdb::note::Verifier;
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config file `{path}`: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    upstream: RawUpstream,
+    sumdb: RawSumdb,
+    mirror: RawMirror,
+    filter: RawFilter,
+    #[serde(default)]
+    prune: RawPrune,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    proxy: String,
+    index: String,
+    #[serde(default = "default_timeout")]
+    timeout: String,
+    index_since: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSumdb {
+    key: String,
+    url: Option<String>,
+    #[serde(default)]
+    skip: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMirror {
+    output: PathBuf,
+    state: PathBuf,
+    #[serde(default = "default_workers")]
+    workers: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFilter {
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    seed: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrune {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default = "default_max_delete")]
+    max_delete: RawMaxDelete,
+    #[serde(default = "default_recheck")]
+    recheck_interval: String,
+    #[serde(default = "default_recheck_batch")]
+    recheck_batch: u64,
+    #[serde(default = "default_true")]
+    scan_tree: bool,
+}
+
+impl Default for RawPrune {
+    fn default() -> Self {
+        RawPrune {
+            enabled: true,
+            max_delete: default_max_delete(),
+            recheck_interval: default_recheck(),
+            recheck_batch: default_recheck_batch(),
+            scan_tree: true,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawMaxDelete {
+    Count(u64),
+    Text(String),
+}
+
+fn default_timeout() -> String {
+    "60s".to_string()
+}
+fn default_workers() -> usize {
+    16
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_delete() -> RawMaxDelete {
+    RawMaxDelete::Text("10%".to_string())
+}
+fn default_recheck() -> String {
+    "7d".to_string()
+}
+fn default_recheck_batch() -> u64 {
+    1000
+}
+
+/// The checked configuration every command runs from.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The config file this came from (for messages).
+    pub config_path: PathBuf,
+    pub proxy: Url,
+    pub index: Url,
+    /// Per-read timeout for upstream requests (no whole-transfer cap: zips are large).
+    pub timeout: Duration,
+    /// Where a new mirror starts reading the index (RFC 3339); `None` = the beginning.
+    pub index_since: Option<String>,
+    /// Modules whose tagged versions are listed from the proxy on every run.
+    pub seeds: Vec<String>,
+    pub sumdb: SumdbSettings,
+    pub output: PathBuf,
+    pub state: PathBuf,
+    pub workers: usize,
+    pub filter: Filter,
+    pub prune: PruneSettings,
+}
+
+#[derive(Clone, Debug)]
+pub struct SumdbSettings {
+    /// The verifier key string as configured.
+    pub key: String,
+    pub verifier: Verifier,
+    /// The database name, from the key (`sum.golang.org`).
+    pub name: String,
+    pub url: Url,
+    /// GONOSUMDB-style patterns: modules verified only structurally.
+    pub skip: String,
+}
+
+impl SumdbSettings {
+    /// Whether `module` is exempt from checksum-database verification.
+    pub fn skips(&self, module: &str) -> bool {
+        !self.skip.is_empty() && pattern::match_prefix_patterns(&self.skip, module)
+    }
+}
+
+/// Which modules the mirror wants: GOPRIVATE-style include and exclude patterns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    pub include: String,
+    pub exclude: String,
+}
+
+impl Filter {
+    pub fn wants(&self, module: &str) -> bool {
+        pattern::match_prefix_patterns(&self.include, module)
+            && (self.exclude.is_empty() || !pattern::match_prefix_patterns(&self.exclude, module))
+    }
+
+    /// A stable description, stored with the state so a changed filter is noticed.
+    pub fn fingerprint(&self) -> String {
+        format!("include={};exclude={}", self.include, self.exclude)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PruneSettings {
+    pub enabled: bool,
+    pub max_delete: MaxDelete,
+    /// How often a published version is asked about upstream again (404/410 → pruned).
+    pub recheck_interval: Duration,
+    /// How many published versions one sync rechecks at most.
+    pub recheck_batch: u64,
+    /// Whether pruning walks the tree for strays (large mirrors may leave this
+    /// to a daily `gomirror prune`).
+    pub scan_tree: bool,
+}
+
+/// `prune.max_delete`: an absolute count or a share of the mirror.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MaxDelete {
+    Count(u64),
+    Percent(f64),
+}
+
+impl MaxDelete {
+    /// The largest deletion allowed in a mirror of `total` versions.
+    pub fn limit(&self, total: u64) -> u64 {
+        match *self {
+            MaxDelete::Count(n) => n,
+            MaxDelete::Percent(p) => ((total as f64) * p / 100.0).floor() as u64,
+        }
+    }
+}
+
+impl fmt::Display for MaxDelete {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxDelete::Count(n) => write!(f, "{n}"),
+            MaxDelete::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads and checks the config file at `path`.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        Settings::parse(&text, path, &base)
+    }
+
+    /// Parses config text; `base` is the directory relative paths resolve against.
+    pub fn parse(text: &str, path: &Path, base: &Path) -> Result<Settings, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+
+        let proxy = parse_url("upstream.proxy", &raw.upstream.proxy).map_err(&invalid)?;
+        let index = parse_url("upstream.index", &raw.upstream.index).map_err(&invalid)?;
+        let timeout = parse_duration(&raw.upstream.timeout).ok_or_else(|| {
+            invalid(format!(
+                "upstream.timeout: cannot parse {:?} as a duration (e.g. \"60s\")",
+                raw.upstream.timeout
+            ))
+        })?;
+
+        let verifier = Verifier::parse(&raw.sumdb.key)
+            .map_err(|e| invalid(format!("sumdb.key: {e}: {:?}", raw.sumdb.key)))?;
+        let name = verifier.name().to_string();
+        // The name becomes directories of the tree (`sumdb/<name>/`).
+        if name.split('/').any(|e| {
+            e.is_empty()
+                || e.starts_with('.')
+                || !e
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+        }) {
+            return Err(invalid(format!(
+                "sumdb.key: the database name {name:?} cannot be used as a directory name"
+            )));
+        }
+        let sumdb_url = match &raw.sumdb.url {
+            Some(u) => parse_url("sumdb.url", u).map_err(&invalid)?,
+            None => parse_url("sumdb.url", &format!("https://{name}")).map_err(|e| {
+                invalid(format!("{e} (derived from the key's name; set sumdb.url)"))
+            })?,
+        };
+        let skip = join_patterns("sumdb.skip", &raw.sumdb.skip).map_err(&invalid)?;
+
+        if raw.mirror.workers == 0 || raw.mirror.workers > 256 {
+            return Err(invalid(format!(
+                "mirror.workers must be between 1 and 256, not {}",
+                raw.mirror.workers
+            )));
+        }
+        let output = absolute(base, &raw.mirror.output);
+        let state = absolute(base, &raw.mirror.state);
+        if raw.mirror.output.as_os_str().is_empty() {
+            return Err(invalid("mirror.output is empty".into()));
+        }
+        if state.starts_with(&output) {
+            return Err(invalid(format!(
+                "mirror.state ({}) must not be inside mirror.output ({}): the web server would publish it and prune would treat it as a stray",
+                state.display(),
+                output.display()
+            )));
+        }
+
+        let include = join_patterns("filter.include", &raw.filter.include).map_err(&invalid)?;
+        if include.is_empty() {
+            return Err(invalid(
+                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module"
+                    .into(),
+            ));
+        }
+        let exclude = join_patterns("filter.exclude", &raw.filter.exclude).map_err(&invalid)?;
+        let filter = Filter { include, exclude };
+        for seed in &raw.filter.seed {
+            crate::gomod::check_path(seed).map_err(|e| invalid(format!("filter.seed: {e}")))?;
+            if !filter.wants(seed) {
+                return Err(invalid(format!(
+                    "filter.seed: {seed:?} is not wanted by filter.include/exclude, so seeding it would mirror nothing"
+                )));
+            }
+        }
+        if let Some(since) = &raw.upstream.index_since
+            && !crate::index::is_rfc3339(since)
+        {
+            return Err(invalid(format!(
+                "upstream.index_since: {since:?} is not an RFC 3339 time (e.g. \"2026-01-01T00:00:00Z\")"
+            )));
+        }
+
+        let max_delete = match raw.prune.max_delete {
+            RawMaxDelete::Count(n) => MaxDelete::Count(n),
+            RawMaxDelete::Text(t) => parse_max_delete(&t).ok_or_else(|| {
+                invalid(format!(
+                    "prune.max_delete: expected a count (100) or a percentage (\"10%\"), not {t:?}"
+                ))
+            })?,
+        };
+        let recheck_interval = parse_duration(&raw.prune.recheck_interval).ok_or_else(|| {
+            invalid(format!(
+                "prune.recheck_interval: cannot parse {:?} as a duration (e.g. \"7d\", \"12h\")",
+                raw.prune.recheck_interval
+            ))
+        })?;
+
+        Ok(Settings {
+            config_path: path.to_path_buf(),
+            proxy,
+            index,
+            timeout,
+            index_since: raw.upstream.index_since,
+            seeds: raw.filter.seed,
+            sumdb: SumdbSettings {
+                key: raw.sumdb.key,
+                verifier,
+                name,
+                url: sumdb_url,
+                skip,
+            },
+            output,
+            state,
+            workers: raw.mirror.workers,
+            filter,
+            prune: PruneSettings {
+                enabled: raw.prune.enabled,
+                max_delete,
+                recheck_interval,
+                recheck_batch: raw.prune.recheck_batch,
+                scan_tree: raw.prune.scan_tree,
+            },
+        })
+    }
+}
+
+fn absolute(base: &Path, p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    // Normalise `.` components lexically so containment checks are meaningful;
+    // `..` is kept (resolving it lexically could change meaning across symlinks).
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        if c != std::path::Component::CurDir {
+            out.push(c);
+        }
+    }
+    if out.is_relative()
+        && let Ok(cwd) = std::env::current_dir()
+    {
+        return cwd.join(out);
+    }
+    out
+}
+
+fn parse_url(key: &str, s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("{key}: invalid URL {:?}: {e}", redact(s)))?;
+    match url.scheme() {
+        "http" | "https" => {}
+        other => {
+            return Err(format!(
+                "{key}: unsupported URL scheme {other:?} (use http or https)"
+            ));
+        }
+    }
+    if url.cannot_be_a_base() || url.host_str().is_none() {
+        return Err(format!("{key}: URL {:?} has no host", redact(s)));
+    }
+    Ok(url)
+}
+
+fn join_patterns(key: &str, list: &[String]) -> Result<String, String> {
+    for p in list {
+        pattern::check_patterns(p).map_err(|e| format!("{key}: {e}"))?;
+    }
+    Ok(list
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(","))
+}
+
+fn parse_max_delete(t: &str) -> Option<MaxDelete> {
+    let t = t.trim();
+    if let Some(p) = t.strip_suffix('%') {
+        let v: f64 = p.trim().parse().ok()?;
+        (0.0..=100.0).contains(&v).then_some(MaxDelete::Percent(v))
+    } else {
+        t.parse().ok().map(MaxDelete::Count)
+    }
+}
+
+/// Parses durations like `90s`, `15m`, `12h`, `7d`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], s[i..].trim()),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => return Some(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// A URL fit for logs and error messages: any user name, password or query
+/// string (tokens) is masked.
+pub fn redact(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) => {
+            if !u.username().is_empty() || u.password().is_some() {
+                let _ = u.set_username("***");
+                let _ = u.set_password(None);
+            }
+            if u.query().is_some() {
+                // Keep gomirror's own index parameters readable, mask the rest.
+                let kept: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        if k == "since" || k == "limit" {
+                            (k.into_owned(), v.into_owned())
+                        } else {
+                            (k.into_owned(), "***".to_string())
+                        }
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(kept);
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparsable URL>".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8";
+
+    fn cfg(body: &str) -> Result<Settings, ConfigError> {
+        Settings::parse(
+            body,
+            Path::new("/etc/gomirror/sync.toml"),
+            Path::new("/etc/gomirror"),
+        )
+    }
+
+    fn minimal(extra: &str) -> String {
+        format!(
+            r#"
+[upstream]
+proxy = "https://proxy.golang.org"
+index = "https://index.golang.org/index"
+[sumdb]
+key = "{KEY}"
+[mirror]
+output = "mirror"
+state = "state.db"
+[filter]
+include = ["golang.org/x"]
+{extra}
+"#
+        )
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults_and_resolves_paths() {
+        let s = cfg(&minimal("")).unwrap();
+        assert_eq!(s.output, PathBuf::from("/etc/gomirror/mirror"));
+        assert_eq!(s.state, PathBuf::from("/etc/gomirror/state.db"));
+        assert_eq!(s.workers, 16);
+        assert_eq!(s.sumdb.name, "sum.golang.org");
+        assert_eq!(s.sumdb.url.as_str(), "https://sum.golang.org/");
+        assert!(s.prune.enabled);
+        assert_eq!(s.prune.max_delete, MaxDelete::Percent(10.0));
+        assert!(s.filter.wants("golang.org/x/mod"));
+        assert!(!s.filter.wants("github.com/x/mod"));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = cfg(&minimal("[prune]\nenabeld = true\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("enabeld"), "{err}");
+        let err = cfg(&minimal("").replace("[mirror]", "[mirror]\nwrokers = 3"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("wrokers"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_the_key() {
+        let err = cfg(&minimal("").replace("https://proxy.golang.org", "ftp://x"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("upstream.proxy"), "{err}");
+        let err = cfg(&minimal("").replace(KEY, "sum.golang.org+033de0ae+AAAA"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sumdb.key"), "{err}");
+        let err = cfg(&minimal("").replace("[\"golang.org/x\"]", "[]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("filter.include is empty"), "{err}");
+        let err = cfg(&minimal("").replace("[\"golang.org/x\"]", "[\"a[\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("filter.include"), "{err}");
+        let err = cfg(&minimal("[prune]\nmax_delete = \"lots\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prune.max_delete"), "{err}");
+        let err = cfg(&minimal("").replace("state.db", "mirror/state.db"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must not be inside"), "{err}");
+    }
+
+    #[test]
+    fn filter_exclude_and_sumdb_skip() {
+        let s = cfg(&minimal("").replace(
+            "include = [\"golang.org/x\"]",
+            "include = [\"*\"]\nexclude = [\"golang.org/x/exp\"]",
+        ))
+        .unwrap();
+        assert!(s.filter.wants("github.com/a/b"));
+        assert!(!s.filter.wants("golang.org/x/exp"));
+        assert!(!s.filter.wants("golang.org/x/exp/sub"));
+        let s = cfg(&minimal("").replace(
+            &format!("key = \"{KEY}\""),
+            &format!("key = \"{KEY}\"\nskip = [\"corp.example\"]"),
+        ))
+        .unwrap();
+        assert!(s.sumdb.skips("corp.example/lib"));
+        assert!(!s.sumdb.skips("golang.org/x/mod"));
+    }
+
+    #[test]
+    fn seeds_must_be_wanted_and_since_valid() {
+        let s = cfg(&minimal("").replace(
+            "include = [\"golang.org/x\"]",
+            "include = [\"golang.org/x\"]\nseed = [\"golang.org/x/mod\"]",
+        ))
+        .unwrap();
+        assert_eq!(s.seeds, vec!["golang.org/x/mod".to_string()]);
+        let err = cfg(&minimal("").replace(
+            "include = [\"golang.org/x\"]",
+            "include = [\"golang.org/x\"]\nseed = [\"github.com/a/b\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("filter.seed"), "{err}");
+        let err =
+            cfg(&minimal("").replace("[upstream]", "[upstream]\nindex_since = \"last week\""))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("upstream.index_since"), "{err}");
+    }
+
+    #[test]
+    fn max_delete_limits() {
+        assert_eq!(MaxDelete::Percent(10.0).limit(1000), 100);
+        assert_eq!(MaxDelete::Percent(10.0).limit(5), 0);
+        assert_eq!(MaxDelete::Count(7).limit(5), 7);
+        assert_eq!(parse_max_delete("25%"), Some(MaxDelete::Percent(25.0)));
+        assert_eq!(parse_max_delete("250%"), None);
+        assert_eq!(parse_max_delete("12"), Some(MaxDelete::Count(12)));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("soon"), None);
+    }
+
+    #[test]
+    fn credentials_never_shown() {
+        let r = redact("https://user:secret@proxy.example.com/path?token=abc&since=2020");
+        assert!(
+            !r.contains("secret") && !r.contains("abc") && !r.contains("user"),
+            "{r}"
+        );
+        assert!(r.contains("since=2020"), "{r}");
+    }
+}

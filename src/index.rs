@@ -1,0 +1,315 @@
+//! The module index (index.golang.org): pages of newline-delimited JSON
+//! `{"Path","Version","Timestamp"}` in timestamp order, requested with
+//! `?since=<last timestamp>&limit=2000`.
+//!
+//! `since` is inclusive, so every page after the first repeats entries
+//! already seen; the state database dedupes on (path, version). Every line is
+//! validated before it can become a file name: a malformed line, an invalid
+//! module path or a non-canonical version is counted, reported and skipped.
+
+use reqwest::Url;
+use serde::Deserialize;
+
+use crate::gomod;
+use crate::state::IndexEntry;
+
+/// Entries per page (the index's maximum).
+pub const PAGE_LIMIT: usize = 2000;
+/// A page larger than this is refused (2000 lines are ~300 KB).
+pub const PAGE_BYTES: u64 = 64 << 20;
+
+/// A line the index served that gomirror will not use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidLine {
+    /// 1-based line number within the page.
+    pub line: usize,
+    pub reason: String,
+}
+
+/// One parsed page.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub entries: Vec<IndexEntry>,
+    pub invalid: Vec<InvalidLine>,
+    /// Lines in the page (valid or not, blank lines excluded).
+    pub lines: usize,
+    /// The largest valid timestamp on the page: where the next page starts.
+    pub last_timestamp: Option<String>,
+    /// How many lines carry `last_timestamp` (to detect a page that cannot advance).
+    pub at_last_timestamp: usize,
+}
+
+#[derive(Deserialize)]
+struct RawEntry<'a> {
+    #[serde(rename = "Path", borrow)]
+    path: std::borrow::Cow<'a, str>,
+    #[serde(rename = "Version", borrow)]
+    version: std::borrow::Cow<'a, str>,
+    #[serde(rename = "Timestamp", borrow)]
+    timestamp: std::borrow::Cow<'a, str>,
+}
+
+/// Parses one page body.
+pub fn parse_page(body: &[u8]) -> Page {
+    let mut page = Page::default();
+    for (i, line) in body.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        page.lines += 1;
+        let mut invalid = |reason: String| {
+            page.invalid.push(InvalidLine {
+                line: i + 1,
+                reason,
+            })
+        };
+        let raw: RawEntry = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                invalid(format!("not an index entry ({e}): {}", excerpt(line)));
+                continue;
+            }
+        };
+        if !is_rfc3339(&raw.timestamp) {
+            invalid(format!(
+                "{}@{}: invalid timestamp {:?}",
+                raw.path, raw.version, raw.timestamp
+            ));
+            continue;
+        }
+        if let Err(e) = gomod::check(&raw.path, &raw.version) {
+            invalid(format!(
+                "{:?}@{:?}: {e}",
+                raw.path.as_ref(),
+                raw.version.as_ref()
+            ));
+            continue;
+        }
+        // The file names must be representable too (Go's own escaping rules).
+        if let Err(e) =
+            gomod::escape_path(&raw.path).and_then(|_| gomod::escape_version(&raw.version))
+        {
+            invalid(format!("{}@{}: {e}", raw.path, raw.version));
+            continue;
+        }
+        match &page.last_timestamp {
+            Some(t) if timestamp_cmp(t, &raw.timestamp).is_gt() => {}
+            Some(t) if timestamp_cmp(t, &raw.timestamp).is_eq() => page.at_last_timestamp += 1,
+            _ => {
+                page.last_timestamp = Some(raw.timestamp.to_string());
+                page.at_last_timestamp = 1;
+            }
+        }
+        page.entries.push(IndexEntry {
+            path: raw.path.into_owned(),
+            version: raw.version.into_owned(),
+        });
+    }
+    page
+}
+
+/// The URL of the page starting at `since`.
+pub fn page_url(index: &Url, since: Option<&str>, limit: usize) -> Url {
+    let mut url = index.clone();
+    {
+        let mut q = url.query_pairs_mut();
+        if let Some(s) = since {
+            q.append_pair("since", s);
+        }
+        q.append_pair("limit", &limit.to_string());
+    }
+    url
+}
+
+fn excerpt(line: &[u8]) -> String {
+    let s = String::from_utf8_lossy(&line[..line.len().min(120)]);
+    let mut s: String = s
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if line.len() > 120 {
+        s.push('…');
+    }
+    format!("{s:?}")
+}
+
+/// RFC 3339 with optional fractional seconds: `2019-04-10T19:08:52.997264Z`
+/// or `…-07:00`.
+pub fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 20 {
+        return false;
+    }
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if !(digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && (b[10] == b'T' || b[10] == b't')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19))
+    {
+        return false;
+    }
+    let mut i = 19;
+    if b[i] == b'.' {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start || i - start > 9 {
+            return false;
+        }
+    }
+    match &b[i..] {
+        [b'Z'] | [b'z'] => true,
+        [s, h1, h2, b':', m1, m2] if (*s == b'+' || *s == b'-') => {
+            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+/// Orders two RFC 3339 timestamps as instants. Timestamps in UTC (`Z`) compare
+/// by their digits; offsets are normalised to UTC first.
+pub fn timestamp_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    instant(a).cmp(&instant(b))
+}
+
+/// (seconds since 0000-03-01 proleptic, nanoseconds) for a valid timestamp.
+fn instant(s: &str) -> (i64, u32) {
+    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap_or(0);
+    let (y, mo, d, h, mi, se) = (n(0..4), n(5..7), n(8..10), n(11..13), n(14..16), n(17..19));
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if s.as_bytes().get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < s.len() && s.as_bytes()[i].is_ascii_digit() {
+            i += 1;
+        }
+        let frac = &s[start..i];
+        let mut v: u32 = frac.parse().unwrap_or(0);
+        for _ in frac.len()..9 {
+            v *= 10;
+        }
+        nanos = v;
+    }
+    let offset = match s.as_bytes().get(i) {
+        Some(b'+') | Some(b'-') => {
+            let sign = if s.as_bytes()[i] == b'-' { -1 } else { 1 };
+            let oh: i64 = s[i + 1..i + 3].parse().unwrap_or(0);
+            let om: i64 = s[i + 4..i + 6].parse().unwrap_or(0);
+            sign * (oh * 3600 + om * 60)
+        }
+        _ => 0,
+    };
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, mo) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * mo + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe;
+    (days * 86400 + h * 3600 + mi * 60 + se - offset, nanos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_valid_and_reports_invalid_lines() {
+        let body = br#"{"Path":"golang.org/x/text","Version":"v0.3.0","Timestamp":"2019-04-10T19:08:52.997264Z"}
+{"Path":"../../etc","Version":"v1.0.0","Timestamp":"2019-04-10T19:08:53Z"}
+not json at all
+{"Path":"/abs/path","Version":"v1.0.0","Timestamp":"2019-04-10T19:08:53Z"}
+{"Path":"Example.com/x","Version":"v1.0.0","Timestamp":"2019-04-10T19:08:53Z"}
+{"Path":"example.com/x","Version":"v1","Timestamp":"2019-04-10T19:08:53Z"}
+{"Path":"example.com/x","Version":"v2.0.0","Timestamp":"2019-04-10T19:08:53Z"}
+{"Path":"example.com/x","Version":"v1.0.0","Timestamp":"yesterday"}
+
+{"Path":"github.com/Azure/go","Version":"v1.0.0-RC1","Timestamp":"2019-04-10T19:08:54Z","Extra":1}
+{"Path":"github.com/azure/go","Version":"v1.0.0","Timestamp":"2019-04-10T19:08:54Z"}
+"#;
+        let page = parse_page(body);
+        assert_eq!(page.lines, 10);
+        let got: Vec<_> = page
+            .entries
+            .iter()
+            .map(|e| format!("{}@{}", e.path, e.version))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "golang.org/x/text@v0.3.0",
+                "github.com/Azure/go@v1.0.0-RC1",
+                "github.com/azure/go@v1.0.0"
+            ]
+        );
+        assert_eq!(page.invalid.len(), 7, "{:#?}", page.invalid);
+        assert!(
+            page.invalid[0].reason.contains("../../etc"),
+            "{:?}",
+            page.invalid[0]
+        );
+        assert_eq!(page.invalid[1].line, 3);
+        assert_eq!(page.last_timestamp.as_deref(), Some("2019-04-10T19:08:54Z"));
+        assert_eq!(page.at_last_timestamp, 2);
+    }
+
+    #[test]
+    fn rfc3339_shapes() {
+        assert!(is_rfc3339("2019-04-10T19:08:52.997264Z"));
+        assert!(is_rfc3339("2019-04-10T12:08:52.997264-07:00"));
+        assert!(is_rfc3339("2019-04-10T19:08:52Z"));
+        assert!(!is_rfc3339("2019-04-10 19:08:52Z"));
+        assert!(!is_rfc3339("2019-04-10T19:08:52."));
+        assert!(!is_rfc3339("2019-04-10T19:08:52.1234567890Z"));
+        assert!(!is_rfc3339("yesterday"));
+    }
+
+    #[test]
+    fn timestamps_compare_as_instants() {
+        use std::cmp::Ordering::*;
+        assert_eq!(
+            timestamp_cmp(
+                "2019-04-10T12:08:52.997264-07:00",
+                "2019-04-10T19:08:52.997264Z"
+            ),
+            Equal
+        );
+        assert_eq!(
+            timestamp_cmp("2019-04-10T19:08:52.9Z", "2019-04-10T19:08:52.10Z"),
+            Greater
+        );
+        assert_eq!(
+            timestamp_cmp("2019-12-31T23:59:59Z", "2020-01-01T00:00:00Z"),
+            Less
+        );
+    }
+
+    #[test]
+    fn page_urls_encode_since() {
+        let u = Url::parse("https://index.golang.org/index").unwrap();
+        let p = page_url(&u, Some("2019-04-10T12:08:52.997264-07:00"), 2000);
+        assert_eq!(
+            p.as_str(),
+            "https://index.golang.org/index?since=2019-04-10T12%3A08%3A52.997264-07%3A00&limit=2000"
+        );
+        assert_eq!(
+            page_url(&u, None, 5).as_str(),
+            "https://index.golang.org/index?limit=5"
+        );
+    }
+}

@@ -1,0 +1,194 @@
+//! What `@v/list` and `@latest` say, derived from the published versions the
+//! way the go command reads them (protocols.md §1.2, §6).
+//!
+//! `@v/list` holds tagged versions only (the go command ignores pseudo-versions
+//! there). `@latest` answers what `go` would pick when the list has nothing
+//! suitable: the highest release, else the highest pre-release, else the newest
+//! pseudo-version — after dropping `+incompatible` versions when the highest
+//! compatible version has a real go.mod, exactly as `go` filters them.
+
+use std::cmp::Ordering;
+
+use crate::gomod::{dirhash, pseudo, semver};
+use sha2::{Digest, Sha256};
+
+/// One published version as listing needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub version: String,
+    /// The `.info` `Time`, if it had one.
+    pub time: Option<String>,
+    /// The `h1:` of the `.mod` file.
+    pub mod_h1: String,
+}
+
+/// The content of `@v/list`: tagged versions in semver order, one per line.
+pub fn render_list(versions: &[Listed]) -> String {
+    let mut tagged: Vec<&str> = versions
+        .iter()
+        .map(|v| v.version.as_str())
+        .filter(|v| !pseudo::is_pseudo_version(v))
+        .collect();
+    tagged.sort_by(|a, b| semver::sort_cmp(a, b));
+    tagged.dedup();
+    let mut out = String::with_capacity(tagged.len() * 10);
+    for v in tagged {
+        out.push_str(v);
+        out.push('\n');
+    }
+    out
+}
+
+/// The version `@latest` names, if any.
+pub fn choose_latest<'a>(module: &str, versions: &'a [Listed]) -> Option<&'a Listed> {
+    let mut tagged: Vec<&Listed> = versions
+        .iter()
+        .filter(|v| !pseudo::is_pseudo_version(&v.version))
+        .collect();
+    tagged.sort_by(|a, b| semver::sort_cmp(&a.version, &b.version));
+
+    // go's filterVersions: walking upwards, the first +incompatible version
+    // after a compatible one is kept only if that compatible version has no
+    // go.mod of its own; otherwise it and everything after it are dropped.
+    let legacy = legacy_go_mod_h1(module);
+    let mut kept: Vec<&Listed> = Vec::new();
+    let mut last_compatible: Option<&Listed> = None;
+    let mut need_incompatible = false;
+    for v in tagged {
+        if !need_incompatible {
+            if !v.version.ends_with("+incompatible") {
+                last_compatible = Some(v);
+            } else if let Some(c) = last_compatible {
+                if c.mod_h1 != legacy {
+                    break;
+                }
+                need_incompatible = true;
+            }
+        }
+        kept.push(v);
+    }
+    let release = kept
+        .iter()
+        .rev()
+        .find(|v| semver::prerelease(&v.version).is_empty());
+    if let Some(v) = release {
+        return Some(v);
+    }
+    if let Some(v) = kept.last() {
+        return Some(v);
+    }
+    versions
+        .iter()
+        .filter_map(|v| pseudo::pseudo_version_time(&v.version).map(|t| (t, v)))
+        .max_by(|(ta, a), (tb, b)| {
+            ta.cmp(tb)
+                .then_with(|| semver::sort_cmp(&a.version, &b.version))
+        })
+        .map(|(_, v)| v)
+}
+
+/// The `.info`-shaped JSON `@latest` serves.
+pub fn render_info(version: &str, time: Option<&str>) -> String {
+    #[derive(serde::Serialize)]
+    struct Info<'a> {
+        #[serde(rename = "Version")]
+        version: &'a str,
+        #[serde(rename = "Time", skip_serializing_if = "Option::is_none")]
+        time: Option<&'a str>,
+    }
+    let mut s = serde_json::to_string(&Info { version, time }).expect("plain strings serialize");
+    s.push('\n');
+    s
+}
+
+/// The `h1:` of the go.mod the go command synthesizes for a module without
+/// one (`module <path>\n`; valid module paths never need quoting).
+pub fn legacy_go_mod_h1(module: &str) -> String {
+    let sum: [u8; 32] = Sha256::digest(format!("module {module}\n").as_bytes()).into();
+    dirhash::go_mod_hash(sum)
+}
+
+/// Semver order for sorting listed versions.
+pub fn version_order(a: &str, b: &str) -> Ordering {
+    semver::sort_cmp(a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(v: &str) -> Listed {
+        Listed {
+            version: v.into(),
+            time: None,
+            mod_h1: "h1:real".into(),
+        }
+    }
+
+    #[test]
+    fn list_is_tagged_and_sorted() {
+        let vs = [
+            l("v1.10.0"),
+            l("v1.2.0"),
+            l("v0.0.0-20191011191535-87dc89f01550"),
+            l("v1.2.0-pre"),
+            l("v2.0.0+incompatible"),
+        ];
+        assert_eq!(
+            render_list(&vs),
+            "v1.2.0-pre\nv1.2.0\nv1.10.0\nv2.0.0+incompatible\n"
+        );
+        assert_eq!(render_list(&[]), "");
+    }
+
+    #[test]
+    fn latest_prefers_release_then_prerelease_then_pseudo() {
+        let m = "example.com/m";
+        let vs = [l("v1.0.0"), l("v1.1.0-rc.1"), l("v0.9.0")];
+        assert_eq!(choose_latest(m, &vs).unwrap().version, "v1.0.0");
+        let vs = [l("v1.1.0-rc.1"), l("v1.1.0-beta")];
+        assert_eq!(choose_latest(m, &vs).unwrap().version, "v1.1.0-rc.1");
+        let vs = [
+            l("v0.0.0-20200101000000-aaaaaaaaaaaa"),
+            l("v0.0.0-20210101000000-bbbbbbbbbbbb"),
+            l("v0.0.0-20190101000000-cccccccccccc"),
+        ];
+        assert_eq!(
+            choose_latest(m, &vs).unwrap().version,
+            "v0.0.0-20210101000000-bbbbbbbbbbbb"
+        );
+        assert!(choose_latest(m, &[]).is_none());
+    }
+
+    #[test]
+    fn incompatible_dropped_when_compatible_has_go_mod() {
+        let m = "example.com/m";
+        let vs = [l("v1.5.0"), l("v2.0.0+incompatible")];
+        assert_eq!(choose_latest(m, &vs).unwrap().version, "v1.5.0");
+        let legacy = Listed {
+            version: "v1.5.0".into(),
+            time: None,
+            mod_h1: legacy_go_mod_h1(m),
+        };
+        let vs = [legacy, l("v2.0.0+incompatible")];
+        assert_eq!(
+            choose_latest(m, &vs).unwrap().version,
+            "v2.0.0+incompatible"
+        );
+        // Only incompatible versions: nothing to prefer over them.
+        let vs = [l("v2.0.0+incompatible"), l("v3.0.0+incompatible")];
+        assert_eq!(
+            choose_latest(m, &vs).unwrap().version,
+            "v3.0.0+incompatible"
+        );
+    }
+
+    #[test]
+    fn info_json() {
+        assert_eq!(
+            render_info("v1.0.0", Some("2020-01-02T17:33:45Z")),
+            "{\"Version\":\"v1.0.0\",\"Time\":\"2020-01-02T17:33:45Z\"}\n"
+        );
+        assert_eq!(render_info("v1.0.0", None), "{\"Version\":\"v1.0.0\"}\n");
+    }
+}

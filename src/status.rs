@@ -1,0 +1,157 @@
+//! `gomirror status`: what the mirror holds, where the index cursor is, how the
+//! last runs went and what is failing. Reads the state database only (no lock:
+//! it is safe to run beside a sync).
+
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::report;
+use crate::state::{Counts, Failure, RunRecord, State, StateError};
+
+#[derive(Serialize)]
+struct Status {
+    config: String,
+    output: String,
+    state: String,
+    cursor: Option<String>,
+    counts: Counts,
+    checksum_database: Option<TreeStatus>,
+    failures: Vec<Failure>,
+    runs: Vec<RunRecord>,
+}
+
+#[derive(Serialize)]
+struct TreeStatus {
+    name: String,
+    trusted_size: i64,
+    trusted_hash: String,
+}
+
+pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
+    let state = State::open_read_only(&settings.state)?;
+    let trusted = state.trusted_head()?;
+    let status = Status {
+        config: settings.config_path.display().to_string(),
+        output: settings.output.display().to_string(),
+        state: settings.state.display().to_string(),
+        cursor: state.cursor()?,
+        counts: state.counts()?,
+        checksum_database: trusted.map(|t| TreeStatus {
+            name: settings.sumdb.name.clone(),
+            trusted_size: t.size,
+            trusted_hash: t.hash,
+        }),
+        failures: state.failures(50)?,
+        runs: state.recent_runs(10)?,
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&status).expect("serializable")
+        );
+        return Ok(());
+    }
+    let c = &status.counts;
+    println!("mirror     {}", status.output);
+    println!("state      {}", status.state);
+    println!(
+        "index      cursor {} ({} versions known, {} modules, {} wanted)",
+        status.cursor.as_deref().unwrap_or("(not started)"),
+        c.index_versions,
+        c.modules,
+        c.wanted_modules
+    );
+    println!(
+        "versions   {} published ({}), {} pending, {} failed, {} not on the upstream",
+        c.published,
+        report::bytes(c.published_bytes as u64),
+        c.pending,
+        c.failed,
+        c.gone
+    );
+    match &status.checksum_database {
+        Some(t) => println!(
+            "sumdb      {} tree of {} records ({})",
+            t.name, t.trusted_size, t.trusted_hash
+        ),
+        None => println!(
+            "sumdb      {} (no tree head accepted yet)",
+            settings.sumdb.name
+        ),
+    }
+    if !status.runs.is_empty() {
+        println!("recent runs:");
+        for r in &status.runs {
+            let took = r
+                .finished
+                .map(|f| format!("{}s", f - r.started))
+                .unwrap_or_else(|| "unfinished".into());
+            let exit = r
+                .exit_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into());
+            let published = r
+                .summary
+                .as_ref()
+                .and_then(|s| s.get("published"))
+                .and_then(|v| v.as_u64())
+                .map(|n| format!(", {n} published"))
+                .unwrap_or_default();
+            println!(
+                "  #{:<5} {:<7} started {} took {took}, exit {exit}{published}",
+                r.id,
+                r.command,
+                format_time(r.started)
+            );
+        }
+    }
+    if !status.failures.is_empty() {
+        println!("failing versions:");
+        for f in &status.failures {
+            println!(
+                "  {}@{} ({} attempt{}, next {}): {}",
+                f.path,
+                f.version,
+                f.attempts,
+                if f.attempts == 1 { "" } else { "s" },
+                f.next_attempt
+                    .map(format_time)
+                    .unwrap_or_else(|| "next run".into()),
+                f.error.lines().next().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `2026-11-24 15:53:00 UTC`.
+pub fn format_time(secs: i64) -> String {
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    // Civil from days (Howard Hinnant).
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::format_time(1_795_017_600), "2026-11-18 16:00:00 UTC");
+    }
+}

@@ -1,0 +1,721 @@
+//! Talking to the checksum database, and mirroring it.
+//!
+//! # Trust
+//!
+//! Every signed tree head (from `/latest` or inside a `/lookup`) must carry a
+//! valid signature by the configured key. The mirror keeps the largest head it
+//! has accepted (in the state database, across runs); any other head is
+//! accepted only with a proof, computed from tiles, that the smaller of the two
+//! trees is a prefix of the larger — exactly the check the go command makes
+//! (`checkTrees`). A head of the same size with another hash, or a failed
+//! proof, is a forked log: a security failure that stops the run.
+//!
+//! Every record is proven included in its head's tree with tiles before its
+//! hashes are trusted (`checkRecord`).
+//!
+//! # Tiles in the tree
+//!
+//! Every tile read here is authenticated (it reproduces a signed tree hash,
+//! directly or through its parents) before it is used, and then stored in the
+//! output tree, so the mirror serves exactly what clients fetch for the same
+//! checks. A full tile is stored once and supersedes the partial ones of the
+//! same position (clients fall back to the full tile and truncate it:
+//! `sumdb/client.go readTile`); a partial tile is stored only while its full
+//! tile does not exist yet.
+//!
+//! [`LogClient::mirror_tiles`] then makes sure that, for every tree size the
+//! mirror hands out and every record it serves, each tile on the proof paths a
+//! client can take is present (see its docs for why the set is complete).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use reqwest::Url;
+
+use super::note::{self, Verifier};
+use super::tile::{self, Tile};
+use super::tlog::{self, Hash, Tree};
+use crate::gomod;
+use crate::tree::{self as out, layout};
+use crate::upstream::{self, FetchError, Upstream};
+
+/// The tile height of sum.golang.org, which the go command assumes.
+pub const TILE_HEIGHT: i32 = 8;
+/// Lookup bodies are a few hundred bytes; anything near this is hostile.
+const LOOKUP_LIMIT: u64 = 1 << 20;
+const NOTE_LIMIT: u64 = 1 << 20;
+const TILE_LIMIT: u64 = 32 << TILE_HEIGHT;
+/// Tiles kept in memory (8 KiB each at most).
+const TILE_CACHE: usize = 4096;
+
+/// A signed tree head: the tree and the signed note that states it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedHead {
+    pub tree: Tree,
+    pub note: Vec<u8>,
+}
+
+impl SignedHead {
+    /// The note text for messages.
+    pub fn describe(&self) -> String {
+        String::from_utf8_lossy(&self.note).into_owned()
+    }
+}
+
+/// A verified `/lookup` answer.
+#[derive(Clone, Debug)]
+pub struct Lookup {
+    /// The body exactly as served (it is mirrored verbatim).
+    pub body: Vec<u8>,
+    pub record_id: i64,
+    pub zip_h1: String,
+    pub mod_h1: String,
+    pub head: SignedHead,
+}
+
+/// Why a checksum-database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SumdbError {
+    /// The log or its signatures cannot be trusted: stop everything.
+    #[error("SECURITY ERROR: {0}")]
+    Security(String),
+    /// The database does not know this module version (404/410 on lookup).
+    #[error("{module}@{version}: not found in the checksum database ({source})")]
+    NotFound {
+        module: String,
+        version: String,
+        #[source]
+        source: FetchError,
+    },
+    /// The database could not be reached or answered an error.
+    #[error("checksum database: {0}")]
+    Fetch(#[source] FetchError),
+    /// A lookup answered, verified, but does not describe the requested version.
+    #[error("{module}@{version}: {message}")]
+    BadRecord {
+        module: String,
+        version: String,
+        message: String,
+    },
+    #[error("checksum database: {0}")]
+    Io(#[source] std::io::Error),
+}
+
+impl SumdbError {
+    /// Whether the whole run must stop.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, SumdbError::Security(_))
+    }
+}
+
+struct Inner {
+    /// The largest accepted head.
+    trusted: Option<SignedHead>,
+    /// Every head accepted (this run, or loaded), by size.
+    known: BTreeMap<i64, Hash>,
+    /// Heads accepted in this process that the state database has not recorded.
+    unsaved: Vec<SignedHead>,
+    cache: HashMap<Tile, Arc<Vec<u8>>>,
+}
+
+/// A client of one checksum database, which also maintains its mirror.
+pub struct LogClient {
+    name: String,
+    verifier: Verifier,
+    base: Url,
+    upstream: Arc<Upstream>,
+    tree: Arc<out::Tree>,
+    inner: Mutex<Inner>,
+    /// Serialises head acceptance (which awaits tile reads).
+    accept_lock: tokio::sync::Mutex<()>,
+    /// When set, tiles come from the mirror tree only (for `verify`).
+    offline: bool,
+}
+
+impl LogClient {
+    pub fn new(
+        verifier: Verifier,
+        base: Url,
+        upstream: Arc<Upstream>,
+        tree: Arc<out::Tree>,
+        trusted: Option<SignedHead>,
+    ) -> LogClient {
+        let mut known = BTreeMap::new();
+        if let Some(t) = &trusted {
+            known.insert(t.tree.n, t.tree.hash);
+        }
+        LogClient {
+            name: verifier.name().to_string(),
+            verifier,
+            base,
+            upstream,
+            tree,
+            inner: Mutex::new(Inner {
+                trusted,
+                known,
+                unsaved: Vec::new(),
+                cache: HashMap::new(),
+            }),
+            accept_lock: tokio::sync::Mutex::new(()),
+            offline: false,
+        }
+    }
+
+    /// A client that reads tiles only from the mirror tree: it checks what a
+    /// go client using the mirror would check, with the upstream out of reach.
+    pub fn offline(mut self) -> LogClient {
+        self.offline = true;
+        self
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The largest accepted head.
+    pub fn trusted(&self) -> Option<SignedHead> {
+        self.inner.lock().unwrap().trusted.clone()
+    }
+
+    /// Heads accepted since the last call, for the state database.
+    pub fn take_unsaved(&self) -> Vec<SignedHead> {
+        std::mem::take(&mut self.inner.lock().unwrap().unsaved)
+    }
+
+    /// Verifies a signed note by the configured key and parses its tree.
+    pub fn parse_head(&self, note_bytes: &[u8]) -> Result<SignedHead, SumdbError> {
+        let text = note::open(note_bytes, &self.verifier).map_err(|e| {
+            SumdbError::Security(format!(
+                "checksum database tree head rejected: {e}\n{}",
+                String::from_utf8_lossy(note_bytes)
+            ))
+        })?;
+        let tree = tlog::parse_tree(text.as_bytes()).map_err(|e| {
+            SumdbError::Security(format!(
+                "checksum database tree head is malformed: {e}\n{}",
+                String::from_utf8_lossy(note_bytes)
+            ))
+        })?;
+        Ok(SignedHead {
+            tree,
+            note: note_bytes.to_vec(),
+        })
+    }
+
+    /// Fetches `/latest` and accepts it. A head smaller than the one this
+    /// mirror already trusts means the log was rewound: a security failure.
+    pub async fn refresh_latest(&self) -> Result<SignedHead, SumdbError> {
+        let url = upstream::join(&self.base, "latest");
+        let body = self
+            .upstream
+            .get_bytes(&url, NOTE_LIMIT)
+            .await
+            .map_err(SumdbError::Fetch)?;
+        let head = self.parse_head(&body)?;
+        if let Some(t) = self.trusted()
+            && head.tree.n < t.tree.n
+        {
+            return Err(SumdbError::Security(format!(
+                "checksum database rewound: its latest tree has {} records, but this mirror already accepted a tree of {}.\n\nlatest now:\n{}\naccepted before:\n{}",
+                head.tree.n,
+                t.tree.n,
+                head.describe(),
+                t.describe()
+            )));
+        }
+        self.accept(&head).await?;
+        Ok(head)
+    }
+
+    /// Accepts a verified head if it is consistent with every head accepted so far.
+    pub async fn accept(&self, head: &SignedHead) -> Result<(), SumdbError> {
+        if let Some(h) = self.inner.lock().unwrap().known.get(&head.tree.n) {
+            return if *h == head.tree.hash {
+                Ok(())
+            } else {
+                Err(self.fork(head, None))
+            };
+        }
+        let _guard = self.accept_lock.lock().await;
+        // Re-check under the lock: another task may have accepted it meanwhile.
+        let trusted = {
+            let inner = self.inner.lock().unwrap();
+            if let Some(h) = inner.known.get(&head.tree.n) {
+                return if *h == head.tree.hash {
+                    Ok(())
+                } else {
+                    Err(self.fork(head, None))
+                };
+            }
+            inner.trusted.clone()
+        };
+        if let Some(t) = &trusted {
+            let (older, newer) = if head.tree.n > t.tree.n {
+                (t.tree, head.tree)
+            } else {
+                (head.tree, t.tree)
+            };
+            let reader = self.hash_reader(newer);
+            let computed = match reader.tree_hash(older.n).await {
+                Ok(h) => h,
+                Err(SumdbError::Security(m)) => return Err(self.fork(head, Some(&m))),
+                Err(e) => return Err(e),
+            };
+            if computed != older.hash {
+                return Err(self.fork(head, None));
+            }
+        }
+        let mut inner = self.inner.lock().unwrap();
+        inner.known.insert(head.tree.n, head.tree.hash);
+        if inner
+            .trusted
+            .as_ref()
+            .is_none_or(|t| head.tree.n > t.tree.n)
+        {
+            inner.trusted = Some(head.clone());
+        }
+        inner.unsaved.push(head.clone());
+        Ok(())
+    }
+
+    fn fork(&self, head: &SignedHead, detail: Option<&str>) -> SumdbError {
+        let trusted = self.trusted();
+        SumdbError::Security(format!(
+            "checksum database {} served a tree head inconsistent with one this mirror accepted earlier: the log has forked or been rewritten{}.\n\nnew head:\n{}\naccepted head:\n{}",
+            self.name,
+            detail.map(|d| format!(" ({d})")).unwrap_or_default(),
+            head.describe(),
+            trusted
+                .map(|t| t.describe())
+                .unwrap_or_else(|| "(none)".into())
+        ))
+    }
+
+    /// Looks up `module@version`, verifies the head's signature and consistency
+    /// and the record's inclusion, and returns the hashes it states.
+    pub async fn lookup(&self, module: &str, version: &str) -> Result<Lookup, SumdbError> {
+        let rel = format!(
+            "lookup/{}@{}",
+            gomod::escape_path(module).map_err(|e| bad_record(module, version, e.to_string()))?,
+            gomod::escape_version(version).map_err(|e| bad_record(
+                module,
+                version,
+                e.to_string()
+            ))?
+        );
+        let url = upstream::join(&self.base, &rel);
+        let body = match self.upstream.get_bytes(&url, LOOKUP_LIMIT).await {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => {
+                return Err(SumdbError::NotFound {
+                    module: module.into(),
+                    version: version.into(),
+                    source: e,
+                });
+            }
+            Err(e) => return Err(SumdbError::Fetch(e)),
+        };
+        self.verify_lookup(module, version, body).await
+    }
+
+    /// Verifies a lookup body (fetched now, or read back from the mirror).
+    pub async fn verify_lookup(
+        &self,
+        module: &str,
+        version: &str,
+        body: Vec<u8>,
+    ) -> Result<Lookup, SumdbError> {
+        let (id, text, note_bytes) = tlog::parse_record(&body).map_err(|e| {
+            SumdbError::Security(format!(
+                "{module}@{version}: malformed checksum database lookup: {e}"
+            ))
+        })?;
+        let head = self.parse_head(note_bytes)?;
+        self.accept(&head).await?;
+        if id < 0 || id >= head.tree.n {
+            return Err(SumdbError::Security(format!(
+                "{module}@{version}: checksum database record {id} is not in its own tree of {} records",
+                head.tree.n
+            )));
+        }
+        let reader = self.hash_reader(head.tree);
+        let leaf = reader
+            .read_hashes(&[tlog::stored_hash_index(0, id)])
+            .await?
+            .remove(0);
+        if leaf != tlog::record_hash(text) {
+            return Err(SumdbError::Security(format!(
+                "{module}@{version}: cannot authenticate record data in checksum database response (record {id} is not the one in the log)"
+            )));
+        }
+        let text = std::str::from_utf8(text)
+            .map_err(|_| bad_record(module, version, "record is not UTF-8".into()))?;
+        let mut zip_h1 = None;
+        let mut mod_h1 = None;
+        for line in text.lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            if f.len() != 3 || f[0] != module {
+                continue;
+            }
+            if f[1] == version {
+                zip_h1 = Some(f[2].to_string());
+            } else if f[1].strip_suffix("/go.mod") == Some(version) {
+                mod_h1 = Some(f[2].to_string());
+            }
+        }
+        let (Some(zip_h1), Some(mod_h1)) = (zip_h1, mod_h1) else {
+            return Err(bad_record(
+                module,
+                version,
+                format!("checksum database record {id} does not list this version:\n{text}"),
+            ));
+        };
+        let head = SignedHead {
+            tree: head.tree,
+            note: note_bytes.to_vec(),
+        };
+        Ok(Lookup {
+            body: body.clone(),
+            record_id: id,
+            zip_h1,
+            mod_h1,
+            head,
+        })
+    }
+
+    /// Makes sure the mirror holds every tile a client needs, given that it
+    /// serves lookups for `records` and tree heads of `sizes` (each accepted),
+    /// and that `previous_max` was the largest size served before.
+    ///
+    /// A client checks (a) record r against its latest head N, and (b) heads
+    /// N1 < N2 against each other; both read, at each level L, the tile holding
+    /// some position q (r, or N1−1) clipped to the larger tree. Clipped, such a
+    /// tile is either full — then it is full in the mirror's largest tree T and
+    /// stored once for q — or it is the partial right-edge tile of that tree,
+    /// which holds a subtree of its tree-hash decomposition and so is stored
+    /// with that head's tree-hash tiles. So it suffices to store, for every q in
+    /// the new records, {N−1} for new sizes N, and previous_max−1 (whose partial
+    /// tiles may have filled since), the tile at every level clipped to T; and
+    /// for every new size, its tree-hash tiles.
+    pub async fn mirror_tiles(
+        &self,
+        records: &[i64],
+        sizes: &[i64],
+        previous_max: Option<i64>,
+    ) -> Result<(), SumdbError> {
+        let Some(top) = self.trusted() else {
+            return Ok(());
+        };
+        let t = top.tree;
+        let mut positions: Vec<i64> = records.to_vec();
+        positions.extend(sizes.iter().filter(|&&n| n > 0).map(|n| n - 1));
+        if let Some(p) = previous_max
+            && p > 0
+            && p < t.n
+        {
+            positions.push(p - 1);
+        }
+        positions.sort_unstable();
+        positions.dedup();
+        let reader = self.hash_reader(t);
+        let mut indexes = Vec::new();
+        for &q in &positions {
+            if q < 0 || q >= t.n {
+                continue;
+            }
+            let mut level = 0;
+            while level < 63 && (t.n >> level) > 0 {
+                let m = q >> level;
+                if m < (t.n >> level) {
+                    indexes.push(tlog::stored_hash_index(level as i32, m));
+                }
+                level += TILE_HEIGHT as usize;
+            }
+        }
+        indexes.sort_unstable();
+        indexes.dedup();
+        for chunk in indexes.chunks(64) {
+            reader.read_hashes(chunk).await?;
+        }
+        let known: Vec<(i64, Hash)> = {
+            let inner = self.inner.lock().unwrap();
+            sizes
+                .iter()
+                .filter_map(|n| inner.known.get(n).map(|h| (*n, *h)))
+                .collect()
+        };
+        for (n, hash) in known {
+            if n > 0 {
+                self.hash_reader(Tree { n, hash }).read_hashes(&[]).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `sumdb/<name>/supported` and `latest` (the trusted head).
+    pub fn write_static_files(&self) -> Result<(), SumdbError> {
+        let dir = layout::sumdb_dir(&self.name);
+        self.tree
+            .write_if_changed(&format!("{dir}/supported"), b"")
+            .map_err(SumdbError::Io)?;
+        if let Some(t) = self.trusted() {
+            self.tree
+                .write_if_changed(&format!("{dir}/latest"), &t.note)
+                .map_err(SumdbError::Io)?;
+        }
+        Ok(())
+    }
+
+    fn hash_reader(&self, tree: Tree) -> TileHashes<'_> {
+        TileHashes { client: self, tree }
+    }
+
+    /// The content of `tile`: from memory, the mirror tree, or the upstream
+    /// (exact, then the full tile truncated). Not yet authenticated.
+    async fn tile_data(&self, tile: Tile) -> Result<(Arc<Vec<u8>>, bool), SumdbError> {
+        if let Some(d) = self.cached(tile) {
+            return Ok((d, false));
+        }
+        let dir = layout::sumdb_dir(&self.name);
+        let want = tile.w as usize * 32;
+        for candidate in [tile, tile.full()] {
+            let Ok(path) = self.tree.path_of(&format!("{dir}/{}", candidate.path())) else {
+                continue;
+            };
+            if let Ok(data) = std::fs::read(&path)
+                && data.len() == candidate.w as usize * 32
+                && data.len() >= want
+            {
+                return Ok((Arc::new(data[..want].to_vec()), false));
+            }
+            if candidate == candidate.full() {
+                break;
+            }
+        }
+        if self.offline {
+            return Err(SumdbError::Security(format!(
+                "tile {} is missing from the mirror",
+                tile.path()
+            )));
+        }
+        let url = upstream::join(&self.base, &tile.path());
+        match self.upstream.get_bytes(&url, TILE_LIMIT).await {
+            Ok(data) => Ok((Arc::new(data), true)),
+            Err(e) if e.is_not_found() && !tile.is_full() => {
+                let url = upstream::join(&self.base, &tile.full().path());
+                let data = self
+                    .upstream
+                    .get_bytes(&url, TILE_LIMIT)
+                    .await
+                    .map_err(SumdbError::Fetch)?;
+                if data.len() < want {
+                    return Err(SumdbError::Security(format!(
+                        "checksum database served a short tile {}",
+                        tile.full().path()
+                    )));
+                }
+                Ok((Arc::new(data[..want].to_vec()), true))
+            }
+            Err(e) => Err(SumdbError::Fetch(e)),
+        }
+    }
+
+    fn cached(&self, tile: Tile) -> Option<Arc<Vec<u8>>> {
+        let inner = self.inner.lock().unwrap();
+        if let Some(d) = inner.cache.get(&tile) {
+            return Some(d.clone());
+        }
+        if !tile.is_full()
+            && let Some(d) = inner.cache.get(&tile.full())
+        {
+            return Some(Arc::new(d[..tile.w as usize * 32].to_vec()));
+        }
+        None
+    }
+
+    /// Remembers and mirrors an authenticated tile.
+    fn store_tile(&self, tile: Tile, data: &Arc<Vec<u8>>, fresh: bool) -> Result<(), SumdbError> {
+        {
+            let mut inner = self.inner.lock().unwrap();
+            if inner.cache.len() >= TILE_CACHE {
+                // Bounded memory: forget everything; tiles are re-read from disk.
+                inner.cache.clear();
+            }
+            inner.cache.insert(tile, data.clone());
+        }
+        if !fresh || self.offline {
+            return Ok(());
+        }
+        let dir = layout::sumdb_dir(&self.name);
+        if tile.is_full() {
+            let rel = format!("{dir}/{}", tile.path());
+            self.tree
+                .write_if_changed(&rel, data)
+                .map_err(SumdbError::Io)?;
+            // The full tile supersedes the partial ones: clients fall back to it.
+            let partials = format!("{rel}.p");
+            if let Ok(p) = self.tree.path_of(&partials)
+                && p.is_dir()
+                && !p.is_symlink()
+            {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+        } else {
+            let full = self
+                .tree
+                .path_of(&format!("{dir}/{}", tile.full().path()))
+                .map_err(SumdbError::Io)?;
+            if !full.exists() {
+                self.tree
+                    .write_if_changed(&format!("{dir}/{}", tile.path()), data)
+                    .map_err(SumdbError::Io)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bad_record(module: &str, version: &str, message: String) -> SumdbError {
+    SumdbError::BadRecord {
+        module: module.into(),
+        version: version.into(),
+        message,
+    }
+}
+
+/// `TileHashReader` over the client's tile sources, asynchronous.
+struct TileHashes<'a> {
+    client: &'a LogClient,
+    tree: Tree,
+}
+
+impl TileHashes<'_> {
+    async fn read_hashes(&self, indexes: &[i64]) -> Result<Vec<Hash>, SumdbError> {
+        let plan = tile::plan_read_hashes(TILE_HEIGHT, self.tree.n, indexes).map_err(|e| {
+            SumdbError::Security(format!(
+                "cannot plan tile reads for tree {}: {e}",
+                self.tree.n
+            ))
+        })?;
+        let mut data = Vec::with_capacity(plan.tiles.len());
+        let mut fresh = Vec::with_capacity(plan.tiles.len());
+        for t in &plan.tiles {
+            let (d, f) = self.client.tile_data(*t).await?;
+            data.push(d);
+            fresh.push(f);
+        }
+        let owned: Vec<Vec<u8>> = data.iter().map(|d| d.as_ref().clone()).collect();
+        let hashes = match tile::verify_read_hashes(&plan, self.tree, &owned) {
+            Ok(h) => h,
+            Err(e) if fresh.iter().all(|f| *f) || self.client.offline => {
+                return Err(SumdbError::Security(format!(
+                    "checksum database tiles do not match tree {} ({}): {e}",
+                    self.tree.n, self.tree.hash
+                )));
+            }
+            Err(_) => {
+                // A tile from memory or disk may be damaged; forget them and
+                // retry with the upstream's copies only.
+                {
+                    let mut inner = self.client.inner.lock().unwrap();
+                    for t in &plan.tiles {
+                        inner.cache.remove(t);
+                        inner.cache.remove(&t.full());
+                    }
+                }
+                let mut owned = Vec::with_capacity(plan.tiles.len());
+                for t in &plan.tiles {
+                    let url = upstream::join(&self.client.base, &t.path());
+                    let d = match self.client.upstream.get_bytes(&url, TILE_LIMIT).await {
+                        Ok(d) => d,
+                        Err(e) if e.is_not_found() && !t.is_full() => {
+                            let url = upstream::join(&self.client.base, &t.full().path());
+                            let mut d = self
+                                .client
+                                .upstream
+                                .get_bytes(&url, TILE_LIMIT)
+                                .await
+                                .map_err(SumdbError::Fetch)?;
+                            d.truncate(t.w as usize * 32);
+                            d
+                        }
+                        Err(e) => return Err(SumdbError::Fetch(e)),
+                    };
+                    owned.push(d);
+                }
+                let h = tile::verify_read_hashes(&plan, self.tree, &owned).map_err(|e| {
+                    SumdbError::Security(format!(
+                        "checksum database tiles do not match tree {} ({}): {e}",
+                        self.tree.n, self.tree.hash
+                    ))
+                })?;
+                data = owned.into_iter().map(Arc::new).collect();
+                fresh = vec![true; data.len()];
+                h
+            }
+        };
+        for ((t, d), f) in plan.tiles.iter().zip(&data).zip(&fresh) {
+            self.client.store_tile(*t, d, *f)?;
+        }
+        Ok(hashes)
+    }
+
+    /// `TreeHash(n)` read through this (larger) tree's tiles.
+    async fn tree_hash(&self, n: i64) -> Result<Hash, SumdbError> {
+        if n == 0 {
+            return Ok(tlog::tree_hash(0, &NoHashes).expect("empty tree"));
+        }
+        let indexes = subtree_indexes(n);
+        let hashes = self.read_hashes(&indexes).await?;
+        let mut it = hashes.into_iter().rev();
+        let mut h = it.next().expect("n > 0 has at least one subtree");
+        for left in it {
+            h = tlog::node_hash(left, h);
+        }
+        Ok(h)
+    }
+}
+
+/// The stored-hash indexes of the complete subtrees that make up a tree of `n`
+/// records, left to right (`subTreeIndex(0, n)`).
+fn subtree_indexes(n: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut lo = 0i64;
+    while lo < n {
+        let rem = n - lo;
+        let level = 63 - rem.leading_zeros() as i32;
+        out.push(tlog::stored_hash_index(level, lo >> level));
+        lo += 1 << level;
+    }
+    out
+}
+
+struct NoHashes;
+impl tlog::HashReader for NoHashes {
+    fn read_hashes(&self, indexes: &[i64]) -> Result<Vec<Hash>, tlog::TlogError> {
+        if indexes.is_empty() {
+            Ok(vec![])
+        } else {
+            Err(tlog::TlogError::IndexNotInTree)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subtrees_match_binary_decomposition() {
+        assert_eq!(subtree_indexes(1), vec![tlog::stored_hash_index(0, 0)]);
+        assert_eq!(
+            subtree_indexes(7),
+            vec![
+                tlog::stored_hash_index(2, 0),
+                tlog::stored_hash_index(1, 2),
+                tlog::stored_hash_index(0, 6)
+            ]
+        );
+        assert_eq!(subtree_indexes(8), vec![tlog::stored_hash_index(3, 0)]);
+    }
+}

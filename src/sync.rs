@@ -1,0 +1,1442 @@
+//! `gomirror sync`: one incremental pass.
+//!
+//! ```text
+//! discover ──► plan ──► fetch ──► verify ──► publish ──► prune ──► report
+//! ```
+//!
+//! * **discover** pages the index from the stored cursor, recording each page
+//!   and moving the cursor in one transaction (the next page is fetched while
+//!   the previous one is written).
+//! * **plan** reads the due versions from the state database a page at a time.
+//! * **fetch + verify** run `mirror.workers` versions at once: the lookup (with
+//!   its signature, consistency and inclusion proofs), `.info`, `.mod` and
+//!   `.zip` stream to temporary files; the zip is checked and hashed on the
+//!   blocking pool; both `h1:` must equal the checksum database's record.
+//! * **publish** takes verified versions in batches: first the checksum
+//!   database tiles clients need, then each lookup, `.zip`, `.mod`, `.info`
+//!   (renamed into place), then the state database, then `@v/list` and
+//!   `@latest` of the touched modules, then `sumdb/<name>/latest`. A version is
+//!   therefore listed only once everything it needs is in place.
+//! * A security failure (bad signature, forked log) stops the run: nothing
+//!   further is published. A failed version is recorded with its reason and
+//!   retried on a later run after a growing delay.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::config::Settings;
+use crate::gomod::{self, dirhash, zip as modzip};
+use crate::index;
+use crate::listing::{self, Listed};
+use crate::lock::RunLock;
+use crate::prune;
+use crate::report::{self, Reporter};
+use crate::state::{self, FilterChange, PageStats, Published, State, Todo};
+use crate::sumdb::client::{LogClient, Lookup, SumdbError};
+use crate::tree::{self, Tree, layout};
+use crate::upstream::{self, FetchError, Upstream};
+
+/// `.info` files are a few dozen bytes.
+const INFO_LIMIT: u64 = 64 << 10;
+/// Verified versions published together.
+const BATCH: usize = 64;
+const BATCH_WAIT: Duration = Duration::from_millis(500);
+
+/// Flags of `gomirror sync`.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOptions {
+    /// Walk the index and print what would be fetched and deleted; change nothing in the tree.
+    pub dry_run: bool,
+    /// Retry failed versions now instead of waiting for their retry time.
+    pub retry_failed: bool,
+}
+
+/// A version that failed this run.
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionFailure {
+    pub module: String,
+    pub version: String,
+    pub error: String,
+    /// A checksum mismatch: the upstream served content the checksum database does not vouch for.
+    pub security: bool,
+}
+
+/// What a sync did; printed as the summary and stored in the run log.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SyncReport {
+    pub index_pages: u64,
+    pub index_lines: u64,
+    pub index_new: u64,
+    pub index_new_wanted: u64,
+    pub invalid_lines: u64,
+    pub invalid_samples: Vec<String>,
+    pub newly_wanted_modules: u64,
+    pub backfilled_versions: u64,
+    pub unwanted_modules: u64,
+    pub attempted: u64,
+    pub published: u64,
+    pub gone: u64,
+    pub failures: Vec<VersionFailure>,
+    pub failed: u64,
+    /// Failed earlier, waiting for their retry time.
+    pub deferred: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub tree_size: Option<i64>,
+    pub pruned: Option<prune::PruneSummary>,
+    pub fatal: Option<String>,
+    pub dry_run: bool,
+}
+
+impl SyncReport {
+    /// The exit code the design promises: 0 all good, 1 some versions failed
+    /// (or are waiting to be retried), 2 fatal.
+    pub fn exit_code(&self) -> i32 {
+        if self.fatal.is_some() || self.pruned.as_ref().is_some_and(|p| p.refused) {
+            2
+        } else if self.failed > 0 || self.deferred > 0 {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The closing summary a person reads.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let verb = if self.dry_run {
+            "would fetch"
+        } else {
+            "published"
+        };
+        let _ = writeln!(
+            s,
+            "gomirror sync: {} {verb} {} new version{} ({}) in {}; {} failed; {} not on the upstream{}",
+            if self.fatal.is_some() {
+                "STOPPED:"
+            } else {
+                "done:"
+            },
+            if self.dry_run {
+                self.attempted
+            } else {
+                self.published
+            },
+            if self.published == 1 && !self.dry_run {
+                ""
+            } else {
+                "s"
+            },
+            report::bytes(self.bytes),
+            report::duration(Duration::from_secs_f64(self.seconds)),
+            self.failed,
+            self.gone,
+            if self.deferred > 0 {
+                format!(
+                    "; {} failed earlier and wait for their retry time (use --retry-failed to retry now)",
+                    self.deferred
+                )
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(
+            s,
+            "index: {} new entries ({} wanted) in {} page{}{}",
+            self.index_new,
+            self.index_new_wanted,
+            self.index_pages,
+            if self.index_pages == 1 { "" } else { "s" },
+            if self.invalid_lines > 0 {
+                format!("; {} invalid lines skipped", self.invalid_lines)
+            } else {
+                String::new()
+            }
+        );
+        for sample in &self.invalid_samples {
+            let _ = writeln!(s, "  skipped: {sample}");
+        }
+        if self.newly_wanted_modules + self.unwanted_modules > 0 {
+            let _ = writeln!(
+                s,
+                "filter changed: {} modules now wanted ({} versions queued), {} no longer wanted",
+                self.newly_wanted_modules, self.backfilled_versions, self.unwanted_modules
+            );
+        }
+        if let Some(p) = &self.pruned {
+            let _ = writeln!(s, "{}", p.render_line());
+        }
+        if let Some(n) = self.tree_size {
+            let _ = writeln!(s, "checksum database: tree of {n} records accepted");
+        }
+        if !self.failures.is_empty() {
+            let _ = writeln!(s, "failed:");
+            for f in &self.failures {
+                let _ = writeln!(
+                    s,
+                    "  {}{}@{}: {}",
+                    if f.security { "SECURITY " } else { "" },
+                    f.module,
+                    f.version,
+                    f.error.replace('\n', "\n    ")
+                );
+            }
+        }
+        if let Some(f) = &self.fatal {
+            let _ = writeln!(s, "fatal: {}", f.replace('\n', "\n  "));
+        }
+        s
+    }
+}
+
+/// A fatal error: the run stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Fatal(pub String);
+
+/// Runs one sync under the lock (taken by the caller).
+pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunLock) -> SyncReport {
+    let started = Instant::now();
+    let mut report = SyncReport {
+        dry_run: opts.dry_run,
+        ..SyncReport::default()
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            report.fatal = Some(format!("cannot start the async runtime: {e}"));
+            return report;
+        }
+    };
+    let result = runtime.block_on(run_async(settings, opts, out, &mut report));
+    if let Err(Fatal(m)) = result {
+        report.fatal = Some(m);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+/// Work for the state thread.
+type Job = Box<dyn FnOnce(&mut State) + Send>;
+
+/// The state database, owned by a thread of its own.
+#[derive(Clone)]
+pub struct Db {
+    tx: std::sync::mpsc::Sender<Job>,
+}
+
+impl Db {
+    pub fn spawn(state: State) -> (Db, std::thread::JoinHandle<()>) {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let handle = std::thread::Builder::new()
+            .name("state-db".into())
+            .spawn(move || {
+                let mut state = state;
+                for job in rx {
+                    job(&mut state);
+                }
+            })
+            .expect("spawn state thread");
+        (Db { tx }, handle)
+    }
+
+    /// Runs `f` on the state thread and waits for its result.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut State) -> R + Send + 'static,
+    ) -> R {
+        let (otx, orx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Box::new(move |s| {
+                let _ = otx.send(f(s));
+            }))
+            .expect("state thread is alive");
+        orx.await.expect("state thread answers")
+    }
+}
+
+fn fatal_state(e: state::StateError) -> Fatal {
+    Fatal(e.to_string())
+}
+
+async fn run_async(
+    settings: &Settings,
+    opts: &SyncOptions,
+    out: &Reporter,
+    report: &mut SyncReport,
+) -> Result<(), Fatal> {
+    let state = State::open(&settings.state).map_err(fatal_state)?;
+    let run_id_state = state;
+    let tree = Arc::new(Tree::open(&settings.output).map_err(|e| Fatal(e.to_string()))?);
+    if !opts.dry_run {
+        let n = tree.clean_temp().map_err(|e| Fatal(e.to_string()))?;
+        if n > 0 {
+            out.verbose(&format!(
+                "removed {n} temporary files left by an earlier run"
+            ));
+        }
+    }
+    let (db, db_thread) = Db::spawn(run_id_state);
+    let now = report::now();
+    let run_id = db
+        .call(move |s| s.begin_run("sync", now))
+        .await
+        .map_err(fatal_state)?;
+
+    let result = pipeline(settings, opts, out, report, &db, &tree).await;
+
+    let summary = serde_json::to_value(&*report).unwrap_or_default();
+    let code = if result.is_err() {
+        2
+    } else {
+        report.exit_code()
+    };
+    let finished = report::now();
+    let _ = db
+        .call(move |s| s.finish_run(run_id, finished, code, &summary))
+        .await;
+    drop(db);
+    let _ = db_thread.join();
+    result
+}
+
+async fn pipeline(
+    settings: &Settings,
+    opts: &SyncOptions,
+    out: &Reporter,
+    report: &mut SyncReport,
+    db: &Db,
+    tree: &Arc<Tree>,
+) -> Result<(), Fatal> {
+    let upstream = Arc::new(Upstream::new(settings.timeout).map_err(Fatal)?);
+
+    // The filter is state: a changed filter backfills or stops wanting modules.
+    let filter = settings.filter.clone();
+    let fingerprint = filter.fingerprint();
+    let change: FilterChange = db
+        .call(move |s| s.apply_filter(&fingerprint, &|p| filter.wants(p)))
+        .await
+        .map_err(fatal_state)?;
+    report.newly_wanted_modules = change.newly_wanted_modules;
+    report.backfilled_versions = change.queued_versions;
+    report.unwanted_modules = change.unwanted_modules;
+
+    discover(settings, out, report, db, &upstream).await?;
+    seed(settings, out, report, db, &upstream).await?;
+
+    // The checksum database: prove the new head extends the one trusted before.
+    let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
+    let latest = client
+        .refresh_latest()
+        .await
+        .map_err(|e| Fatal(e.to_string()))?;
+    report.tree_size = Some(latest.tree.n);
+    save_heads(db, &client).await?;
+
+    let now = report::now();
+    let retry_failed = opts.retry_failed;
+    let (due, deferred) = db
+        .call(move |s| s.count_todo(now, retry_failed))
+        .await
+        .map_err(fatal_state)?;
+    report.deferred = deferred;
+
+    if opts.dry_run {
+        let mut after: Option<(i64, String)> = None;
+        loop {
+            let a = after.clone();
+            let page = db
+                .call(move |s| {
+                    s.todo_page(
+                        a.as_ref().map(|(i, v)| (*i, v.as_str())),
+                        1000,
+                        now,
+                        retry_failed,
+                    )
+                })
+                .await
+                .map_err(fatal_state)?;
+            if page.is_empty() {
+                break;
+            }
+            for t in &page {
+                println!("fetch {}@{}", t.path, t.version);
+            }
+            report.attempted += page.len() as u64;
+            after = page.last().map(|t| (t.module_id, t.version.clone()));
+        }
+        if settings.prune.enabled {
+            report.pruned = Some(prune::run_with_db(settings, db, tree, out, true, false).await?);
+        }
+        return Ok(());
+    }
+
+    // Lists left stale by a killed run are rewritten first.
+    rewrite_dirty_lists(db, tree).await?;
+
+    if due > 0 {
+        let source = WorkSource::Due { now, retry_failed };
+        fetch_and_publish(
+            settings, source, out, report, db, tree, &upstream, &client, due,
+        )
+        .await?;
+    }
+    save_heads(db, &client).await?;
+
+    if settings.prune.enabled {
+        let summary = prune::run_with_db(settings, db, tree, out, false, false).await?;
+        report.pruned = Some(summary);
+    }
+    rewrite_dirty_lists(db, tree).await?;
+    report.bytes = upstream.bytes_received();
+    Ok(())
+}
+
+/// Fetches, verifies and republishes exactly `todos` (for `verify --repair`).
+pub async fn refetch(
+    settings: &Settings,
+    out: &Reporter,
+    db: &Db,
+    tree: &Arc<Tree>,
+    todos: Vec<Todo>,
+) -> Result<SyncReport, Fatal> {
+    let mut report = SyncReport::default();
+    let upstream = Arc::new(Upstream::new(settings.timeout).map_err(Fatal)?);
+    let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
+    client
+        .refresh_latest()
+        .await
+        .map_err(|e| Fatal(e.to_string()))?;
+    save_heads(db, &client).await?;
+    let due = todos.len() as u64;
+    fetch_and_publish(
+        settings,
+        WorkSource::List(todos),
+        out,
+        &mut report,
+        db,
+        tree,
+        &upstream,
+        &client,
+        due,
+    )
+    .await?;
+    save_heads(db, &client).await?;
+    client
+        .write_static_files()
+        .map_err(|e| Fatal(e.to_string()))?;
+    report.bytes = upstream.bytes_received();
+    Ok(report)
+}
+
+/// A client of the configured checksum database that trusts the head stored
+/// in the state database (re-verified with the configured key).
+pub async fn open_log(
+    settings: &Settings,
+    db: &Db,
+    tree: &Arc<Tree>,
+    upstream: &Arc<Upstream>,
+) -> Result<LogClient, Fatal> {
+    let stored = db.call(|s| s.trusted_head()).await.map_err(fatal_state)?;
+    let mut client = LogClient::new(
+        settings.sumdb.verifier.clone(),
+        settings.sumdb.url.clone(),
+        upstream.clone(),
+        tree.clone(),
+        None,
+    );
+    if let Some(h) = stored {
+        let head = client.parse_head(&h.note).map_err(|e| {
+            Fatal(format!(
+                "the tree head stored in the state database does not verify with the configured key ({e}); was sumdb.key changed?"
+            ))
+        })?;
+        if head.tree.n != h.size || head.tree.hash.to_string() != h.hash {
+            return Err(Fatal(format!(
+                "the state database's tree head is inconsistent with its own note (size {})",
+                h.size
+            )));
+        }
+        client = LogClient::new(
+            settings.sumdb.verifier.clone(),
+            settings.sumdb.url.clone(),
+            upstream.clone(),
+            tree.clone(),
+            Some(head),
+        );
+    }
+    Ok(client)
+}
+
+async fn save_heads(db: &Db, client: &LogClient) -> Result<(), Fatal> {
+    let heads = client.take_unsaved();
+    if heads.is_empty() {
+        return Ok(());
+    }
+    db.call(move |s| -> Result<(), state::StateError> {
+        for h in heads {
+            s.save_head(h.tree.n, &h.tree.hash.to_string(), &h.note)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(fatal_state)
+}
+
+/// Walks the index from the cursor to its end.
+async fn discover(
+    settings: &Settings,
+    out: &Reporter,
+    report: &mut SyncReport,
+    db: &Db,
+    upstream: &Upstream,
+) -> Result<(), Fatal> {
+    let mut since = db.call(|s| s.cursor()).await.map_err(fatal_state)?;
+    if since.is_none() {
+        since = settings.index_since.clone();
+    }
+    let mut body = fetch_page(upstream, settings, since.as_deref()).await?;
+    let started = Instant::now();
+    loop {
+        let page = tokio::task::spawn_blocking(move || index::parse_page(&body))
+            .await
+            .map_err(|e| Fatal(format!("index parser failed: {e}")))?;
+        report.index_pages += 1;
+        report.index_lines += page.lines as u64;
+        for inv in &page.invalid {
+            report.invalid_lines += 1;
+            let msg = format!(
+                "index page since={}: line {}: {}",
+                since.as_deref().unwrap_or("(start)"),
+                inv.line,
+                inv.reason
+            );
+            if report.invalid_samples.len() < 20 {
+                report.invalid_samples.push(msg.clone());
+            }
+            out.warn(&msg);
+        }
+        let next = page.last_timestamp.clone().or_else(|| since.clone());
+        let advanced = next != since;
+        let full = page.lines >= index::PAGE_LIMIT;
+        // Fetch the next page while this one is written.
+        let record = {
+            let filter = settings.filter.clone();
+            let entries = page.entries;
+            let cursor = next.clone();
+            db.call(move |s| -> Result<PageStats, state::StateError> {
+                match cursor {
+                    Some(c) => s.record_index_page(&entries, &|p| filter.wants(p), &c),
+                    None => Ok(PageStats::default()),
+                }
+            })
+        };
+        let prefetch = async {
+            if advanced {
+                Some(fetch_page(upstream, settings, next.as_deref()).await)
+            } else {
+                None
+            }
+        };
+        let (stats, next_body) = tokio::join!(record, prefetch);
+        let stats = stats.map_err(fatal_state)?;
+        report.index_new += stats.new;
+        report.index_new_wanted += stats.new_wanted;
+        out.progress(
+            report.index_pages,
+            &format!("index pages, {} new entries", report.index_new),
+        );
+        if report.index_pages.is_multiple_of(50) {
+            out.verbose(&format!(
+                "index: {} pages, {} entries, {} new, cursor {} ({})",
+                report.index_pages,
+                report.index_lines,
+                report.index_new,
+                next.as_deref().unwrap_or("-"),
+                report::duration(started.elapsed())
+            ));
+        }
+        match next_body {
+            Some(b) => {
+                body = b?;
+                since = next;
+            }
+            None => {
+                if full {
+                    out.warn(&format!(
+                        "index page at since={} holds only entries with that one timestamp; it cannot advance past them",
+                        since.as_deref().unwrap_or("(start)")
+                    ));
+                }
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Lists the tagged versions of each seed module from the proxy.
+async fn seed(
+    settings: &Settings,
+    out: &Reporter,
+    report: &mut SyncReport,
+    db: &Db,
+    upstream: &Upstream,
+) -> Result<(), Fatal> {
+    for module in &settings.seeds {
+        let Ok(rel) = layout::list(module) else {
+            continue;
+        };
+        let url = upstream::join(&settings.proxy, &rel);
+        let body = match upstream.get_bytes(&url, modzip::MAX_GO_MOD).await {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => {
+                out.warn(&format!("seed {module}: the proxy has no versions: {e}"));
+                continue;
+            }
+            Err(e) => return Err(Fatal(format!("cannot list seed module {module}: {e}"))),
+        };
+        let mut entries = Vec::new();
+        for line in String::from_utf8_lossy(&body).lines() {
+            let Some(v) = line.split_whitespace().next() else {
+                continue;
+            };
+            match gomod::check(module, v) {
+                Ok(()) => entries.push(state::IndexEntry {
+                    path: module.clone(),
+                    version: v.to_string(),
+                }),
+                Err(e) => {
+                    report.invalid_lines += 1;
+                    let msg = format!("seed {module}: @v/list: {e}");
+                    if report.invalid_samples.len() < 20 {
+                        report.invalid_samples.push(msg.clone());
+                    }
+                    out.warn(&msg);
+                }
+            }
+        }
+        let filter = settings.filter.clone();
+        let stats = db
+            .call(move |s| s.record_entries(&entries, &|p| filter.wants(p), None))
+            .await
+            .map_err(fatal_state)?;
+        report.index_new += stats.new;
+        report.index_new_wanted += stats.new_wanted;
+    }
+    Ok(())
+}
+
+async fn fetch_page(
+    upstream: &Upstream,
+    settings: &Settings,
+    since: Option<&str>,
+) -> Result<Vec<u8>, Fatal> {
+    let url = index::page_url(&settings.index, since, index::PAGE_LIMIT);
+    upstream
+        .get_bytes(&url, index::PAGE_BYTES)
+        .await
+        .map_err(|e| Fatal(format!("cannot read the module index: {e}")))
+}
+
+/// A version whose files are verified and waiting in temporary files.
+struct Verified {
+    todo: Todo,
+    info: PathBuf,
+    info_time: Option<String>,
+    mod_file: PathBuf,
+    zip: PathBuf,
+    mod_h1: String,
+    zip_h1: String,
+    mod_sha256: [u8; 32],
+    zip_sha256: [u8; 32],
+    lookup: Option<Lookup>,
+}
+
+/// How one version failed.
+enum VersionError {
+    /// The upstream does not have it (404/410).
+    Gone(String),
+    /// Retry later.
+    Failed { message: String, security: bool },
+    /// Stop the run.
+    Fatal(String),
+}
+
+impl From<SumdbError> for VersionError {
+    fn from(e: SumdbError) -> Self {
+        if e.is_fatal() {
+            VersionError::Fatal(e.to_string())
+        } else {
+            VersionError::Failed {
+                message: e.to_string(),
+                security: false,
+            }
+        }
+    }
+}
+
+fn fetch_err(what: &str, e: FetchError) -> VersionError {
+    if e.is_not_found() {
+        VersionError::Gone(format!("{what}: {e}"))
+    } else {
+        VersionError::Failed {
+            message: format!("{what}: {e}"),
+            security: false,
+        }
+    }
+}
+
+/// Temporary files removed on drop unless kept.
+struct Temps(Vec<PathBuf>);
+impl Drop for Temps {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+struct Shared {
+    settings: Settings,
+    upstream: Arc<Upstream>,
+    client: Arc<LogClient>,
+    tree: Arc<Tree>,
+    stop: AtomicBool,
+    fatal: Mutex<Option<String>>,
+    /// Failures found while publishing (after verification).
+    publish_failures: Mutex<Vec<VersionFailure>>,
+    /// Warnings from workers, printed by the main loop.
+    notices: Mutex<Vec<String>>,
+}
+
+/// Where the versions to fetch come from.
+pub enum WorkSource {
+    /// Due versions from the state database, a page at a time.
+    Due { now: i64, retry_failed: bool },
+    /// An explicit list (repairs).
+    List(Vec<Todo>),
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn fetch_and_publish(
+    settings: &Settings,
+    source: WorkSource,
+    out: &Reporter,
+    report: &mut SyncReport,
+    db: &Db,
+    tree: &Arc<Tree>,
+    upstream: &Arc<Upstream>,
+    client: &Arc<LogClient>,
+    due: u64,
+) -> Result<(), Fatal> {
+    let shared = Arc::new(Shared {
+        settings: settings.clone(),
+        upstream: upstream.clone(),
+        client: client.clone(),
+        tree: tree.clone(),
+        stop: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+        publish_failures: Mutex::new(Vec::new()),
+        notices: Mutex::new(Vec::new()),
+    });
+    out.start("fetching", due);
+    let done = Arc::new(AtomicU64::new(0));
+    let failures: Arc<Mutex<Vec<VersionFailure>>> = Arc::new(Mutex::new(Vec::new()));
+    let gone = Arc::new(AtomicU64::new(0));
+    let (vtx, vrx) = mpsc::channel::<Verified>(BATCH * 2);
+
+    let publisher = {
+        let shared = shared.clone();
+        let db = db.clone();
+        tokio::spawn(async move { publish_loop(shared, db, vrx).await })
+    };
+
+    let sem = Arc::new(Semaphore::new(settings.workers));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut after: Option<(i64, String)> = None;
+    let mut source = source;
+    let mut list = match &mut source {
+        WorkSource::List(l) => Some(std::mem::take(l)),
+        WorkSource::Due { .. } => None,
+    };
+    'pages: loop {
+        let page = match (&source, list.take()) {
+            (_, Some(l)) => l,
+            (WorkSource::Due { now, retry_failed }, None) => {
+                let (a, now, retry_failed) = (after.clone(), *now, *retry_failed);
+                db.call(move |s| {
+                    s.todo_page(
+                        a.as_ref().map(|(i, v)| (*i, v.as_str())),
+                        500,
+                        now,
+                        retry_failed,
+                    )
+                })
+                .await
+                .map_err(fatal_state)?
+            }
+            (WorkSource::List(_), None) => Vec::new(),
+        };
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|t| (t.module_id, t.version.clone()));
+        for todo in page {
+            let permit = sem.clone().acquire_owned().await.expect("semaphore open");
+            if shared.stop.load(Ordering::SeqCst) {
+                break 'pages;
+            }
+            // Reap finished tasks so the set stays small.
+            while tasks.try_join_next().is_some() {}
+            {
+                let (shared, db, vtx, done, failures, gone) = (
+                    shared.clone(),
+                    db.clone(),
+                    vtx.clone(),
+                    done.clone(),
+                    failures.clone(),
+                    gone.clone(),
+                );
+                tasks.spawn(async move {
+                    let id = format!("{}@{}", todo.path, todo.version);
+                    let result = process_version(&shared, todo.clone()).await;
+                    match result {
+                        Ok(v) => {
+                            // The publisher owns it now; if it is gone (fatal), the temps go too.
+                            let _ = vtx.send(v).await;
+                        }
+                        Err(VersionError::Gone(m)) => {
+                            gone.fetch_add(1, Ordering::Relaxed);
+                            let (mid, ver, msg) = (todo.module_id, todo.version.clone(), m.clone());
+                            let _ = db
+                                .call(move |s| s.mark_gone(mid, &ver, &msg, report::now()))
+                                .await;
+                            shared
+                                .notices
+                                .lock()
+                                .unwrap()
+                                .push(format!("{id}: not on the upstream: {m}"));
+                        }
+                        Err(VersionError::Failed { message, security }) => {
+                            let (mid, ver, msg) =
+                                (todo.module_id, todo.version.clone(), message.clone());
+                            let _ = db
+                                .call(move |s| s.mark_failed(mid, &ver, &msg, report::now()))
+                                .await;
+                            failures.lock().unwrap().push(VersionFailure {
+                                module: todo.path.clone(),
+                                version: todo.version.clone(),
+                                error: message,
+                                security,
+                            });
+                        }
+                        Err(VersionError::Fatal(m)) => {
+                            let mut f = shared.fatal.lock().unwrap();
+                            if f.is_none() {
+                                *f = Some(m);
+                            }
+                            shared.stop.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                    drop(permit);
+                });
+            }
+            let n = done.load(Ordering::Relaxed);
+            out.progress(
+                n,
+                &format!(
+                    "{} received",
+                    report::bytes(shared.upstream.bytes_received())
+                ),
+            );
+            // Report failures as they happen, not only at the end.
+            let new_failures: Vec<VersionFailure> = std::mem::take(&mut *failures.lock().unwrap());
+            for f in &new_failures {
+                out.error(&format!(
+                    "{}{}@{}: {}",
+                    if f.security { "SECURITY: " } else { "" },
+                    f.module,
+                    f.version,
+                    f.error
+                ));
+            }
+            report.failures.extend(new_failures);
+            for n in std::mem::take(&mut *shared.notices.lock().unwrap()) {
+                out.warn(&n);
+            }
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r {
+            let mut f = shared.fatal.lock().unwrap();
+            if f.is_none() {
+                *f = Some(format!("a worker crashed: {e}"));
+            }
+            shared.stop.store(true, Ordering::SeqCst);
+        }
+        out.progress(
+            done.load(Ordering::Relaxed),
+            &format!(
+                "{} received",
+                report::bytes(shared.upstream.bytes_received())
+            ),
+        );
+    }
+    drop(vtx);
+    let published = publisher
+        .await
+        .map_err(|e| Fatal(format!("the publisher crashed: {e}")))?;
+    out.finish();
+    let mut remaining: Vec<VersionFailure> = std::mem::take(&mut *failures.lock().unwrap());
+    remaining.extend(std::mem::take(
+        &mut *shared.publish_failures.lock().unwrap(),
+    ));
+    for n in std::mem::take(&mut *shared.notices.lock().unwrap()) {
+        out.warn(&n);
+    }
+    for f in &remaining {
+        out.error(&format!(
+            "{}{}@{}: {}",
+            if f.security { "SECURITY: " } else { "" },
+            f.module,
+            f.version,
+            f.error
+        ));
+    }
+    report.failures.extend(remaining);
+    report.attempted = done.load(Ordering::Relaxed);
+    report.gone = gone.load(Ordering::Relaxed);
+    match published {
+        Ok(n) => report.published = n.published,
+        Err(e) => {
+            let mut f = shared.fatal.lock().unwrap();
+            if f.is_none() {
+                *f = Some(e.0);
+            }
+        }
+    }
+    report.failed = report.failures.len() as u64;
+    if let Some(f) = shared.fatal.lock().unwrap().take() {
+        return Err(Fatal(f));
+    }
+    Ok(())
+}
+
+/// Fetches and verifies one version into temporary files.
+async fn process_version(shared: &Shared, todo: Todo) -> Result<Verified, VersionError> {
+    let (m, v) = (todo.path.as_str(), todo.version.as_str());
+    gomod::check(m, v).map_err(|e| VersionError::Failed {
+        message: format!("invalid module version: {e}"),
+        security: false,
+    })?;
+    let rel_info = layout::version_file(m, v, "info").map_err(|e| failed(e.to_string()))?;
+    let rel_mod = layout::version_file(m, v, "mod").map_err(|e| failed(e.to_string()))?;
+    let rel_zip = layout::version_file(m, v, "zip").map_err(|e| failed(e.to_string()))?;
+    let proxy = &shared.settings.proxy;
+    let tree = &shared.tree;
+    let temps = Temps(vec![
+        tree.temp_path(&format!("{v}.info")),
+        tree.temp_path(&format!("{v}.mod")),
+        tree.temp_path(&format!("{v}.zip")),
+    ]);
+
+    let skip = shared.settings.sumdb.skips(m);
+    let lookup = async {
+        if skip {
+            Ok(None)
+        } else {
+            shared.client.lookup(m, v).await.map(Some)
+        }
+    };
+    let (info_url, mod_url, zip_url) = (
+        upstream::join(proxy, &rel_info),
+        upstream::join(proxy, &rel_mod),
+        upstream::join(proxy, &rel_zip),
+    );
+    let info = shared.upstream.get_bytes(&info_url, INFO_LIMIT);
+    let gomod = shared
+        .upstream
+        .get_to_file(&mod_url, modzip::MAX_GO_MOD, &temps.0[1]);
+    let zip = shared
+        .upstream
+        .get_to_file(&zip_url, modzip::MAX_ZIP_FILE, &temps.0[2]);
+    let (lookup, info, gomod, zip) = tokio::join!(lookup, info, gomod, zip);
+
+    // A security failure outranks everything else.
+    let lookup = lookup?;
+    let info = info.map_err(|e| fetch_err(".info", e))?;
+    let gomod = gomod.map_err(|e| fetch_err(".mod", e))?;
+    let zip = zip.map_err(|e| fetch_err(".zip", e))?;
+
+    let info_time = check_info(&info, v).map_err(|m| failed(format!("invalid .info: {m}")))?;
+    std::fs::write(&temps.0[0], &info)
+        .map_err(|e| failed(format!("cannot write temporary file: {e}")))?;
+
+    let mod_h1 = dirhash::go_mod_hash(gomod.sha256);
+    let zip_path = temps.0[2].clone();
+    let (mm, vv) = (m.to_string(), v.to_string());
+    let summary =
+        tokio::task::spawn_blocking(move || modzip::check_and_hash_zip(&zip_path, &mm, &vv))
+            .await
+            .map_err(|e| failed(format!("zip check crashed: {e}")))?
+            .map_err(|e| failed(format!("invalid module zip: {e}")))?;
+
+    if let Some(l) = &lookup {
+        let db = shared.client.name();
+        if mod_h1 != l.mod_h1 {
+            return Err(VersionError::Failed {
+                message: format!(
+                    "go.mod checksum mismatch: the upstream's .mod has {mod_h1}, {db} says {}; refusing it",
+                    l.mod_h1
+                ),
+                security: true,
+            });
+        }
+        if summary.h1 != l.zip_h1 {
+            return Err(VersionError::Failed {
+                message: format!(
+                    "zip checksum mismatch: the upstream's .zip has {}, {db} says {}; refusing it",
+                    summary.h1, l.zip_h1
+                ),
+                security: true,
+            });
+        }
+    }
+
+    let mut temps = temps;
+    let files = std::mem::take(&mut temps.0);
+    let [info_path, mod_path, zip_path]: [PathBuf; 3] = files.try_into().expect("three temps");
+    Ok(Verified {
+        todo,
+        info: info_path,
+        info_time,
+        mod_file: mod_path,
+        zip: zip_path,
+        mod_h1,
+        zip_h1: summary.h1,
+        mod_sha256: gomod.sha256,
+        zip_sha256: zip.sha256,
+        lookup,
+    })
+}
+
+fn failed(message: String) -> VersionError {
+    VersionError::Failed {
+        message,
+        security: false,
+    }
+}
+
+/// Checks an `.info` body: a JSON object whose `Version` is exactly the
+/// requested version (as the go command requires) and whose `Time`, if
+/// present, is RFC 3339. Returns the time.
+pub fn check_info(body: &[u8], version: &str) -> Result<Option<String>, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let obj = value.as_object().ok_or("not a JSON object")?;
+    match obj.get("Version").and_then(|v| v.as_str()) {
+        Some(got) if got == version => {}
+        Some(got) => return Err(format!("it describes version {got:?}, not {version:?}")),
+        None => return Err("no Version field".into()),
+    }
+    match obj.get("Time") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(t)) if index::is_rfc3339(t) => Ok(Some(t.clone())),
+        Some(t) => Err(format!("invalid Time {t}")),
+    }
+}
+
+#[derive(Default)]
+struct PublishCount {
+    published: u64,
+}
+
+/// Receives verified versions and publishes them in batches.
+async fn publish_loop(
+    shared: Arc<Shared>,
+    db: Db,
+    mut rx: mpsc::Receiver<Verified>,
+) -> Result<PublishCount, Fatal> {
+    let mut count = PublishCount::default();
+    let mut previous_max: Option<i64> = db
+        .call(|s| s.served_heads())
+        .await
+        .map_err(fatal_state)?
+        .last()
+        .map(|h| h.size);
+    let mut batch: Vec<Verified> = Vec::new();
+    loop {
+        let deadline = tokio::time::sleep(BATCH_WAIT);
+        tokio::pin!(deadline);
+        let closed = loop {
+            tokio::select! {
+                v = rx.recv() => match v {
+                    Some(v) => {
+                        batch.push(v);
+                        if batch.len() >= BATCH {
+                            break false;
+                        }
+                    }
+                    None => break true,
+                },
+                _ = &mut deadline, if !batch.is_empty() => break false,
+            }
+        };
+        if shared.stop.load(Ordering::SeqCst) {
+            // Nothing further is published after a fatal error.
+            discard(&mut batch);
+            if closed {
+                return Ok(count);
+            }
+            continue;
+        }
+        if !batch.is_empty() {
+            let items = std::mem::take(&mut batch);
+            match publish_batch(&shared, &db, items, previous_max).await {
+                Ok((n, max)) => {
+                    count.published += n;
+                    previous_max = max.or(previous_max);
+                }
+                Err(e) => {
+                    shared.stop.store(true, Ordering::SeqCst);
+                    let mut f = shared.fatal.lock().unwrap();
+                    if f.is_none() {
+                        *f = Some(e.0.clone());
+                    }
+                }
+            }
+        }
+        if closed {
+            return Ok(count);
+        }
+    }
+}
+
+fn discard(batch: &mut Vec<Verified>) {
+    for v in batch.drain(..) {
+        let _ = std::fs::remove_file(&v.info);
+        let _ = std::fs::remove_file(&v.mod_file);
+        let _ = std::fs::remove_file(&v.zip);
+    }
+}
+
+/// Publishes a batch; returns how many were published and the largest served tree size.
+async fn publish_batch(
+    shared: &Arc<Shared>,
+    db: &Db,
+    mut items: Vec<Verified>,
+    previous_max: Option<i64>,
+) -> Result<(u64, Option<i64>), Fatal> {
+    let client = &shared.client;
+    // 1. Tiles every client needs for these lookups and heads.
+    let records: Vec<i64> = items
+        .iter()
+        .filter_map(|v| v.lookup.as_ref().map(|l| l.record_id))
+        .collect();
+    let mut sizes: BTreeSet<i64> = items
+        .iter()
+        .filter_map(|v| v.lookup.as_ref().map(|l| l.head.tree.n))
+        .collect();
+    let trusted = client.trusted();
+    if let Some(t) = &trusted {
+        sizes.insert(t.tree.n);
+    }
+    let sizes: Vec<i64> = sizes.into_iter().collect();
+    if let Err(e) = client.mirror_tiles(&records, &sizes, previous_max).await {
+        if e.is_fatal() {
+            discard(&mut items);
+            return Err(Fatal(e.to_string()));
+        }
+        // The tiles could not be fetched: these versions wait for the next run.
+        let msg = format!("cannot mirror checksum database tiles: {e}");
+        for v in &items {
+            let (mid, ver, m) = (v.todo.module_id, v.todo.version.clone(), msg.clone());
+            let _ = db
+                .call(move |s| s.mark_failed(mid, &ver, &m, report::now()))
+                .await;
+            shared
+                .publish_failures
+                .lock()
+                .unwrap()
+                .push(VersionFailure {
+                    module: v.todo.path.clone(),
+                    version: v.todo.version.clone(),
+                    error: msg.clone(),
+                    security: false,
+                });
+        }
+        discard(&mut items);
+        return Ok((0, None));
+    }
+    save_heads(db, client).await?;
+
+    // 2. Files, immutable ones first, on the blocking pool.
+    let tree = shared.tree.clone();
+    let name = client.name().to_string();
+    let installed = tokio::task::spawn_blocking(move || install_batch(&tree, &name, items))
+        .await
+        .map_err(|e| Fatal(format!("publishing crashed: {e}")))?;
+    let (published, failures) = installed;
+    for (v, msg) in failures {
+        shared
+            .publish_failures
+            .lock()
+            .unwrap()
+            .push(VersionFailure {
+                module: v.1.clone(),
+                version: v.2.clone(),
+                error: msg.clone(),
+                security: false,
+            });
+        let _ = db
+            .call(move |s| s.mark_failed(v.0, &v.2, &msg, report::now()))
+            .await;
+    }
+    if published.is_empty() {
+        return Ok((0, None));
+    }
+    // 3. The state database, then 4. the indexes that list them, then `latest`.
+    let n = published.len() as u64;
+    let served = sizes.clone();
+    db.call(move |s| s.mark_published(&published, &served, report::now()))
+        .await
+        .map_err(fatal_state)?;
+    rewrite_dirty_lists(db, &shared.tree).await?;
+    client
+        .write_static_files()
+        .map_err(|e| Fatal(e.to_string()))?;
+    Ok((n, sizes.last().copied()))
+}
+
+type InstallFailure = ((i64, String, String), String);
+
+/// Renames a batch's verified files into place. Per version: lookup, `.zip`,
+/// `.mod`, `.info` — `.info` last, so a version is never visible before its
+/// content (the go command starts from `.info` or the list).
+fn install_batch(
+    tree: &Tree,
+    sumdb_name: &str,
+    items: Vec<Verified>,
+) -> (Vec<Published>, Vec<InstallFailure>) {
+    let mut published = Vec::with_capacity(items.len());
+    let mut failures = Vec::new();
+    for v in items {
+        let (m, ver) = (v.todo.path.clone(), v.todo.version.clone());
+        let result = (|| -> Result<Published, String> {
+            if let Some(l) = &v.lookup {
+                let rel = layout::lookup(sumdb_name, &m, &ver).map_err(|e| e.to_string())?;
+                tree.write_if_changed(&rel, &l.body)
+                    .map_err(|e| e.to_string())?;
+            }
+            let zip = install_immutable(
+                tree,
+                &v.zip,
+                &layout::version_file(&m, &ver, "zip").map_err(|e| e.to_string())?,
+                &v.zip_sha256,
+            )?;
+            let gomod = install_immutable(
+                tree,
+                &v.mod_file,
+                &layout::version_file(&m, &ver, "mod").map_err(|e| e.to_string())?,
+                &v.mod_sha256,
+            )?;
+            let info_rel = layout::version_file(&m, &ver, "info").map_err(|e| e.to_string())?;
+            let info_dest = tree
+                .install(&v.info, &info_rel)
+                .map_err(|e| e.to_string())?;
+            let info = tree::stat(&info_dest).map_err(|e| e.to_string())?;
+            Ok(Published {
+                module_id: v.todo.module_id,
+                version: ver.clone(),
+                info_time: v.info_time.clone(),
+                zip_h1: v.zip_h1.clone(),
+                mod_h1: v.mod_h1.clone(),
+                info_size: info.0,
+                mod_size: gomod.0,
+                zip_size: zip.0,
+                info_mtime: info.1,
+                mod_mtime: gomod.1,
+                zip_mtime: zip.1,
+                record_id: v.lookup.as_ref().map(|l| l.record_id),
+            })
+        })();
+        let _ = std::fs::remove_file(&v.info);
+        let _ = std::fs::remove_file(&v.mod_file);
+        let _ = std::fs::remove_file(&v.zip);
+        match result {
+            Ok(p) => published.push(p),
+            Err(e) => failures.push(((v.todo.module_id, m, ver), format!("cannot publish: {e}"))),
+        }
+    }
+    (published, failures)
+}
+
+/// `.mod` and `.zip` are written once: if the file is already in place with the
+/// same content (a run killed after renaming, before recording), it is kept.
+fn install_immutable(
+    tree: &Tree,
+    tmp: &std::path::Path,
+    rel: &str,
+    sha256: &[u8; 32],
+) -> Result<(i64, i64), String> {
+    let dest = tree.path_of(rel).map_err(|e| e.to_string())?;
+    if let Ok(meta) = std::fs::symlink_metadata(&dest) {
+        if meta.is_file() && sha256_file(&dest).ok().as_ref() == Some(sha256) {
+            let _ = std::fs::remove_file(tmp);
+            return tree::stat(&dest).map_err(|e| e.to_string());
+        }
+        if meta.file_type().is_symlink() {
+            // Never ours: a link where a module file belongs is damage to repair.
+            tree.remove_file(rel).map_err(|e| e.to_string())?;
+        }
+    }
+    let dest = tree.install(tmp, rel).map_err(|e| e.to_string())?;
+    tree::stat(&dest).map_err(|e| e.to_string())
+}
+
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().into())
+}
+
+/// Rewrites `@v/list` and `@latest` of every module marked dirty, from the database.
+pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<Tree>) -> Result<(), Fatal> {
+    let dirty = db.call(|s| s.dirty_modules()).await.map_err(fatal_state)?;
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    for chunk in dirty.chunks(256) {
+        let ids: Vec<(i64, String)> = chunk.to_vec();
+        let listed = {
+            let ids = ids.clone();
+            db.call(
+                move |s| -> Result<Vec<(i64, String, Vec<Listed>)>, state::StateError> {
+                    let mut out = Vec::with_capacity(ids.len());
+                    for (id, path) in ids {
+                        let versions = s
+                            .listed_versions(id)?
+                            .into_iter()
+                            .map(|(version, time, mod_h1)| Listed {
+                                version,
+                                time,
+                                mod_h1,
+                            })
+                            .collect();
+                        out.push((id, path, versions));
+                    }
+                    Ok(out)
+                },
+            )
+            .await
+            .map_err(fatal_state)?
+        };
+        let tree = tree.clone();
+        let written = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, String> {
+            let mut done = Vec::new();
+            for (id, path, versions) in listed {
+                write_module_indexes(&tree, &path, &versions)?;
+                done.push(id);
+            }
+            Ok(done)
+        })
+        .await
+        .map_err(|e| Fatal(format!("list writer crashed: {e}")))?
+        .map_err(Fatal)?;
+        db.call(move |s| s.set_dirty(&written, false))
+            .await
+            .map_err(fatal_state)?;
+    }
+    Ok(())
+}
+
+/// Writes (or removes, for a module with nothing left) a module's `@v/list` and `@latest`.
+pub fn write_module_indexes(tree: &Tree, module: &str, versions: &[Listed]) -> Result<(), String> {
+    let list_rel = layout::list(module).map_err(|e| e.to_string())?;
+    let latest_rel = layout::latest(module).map_err(|e| e.to_string())?;
+    if versions.is_empty() {
+        tree.remove_file(&latest_rel).map_err(|e| e.to_string())?;
+        tree.remove_file(&list_rel).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    tree.write_if_changed(&list_rel, listing::render_list(versions).as_bytes())
+        .map_err(|e| e.to_string())?;
+    match listing::choose_latest(module, versions) {
+        Some(l) => {
+            tree.write_if_changed(
+                &latest_rel,
+                listing::render_info(&l.version, l.time.as_deref()).as_bytes(),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        None => {
+            tree.remove_file(&latest_rel).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_must_name_the_requested_version() {
+        assert_eq!(
+            check_info(
+                br#"{"Version":"v1.0.0","Time":"2020-01-02T17:33:45Z"}"#,
+                "v1.0.0"
+            )
+            .unwrap(),
+            Some("2020-01-02T17:33:45Z".into())
+        );
+        assert_eq!(
+            check_info(br#"{"Version":"v1.0.0","Name":"abc","Extra":{}}"#, "v1.0.0").unwrap(),
+            None
+        );
+        assert!(
+            check_info(br#"{"Version":"v1.0.1"}"#, "v1.0.0")
+                .unwrap_err()
+                .contains("v1.0.1")
+        );
+        assert!(check_info(br#"{"Time":"2020-01-02T17:33:45Z"}"#, "v1.0.0").is_err());
+        assert!(check_info(br#"{"Version":"v1.0.0","Time":"later"}"#, "v1.0.0").is_err());
+        assert!(check_info(b"<html>", "v1.0.0").is_err());
+        assert!(check_info(b"[1]", "v1.0.0").is_err());
+    }
+
+    #[test]
+    fn exit_codes() {
+        let mut r = SyncReport::default();
+        assert_eq!(r.exit_code(), 0);
+        r.deferred = 1;
+        assert_eq!(r.exit_code(), 1);
+        r.deferred = 0;
+        r.failed = 2;
+        assert_eq!(r.exit_code(), 1);
+        r.fatal = Some("x".into());
+        assert_eq!(r.exit_code(), 2);
+    }
+}

@@ -1,0 +1,629 @@
+//! `gomirror verify [--quick] [--repair]`: the tree is a projection of the
+//! state database; check that it still is, and restore it.
+//!
+//! For every version in the tree: `.info` parses and names the version, the
+//! `.mod` and the zip hash to the `h1:` recorded at publish time (zips are
+//! re-inflated and re-hashed, in parallel on rayon, streaming), and — like a
+//! go client with the upstream out of reach — its lookup verifies: signature,
+//! consistency with the mirror's `latest`, inclusion proven from the tiles in
+//! the tree alone. Every module's `@v/list` and `@latest` must say what the
+//! database says, and `sumdb/<name>/supported` and `latest` must be there.
+//!
+//! `--quick` compares sizes and modification times recorded at publish time
+//! instead of hashing, for very large mirrors. `--repair` refetches and
+//! republishes what is damaged (through the same verified path as `sync`),
+//! rewrites wrong indexes, then checks again.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::config::Settings;
+use crate::gomod::{dirhash, zip as modzip};
+use crate::listing::{self, Listed};
+use crate::lock::RunLock;
+use crate::report::{self, Reporter};
+use crate::state::{PublishedVersion, State, Todo};
+use crate::sumdb::client::{LogClient, SignedHead};
+use crate::sync::{self, Db, Fatal};
+use crate::tree::{Tree, layout};
+use crate::upstream::Upstream;
+
+/// Flags of `gomirror verify`.
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    pub repair: bool,
+    pub quick: bool,
+}
+
+/// One thing wrong with the tree.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub module: String,
+    /// `None` for module-level files (`@v/list`, `@latest`) and checksum-database files.
+    pub version: Option<String>,
+    /// Tree-relative path of the file.
+    pub file: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.version {
+            Some(v) => write!(f, "{}@{v}: {}: {}", self.module, self.file, self.message),
+            None if self.module.is_empty() => write!(f, "{}: {}", self.file, self.message),
+            None => write!(f, "{}: {}: {}", self.module, self.file, self.message),
+        }
+    }
+}
+
+/// What verify found and did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct VerifyReport {
+    pub versions: u64,
+    pub modules: u64,
+    pub zip_bytes: u64,
+    pub seconds: f64,
+    pub problems: Vec<Problem>,
+    pub repaired: u64,
+    pub remaining: Vec<Problem>,
+    pub repair_attempted: bool,
+    pub quick: bool,
+}
+
+impl VerifyReport {
+    pub fn exit_code(&self) -> i32 {
+        let left = if self.repair_attempted {
+            &self.remaining
+        } else {
+            &self.problems
+        };
+        if left.is_empty() { 0 } else { 1 }
+    }
+
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let rate = if self.seconds > 0.0 {
+            self.zip_bytes as f64 / self.seconds / 1e6
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            s,
+            "gomirror verify{}: {} versions in {} modules, {} of zips in {} ({rate:.0} MB/s); {} problem{}",
+            if self.quick { " --quick" } else { "" },
+            self.versions,
+            self.modules,
+            report::bytes(self.zip_bytes),
+            report::duration(std::time::Duration::from_secs_f64(self.seconds)),
+            self.problems.len(),
+            if self.problems.len() == 1 { "" } else { "s" },
+        );
+        for p in &self.problems {
+            let _ = writeln!(s, "  {p}");
+        }
+        if self.repair_attempted {
+            let _ = writeln!(
+                s,
+                "repair: {} versions republished; {} problem{} remain",
+                self.repaired,
+                self.remaining.len(),
+                if self.remaining.len() == 1 { "" } else { "s" }
+            );
+            for p in &self.remaining {
+                let _ = writeln!(s, "  {p}");
+            }
+        }
+        s
+    }
+}
+
+/// Runs `gomirror verify` under the caller's lock.
+pub fn run(
+    settings: &Settings,
+    opts: &VerifyOptions,
+    out: &Reporter,
+    _lock: &RunLock,
+) -> Result<VerifyReport, Fatal> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fatal(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let state = State::open(&settings.state).map_err(|e| Fatal(e.to_string()))?;
+        let tree = Arc::new(Tree::open(&settings.output).map_err(|e| Fatal(e.to_string()))?);
+        let (db, db_thread) = Db::spawn(state);
+        let now = report::now();
+        let run_id = db
+            .call(move |s| s.begin_run("verify", now))
+            .await
+            .map_err(|e| Fatal(e.to_string()))?;
+        let result = verify_and_repair(settings, opts, out, &db, &tree).await;
+        let code = match &result {
+            Ok(r) => r.exit_code(),
+            Err(_) => 2,
+        };
+        let summary = result
+            .as_ref()
+            .map(|r| serde_json::to_value(r).unwrap_or_default())
+            .unwrap_or_default();
+        let _ = db
+            .call(move |s| s.finish_run(run_id, report::now(), code, &summary))
+            .await;
+        drop(db);
+        let _ = db_thread.join();
+        result
+    })
+}
+
+async fn verify_and_repair(
+    settings: &Settings,
+    opts: &VerifyOptions,
+    out: &Reporter,
+    db: &Db,
+    tree: &Arc<Tree>,
+) -> Result<VerifyReport, Fatal> {
+    let started = Instant::now();
+    let mut report = VerifyReport {
+        quick: opts.quick,
+        ..VerifyReport::default()
+    };
+    let (damaged, problems) = check(settings, opts, out, db, tree, None, &mut report).await?;
+    report.problems = problems;
+    report.seconds = started.elapsed().as_secs_f64();
+    if !opts.repair || report.problems.is_empty() {
+        return Ok(report);
+    }
+    report.repair_attempted = true;
+
+    // Indexes and the checksum database's static files are derived: rewrite them.
+    let modules: Vec<String> = report
+        .problems
+        .iter()
+        .filter(|p| p.version.is_none() && !p.module.is_empty())
+        .map(|p| p.module.clone())
+        .collect();
+    // Damaged versions are unlisted until they are whole again, then refetched.
+    let todos: Vec<Todo> = damaged.values().cloned().collect();
+    let unlist: Vec<(i64, String)> = todos
+        .iter()
+        .map(|t| (t.module_id, t.version.clone()))
+        .collect();
+    db.call(move |s| -> Result<(), crate::state::StateError> {
+        s.requeue(&unlist)?;
+        for m in modules {
+            if let Some((id, _)) = s.module(&m)? {
+                s.set_dirty(&[id], true)?;
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Fatal(e.to_string()))?;
+    sync::rewrite_dirty_lists(db, tree).await?;
+    if !todos.is_empty() {
+        out.info(&format!("repairing {} versions", todos.len()));
+        let r = sync::refetch(settings, out, db, tree, todos.clone()).await?;
+        report.repaired = r.published;
+    } else {
+        // Only derived files were wrong; the checksum database files may be among them.
+        let upstream = Arc::new(Upstream::new(settings.timeout).map_err(Fatal)?);
+        let client = served_anchor_client(settings, db, tree, &upstream, false).await?;
+        client
+            .write_static_files()
+            .map_err(|e| Fatal(e.to_string()))?;
+    }
+    sync::rewrite_dirty_lists(db, tree).await?;
+
+    // Check again, everything (a repair must leave the whole tree right).
+    let mut again = VerifyReport::default();
+    let (_, remaining) = check(settings, opts, out, db, tree, None, &mut again).await?;
+    report.remaining = remaining;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// A client whose trust anchor is the largest head the mirror serves (its
+/// `latest`): the view of a go client that only ever saw this mirror.
+async fn served_anchor_client(
+    settings: &Settings,
+    db: &Db,
+    tree: &Arc<Tree>,
+    upstream: &Arc<Upstream>,
+    offline: bool,
+) -> Result<LogClient, Fatal> {
+    let served = db
+        .call(|s| s.served_heads())
+        .await
+        .map_err(|e| Fatal(e.to_string()))?;
+    let probe = LogClient::new(
+        settings.sumdb.verifier.clone(),
+        settings.sumdb.url.clone(),
+        upstream.clone(),
+        tree.clone(),
+        None,
+    );
+    let anchor: Option<SignedHead> = match served.last() {
+        Some(h) => Some(probe.parse_head(&h.note).map_err(|e| {
+            Fatal(format!(
+                "the tree head in the state database does not verify with the configured key: {e}"
+            ))
+        })?),
+        None => None,
+    };
+    let client = LogClient::new(
+        settings.sumdb.verifier.clone(),
+        settings.sumdb.url.clone(),
+        upstream.clone(),
+        tree.clone(),
+        anchor,
+    );
+    Ok(if offline { client.offline() } else { client })
+}
+
+/// Checks the tree (or only `only`); returns damaged versions (to refetch) and all problems.
+async fn check(
+    settings: &Settings,
+    opts: &VerifyOptions,
+    out: &Reporter,
+    db: &Db,
+    tree: &Arc<Tree>,
+    only: Option<&[Todo]>,
+    report: &mut VerifyReport,
+) -> Result<(BTreeMap<(i64, String), Todo>, Vec<Problem>), Fatal> {
+    let upstream = Arc::new(Upstream::new(settings.timeout).map_err(Fatal)?);
+    let client = served_anchor_client(settings, db, tree, &upstream, true).await?;
+    let mut problems = Vec::new();
+    let mut damaged: BTreeMap<(i64, String), Todo> = BTreeMap::new();
+    let name = settings.sumdb.name.clone();
+
+    // The checksum database's static files.
+    let dir = layout::sumdb_dir(&name);
+    let served_max = client.trusted();
+    if let Some(anchor) = &served_max {
+        let supported = format!("{dir}/supported");
+        if !tree.path_of(&supported).is_ok_and(|p| p.is_file()) {
+            problems.push(Problem {
+                module: String::new(),
+                version: None,
+                file: supported,
+                message: "missing".into(),
+            });
+        }
+        let latest = format!("{dir}/latest");
+        match tree.path_of(&latest).map(std::fs::read) {
+            Ok(Ok(b)) if b == anchor.note => {}
+            Ok(Ok(_)) => problems.push(Problem {
+                module: String::new(),
+                version: None,
+                file: latest,
+                message: format!(
+                    "does not hold the tree head the mirror serves (size {})",
+                    anchor.tree.n
+                ),
+            }),
+            _ => problems.push(Problem {
+                module: String::new(),
+                version: None,
+                file: latest,
+                message: "missing".into(),
+            }),
+        }
+    }
+
+    let total = db
+        .call(|s| s.counts())
+        .await
+        .map_err(|e| Fatal(e.to_string()))?
+        .in_tree as u64;
+    out.start("verifying", only.map(|o| o.len() as u64).unwrap_or(total));
+    let done = Arc::new(AtomicU64::new(0));
+    let zip_bytes = Arc::new(AtomicU64::new(0));
+    let mut after: Option<(i64, String)> = None;
+    let mut modules = 0u64;
+    let mut last_module: Option<i64> = None;
+    loop {
+        let a = after.clone();
+        let page = db
+            .call(move |s| s.in_tree_page(a.as_ref().map(|(i, v)| (*i, v.as_str())), 256))
+            .await
+            .map_err(|e| Fatal(e.to_string()))?;
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|v| (v.module_id, v.version.clone()));
+        let page: Vec<PublishedVersion> = match only {
+            Some(o) => page
+                .into_iter()
+                .filter(|v| {
+                    o.iter()
+                        .any(|t| t.module_id == v.module_id && t.version == v.version)
+                })
+                .collect(),
+            None => page,
+        };
+        // Module indexes, once per module (pages are in module order).
+        let mut module_ids: Vec<(i64, String)> = Vec::new();
+        for v in &page {
+            if last_module != Some(v.module_id) {
+                last_module = Some(v.module_id);
+                module_ids.push((v.module_id, v.path.clone()));
+            }
+        }
+        modules += module_ids.len() as u64;
+        // Files: parallel, on rayon, off the async executor.
+        let t = tree.clone();
+        let quick = opts.quick;
+        let (d, zb) = (done.clone(), zip_bytes.clone());
+        let page_for_files = page.clone();
+        let file_problems: Vec<Problem> = tokio::task::spawn_blocking(move || {
+            page_for_files
+                .par_iter()
+                .flat_map_iter(|v| {
+                    let p = check_version_files(&t, v, quick);
+                    if !quick {
+                        zb.fetch_add(v.zip_size.max(0) as u64, Ordering::Relaxed);
+                    }
+                    d.fetch_add(1, Ordering::Relaxed);
+                    p
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| Fatal(format!("verify crashed: {e}")))?;
+        // Lookups: as a go client would check them, tiles from the tree only.
+        let mut lookup_problems = Vec::new();
+        for v in page.iter().filter(|v| v.record_id.is_some()) {
+            let Ok(rel) = layout::lookup(&name, &v.path, &v.version) else {
+                continue;
+            };
+            let body = match tree.path_of(&rel).map(std::fs::read) {
+                Ok(Ok(b)) => b,
+                _ => {
+                    lookup_problems.push(problem(v, &rel, "missing".into()));
+                    continue;
+                }
+            };
+            if opts.quick {
+                continue;
+            }
+            match client.verify_lookup(&v.path, &v.version, body).await {
+                Ok(l) => {
+                    if l.zip_h1 != v.zip_h1 || l.mod_h1 != v.mod_h1 {
+                        lookup_problems.push(problem(
+                            v,
+                            &rel,
+                            format!(
+                                "states {} and {}, but the mirror published {} and {}",
+                                l.zip_h1, l.mod_h1, v.zip_h1, v.mod_h1
+                            ),
+                        ));
+                    } else if Some(l.record_id) != v.record_id {
+                        lookup_problems.push(problem(
+                            v,
+                            &rel,
+                            format!("is record {}, expected {:?}", l.record_id, v.record_id),
+                        ));
+                    }
+                }
+                Err(e) => lookup_problems.push(problem(
+                    v,
+                    &rel,
+                    format!("a go client would reject it: {e}"),
+                )),
+            }
+        }
+        for p in file_problems.into_iter().chain(lookup_problems) {
+            if let Some(v) = page
+                .iter()
+                .find(|v| Some(&v.version) == p.version.as_ref() && v.path == p.module)
+            {
+                damaged
+                    .entry((v.module_id, v.version.clone()))
+                    .or_insert(Todo {
+                        module_id: v.module_id,
+                        path: v.path.clone(),
+                        version: v.version.clone(),
+                        attempts: 0,
+                    });
+            }
+            out.error(&p.to_string());
+            problems.push(p);
+        }
+        // Indexes.
+        let t = tree.clone();
+        let index_problems = db
+            .call(move |s| -> Result<Vec<Problem>, crate::state::StateError> {
+                let mut out = Vec::new();
+                for (id, path) in module_ids {
+                    let listed: Vec<Listed> = s
+                        .listed_versions(id)?
+                        .into_iter()
+                        .map(|(version, time, mod_h1)| Listed {
+                            version,
+                            time,
+                            mod_h1,
+                        })
+                        .collect();
+                    out.extend(check_module_indexes(&t, &path, &listed));
+                }
+                Ok(out)
+            })
+            .await
+            .map_err(|e| Fatal(e.to_string()))?;
+        for p in index_problems {
+            out.error(&p.to_string());
+            problems.push(p);
+        }
+        out.progress(
+            done.load(Ordering::Relaxed),
+            &format!(
+                "{} of zips hashed",
+                report::bytes(zip_bytes.load(Ordering::Relaxed))
+            ),
+        );
+    }
+    out.finish();
+    report.versions = done.load(Ordering::Relaxed);
+    report.modules = modules;
+    report.zip_bytes = zip_bytes.load(Ordering::Relaxed);
+    Ok((damaged, problems))
+}
+
+fn problem(v: &PublishedVersion, file: &str, message: String) -> Problem {
+    Problem {
+        module: v.path.clone(),
+        version: Some(v.version.clone()),
+        file: file.to_string(),
+        message,
+    }
+}
+
+/// Checks one version's `.info`, `.mod` and `.zip`.
+pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let files = [
+        ("info", v.info_size, v.info_mtime),
+        ("mod", v.mod_size, v.mod_mtime),
+        ("zip", v.zip_size, v.zip_mtime),
+    ];
+    for (ext, size, mtime) in files {
+        let rel = match layout::version_file(&v.path, &v.version, ext) {
+            Ok(r) => r,
+            Err(e) => {
+                out.push(problem(v, ext, e.to_string()));
+                continue;
+            }
+        };
+        let path = match tree.path_of(&rel) {
+            Ok(p) => p,
+            Err(e) => {
+                out.push(problem(v, &rel, e.to_string()));
+                continue;
+            }
+        };
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => {
+                out.push(problem(v, &rel, "not a regular file".into()));
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                out.push(problem(v, &rel, "missing".into()));
+                continue;
+            }
+            Err(e) => {
+                out.push(problem(v, &rel, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        if quick {
+            let m = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(-1);
+            if meta.len() as i64 != size {
+                out.push(problem(
+                    v,
+                    &rel,
+                    format!("size is {}, {} was published", meta.len(), size),
+                ));
+            } else if m != mtime {
+                out.push(problem(v, &rel, "modified since it was published".into()));
+            }
+            continue;
+        }
+        let result = match ext {
+            "info" => std::fs::read(&path)
+                .map_err(|e| format!("cannot read: {e}"))
+                .and_then(|b| {
+                    sync::check_info(&b, &v.version)
+                        .map(|_| ())
+                        .map_err(|m| format!("invalid: {m}"))
+                }),
+            "mod" => hash_mod(&path).and_then(|h| {
+                if h == v.mod_h1 {
+                    Ok(())
+                } else {
+                    Err(format!("hash is {h}, {} was published", v.mod_h1))
+                }
+            }),
+            _ => match modzip::check_and_hash_zip(&path, &v.path, &v.version) {
+                Ok(s) if s.h1 == v.zip_h1 => Ok(()),
+                Ok(s) => Err(format!("hash is {}, {} was published", s.h1, v.zip_h1)),
+                Err(e) => Err(format!("invalid module zip: {e}")),
+            },
+        };
+        if let Err(m) = result {
+            out.push(problem(v, &rel, m));
+        }
+    }
+    out
+}
+
+fn hash_mod(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    let sum: [u8; 32] = Sha256::digest(&bytes).into();
+    Ok(dirhash::go_mod_hash(sum))
+}
+
+/// Checks a module's `@v/list` and `@latest` against what the database says.
+pub fn check_module_indexes(tree: &Tree, module: &str, listed: &[Listed]) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let expect_list = listing::render_list(listed);
+    let expect_latest = listing::choose_latest(module, listed)
+        .map(|l| listing::render_info(&l.version, l.time.as_deref()));
+    let checks = [
+        (
+            layout::list(module),
+            (!listed.is_empty()).then_some(expect_list),
+        ),
+        (
+            layout::latest(module),
+            if listed.is_empty() {
+                None
+            } else {
+                expect_latest
+            },
+        ),
+    ];
+    for (rel, expected) in checks {
+        let Ok(rel) = rel else { continue };
+        let actual = tree.path_of(&rel).ok().and_then(|p| std::fs::read(p).ok());
+        let msg = match (&expected, &actual) {
+            (Some(e), Some(a)) if e.as_bytes() == a.as_slice() => continue,
+            (None, None) => continue,
+            (Some(_), None) => "missing".to_string(),
+            (None, Some(_)) => "present, but the module has no listed version".to_string(),
+            (Some(e), Some(a)) => format!(
+                "does not match the state database (expected {:?}, found {:?})",
+                abbreviate(e.as_bytes()),
+                abbreviate(a)
+            ),
+        };
+        out.push(Problem {
+            module: module.to_string(),
+            version: None,
+            file: rel,
+            message: msg,
+        });
+    }
+    out
+}
+
+fn abbreviate(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    if s.len() > 80 {
+        format!("{}…", &s[..s.floor_char_boundary(80)])
+    } else {
+        s.into_owned()
+    }
+}
