@@ -24,6 +24,11 @@ pub struct InvalidLine {
     /// 1-based line number within the page.
     pub line: usize,
     pub reason: String,
+    /// A fingerprint of the raw line: `since` is inclusive, so a line near a
+    /// page boundary is served twice and must be reported once.
+    pub fingerprint: u64,
+    /// The line's timestamp, when it had a valid one.
+    pub timestamp: Option<String>,
 }
 
 /// One parsed page.
@@ -58,39 +63,49 @@ pub fn parse_page(body: &[u8]) -> Page {
             continue;
         }
         page.lines += 1;
-        let mut invalid = |reason: String| {
+        let fingerprint = fingerprint(line);
+        let mut invalid = |reason: String, timestamp: Option<&str>| {
             page.invalid.push(InvalidLine {
                 line: i + 1,
                 reason,
+                fingerprint,
+                timestamp: timestamp.map(str::to_string),
             })
         };
         let raw: RawEntry = match serde_json::from_slice(line) {
             Ok(r) => r,
             Err(e) => {
-                invalid(format!("not an index entry ({e}): {}", excerpt(line)));
+                invalid(format!("not an index entry ({e}): {}", excerpt(line)), None);
                 continue;
             }
         };
         if !is_rfc3339(&raw.timestamp) {
-            invalid(format!(
-                "{}@{}: invalid timestamp {:?}",
-                raw.path, raw.version, raw.timestamp
-            ));
+            invalid(
+                format!(
+                    "{:?}@{:?}: invalid timestamp {:?}",
+                    raw.path.as_ref(),
+                    raw.version.as_ref(),
+                    raw.timestamp.as_ref()
+                ),
+                None,
+            );
             continue;
         }
         if let Err(e) = gomod::check(&raw.path, &raw.version) {
-            invalid(format!(
-                "{:?}@{:?}: {e}",
-                raw.path.as_ref(),
-                raw.version.as_ref()
-            ));
+            invalid(
+                format!("{:?}@{:?}: {e}", raw.path.as_ref(), raw.version.as_ref()),
+                Some(&raw.timestamp),
+            );
             continue;
         }
         // The file names must be representable too (Go's own escaping rules).
         if let Err(e) =
             gomod::escape_path(&raw.path).and_then(|_| gomod::escape_version(&raw.version))
         {
-            invalid(format!("{}@{}: {e}", raw.path, raw.version));
+            invalid(
+                format!("{:?}@{:?}: {e}", raw.path.as_ref(), raw.version.as_ref()),
+                Some(&raw.timestamp),
+            );
             continue;
         }
         match &page.last_timestamp {
@@ -120,6 +135,13 @@ pub fn page_url(index: &Url, since: Option<&str>, limit: usize) -> Url {
         q.append_pair("limit", &limit.to_string());
     }
     url
+}
+
+fn fingerprint(line: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    line.hash(&mut h);
+    h.finish()
 }
 
 fn excerpt(line: &[u8]) -> String {

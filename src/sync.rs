@@ -503,11 +503,15 @@ async fn discover(
     upstream: &Upstream,
 ) -> Result<(), Fatal> {
     let mut since = db.call(|s| s.cursor()).await.map_err(fatal_state)?;
+    // Lines stamped at the stored cursor were on the last page of the previous run.
+    let from_cursor = since.is_some();
     if since.is_none() {
         since = settings.index_since.clone();
     }
     let mut body = fetch_page(upstream, settings, since.as_deref()).await?;
     let started = Instant::now();
+    // Invalid lines already reported this run (pages overlap at their edges).
+    let mut reported: std::collections::HashSet<u64> = std::collections::HashSet::new();
     loop {
         let page = tokio::task::spawn_blocking(move || index::parse_page(&body))
             .await
@@ -515,6 +519,15 @@ async fn discover(
         report.index_pages += 1;
         report.index_lines += page.lines as u64;
         for inv in &page.invalid {
+            let seen_before = match (&inv.timestamp, &since) {
+                (Some(t), Some(s)) => {
+                    index::timestamp_cmp(t, s).is_le() && (from_cursor || report.index_pages > 1)
+                }
+                _ => false,
+            };
+            if seen_before || (reported.len() < 1_000_000 && !reported.insert(inv.fingerprint)) {
+                continue;
+            }
             report.invalid_lines += 1;
             let msg = format!(
                 "index page since={}: line {}: {}",

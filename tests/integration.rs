@@ -1,1 +1,7 @@
+//! gomirror's integration tests: the built binary against a fake upstream
+//! (`support/`), and end to end with the real `go` command and nginx.
+
+mod common;
+mod faults;
 mod support;
+mod sync_basics;
