@@ -2,6 +2,7 @@
 //! (`support/`), and end to end with the real `go` command and nginx.
 
 mod common;
+mod e2e;
 mod faults;
 mod support;
 mod sync_basics;

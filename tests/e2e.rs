@@ -1,0 +1,488 @@
+//! End to end with the real tools: the tree gomirror writes, served by a real
+//! nginx running `examples/nginx.conf` as shipped (only port and root
+//! substituted), used by the real `go` command with the upstream out of reach.
+//!
+//! These tests never skip: without `go` or `nginx` they fail and say how to
+//! get them (`scripts/test` installs both).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use crate::support::{Corpus, FakeOptions, Fault, ModuleVersionSpec, http};
+
+/// Finds a required tool or fails the test with instructions.
+pub fn require(tool: &str) -> PathBuf {
+    let candidates = [
+        format!("/usr/bin/{tool}"),
+        format!("/usr/sbin/{tool}"),
+        format!("/usr/local/bin/{tool}"),
+    ];
+    if let Ok(out) = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+    {
+        let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && !p.is_empty() {
+            return PathBuf::from(p);
+        }
+    }
+    for c in candidates {
+        if Path::new(&c).exists() {
+            return PathBuf::from(c);
+        }
+    }
+    panic!(
+        "the end-to-end tests need `{tool}` (Debian: apt-get install golang-go nginx); run scripts/test, which installs them"
+    );
+}
+
+/// A real nginx serving a directory with the shipped configuration.
+pub struct Nginx {
+    child: Child,
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    pub fn serve(root: &Path) -> Nginx {
+        let nginx = require("nginx");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let shipped =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/nginx.conf"))
+                .unwrap();
+        assert!(shipped.contains("listen 8080;") && shipped.contains("root /srv/gomirror/mirror;"));
+        let server = shipped
+            .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"))
+            .replace(
+                "root /srv/gomirror/mirror;",
+                &format!("root {};", root.display()),
+            );
+        std::fs::write(dir.path().join("gomirror.conf"), server).unwrap();
+        let d = dir.path().display();
+        let user = if unsafe_is_root() { "user root;\n" } else { "" };
+        let main = format!(
+            "{user}daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n  access_log {d}/access.log;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  \
+             fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  include {d}/gomirror.conf;\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), main).unwrap();
+        let child = Command::new(nginx)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-e")
+            .arg(dir.path().join("error.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start nginx");
+        let n = Nginx {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        n
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // Stop it by its process id (SIGQUIT: graceful), then make sure.
+        let _ = Command::new("kill")
+            .arg("-QUIT")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `go` command with its own GOPATH and caches, talking only to `proxy`.
+pub struct GoClient {
+    pub home: tempfile::TempDir,
+    pub proxy: String,
+    pub sumdb: String,
+}
+
+impl GoClient {
+    pub fn new(proxy: &str, sumdb_key: &str) -> GoClient {
+        require("go");
+        GoClient {
+            home: tempfile::tempdir().unwrap(),
+            proxy: proxy.to_string(),
+            sumdb: sumdb_key.to_string(),
+        }
+    }
+
+    pub fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let h = self.home.path();
+        let mut cmd = Command::new(require("go"));
+        cmd.args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", h)
+            .env("GOPATH", h.join("gopath"))
+            .env("GOCACHE", h.join("gocache"))
+            .env("GOENV", "off")
+            .env("GOFLAGS", "-mod=mod -modcacherw")
+            .env("GO111MODULE", "on")
+            .env("GOTOOLCHAIN", "local")
+            .env("GOPROXY", &self.proxy)
+            .env("GOSUMDB", &self.sumdb)
+            .env("GONOSUMDB", "")
+            .env("GONOSUMCHECK", "")
+            .env("GOPRIVATE", "")
+            .env("GONOPROXY", "")
+            .env("GOINSECURE", "")
+            .env("CGO_ENABLED", "0");
+        cmd
+    }
+
+    /// Runs go in a scratch directory; returns (success, combined output).
+    pub fn run(&self, args: &[&str]) -> (bool, String) {
+        let dir = self.home.path().join("work");
+        std::fs::create_dir_all(&dir).unwrap();
+        self.run_in(&dir, args)
+    }
+
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> (bool, String) {
+        let out = self.command(dir, args).output().expect("run go");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// `go mod download -json` of every version; panics with go's errors if any fails.
+    #[track_caller]
+    pub fn download_all(&self, versions: &[(String, String)]) {
+        let args: Vec<String> = versions.iter().map(|(p, v)| format!("{p}@{v}")).collect();
+        let mut cmd_args = vec!["mod", "download", "-json"];
+        cmd_args.extend(args.iter().map(String::as_str));
+        let (ok, out) = self.run(&cmd_args);
+        assert!(
+            ok && !out.contains("\"Error\""),
+            "go mod download failed:\n{out}"
+        );
+        // Every version is now in the module cache, verified.
+        for (p, v) in versions {
+            let zip = self
+                .home
+                .path()
+                .join("gopath/pkg/mod/cache/download")
+                .join(version_file(p, v, "zip"));
+            assert!(zip.exists(), "{p}@{v} not in the module cache");
+        }
+    }
+}
+
+/// Every request the upstream gets from now on fails, and the test can check
+/// that none arrived: the upstream is out of reach.
+fn switch_off(m: &Mirror) {
+    m.upstream.inject(Fault::Status {
+        path_prefix: "/".into(),
+        status: 503,
+    });
+    m.upstream.clear_request_log();
+}
+
+#[track_caller]
+fn assert_upstream_untouched(m: &Mirror) {
+    let log = m.upstream.request_log();
+    assert!(log.is_empty(), "the upstream was contacted: {log:?}");
+}
+
+fn e2e_corpus() -> Corpus {
+    Corpus::generated(5, 3, 42)
+        .with_upper_case()
+        .with_major_v2()
+        .with_incompatible()
+        .with_pseudo_only()
+}
+
+/// What `go` answers for `-versions` and `@latest` of every module, through `proxy`.
+fn go_queries(go: &GoClient, modules: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in modules {
+        let (ok, versions) = go.run(&["list", "-m", "-versions", m]);
+        assert!(ok, "go list -m -versions {m}:\n{versions}");
+        let (ok, latest) = go.run(&[
+            "list",
+            "-m",
+            "-f",
+            "{{.Path}} {{.Version}}",
+            &format!("{m}@latest"),
+        ]);
+        assert!(ok, "go list -m {m}@latest:\n{latest}");
+        out.push(format!("{} | {}", versions.trim(), latest.trim()));
+    }
+    out
+}
+
+fn modules_of(versions: &[(String, String)]) -> Vec<String> {
+    let mut m: Vec<String> = versions.iter().map(|(p, _)| p.clone()).collect();
+    m.sort();
+    m.dedup();
+    m
+}
+
+#[test]
+fn go_downloads_verifies_and_builds_from_the_mirror_alone() {
+    let opts = FakeOptions {
+        // Record ids past one level-1 tile, so clients need tiles at two levels.
+        filler_records: 70_000,
+        ..FakeOptions::default()
+    };
+    let m = Mirror::with(e2e_corpus(), opts, Cfg::default());
+    m.sync().expect(0);
+    let versions = m.upstream.versions();
+    let modules = modules_of(&versions);
+
+    // What go says when it talks to the upstream directly.
+    let direct = GoClient::new(
+        &m.upstream.proxy_url(),
+        &format!("{} {}", m.upstream.sumdb_key(), m.upstream.sumdb_url()),
+    );
+    let expected_queries = go_queries(&direct, &modules);
+
+    let nginx = Nginx::serve(&m.out());
+    switch_off(&m);
+
+    // GOSUMDB names only the key: go must find the database through the proxy.
+    let go = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    go.download_all(&versions);
+    assert_eq!(
+        go_queries(&go, &modules),
+        expected_queries,
+        "go list answers differ from the upstream's"
+    );
+
+    // A program using an upper-case path, a /v2 module and a +incompatible version builds.
+    let app = go.home.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("go.mod"),
+        "module example.org/app\n\ngo 1.16\n\nrequire (\n\texample.com/Upper/Case v1.0.0\n\texample.com/major/v2 v2.1.0\n\texample.com/incompat v2.0.0+incompatible\n)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\n\tcasepkg \"example.com/Upper/Case\"\n\t\"example.com/incompat\"\n\tmajor \"example.com/major/v2\"\n)\n\nfunc main() {\n\tfmt.Println(casepkg.Version(), major.Version(), incompat.Version())\n}\n",
+    )
+    .unwrap();
+    let (ok, out) = go.run_in(&app, &["build", "-o", "app", "."]);
+    assert!(ok, "go build failed:\n{out}");
+    let run = Command::new(app.join("app")).output().unwrap();
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        printed.contains("example.com/Upper/Case@v1.0.0")
+            && printed.contains("example.com/major/v2@v2.1.0"),
+        "{printed}"
+    );
+    let gosum = std::fs::read_to_string(app.join("go.sum")).unwrap();
+    assert!(
+        gosum.contains("example.com/incompat v2.0.0+incompatible h1:"),
+        "{gosum}"
+    );
+
+    // nginx serves the right types and cache lifetimes, and hides internals.
+    let name = m.upstream.sumdb_name();
+    let r = http::get(&format!("{}/example.com/gen/m0/@v/list", nginx.url())).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    assert_eq!(r.header("cache-control"), Some("public, max-age=60"));
+    let (p, v) = &versions[0];
+    let r = http::get(&format!("{}/{}", nginx.url(), version_file(p, v, "zip"))).unwrap();
+    assert_eq!(r.header("content-type"), Some("application/zip"));
+    assert!(r.header("cache-control").unwrap().contains("immutable"));
+    let r = http::get(&format!("{}/{}", nginx.url(), version_file(p, v, "info"))).unwrap();
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let r = http::get(&format!("{}/sumdb/{name}/latest", nginx.url())).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control"), Some("public, max-age=60"));
+    std::fs::write(m.out().join(".gomirror/tmp/partial.zip"), b"partial").unwrap();
+    for hidden in ["/.gomirror/tmp/partial.zip", "/.gomirror/", "/sumdb/.x"] {
+        let r = http::get(&format!("{}{hidden}", nginx.url())).unwrap();
+        assert_eq!(r.status, 404, "{hidden} is served");
+    }
+    std::fs::remove_file(m.out().join(".gomirror/tmp/partial.zip")).unwrap();
+    assert_upstream_untouched(&m);
+
+    // A fresh client through GOPROXY=file:// verifies everything too.
+    let file = GoClient::new(
+        &format!("file://{}", m.out().display()),
+        &m.upstream.sumdb_key(),
+    );
+    file.download_all(&versions);
+    assert_upstream_untouched(&m);
+}
+
+#[test]
+fn go_checks_consistency_across_syncs_through_the_mirror() {
+    let opts = FakeOptions {
+        filler_records: 300,
+        ..FakeOptions::default()
+    };
+    let m = Mirror::with(Corpus::generated(3, 2, 5), opts, Cfg::default());
+    m.sync().expect(0);
+    let nginx = Nginx::serve(&m.out());
+    let name = m.upstream.sumdb_name();
+    let first = m.text(&format!("sumdb/{name}/latest")).unwrap();
+
+    switch_off(&m);
+    let go = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    go.download_all(&m.upstream.versions());
+    assert_upstream_untouched(&m);
+    let client_latest = go
+        .home
+        .path()
+        .join(format!("gopath/pkg/sumdb/{name}/latest"));
+    let before = std::fs::read_to_string(&client_latest).expect("go saved the tree head it trusts");
+    assert_eq!(before, first);
+
+    // The upstream grows (the log too), gomirror syncs again.
+    m.upstream.clear_faults();
+    let added = [
+        ModuleVersionSpec::new("example.com/gen/m0", "v1.7.0"),
+        ModuleVersionSpec::new("example.com/later", "v0.1.0"),
+        ModuleVersionSpec::new("example.com/later", "v0.2.0"),
+    ];
+    for a in &added {
+        m.upstream.add(a.clone());
+    }
+    m.sync().expect(0).contains("published 3 new versions");
+    let second = m.text(&format!("sumdb/{name}/latest")).unwrap();
+    assert_ne!(first, second, "the log grew");
+
+    // The same GOPATH (which trusts the older head) gets the new versions: go
+    // proves the new head extends the old one with the mirror's tiles.
+    switch_off(&m);
+    let new: Vec<(String, String)> = added
+        .iter()
+        .map(|a| (a.path.clone(), a.version.clone()))
+        .collect();
+    go.download_all(&new);
+    let after = std::fs::read_to_string(&client_latest).unwrap();
+    assert_eq!(
+        after, second,
+        "go moved to the newer head after checking it"
+    );
+    // And the old versions still verify against the new head, from a clean cache.
+    let fresh = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    fresh.download_all(&m.upstream.versions());
+    assert_upstream_untouched(&m);
+}
+
+#[test]
+fn go_rejects_a_tampered_mirror() {
+    let m = Mirror::new(Corpus::generated(2, 2, 8));
+    m.sync().expect(0);
+    let name = m.upstream.sumdb_name();
+    let (p, v) = m.upstream.versions()[0].clone();
+    let nginx = Nginx::serve(&m.out());
+    switch_off(&m);
+
+    // A tampered lookup: the record no longer matches the log.
+    let lookup = m
+        .out()
+        .join(format!("sumdb/{name}/lookup/{}@{}", escape(&p), escape(&v)));
+    let good = std::fs::read(&lookup).unwrap();
+    let text = String::from_utf8(good.clone()).unwrap();
+    let tampered = text.replacen(" h1:", " h1:X", 1);
+    std::fs::write(&lookup, tampered).unwrap();
+    let go = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    let (ok, out) = go.run(&["mod", "download", "-json", &format!("{p}@{v}")]);
+    assert!(
+        !ok || out.contains("\"Error\""),
+        "go accepted a tampered lookup:\n{out}"
+    );
+    assert!(out.contains("verifying"), "{out}");
+    std::fs::write(&lookup, good).unwrap();
+
+    // A tampered tile (the right edge of the tree, which authenticates the head).
+    let tiles = files_under(&m.out().join(format!("sumdb/{name}/tile")));
+    let edge = tiles
+        .iter()
+        .find(|t| t.contains(".p/"))
+        .or(tiles.last())
+        .expect("tiles")
+        .clone();
+    let tile = m.out().join(format!("sumdb/{name}/tile/{edge}"));
+    let mut bytes = std::fs::read(&tile).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&tile, &bytes).unwrap();
+    let go = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    let (ok, out) = go.run(&["mod", "download", "-json", &format!("{p}@{v}")]);
+    assert!(
+        !ok || out.contains("\"Error\""),
+        "go accepted a tampered tile:\n{out}"
+    );
+    assert!(
+        out.contains("inconsistent tile") || out.contains("SECURITY"),
+        "{out}"
+    );
+    bytes[0] ^= 0xff;
+    std::fs::write(&tile, &bytes).unwrap();
+
+    // A zip replaced by another module's: go's checksum check refuses it.
+    let (p2, v2) = m.upstream.versions()[1].clone();
+    let zip = m.out().join(version_file(&p, &v, "zip"));
+    let original = std::fs::read(&zip).unwrap();
+    std::fs::copy(m.out().join(version_file(&p2, &v2, "zip")), &zip).unwrap();
+    let go = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    let (ok, out) = go.run(&["mod", "download", "-json", &format!("{p}@{v}")]);
+    assert!(
+        !ok || out.contains("\"Error\""),
+        "go accepted a swapped zip:\n{out}"
+    );
+    std::fs::write(&zip, original).unwrap();
+
+    // Restored, it verifies again: the failures above were the tampering.
+    let go = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    go.download_all(&[(p, v)]);
+    assert_upstream_untouched(&m);
+}
