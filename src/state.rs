@@ -100,6 +100,12 @@ const MIGRATIONS: &[&str] = &[
         summary   TEXT
     );
     "#,
+    // 2: whole-file SHA-256 of the .zip and .info as downloaded, so verify sees
+    // byte-level damage that the content hash (h1:) ignores (zip metadata).
+    r#"
+    ALTER TABLE versions ADD COLUMN zip_sha256 TEXT;
+    ALTER TABLE versions ADD COLUMN info_sha256 TEXT;
+    "#,
 ];
 
 /// A state-database failure. Always names the database file.
@@ -154,6 +160,9 @@ pub struct Published {
     pub mod_mtime: i64,
     pub zip_mtime: i64,
     pub record_id: Option<i64>,
+    /// Hex SHA-256 of the files' bytes.
+    pub zip_sha256: String,
+    pub info_sha256: String,
 }
 
 /// A published version as `verify` and list generation need it.
@@ -172,6 +181,9 @@ pub struct PublishedVersion {
     pub mod_mtime: i64,
     pub zip_mtime: i64,
     pub record_id: Option<i64>,
+    /// Hex SHA-256 of the files' bytes, if recorded.
+    pub zip_sha256: Option<String>,
+    pub info_sha256: Option<String>,
 }
 
 /// A signed tree head the mirror accepted.
@@ -617,6 +629,50 @@ impl State {
         Ok(())
     }
 
+    /// Published versions not checked upstream since `cutoff`, oldest check first.
+    pub fn due_rechecks(&self, cutoff: i64, limit: u64) -> Result<Vec<Todo>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT v.module_id, m.path, v.version, v.attempts
+                 FROM versions v JOIN modules m ON m.id = v.module_id
+                 WHERE v.in_tree = 1 AND v.state = 4 AND m.wanted = 1
+                   AND (v.checked_at IS NULL OR v.checked_at <= ?1)
+                 ORDER BY v.checked_at LIMIT ?2",
+            )
+            .map_err(|e| self.err("cannot list rechecks", e))?;
+        let rows = stmt
+            .query_map(params![cutoff, limit as i64], |r| {
+                Ok(Todo {
+                    module_id: r.get(0)?,
+                    path: r.get(1)?,
+                    version: r.get(2)?,
+                    attempts: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err("cannot list rechecks", e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| self.err("cannot list rechecks", e))
+    }
+
+    /// Records that the upstream still has these versions.
+    pub fn mark_checked(&mut self, versions: &[(i64, String)], now: i64) -> Result<()> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot record rechecks", x);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "UPDATE versions SET checked_at = ?3 WHERE module_id = ?1 AND version = ?2",
+                )
+                .map_err(e)?;
+            for (id, v) in versions {
+                up.execute(params![id, v, now]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
     /// Records published versions and marks their modules' indexes for rewriting,
     /// in one transaction; `served_heads` are the tree sizes of the lookups
     /// published with them.
@@ -635,7 +691,7 @@ impl State {
                     "UPDATE versions SET state = 4, in_tree = 1, attempts = 0, next_attempt = NULL, last_error = NULL,
                         info_time = ?3, zip_h1 = ?4, mod_h1 = ?5, info_size = ?6, mod_size = ?7, zip_size = ?8,
                         info_mtime = ?9, mod_mtime = ?10, zip_mtime = ?11, record_id = ?12,
-                        published_at = ?13, checked_at = ?13
+                        published_at = ?13, checked_at = ?13, zip_sha256 = ?14, info_sha256 = ?15
                      WHERE module_id = ?1 AND version = ?2",
                 )
                 .map_err(e)?;
@@ -656,7 +712,9 @@ impl State {
                     p.mod_mtime,
                     p.zip_mtime,
                     p.record_id,
-                    now
+                    now,
+                    p.zip_sha256,
+                    p.info_sha256
                 ])
                 .map_err(e)?;
                 dirty.execute([p.module_id]).map_err(e)?;
@@ -766,7 +824,8 @@ impl State {
             .conn
             .prepare_cached(
                 "SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
-                        v.info_size, v.mod_size, v.zip_size, v.info_mtime, v.mod_mtime, v.zip_mtime, v.record_id
+                        v.info_size, v.mod_size, v.zip_size, v.info_mtime, v.mod_mtime, v.zip_mtime, v.record_id,
+                        v.zip_sha256, v.info_sha256
                  FROM versions v JOIN modules m ON m.id = v.module_id
                  WHERE v.in_tree = 1 AND (v.module_id > ?2 OR (v.module_id = ?2 AND v.version > ?3))
                  ORDER BY v.module_id, v.version LIMIT ?1",
@@ -788,6 +847,8 @@ impl State {
                     mod_mtime: r.get::<_, Option<i64>>(10)?.unwrap_or(-1),
                     zip_mtime: r.get::<_, Option<i64>>(11)?.unwrap_or(-1),
                     record_id: r.get(12)?,
+                    zip_sha256: r.get(13)?,
+                    info_sha256: r.get(14)?,
                 })
             })
             .map_err(|e| self.err("cannot list published versions", e))?;
@@ -1202,6 +1263,8 @@ mod tests {
                 mod_mtime: 5,
                 zip_mtime: 6,
                 record_id: Some(7),
+                zip_sha256: "00".into(),
+                info_sha256: "11".into(),
             }],
             &[10],
             100,

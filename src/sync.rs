@@ -90,6 +90,9 @@ pub struct SyncReport {
     pub bytes: u64,
     pub seconds: f64,
     pub tree_size: Option<i64>,
+    /// Published versions asked about upstream again, and how many are gone.
+    pub rechecked: u64,
+    pub removed_upstream: u64,
     pub pruned: Option<prune::PruneSummary>,
     pub fatal: Option<String>,
     pub dry_run: bool,
@@ -169,6 +172,13 @@ impl SyncReport {
                 s,
                 "filter changed: {} modules now wanted ({} versions queued), {} no longer wanted",
                 self.newly_wanted_modules, self.backfilled_versions, self.unwanted_modules
+            );
+        }
+        if self.rechecked > 0 {
+            let _ = writeln!(
+                s,
+                "recheck: {} published versions asked about upstream, {} no longer there",
+                self.rechecked, self.removed_upstream
             );
         }
         if let Some(p) = &self.pruned {
@@ -395,6 +405,7 @@ async fn pipeline(
     save_heads(db, &client).await?;
 
     if settings.prune.enabled {
+        recheck(settings, out, report, db, &upstream).await?;
         let summary = prune::run_with_db(settings, db, tree, out, false, false).await?;
         report.pruned = Some(summary);
     }
@@ -599,6 +610,74 @@ async fn discover(
     Ok(())
 }
 
+/// Asks the upstream again about published versions not checked for
+/// `prune.recheck_interval` (at most `prune.recheck_batch` per run): a 404/410
+/// marks the version as removed upstream, and the prune that follows deletes it.
+async fn recheck(
+    settings: &Settings,
+    out: &Reporter,
+    report: &mut SyncReport,
+    db: &Db,
+    upstream: &Arc<Upstream>,
+) -> Result<(), Fatal> {
+    let now = report::now();
+    let cutoff = now - settings.prune.recheck_interval.as_secs() as i64;
+    let batch = settings.prune.recheck_batch;
+    let due = db
+        .call(move |s| s.due_rechecks(cutoff, batch))
+        .await
+        .map_err(fatal_state)?;
+    if due.is_empty() {
+        return Ok(());
+    }
+    let sem = Arc::new(Semaphore::new(settings.workers));
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in due {
+        let permit = sem.clone().acquire_owned().await.expect("semaphore open");
+        let upstream = upstream.clone();
+        let proxy = settings.proxy.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let rel = match layout::version_file(&t.path, &t.version, "info") {
+                Ok(r) => r,
+                Err(_) => return (t, None),
+            };
+            let r = upstream
+                .get_bytes(&upstream::join(&proxy, &rel), INFO_LIMIT)
+                .await;
+            (t, Some(r))
+        });
+    }
+    let mut still_there = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let Ok((t, result)) = joined else { continue };
+        report.rechecked += 1;
+        match result {
+            Some(Ok(_)) => still_there.push((t.module_id, t.version)),
+            Some(Err(e)) if e.is_not_found() => {
+                report.removed_upstream += 1;
+                out.warn(&format!(
+                    "{}@{}: removed from the upstream ({e}); it will be pruned",
+                    t.path, t.version
+                ));
+                let msg = format!("removed from the upstream: {e}");
+                db.call(move |s| s.mark_gone(t.module_id, &t.version, &msg, now))
+                    .await
+                    .map_err(fatal_state)?;
+            }
+            // Anything else says nothing about the version: ask again next run.
+            Some(Err(e)) => {
+                out.verbose(&format!("recheck of {}@{} failed: {e}", t.path, t.version))
+            }
+            None => {}
+        }
+    }
+    db.call(move |s| s.mark_checked(&still_there, now))
+        .await
+        .map_err(fatal_state)?;
+    Ok(())
+}
+
 /// Lists the tagged versions of each seed module from the proxy.
 async fn seed(
     settings: &Settings,
@@ -674,6 +753,7 @@ struct Verified {
     zip_h1: String,
     mod_sha256: [u8; 32],
     zip_sha256: [u8; 32],
+    info_sha256: [u8; 32],
     lookup: Option<Lookup>,
 }
 
@@ -1042,6 +1122,7 @@ async fn process_version(shared: &Shared, todo: Todo) -> Result<Verified, Versio
         zip_h1: summary.h1,
         mod_sha256: gomod.sha256,
         zip_sha256: zip.sha256,
+        info_sha256: Sha256::digest(&info).into(),
         lookup,
     })
 }
@@ -1284,6 +1365,8 @@ fn install_batch(
                 mod_mtime: gomod.1,
                 zip_mtime: zip.1,
                 record_id: v.lookup.as_ref().map(|l| l.record_id),
+                zip_sha256: hex(&v.zip_sha256),
+                info_sha256: hex(&v.info_sha256),
             })
         })();
         let _ = std::fs::remove_file(&v.info);
@@ -1318,6 +1401,17 @@ fn install_immutable(
     }
     let dest = tree.install(tmp, rel).map_err(|e| e.to_string())?;
     tree::stat(&dest).map_err(|e| e.to_string())
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 pub fn sha256_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {

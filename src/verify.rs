@@ -541,6 +541,31 @@ pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Ve
             }
             continue;
         }
+        let recorded = match ext {
+            "info" => v.info_sha256.as_deref(),
+            "zip" => v.zip_sha256.as_deref(),
+            _ => None,
+        };
+        if let Some(want) = recorded {
+            match sync::sha256_file(&path) {
+                Ok(got) if sync::hex(&got) == want => {}
+                Ok(got) => {
+                    out.push(problem(
+                        v,
+                        &rel,
+                        format!(
+                            "bytes changed since publication (SHA-256 {}, published {want})",
+                            sync::hex(&got)
+                        ),
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    out.push(problem(v, &rel, format!("cannot read: {e}")));
+                    continue;
+                }
+            }
+        }
         let result = match ext {
             "info" => std::fs::read(&path)
                 .map_err(|e| format!("cannot read: {e}"))

@@ -4,5 +4,7 @@
 mod common;
 mod e2e;
 mod faults;
+mod prune_verify;
+mod sumdb_trust;
 mod support;
 mod sync_basics;

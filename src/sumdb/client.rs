@@ -115,7 +115,8 @@ struct Inner {
     known: BTreeMap<i64, Hash>,
     /// Heads accepted in this process that the state database has not recorded.
     unsaved: Vec<SignedHead>,
-    cache: HashMap<Tile, Arc<Vec<u8>>>,
+    /// Authenticated tiles, and whether each is already in the mirror tree.
+    cache: HashMap<Tile, (Arc<Vec<u8>>, bool)>,
 }
 
 /// A client of one checksum database, which also maintains its mirror.
@@ -255,13 +256,25 @@ impl LogClient {
             } else {
                 (head.tree, t.tree)
             };
-            let reader = self.hash_reader(newer);
+            // Tiles read for a head not yet accepted stay in memory: a forked
+            // log's tiles must never reach the mirror.
+            let reader = TileHashes {
+                client: self,
+                tree: newer,
+                persist: false,
+            };
             let computed = match reader.tree_hash(older.n).await {
                 Ok(h) => h,
-                Err(SumdbError::Security(m)) => return Err(self.fork(head, Some(&m))),
-                Err(e) => return Err(e),
+                Err(e) => {
+                    self.inner.lock().unwrap().cache.clear();
+                    return Err(match e {
+                        SumdbError::Security(m) => self.fork(head, Some(&m)),
+                        e => e,
+                    });
+                }
             };
             if computed != older.hash {
+                self.inner.lock().unwrap().cache.clear();
                 return Err(self.fork(head, None));
             }
         }
@@ -467,14 +480,19 @@ impl LogClient {
     }
 
     fn hash_reader(&self, tree: Tree) -> TileHashes<'_> {
-        TileHashes { client: self, tree }
+        TileHashes {
+            client: self,
+            tree,
+            persist: true,
+        }
     }
 
-    /// The content of `tile`: from memory, the mirror tree, or the upstream
-    /// (exact, then the full tile truncated). Not yet authenticated.
+    /// The content of `tile` and whether the mirror tree lacks it: from memory,
+    /// the mirror tree, or the upstream (exact, then the full tile truncated).
+    /// Not yet authenticated.
     async fn tile_data(&self, tile: Tile) -> Result<(Arc<Vec<u8>>, bool), SumdbError> {
-        if let Some(d) = self.cached(tile) {
-            return Ok((d, false));
+        if let Some((d, on_disk)) = self.cached(tile) {
+            return Ok((d, !on_disk));
         }
         let dir = layout::sumdb_dir(&self.name);
         let want = tile.w as usize * 32;
@@ -520,30 +538,39 @@ impl LogClient {
         }
     }
 
-    fn cached(&self, tile: Tile) -> Option<Arc<Vec<u8>>> {
+    fn cached(&self, tile: Tile) -> Option<(Arc<Vec<u8>>, bool)> {
         let inner = self.inner.lock().unwrap();
-        if let Some(d) = inner.cache.get(&tile) {
-            return Some(d.clone());
+        if let Some((d, on_disk)) = inner.cache.get(&tile) {
+            return Some((d.clone(), *on_disk));
         }
         if !tile.is_full()
-            && let Some(d) = inner.cache.get(&tile.full())
+            && let Some((d, on_disk)) = inner.cache.get(&tile.full())
         {
-            return Some(Arc::new(d[..tile.w as usize * 32].to_vec()));
+            // A prefix of a full tile on disk is served by clients' fallback.
+            return Some((Arc::new(d[..tile.w as usize * 32].to_vec()), *on_disk));
         }
         None
     }
 
-    /// Remembers and mirrors an authenticated tile.
-    fn store_tile(&self, tile: Tile, data: &Arc<Vec<u8>>, fresh: bool) -> Result<(), SumdbError> {
+    /// Remembers an authenticated tile, and mirrors it when `persist` (its head
+    /// is accepted) and the tree lacks it (`fresh`).
+    fn store_tile(
+        &self,
+        tile: Tile,
+        data: &Arc<Vec<u8>>,
+        fresh: bool,
+        persist: bool,
+    ) -> Result<(), SumdbError> {
+        let write = fresh && persist && !self.offline;
         {
             let mut inner = self.inner.lock().unwrap();
             if inner.cache.len() >= TILE_CACHE {
                 // Bounded memory: forget everything; tiles are re-read from disk.
                 inner.cache.clear();
             }
-            inner.cache.insert(tile, data.clone());
+            inner.cache.insert(tile, (data.clone(), !fresh || write));
         }
-        if !fresh || self.offline {
+        if !write {
             return Ok(());
         }
         let dir = layout::sumdb_dir(&self.name);
@@ -587,6 +614,8 @@ fn bad_record(module: &str, version: &str, message: String) -> SumdbError {
 struct TileHashes<'a> {
     client: &'a LogClient,
     tree: Tree,
+    /// Whether authenticated tiles may be written to the mirror tree.
+    persist: bool,
 }
 
 impl TileHashes<'_> {
@@ -655,7 +684,7 @@ impl TileHashes<'_> {
             }
         };
         for ((t, d), f) in plan.tiles.iter().zip(&data).zip(&fresh) {
-            self.client.store_tile(*t, d, *f)?;
+            self.client.store_tile(*t, d, *f, self.persist)?;
         }
         Ok(hashes)
     }
