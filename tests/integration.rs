@@ -3,6 +3,7 @@
 
 mod common;
 mod e2e;
+mod examples;
 mod faults;
 mod prune_verify;
 mod sumdb_trust;
