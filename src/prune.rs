@@ -97,7 +97,7 @@ pub fn plan(
     scan_tree: bool,
 ) -> Result<PrunePlan, String> {
     let mut plan = PrunePlan {
-        total_versions: state.counts().map_err(|e| e.to_string())?.in_tree as u64,
+        total_versions: state.in_tree_count().map_err(|e| e.to_string())?,
         ..PrunePlan::default()
     };
     {

@@ -978,6 +978,16 @@ impl State {
         })
     }
 
+    /// How many versions have files in the tree (an index lookup, unlike [`State::counts`]).
+    pub fn in_tree_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM versions WHERE in_tree = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(|e| self.err("cannot count", e))
+    }
+
     /// Failed versions, most attempted first.
     pub fn failures(&self, limit: usize) -> Result<Vec<Failure>> {
         let mut stmt = self

@@ -1283,7 +1283,7 @@ async fn publish_batch(
     let installed = tokio::task::spawn_blocking(move || install_batch(&tree, &name, items))
         .await
         .map_err(|e| Fatal(format!("publishing crashed: {e}")))?;
-    let (published, failures) = installed;
+    let (published, failures) = installed.map_err(|e| Fatal(format!("cannot publish: {e}")))?;
     for (v, msg) in failures {
         shared
             .publish_failures
@@ -1308,10 +1308,10 @@ async fn publish_batch(
     db.call(move |s| s.mark_published(&published, &served, report::now()))
         .await
         .map_err(fatal_state)?;
-    rewrite_dirty_lists(db, &shared.tree).await?;
     client
         .write_static_files()
         .map_err(|e| Fatal(e.to_string()))?;
+    rewrite_dirty_lists(db, &shared.tree).await?;
     Ok((n, sizes.last().copied()))
 }
 
@@ -1319,37 +1319,51 @@ type InstallFailure = ((i64, String, String), String);
 
 /// Renames a batch's verified files into place. Per version: lookup, `.zip`,
 /// `.mod`, `.info` — `.info` last, so a version is never visible before its
-/// content (the go command starts from `.info` or the list).
+/// content (the go command starts from `.info` or the list). Lookups are
+/// staged as temporary files first so that one barrier makes every file's
+/// data durable before any rename, and a second one makes the renames durable
+/// before the state database records them.
 fn install_batch(
     tree: &Tree,
     sumdb_name: &str,
     items: Vec<Verified>,
-) -> (Vec<Published>, Vec<InstallFailure>) {
-    let mut published = Vec::with_capacity(items.len());
+) -> Result<(Vec<Published>, Vec<InstallFailure>), String> {
     let mut failures = Vec::new();
+    // Stage the lookups.
+    let mut staged: Vec<(Verified, Option<(PathBuf, String)>)> = Vec::with_capacity(items.len());
     for v in items {
+        let lookup = match &v.lookup {
+            None => Ok(None),
+            Some(l) => stage_lookup(tree, sumdb_name, &v.todo, &l.body),
+        };
+        match lookup {
+            Ok(l) => staged.push((v, l)),
+            Err(e) => {
+                failures.push((
+                    (
+                        v.todo.module_id,
+                        v.todo.path.clone(),
+                        v.todo.version.clone(),
+                    ),
+                    format!("cannot publish: {e}"),
+                ));
+                discard(&mut vec![v]);
+            }
+        }
+    }
+    tree.sync_to_disk().map_err(|e| e.to_string())?;
+    let mut published = Vec::with_capacity(staged.len());
+    for (v, lookup) in staged {
         let (m, ver) = (v.todo.path.clone(), v.todo.version.clone());
         let result = (|| -> Result<Published, String> {
-            if let Some(l) = &v.lookup {
-                let rel = layout::lookup(sumdb_name, &m, &ver).map_err(|e| e.to_string())?;
-                tree.write_if_changed(&rel, &l.body)
-                    .map_err(|e| e.to_string())?;
+            if let Some((tmp, rel)) = &lookup {
+                tree.install(tmp, rel).map_err(|e| e.to_string())?;
             }
-            let zip = install_immutable(
-                tree,
-                &v.zip,
-                &layout::version_file(&m, &ver, "zip").map_err(|e| e.to_string())?,
-                &v.zip_sha256,
-            )?;
-            let gomod = install_immutable(
-                tree,
-                &v.mod_file,
-                &layout::version_file(&m, &ver, "mod").map_err(|e| e.to_string())?,
-                &v.mod_sha256,
-            )?;
-            let info_rel = layout::version_file(&m, &ver, "info").map_err(|e| e.to_string())?;
+            let rel = |ext| layout::version_file(&m, &ver, ext).map_err(|e| e.to_string());
+            let zip = install_immutable(tree, &v.zip, &rel("zip")?, &v.zip_sha256)?;
+            let gomod = install_immutable(tree, &v.mod_file, &rel("mod")?, &v.mod_sha256)?;
             let info_dest = tree
-                .install(&v.info, &info_rel)
+                .install(&v.info, &rel("info")?)
                 .map_err(|e| e.to_string())?;
             let info = tree::stat(&info_dest).map_err(|e| e.to_string())?;
             Ok(Published {
@@ -1369,6 +1383,9 @@ fn install_batch(
                 info_sha256: hex(&v.info_sha256),
             })
         })();
+        if let Some((tmp, _)) = &lookup {
+            let _ = std::fs::remove_file(tmp);
+        }
         let _ = std::fs::remove_file(&v.info);
         let _ = std::fs::remove_file(&v.mod_file);
         let _ = std::fs::remove_file(&v.zip);
@@ -1377,7 +1394,25 @@ fn install_batch(
             Err(e) => failures.push(((v.todo.module_id, m, ver), format!("cannot publish: {e}"))),
         }
     }
-    (published, failures)
+    tree.sync_to_disk().map_err(|e| e.to_string())?;
+    Ok((published, failures))
+}
+
+/// Writes a lookup body to a temporary file, unless the tree already holds it.
+fn stage_lookup(
+    tree: &Tree,
+    sumdb_name: &str,
+    todo: &Todo,
+    body: &[u8],
+) -> Result<Option<(PathBuf, String)>, String> {
+    let rel = layout::lookup(sumdb_name, &todo.path, &todo.version).map_err(|e| e.to_string())?;
+    let dest = tree.path_of(&rel).map_err(|e| e.to_string())?;
+    if std::fs::read(&dest).is_ok_and(|cur| cur == body) {
+        return Ok(None);
+    }
+    let tmp = tree.temp_path("lookup");
+    std::fs::write(&tmp, body).map_err(|e| format!("cannot write `{}`: {e}", tmp.display()))?;
+    Ok(Some((tmp, rel)))
 }
 
 /// `.mod` and `.zip` are written once: if the file is already in place with the
@@ -1467,6 +1502,8 @@ pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<Tree>) -> Result<(), Fatal>
                 write_module_indexes(&tree, &path, &versions)?;
                 done.push(id);
             }
+            // The indexes are durable before the database stops marking them stale.
+            tree.sync_to_disk().map_err(|e| e.to_string())?;
             Ok(done)
         })
         .await

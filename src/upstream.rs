@@ -306,8 +306,7 @@ fn write_hashed(
         out.write_all(&chunk)?;
         size += chunk.len() as u64;
     }
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    file.sync_data()?;
+    out.flush()?;
     Ok((size, hasher.finalize().into()))
 }
 

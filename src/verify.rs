@@ -318,10 +318,9 @@ async fn check(
     }
 
     let total = db
-        .call(|s| s.counts())
+        .call(|s| s.in_tree_count())
         .await
-        .map_err(|e| Fatal(e.to_string()))?
-        .in_tree as u64;
+        .map_err(|e| Fatal(e.to_string()))?;
     out.start("verifying", only.map(|o| o.len() as u64).unwrap_or(total));
     let done = Arc::new(AtomicU64::new(0));
     let zip_bytes = Arc::new(AtomicU64::new(0));

@@ -111,7 +111,14 @@ fn check_elem(elem: &str, kind: Kind) -> Result<(), String> {
         return Err(format!("invalid char {}", quote_rune(c)));
     }
     let short = elem.split('.').next().unwrap_or(elem);
-    if BAD_WINDOWS_NAMES.iter().any(|bad| equal_fold(bad, short)) {
+    // EqualFold compares rune by rune: only 3- and 4-rune names can match, and
+    // checking that first spares the folding for nearly every element.
+    let runes = if short.len() <= 16 {
+        short.chars().count()
+    } else {
+        usize::MAX
+    };
+    if (runes == 3 || runes == 4) && BAD_WINDOWS_NAMES.iter().any(|bad| equal_fold(bad, short)) {
         return Err(format!(
             "{} disallowed as path element component on Windows",
             quote(short)

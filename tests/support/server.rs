@@ -48,6 +48,9 @@ pub struct FakeOptions {
     pub seed: [u8; 32],
     /// Port to listen on; 0 picks a free one.
     pub port: u16,
+    /// Caps the total rate of zip bodies (bytes per second, all connections
+    /// together, like one network link); 0 means no cap.
+    pub rate_bytes_per_sec: u64,
 }
 
 impl Default for FakeOptions {
@@ -58,6 +61,7 @@ impl Default for FakeOptions {
             sumdb_name: "sum.gomirror.test".to_string(),
             seed: *b"gomirror fake upstream test key!",
             port: 0,
+            rate_bytes_per_sec: 0,
         }
     }
 }
@@ -159,6 +163,38 @@ struct State {
     faults: Vec<ActiveFault>,
     tampered_zips: HashMap<(String, String), (PathBuf, u64)>,
     requests: Vec<String>,
+    pacer: Option<Arc<Pacer>>,
+}
+
+/// Spaces out zip body chunks so that, all connections together, they leave
+/// at no more than a fixed rate: an emulated network link.
+pub struct Pacer {
+    bytes_per_sec: f64,
+    next: Mutex<std::time::Instant>,
+}
+
+impl Pacer {
+    fn new(bytes_per_sec: u64) -> Pacer {
+        Pacer {
+            bytes_per_sec: bytes_per_sec as f64,
+            next: Mutex::new(std::time::Instant::now()),
+        }
+    }
+
+    /// Blocks until `n` more bytes may be sent.
+    fn wait(&self, n: usize) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+            let now = std::time::Instant::now();
+            let start = (*next).max(now);
+            *next = start + Duration::from_secs_f64(n as f64 / self.bytes_per_sec);
+            start
+        };
+        let now = std::time::Instant::now();
+        if slot > now {
+            std::thread::sleep(slot - now);
+        }
+    }
 }
 
 struct Shared {
@@ -304,6 +340,8 @@ impl FakeUpstream {
                 faults: Vec::new(),
                 tampered_zips: HashMap::new(),
                 requests: Vec::new(),
+                pacer: (options.rate_bytes_per_sec > 0)
+                    .then(|| Arc::new(Pacer::new(options.rate_bytes_per_sec))),
             }),
             signer: NoteSigner::from_seed(&options.sumdb_name, options.seed),
             wrong_signer: NoteSigner::from_seed(&options.sumdb_name, wrong_seed),
@@ -734,7 +772,7 @@ fn not_found(what: impl std::fmt::Display) -> Response<Body> {
     text(404, format!("not found: {what}"))
 }
 
-fn file_response(path: PathBuf, len: u64) -> Response<Body> {
+fn file_response(path: PathBuf, len: u64, pacer: Option<Arc<Pacer>>) -> Response<Body> {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(4);
     tokio::task::spawn_blocking(move || {
         let mut file = match std::fs::File::open(&path) {
@@ -750,6 +788,9 @@ fn file_response(path: PathBuf, len: u64) -> Response<Body> {
                 Ok(0) => break,
                 Ok(n) => {
                     buf.truncate(n);
+                    if let Some(p) = &pacer {
+                        p.wait(n);
+                    }
                     if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
                         break; // client went away
                     }
@@ -961,8 +1002,10 @@ fn proxy(state: &State, rest: &str) -> Response<Body> {
         "zip" => {
             let key = (module.clone(), version.clone());
             match state.tampered_zips.get(&key) {
-                Some((p, len)) if tampered(true) => file_response(p.clone(), *len),
-                _ => file_response(served.zip_path.clone(), served.zip_len),
+                Some((p, len)) if tampered(true) => {
+                    file_response(p.clone(), *len, state.pacer.clone())
+                }
+                _ => file_response(served.zip_path.clone(), served.zip_len, state.pacer.clone()),
             }
         }
         _ => not_found(format!("{module}/@v/{file}")),

@@ -1,0 +1,612 @@
+//! gomirror's benchmark: `cargo bench --bench mirror [-- OPTIONS]`.
+//!
+//! Everything runs against the fake upstream from the test suite (a real HTTP
+//! server on loopback, started in this process), on the same corpus, in the
+//! same run, so the comparisons are fair:
+//!
+//! * **corpus** — hundreds of modules, about a thousand versions, a few hundred
+//!   MB, one large zip. Timed side by side, interleaved, several times:
+//!   a fresh `gomirror sync`; `go mod download` of exactly the same versions
+//!   into a fresh module cache (checksums verified against the fake checksum
+//!   database); and a bare parallel download of the same zips with no
+//!   verification at all (the transfer floor). Medians and ratios are printed.
+//! * **index** — a 1,000,000-entry index where the filter keeps one module:
+//!   the walk's time and peak memory, then the time of a no-op sync.
+//! * **large** — a sync whose one zip is 400 MB: peak memory.
+//!
+//! Options: `--runs N` (default 3), `--scenario corpus|index|large|all`,
+//! `--small` (a quick, reduced corpus), `--json FILE` (write the figures),
+//! `--rate-mbit N` (cap the upstream's zip bandwidth, like a network link;
+//! by default everything runs at loopback speed).
+//! Peak memory is the child's `VmHWM` (see `measure`). To profile the
+//! gomirror runs, set `GOMIRROR_BENCH_WRAP="perf record -g -o sync.perf --"`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{Corpus, FakeOptions, FakeUpstream, ModuleVersionSpec};
+
+struct Options {
+    runs: usize,
+    scenario: String,
+    small: bool,
+    json: Option<PathBuf>,
+    /// Caps the fake upstream's zip bandwidth (Mbit/s), like a network link.
+    rate_mbit: u64,
+}
+
+fn parse_args() -> Options {
+    let mut o = Options {
+        runs: 3,
+        scenario: "all".into(),
+        small: false,
+        json: None,
+        rate_mbit: 0,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--runs" => o.runs = args.next().and_then(|v| v.parse().ok()).expect("--runs N"),
+            "--scenario" => o.scenario = args.next().expect("--scenario NAME"),
+            "--small" => o.small = true,
+            "--json" => o.json = args.next().map(PathBuf::from),
+            "--rate-mbit" => {
+                o.rate_mbit = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--rate-mbit N")
+            }
+            "--bench" => {} // passed by `cargo bench`
+            other => panic!("unknown option {other:?}; see the module docs of benches/mirror.rs"),
+        }
+    }
+    o
+}
+
+/// A process's wall time and peak resident memory.
+#[derive(Clone, Copy, Debug)]
+struct Measure {
+    secs: f64,
+    max_rss_kb: i64,
+    /// User + system CPU seconds (last reading before exit).
+    cpu_secs: f64,
+}
+
+/// Runs a command to completion, measuring wall time and peak RSS.
+///
+/// `ru_maxrss` from `wait4` cannot be used: Linux carries the high-water mark
+/// of the address space before `exec` (the spawning process's, shared until
+/// then) into the child's. `VmHWM` in `/proc/<pid>/status` belongs to the new
+/// address space alone and only grows, so it is polled until the process ends.
+fn measure(mut cmd: Command) -> (Measure, bool, String) {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    // Drain output on threads so the child never blocks on a full pipe.
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t1 = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut so, &mut s);
+        s
+    });
+    let t2 = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut se, &mut s);
+        s
+    });
+    let mut hwm_kb = 0i64;
+    let mut cpu_secs = 0.0f64;
+    let status = loop {
+        if let Some(kb) = vm_hwm_kb(pid) {
+            hwm_kb = hwm_kb.max(kb);
+        }
+        if let Some(c) = cpu_seconds(pid) {
+            cpu_secs = cpu_secs.max(c);
+        }
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let out = format!("{}{}", t1.join().unwrap(), t2.join().unwrap());
+    (
+        Measure {
+            secs,
+            max_rss_kb: hwm_kb,
+            cpu_secs,
+        },
+        status.success(),
+        out,
+    )
+}
+
+/// utime + stime of a live process, in seconds (assumes 100 ticks/s, Linux's USER_HZ).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+fn vm_hwm_kb(pid: u32) -> Option<i64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn config(dir: &Path, up: &FakeUpstream, include: &str, workers: usize) -> PathBuf {
+    let p = dir.join("sync.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[upstream]\nproxy = \"{}\"\nindex = \"{}\"\n[sumdb]\nkey = \"{}\"\nurl = \"{}\"\n\
+             [mirror]\noutput = \"mirror\"\nstate = \"state.db\"\nworkers = {workers}\n\
+             [filter]\ninclude = [\"{include}\"]\n[prune]\nenabled = true\n",
+            up.proxy_url(),
+            up.index_url(),
+            up.sumdb_key(),
+            up.sumdb_url()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// The gomirror command; `GOMIRROR_BENCH_WRAP` (e.g. `perf record -g -o
+/// sync.perf --`) runs it under a profiler.
+fn gomirror(config: &Path, args: &[&str]) -> Command {
+    let wrap = std::env::var("GOMIRROR_BENCH_WRAP").unwrap_or_default();
+    let mut words = wrap.split_whitespace();
+    let mut c = match words.next() {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.args(words).arg(env!("CARGO_BIN_EXE_gomirror"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_gomirror")),
+    };
+    c.arg("-c").arg(config).args(args);
+    c
+}
+
+/// Deterministic, compressible Go-like text.
+fn go_text(seed: u64, bytes: usize) -> Vec<u8> {
+    const WORDS: &[&str] = &[
+        "func",
+        "return",
+        "if",
+        "err",
+        "!=",
+        "nil",
+        "{",
+        "}",
+        "(",
+        ")",
+        "var",
+        "const",
+        "type",
+        "struct",
+        "interface",
+        "for",
+        "range",
+        "package",
+        "import",
+        "string",
+        "int",
+        "byte",
+        "ctx",
+        "context.Context",
+        "fmt.Errorf",
+        "len",
+        "make",
+        "append",
+        "map",
+        "chan",
+        "go",
+        "defer",
+        "select",
+        "case",
+        "switch",
+        "default",
+        ":=",
+        "=",
+        "+",
+        "-",
+        "*",
+        "&",
+        "[]byte",
+        "error",
+        "true",
+        "false",
+        "buf",
+        "n",
+        "i",
+        "v",
+        "s.mu.Lock()",
+        "s.mu.Unlock()",
+        "// comment about the code below",
+        "value",
+        "result",
+        "options",
+    ];
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut out = Vec::with_capacity(bytes + 64);
+    let mut col = 0;
+    while out.len() < bytes {
+        let w = WORDS[rng.usize(..WORDS.len())];
+        out.extend_from_slice(w.as_bytes());
+        col += w.len() + 1;
+        if col > 60 || rng.u8(..10) == 0 {
+            out.push(b'\n');
+            let indent = rng.usize(..4);
+            out.extend(std::iter::repeat_n(b'\t', indent));
+            col = 0;
+        } else {
+            out.push(b' ');
+        }
+        // An identifier now and then so the text is not too repetitive.
+        if rng.u8(..4) == 0 {
+            out.extend_from_slice(format!("x{:x} ", rng.u32(..)).as_bytes());
+        }
+    }
+    out.truncate(bytes);
+    out
+}
+
+/// Hundreds of modules, about a thousand versions, a few hundred MB, one large zip.
+fn bench_corpus(small: bool) -> Corpus {
+    let (modules, text_per_version, large) = if small {
+        (40, 120_000, 20u64 << 20)
+    } else {
+        (300, 640_000, 80u64 << 20)
+    };
+    let mut corpus = Corpus::new();
+    let mut rng = fastrand::Rng::with_seed(2026);
+    for m in 0..modules {
+        let path = format!("bench.example/mod{m:03}");
+        let versions = 3 + rng.usize(..2); // 3 or 4
+        for v in 0..versions {
+            let version = format!("v1.{v}.0");
+            let files = 2 + rng.usize(..6);
+            let mut spec = ModuleVersionSpec::new(&path, &version);
+            for f in 0..files {
+                let size = text_per_version / files;
+                spec = spec.with_file(
+                    &format!("file{f}.go"),
+                    go_text((m * 100 + v * 10 + f) as u64, size),
+                );
+            }
+            corpus.push(spec);
+        }
+    }
+    corpus.with_large_zip(large)
+}
+
+struct Report {
+    lines: Vec<String>,
+    json: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Report {
+    fn line(&mut self, s: String) {
+        println!("{s}");
+        self.lines.push(s);
+    }
+    fn value(&mut self, k: &str, v: serde_json::Value) {
+        self.json.insert(k.into(), v);
+    }
+}
+
+fn mb(kb: i64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+fn scenario_corpus(o: &Options, rep: &mut Report) {
+    let t = Instant::now();
+    let corpus = bench_corpus(o.small);
+    let up = FakeUpstream::start(
+        corpus,
+        FakeOptions {
+            filler_records: 200_000,
+            rate_bytes_per_sec: o.rate_mbit * 1_000_000 / 8,
+            ..FakeOptions::default()
+        },
+    );
+    let versions = up.versions();
+    let zip_bytes: u64 = versions
+        .iter()
+        .map(|(p, v)| {
+            let rel = format!("{}/@v/{v}.zip", escape(p));
+            support::http::get(&format!("{}/{rel}", up.proxy_url()))
+                .map(|r| r.body.len() as u64)
+                .unwrap_or(0)
+        })
+        .sum();
+    let modules: std::collections::BTreeSet<&str> =
+        versions.iter().map(|(p, _)| p.as_str()).collect();
+    if o.rate_mbit > 0 {
+        rep.line(format!("upstream link capped at {} Mbit/s", o.rate_mbit));
+    }
+    rep.line(format!(
+        "corpus: {} modules, {} versions, {:.0} MB of zips (fake upstream ready in {:.1}s)",
+        modules.len(),
+        versions.len(),
+        zip_bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    ));
+    let go = which("go");
+    let (mut sync_t, mut go_t, mut bare_t, mut sync_rss) = (vec![], vec![], vec![], vec![]);
+    let (mut sync_cpu, mut go_cpu) = (vec![], vec![]);
+    for run in 0..o.runs {
+        // gomirror, fresh.
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), &up, "*", 16);
+        let (m, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+        assert!(ok, "gomirror sync failed:\n{out}");
+        sync_t.push(m.secs);
+        sync_rss.push(m.max_rss_kb as f64);
+        sync_cpu.push(m.cpu_secs);
+        drop(dir);
+
+        // go mod download, fresh module cache, same versions, checksums verified.
+        if let Some(go) = &go {
+            let home = tempfile::tempdir().unwrap();
+            let mut c = Command::new(go);
+            c.arg("mod").arg("download");
+            for (p, v) in &versions {
+                c.arg(format!("{p}@{v}"));
+            }
+            c.current_dir(home.path())
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HOME", home.path())
+                .env("GOPATH", home.path().join("gopath"))
+                .env("GOCACHE", home.path().join("cache"))
+                .env("GOFLAGS", "-modcacherw")
+                .env("GOTOOLCHAIN", "local")
+                .env("GOPROXY", up.proxy_url())
+                .env("GOSUMDB", format!("{} {}", up.sumdb_key(), up.sumdb_url()));
+            let (m, ok, out) = measure(c);
+            assert!(
+                ok,
+                "go mod download failed:\n{}",
+                &out[..out.len().min(4000)]
+            );
+            go_t.push(m.secs);
+            go_cpu.push(m.cpu_secs);
+        }
+
+        // The transfer floor: the same zips, 16 at a time, no verification.
+        let dir = tempfile::tempdir().unwrap();
+        bare_t.push(bare_download(&up, &versions, dir.path()));
+        eprintln!(
+            "run {}: sync {:.2}s, go {}, bare {:.2}s",
+            run + 1,
+            sync_t[run],
+            go_t.get(run)
+                .map(|t| format!("{t:.2}s"))
+                .unwrap_or("-".into()),
+            bare_t[run]
+        );
+    }
+    let (s, b) = (median(&sync_t), median(&bare_t));
+    rep.line(format!(
+        "fresh gomirror sync        median {s:6.2}s  ({:.2} CPU s, peak RSS {:.0} MB)",
+        median(&sync_cpu),
+        median(&sync_rss) / 1024.0
+    ));
+    rep.value("sync_cpu_seconds", median(&sync_cpu).into());
+    rep.value("sync_seconds", s.into());
+    rep.value("sync_rss_mb", (median(&sync_rss) / 1024.0).into());
+    rep.line(format!("bare parallel download     median {b:6.2}s"));
+    rep.value("bare_seconds", b.into());
+    if !go_t.is_empty() {
+        let g = median(&go_t);
+        rep.line(format!(
+            "go mod download            median {g:6.2}s  ({:.2} CPU s)",
+            median(&go_cpu)
+        ));
+        rep.value("go_cpu_seconds", median(&go_cpu).into());
+        rep.line(format!(
+            "sync / go mod download     {:.2}   (target <= 0.50)",
+            s / g
+        ));
+        rep.value("go_seconds", g.into());
+        rep.value("sync_over_go", (s / g).into());
+    } else {
+        rep.line("go mod download            skipped: `go` is not installed".into());
+    }
+    rep.line(format!(
+        "sync / bare download       {:.2}   (target <= 1.50)",
+        s / b
+    ));
+    rep.value("sync_over_bare", (s / b).into());
+}
+
+fn bare_download(up: &FakeUpstream, versions: &[(String, String)], dir: &Path) -> f64 {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let urls: Vec<String> = versions
+        .iter()
+        .map(|(p, v)| format!("{}/{}/@v/{v}.zip", up.proxy_url(), escape(p)))
+        .collect();
+    let dir = dir.to_path_buf();
+    let start = Instant::now();
+    rt.block_on(async move {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::new();
+        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, url) in urls.into_iter().enumerate() {
+            let permit = sem.clone().acquire_owned().await.unwrap();
+            let client = client.clone();
+            let path = dir.join(format!("{i}.zip"));
+            tasks.spawn(async move {
+                let _p = permit;
+                let mut resp = client.get(&url).send().await.unwrap();
+                let mut f = std::io::BufWriter::with_capacity(
+                    256 << 10,
+                    std::fs::File::create(path).unwrap(),
+                );
+                while let Some(chunk) = resp.chunk().await.unwrap() {
+                    std::io::Write::write_all(&mut f, &chunk).unwrap();
+                }
+                std::io::Write::flush(&mut f).unwrap();
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+    start.elapsed().as_secs_f64()
+}
+
+fn scenario_index(o: &Options, rep: &mut Report) {
+    let entries = if o.small { 100_000 } else { 1_000_000 };
+    let corpus = Corpus::new()
+        .with(ModuleVersionSpec::new("kept.example/only", "v1.0.0"))
+        .with(ModuleVersionSpec::new("kept.example/only", "v1.1.0"));
+    let up = FakeUpstream::start(
+        corpus,
+        FakeOptions {
+            extra_index_entries: entries,
+            ..FakeOptions::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &up, "kept.example/only", 16);
+    let (m, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+    assert!(ok, "sync failed:\n{out}");
+    assert!(out.contains("published 2 new versions"), "{out}");
+    rep.line(format!(
+        "index walk of {entries} entries (1 module kept): {:.2}s, peak RSS {:.0} MB   (targets <= 15 s, <= 200 MB)",
+        m.secs,
+        mb(m.max_rss_kb)
+    ));
+    rep.value("index_entries", entries.into());
+    rep.value("index_walk_seconds", m.secs.into());
+    rep.value("index_walk_rss_mb", mb(m.max_rss_kb).into());
+    let db = std::fs::metadata(dir.path().join("state.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    rep.line(format!(
+        "state database after the walk: {:.1} MB ({:.0} bytes per index entry)",
+        db as f64 / 1e6,
+        db as f64 / entries as f64
+    ));
+    rep.value(
+        "state_db_bytes_per_entry",
+        (db as f64 / entries as f64).into(),
+    );
+    let mut noop = vec![];
+    for _ in 0..o.runs.max(3) {
+        let (m, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+        assert!(ok && out.contains("published 0 new versions"), "{out}");
+        noop.push(m.secs);
+    }
+    let n = median(&noop);
+    rep.line(format!(
+        "no-op sync after it: median {n:.3}s   (target <= 1 s)"
+    ));
+    rep.value("noop_sync_seconds", n.into());
+}
+
+fn scenario_large(o: &Options, rep: &mut Report) {
+    let size = if o.small { 100u64 << 20 } else { 400u64 << 20 };
+    let up = FakeUpstream::start(Corpus::new().with_large_zip(size), FakeOptions::default());
+    let mut rss = vec![];
+    let mut secs = vec![];
+    for _ in 0..o.runs {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), &up, "*", 16);
+        let (m, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+        assert!(ok, "sync failed:\n{out}");
+        rss.push(m.max_rss_kb as f64);
+        secs.push(m.secs);
+    }
+    let r = median(&rss) / 1024.0;
+    rep.line(format!(
+        "sync of one {} MB zip: {:.2}s, peak RSS {r:.0} MB   (target <= 200 MB)",
+        size >> 20,
+        median(&secs)
+    ));
+    rep.value("large_zip_mb", (size >> 20).into());
+    rep.value("large_zip_rss_mb", r.into());
+    rep.value("large_zip_seconds", median(&secs).into());
+}
+
+fn escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_ascii_uppercase() {
+                vec!['!', c.to_ascii_lowercase()]
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .ok()?;
+    let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (out.status.success() && !p.is_empty()).then(|| PathBuf::from(p))
+}
+
+fn main() {
+    let o = parse_args();
+    let mut rep = Report {
+        lines: vec![],
+        json: serde_json::Map::new(),
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    rep.line(format!(
+        "gomirror benchmark: {cores} cores, {} runs each, medians",
+        o.runs
+    ));
+    let started = Instant::now();
+    if matches!(o.scenario.as_str(), "all" | "corpus") {
+        scenario_corpus(&o, &mut rep);
+    }
+    if matches!(o.scenario.as_str(), "all" | "index") {
+        scenario_index(&o, &mut rep);
+    }
+    if matches!(o.scenario.as_str(), "all" | "large") {
+        scenario_large(&o, &mut rep);
+    }
+    rep.line(format!(
+        "(benchmark took {:.0?})",
+        Duration::from_secs(started.elapsed().as_secs())
+    ));
+    if let Some(p) = &o.json {
+        std::fs::write(p, serde_json::to_string_pretty(&rep.json).unwrap()).unwrap();
+    }
+}
