@@ -13,8 +13,10 @@
 //! * **index** — a 1,000,000-entry index where the filter keeps one module:
 //!   the walk's time and peak memory, then the time of a no-op sync.
 //! * **large** — a sync whose one zip is 400 MB: peak memory.
+//! * **verify** — `gomirror verify` of the corpus's mirror against plain
+//!   `sha256sum` of the same zips (MB/s of zip data).
 //!
-//! Options: `--runs N` (default 3), `--scenario corpus|index|large|all`,
+//! Options: `--runs N` (default 3), `--scenario corpus|index|large|verify|all`,
 //! `--small` (a quick, reduced corpus), `--json FILE` (write the figures),
 //! `--rate-mbit N` (cap the upstream's zip bandwidth, like a network link;
 //! by default everything runs at loopback speed).
@@ -483,6 +485,113 @@ fn bare_download(up: &FakeUpstream, versions: &[(String, String)], dir: &Path) -
     start.elapsed().as_secs_f64()
 }
 
+/// `gomirror verify` (full: re-inflates and re-hashes every zip, checks every
+/// lookup from the tree's tiles) against plain `sha256sum` of the same zips.
+fn scenario_verify(o: &Options, rep: &mut Report) {
+    let up = FakeUpstream::start(bench_corpus(o.small), FakeOptions::default());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &up, "*", 16);
+    let (_, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+    assert!(ok, "{out}");
+    let zips: Vec<PathBuf> = walk_files(&dir.path().join("mirror"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "zip"))
+        .collect();
+    let bytes: u64 = zips
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    let (mut ours, mut quick, mut sums) = (vec![], vec![], vec![]);
+    for _ in 0..o.runs {
+        let (m, ok, out) = measure(gomirror(&cfg, &["verify", "-q"]));
+        assert!(ok && out.contains("0 problems"), "{out}");
+        ours.push(m.secs);
+        let (m, ok, out) = measure(gomirror(&cfg, &["verify", "--quick", "-q"]));
+        assert!(ok, "{out}");
+        quick.push(m.secs);
+        // sha256sum over the same files, as parallel as verify (xargs -P).
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg("find . -name '*.zip' -print0 | xargs -0 -P 2 -n 64 sha256sum > /dev/null")
+            .current_dir(dir.path().join("mirror"));
+        let (m, ok, _) = measure(c);
+        assert!(ok);
+        sums.push(m.secs);
+    }
+    let (v, q, s) = (median(&ours), median(&quick), median(&sums));
+    let rate = |t: f64| bytes as f64 / 1e6 / t;
+    rep.line(format!(
+        "verify of {} zips ({:.0} MB): {v:.2}s = {:.0} MB/s of zip data; sha256sum of the same files: {s:.2}s = {:.0} MB/s; verify --quick: {q:.2}s",
+        zips.len(),
+        bytes as f64 / 1e6,
+        rate(v),
+        rate(s)
+    ));
+    rep.value("verify_mb_per_s", rate(v).into());
+    // What the checksum database adds to the tree.
+    let sumdb = walk_files(&dir.path().join("mirror/sumdb"));
+    let (lookups, tiles): (Vec<&PathBuf>, Vec<&PathBuf>) = sumdb
+        .iter()
+        .filter(|p| {
+            p.to_string_lossy().contains("/lookup/") || p.to_string_lossy().contains("/tile/")
+        })
+        .partition(|p| p.to_string_lossy().contains("/lookup/"));
+    let size = |v: &[&PathBuf]| {
+        v.iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum::<u64>()
+    };
+    let per_k = 1000.0 / zips.len() as f64;
+    rep.line(format!(
+        "checksum data: {} lookups ({:.0} KB) and {} tiles ({:.0} KB) for {} versions = {:.0} lookups + {:.0} tiles, {:.0} KB per 1000 versions (records contiguous in the log)",
+        lookups.len(),
+        size(&lookups) as f64 / 1e3,
+        tiles.len(),
+        size(&tiles) as f64 / 1e3,
+        zips.len(),
+        lookups.len() as f64 * per_k,
+        tiles.len() as f64 * per_k,
+        (size(&lookups) + size(&tiles)) as f64 / 1e3 * per_k
+    ));
+    rep.value(
+        "lookup_bytes_per_version",
+        (size(&lookups) as f64 / zips.len() as f64).into(),
+    );
+    rep.value("tile_files", tiles.len().into());
+    let db = std::fs::metadata(dir.path().join("state.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    rep.line(format!(
+        "state database: {:.1} MB for {} published versions = {:.0} bytes per published version",
+        db as f64 / 1e6,
+        zips.len(),
+        db as f64 / zips.len() as f64
+    ));
+    rep.value(
+        "state_db_bytes_per_published_version",
+        (db as f64 / zips.len() as f64).into(),
+    );
+    rep.value("sha256sum_mb_per_s", rate(s).into());
+    rep.value("verify_quick_seconds", q.into());
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
 fn scenario_index(o: &Options, rep: &mut Report) {
     let entries = if o.small { 100_000 } else { 1_000_000 };
     let corpus = Corpus::new()
@@ -601,6 +710,9 @@ fn main() {
     }
     if matches!(o.scenario.as_str(), "all" | "large") {
         scenario_large(&o, &mut rep);
+    }
+    if matches!(o.scenario.as_str(), "all" | "verify") {
+        scenario_verify(&o, &mut rep);
     }
     rep.line(format!(
         "(benchmark took {:.0?})",
