@@ -25,7 +25,8 @@ pub struct Reporter {
 
 struct PlainProgress {
     label: String,
-    total: u64,
+    /// `None`: no display running; `Some(None)`: running, total unknown.
+    total: Option<Option<u64>>,
     last: Instant,
     started: Instant,
 }
@@ -38,7 +39,7 @@ impl Reporter {
             bar: Mutex::new(None),
             plain: Mutex::new(PlainProgress {
                 label: String::new(),
-                total: 0,
+                total: None,
                 last: Instant::now(),
                 started: Instant::now(),
             }),
@@ -75,27 +76,32 @@ impl Reporter {
         }
     }
 
-    /// Starts a progress display for `total` items.
-    pub fn start(&self, label: &str, total: u64) {
+    /// Starts a progress display for `total` items (`None`: unknown, a spinner).
+    pub fn start(&self, label: &str, total: Option<u64>) {
         if self.verbosity == Verbosity::Quiet {
             return;
         }
         if self.terminal {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(
+            let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+            let style = match total {
+                Some(_) => ProgressStyle::with_template(
                     "{prefix:>10} [{bar:30}] {pos}/{len} {msg} ({elapsed}, eta {eta})",
                 )
                 .expect("valid template")
                 .progress_chars("=> "),
-            );
+                None => {
+                    ProgressStyle::with_template("{prefix:>10} {spinner} {pos} {msg} ({elapsed})")
+                        .expect("valid template")
+                }
+            };
+            bar.set_style(style);
             bar.set_prefix(label.to_string());
             bar.enable_steady_tick(Duration::from_millis(200));
             *self.bar.lock().unwrap() = Some(bar);
         } else {
             let mut p = self.plain.lock().unwrap();
             p.label = label.to_string();
-            p.total = total;
+            p.total = Some(total);
             p.last = Instant::now();
             p.started = Instant::now();
         }
@@ -112,12 +118,13 @@ impl Reporter {
             return;
         }
         let mut p = self.plain.lock().unwrap();
-        if p.total > 0 && p.last.elapsed() >= Duration::from_secs(10) {
+        let Some(total) = p.total else { return };
+        if p.last.elapsed() >= Duration::from_secs(10) {
             p.last = Instant::now();
+            let of = total.map(|t| format!("/{t}")).unwrap_or_default();
             eprintln!(
-                "{}: {done}/{} {detail} ({})",
+                "{}: {done}{of} {detail} ({})",
                 p.label,
-                p.total,
                 duration(p.started.elapsed())
             );
         }
@@ -127,7 +134,7 @@ impl Reporter {
         if let Some(bar) = self.bar.lock().unwrap().take() {
             bar.finish_and_clear();
         }
-        self.plain.lock().unwrap().total = 0;
+        self.plain.lock().unwrap().total = None;
     }
 }
 

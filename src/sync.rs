@@ -305,6 +305,8 @@ async fn run_async(
         .map_err(fatal_state)?;
 
     let result = pipeline(settings, opts, out, report, &db, &tree).await;
+    // A display left running by an early error is cleared before the summary.
+    out.finish();
 
     let summary = serde_json::to_value(&*report).unwrap_or_default();
     let code = if result.is_err() {
@@ -329,7 +331,7 @@ async fn pipeline(
     db: &Db,
     tree: &Arc<Tree>,
 ) -> Result<(), Fatal> {
-    let upstream = Arc::new(Upstream::new(settings.timeout).map_err(Fatal)?);
+    let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
 
     // The filter is state: a changed filter backfills or stops wanting modules.
     let filter = settings.filter.clone();
@@ -423,7 +425,7 @@ pub async fn refetch(
     todos: Vec<Todo>,
 ) -> Result<SyncReport, Fatal> {
     let mut report = SyncReport::default();
-    let upstream = Arc::new(Upstream::new(settings.timeout).map_err(Fatal)?);
+    let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
     let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
     client
         .refresh_latest()
@@ -519,6 +521,7 @@ async fn discover(
     if since.is_none() {
         since = settings.index_since.clone();
     }
+    out.start("index", None);
     let mut body = fetch_page(upstream, settings, since.as_deref()).await?;
     let started = Instant::now();
     // Invalid lines already reported this run (pages overlap at their edges).
@@ -579,7 +582,11 @@ async fn discover(
         report.index_new_wanted += stats.new_wanted;
         out.progress(
             report.index_pages,
-            &format!("index pages, {} new entries", report.index_new),
+            &format!(
+                "pages, {} new entries, at {}",
+                report.index_new,
+                next.as_deref().unwrap_or("the start")
+            ),
         );
         if report.index_pages.is_multiple_of(50) {
             out.verbose(&format!(
@@ -607,6 +614,7 @@ async fn discover(
             }
         }
     }
+    out.finish();
     Ok(())
 }
 
@@ -844,7 +852,7 @@ async fn fetch_and_publish(
         publish_failures: Mutex::new(Vec::new()),
         notices: Mutex::new(Vec::new()),
     });
-    out.start("fetching", due);
+    out.start("fetching", Some(due));
     let done = Arc::new(AtomicU64::new(0));
     let failures: Arc<Mutex<Vec<VersionFailure>>> = Arc::new(Mutex::new(Vec::new()));
     let gone = Arc::new(AtomicU64::new(0));

@@ -113,12 +113,16 @@ pub struct Download {
 pub struct Upstream {
     client: reqwest::Client,
     retry: RetryPolicy,
+    /// At most `mirror.workers` requests are in flight at once, whatever they
+    /// are for (a version's lookup, `.info`, `.mod` and `.zip` overlap).
+    slots: tokio::sync::Semaphore,
     bytes: Arc<AtomicU64>,
     requests: AtomicU64,
 }
 
 impl Upstream {
-    pub fn new(read_timeout: Duration) -> Result<Upstream, String> {
+    /// A client with at most `max_in_flight` requests at once.
+    pub fn new(read_timeout: Duration, max_in_flight: usize) -> Result<Upstream, String> {
         // reqwest is built without a default TLS crypto provider; install ring's
         // (cheaper to build than aws-lc). Failing means one is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -144,6 +148,7 @@ impl Upstream {
         Ok(Upstream {
             client,
             retry: RetryPolicy::from_env(),
+            slots: tokio::sync::Semaphore::new(max_in_flight.max(1)),
             bytes: Arc::new(AtomicU64::new(0)),
             requests: AtomicU64::new(0),
         })
@@ -253,6 +258,11 @@ impl Upstream {
     {
         let mut retry = 0;
         loop {
+            let slot = self
+                .slots
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
             self.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = match self.client.get(url.clone()).send().await {
                 Err(e) => Err((network(url, &e), None)),
@@ -279,6 +289,8 @@ impl Upstream {
                     }
                 }
             };
+            // The slot is free while waiting to retry.
+            drop(slot);
             match outcome {
                 Ok(v) => return Ok(v),
                 Err((e, retry_after)) => {

@@ -213,7 +213,7 @@ async fn verify_and_repair(
         report.repaired = r.published;
     } else {
         // Only derived files were wrong; the checksum database files may be among them.
-        let upstream = Arc::new(Upstream::new(settings.timeout).map_err(Fatal)?);
+        let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
         let client = served_anchor_client(settings, db, tree, &upstream, false).await?;
         client
             .write_static_files()
@@ -277,7 +277,7 @@ async fn check(
     only: Option<&[Todo]>,
     report: &mut VerifyReport,
 ) -> Result<(BTreeMap<(i64, String), Todo>, Vec<Problem>), Fatal> {
-    let upstream = Arc::new(Upstream::new(settings.timeout).map_err(Fatal)?);
+    let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
     let client = served_anchor_client(settings, db, tree, &upstream, true).await?;
     let mut problems = Vec::new();
     let mut damaged: BTreeMap<(i64, String), Todo> = BTreeMap::new();
@@ -321,7 +321,10 @@ async fn check(
         .call(|s| s.in_tree_count())
         .await
         .map_err(|e| Fatal(e.to_string()))?;
-    out.start("verifying", only.map(|o| o.len() as u64).unwrap_or(total));
+    out.start(
+        "verifying",
+        Some(only.map(|o| o.len() as u64).unwrap_or(total)),
+    );
     let done = Arc::new(AtomicU64::new(0));
     let zip_bytes = Arc::new(AtomicU64::new(0));
     let mut after: Option<(i64, String)> = None;

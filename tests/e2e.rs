@@ -289,6 +289,14 @@ fn go_downloads_verifies_and_builds_from_the_mirror_alone() {
     );
     let expected_queries = go_queries(&direct, &modules);
 
+    // The tree through file://, checked against the upstream's own checksum
+    // database: every mirrored version downloads and verifies.
+    let against_upstream = GoClient::new(
+        &format!("file://{}", m.out().display()),
+        &format!("{} {}", m.upstream.sumdb_key(), m.upstream.sumdb_url()),
+    );
+    against_upstream.download_all(&versions);
+
     let nginx = Nginx::serve(&m.out());
     switch_off(&m);
 

@@ -198,3 +198,51 @@ fn status_reports_counts_cursor_and_runs() {
         .contains("4 published")
         .contains("recent runs:");
 }
+
+#[test]
+fn at_most_workers_requests_are_in_flight() {
+    let corpus = || {
+        let mut c = Corpus::new();
+        for i in 0..12 {
+            c.push(
+                ModuleVersionSpec::new(&format!("example.com/slow{i}"), "v1.0.0")
+                    .with_large_file("data.bin", 100_000),
+            );
+        }
+        c
+    };
+    // A slow link, so transfers overlap as much as the client lets them.
+    let slow = crate::support::FakeOptions {
+        rate_bytes_per_sec: 4_000_000,
+        ..crate::support::FakeOptions::default()
+    };
+    let m = Mirror::with(
+        corpus(),
+        slow.clone(),
+        Cfg {
+            workers: 2,
+            ..Cfg::default()
+        },
+    );
+    m.sync().expect(0);
+    assert!(
+        m.upstream.max_in_flight() <= 2,
+        "{} requests at once",
+        m.upstream.max_in_flight()
+    );
+    // The gauge does see overlap when more is allowed.
+    let m = Mirror::with(
+        corpus(),
+        slow,
+        Cfg {
+            workers: 8,
+            ..Cfg::default()
+        },
+    );
+    m.sync().expect(0);
+    assert!(
+        m.upstream.max_in_flight() > 2,
+        "{} requests at once",
+        m.upstream.max_in_flight()
+    );
+}

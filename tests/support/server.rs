@@ -198,6 +198,9 @@ impl Pacer {
 }
 
 struct Shared {
+    /// Requests whose response is not finished yet, and the most ever at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
     state: Mutex<State>,
     signer: NoteSigner,
     wrong_signer: NoteSigner,
@@ -327,6 +330,8 @@ impl FakeUpstream {
         let mut wrong_seed = goformat::sha256(&options.seed);
         wrong_seed[0] ^= 1;
         let shared = Arc::new(Shared {
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
             state: Mutex::new(State {
                 modules: HashMap::new(),
                 order: Vec::new(),
@@ -586,6 +591,11 @@ impl FakeUpstream {
         self.shared.lock().requests.clone()
     }
 
+    /// The most requests that were ever being answered at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
     pub fn clear_request_log(&self) {
         self.shared.lock().requests.clear();
     }
@@ -629,7 +639,14 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(handle(&shared, req)) }
+                        async move {
+                            let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                            shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+                            let resp = handle(&shared, req);
+                            // The request counts until its body is sent or dropped.
+                            let gauge = InFlight(shared.clone());
+                            Ok::<_, Infallible>(resp.map(|body| Counted { body, _gauge: gauge }))
+                        }
                     });
                     let _ = http1::Builder::new()
                         .timer(TokioTimer::new())
@@ -807,6 +824,41 @@ fn file_response(path: PathBuf, len: u64, pacer: Option<Arc<Pacer>>) -> Response
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/zip"));
     resp.headers_mut().insert(CONTENT_LENGTH, len.into());
     resp
+}
+
+/// Decrements the in-flight gauge when a response body is done with.
+struct InFlight(Arc<Shared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A response body that keeps its request counted as in flight.
+struct Counted {
+    body: Body,
+    _gauge: InFlight,
+}
+
+impl hyper::body::Body for Counted {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 // ---- routing -----------------------------------------------------------------
