@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::goformat::escape;
 use support::{Corpus, FakeOptions, FakeUpstream, ModuleVersionSpec};
 
 struct Options {
@@ -664,18 +665,6 @@ fn scenario_large(o: &Options, rep: &mut Report) {
     rep.value("large_zip_mb", (size >> 20).into());
     rep.value("large_zip_rss_mb", r.into());
     rep.value("large_zip_seconds", median(&secs).into());
-}
-
-fn escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            if c.is_ascii_uppercase() {
-                vec!['!', c.to_ascii_lowercase()]
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 fn which(tool: &str) -> Option<PathBuf> {

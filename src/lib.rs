@@ -17,6 +17,7 @@ pub mod listing;
 pub mod lock;
 pub mod prune;
 pub mod report;
+pub mod runner;
 pub mod state;
 pub mod status;
 pub mod sumdb;

@@ -7,8 +7,6 @@
 //! pseudo-version — after dropping `+incompatible` versions when the highest
 //! compatible version has a real go.mod, exactly as `go` filters them.
 
-use std::cmp::Ordering;
-
 use crate::gomod::{dirhash, pseudo, semver};
 use sha2::{Digest, Sha256};
 
@@ -106,11 +104,6 @@ pub fn render_info(version: &str, time: Option<&str>) -> String {
 pub fn legacy_go_mod_h1(module: &str) -> String {
     let sum: [u8; 32] = Sha256::digest(format!("module {module}\n").as_bytes()).into();
     dirhash::go_mod_hash(sum)
-}
-
-/// Semver order for sorting listed versions.
-pub fn version_order(a: &str, b: &str) -> Ordering {
-    semver::sort_cmp(a, b)
 }
 
 #[cfg(test)]

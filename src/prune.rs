@@ -25,8 +25,9 @@ use serde::Serialize;
 use crate::config::Settings;
 use crate::gomod;
 use crate::report::Reporter;
+use crate::runner::{self, Db, Fatal};
 use crate::state::{State, StateError, vstate};
-use crate::sync::{Db, Fatal, rewrite_dirty_lists};
+use crate::sync::rewrite_dirty_lists;
 use crate::tree::{INTERNAL_DIR, Tree, layout};
 
 /// A version to delete.
@@ -334,42 +335,20 @@ pub fn run_command(
     out: &Reporter,
     _lock: &crate::lock::RunLock,
 ) -> Result<PruneSummary, Fatal> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Fatal(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        let state = State::open(&settings.state).map_err(|e| Fatal(e.to_string()))?;
-        let tree = Arc::new(Tree::open(&settings.output).map_err(|e| Fatal(e.to_string()))?);
-        let (db, db_thread) = Db::spawn(state);
-        let now = crate::report::now();
-        let run_id = db
-            .call(move |s| s.begin_run("prune", now))
-            .await
-            .map_err(|e| Fatal(e.to_string()))?;
+    runner::run_command(settings, "prune", async |db, tree| {
         // Apply the configured filter first, so a narrowed filter is seen.
         let filter = settings.filter.clone();
         let fingerprint = filter.fingerprint();
         db.call(move |s| s.apply_filter(&fingerprint, &|p| filter.wants(p)))
-            .await
-            .map_err(|e| Fatal(e.to_string()))?;
-        let result = run_with_db(settings, &db, &tree, out, dry_run, force).await;
-        let code = match &result {
-            Ok(s) if s.refused => 2,
-            Ok(_) => 0,
-            Err(_) => 2,
-        };
-        let summary = result
-            .as_ref()
-            .map(|s| serde_json::to_value(s).unwrap_or_default())
-            .unwrap_or_default();
-        let _ = db
-            .call(move |s| s.finish_run(run_id, crate::report::now(), code, &summary))
-            .await;
-        drop(db);
-        let _ = db_thread.join();
-        result
+            .await?;
+        run_with_db(settings, db, tree, out, dry_run, force).await
     })
+}
+
+impl runner::Outcome for PruneSummary {
+    fn exit_code(&self) -> i32 {
+        if self.refused { 2 } else { 0 }
+    }
 }
 
 /// Plans and (unless `dry_run`) carries out a prune, under the caller's lock.

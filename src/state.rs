@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use crate::listing::Listed;
+
 /// Version states. A version's files are in the tree iff `in_tree = 1`.
 pub mod vstate {
     /// Listed by the index, module not wanted by the filter.
@@ -160,30 +162,16 @@ pub struct Published {
     pub mod_mtime: i64,
     pub zip_mtime: i64,
     pub record_id: Option<i64>,
-    /// Hex SHA-256 of the files' bytes.
-    pub zip_sha256: String,
-    pub info_sha256: String,
-}
-
-/// A published version as `verify` and list generation need it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublishedVersion {
-    pub module_id: i64,
-    pub path: String,
-    pub version: String,
-    pub info_time: Option<String>,
-    pub zip_h1: String,
-    pub mod_h1: String,
-    pub info_size: i64,
-    pub mod_size: i64,
-    pub zip_size: i64,
-    pub info_mtime: i64,
-    pub mod_mtime: i64,
-    pub zip_mtime: i64,
-    pub record_id: Option<i64>,
-    /// Hex SHA-256 of the files' bytes, if recorded.
+    /// Hex SHA-256 of the files' bytes (not recorded by schema version 1).
     pub zip_sha256: Option<String>,
     pub info_sha256: Option<String>,
+}
+
+/// A version in the tree, as `verify` reads it back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedVersion {
+    pub path: String,
+    pub published: Published,
 }
 
 /// A signed tree head the mirror accepted.
@@ -549,30 +537,25 @@ impl State {
         retry_failed: bool,
     ) -> Result<Vec<Todo>> {
         let (aid, aver) = after.unwrap_or((-1, ""));
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT v.module_id, m.path, v.version, v.attempts
+        self.query_vec(
+            "cannot list work",
+            "SELECT v.module_id, m.path, v.version, v.attempts
                  FROM versions v JOIN modules m ON m.id = v.module_id
                  WHERE v.state IN (1, 2)
                    AND (v.state = 1 OR ?3 OR v.next_attempt IS NULL OR v.next_attempt <= ?2)
                    AND (v.module_id > ?4 OR (v.module_id = ?4 AND v.version > ?5))
                  ORDER BY v.module_id, v.version
                  LIMIT ?1",
-            )
-            .map_err(|e| self.err("cannot list work", e))?;
-        let rows = stmt
-            .query_map(params![limit as i64, now, retry_failed, aid, aver], |r| {
+            params![limit as i64, now, retry_failed, aid, aver],
+            |r| {
                 Ok(Todo {
                     module_id: r.get(0)?,
                     path: r.get(1)?,
                     version: r.get(2)?,
                     attempts: r.get(3)?,
                 })
-            })
-            .map_err(|e| self.err("cannot list work", e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot list work", e))
+            },
+        )
     }
 
     /// Records a failed attempt; the version is retried after a growing delay.
@@ -631,28 +614,23 @@ impl State {
 
     /// Published versions not checked upstream since `cutoff`, oldest check first.
     pub fn due_rechecks(&self, cutoff: i64, limit: u64) -> Result<Vec<Todo>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT v.module_id, m.path, v.version, v.attempts
+        self.query_vec(
+            "cannot list rechecks",
+            "SELECT v.module_id, m.path, v.version, v.attempts
                  FROM versions v JOIN modules m ON m.id = v.module_id
                  WHERE v.in_tree = 1 AND v.state = 4 AND m.wanted = 1
                    AND (v.checked_at IS NULL OR v.checked_at <= ?1)
                  ORDER BY v.checked_at LIMIT ?2",
-            )
-            .map_err(|e| self.err("cannot list rechecks", e))?;
-        let rows = stmt
-            .query_map(params![cutoff, limit as i64], |r| {
+            params![cutoff, limit as i64],
+            |r| {
                 Ok(Todo {
                     module_id: r.get(0)?,
                     path: r.get(1)?,
                     version: r.get(2)?,
                     attempts: r.get(3)?,
                 })
-            })
-            .map_err(|e| self.err("cannot list rechecks", e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot list rechecks", e))
+            },
+        )
     }
 
     /// Records that the upstream still has these versions.
@@ -730,23 +708,6 @@ impl State {
         Ok(())
     }
 
-    /// Updates the recorded sizes and modification times after a repair.
-    pub fn update_file_stats(
-        &mut self,
-        module_id: i64,
-        version: &str,
-        stats: [(i64, i64); 3],
-    ) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE versions SET info_size = ?3, info_mtime = ?4, mod_size = ?5, mod_mtime = ?6, zip_size = ?7, zip_mtime = ?8
-                 WHERE module_id = ?1 AND version = ?2",
-                params![module_id, version, stats[0].0, stats[0].1, stats[1].0, stats[1].1, stats[2].0, stats[2].1],
-            )
-            .map_err(|e| self.err("cannot record file sizes", e))?;
-        Ok(())
-    }
-
     /// Queues published versions to be fetched again (repairs): they stop being
     /// listed until republished, and their modules' indexes are rewritten.
     pub fn requeue(&mut self, versions: &[(i64, String)]) -> Result<()> {
@@ -772,15 +733,12 @@ impl State {
 
     /// Modules whose `@v/list` and `@latest` must be rewritten.
     pub fn dirty_modules(&self) -> Result<Vec<(i64, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, path FROM modules WHERE dirty = 1 ORDER BY id")
-            .map_err(|e| self.err("cannot list modules", e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err("cannot list modules", e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot list modules", e))
+        self.query_vec(
+            "cannot list modules",
+            "SELECT id, path FROM modules WHERE dirty = 1 ORDER BY id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     pub fn set_dirty(&mut self, module_ids: &[i64], dirty: bool) -> Result<()> {
@@ -799,18 +757,8 @@ impl State {
     }
 
     /// The versions `@v/list` and `@latest` are built from: published and in the tree.
-    pub fn listed_versions(&self, module_id: i64) -> Result<Vec<(String, Option<String>, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT version, info_time, mod_h1 FROM versions WHERE module_id = ?1 AND state = 4 AND in_tree = 1",
-            )
-            .map_err(|e| self.err("cannot list versions", e))?;
-        let rows = stmt
-            .query_map([module_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(|e| self.err("cannot list versions", e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot list versions", e))
+    pub fn listed_versions(&self, module_id: i64) -> Result<Vec<Listed>> {
+        self.query_vec("cannot list versions", "SELECT version, info_time, mod_h1 FROM versions WHERE module_id = ?1 AND state = 4 AND in_tree = 1", [module_id], |r| Ok(Listed { version: r.get(0)?, time: r.get(1)?, mod_h1: r.get(2)? }))
     }
 
     /// Every version whose files are in the tree, in module order, a page at a time.
@@ -820,40 +768,33 @@ impl State {
         limit: usize,
     ) -> Result<Vec<PublishedVersion>> {
         let (aid, aver) = after.unwrap_or((-1, ""));
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
+        self.query_vec("cannot list published versions", "SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
                         v.info_size, v.mod_size, v.zip_size, v.info_mtime, v.mod_mtime, v.zip_mtime, v.record_id,
                         v.zip_sha256, v.info_sha256
                  FROM versions v JOIN modules m ON m.id = v.module_id
                  WHERE v.in_tree = 1 AND (v.module_id > ?2 OR (v.module_id = ?2 AND v.version > ?3))
-                 ORDER BY v.module_id, v.version LIMIT ?1",
-            )
-            .map_err(|e| self.err("cannot list published versions", e))?;
-        let rows = stmt
-            .query_map(params![limit as i64, aid, aver], |r| {
+                 ORDER BY v.module_id, v.version LIMIT ?1", params![limit as i64, aid, aver], |r| {
+                let or_unknown = |i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(-1));
                 Ok(PublishedVersion {
-                    module_id: r.get(0)?,
                     path: r.get(1)?,
-                    version: r.get(2)?,
-                    info_time: r.get(3)?,
-                    zip_h1: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
-                    mod_h1: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                    info_size: r.get::<_, Option<i64>>(6)?.unwrap_or(-1),
-                    mod_size: r.get::<_, Option<i64>>(7)?.unwrap_or(-1),
-                    zip_size: r.get::<_, Option<i64>>(8)?.unwrap_or(-1),
-                    info_mtime: r.get::<_, Option<i64>>(9)?.unwrap_or(-1),
-                    mod_mtime: r.get::<_, Option<i64>>(10)?.unwrap_or(-1),
-                    zip_mtime: r.get::<_, Option<i64>>(11)?.unwrap_or(-1),
-                    record_id: r.get(12)?,
-                    zip_sha256: r.get(13)?,
-                    info_sha256: r.get(14)?,
+                    published: Published {
+                        module_id: r.get(0)?,
+                        version: r.get(2)?,
+                        info_time: r.get(3)?,
+                        zip_h1: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                        mod_h1: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                        info_size: or_unknown(6)?,
+                        mod_size: or_unknown(7)?,
+                        zip_size: or_unknown(8)?,
+                        info_mtime: or_unknown(9)?,
+                        mod_mtime: or_unknown(10)?,
+                        zip_mtime: or_unknown(11)?,
+                        record_id: r.get(12)?,
+                        zip_sha256: r.get(13)?,
+                        info_sha256: r.get(14)?,
+                    },
                 })
             })
-            .map_err(|e| self.err("cannot list published versions", e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot list published versions", e))
     }
 
     /// Looks up a module by path.
@@ -866,23 +807,6 @@ impl State {
             )
             .optional()
             .map_err(|e| self.err("cannot read module", e))
-    }
-
-    /// Modules with files in the tree, and whether the filter still wants them.
-    pub fn modules_in_tree(&self) -> Result<Vec<(i64, String, bool)>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT m.id, m.path, m.wanted FROM modules m
-                 WHERE EXISTS (SELECT 1 FROM versions v WHERE v.module_id = m.id AND v.in_tree = 1)
-                 ORDER BY m.id",
-            )
-            .map_err(|e| self.err("cannot list modules", e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(|e| self.err("cannot list modules", e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot list modules", e))
     }
 
     // ---- checksum database --------------------------------------------------
@@ -919,37 +843,29 @@ impl State {
 
     /// Every tree head that a published lookup or `latest` carries.
     pub fn served_heads(&self) -> Result<Vec<StoredHead>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT size, hash, note, served FROM sumdb_trees WHERE served = 1 ORDER BY size",
-            )
-            .map_err(|e| self.err("cannot read tree heads", e))?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.query_vec(
+            "cannot read tree heads",
+            "SELECT size, hash, note, served FROM sumdb_trees WHERE served = 1 ORDER BY size",
+            [],
+            |r| {
                 Ok(StoredHead {
                     size: r.get(0)?,
                     hash: r.get(1)?,
                     note: r.get(2)?,
                     served: r.get(3)?,
                 })
-            })
-            .map_err(|e| self.err("cannot read tree heads", e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot read tree heads", e))
+            },
+        )
     }
 
     /// The record ids of every published version (for the tiles clients need).
     pub fn record_ids(&self) -> Result<Vec<i64>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT record_id FROM versions WHERE in_tree = 1 AND record_id IS NOT NULL")
-            .map_err(|e| self.err("cannot read record ids", e))?;
-        let rows = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(|e| self.err("cannot read record ids", e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot read record ids", e))
+        self.query_vec(
+            "cannot read record ids",
+            "SELECT record_id FROM versions WHERE in_tree = 1 AND record_id IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
     }
 
     // ---- reports ------------------------------------------------------------
@@ -990,16 +906,13 @@ impl State {
 
     /// Failed versions, most attempted first.
     pub fn failures(&self, limit: usize) -> Result<Vec<Failure>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT m.path, v.version, v.attempts, v.next_attempt, coalesce(v.last_error, '')
+        self.query_vec(
+            "cannot list failures",
+            "SELECT m.path, v.version, v.attempts, v.next_attempt, coalesce(v.last_error, '')
                  FROM versions v JOIN modules m ON m.id = v.module_id
                  WHERE v.state = 2 ORDER BY v.attempts DESC, m.path, v.version LIMIT ?1",
-            )
-            .map_err(|e| self.err("cannot list failures", e))?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
+            [limit as i64],
+            |r| {
                 Ok(Failure {
                     path: r.get(0)?,
                     version: r.get(1)?,
@@ -1007,10 +920,8 @@ impl State {
                     next_attempt: r.get(3)?,
                     error: r.get(4)?,
                 })
-            })
-            .map_err(|e| self.err("cannot list failures", e))?;
-        rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot list failures", e))
+            },
+        )
     }
 
     pub fn begin_run(&mut self, command: &str, now: i64) -> Result<i64> {
@@ -1040,12 +951,7 @@ impl State {
     }
 
     pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, command, started, finished, exit_code, summary FROM runs ORDER BY id DESC LIMIT ?1")
-            .map_err(|e| self.err("cannot list runs", e))?;
-        let rows = stmt
-            .query_map([limit as i64], |r| {
+        self.query_vec("cannot list runs", "SELECT id, command, started, finished, exit_code, summary FROM runs ORDER BY id DESC LIMIT ?1", [limit as i64], |r| {
                 let summary: Option<String> = r.get(5)?;
                 Ok(RunRecord {
                     id: r.get(0)?,
@@ -1056,9 +962,23 @@ impl State {
                     summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
                 })
             })
-            .map_err(|e| self.err("cannot list runs", e))?;
+    }
+
+    /// Runs a query and collects its rows; an error says `what` failed.
+    fn query_vec<T, P: rusqlite::Params>(
+        &self,
+        what: &str,
+        sql: &str,
+        params: P,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(|e| self.err(what, e))?;
+        let rows = stmt.query_map(params, row).map_err(|e| self.err(what, e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| self.err("cannot list runs", e))
+            .map_err(|e| self.err(what, e))
     }
 
     /// Direct access for the less common queries of prune and verify.
@@ -1273,8 +1193,8 @@ mod tests {
                 mod_mtime: 5,
                 zip_mtime: 6,
                 record_id: Some(7),
-                zip_sha256: "00".into(),
-                info_sha256: "11".into(),
+                zip_sha256: Some("00".into()),
+                info_sha256: Some("11".into()),
             }],
             &[10],
             100,
@@ -1283,7 +1203,10 @@ mod tests {
         assert_eq!(st.served_heads().unwrap().len(), 1);
         assert_eq!(st.record_ids().unwrap(), vec![7]);
         assert_eq!(st.dirty_modules().unwrap().len(), 1);
-        assert_eq!(st.listed_versions(t.module_id).unwrap()[0].0, "v1.0.0");
+        assert_eq!(
+            st.listed_versions(t.module_id).unwrap()[0].version,
+            "v1.0.0"
+        );
         let c = st.counts().unwrap();
         assert_eq!((c.published, c.in_tree, c.published_bytes), (1, 1, 6));
     }

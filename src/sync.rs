@@ -38,7 +38,8 @@ use crate::listing::{self, Listed};
 use crate::lock::RunLock;
 use crate::prune;
 use crate::report::{self, Reporter};
-use crate::state::{self, FilterChange, PageStats, Published, State, Todo};
+use crate::runner::{self, Db, Fatal};
+use crate::state::{self, FilterChange, PageStats, Published, Todo};
 use crate::sumdb::client::{LogClient, Lookup, SumdbError};
 use crate::tree::{self, Tree, layout};
 use crate::upstream::{self, FetchError, Upstream};
@@ -207,120 +208,46 @@ impl SyncReport {
     }
 }
 
-/// A fatal error: the run stopped.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Fatal(pub String);
-
 /// Runs one sync under the lock (taken by the caller).
 pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunLock) -> SyncReport {
     let started = Instant::now();
-    let mut report = SyncReport {
+    let fresh = || SyncReport {
         dry_run: opts.dry_run,
         ..SyncReport::default()
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            report.fatal = Some(format!("cannot start the async runtime: {e}"));
-            return report;
-        }
-    };
-    let result = runtime.block_on(run_async(settings, opts, out, &mut report));
-    if let Err(Fatal(m)) = result {
-        report.fatal = Some(m);
-    }
-    report.seconds = started.elapsed().as_secs_f64();
-    report
-}
-
-/// Work for the state thread.
-type Job = Box<dyn FnOnce(&mut State) + Send>;
-
-/// The state database, owned by a thread of its own.
-#[derive(Clone)]
-pub struct Db {
-    tx: std::sync::mpsc::Sender<Job>,
-}
-
-impl Db {
-    pub fn spawn(state: State) -> (Db, std::thread::JoinHandle<()>) {
-        let (tx, rx) = std::sync::mpsc::channel::<Job>();
-        let handle = std::thread::Builder::new()
-            .name("state-db".into())
-            .spawn(move || {
-                let mut state = state;
-                for job in rx {
-                    job(&mut state);
+    let result = runner::run_command(settings, "sync", async |db, tree| {
+        let mut report = fresh();
+        let outcome = async {
+            if !opts.dry_run {
+                let n = tree.clean_temp().map_err(|e| Fatal(e.to_string()))?;
+                if n > 0 {
+                    out.verbose(&format!(
+                        "removed {n} temporary files left by an earlier run"
+                    ));
                 }
-            })
-            .expect("spawn state thread");
-        (Db { tx }, handle)
-    }
-
-    /// Runs `f` on the state thread and waits for its result.
-    pub async fn call<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut State) -> R + Send + 'static,
-    ) -> R {
-        let (otx, orx) = tokio::sync::oneshot::channel();
-        self.tx
-            .send(Box::new(move |s| {
-                let _ = otx.send(f(s));
-            }))
-            .expect("state thread is alive");
-        orx.await.expect("state thread answers")
-    }
-}
-
-fn fatal_state(e: state::StateError) -> Fatal {
-    Fatal(e.to_string())
-}
-
-async fn run_async(
-    settings: &Settings,
-    opts: &SyncOptions,
-    out: &Reporter,
-    report: &mut SyncReport,
-) -> Result<(), Fatal> {
-    let state = State::open(&settings.state).map_err(fatal_state)?;
-    let run_id_state = state;
-    let tree = Arc::new(Tree::open(&settings.output).map_err(|e| Fatal(e.to_string()))?);
-    if !opts.dry_run {
-        let n = tree.clean_temp().map_err(|e| Fatal(e.to_string()))?;
-        if n > 0 {
-            out.verbose(&format!(
-                "removed {n} temporary files left by an earlier run"
-            ));
+            }
+            pipeline(settings, opts, out, &mut report, db, tree).await
         }
-    }
-    let (db, db_thread) = Db::spawn(run_id_state);
-    let now = report::now();
-    let run_id = db
-        .call(move |s| s.begin_run("sync", now))
-        .await
-        .map_err(fatal_state)?;
-
-    let result = pipeline(settings, opts, out, report, &db, &tree).await;
-    // A display left running by an early error is cleared before the summary.
-    out.finish();
-
-    let summary = serde_json::to_value(&*report).unwrap_or_default();
-    let code = if result.is_err() {
-        2
-    } else {
-        report.exit_code()
-    };
-    let finished = report::now();
-    let _ = db
-        .call(move |s| s.finish_run(run_id, finished, code, &summary))
         .await;
-    drop(db);
-    let _ = db_thread.join();
-    result
+        // A display left running by an early error is cleared before the summary.
+        out.finish();
+        if let Err(Fatal(m)) = outcome {
+            report.fatal = Some(m);
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    });
+    result.unwrap_or_else(|Fatal(m)| SyncReport {
+        fatal: Some(m),
+        seconds: started.elapsed().as_secs_f64(),
+        ..fresh()
+    })
+}
+
+impl runner::Outcome for SyncReport {
+    fn exit_code(&self) -> i32 {
+        SyncReport::exit_code(self)
+    }
 }
 
 async fn pipeline(
@@ -338,8 +265,7 @@ async fn pipeline(
     let fingerprint = filter.fingerprint();
     let change: FilterChange = db
         .call(move |s| s.apply_filter(&fingerprint, &|p| filter.wants(p)))
-        .await
-        .map_err(fatal_state)?;
+        .await?;
     report.newly_wanted_modules = change.newly_wanted_modules;
     report.backfilled_versions = change.queued_versions;
     report.unwanted_modules = change.unwanted_modules;
@@ -358,10 +284,7 @@ async fn pipeline(
 
     let now = report::now();
     let retry_failed = opts.retry_failed;
-    let (due, deferred) = db
-        .call(move |s| s.count_todo(now, retry_failed))
-        .await
-        .map_err(fatal_state)?;
+    let (due, deferred) = db.call(move |s| s.count_todo(now, retry_failed)).await?;
     report.deferred = deferred;
 
     if opts.dry_run {
@@ -377,8 +300,7 @@ async fn pipeline(
                         retry_failed,
                     )
                 })
-                .await
-                .map_err(fatal_state)?;
+                .await?;
             if page.is_empty() {
                 break;
             }
@@ -453,43 +375,40 @@ pub async fn refetch(
     Ok(report)
 }
 
+/// A client of the configured checksum database, trusting nothing yet.
+pub fn log_client(settings: &Settings, upstream: &Arc<Upstream>, tree: &Arc<Tree>) -> LogClient {
+    LogClient::new(
+        settings.sumdb.verifier.clone(),
+        settings.sumdb.url.clone(),
+        upstream.clone(),
+        tree.clone(),
+    )
+}
+
 /// A client of the configured checksum database that trusts the head stored
-/// in the state database (re-verified with the configured key).
+/// in the state database (verified again with the configured key).
 pub async fn open_log(
     settings: &Settings,
     db: &Db,
     tree: &Arc<Tree>,
     upstream: &Arc<Upstream>,
 ) -> Result<LogClient, Fatal> {
-    let stored = db.call(|s| s.trusted_head()).await.map_err(fatal_state)?;
-    let mut client = LogClient::new(
-        settings.sumdb.verifier.clone(),
-        settings.sumdb.url.clone(),
-        upstream.clone(),
-        tree.clone(),
-        None,
-    );
-    if let Some(h) = stored {
-        let head = client.parse_head(&h.note).map_err(|e| {
-            Fatal(format!(
-                "the tree head stored in the state database does not verify with the configured key ({e}); was sumdb.key changed?"
-            ))
-        })?;
-        if head.tree.n != h.size || head.tree.hash.to_string() != h.hash {
-            return Err(Fatal(format!(
-                "the state database's tree head is inconsistent with its own note (size {})",
-                h.size
-            )));
-        }
-        client = LogClient::new(
-            settings.sumdb.verifier.clone(),
-            settings.sumdb.url.clone(),
-            upstream.clone(),
-            tree.clone(),
-            Some(head),
-        );
+    let client = log_client(settings, upstream, tree);
+    let Some(stored) = db.call(|s| s.trusted_head()).await? else {
+        return Ok(client);
+    };
+    let head = client.parse_head(&stored.note).map_err(|e| {
+        Fatal(format!(
+            "the tree head stored in the state database does not verify with the configured key ({e}); was sumdb.key changed?"
+        ))
+    })?;
+    if head.tree.n != stored.size || head.tree.hash.to_string() != stored.hash {
+        return Err(Fatal(format!(
+            "the state database's tree head is inconsistent with its own note (size {})",
+            stored.size
+        )));
     }
-    Ok(client)
+    Ok(client.trust(head))
 }
 
 async fn save_heads(db: &Db, client: &LogClient) -> Result<(), Fatal> {
@@ -504,7 +423,7 @@ async fn save_heads(db: &Db, client: &LogClient) -> Result<(), Fatal> {
         Ok(())
     })
     .await
-    .map_err(fatal_state)
+    .map_err(Fatal::from)
 }
 
 /// Walks the index from the cursor to its end.
@@ -515,7 +434,7 @@ async fn discover(
     db: &Db,
     upstream: &Upstream,
 ) -> Result<(), Fatal> {
-    let mut since = db.call(|s| s.cursor()).await.map_err(fatal_state)?;
+    let mut since = db.call(|s| s.cursor()).await?;
     // Lines stamped at the stored cursor were on the last page of the previous run.
     let from_cursor = since.is_some();
     if since.is_none() {
@@ -577,7 +496,7 @@ async fn discover(
             }
         };
         let (stats, next_body) = tokio::join!(record, prefetch);
-        let stats = stats.map_err(fatal_state)?;
+        let stats = stats?;
         report.index_new += stats.new;
         report.index_new_wanted += stats.new_wanted;
         out.progress(
@@ -631,10 +550,7 @@ async fn recheck(
     let now = report::now();
     let cutoff = now - settings.prune.recheck_interval.as_secs() as i64;
     let batch = settings.prune.recheck_batch;
-    let due = db
-        .call(move |s| s.due_rechecks(cutoff, batch))
-        .await
-        .map_err(fatal_state)?;
+    let due = db.call(move |s| s.due_rechecks(cutoff, batch)).await?;
     if due.is_empty() {
         return Ok(());
     }
@@ -670,8 +586,7 @@ async fn recheck(
                 ));
                 let msg = format!("removed from the upstream: {e}");
                 db.call(move |s| s.mark_gone(t.module_id, &t.version, &msg, now))
-                    .await
-                    .map_err(fatal_state)?;
+                    .await?;
             }
             // Anything else says nothing about the version: ask again next run.
             Some(Err(e)) => {
@@ -680,9 +595,7 @@ async fn recheck(
             None => {}
         }
     }
-    db.call(move |s| s.mark_checked(&still_there, now))
-        .await
-        .map_err(fatal_state)?;
+    db.call(move |s| s.mark_checked(&still_there, now)).await?;
     Ok(())
 }
 
@@ -730,8 +643,7 @@ async fn seed(
         let filter = settings.filter.clone();
         let stats = db
             .call(move |s| s.record_entries(&entries, &|p| filter.wants(p), None))
-            .await
-            .map_err(fatal_state)?;
+            .await?;
         report.index_new += stats.new;
         report.index_new_wanted += stats.new_wanted;
     }
@@ -816,8 +728,8 @@ struct Shared {
     tree: Arc<Tree>,
     stop: AtomicBool,
     fatal: Mutex<Option<String>>,
-    /// Failures found while publishing (after verification).
-    publish_failures: Mutex<Vec<VersionFailure>>,
+    /// Versions that failed (fetching, verifying or publishing), not yet reported.
+    failures: Mutex<Vec<VersionFailure>>,
     /// Warnings from workers, printed by the main loop.
     notices: Mutex<Vec<String>>,
 }
@@ -849,12 +761,11 @@ async fn fetch_and_publish(
         tree: tree.clone(),
         stop: AtomicBool::new(false),
         fatal: Mutex::new(None),
-        publish_failures: Mutex::new(Vec::new()),
+        failures: Mutex::new(Vec::new()),
         notices: Mutex::new(Vec::new()),
     });
     out.start("fetching", Some(due));
     let done = Arc::new(AtomicU64::new(0));
-    let failures: Arc<Mutex<Vec<VersionFailure>>> = Arc::new(Mutex::new(Vec::new()));
     let gone = Arc::new(AtomicU64::new(0));
     let (vtx, vrx) = mpsc::channel::<Verified>(BATCH * 2);
 
@@ -885,8 +796,7 @@ async fn fetch_and_publish(
                         retry_failed,
                     )
                 })
-                .await
-                .map_err(fatal_state)?
+                .await?
             }
             (WorkSource::List(_), None) => Vec::new(),
         };
@@ -902,12 +812,11 @@ async fn fetch_and_publish(
             // Reap finished tasks so the set stays small.
             while tasks.try_join_next().is_some() {}
             {
-                let (shared, db, vtx, done, failures, gone) = (
+                let (shared, db, vtx, done, gone) = (
                     shared.clone(),
                     db.clone(),
                     vtx.clone(),
                     done.clone(),
-                    failures.clone(),
                     gone.clone(),
                 );
                 tasks.spawn(async move {
@@ -936,7 +845,7 @@ async fn fetch_and_publish(
                             let _ = db
                                 .call(move |s| s.mark_failed(mid, &ver, &msg, report::now()))
                                 .await;
-                            failures.lock().unwrap().push(VersionFailure {
+                            shared.failures.lock().unwrap().push(VersionFailure {
                                 module: todo.path.clone(),
                                 version: todo.version.clone(),
                                 error: message,
@@ -964,20 +873,7 @@ async fn fetch_and_publish(
                 ),
             );
             // Report failures as they happen, not only at the end.
-            let new_failures: Vec<VersionFailure> = std::mem::take(&mut *failures.lock().unwrap());
-            for f in &new_failures {
-                out.error(&format!(
-                    "{}{}@{}: {}",
-                    if f.security { "SECURITY: " } else { "" },
-                    f.module,
-                    f.version,
-                    f.error
-                ));
-            }
-            report.failures.extend(new_failures);
-            for n in std::mem::take(&mut *shared.notices.lock().unwrap()) {
-                out.warn(&n);
-            }
+            drain_events(&shared, out, report);
         }
     }
     while let Some(r) = tasks.join_next().await {
@@ -1001,23 +897,7 @@ async fn fetch_and_publish(
         .await
         .map_err(|e| Fatal(format!("the publisher crashed: {e}")))?;
     out.finish();
-    let mut remaining: Vec<VersionFailure> = std::mem::take(&mut *failures.lock().unwrap());
-    remaining.extend(std::mem::take(
-        &mut *shared.publish_failures.lock().unwrap(),
-    ));
-    for n in std::mem::take(&mut *shared.notices.lock().unwrap()) {
-        out.warn(&n);
-    }
-    for f in &remaining {
-        out.error(&format!(
-            "{}{}@{}: {}",
-            if f.security { "SECURITY: " } else { "" },
-            f.module,
-            f.version,
-            f.error
-        ));
-    }
-    report.failures.extend(remaining);
+    drain_events(&shared, out, report);
     report.attempted = done.load(Ordering::Relaxed);
     report.gone = gone.load(Ordering::Relaxed);
     match published {
@@ -1034,6 +914,24 @@ async fn fetch_and_publish(
         return Err(Fatal(f));
     }
     Ok(())
+}
+
+/// Prints the warnings and failures gathered since the last call; the
+/// failures move into the report.
+fn drain_events(shared: &Shared, out: &Reporter, report: &mut SyncReport) {
+    for n in std::mem::take(&mut *shared.notices.lock().unwrap()) {
+        out.warn(&n);
+    }
+    for f in std::mem::take(&mut *shared.failures.lock().unwrap()) {
+        out.error(&format!(
+            "{}{}@{}: {}",
+            if f.security { "SECURITY: " } else { "" },
+            f.module,
+            f.version,
+            f.error
+        ));
+        report.failures.push(f);
+    }
 }
 
 /// Fetches and verifies one version into temporary files.
@@ -1173,12 +1071,7 @@ async fn publish_loop(
     mut rx: mpsc::Receiver<Verified>,
 ) -> Result<PublishCount, Fatal> {
     let mut count = PublishCount::default();
-    let mut previous_max: Option<i64> = db
-        .call(|s| s.served_heads())
-        .await
-        .map_err(fatal_state)?
-        .last()
-        .map(|h| h.size);
+    let mut previous_max: Option<i64> = db.call(|s| s.served_heads()).await?.last().map(|h| h.size);
     let mut batch: Vec<Verified> = Vec::new();
     loop {
         let deadline = tokio::time::sleep(BATCH_WAIT);
@@ -1269,16 +1162,12 @@ async fn publish_batch(
             let _ = db
                 .call(move |s| s.mark_failed(mid, &ver, &m, report::now()))
                 .await;
-            shared
-                .publish_failures
-                .lock()
-                .unwrap()
-                .push(VersionFailure {
-                    module: v.todo.path.clone(),
-                    version: v.todo.version.clone(),
-                    error: msg.clone(),
-                    security: false,
-                });
+            shared.failures.lock().unwrap().push(VersionFailure {
+                module: v.todo.path.clone(),
+                version: v.todo.version.clone(),
+                error: msg.clone(),
+                security: false,
+            });
         }
         discard(&mut items);
         return Ok((0, None));
@@ -1293,16 +1182,12 @@ async fn publish_batch(
         .map_err(|e| Fatal(format!("publishing crashed: {e}")))?;
     let (published, failures) = installed.map_err(|e| Fatal(format!("cannot publish: {e}")))?;
     for (v, msg) in failures {
-        shared
-            .publish_failures
-            .lock()
-            .unwrap()
-            .push(VersionFailure {
-                module: v.1.clone(),
-                version: v.2.clone(),
-                error: msg.clone(),
-                security: false,
-            });
+        shared.failures.lock().unwrap().push(VersionFailure {
+            module: v.1.clone(),
+            version: v.2.clone(),
+            error: msg.clone(),
+            security: false,
+        });
         let _ = db
             .call(move |s| s.mark_failed(v.0, &v.2, &msg, report::now()))
             .await;
@@ -1314,8 +1199,7 @@ async fn publish_batch(
     let n = published.len() as u64;
     let served = sizes.clone();
     db.call(move |s| s.mark_published(&published, &served, report::now()))
-        .await
-        .map_err(fatal_state)?;
+        .await?;
     client
         .write_static_files()
         .map_err(|e| Fatal(e.to_string()))?;
@@ -1387,8 +1271,8 @@ fn install_batch(
                 mod_mtime: gomod.1,
                 zip_mtime: zip.1,
                 record_id: v.lookup.as_ref().map(|l| l.record_id),
-                zip_sha256: hex(&v.zip_sha256),
-                info_sha256: hex(&v.info_sha256),
+                zip_sha256: Some(hex(&v.zip_sha256)),
+                info_sha256: Some(hex(&v.info_sha256)),
             })
         })();
         if let Some((tmp, _)) = &lookup {
@@ -1474,7 +1358,7 @@ pub fn sha256_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
 
 /// Rewrites `@v/list` and `@latest` of every module marked dirty, from the database.
 pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<Tree>) -> Result<(), Fatal> {
-    let dirty = db.call(|s| s.dirty_modules()).await.map_err(fatal_state)?;
+    let dirty = db.call(|s| s.dirty_modules()).await?;
     if dirty.is_empty() {
         return Ok(());
     }
@@ -1486,22 +1370,13 @@ pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<Tree>) -> Result<(), Fatal>
                 move |s| -> Result<Vec<(i64, String, Vec<Listed>)>, state::StateError> {
                     let mut out = Vec::with_capacity(ids.len());
                     for (id, path) in ids {
-                        let versions = s
-                            .listed_versions(id)?
-                            .into_iter()
-                            .map(|(version, time, mod_h1)| Listed {
-                                version,
-                                time,
-                                mod_h1,
-                            })
-                            .collect();
+                        let versions = s.listed_versions(id)?;
                         out.push((id, path, versions));
                     }
                     Ok(out)
                 },
             )
-            .await
-            .map_err(fatal_state)?
+            .await?
         };
         let tree = tree.clone();
         let written = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, String> {
@@ -1517,9 +1392,7 @@ pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<Tree>) -> Result<(), Fatal>
         .await
         .map_err(|e| Fatal(format!("list writer crashed: {e}")))?
         .map_err(Fatal)?;
-        db.call(move |s| s.set_dirty(&written, false))
-            .await
-            .map_err(fatal_state)?;
+        db.call(move |s| s.set_dirty(&written, false)).await?;
     }
     Ok(())
 }

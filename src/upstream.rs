@@ -117,7 +117,6 @@ pub struct Upstream {
     /// are for (a version's lookup, `.info`, `.mod` and `.zip` overlap).
     slots: tokio::sync::Semaphore,
     bytes: Arc<AtomicU64>,
-    requests: AtomicU64,
 }
 
 impl Upstream {
@@ -150,18 +149,12 @@ impl Upstream {
             retry: RetryPolicy::from_env(),
             slots: tokio::sync::Semaphore::new(max_in_flight.max(1)),
             bytes: Arc::new(AtomicU64::new(0)),
-            requests: AtomicU64::new(0),
         })
     }
 
     /// Bytes of response bodies received so far (for progress and summaries).
     pub fn bytes_received(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
-    }
-
-    /// Requests sent so far, retries included.
-    pub fn requests_sent(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
     }
 
     /// GETs a small body into memory, refusing more than `limit` bytes.
@@ -263,7 +256,6 @@ impl Upstream {
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
-            self.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = match self.client.get(url.clone()).send().await {
                 Err(e) => Err((network(url, &e), None)),
                 Ok(resp) => {

@@ -28,9 +28,10 @@ use crate::gomod::{dirhash, zip as modzip};
 use crate::listing::{self, Listed};
 use crate::lock::RunLock;
 use crate::report::{self, Reporter};
-use crate::state::{PublishedVersion, State, Todo};
-use crate::sumdb::client::{LogClient, SignedHead};
-use crate::sync::{self, Db, Fatal};
+use crate::runner::{self, Db, Fatal};
+use crate::state::{PublishedVersion, Todo};
+use crate::sumdb::client::LogClient;
+use crate::sync;
 use crate::tree::{Tree, layout};
 use crate::upstream::Upstream;
 
@@ -131,35 +132,15 @@ pub fn run(
     out: &Reporter,
     _lock: &RunLock,
 ) -> Result<VerifyReport, Fatal> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Fatal(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        let state = State::open(&settings.state).map_err(|e| Fatal(e.to_string()))?;
-        let tree = Arc::new(Tree::open(&settings.output).map_err(|e| Fatal(e.to_string()))?);
-        let (db, db_thread) = Db::spawn(state);
-        let now = report::now();
-        let run_id = db
-            .call(move |s| s.begin_run("verify", now))
-            .await
-            .map_err(|e| Fatal(e.to_string()))?;
-        let result = verify_and_repair(settings, opts, out, &db, &tree).await;
-        let code = match &result {
-            Ok(r) => r.exit_code(),
-            Err(_) => 2,
-        };
-        let summary = result
-            .as_ref()
-            .map(|r| serde_json::to_value(r).unwrap_or_default())
-            .unwrap_or_default();
-        let _ = db
-            .call(move |s| s.finish_run(run_id, report::now(), code, &summary))
-            .await;
-        drop(db);
-        let _ = db_thread.join();
-        result
+    runner::run_command(settings, "verify", async |db, tree| {
+        verify_and_repair(settings, opts, out, db, tree).await
     })
+}
+
+impl runner::Outcome for VerifyReport {
+    fn exit_code(&self) -> i32 {
+        VerifyReport::exit_code(self)
+    }
 }
 
 async fn verify_and_repair(
@@ -174,7 +155,7 @@ async fn verify_and_repair(
         quick: opts.quick,
         ..VerifyReport::default()
     };
-    let (damaged, problems) = check(settings, opts, out, db, tree, None, &mut report).await?;
+    let (damaged, problems) = check(settings, opts, out, db, tree, &mut report).await?;
     report.problems = problems;
     report.seconds = started.elapsed().as_secs_f64();
     if !opts.repair || report.problems.is_empty() {
@@ -223,7 +204,7 @@ async fn verify_and_repair(
 
     // Check again, everything (a repair must leave the whole tree right).
     let mut again = VerifyReport::default();
-    let (_, remaining) = check(settings, opts, out, db, tree, None, &mut again).await?;
+    let (_, remaining) = check(settings, opts, out, db, tree, &mut again).await?;
     report.remaining = remaining;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -242,39 +223,28 @@ async fn served_anchor_client(
         .call(|s| s.served_heads())
         .await
         .map_err(|e| Fatal(e.to_string()))?;
-    let probe = LogClient::new(
-        settings.sumdb.verifier.clone(),
-        settings.sumdb.url.clone(),
-        upstream.clone(),
-        tree.clone(),
-        None,
-    );
-    let anchor: Option<SignedHead> = match served.last() {
-        Some(h) => Some(probe.parse_head(&h.note).map_err(|e| {
-            Fatal(format!(
-                "the tree head in the state database does not verify with the configured key: {e}"
-            ))
-        })?),
-        None => None,
+    let client = sync::log_client(settings, upstream, tree);
+    let client = match served.last() {
+        Some(h) => {
+            let head = client.parse_head(&h.note).map_err(|e| {
+                Fatal(format!(
+                    "the tree head in the state database does not verify with the configured key: {e}"
+                ))
+            })?;
+            client.trust(head)
+        }
+        None => client,
     };
-    let client = LogClient::new(
-        settings.sumdb.verifier.clone(),
-        settings.sumdb.url.clone(),
-        upstream.clone(),
-        tree.clone(),
-        anchor,
-    );
     Ok(if offline { client.offline() } else { client })
 }
 
-/// Checks the tree (or only `only`); returns damaged versions (to refetch) and all problems.
+/// Checks the whole tree; returns damaged versions (to refetch) and all problems.
 async fn check(
     settings: &Settings,
     opts: &VerifyOptions,
     out: &Reporter,
     db: &Db,
     tree: &Arc<Tree>,
-    only: Option<&[Todo]>,
     report: &mut VerifyReport,
 ) -> Result<(BTreeMap<(i64, String), Todo>, Vec<Problem>), Fatal> {
     let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
@@ -321,10 +291,7 @@ async fn check(
         .call(|s| s.in_tree_count())
         .await
         .map_err(|e| Fatal(e.to_string()))?;
-    out.start(
-        "verifying",
-        Some(only.map(|o| o.len() as u64).unwrap_or(total)),
-    );
+    out.start("verifying", Some(total));
     let done = Arc::new(AtomicU64::new(0));
     let zip_bytes = Arc::new(AtomicU64::new(0));
     let mut after: Option<(i64, String)> = None;
@@ -339,23 +306,15 @@ async fn check(
         if page.is_empty() {
             break;
         }
-        after = page.last().map(|v| (v.module_id, v.version.clone()));
-        let page: Vec<PublishedVersion> = match only {
-            Some(o) => page
-                .into_iter()
-                .filter(|v| {
-                    o.iter()
-                        .any(|t| t.module_id == v.module_id && t.version == v.version)
-                })
-                .collect(),
-            None => page,
-        };
+        after = page
+            .last()
+            .map(|v| (v.published.module_id, v.published.version.clone()));
         // Module indexes, once per module (pages are in module order).
         let mut module_ids: Vec<(i64, String)> = Vec::new();
         for v in &page {
-            if last_module != Some(v.module_id) {
-                last_module = Some(v.module_id);
-                module_ids.push((v.module_id, v.path.clone()));
+            if last_module != Some(v.published.module_id) {
+                last_module = Some(v.published.module_id);
+                module_ids.push((v.published.module_id, v.path.clone()));
             }
         }
         modules += module_ids.len() as u64;
@@ -370,7 +329,7 @@ async fn check(
                 .flat_map_iter(|v| {
                     let p = check_version_files(&t, v, quick);
                     if !quick {
-                        zb.fetch_add(v.zip_size.max(0) as u64, Ordering::Relaxed);
+                        zb.fetch_add(v.published.zip_size.max(0) as u64, Ordering::Relaxed);
                     }
                     d.fetch_add(1, Ordering::Relaxed);
                     p
@@ -381,8 +340,8 @@ async fn check(
         .map_err(|e| Fatal(format!("verify crashed: {e}")))?;
         // Lookups: as a go client would check them, tiles from the tree only.
         let mut lookup_problems = Vec::new();
-        for v in page.iter().filter(|v| v.record_id.is_some()) {
-            let Ok(rel) = layout::lookup(&name, &v.path, &v.version) else {
+        for v in page.iter().filter(|v| v.published.record_id.is_some()) {
+            let Ok(rel) = layout::lookup(&name, &v.path, &v.published.version) else {
                 continue;
             };
             let body = match tree.path_of(&rel).map(std::fs::read) {
@@ -395,22 +354,28 @@ async fn check(
             if opts.quick {
                 continue;
             }
-            match client.verify_lookup(&v.path, &v.version, body).await {
+            match client
+                .verify_lookup(&v.path, &v.published.version, body)
+                .await
+            {
                 Ok(l) => {
-                    if l.zip_h1 != v.zip_h1 || l.mod_h1 != v.mod_h1 {
+                    if l.zip_h1 != v.published.zip_h1 || l.mod_h1 != v.published.mod_h1 {
                         lookup_problems.push(problem(
                             v,
                             &rel,
                             format!(
                                 "states {} and {}, but the mirror published {} and {}",
-                                l.zip_h1, l.mod_h1, v.zip_h1, v.mod_h1
+                                l.zip_h1, l.mod_h1, v.published.zip_h1, v.published.mod_h1
                             ),
                         ));
-                    } else if Some(l.record_id) != v.record_id {
+                    } else if Some(l.record_id) != v.published.record_id {
                         lookup_problems.push(problem(
                             v,
                             &rel,
-                            format!("is record {}, expected {:?}", l.record_id, v.record_id),
+                            format!(
+                                "is record {}, expected {:?}",
+                                l.record_id, v.published.record_id
+                            ),
                         ));
                     }
                 }
@@ -424,14 +389,14 @@ async fn check(
         for p in file_problems.into_iter().chain(lookup_problems) {
             if let Some(v) = page
                 .iter()
-                .find(|v| Some(&v.version) == p.version.as_ref() && v.path == p.module)
+                .find(|v| Some(&v.published.version) == p.version.as_ref() && v.path == p.module)
             {
                 damaged
-                    .entry((v.module_id, v.version.clone()))
+                    .entry((v.published.module_id, v.published.version.clone()))
                     .or_insert(Todo {
-                        module_id: v.module_id,
+                        module_id: v.published.module_id,
                         path: v.path.clone(),
-                        version: v.version.clone(),
+                        version: v.published.version.clone(),
                         attempts: 0,
                     });
             }
@@ -444,15 +409,7 @@ async fn check(
             .call(move |s| -> Result<Vec<Problem>, crate::state::StateError> {
                 let mut out = Vec::new();
                 for (id, path) in module_ids {
-                    let listed: Vec<Listed> = s
-                        .listed_versions(id)?
-                        .into_iter()
-                        .map(|(version, time, mod_h1)| Listed {
-                            version,
-                            time,
-                            mod_h1,
-                        })
-                        .collect();
+                    let listed: Vec<Listed> = s.listed_versions(id)?;
                     out.extend(check_module_indexes(&t, &path, &listed));
                 }
                 Ok(out)
@@ -481,7 +438,7 @@ async fn check(
 fn problem(v: &PublishedVersion, file: &str, message: String) -> Problem {
     Problem {
         module: v.path.clone(),
-        version: Some(v.version.clone()),
+        version: Some(v.published.version.clone()),
         file: file.to_string(),
         message,
     }
@@ -491,12 +448,12 @@ fn problem(v: &PublishedVersion, file: &str, message: String) -> Problem {
 pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Vec<Problem> {
     let mut out = Vec::new();
     let files = [
-        ("info", v.info_size, v.info_mtime),
-        ("mod", v.mod_size, v.mod_mtime),
-        ("zip", v.zip_size, v.zip_mtime),
+        ("info", v.published.info_size, v.published.info_mtime),
+        ("mod", v.published.mod_size, v.published.mod_mtime),
+        ("zip", v.published.zip_size, v.published.zip_mtime),
     ];
     for (ext, size, mtime) in files {
-        let rel = match layout::version_file(&v.path, &v.version, ext) {
+        let rel = match layout::version_file(&v.path, &v.published.version, ext) {
             Ok(r) => r,
             Err(e) => {
                 out.push(problem(v, ext, e.to_string()));
@@ -544,8 +501,8 @@ pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Ve
             continue;
         }
         let recorded = match ext {
-            "info" => v.info_sha256.as_deref(),
-            "zip" => v.zip_sha256.as_deref(),
+            "info" => v.published.info_sha256.as_deref(),
+            "zip" => v.published.zip_sha256.as_deref(),
             _ => None,
         };
         if let Some(want) = recorded {
@@ -572,20 +529,23 @@ pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Ve
             "info" => std::fs::read(&path)
                 .map_err(|e| format!("cannot read: {e}"))
                 .and_then(|b| {
-                    sync::check_info(&b, &v.version)
+                    sync::check_info(&b, &v.published.version)
                         .map(|_| ())
                         .map_err(|m| format!("invalid: {m}"))
                 }),
             "mod" => hash_mod(&path).and_then(|h| {
-                if h == v.mod_h1 {
+                if h == v.published.mod_h1 {
                     Ok(())
                 } else {
-                    Err(format!("hash is {h}, {} was published", v.mod_h1))
+                    Err(format!("hash is {h}, {} was published", v.published.mod_h1))
                 }
             }),
-            _ => match modzip::check_and_hash_zip(&path, &v.path, &v.version) {
-                Ok(s) if s.h1 == v.zip_h1 => Ok(()),
-                Ok(s) => Err(format!("hash is {}, {} was published", s.h1, v.zip_h1)),
+            _ => match modzip::check_and_hash_zip(&path, &v.path, &v.published.version) {
+                Ok(s) if s.h1 == v.published.zip_h1 => Ok(()),
+                Ok(s) => Err(format!(
+                    "hash is {}, {} was published",
+                    s.h1, v.published.zip_h1
+                )),
                 Err(e) => Err(format!("invalid module zip: {e}")),
             },
         };

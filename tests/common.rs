@@ -251,19 +251,8 @@ pub fn run_command(mut cmd: Command) -> Run {
     }
 }
 
-/// Go's `!`-escaping (paths and versions).
-pub fn escape(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('!');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// Go's `!`-escaping (paths and versions), the fake upstream's own.
+pub use crate::support::goformat::escape;
 
 pub fn version_file(path: &str, version: &str, ext: &str) -> String {
     format!("{}/@v/{}.{ext}", escape(path), escape(version))

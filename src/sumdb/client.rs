@@ -139,12 +139,7 @@ impl LogClient {
         base: Url,
         upstream: Arc<Upstream>,
         tree: Arc<out::Tree>,
-        trusted: Option<SignedHead>,
     ) -> LogClient {
-        let mut known = BTreeMap::new();
-        if let Some(t) = &trusted {
-            known.insert(t.tree.n, t.tree.hash);
-        }
         LogClient {
             name: verifier.name().to_string(),
             verifier,
@@ -152,14 +147,25 @@ impl LogClient {
             upstream,
             tree,
             inner: Mutex::new(Inner {
-                trusted,
-                known,
+                trusted: None,
+                known: BTreeMap::new(),
                 unsaved: Vec::new(),
                 cache: HashMap::new(),
             }),
             accept_lock: tokio::sync::Mutex::new(()),
             offline: false,
         }
+    }
+
+    /// Trusts `head` (accepted earlier, verified again by the caller with
+    /// [`LogClient::parse_head`]): every later head must be consistent with it.
+    pub fn trust(self, head: SignedHead) -> LogClient {
+        {
+            let mut inner = self.inner.lock().unwrap();
+            inner.known.insert(head.tree.n, head.tree.hash);
+            inner.trusted = Some(head);
+        }
+        self
     }
 
     /// A client that reads tiles only from the mirror tree: it checks what a
@@ -694,7 +700,8 @@ impl TileHashes<'_> {
         if n == 0 {
             return Ok(tlog::tree_hash(0, &NoHashes).expect("empty tree"));
         }
-        let indexes = subtree_indexes(n);
+        let mut indexes = Vec::new();
+        tlog::sub_tree_index(0, n, &mut indexes);
         let hashes = self.read_hashes(&indexes).await?;
         let mut it = hashes.into_iter().rev();
         let mut h = it.next().expect("n > 0 has at least one subtree");
@@ -705,20 +712,6 @@ impl TileHashes<'_> {
     }
 }
 
-/// The stored-hash indexes of the complete subtrees that make up a tree of `n`
-/// records, left to right (`subTreeIndex(0, n)`).
-fn subtree_indexes(n: i64) -> Vec<i64> {
-    let mut out = Vec::new();
-    let mut lo = 0i64;
-    while lo < n {
-        let rem = n - lo;
-        let level = 63 - rem.leading_zeros() as i32;
-        out.push(tlog::stored_hash_index(level, lo >> level));
-        lo += 1 << level;
-    }
-    out
-}
-
 struct NoHashes;
 impl tlog::HashReader for NoHashes {
     fn read_hashes(&self, indexes: &[i64]) -> Result<Vec<Hash>, tlog::TlogError> {
@@ -727,24 +720,5 @@ impl tlog::HashReader for NoHashes {
         } else {
             Err(tlog::TlogError::IndexNotInTree)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subtrees_match_binary_decomposition() {
-        assert_eq!(subtree_indexes(1), vec![tlog::stored_hash_index(0, 0)]);
-        assert_eq!(
-            subtree_indexes(7),
-            vec![
-                tlog::stored_hash_index(2, 0),
-                tlog::stored_hash_index(1, 2),
-                tlog::stored_hash_index(0, 6)
-            ]
-        );
-        assert_eq!(subtree_indexes(8), vec![tlog::stored_hash_index(3, 0)]);
     }
 }
