@@ -139,8 +139,8 @@ pub struct Settings {
     pub index: Url,
     /// Per-read timeout for upstream requests (no whole-transfer cap: zips are large).
     pub timeout: Duration,
-    /// Where a new mirror starts reading the index (RFC 3339); `None` = the beginning.
-    pub index_since: Option<String>,
+    /// Where a new mirror starts reading the index; `None` = the beginning.
+    pub index_since: Option<IndexSince>,
     /// Modules whose tagged versions are listed from the proxy on every run.
     pub seeds: Vec<String>,
     pub sumdb: SumdbSettings,
@@ -149,6 +149,26 @@ pub struct Settings {
     pub workers: usize,
     pub filter: Filter,
     pub prune: PruneSettings,
+}
+
+/// `upstream.index_since`: where a mirror with no cursor yet starts reading
+/// the index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndexSince {
+    /// An RFC 3339 time.
+    At(String),
+    /// That long before the first run.
+    Ago(Duration),
+}
+
+impl IndexSince {
+    /// The `since` value for a first run at `now` (Unix seconds).
+    pub fn resolve(&self, now: i64) -> String {
+        match self {
+            IndexSince::At(t) => t.clone(),
+            IndexSince::Ago(d) => crate::status::rfc3339(now - d.as_secs() as i64),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -323,13 +343,15 @@ impl Settings {
                 )));
             }
         }
-        if let Some(since) = &raw.upstream.index_since
-            && !crate::index::is_rfc3339(since)
-        {
-            return Err(invalid(format!(
-                "upstream.index_since: {since:?} is not an RFC 3339 time (e.g. \"2026-01-01T00:00:00Z\")"
-            )));
-        }
+        let index_since = match &raw.upstream.index_since {
+            None => None,
+            Some(t) if crate::index::is_rfc3339(t) => Some(IndexSince::At(t.clone())),
+            Some(t) => Some(IndexSince::Ago(parse_duration(t).ok_or_else(|| {
+                invalid(format!(
+                    "upstream.index_since: {t:?} is neither an RFC 3339 time (\"2026-01-01T00:00:00Z\") nor a duration (\"7d\")"
+                ))
+            })?)),
+        };
 
         let max_delete = match raw.prune.max_delete {
             RawMaxDelete::Count(n) => MaxDelete::Count(n),
@@ -351,7 +373,7 @@ impl Settings {
             proxy,
             index,
             timeout,
-            index_since: raw.upstream.index_since,
+            index_since,
             seeds: raw.filter.seed,
             sumdb: SumdbSettings {
                 key: raw.sumdb.key,
@@ -603,6 +625,12 @@ include = ["golang.org/x"]
         .unwrap_err()
         .to_string();
         assert!(err.contains("filter.seed"), "{err}");
+        let s =
+            cfg(&minimal("").replace("[upstream]", "[upstream]\nindex_since = \"7d\"")).unwrap();
+        assert_eq!(
+            s.index_since.unwrap().resolve(7 * 86400),
+            "1970-01-01T00:00:00Z"
+        );
         let err =
             cfg(&minimal("").replace("[upstream]", "[upstream]\nindex_since = \"last week\""))
                 .unwrap_err()
@@ -618,6 +646,22 @@ include = ["golang.org/x"]
         assert_eq!(parse_max_delete("25%"), Some(MaxDelete::Percent(25.0)));
         assert_eq!(parse_max_delete("250%"), None);
         assert_eq!(parse_max_delete("12"), Some(MaxDelete::Count(12)));
+    }
+
+    #[test]
+    fn shipped_config_loads_and_names_the_real_upstreams() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/sync.toml"));
+        let s = Settings::load(path).unwrap();
+        assert_eq!(s.proxy.as_str(), "https://proxy.golang.org/");
+        assert_eq!(s.index.as_str(), "https://index.golang.org/index");
+        assert_eq!(s.sumdb.name, "sum.golang.org");
+        assert_eq!(s.sumdb.verifier.key_hash(), 0x033de0ae);
+        assert_eq!(
+            s.output,
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("mirror")
+        );
+        assert!(s.filter.wants("golang.org/x/mod") && !s.filter.wants("github.com/x/y"));
+        assert!(!s.seeds.is_empty() && s.index_since.is_some());
     }
 
     #[test]

@@ -126,6 +126,18 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
 
 /// `2026-11-24 15:53:00 UTC`.
 pub fn format_time(secs: i64) -> String {
+    let (y, m, d, hh, mm, ss) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
+}
+
+/// `2026-11-24T15:53:00Z`.
+pub fn rfc3339(secs: i64) -> String {
+    let (y, m, d, hh, mm, ss) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+}
+
+/// (year, month, day, hour, minute, second) in UTC.
+fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
     // Civil from days (Howard Hinnant).
@@ -139,12 +151,7 @@ pub fn format_time(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    (y, m, d, rem / 3600, (rem % 3600) / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -153,5 +160,6 @@ mod tests {
     fn times() {
         assert_eq!(super::format_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(super::format_time(1_795_017_600), "2026-11-18 16:00:00 UTC");
+        assert_eq!(super::rfc3339(1_795_017_600), "2026-11-18T16:00:00Z");
     }
 }

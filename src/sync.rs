@@ -438,7 +438,10 @@ async fn discover(
     // Lines stamped at the stored cursor were on the last page of the previous run.
     let from_cursor = since.is_some();
     if since.is_none() {
-        since = settings.index_since.clone();
+        since = settings
+            .index_since
+            .as_ref()
+            .map(|s| s.resolve(report::now()));
     }
     out.start("index", None);
     let mut body = fetch_page(upstream, settings, since.as_deref()).await?;
