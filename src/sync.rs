@@ -370,6 +370,7 @@ pub async fn refetch(
     save_heads(db, &client).await?;
     client
         .write_static_files()
+        .await
         .map_err(|e| Fatal(e.to_string()))?;
     report.bytes = upstream.bytes_received();
     Ok(report)
@@ -984,7 +985,8 @@ async fn process_version(shared: &Shared, todo: Todo) -> Result<Verified, Versio
     let zip = zip.map_err(|e| fetch_err(".zip", e))?;
 
     let info_time = check_info(&info, v).map_err(|m| failed(format!("invalid .info: {m}")))?;
-    std::fs::write(&temps.0[0], &info)
+    tokio::fs::write(&temps.0[0], &info)
+        .await
         .map_err(|e| failed(format!("cannot write temporary file: {e}")))?;
 
     let mod_h1 = dirhash::go_mod_hash(gomod.sha256);
@@ -1095,7 +1097,7 @@ async fn publish_loop(
         };
         if shared.stop.load(Ordering::SeqCst) {
             // Nothing further is published after a fatal error.
-            discard(&mut batch);
+            discard_async(std::mem::take(&mut batch)).await;
             if closed {
                 return Ok(count);
             }
@@ -1123,6 +1125,11 @@ async fn publish_loop(
     }
 }
 
+/// [`discard`] on the blocking pool.
+async fn discard_async(mut batch: Vec<Verified>) {
+    let _ = tokio::task::spawn_blocking(move || discard(&mut batch)).await;
+}
+
 fn discard(batch: &mut Vec<Verified>) {
     for v in batch.drain(..) {
         let _ = std::fs::remove_file(&v.info);
@@ -1135,7 +1142,7 @@ fn discard(batch: &mut Vec<Verified>) {
 async fn publish_batch(
     shared: &Arc<Shared>,
     db: &Db,
-    mut items: Vec<Verified>,
+    items: Vec<Verified>,
     previous_max: Option<i64>,
 ) -> Result<(u64, Option<i64>), Fatal> {
     let client = &shared.client;
@@ -1155,7 +1162,7 @@ async fn publish_batch(
     let sizes: Vec<i64> = sizes.into_iter().collect();
     if let Err(e) = client.mirror_tiles(&records, &sizes, previous_max).await {
         if e.is_fatal() {
-            discard(&mut items);
+            discard_async(items).await;
             return Err(Fatal(e.to_string()));
         }
         // The tiles could not be fetched: these versions wait for the next run.
@@ -1172,7 +1179,7 @@ async fn publish_batch(
                 security: false,
             });
         }
-        discard(&mut items);
+        discard_async(items).await;
         return Ok((0, None));
     }
     save_heads(db, client).await?;
@@ -1205,6 +1212,7 @@ async fn publish_batch(
         .await?;
     client
         .write_static_files()
+        .await
         .map_err(|e| Fatal(e.to_string()))?;
     rewrite_dirty_lists(db, &shared.tree).await?;
     Ok((n, sizes.last().copied()))

@@ -198,6 +198,7 @@ async fn verify_and_repair(
         let client = served_anchor_client(settings, db, tree, &upstream, false).await?;
         client
             .write_static_files()
+            .await
             .map_err(|e| Fatal(e.to_string()))?;
     }
     sync::rewrite_dirty_lists(db, tree).await?;
@@ -267,9 +268,13 @@ async fn check(
             });
         }
         let latest = format!("{dir}/latest");
-        match tree.path_of(&latest).map(std::fs::read) {
-            Ok(Ok(b)) if b == anchor.note => {}
-            Ok(Ok(_)) => problems.push(Problem {
+        let body = match tree.path_of(&latest) {
+            Ok(p) => tokio::fs::read(p).await.ok(),
+            Err(_) => None,
+        };
+        match body {
+            Some(b) if b == anchor.note => {}
+            Some(_) => problems.push(Problem {
                 module: String::new(),
                 version: None,
                 file: latest,
@@ -344,8 +349,12 @@ async fn check(
             let Ok(rel) = layout::lookup(&name, &v.path, &v.published.version) else {
                 continue;
             };
-            let body = match tree.path_of(&rel).map(std::fs::read) {
-                Ok(Ok(b)) => b,
+            let read = match tree.path_of(&rel) {
+                Ok(p) => tokio::fs::read(p).await,
+                Err(e) => Err(e),
+            };
+            let body = match read {
+                Ok(b) => b,
                 _ => {
                     lookup_problems.push(problem(v, &rel, "missing".into()));
                     continue;

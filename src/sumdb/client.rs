@@ -472,17 +472,17 @@ impl LogClient {
     }
 
     /// Writes `sumdb/<name>/supported` and `latest` (the trusted head).
-    pub fn write_static_files(&self) -> Result<(), SumdbError> {
+    pub async fn write_static_files(&self) -> Result<(), SumdbError> {
         let dir = layout::sumdb_dir(&self.name);
-        self.tree
-            .write_if_changed(&format!("{dir}/supported"), b"")
-            .map_err(SumdbError::Io)?;
-        if let Some(t) = self.trusted() {
-            self.tree
-                .write_if_changed(&format!("{dir}/latest"), &t.note)
-                .map_err(SumdbError::Io)?;
-        }
-        Ok(())
+        let (tree, latest) = (self.tree.clone(), self.trusted().map(|t| t.note));
+        blocking(move || {
+            tree.write_if_changed(&format!("{dir}/supported"), b"")?;
+            if let Some(note) = latest {
+                tree.write_if_changed(&format!("{dir}/latest"), &note)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     fn hash_reader(&self, tree: Tree) -> TileHashes<'_> {
@@ -506,7 +506,7 @@ impl LogClient {
             let Ok(path) = self.tree.path_of(&format!("{dir}/{}", candidate.path())) else {
                 continue;
             };
-            if let Ok(data) = std::fs::read(&path)
+            if let Ok(data) = tokio::fs::read(&path).await
                 && data.len() == candidate.w as usize * 32
                 && data.len() >= want
             {
@@ -560,7 +560,7 @@ impl LogClient {
 
     /// Remembers an authenticated tile, and mirrors it when `persist` (its head
     /// is accepted) and the tree lacks it (`fresh`).
-    fn store_tile(
+    async fn store_tile(
         &self,
         tile: Tile,
         data: &Arc<Vec<u8>>,
@@ -579,33 +579,45 @@ impl LogClient {
         if !write {
             return Ok(());
         }
-        let dir = layout::sumdb_dir(&self.name);
-        if tile.is_full() {
-            let rel = format!("{dir}/{}", tile.path());
-            self.tree
-                .write_if_changed(&rel, data)
-                .map_err(SumdbError::Io)?;
-            // The full tile supersedes the partial ones: clients fall back to it.
-            let partials = format!("{rel}.p");
-            if let Ok(p) = self.tree.path_of(&partials)
-                && p.is_dir()
-                && !p.is_symlink()
-            {
-                let _ = std::fs::remove_dir_all(&p);
-            }
-        } else {
-            let full = self
-                .tree
-                .path_of(&format!("{dir}/{}", tile.full().path()))
-                .map_err(SumdbError::Io)?;
-            if !full.exists() {
-                self.tree
-                    .write_if_changed(&format!("{dir}/{}", tile.path()), data)
-                    .map_err(SumdbError::Io)?;
-            }
-        }
-        Ok(())
+        let (tree, dir, data) = (
+            self.tree.clone(),
+            layout::sumdb_dir(&self.name),
+            data.clone(),
+        );
+        blocking(move || mirror_tile(&tree, &dir, tile, &data)).await
     }
+}
+
+/// Writes an authenticated tile into the tree: a full tile supersedes the
+/// partial ones at its position (clients fall back to it), and a partial tile
+/// is only written while its full tile is absent.
+fn mirror_tile(tree: &out::Tree, dir: &str, tile: Tile, data: &[u8]) -> std::io::Result<()> {
+    if tile.is_full() {
+        let rel = format!("{dir}/{}", tile.path());
+        tree.write_if_changed(&rel, data)?;
+        if let Ok(p) = tree.path_of(&format!("{rel}.p"))
+            && p.is_dir()
+            && !p.is_symlink()
+        {
+            let _ = std::fs::remove_dir_all(&p);
+        }
+    } else if !tree
+        .path_of(&format!("{dir}/{}", tile.full().path()))?
+        .exists()
+    {
+        tree.write_if_changed(&format!("{dir}/{}", tile.path()), data)?;
+    }
+    Ok(())
+}
+
+/// Runs file work on the blocking pool, off the async executor.
+async fn blocking(
+    f: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+) -> Result<(), SumdbError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SumdbError::Io(std::io::Error::other(e.to_string())))?
+        .map_err(SumdbError::Io)
 }
 
 fn bad_record(module: &str, version: &str, message: String) -> SumdbError {
@@ -690,7 +702,7 @@ impl TileHashes<'_> {
             }
         };
         for ((t, d), f) in plan.tiles.iter().zip(&data).zip(&fresh) {
-            self.client.store_tile(*t, d, *f, self.persist)?;
+            self.client.store_tile(*t, d, *f, self.persist).await?;
         }
         Ok(hashes)
     }
