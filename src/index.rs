@@ -38,10 +38,15 @@ pub struct Page {
     pub invalid: Vec<InvalidLine>,
     /// Lines in the page (valid or not, blank lines excluded).
     pub lines: usize,
-    /// The largest valid timestamp on the page: where the next page starts.
+    /// The largest usable timestamp on the page (of a well-formed line, not in
+    /// the future): where the next page starts.
     pub last_timestamp: Option<String>,
     /// How many lines carry `last_timestamp` (to detect a page that cannot advance).
     pub at_last_timestamp: usize,
+    /// Lines that are index entries in form (JSON with Path, Version and
+    /// Timestamp), valid or not: a page with lines but none of these is not an
+    /// index feed at all (an HTML error page, a captive portal).
+    pub well_formed: usize,
 }
 
 #[derive(Deserialize)]
@@ -54,8 +59,19 @@ struct RawEntry<'a> {
     timestamp: std::borrow::Cow<'a, str>,
 }
 
-/// Parses one page body.
+/// How far ahead of this machine's clock an entry's timestamp may be. A
+/// later one would become the cursor and make every later run skip what the
+/// index publishes until then.
+pub const CLOCK_SKEW_SECS: i64 = 10 * 60;
+
+/// Parses one page body, accepting any timestamp.
 pub fn parse_page(body: &[u8]) -> Page {
+    parse_page_until(body, None)
+}
+
+/// Parses one page body; an entry stamped after `not_after` (RFC 3339) is
+/// invalid.
+pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
     let mut page = Page::default();
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -73,7 +89,10 @@ pub fn parse_page(body: &[u8]) -> Page {
             })
         };
         let raw: RawEntry = match serde_json::from_slice(line) {
-            Ok(r) => r,
+            Ok(r) => {
+                page.well_formed += 1;
+                r
+            }
             Err(e) => {
                 invalid(format!("not an index entry ({e}): {}", excerpt(line)), None);
                 continue;
@@ -90,6 +109,33 @@ pub fn parse_page(body: &[u8]) -> Page {
                 None,
             );
             continue;
+        }
+        if let Some(limit) = not_after
+            && timestamp_cmp(&raw.timestamp, limit).is_gt()
+        {
+            invalid(
+                format!(
+                    "{:?}@{:?}: timestamp {} is in the future (more than {} minutes ahead of this machine's clock)",
+                    raw.path.as_ref(),
+                    raw.version.as_ref(),
+                    raw.timestamp.as_ref(),
+                    CLOCK_SKEW_SECS / 60
+                ),
+                None,
+            );
+            continue;
+        }
+        // A well-formed line with a usable timestamp is a position in the feed
+        // even when its path or version is refused: the cursor may move past it
+        // (it will never become valid), so a run of refused lines cannot stall
+        // the walk.
+        match &page.last_timestamp {
+            Some(t) if timestamp_cmp(t, &raw.timestamp).is_gt() => {}
+            Some(t) if timestamp_cmp(t, &raw.timestamp).is_eq() => page.at_last_timestamp += 1,
+            _ => {
+                page.last_timestamp = Some(raw.timestamp.to_string());
+                page.at_last_timestamp = 1;
+            }
         }
         if let Err(e) = gomod::check(&raw.path, &raw.version) {
             invalid(
@@ -108,20 +154,29 @@ pub fn parse_page(body: &[u8]) -> Page {
             );
             continue;
         }
-        match &page.last_timestamp {
-            Some(t) if timestamp_cmp(t, &raw.timestamp).is_gt() => {}
-            Some(t) if timestamp_cmp(t, &raw.timestamp).is_eq() => page.at_last_timestamp += 1,
-            _ => {
-                page.last_timestamp = Some(raw.timestamp.to_string());
-                page.at_last_timestamp = 1;
-            }
-        }
         page.entries.push(IndexEntry {
             path: raw.path.into_owned(),
             version: raw.version.into_owned(),
         });
     }
     page
+}
+
+/// The latest timestamp an index entry may carry now: this machine's clock
+/// plus [`CLOCK_SKEW_SECS`].
+pub fn latest_acceptable(now: jiff::Timestamp) -> String {
+    let limit = now
+        .checked_add(jiff::SignedDuration::from_secs(CLOCK_SKEW_SECS))
+        .unwrap_or(jiff::Timestamp::MAX);
+    limit.to_string()
+}
+
+/// The instant one nanosecond after `ts`: where a walk resumes when a whole
+/// page shares one timestamp and `since` (inclusive) cannot move past it.
+pub fn next_instant(ts: &str) -> Option<String> {
+    let t: jiff::Timestamp = ts.parse().ok()?;
+    let next = t.checked_add(jiff::SignedDuration::from_nanos(1)).ok()?;
+    Some(format!("{next:.9}"))
 }
 
 /// The URL of the page starting at `since`.
@@ -288,6 +343,42 @@ not json at all
         assert_eq!(page.invalid[1].line, 3);
         assert_eq!(page.last_timestamp.as_deref(), Some("2019-04-10T19:08:54Z"));
         assert_eq!(page.at_last_timestamp, 2);
+    }
+
+    /// Issue 8.5: a far-future entry must not become the cursor.
+    #[test]
+    fn far_future_entries_are_invalid_and_do_not_move_the_cursor() {
+        let body = concat!(
+            r#"{"Path":"golang.org/x/a","Version":"v1.0.0","Timestamp":"2024-01-01T00:00:00Z"}"#,
+            "\n",
+            r#"{"Path":"golang.org/x/b","Version":"v1.0.0","Timestamp":"2999-01-01T00:00:00Z"}"#,
+            "\n"
+        );
+        let page = parse_page_until(body.as_bytes(), Some("2026-12-01T00:10:00Z"));
+        assert_eq!(page.entries.len(), 1);
+        assert_eq!(page.last_timestamp.as_deref(), Some("2024-01-01T00:00:00Z"));
+        assert_eq!(page.invalid.len(), 1);
+        assert!(
+            page.invalid[0].reason.contains("in the future"),
+            "{:?}",
+            page.invalid
+        );
+        // Without a limit (a parser test) it is accepted.
+        assert_eq!(parse_page(body.as_bytes()).entries.len(), 2);
+    }
+
+    #[test]
+    fn next_instant_is_one_nanosecond_later() {
+        assert_eq!(
+            next_instant("2024-01-01T00:00:00Z").as_deref(),
+            Some("2024-01-01T00:00:00.000000001Z")
+        );
+        let n = next_instant("2019-04-10T19:08:52.997264999Z").unwrap();
+        assert_eq!(n, "2019-04-10T19:08:52.997265000Z");
+        assert!(timestamp_cmp(&n, "2019-04-10T19:08:52.997264999Z").is_gt());
+        assert!(next_instant("not a time").is_none());
+        let l = latest_acceptable("2026-12-01T00:00:00Z".parse().unwrap());
+        assert_eq!(l, "2026-12-01T00:10:00Z");
     }
 
     #[test]

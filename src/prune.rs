@@ -364,8 +364,8 @@ pub async fn run_with_db(
     let scan = settings.prune.scan_tree;
     let t = tree.clone();
     let plan = db
-        .call(move |s| plan(s, &t, &name, scan))
-        .await
+        .call(move |s| Ok(plan(s, &t, &name, scan)))
+        .await?
         .map_err(|e| Fatal(format!("cannot plan the prune: {e}")))?;
     let limit = settings.prune.max_delete.limit(plan.total_versions);
     let mut summary = PruneSummary {

@@ -31,6 +31,10 @@ pub mod vstate {
     pub const GONE: i64 = 3;
     /// Mirrored and verified.
     pub const PUBLISHED: i64 = 4;
+    /// The upstream answered 404/410, but the version is known (the index or a
+    /// seed's list named it): a proxy that has not caught up yet. Retried with
+    /// backoff until it has been missing for the grace period, then `GONE`.
+    pub const MISSING: i64 = 5;
 
     pub fn name(s: i64) -> &'static str {
         match s {
@@ -39,6 +43,7 @@ pub mod vstate {
             FAILED => "failed",
             GONE => "gone",
             PUBLISHED => "published",
+            MISSING => "missing",
             _ => "unknown",
         }
     }
@@ -107,6 +112,13 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE versions ADD COLUMN zip_sha256 TEXT;
     ALTER TABLE versions ADD COLUMN info_sha256 TEXT;
+    "#,
+    // 3: a 404/410 is "not yet" for a bounded time (state 5, since `missing_since`),
+    // not "gone" at once: a proxy that has not caught up must not lose versions.
+    r#"
+    ALTER TABLE versions ADD COLUMN missing_since INTEGER;
+    DROP INDEX versions_todo;
+    CREATE INDEX versions_todo ON versions(state) WHERE state IN (1, 2, 5);
     "#,
 ];
 
@@ -202,6 +214,8 @@ pub struct Counts {
     pub published: i64,
     pub pending: i64,
     pub failed: i64,
+    /// Not on the upstream yet (404/410 within the grace period).
+    pub missing: i64,
     pub gone: i64,
     pub in_tree: i64,
     pub published_bytes: i64,
@@ -472,10 +486,12 @@ impl State {
                 .prepare("UPDATE modules SET wanted = ?2 WHERE id = ?1")
                 .map_err(e)?;
             let mut queue = tx
-                .prepare("UPDATE versions SET state = 1, attempts = 0, next_attempt = NULL WHERE module_id = ?1 AND state IN (0, 3) AND in_tree = 0")
+                .prepare("UPDATE versions SET state = 1, attempts = 0, next_attempt = NULL WHERE module_id = ?1 AND state IN (0, 3, 5) AND in_tree = 0")
                 .map_err(e)?;
             let mut unqueue = tx
-                .prepare("UPDATE versions SET state = 0 WHERE module_id = ?1 AND state IN (1, 2)")
+                .prepare(
+                    "UPDATE versions SET state = 0 WHERE module_id = ?1 AND state IN (1, 2, 5)",
+                )
                 .map_err(e)?;
             while let Some(row) = rows.next().map_err(e)? {
                 let id: i64 = row.get(0).map_err(e)?;
@@ -506,25 +522,40 @@ impl State {
 
     // ---- work ---------------------------------------------------------------
 
-    /// How many versions are due now, and how many failed ones wait for their retry time.
-    pub fn count_todo(&self, now: i64, retry_failed: bool) -> Result<(u64, u64)> {
-        let due: i64 = self
-            .conn
-            .query_row(
-                "SELECT count(*) FROM versions WHERE state IN (1, 2) AND (state = 1 OR ?2 OR next_attempt IS NULL OR next_attempt <= ?1)",
-                params![now, retry_failed],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err("cannot count work", e))?;
-        let waiting: i64 = self
-            .conn
-            .query_row(
+    /// How many versions are due now, how many failed ones wait for their
+    /// retry time, and how many the upstream did not have yet. With
+    /// `retry_failed`, every failed, missing or gone version of a wanted
+    /// module is due now.
+    pub fn count_todo(&self, now: i64, retry_failed: bool) -> Result<TodoCounts> {
+        let count = |sql: &str| -> Result<u64> {
+            self.conn
+                .query_row(sql, params![now, retry_failed], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(|e| self.err("cannot count work", e))
+        };
+        let mut due = count(
+            "SELECT count(*) FROM versions WHERE state IN (1, 2, 5) AND (state = 1 OR ?2 OR next_attempt IS NULL OR next_attempt <= ?1)",
+        )?;
+        if retry_failed {
+            due += self
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
+                         WHERE v.state = 3 AND v.in_tree = 0 AND m.wanted = 1",
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(|e| self.err("cannot count work", e))? as u64;
+        }
+        Ok(TodoCounts {
+            due,
+            deferred: count(
                 "SELECT count(*) FROM versions WHERE state = 2 AND NOT ?2 AND next_attempt > ?1",
-                params![now, retry_failed],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err("cannot count work", e))?;
-        Ok((due as u64, waiting as u64))
+            )?,
+            missing: count(
+                "SELECT count(*) FROM versions WHERE state = 5 AND NOT ?2 AND next_attempt > ?1",
+            )?,
+        })
     }
 
     /// The next `limit` due versions after `after` (keyset pagination, so the
@@ -541,8 +572,9 @@ impl State {
             "cannot list work",
             "SELECT v.module_id, m.path, v.version, v.attempts
                  FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.state IN (1, 2)
-                   AND (v.state = 1 OR ?3 OR v.next_attempt IS NULL OR v.next_attempt <= ?2)
+                 WHERE ((v.state IN (1, 2, 5)
+                         AND (v.state = 1 OR ?3 OR v.next_attempt IS NULL OR v.next_attempt <= ?2))
+                        OR (?3 AND v.state = 3 AND v.in_tree = 0 AND m.wanted = 1))
                    AND (v.module_id > ?4 OR (v.module_id = ?4 AND v.version > ?5))
                  ORDER BY v.module_id, v.version
                  LIMIT ?1",
@@ -612,6 +644,118 @@ impl State {
         Ok(())
     }
 
+    /// Records a 404/410 for a version being fetched. A version the index or
+    /// a seed's list named is "not yet there" ([`vstate::MISSING`], retried
+    /// with backoff) until it has been missing for `grace_secs`; only then is
+    /// it [`vstate::GONE`].
+    pub fn mark_not_found(
+        &mut self,
+        module_id: i64,
+        version: &str,
+        error: &str,
+        now: i64,
+        grace_secs: i64,
+    ) -> Result<NotFound> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot record missing version", x);
+        let tx = self.conn.transaction().map_err(e)?;
+        let row: Option<(i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT attempts, missing_since FROM versions WHERE module_id = ?1 AND version = ?2",
+                params![module_id, version],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(e)?;
+        let Some((attempts, since)) = row else {
+            return Err(StateError {
+                path: self.path.clone(),
+                message: format!(
+                    "cannot record missing version {module_id}/{version}: not in the database"
+                ),
+                source: None,
+            });
+        };
+        let since = since.unwrap_or(now);
+        let attempts = attempts + 1;
+        let outcome = if now.saturating_sub(since) >= grace_secs {
+            NotFound::Gone {
+                missing_since: since,
+            }
+        } else {
+            NotFound::NotYet {
+                retry_at: now + retry_delay_secs(attempts),
+            }
+        };
+        // A version being repaired (files in the tree, not listed) follows the
+        // same rule: it stays unlisted while missing, and prune removes its
+        // files only once it is gone.
+        let (state, next) = match outcome {
+            NotFound::Gone { .. } => (vstate::GONE, None),
+            NotFound::NotYet { retry_at } => (vstate::MISSING, Some(retry_at)),
+        };
+        tx.execute(
+            "UPDATE versions SET state = ?3,
+                    attempts = ?4, next_attempt = ?5, last_error = ?6, missing_since = ?7,
+                    checked_at = ?8
+             WHERE module_id = ?1 AND version = ?2",
+            params![module_id, version, state, attempts, next, error, since, now],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)?;
+        Ok(outcome)
+    }
+
+    /// Records a 404/410 for a published version asked about again: it is
+    /// marked gone (and then pruned) only once it has been missing for
+    /// `grace_secs`, so one bad answer from a proxy deletes nothing.
+    pub fn mark_recheck_not_found(
+        &mut self,
+        module_id: i64,
+        version: &str,
+        error: &str,
+        now: i64,
+        grace_secs: i64,
+    ) -> Result<NotFound> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot record recheck", x);
+        let since: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT missing_since FROM versions WHERE module_id = ?1 AND version = ?2",
+                params![module_id, version],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(e)?
+            .flatten();
+        let since = since.unwrap_or(now);
+        if now.saturating_sub(since) >= grace_secs {
+            self.conn
+                .execute(
+                    "UPDATE versions SET state = 3, last_error = ?3, checked_at = ?4, next_attempt = NULL
+                     WHERE module_id = ?1 AND version = ?2",
+                    params![module_id, version, error, now],
+                )
+                .map_err(e)?;
+            Ok(NotFound::Gone {
+                missing_since: since,
+            })
+        } else {
+            // `checked_at` stays: the version is asked about again next run.
+            self.conn
+                .execute(
+                    "UPDATE versions SET missing_since = ?3, last_error = ?4
+                     WHERE module_id = ?1 AND version = ?2",
+                    params![module_id, version, since, error],
+                )
+                .map_err(e)?;
+            Ok(NotFound::NotYet {
+                retry_at: now + retry_delay_secs(1),
+            })
+        }
+    }
+
     /// Published versions not checked upstream since `cutoff`, oldest check first.
     pub fn due_rechecks(&self, cutoff: i64, limit: u64) -> Result<Vec<Todo>> {
         self.query_vec(
@@ -641,7 +785,7 @@ impl State {
         {
             let mut up = tx
                 .prepare_cached(
-                    "UPDATE versions SET checked_at = ?3 WHERE module_id = ?1 AND version = ?2",
+                    "UPDATE versions SET checked_at = ?3, missing_since = NULL WHERE module_id = ?1 AND version = ?2",
                 )
                 .map_err(e)?;
             for (id, v) in versions {
@@ -666,7 +810,7 @@ impl State {
         {
             let mut up = tx
                 .prepare_cached(
-                    "UPDATE versions SET state = 4, in_tree = 1, attempts = 0, next_attempt = NULL, last_error = NULL,
+                    "UPDATE versions SET state = 4, in_tree = 1, attempts = 0, next_attempt = NULL, last_error = NULL, missing_since = NULL,
                         info_time = ?3, zip_h1 = ?4, mod_h1 = ?5, info_size = ?6, mod_size = ?7, zip_size = ?8,
                         info_mtime = ?9, mod_mtime = ?10, zip_mtime = ?11, record_id = ?12,
                         published_at = ?13, checked_at = ?13, zip_sha256 = ?14, info_sha256 = ?15
@@ -884,6 +1028,7 @@ impl State {
             published: q("SELECT count(*) FROM versions WHERE state = 4")?,
             pending: q("SELECT count(*) FROM versions WHERE state = 1")?,
             failed: q("SELECT count(*) FROM versions WHERE state = 2")?,
+            missing: q("SELECT count(*) FROM versions WHERE state = 5")?,
             gone: q(
                 "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id WHERE v.state = 3 AND m.wanted = 1",
             )?,
@@ -910,7 +1055,7 @@ impl State {
             "cannot list failures",
             "SELECT m.path, v.version, v.attempts, v.next_attempt, coalesce(v.last_error, '')
                  FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.state = 2 ORDER BY v.attempts DESC, m.path, v.version LIMIT ?1",
+                 WHERE v.state IN (2, 5) ORDER BY v.attempts DESC, m.path, v.version LIMIT ?1",
             [limit as i64],
             |r| {
                 Ok(Failure {
@@ -1083,7 +1228,7 @@ mod tests {
             st.cursor().unwrap().as_deref(),
             Some("2024-01-02T00:00:00Z")
         );
-        assert_eq!(st.count_todo(0, false).unwrap(), (2, 0));
+        assert_eq!(st.count_todo(0, false).unwrap(), tc(2, 0));
     }
 
     #[test]
@@ -1110,6 +1255,84 @@ mod tests {
         assert_eq!(seen.len(), 25);
     }
 
+    fn tc(due: u64, deferred: u64) -> TodoCounts {
+        TodoCounts {
+            due,
+            deferred,
+            missing: 0,
+        }
+    }
+
+    /// Issue 9.7: one run of 404s must not lose versions for good.
+    #[test]
+    fn not_found_is_not_yet_until_the_grace_period_ends() {
+        let (_d, mut st) = open_temp();
+        st.record_index_page(&[entry("golang.org/x/a", "v1.0.0")], &|_| true, "t")
+            .unwrap();
+        let t = st.todo_page(None, 10, 1000, false).unwrap().remove(0);
+        let grace = 3600;
+        let r = st
+            .mark_not_found(t.module_id, &t.version, "404", 1000, grace)
+            .unwrap();
+        assert_eq!(r, NotFound::NotYet { retry_at: 1060 });
+        let waiting = st.count_todo(1000, false).unwrap();
+        assert_eq!((waiting.due, waiting.deferred, waiting.missing), (0, 0, 1));
+        // Due again after the backoff, and at once with --retry-failed.
+        assert_eq!(st.count_todo(1060, false).unwrap().due, 1);
+        assert_eq!(st.count_todo(1000, true).unwrap().due, 1);
+        // Still missing just before the grace period ends: not gone.
+        let r = st
+            .mark_not_found(t.module_id, &t.version, "404", 1000 + grace - 1, grace)
+            .unwrap();
+        assert!(matches!(r, NotFound::NotYet { .. }));
+        let r = st
+            .mark_not_found(t.module_id, &t.version, "404", 1000 + grace, grace)
+            .unwrap();
+        assert_eq!(
+            r,
+            NotFound::Gone {
+                missing_since: 1000
+            }
+        );
+        assert_eq!(st.count_todo(1000 + grace + 10_000, false).unwrap().due, 0);
+        // --retry-failed brings a gone version back.
+        assert_eq!(st.count_todo(1000 + grace, true).unwrap().due, 1);
+        let again = st.todo_page(None, 10, 1000 + grace, true).unwrap();
+        assert_eq!(again.len(), 1);
+    }
+
+    #[test]
+    fn recheck_not_found_deletes_nothing_within_the_grace_period() {
+        let (_d, mut st) = open_temp();
+        st.record_index_page(&[entry("golang.org/x/a", "v1.0.0")], &|_| true, "t")
+            .unwrap();
+        let t = st.todo_page(None, 10, 0, false).unwrap().remove(0);
+        st.conn
+            .execute("UPDATE versions SET state = 4, in_tree = 1", [])
+            .unwrap();
+        let r = st
+            .mark_recheck_not_found(t.module_id, &t.version, "404", 100, 50)
+            .unwrap();
+        assert!(matches!(r, NotFound::NotYet { .. }));
+        assert_eq!(st.counts().unwrap().published, 1);
+        // Seen again: the clock keeps running from the first 404.
+        let r = st
+            .mark_recheck_not_found(t.module_id, &t.version, "404", 150, 50)
+            .unwrap();
+        assert_eq!(r, NotFound::Gone { missing_since: 100 });
+        assert_eq!(st.counts().unwrap().gone, 1);
+        // A recheck that finds it again resets the clock.
+        st.conn
+            .execute("UPDATE versions SET state = 4, missing_since = 100", [])
+            .unwrap();
+        st.mark_checked(&[(t.module_id, t.version.clone())], 200)
+            .unwrap();
+        let r = st
+            .mark_recheck_not_found(t.module_id, &t.version, "404", 210, 50)
+            .unwrap();
+        assert!(matches!(r, NotFound::NotYet { .. }));
+    }
+
     #[test]
     fn failures_back_off_and_can_be_forced() {
         let (_d, mut st) = open_temp();
@@ -1118,13 +1341,13 @@ mod tests {
         let t = &st.todo_page(None, 10, 1000, false).unwrap()[0];
         st.mark_failed(t.module_id, &t.version, "boom", 1000)
             .unwrap();
-        assert_eq!(st.count_todo(1000, false).unwrap(), (0, 1));
-        assert_eq!(st.count_todo(1000, true).unwrap(), (1, 0));
-        assert_eq!(st.count_todo(1000 + 60, false).unwrap(), (1, 0));
+        assert_eq!(st.count_todo(1000, false).unwrap(), tc(0, 1));
+        assert_eq!(st.count_todo(1000, true).unwrap(), tc(1, 0));
+        assert_eq!(st.count_todo(1000 + 60, false).unwrap(), tc(1, 0));
         st.mark_failed(t.module_id, &t.version, "boom again", 1100)
             .unwrap();
-        assert_eq!(st.count_todo(1100 + 60, false).unwrap(), (0, 1));
-        assert_eq!(st.count_todo(1100 + 120, false).unwrap(), (1, 0));
+        assert_eq!(st.count_todo(1100 + 60, false).unwrap(), tc(0, 1));
+        assert_eq!(st.count_todo(1100 + 120, false).unwrap(), tc(1, 0));
         let f = st.failures(10).unwrap();
         assert_eq!(f[0].attempts, 2);
         assert_eq!(f[0].error, "boom again");
@@ -1153,7 +1376,7 @@ mod tests {
             "t",
         )
         .unwrap();
-        assert_eq!(st.count_todo(0, false).unwrap().0, 1);
+        assert_eq!(st.count_todo(0, false).unwrap().due, 1);
         // Same fingerprint: nothing to do.
         assert_eq!(
             st.apply_filter("narrow", &narrow).unwrap(),
@@ -1163,11 +1386,11 @@ mod tests {
         let c = st.apply_filter("wide", &wide).unwrap();
         assert_eq!(c.newly_wanted_modules, 1);
         assert_eq!(c.queued_versions, 2);
-        assert_eq!(st.count_todo(0, false).unwrap().0, 3);
+        assert_eq!(st.count_todo(0, false).unwrap().due, 3);
         let none = |_: &str| false;
         let c = st.apply_filter("none", &none).unwrap();
         assert_eq!(c.unwanted_modules, 2);
-        assert_eq!(st.count_todo(0, false).unwrap().0, 0);
+        assert_eq!(st.count_todo(0, false).unwrap().due, 0);
     }
 
     #[test]
@@ -1210,6 +1433,37 @@ mod tests {
         let c = st.counts().unwrap();
         assert_eq!((c.published, c.in_tree, c.published_bytes), (1, 1, 6));
     }
+}
+
+/// The work queue at the start of a sync.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TodoCounts {
+    /// Versions to fetch now.
+    pub due: u64,
+    /// Failed earlier, waiting for their retry time.
+    pub deferred: u64,
+    /// Not on the upstream yet, waiting for their retry time.
+    pub missing: u64,
+}
+
+/// What a 404/410 meant for a version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotFound {
+    /// Missing for less than the grace period: asked again at `retry_at`.
+    NotYet { retry_at: i64 },
+    /// Missing since `missing_since`, longer than the grace period.
+    Gone { missing_since: i64 },
+}
+
+/// How long a version the upstream answers 404/410 for is retried before it
+/// counts as gone: three days, long enough for a lagging proxy or mirror to
+/// catch up. `GOMIRROR_MISSING_GRACE_SECS` overrides it (tests).
+pub fn missing_grace_secs() -> i64 {
+    std::env::var("GOMIRROR_MISSING_GRACE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| *v >= 0)
+        .unwrap_or(3 * 24 * 3600)
 }
 
 /// What a filter change did.

@@ -78,12 +78,19 @@ pub struct SyncReport {
     pub index_new_wanted: u64,
     pub invalid_lines: u64,
     pub invalid_samples: Vec<String>,
+    /// Places where the index could not be paged past one timestamp: entries
+    /// there may have been skipped (exit 1).
+    pub index_gaps: Vec<String>,
     pub newly_wanted_modules: u64,
     pub backfilled_versions: u64,
     pub unwanted_modules: u64,
     pub attempted: u64,
     pub published: u64,
     pub gone: u64,
+    /// Answered 404/410 this run but known to exist: asked again later.
+    pub not_yet: u64,
+    /// Not on the upstream yet at an earlier run, waiting for their retry time.
+    pub missing_waiting: u64,
     pub failures: Vec<VersionFailure>,
     pub failed: u64,
     /// Failed earlier, waiting for their retry time.
@@ -94,6 +101,9 @@ pub struct SyncReport {
     /// Published versions asked about upstream again, and how many are gone.
     pub rechecked: u64,
     pub removed_upstream: u64,
+    /// Rechecks that got no answer (not counted as checked; asked again next run).
+    pub recheck_errors: u64,
+    pub recheck_samples: Vec<String>,
     pub pruned: Option<prune::PruneSummary>,
     pub fatal: Option<String>,
     pub dry_run: bool,
@@ -105,7 +115,7 @@ impl SyncReport {
     pub fn exit_code(&self) -> i32 {
         if self.fatal.is_some() || self.pruned.as_ref().is_some_and(|p| p.refused) {
             2
-        } else if self.failed > 0 || self.deferred > 0 {
+        } else if self.failed > 0 || self.deferred > 0 || !self.index_gaps.is_empty() {
             1
         } else {
             0
@@ -168,6 +178,18 @@ impl SyncReport {
         for sample in &self.invalid_samples {
             let _ = writeln!(s, "  skipped: {sample}");
         }
+        for gap in &self.index_gaps {
+            let _ = writeln!(s, "index gap: {gap}");
+        }
+        if self.not_yet + self.missing_waiting > 0 {
+            let _ = writeln!(
+                s,
+                "not on the upstream yet: {} this run, {} waiting from earlier runs; asked again with backoff, gone after {} of 404s",
+                self.not_yet,
+                self.missing_waiting,
+                report::duration(Duration::from_secs(state::missing_grace_secs() as u64))
+            );
+        }
         if self.newly_wanted_modules + self.unwanted_modules > 0 {
             let _ = writeln!(
                 s,
@@ -175,12 +197,24 @@ impl SyncReport {
                 self.newly_wanted_modules, self.backfilled_versions, self.unwanted_modules
             );
         }
-        if self.rechecked > 0 {
+        if self.rechecked > 0 || self.recheck_errors > 0 {
             let _ = writeln!(
                 s,
-                "recheck: {} published versions asked about upstream, {} no longer there",
-                self.rechecked, self.removed_upstream
+                "recheck: {} published versions asked about upstream, {} no longer there{}",
+                self.rechecked,
+                self.removed_upstream,
+                if self.recheck_errors > 0 {
+                    format!(
+                        "; {} could not be checked (asked again next run)",
+                        self.recheck_errors
+                    )
+                } else {
+                    String::new()
+                }
             );
+            for sample in &self.recheck_samples {
+                let _ = writeln!(s, "  recheck failed: {sample}");
+            }
         }
         if let Some(p) = &self.pruned {
             let _ = writeln!(s, "{}", p.render_line());
@@ -284,8 +318,10 @@ async fn pipeline(
 
     let now = report::now();
     let retry_failed = opts.retry_failed;
-    let (due, deferred) = db.call(move |s| s.count_todo(now, retry_failed)).await?;
-    report.deferred = deferred;
+    let todo = db.call(move |s| s.count_todo(now, retry_failed)).await?;
+    let due = todo.due;
+    report.deferred = todo.deferred;
+    report.missing_waiting = todo.missing;
 
     if opts.dry_run {
         let mut after: Option<(i64, String)> = None;
@@ -450,9 +486,11 @@ async fn discover(
     // Invalid lines already reported this run (pages overlap at their edges).
     let mut reported: std::collections::HashSet<u64> = std::collections::HashSet::new();
     loop {
-        let page = tokio::task::spawn_blocking(move || index::parse_page(&body))
-            .await
-            .map_err(|e| Fatal(format!("index parser failed: {e}")))?;
+        let not_after = index::latest_acceptable(jiff::Timestamp::now());
+        let page =
+            tokio::task::spawn_blocking(move || index::parse_page_until(&body, Some(&not_after)))
+                .await
+                .map_err(|e| Fatal(format!("index parser failed: {e}")))?;
         report.index_pages += 1;
         report.index_lines += page.lines as u64;
         for inv in &page.invalid {
@@ -477,9 +515,59 @@ async fn discover(
             }
             out.warn(&msg);
         }
-        let next = page.last_timestamp.clone().or_else(|| since.clone());
-        let advanced = next != since;
+        // A feed that is not a feed (an HTML error page, a captive portal)
+        // must not look like the end of the index.
+        if page.lines > 0 && page.well_formed == 0 {
+            return Err(Fatal(format!(
+                "the module index {} answered a page of {} lines, none of them an index entry ({}); is `upstream.index` an index feed?",
+                crate::config::redact(settings.index.as_str()),
+                page.lines,
+                page.invalid
+                    .first()
+                    .map(|i| i.reason.as_str())
+                    .unwrap_or("no detail")
+            )));
+        }
+        if let (Some(newest), Some(s)) = (&page.last_timestamp, &since)
+            && index::timestamp_cmp(newest, s).is_lt()
+        {
+            return Err(Fatal(format!(
+                "the module index went back in time: asked for entries since {s}, it answered a page whose newest entry is stamped {newest}; the cursor is not moved backwards"
+            )));
+        }
+        let advanced = match (&page.last_timestamp, &since) {
+            (Some(n), Some(s)) => index::timestamp_cmp(n, s).is_gt(),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
         let full = page.lines >= index::PAGE_LIMIT;
+        let mut next = page.last_timestamp.clone().or_else(|| since.clone());
+        let mut skipped = false;
+        if full && !advanced {
+            // A full page of one timestamp: `since` is inclusive, so asking
+            // again returns the same page for ever. Move one nanosecond past it
+            // and say what may have been missed.
+            let at = since.clone().or_else(|| page.last_timestamp.clone());
+            let skip_to = at.as_deref().and_then(index::next_instant);
+            let msg = match (&at, &skip_to) {
+                (Some(at), Some(to)) => format!(
+                    "index page since={at} holds {} lines all stamped {at} (or refused): the index cannot be paged past them; moved on to {to}. Entries stamped exactly {at} beyond this page may have been skipped",
+                    page.lines
+                ),
+                _ => format!(
+                    "index page since={} holds {} lines and none has a usable timestamp: the walk cannot continue",
+                    since.as_deref().unwrap_or("(start)"),
+                    page.lines
+                ),
+            };
+            out.warn(&msg);
+            report.index_gaps.push(msg);
+            if skip_to.is_some() {
+                next = skip_to;
+                skipped = true;
+            }
+        }
+        let advanced = advanced || skipped;
         // Fetch the next page while this one is written.
         let record = {
             let filter = settings.filter.clone();
@@ -526,15 +614,7 @@ async fn discover(
                 body = b?;
                 since = next;
             }
-            None => {
-                if full {
-                    out.warn(&format!(
-                        "index page at since={} holds only entries with that one timestamp; it cannot advance past them",
-                        since.as_deref().unwrap_or("(start)")
-                    ));
-                }
-                break;
-            }
+            None => break,
         }
     }
     out.finish();
@@ -566,41 +646,81 @@ async fn recheck(
         let proxy = settings.proxy.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let rel = match layout::version_file(&t.path, &t.version, "info") {
-                Ok(r) => r,
-                Err(_) => return (t, None),
+            let result = match layout::version_file(&t.path, &t.version, "info") {
+                Ok(rel) => upstream
+                    .get_bytes(&upstream::join(&proxy, &rel), INFO_LIMIT)
+                    .await
+                    .map(|_| ())
+                    .map_err(RecheckError::Fetch),
+                Err(e) => Err(RecheckError::Path(e.to_string())),
             };
-            let r = upstream
-                .get_bytes(&upstream::join(&proxy, &rel), INFO_LIMIT)
-                .await;
-            (t, Some(r))
+            (t, result)
         });
     }
     let mut still_there = Vec::new();
+    let grace = state::missing_grace_secs();
+    let note_error = |report: &mut SyncReport, msg: String| {
+        report.recheck_errors += 1;
+        out.warn(&format!("recheck: {msg}"));
+        if report.recheck_samples.len() < 20 {
+            report.recheck_samples.push(msg);
+        }
+    };
     while let Some(joined) = tasks.join_next().await {
-        let Ok((t, result)) = joined else { continue };
-        report.rechecked += 1;
+        let (t, result) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                note_error(report, format!("a recheck task crashed: {e}"));
+                continue;
+            }
+        };
         match result {
-            Some(Ok(_)) => still_there.push((t.module_id, t.version)),
-            Some(Err(e)) if e.is_not_found() => {
-                report.removed_upstream += 1;
-                out.warn(&format!(
-                    "{}@{}: removed from the upstream ({e}); it will be pruned",
-                    t.path, t.version
-                ));
+            Ok(()) => {
+                report.rechecked += 1;
+                still_there.push((t.module_id, t.version));
+            }
+            Err(RecheckError::Fetch(e)) if e.is_not_found() => {
+                report.rechecked += 1;
                 let msg = format!("removed from the upstream: {e}");
-                db.call(move |s| s.mark_gone(t.module_id, &t.version, &msg, now))
+                let (mid, ver) = (t.module_id, t.version.clone());
+                let outcome = db
+                    .call(move |s| s.mark_recheck_not_found(mid, &ver, &msg, now, grace))
                     .await?;
+                match outcome {
+                    state::NotFound::Gone { .. } => {
+                        report.removed_upstream += 1;
+                        out.warn(&format!(
+                            "{}@{}: removed from the upstream ({e}); it will be pruned",
+                            t.path, t.version
+                        ));
+                    }
+                    state::NotFound::NotYet { .. } => out.warn(&format!(
+                        "{}@{}: the upstream answered {e}; kept, and asked again next run (pruned only after {} of 404s)",
+                        t.path,
+                        t.version,
+                        report::duration(Duration::from_secs(grace.max(0) as u64))
+                    )),
+                }
             }
             // Anything else says nothing about the version: ask again next run.
-            Some(Err(e)) => {
-                out.verbose(&format!("recheck of {}@{} failed: {e}", t.path, t.version))
+            Err(RecheckError::Fetch(e)) => {
+                note_error(report, format!("{}@{}: {e}", t.path, t.version))
             }
-            None => {}
+            Err(RecheckError::Path(e)) => note_error(
+                report,
+                format!("{}@{}: cannot name its files: {e}", t.path, t.version),
+            ),
         }
     }
     db.call(move |s| s.mark_checked(&still_there, now)).await?;
     Ok(())
+}
+
+/// Why a published version could not be asked about again.
+enum RecheckError {
+    Fetch(FetchError),
+    /// Its module path or version cannot be escaped into a URL path.
+    Path(String),
 }
 
 /// Lists the tagged versions of each seed module from the proxy.
@@ -612,9 +732,9 @@ async fn seed(
     upstream: &Upstream,
 ) -> Result<(), Fatal> {
     for module in &settings.seeds {
-        let Ok(rel) = layout::list(module) else {
-            continue;
-        };
+        // The configuration checked every seed; a failure here is a bug to show, not skip.
+        let rel = layout::list(module)
+            .map_err(|e| Fatal(format!("seed {module}: cannot name its list: {e}")))?;
         let url = upstream::join(&settings.proxy, &rel);
         let body = match upstream.get_bytes(&url, modzip::MAX_GO_MOD).await {
             Ok(b) => b,
@@ -683,8 +803,8 @@ struct Verified {
 
 /// How one version failed.
 enum VersionError {
-    /// The upstream does not have it (404/410).
-    Gone(String),
+    /// The upstream answered 404/410: not there yet, or gone after the grace period.
+    NotFound(String),
     /// Retry later.
     Failed { message: String, security: bool },
     /// Stop the run.
@@ -706,7 +826,7 @@ impl From<SumdbError> for VersionError {
 
 fn fetch_err(what: &str, e: FetchError) -> VersionError {
     if e.is_not_found() {
-        VersionError::Gone(format!("{what}: {e}"))
+        VersionError::NotFound(format!("{what}: {e}"))
     } else {
         VersionError::Failed {
             message: format!("{what}: {e}"),
@@ -736,6 +856,17 @@ struct Shared {
     failures: Mutex<Vec<VersionFailure>>,
     /// Warnings from workers, printed by the main loop.
     notices: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    /// Stops the run with `message` as its fatal error (the first one wins).
+    fn fail_run(&self, message: String) {
+        let mut f = self.fatal.lock().unwrap();
+        if f.is_none() {
+            *f = Some(message);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+    }
 }
 
 /// Where the versions to fetch come from.
@@ -771,6 +902,7 @@ async fn fetch_and_publish(
     out.start("fetching", Some(due));
     let done = Arc::new(AtomicU64::new(0));
     let gone = Arc::new(AtomicU64::new(0));
+    let not_yet = Arc::new(AtomicU64::new(0));
     let (vtx, vrx) = mpsc::channel::<Verified>(BATCH * 2);
 
     let publisher = {
@@ -816,12 +948,13 @@ async fn fetch_and_publish(
             // Reap finished tasks so the set stays small.
             while tasks.try_join_next().is_some() {}
             {
-                let (shared, db, vtx, done, gone) = (
+                let (shared, db, vtx, done, gone, not_yet) = (
                     shared.clone(),
                     db.clone(),
                     vtx.clone(),
                     done.clone(),
                     gone.clone(),
+                    not_yet.clone(),
                 );
                 tasks.spawn(async move {
                     let id = format!("{}@{}", todo.path, todo.version);
@@ -831,24 +964,46 @@ async fn fetch_and_publish(
                             // The publisher owns it now; if it is gone (fatal), the temps go too.
                             let _ = vtx.send(v).await;
                         }
-                        Err(VersionError::Gone(m)) => {
-                            gone.fetch_add(1, Ordering::Relaxed);
+                        Err(VersionError::NotFound(m)) => {
                             let (mid, ver, msg) = (todo.module_id, todo.version.clone(), m.clone());
-                            let _ = db
-                                .call(move |s| s.mark_gone(mid, &ver, &msg, report::now()))
+                            let grace = state::missing_grace_secs();
+                            let recorded = db
+                                .call(move |s| {
+                                    s.mark_not_found(mid, &ver, &msg, report::now(), grace)
+                                })
                                 .await;
-                            shared
-                                .notices
-                                .lock()
-                                .unwrap()
-                                .push(format!("{id}: not on the upstream: {m}"));
+                            match recorded {
+                                Ok(state::NotFound::NotYet { retry_at }) => {
+                                    not_yet.fetch_add(1, Ordering::Relaxed);
+                                    shared.notices.lock().unwrap().push(format!(
+                                        "{id}: not on the upstream yet ({m}); asked again after {}",
+                                        report::duration(Duration::from_secs(
+                                            retry_at.saturating_sub(report::now()).max(0) as u64
+                                        ))
+                                    ));
+                                }
+                                Ok(state::NotFound::Gone { missing_since }) => {
+                                    gone.fetch_add(1, Ordering::Relaxed);
+                                    shared.notices.lock().unwrap().push(format!(
+                                        "{id}: not on the upstream ({m}), missing for {}: given up",
+                                        report::duration(Duration::from_secs(
+                                            report::now().saturating_sub(missing_since).max(0)
+                                                as u64
+                                        ))
+                                    ));
+                                }
+                                Err(e) => shared.fail_run(e.to_string()),
+                            }
                         }
                         Err(VersionError::Failed { message, security }) => {
                             let (mid, ver, msg) =
                                 (todo.module_id, todo.version.clone(), message.clone());
-                            let _ = db
+                            if let Err(e) = db
                                 .call(move |s| s.mark_failed(mid, &ver, &msg, report::now()))
-                                .await;
+                                .await
+                            {
+                                shared.fail_run(e.to_string());
+                            }
                             shared.failures.lock().unwrap().push(VersionFailure {
                                 module: todo.path.clone(),
                                 version: todo.version.clone(),
@@ -856,13 +1011,7 @@ async fn fetch_and_publish(
                                 security,
                             });
                         }
-                        Err(VersionError::Fatal(m)) => {
-                            let mut f = shared.fatal.lock().unwrap();
-                            if f.is_none() {
-                                *f = Some(m);
-                            }
-                            shared.stop.store(true, Ordering::SeqCst);
-                        }
+                        Err(VersionError::Fatal(m)) => shared.fail_run(m),
                     }
                     done.fetch_add(1, Ordering::Relaxed);
                     drop(permit);
@@ -904,6 +1053,7 @@ async fn fetch_and_publish(
     drain_events(&shared, out, report);
     report.attempted = done.load(Ordering::Relaxed);
     report.gone = gone.load(Ordering::Relaxed);
+    report.not_yet = not_yet.load(Ordering::Relaxed);
     match published {
         Ok(n) => report.published = n.published,
         Err(e) => {
@@ -1169,9 +1319,8 @@ async fn publish_batch(
         let msg = format!("cannot mirror checksum database tiles: {e}");
         for v in &items {
             let (mid, ver, m) = (v.todo.module_id, v.todo.version.clone(), msg.clone());
-            let _ = db
-                .call(move |s| s.mark_failed(mid, &ver, &m, report::now()))
-                .await;
+            db.call(move |s| s.mark_failed(mid, &ver, &m, report::now()))
+                .await?;
             shared.failures.lock().unwrap().push(VersionFailure {
                 module: v.todo.path.clone(),
                 version: v.todo.version.clone(),
@@ -1198,9 +1347,8 @@ async fn publish_batch(
             error: msg.clone(),
             security: false,
         });
-        let _ = db
-            .call(move |s| s.mark_failed(v.0, &v.2, &msg, report::now()))
-            .await;
+        db.call(move |s| s.mark_failed(v.0, &v.2, &msg, report::now()))
+            .await?;
     }
     if published.is_empty() {
         return Ok((0, None));
@@ -1326,11 +1474,33 @@ fn install_immutable(
     rel: &str,
     sha256: &[u8; 32],
 ) -> Result<(i64, i64), String> {
+    install_immutable_with(tree, tmp, rel, sha256, sha256_file)
+}
+
+/// [`install_immutable`] with the hash of the file in place computed by
+/// `hash_in_place` (a seam for tests: as root, no file is unreadable).
+fn install_immutable_with(
+    tree: &Tree,
+    tmp: &std::path::Path,
+    rel: &str,
+    sha256: &[u8; 32],
+    hash_in_place: impl Fn(&std::path::Path) -> std::io::Result<[u8; 32]>,
+) -> Result<(i64, i64), String> {
     let dest = tree.path_of(rel).map_err(|e| e.to_string())?;
     if let Ok(meta) = std::fs::symlink_metadata(&dest) {
-        if meta.is_file() && sha256_file(&dest).ok().as_ref() == Some(sha256) {
-            let _ = std::fs::remove_file(tmp);
-            return tree::stat(&dest).map_err(|e| e.to_string());
+        if meta.is_file() {
+            // A file that cannot be read is not known to differ: refuse to
+            // replace it rather than rename over what may be good bytes.
+            let current = hash_in_place(&dest).map_err(|e| {
+                format!(
+                    "`{}` is already in place but cannot be read ({e}); refusing to replace it",
+                    dest.display()
+                )
+            })?;
+            if &current == sha256 {
+                let _ = std::fs::remove_file(tmp);
+                return tree::stat(&dest).map_err(|e| e.to_string());
+            }
         }
         if meta.file_type().is_symlink() {
             // Never ours: a link where a module file belongs is damage to repair.
@@ -1463,6 +1633,35 @@ mod tests {
         assert!(check_info(b"[1]", "v1.0.0").is_err());
     }
 
+    /// Issue 8.5: an unreadable `.zip` at its final path is not "different":
+    /// it is never renamed over.
+    #[test]
+    fn unreadable_immutable_file_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Tree::open(&dir.path().join("out")).unwrap();
+        let rel = "example.com/m/@v/v1.0.0.zip";
+        tree.write_file(rel, b"the bytes in place").unwrap();
+        let tmp = tree.temp_path("zip");
+        std::fs::write(&tmp, b"new bytes").unwrap();
+        let sha: [u8; 32] = Sha256::digest(b"new bytes").into();
+        let err = install_immutable_with(&tree, &tmp, rel, &sha, |_| {
+            Err(std::io::Error::from_raw_os_error(libc::EIO))
+        })
+        .unwrap_err();
+        assert!(err.contains("cannot be read"), "{err}");
+        assert!(err.contains("v1.0.0.zip"), "{err}");
+        assert_eq!(
+            std::fs::read(dir.path().join("out").join(rel)).unwrap(),
+            b"the bytes in place"
+        );
+        // A readable file with other bytes is damage, and is replaced.
+        install_immutable(&tree, &tmp, rel, &sha).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("out").join(rel)).unwrap(),
+            b"new bytes"
+        );
+    }
+
     #[test]
     fn exit_codes() {
         let mut r = SyncReport::default();
@@ -1470,6 +1669,9 @@ mod tests {
         r.deferred = 1;
         assert_eq!(r.exit_code(), 1);
         r.deferred = 0;
+        r.index_gaps.push("gap".into());
+        assert_eq!(r.exit_code(), 1);
+        r.index_gaps.clear();
         r.failed = 2;
         assert_eq!(r.exit_code(), 1);
         r.fatal = Some("x".into());

@@ -154,6 +154,16 @@ recheck_interval = "{recheck}"
         self.run(&["sync"])
     }
 
+    /// Runs `gomirror -c <config> <args>` with extra environment variables.
+    pub fn run_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gomirror"));
+        cmd.arg("-c").arg(self.config_path()).args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        run_command(cmd)
+    }
+
     pub fn out(&self) -> PathBuf {
         self.dir.path().join("mirror")
     }

@@ -281,7 +281,8 @@ fn versions_removed_upstream_are_pruned() {
         path_prefix: format!("/proxy/{}", version_file(M, &v, "info")),
         status: 410,
     });
-    let r = m.sync();
+    // Gone once missing for the grace period (here: at once).
+    let r = m.run_env(&["sync"], &[("GOMIRROR_MISSING_GRACE_SECS", "0")]);
     r.expect(0)
         .contains("1 no longer there")
         .contains("deleted 1 versions");

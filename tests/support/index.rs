@@ -136,6 +136,15 @@ impl IndexFeed {
         }
     }
 
+    /// Inserts well-formed entries all stamped with one timestamp, in the
+    /// middle of the real entries.
+    pub fn inject_burst(&mut self, entries: Vec<(String, String)>) {
+        let ts = self.spread(1)[0];
+        for (path, version) in entries {
+            self.insert(ts, entry_line(&path, &version, ts), true);
+        }
+    }
+
     pub fn clear_injected(&mut self) {
         self.entries.retain(|e| !e.injected);
     }

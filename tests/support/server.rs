@@ -109,6 +109,17 @@ pub enum Fault {
         bytes: u64,
         content_length: bool,
     },
+    /// `count` well-formed entries `burst.example/m<i> v1.0.0`, all stamped
+    /// with one timestamp among the real entries (not served by the proxy):
+    /// more than a page of them cannot be paged past with an inclusive `since`.
+    IndexSameTimestamp { count: usize },
+    /// `count` copies of one entry line, all with one timestamp.
+    IndexDuplicates { count: usize },
+    /// The index ignores `since` and always serves its first page: a feed
+    /// that goes back in time.
+    IndexIgnoresSince,
+    /// The index answers 200 with an HTML page.
+    IndexHtml,
 }
 
 /// A module version as served.
@@ -159,6 +170,8 @@ struct State {
     rewind: Option<u64>,
     bad_signature: bool,
     wrong_key: bool,
+    index_ignores_since: bool,
+    index_html: bool,
     record_ids: HashMap<(String, String), u64>,
     faults: Vec<ActiveFault>,
     tampered_zips: HashMap<(String, String), (PathBuf, u64)>,
@@ -341,6 +354,8 @@ impl FakeUpstream {
                 rewind: None,
                 bad_signature: false,
                 wrong_key: false,
+                index_ignores_since: false,
+                index_html: false,
                 record_ids: HashMap::new(),
                 faults: Vec::new(),
                 tampered_zips: HashMap::new(),
@@ -560,6 +575,28 @@ impl FakeUpstream {
                 state.index.inject_entries(entries);
                 return;
             }
+            Fault::IndexSameTimestamp { count } => {
+                let lines = (0..count)
+                    .map(|i| (format!("burst.example/m{i}"), "v1.0.0".to_string()))
+                    .collect();
+                state.index.inject_burst(lines);
+                return;
+            }
+            Fault::IndexDuplicates { count } => {
+                let lines = (0..count)
+                    .map(|_| ("burst.example/dup".to_string(), "v1.0.0".to_string()))
+                    .collect();
+                state.index.inject_burst(lines);
+                return;
+            }
+            Fault::IndexIgnoresSince => {
+                state.index_ignores_since = true;
+                return;
+            }
+            Fault::IndexHtml => {
+                state.index_html = true;
+                return;
+            }
         };
         state.faults.push(active);
     }
@@ -572,6 +609,8 @@ impl FakeUpstream {
         state.rewind = None;
         state.bad_signature = false;
         state.wrong_key = false;
+        state.index_ignores_since = false;
+        state.index_html = false;
         state.index.clear_injected();
     }
 
@@ -961,6 +1000,13 @@ fn route(shared: &Shared, state: &mut State, path: &str, query: &str) -> Respons
 }
 
 fn index_page(state: &State, query: &str) -> Response<Body> {
+    if state.index_html {
+        return respond(
+            200,
+            "text/html; charset=utf-8",
+            "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n<body><p>Please sign in to continue.</p></body></html>\n".to_string(),
+        );
+    }
     let mut since_us = i64::MIN;
     let mut limit = index::MAX_LIMIT;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -986,6 +1032,9 @@ fn index_page(state: &State, query: &str) -> Response<Body> {
             },
             _ => {}
         }
+    }
+    if state.index_ignores_since {
+        since_us = i64::MIN;
     }
     respond(200, TEXT, state.index.page(since_us, limit))
 }
