@@ -4,14 +4,17 @@
 //! hands out, every record it serves, and every pair of heads.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use gomirror::sumdb::note::Verifier;
 use gomirror::sumdb::tile::{Tile, TileHashReader, TileReader};
 use gomirror::sumdb::tlog::{self, HashReader, TlogError, Tree};
 
 use crate::common::*;
-use crate::support::{Corpus, FakeOptions, Fault, ModuleVersionSpec};
+use crate::support::{Corpus, FakeOptions, Fault, ModuleVersionSpec, http};
 
 /// A tile reader over the mirror tree alone, with the go client's fallback:
 /// the exact tile, else the full tile truncated.
@@ -177,4 +180,199 @@ fn trusted_head_survives_across_runs() {
         .unwrap();
     assert_eq!(second, first + 1);
     assert_eq!(m.upstream.tree_size() as i64, second);
+}
+
+/// How long a run that should stop at once may take before it counts as hung.
+const HUNG: Duration = Duration::from_secs(60);
+
+/// Runs `gomirror` like `Mirror::run`, but kills it and fails the test when it
+/// is still running after `limit`: a deadlocked run must fail, not hang the suite.
+#[track_caller]
+fn run_within(m: &Mirror, args: &[&str], limit: Duration) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gomirror"))
+        .arg("-c")
+        .arg(m.config_path())
+        .args(args)
+        .env("GOMIRROR_RETRY_BASE_MS", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gomirror");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            pipe.read_to_end(&mut bytes)
+                .expect("read gomirror's output");
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for gomirror") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            child.kill().expect("kill the hung gomirror");
+            child.wait().expect("reap the killed gomirror");
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    let Some(status) = status else {
+        panic!(
+            "gomirror {args:?} was still running after {limit:?} (deadlocked?) and was killed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        );
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+    }
+}
+
+#[test]
+fn forked_head_of_same_size_through_latest_does_not_deadlock() {
+    let m = Mirror::new(Corpus::generated(2, 2, 3));
+    m.sync().expect(0);
+    let before = m.tree_files();
+    // Nothing added: `/latest` shows a head of the trusted size with another hash.
+    m.upstream.inject(Fault::ForkLog);
+    run_within(&m, &["sync"], HUNG)
+        .expect(2)
+        .contains("SECURITY ERROR")
+        .contains("forked")
+        .contains("new head:")
+        .contains("accepted head:");
+    assert_eq!(m.tree_files(), before, "nothing new is published");
+    // The lock went with the run: the next one is refused for the fork (2),
+    // not for a held lock (3).
+    run_within(&m, &["sync"], HUNG).expect(2).contains("forked");
+}
+
+#[test]
+fn forked_head_of_same_size_in_a_lookup_does_not_deadlock() {
+    let m = Mirror::new(Corpus::generated(2, 2, 3));
+    m.sync().expect(0);
+    // `/latest` grows honestly to the new size; the lookup carries a forked
+    // head of exactly that size.
+    m.upstream.inject(Fault::ForkLookups);
+    m.upstream
+        .add(ModuleVersionSpec::new("example.com/after", "v1.0.0"));
+    run_within(&m, &["sync"], HUNG)
+        .expect(2)
+        .contains("SECURITY ERROR")
+        .contains("forked")
+        .contains("new head:")
+        .contains("accepted head:");
+    m.assert_absent("example.com/after", "v1.0.0");
+    run_within(&m, &["sync"], HUNG).expect(2).contains("forked");
+    // Only the lookups lied, and nothing was trusted from them.
+    m.upstream.clear_faults();
+    run_within(&m, &["sync"], HUNG).expect(0);
+    m.assert_mirrored("example.com/after", "v1.0.0");
+    assert_every_client_view_verifies(&m);
+}
+
+/// `1 << 62`, the largest tree size the protocol allows.
+const ABSURD: u64 = 1 << 62;
+
+#[test]
+fn absurd_first_head_is_not_trusted_and_does_not_wedge_a_new_mirror() {
+    let m = Mirror::new(Corpus::generated(2, 2, 3));
+    m.upstream.inject(Fault::AbsurdLatest { size: ABSURD });
+    for _ in 0..2 {
+        run_within(&m, &["sync"], HUNG)
+            .expect(2)
+            .contains("SECURITY ERROR")
+            .contains(&format!("tree head of {ABSURD} records"))
+            .contains("does not serve the tiles that prove it")
+            .contains("Nothing was recorded");
+        assert_eq!(
+            m.status()["checksum_database"]["trusted_size"].as_i64(),
+            None,
+            "an unproven first head is not trusted"
+        );
+        assert!(
+            m.tree_files().iter().all(|f| f.starts_with("sumdb/")),
+            "no module is published: {:?}",
+            m.tree_files()
+        );
+    }
+    // Once the database stops serving it, the mirror starts as a new one would.
+    m.upstream.clear_faults();
+    run_within(&m, &["sync"], HUNG).expect(0);
+    let trusted = m.status()["checksum_database"]["trusted_size"].as_i64();
+    assert_eq!(trusted, Some(m.upstream.tree_size() as i64));
+    assert_every_client_view_verifies(&m);
+}
+
+/// Plants `note` in the state database as its largest accepted head, as a
+/// gomirror that trusted a first head without checking its tiles left it.
+fn plant_trusted_head(m: &Mirror, note: &[u8]) -> i64 {
+    let verifier = Verifier::parse(&m.upstream.sumdb_key()).unwrap();
+    let text = gomirror::sumdb::note::open(note, &verifier).expect("planted note verifies");
+    let tree = tlog::parse_tree(text.as_bytes()).unwrap();
+    let db = rusqlite::Connection::open(m.dir.path().join("state.db")).unwrap();
+    db.execute(
+        "INSERT INTO sumdb_trees(size, hash, note) VALUES (?1, ?2, ?3)",
+        rusqlite::params![tree.n, tree.hash.to_string(), note],
+    )
+    .unwrap();
+    tree.n
+}
+
+/// The SQL statement the recovery advice in `r` tells the operator to run.
+fn recovery_sql(r: &Run) -> String {
+    let all = r.all();
+    let line = all
+        .lines()
+        .find(|l| l.contains("sqlite3 "))
+        .unwrap_or_else(|| panic!("no recovery command in:\n{all}"));
+    let (start, end) = (line.find('"').unwrap(), line.rfind('"').unwrap());
+    assert!(start < end, "unquoted recovery command: {line}");
+    line[start + 1..end].to_string()
+}
+
+#[test]
+fn trusted_head_whose_tiles_are_missing_upstream_says_how_to_recover() {
+    let m = Mirror::new(Corpus::generated(2, 2, 3));
+    m.sync().expect(0);
+    m.upstream.inject(Fault::AbsurdLatest { size: ABSURD });
+    let bogus = http::get_ok(&format!("{}/latest", m.upstream.sumdb_url()));
+    m.upstream.clear_faults();
+    assert_eq!(plant_trusted_head(&m, &bogus), ABSURD as i64);
+    m.upstream
+        .add(ModuleVersionSpec::new("example.com/after", "v1.0.0"));
+    let delete = format!("DELETE FROM sumdb_trees WHERE size = {ABSURD}");
+
+    // The honest `/latest` is smaller than the planted head.
+    let r = run_within(&m, &["sync"], HUNG);
+    r.expect(2)
+        .contains("SECURITY ERROR")
+        .contains("rewound")
+        .contains("does not serve the tiles")
+        .contains(&delete);
+    // The planted head is served too: each lookup's head must be proven
+    // against it, with tiles the database does not have.
+    m.upstream.inject(Fault::AbsurdLatest { size: ABSURD });
+    let r = run_within(&m, &["sync"], HUNG);
+    r.expect(2)
+        .contains("SECURITY ERROR")
+        .contains("does not serve the tiles")
+        .contains(&delete);
+    m.assert_absent("example.com/after", "v1.0.0");
+
+    // Doing exactly what the message says recovers the mirror.
+    assert_eq!(recovery_sql(&r), delete);
+    m.upstream.clear_faults();
+    let db = rusqlite::Connection::open(m.dir.path().join("state.db")).unwrap();
+    assert_eq!(db.execute(&recovery_sql(&r), []).unwrap(), 1);
+    drop(db);
+    run_within(&m, &["sync"], HUNG).expect(0);
+    m.assert_mirrored("example.com/after", "v1.0.0");
+    assert_every_client_view_verifies(&m);
 }

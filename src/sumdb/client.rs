@@ -13,6 +13,37 @@
 //! Every record is proven included in its head's tree with tiles before its
 //! hashes are trusted (`checkRecord`).
 //!
+//! # The first head
+//!
+//! A new mirror has nothing to check its first head against, so it trusts it
+//! on first use — but only a head the log can back: its tree hash must be
+//! reproduced from the upstream's tiles (the tree-hash tiles of
+//! `TileHashReader`) before it is accepted. Without that, one validly signed
+//! but absurd head (say of 2^62 records) would become the anchor every later,
+//! honest head is proven against, with tiles that do not exist: every version
+//! would fail for ever. Such a head is refused as a security failure (the run
+//! exits 2) and nothing is recorded, so the next run starts over as a new
+//! mirror and recovers by itself once the database serves a provable head.
+//! Checking the tiles rather than waiting for a lookup's head to prove the
+//! first one keeps trust decisions in one place (`accept`) and costs nothing
+//! extra: those tiles are the ones the mirror stores for that head anyway.
+//!
+//! A mirror that already trusts a head whose tiles the database does not
+//! serve (one accepted before this check existed, or a log that lost data)
+//! cannot prove anything against it; the error says so and prints the one
+//! state-database statement that drops that head, for an operator who has
+//! made sure the database is the genuine one ([`LogClient::accept`]).
+//!
+//! # Locking
+//!
+//! `inner` is a `std::sync::Mutex`, which is not re-entrant: a guard alive
+//! while another method of the client locks it again hangs the run for ever
+//! (a guard borrowed by an `if let` scrutinee lives through its whole body —
+//! that is how a forked head of the trusted size once deadlocked). So every
+//! lock goes through [`LogClient::state`], copies out what it needs and drops
+//! the guard within the statement or a short block that calls nothing else,
+//! and no guard is ever held across an `.await`.
+//!
 //! # Tiles in the tree
 //!
 //! Every tile read here is authenticated (it reproduces a signed tree hash,
@@ -28,7 +59,7 @@
 //! client can take is present (see its docs for why the set is complete).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use reqwest::Url;
 
@@ -161,7 +192,7 @@ impl LogClient {
     /// [`LogClient::parse_head`]): every later head must be consistent with it.
     pub fn trust(self, head: SignedHead) -> LogClient {
         {
-            let mut inner = self.inner.lock().unwrap();
+            let mut inner = self.state();
             inner.known.insert(head.tree.n, head.tree.hash);
             inner.trusted = Some(head);
         }
@@ -181,12 +212,25 @@ impl LogClient {
 
     /// The largest accepted head.
     pub fn trusted(&self) -> Option<SignedHead> {
-        self.inner.lock().unwrap().trusted.clone()
+        self.state().trusted.clone()
     }
 
     /// Heads accepted since the last call, for the state database.
     pub fn take_unsaved(&self) -> Vec<SignedHead> {
-        std::mem::take(&mut self.inner.lock().unwrap().unsaved)
+        std::mem::take(&mut self.state().unsaved)
+    }
+
+    /// The client's shared state. Keep the guard to one statement or a block
+    /// that calls no other method of the client (see "Locking" above). A
+    /// panic elsewhere never leaves `Inner` half-updated (each update is one
+    /// insert or assignment), so a poisoned lock is still usable.
+    fn state(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The hash of the accepted head of `n` records, copied out of the lock.
+    fn known_hash(&self, n: i64) -> Option<Hash> {
+        self.state().known.get(&n).copied()
     }
 
     /// Verifies a signed note by the configured key and parses its tree.
@@ -222,8 +266,22 @@ impl LogClient {
         if let Some(t) = self.trusted()
             && head.tree.n < t.tree.n
         {
+            // Whether the log still proves the head it shrank from decides
+            // which advice helps: none for a real rewind, the recovery for a
+            // head that was never backed by the log.
+            let probe = TileHashes {
+                client: self,
+                tree: t.tree,
+                persist: false,
+            };
+            let unproven = match probe.read_hashes(&[]).await {
+                Err(SumdbError::Fetch(e)) if e.is_not_found() => {
+                    format!("\n\n{}", self.recovery(&t, &e))
+                }
+                _ => String::new(),
+            };
             return Err(SumdbError::Security(format!(
-                "checksum database rewound: its latest tree has {} records, but this mirror already accepted a tree of {}.\n\nlatest now:\n{}\naccepted before:\n{}",
+                "checksum database rewound: its latest tree has {} records, but this mirror already accepted a tree of {}.{unproven}\n\nlatest now:\n{}\naccepted before:\n{}",
                 head.tree.n,
                 t.tree.n,
                 head.describe(),
@@ -234,57 +292,35 @@ impl LogClient {
         Ok(head)
     }
 
-    /// Accepts a verified head if it is consistent with every head accepted so far.
+    /// Accepts a verified head if it is consistent with every head accepted
+    /// so far; the first head only if the log's tiles reproduce its hash.
+    ///
+    /// A head the log cannot prove (its tiles are missing upstream) is a
+    /// security failure when it is the first one, and when the head already
+    /// trusted is the one that cannot be proven, the error says how to drop
+    /// it. A tile that cannot be fetched for a new, larger head is an
+    /// ordinary fetch error (the version is retried next run).
     pub async fn accept(&self, head: &SignedHead) -> Result<(), SumdbError> {
-        if let Some(h) = self.inner.lock().unwrap().known.get(&head.tree.n) {
-            return if *h == head.tree.hash {
-                Ok(())
-            } else {
-                Err(self.fork(head, None))
-            };
+        if let Some(known) = self.known_hash(head.tree.n) {
+            return self.same_size(head, known);
         }
         let _guard = self.accept_lock.lock().await;
         // Re-check under the lock: another task may have accepted it meanwhile.
-        let trusted = {
-            let inner = self.inner.lock().unwrap();
-            if let Some(h) = inner.known.get(&head.tree.n) {
-                return if *h == head.tree.hash {
-                    Ok(())
-                } else {
-                    Err(self.fork(head, None))
-                };
-            }
-            inner.trusted.clone()
+        let (known, trusted) = {
+            let inner = self.state();
+            (
+                inner.known.get(&head.tree.n).copied(),
+                inner.trusted.clone(),
+            )
         };
-        if let Some(t) = &trusted {
-            let (older, newer) = if head.tree.n > t.tree.n {
-                (t.tree, head.tree)
-            } else {
-                (head.tree, t.tree)
-            };
-            // Tiles read for a head not yet accepted stay in memory: a forked
-            // log's tiles must never reach the mirror.
-            let reader = TileHashes {
-                client: self,
-                tree: newer,
-                persist: false,
-            };
-            let computed = match reader.tree_hash(older.n).await {
-                Ok(h) => h,
-                Err(e) => {
-                    self.inner.lock().unwrap().cache.clear();
-                    return Err(match e {
-                        SumdbError::Security(m) => self.fork(head, Some(&m)),
-                        e => e,
-                    });
-                }
-            };
-            if computed != older.hash {
-                self.inner.lock().unwrap().cache.clear();
-                return Err(self.fork(head, None));
-            }
+        if let Some(known) = known {
+            return self.same_size(head, known);
         }
-        let mut inner = self.inner.lock().unwrap();
+        match &trusted {
+            None => self.check_first(head).await?,
+            Some(t) => self.check_consistent(head, t).await?,
+        }
+        let mut inner = self.state();
         inner.known.insert(head.tree.n, head.tree.hash);
         if inner
             .trusted
@@ -295,6 +331,96 @@ impl LogClient {
         }
         inner.unsaved.push(head.clone());
         Ok(())
+    }
+
+    /// A head of a size already accepted is the same head, or a fork.
+    fn same_size(&self, head: &SignedHead, known: Hash) -> Result<(), SumdbError> {
+        if known == head.tree.hash {
+            Ok(())
+        } else {
+            Err(self.fork(head, None))
+        }
+    }
+
+    /// Trust on first use, for a tree the log can prove: its tree-hash tiles,
+    /// fetched now, must reproduce the signed hash.
+    async fn check_first(&self, head: &SignedHead) -> Result<(), SumdbError> {
+        // Not persisted yet: they go to the mirror once the head is accepted.
+        let reader = TileHashes {
+            client: self,
+            tree: head.tree,
+            persist: false,
+        };
+        let Err(e) = reader.read_hashes(&[]).await else {
+            return Ok(());
+        };
+        self.state().cache.clear();
+        let why = match e {
+            SumdbError::Fetch(e) if e.is_not_found() => {
+                format!("does not serve the tiles that prove it ({e})")
+            }
+            SumdbError::Security(m) => format!("cannot prove it from its tiles ({m})"),
+            e => return Err(e),
+        };
+        Err(SumdbError::Security(format!(
+            "checksum database {} signed a tree head of {} records but {why}. This mirror trusts no head yet and will not take one it cannot prove as its first. Nothing was recorded: the next run starts over, and succeeds once the database serves a head its tiles prove.\n\nrefused head:\n{}",
+            self.name,
+            head.tree.n,
+            head.describe()
+        )))
+    }
+
+    /// Proves that the smaller of `head` and the trusted head `t` is a prefix
+    /// of the larger, with the larger one's tiles.
+    async fn check_consistent(&self, head: &SignedHead, t: &SignedHead) -> Result<(), SumdbError> {
+        let (older, newer) = if head.tree.n > t.tree.n {
+            (t.tree, head.tree)
+        } else {
+            (head.tree, t.tree)
+        };
+        // Tiles read for a head not yet accepted stay in memory: a forked
+        // log's tiles must never reach the mirror.
+        let reader = TileHashes {
+            client: self,
+            tree: newer,
+            persist: false,
+        };
+        let computed = match reader.tree_hash(older.n).await {
+            Ok(h) => h,
+            Err(e) => {
+                self.state().cache.clear();
+                return Err(match e {
+                    SumdbError::Security(m) => self.fork(head, Some(&m)),
+                    SumdbError::Fetch(e) if e.is_not_found() && newer == t.tree => {
+                        SumdbError::Security(format!(
+                            "cannot check a tree head of {} records from checksum database {}: {}\n\nnew head:\n{}\naccepted head:\n{}",
+                            head.tree.n,
+                            self.name,
+                            self.recovery(t, &e),
+                            head.describe(),
+                            t.describe()
+                        ))
+                    }
+                    e => e,
+                });
+            }
+        };
+        if computed != older.hash {
+            self.state().cache.clear();
+            return Err(self.fork(head, None));
+        }
+        Ok(())
+    }
+
+    /// What to tell an operator whose trusted head `t` the log does not prove
+    /// (`missing` is the tile request that found nothing).
+    fn recovery(&self, t: &SignedHead, missing: &FetchError) -> String {
+        format!(
+            "this mirror trusts a tree head of {n} records, but the checksum database does not serve the tiles that prove it ({missing}). Either the log lost data, or that head was never backed by the log (older gomirror releases trusted a new mirror's first head without checking it against tiles). Nothing is published until this is resolved. Once you have made sure that {base} is the genuine {name} (its current head and another client's view agree), drop that head from the state database (the file that `mirror.state` in sync.toml names) while no run is going, and sync again; the mirror then proves every later head against the heads it accepted before it, or, having none, trusts the database's current head once its tiles prove it:\n\n    sqlite3 <mirror.state> \"DELETE FROM sumdb_trees WHERE size = {n}\"",
+            n = t.tree.n,
+            base = self.base,
+            name = self.name,
+        )
     }
 
     fn fork(&self, head: &SignedHead, detail: Option<&str>) -> SumdbError {
@@ -457,7 +583,7 @@ impl LogClient {
             reader.read_hashes(chunk).await?;
         }
         let known: Vec<(i64, Hash)> = {
-            let inner = self.inner.lock().unwrap();
+            let inner = self.state();
             sizes
                 .iter()
                 .filter_map(|n| inner.known.get(n).map(|h| (*n, *h)))
@@ -545,7 +671,7 @@ impl LogClient {
     }
 
     fn cached(&self, tile: Tile) -> Option<(Arc<Vec<u8>>, bool)> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.state();
         if let Some((d, on_disk)) = inner.cache.get(&tile) {
             return Some((d.clone(), *on_disk));
         }
@@ -569,7 +695,7 @@ impl LogClient {
     ) -> Result<(), SumdbError> {
         let write = fresh && persist && !self.offline;
         {
-            let mut inner = self.inner.lock().unwrap();
+            let mut inner = self.state();
             if inner.cache.len() >= TILE_CACHE {
                 // Bounded memory: forget everything; tiles are re-read from disk.
                 inner.cache.clear();
@@ -664,7 +790,7 @@ impl TileHashes<'_> {
                 // A tile from memory or disk may be damaged; forget them and
                 // retry with the upstream's copies only.
                 {
-                    let mut inner = self.client.inner.lock().unwrap();
+                    let mut inner = self.client.state();
                     for t in &plan.tiles {
                         inner.cache.remove(t);
                         inner.cache.remove(&t.full());
@@ -732,5 +858,65 @@ impl tlog::HashReader for NoHashes {
         } else {
             Err(tlog::TlogError::IndexNotInTree)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::sumdb::note::Signer;
+
+    fn signed(signer: &Signer, client: &LogClient, n: i64, fill: u8) -> SignedHead {
+        let text = tlog::format_tree(Tree {
+            n,
+            hash: Hash([fill; 32]),
+        });
+        client
+            .parse_head(signer.sign(&text).as_bytes())
+            .expect("own note verifies")
+    }
+
+    /// Runs `accept` on its own thread: a deadlock there must fail this test,
+    /// not hang it.
+    fn accept_within(client: Arc<LogClient>, head: SignedHead) -> Result<(), SumdbError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            tx.send(rt.block_on(client.accept(&head))).ok();
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("accept deadlocked on a head of a size it already knows")
+    }
+
+    #[test]
+    fn forked_head_of_same_size_does_not_deadlock() {
+        let signer = Signer::from_seed("sum.unit.test", [7; 32]);
+        let verifier = Verifier::parse(&signer.verifier_key()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Arc::new(out::Tree::open(dir.path()).unwrap());
+        let upstream = Arc::new(Upstream::new(Duration::from_secs(5), 1).unwrap());
+        // A loopback port of our own that nothing answers on: the same-size
+        // check must decide without any request.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let client = LogClient::new(verifier, base, upstream, tree);
+        let trusted = signed(&signer, &client, 5000, 1);
+        let client = Arc::new(client.trust(trusted.clone()));
+
+        let fork = signed(&signer, &client, 5000, 2);
+        let err = accept_within(client.clone(), fork).expect_err("a fork is refused");
+        assert!(err.is_fatal(), "{err}");
+        let msg = err.to_string();
+        assert!(msg.contains("forked"), "{msg}");
+        assert!(msg.contains(&trusted.describe()), "{msg}");
+        // The same head again is fine, and nothing was changed by the refusal.
+        accept_within(client.clone(), trusted.clone()).expect("the trusted head itself");
+        assert_eq!(client.trusted(), Some(trusted));
+        assert!(client.take_unsaved().is_empty());
     }
 }

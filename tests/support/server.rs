@@ -120,6 +120,14 @@ pub enum Fault {
     IndexIgnoresSince,
     /// The index answers 200 with an HTML page.
     IndexHtml,
+    /// Lookups carry a forked log's head — the same size as `/latest`'s, another
+    /// hash (its last filler record differs, as with `ForkLog`) — while
+    /// `/latest` and the tiles show the real log. Grows with `add`.
+    ForkLookups,
+    /// `/latest` serves a head of `size` records with a made-up hash, validly
+    /// signed by the real key: a tree the log cannot prove (it has no tiles
+    /// for it). Lookups and tiles show the real log.
+    AbsurdLatest { size: u64 },
 }
 
 /// A module version as served.
@@ -177,6 +185,10 @@ struct State {
     tampered_zips: HashMap<(String, String), (PathBuf, u64)>,
     requests: Vec<String>,
     pacer: Option<Arc<Pacer>>,
+    /// `Fault::ForkLookups`: the log lookups are answered from.
+    lookup_fork: Option<Log>,
+    /// `Fault::AbsurdLatest`: the size `/latest` claims.
+    absurd_latest: Option<u64>,
 }
 
 /// Spaces out zip body chunks so that, all connections together, they leave
@@ -318,6 +330,9 @@ impl State {
         if let Some(fork) = &mut self.fork {
             fork.append(text.clone());
         }
+        if let Some(fork) = &mut self.lookup_fork {
+            fork.append(text.clone());
+        }
         let id = self.log.append(text);
         self.record_ids.insert((path.clone(), version.clone()), id);
         self.index.push(&path, &version, ts);
@@ -362,6 +377,8 @@ impl FakeUpstream {
                 requests: Vec::new(),
                 pacer: (options.rate_bytes_per_sec > 0)
                     .then(|| Arc::new(Pacer::new(options.rate_bytes_per_sec))),
+                lookup_fork: None,
+                absurd_latest: None,
             }),
             signer: NoteSigner::from_seed(&options.sumdb_name, options.seed),
             wrong_signer: NoteSigner::from_seed(&options.sumdb_name, wrong_seed),
@@ -597,6 +614,18 @@ impl FakeUpstream {
                 state.index_html = true;
                 return;
             }
+            Fault::ForkLookups => {
+                let log = &state.log;
+                if log.size() > 0 {
+                    let at = log.filler().saturating_sub(1).min(log.size() - 1);
+                    state.lookup_fork = Some(log.fork(at));
+                }
+                return;
+            }
+            Fault::AbsurdLatest { size } => {
+                state.absurd_latest = Some(size);
+                return;
+            }
         };
         state.faults.push(active);
     }
@@ -612,6 +641,8 @@ impl FakeUpstream {
         state.index_ignores_since = false;
         state.index_html = false;
         state.index.clear_injected();
+        state.lookup_fork = None;
+        state.absurd_latest = None;
     }
 
     /// How many requests had a decoded path (plus `?query`) starting with
@@ -1156,6 +1187,11 @@ fn signed_tree(shared: &Shared, state: &State) -> String {
 
 fn sumdb(shared: &Shared, state: &State, rest: &str) -> Response<Body> {
     if rest == "/latest" {
+        if let Some(size) = state.absurd_latest {
+            let hash = goformat::sha256(format!("absurd tree {size}").as_bytes());
+            let note = shared.signer.sign(&sumlog::tree_note_text(size, &hash));
+            return respond(200, TEXT, note);
+        }
         return respond(200, TEXT, signed_tree(shared, state));
     }
     if let Some(key) = rest.strip_prefix("/lookup/") {
@@ -1173,6 +1209,11 @@ fn sumdb(shared: &Shared, state: &State, rest: &str) -> Response<Body> {
             return not_found(format!("{module}@{version}"));
         }
         let record = log.record_text(id).expect("record id within the log");
+        if let Some(fork) = &state.lookup_fork {
+            let text = sumlog::tree_note_text(fork.size(), &fork.tree_hash(fork.size()));
+            let body = format!("{id}\n{record}\n{}", shared.signer.sign(&text));
+            return respond(200, TEXT, body);
+        }
         let body = format!("{id}\n{record}\n{}", signed_tree(shared, state));
         return respond(200, TEXT, body);
     }
