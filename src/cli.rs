@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::lock::{LockError, RunLock};
-use crate::report::{Reporter, Verbosity};
+use crate::report::{self, Reporter, Verbosity};
 use crate::{status, sync, verify};
 
 pub const EXIT_OK: i32 = 0;
@@ -88,7 +88,22 @@ pub enum Command {
 
 /// Parses arguments, runs, and returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let code = match Cli::try_parse() {
+        Ok(cli) => run(cli),
+        Err(e) => {
+            // clap's own `exit` would drop a failed write of `--help` and exit 0.
+            if let Err(io) = e.print()
+                && !e.use_stderr()
+            {
+                report::stdout_failed(io);
+            }
+            e.exit_code()
+        }
+    };
+    report::finish_output(code)
+}
+
+fn run(cli: Cli) -> i32 {
     let verbosity = if cli.quiet {
         Verbosity::Quiet
     } else if cli.verbose {
@@ -108,7 +123,8 @@ pub fn main() -> i32 {
         Command::Status { json } => match status::run(&settings, json) {
             Ok(()) => EXIT_OK,
             Err(e) => {
-                eprintln!("error: {e}");
+                // Its message already carries SQLite's: no `Caused by:` repeating it.
+                report::errln(format_args!("error: {e}"));
                 EXIT_FATAL
             }
         },
@@ -125,7 +141,7 @@ pub fn main() -> i32 {
                 retry_failed,
             };
             let report = sync::run(&settings, &opts, &out, &lock);
-            print!("{}", report.render());
+            print_block(&report.render());
             report.exit_code()
         }
         Command::Verify { repair, quick } => {
@@ -136,11 +152,11 @@ pub fn main() -> i32 {
             let opts = verify::VerifyOptions { repair, quick };
             match verify::run(&settings, &opts, &out, &lock) {
                 Ok(report) => {
-                    print!("{}", report.render());
+                    print_block(&report.render());
                     report.exit_code()
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    print_error(&e);
                     EXIT_FATAL
                 }
             }
@@ -152,11 +168,11 @@ pub fn main() -> i32 {
             };
             match crate::prune::run_command(&settings, dry_run, force, &out, &lock) {
                 Ok(summary) => {
-                    println!("{}", summary.render_line());
+                    report::outln(summary.render_line());
                     if summary.refused { EXIT_FATAL } else { EXIT_OK }
                 }
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    print_error(&e);
                     EXIT_FATAL
                 }
             }
@@ -164,11 +180,18 @@ pub fn main() -> i32 {
     }
 }
 
+/// Prints a rendered summary whose lines already end in newlines.
+fn print_block(text: &str) {
+    for line in text.lines() {
+        report::outln(line);
+    }
+}
+
 fn take_lock(settings: &Settings) -> Result<RunLock, i32> {
     match RunLock::acquire(&settings.state) {
         Ok(l) => Ok(l),
         Err(e @ LockError::Busy { .. }) => {
-            eprintln!("error: {e}");
+            report::errln(format_args!("error: {e}"));
             Err(EXIT_LOCKED)
         }
         Err(e) => {
@@ -180,10 +203,10 @@ fn take_lock(settings: &Settings) -> Result<RunLock, i32> {
 
 /// `error: …` then each cause on its own `Caused by:` line.
 pub fn print_error(e: &dyn std::error::Error) {
-    eprintln!("error: {e}");
+    report::errln(format_args!("error: {e}"));
     let mut source = e.source();
     while let Some(s) = source {
-        eprintln!("  Caused by: {s}");
+        report::errln(format_args!("  Caused by: {s}"));
         source = s.source();
     }
 }

@@ -384,13 +384,16 @@ pub async fn run_with_db(
         plan.total_versions > 0 && plan.versions.len() as u64 >= plan.total_versions;
     if dry_run || (!force && (plan.size() > limit || empties_mirror)) {
         for d in &plan.versions {
-            println!("delete {}@{} ({})", d.module, d.version, d.reason);
+            crate::report::outln(format_args!(
+                "delete {}@{} ({})",
+                d.module, d.version, d.reason
+            ));
         }
         for f in &plan.stray_files {
-            println!("delete stray file {f}");
+            crate::report::outln(format_args!("delete stray file {f}"));
         }
         for d in &plan.stray_dirs {
-            println!("delete stray directory {d}/");
+            crate::report::outln(format_args!("delete stray directory {d}/"));
         }
         if !dry_run {
             summary.refused = true;

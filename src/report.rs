@@ -1,8 +1,21 @@
 //! What people see: messages, a progress bar on a terminal (plain periodic
 //! lines otherwise, for cron mail and journald), and byte and time formatting.
+//!
+//! Every byte gomirror prints goes through [`outln`] (results: summaries,
+//! JSON, dry-run listings) or [`errln`] (diagnostics), never `print!`: std's
+//! printing macros panic when a write fails, so `gomirror status | head -1`
+//! or a cron job whose mail spool is full would die with exit 101, and a sync
+//! would stop half-way, its run unrecorded. Here a reader that went away
+//! (`BrokenPipe`) only silences the stream: the command finishes its work and
+//! keeps its exit code, as `head` users expect. Any other failure (a full
+//! disk behind `> file`) silences it too, and [`finish_output`] then turns it
+//! into an error on stderr and exit 2, because an operator's script relies on
+//! that output being complete. SIGPIPE stays ignored, as the Rust runtime
+//! sets it before `main`: the signal would kill a sync mid-publish.
 
-use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::fmt::Display;
+use std::io::{self, IsTerminal, Write};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -48,8 +61,9 @@ impl Reporter {
 
     fn print(&self, line: &str) {
         match self.bar.lock().unwrap().as_ref() {
+            // indicatif draws only on a terminal and drops its own write errors.
             Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
+            None => errln(line),
         }
     }
 
@@ -122,11 +136,11 @@ impl Reporter {
         if p.last.elapsed() >= Duration::from_secs(10) {
             p.last = Instant::now();
             let of = total.map(|t| format!("/{t}")).unwrap_or_default();
-            eprintln!(
+            errln(format_args!(
                 "{}: {done}{of} {detail} ({})",
                 p.label,
                 duration(p.started.elapsed())
-            );
+            ));
         }
     }
 
@@ -138,23 +152,14 @@ impl Reporter {
     }
 }
 
-/// `1.5 MiB`.
+/// `1.50 MiB`: indicatif's binary units, as its progress templates show them.
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    indicatif::HumanBytes(n).to_string()
 }
 
-/// `2m 05s`, `3.2s`.
+/// `2m 05s`, `3.2s`. Ours, not `indicatif::HumanDuration`: that one rounds to
+/// a single unit ("2 minutes" for 2m 59s, "0 seconds" for 0.4s), too coarse
+/// for a summary that operators compare from run to run.
 pub fn duration(d: Duration) -> String {
     let s = d.as_secs();
     if s >= 3600 {
@@ -174,15 +179,173 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// What became of a standard stream.
+#[derive(Debug, Default)]
+enum StreamState {
+    #[default]
+    Open,
+    /// The reader went away: later output is dropped quietly.
+    Closed,
+    /// Writing failed for another reason: later output is dropped, and the
+    /// error is reported once the command is done.
+    Failed(io::Error),
+}
+
+/// One standard stream that printing to can never panic or stop a command.
+struct Stream {
+    state: Mutex<StreamState>,
+}
+
+impl Stream {
+    const fn new() -> Stream {
+        Stream {
+            state: Mutex::new(StreamState::Open),
+        }
+    }
+
+    /// Writes `text` through `w` unless an earlier write failed.
+    fn write(&self, w: &mut dyn Write, text: &dyn Display) {
+        // A panic elsewhere while printing must not silence everything after it.
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if !matches!(*state, StreamState::Open) {
+            return;
+        }
+        if let Err(e) = writeln!(w, "{text}") {
+            *state = StreamState::from(e);
+        }
+    }
+
+    fn flush(&self, w: &mut dyn Write) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(*state, StreamState::Open)
+            && let Err(e) = w.flush()
+        {
+            *state = StreamState::from(e);
+        }
+    }
+
+    /// The write error that is not a closed pipe, if there was one.
+    fn failure(&self) -> Option<String> {
+        match &*self.state.lock().unwrap_or_else(PoisonError::into_inner) {
+            StreamState::Failed(e) => Some(e.to_string()),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for StreamState {
+    fn from(e: io::Error) -> StreamState {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            StreamState::Closed
+        } else {
+            StreamState::Failed(e)
+        }
+    }
+}
+
+static STDOUT: Stream = Stream::new();
+static STDERR: Stream = Stream::new();
+
+/// Prints one line of results to stdout (a newline is added).
+pub fn outln(line: impl Display) {
+    STDOUT.write(&mut io::stdout().lock(), &line);
+}
+
+/// Prints one diagnostic line to stderr (a newline is added).
+///
+/// A stderr that fails is only silenced: there is nowhere left to say so,
+/// and the exit code still tells what the command did.
+pub fn errln(line: impl Display) {
+    STDERR.write(&mut io::stderr().lock(), &line);
+}
+
+/// Flushes stdout and returns the exit code to use: `code`, or 2 if results
+/// could not be written for another reason than a closed pipe (the error is
+/// printed on stderr, naming stdout).
+pub fn finish_output(code: i32) -> i32 {
+    STDOUT.flush(&mut io::stdout().lock());
+    match STDOUT.failure() {
+        Some(e) => {
+            errln(format_args!(
+                "error: cannot write the output to stdout: {e}"
+            ));
+            code.max(2)
+        }
+        None => code,
+    }
+}
+
+/// Records a failed write of something printed elsewhere (clap's help), so
+/// that [`finish_output`] reports it like one of ours.
+pub fn stdout_failed(e: io::Error) {
+    *STDOUT.state.lock().unwrap_or_else(PoisonError::into_inner) = StreamState::from(e);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Accepts `room` bytes, then fails every write with `errno`.
+    struct Limited {
+        written: Vec<u8>,
+        room: usize,
+        errno: i32,
+        attempts: usize,
+    }
+
+    impl Write for Limited {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.attempts += 1;
+            if self.written.len() >= self.room {
+                return Err(io::Error::from_raw_os_error(self.errno));
+            }
+            let n = buf.len().min(self.room - self.written.len());
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn limited(room: usize, errno: i32) -> Limited {
+        Limited {
+            written: Vec::new(),
+            room,
+            errno,
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn closed_pipe_silences_the_stream_without_a_failure() {
+        let s = Stream::new();
+        let mut w = limited(6, libc::EPIPE);
+        s.write(&mut w, &"first");
+        s.write(&mut w, &"second");
+        let attempts = w.attempts;
+        s.write(&mut w, &"third");
+        assert_eq!(w.written, b"first\n");
+        assert_eq!(w.attempts, attempts, "wrote again after the pipe closed");
+        assert_eq!(s.failure(), None);
+    }
+
+    #[test]
+    fn full_disk_is_kept_as_the_failure_to_report() {
+        let s = Stream::new();
+        let mut w = limited(3, libc::ENOSPC);
+        s.write(&mut w, &"first");
+        s.write(&mut w, &"second");
+        assert_eq!(w.written, b"fir");
+        let e = s.failure().expect("a failure");
+        assert!(e.contains("No space left on device"), "{e}");
+    }
+
     #[test]
     fn formats() {
         assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(5 << 30), "5.0 GiB");
+        assert_eq!(bytes(1536), "1.50 KiB");
+        assert_eq!(bytes(5 << 30), "5.00 GiB");
         assert_eq!(duration(Duration::from_millis(3200)), "3.2s");
         assert_eq!(duration(Duration::from_secs(125)), "2m 05s");
         assert_eq!(duration(Duration::from_secs(7260)), "2h 01m");

@@ -45,42 +45,45 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
         runs: state.recent_runs(10)?,
     };
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&status).expect("serializable")
-        );
-        return Ok(());
+        report::outln(serde_json::to_string_pretty(&status).expect("serializable"));
+    } else {
+        for line in render(&status, &settings.sumdb.name) {
+            report::outln(line);
+        }
     }
+    Ok(())
+}
+
+/// The text `gomirror status` prints, one line per entry.
+fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
+    let mut lines = Vec::new();
     let c = &status.counts;
-    println!("mirror     {}", status.output);
-    println!("state      {}", status.state);
-    println!(
+    lines.push(format!("mirror     {}", status.output));
+    lines.push(format!("state      {}", status.state));
+    lines.push(format!(
         "index      cursor {} ({} versions known, {} modules, {} wanted)",
         status.cursor.as_deref().unwrap_or("(not started)"),
         c.index_versions,
         c.modules,
         c.wanted_modules
-    );
-    println!(
+    ));
+    lines.push(format!(
         "versions   {} published ({}), {} pending, {} failed, {} not on the upstream",
         c.published,
         report::bytes(c.published_bytes as u64),
         c.pending,
         c.failed,
         c.gone
-    );
-    match &status.checksum_database {
-        Some(t) => println!(
+    ));
+    lines.push(match &status.checksum_database {
+        Some(t) => format!(
             "sumdb      {} tree of {} records ({})",
             t.name, t.trusted_size, t.trusted_hash
         ),
-        None => println!(
-            "sumdb      {} (no tree head accepted yet)",
-            settings.sumdb.name
-        ),
-    }
+        None => format!("sumdb      {sumdb_name} (no tree head accepted yet)"),
+    });
     if !status.runs.is_empty() {
-        println!("recent runs:");
+        lines.push("recent runs:".into());
         for r in &status.runs {
             let took = r
                 .finished
@@ -97,18 +100,18 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
                 .and_then(|v| v.as_u64())
                 .map(|n| format!(", {n} published"))
                 .unwrap_or_default();
-            println!(
+            lines.push(format!(
                 "  #{:<5} {:<7} started {} took {took}, exit {exit}{published}",
                 r.id,
                 r.command,
                 format_time(r.started)
-            );
+            ));
         }
     }
     if !status.failures.is_empty() {
-        println!("failing versions:");
+        lines.push("failing versions:".into());
         for f in &status.failures {
-            println!(
+            lines.push(format!(
                 "  {}@{} ({} attempt{}, next {}): {}",
                 f.path,
                 f.version,
@@ -118,10 +121,10 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
                     .map(format_time)
                     .unwrap_or_else(|| "next run".into()),
                 f.error.lines().next().unwrap_or("")
-            );
+            ));
         }
     }
-    Ok(())
+    lines
 }
 
 /// `2026-11-24 15:53:00 UTC`.

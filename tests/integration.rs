@@ -6,6 +6,7 @@ mod e2e;
 mod examples;
 mod faults;
 mod index_faults;
+mod output;
 mod prune_verify;
 mod run_faults;
 mod sumdb_trust;
