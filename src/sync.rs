@@ -341,7 +341,7 @@ async fn pipeline(
                 break;
             }
             for t in &page {
-                println!("fetch {}@{}", t.path, t.version);
+                crate::report::outln(format_args!("fetch {}@{}", t.path, t.version));
             }
             report.attempted += page.len() as u64;
             after = page.last().map(|t| (t.module_id, t.version.clone()));

@@ -147,6 +147,13 @@ fn sync_into_a_closed_pipe_finishes_and_records_the_run() {
 }
 
 #[test]
+fn sync_dry_run_into_a_closed_pipe_exits_0_and_changes_nothing() {
+    let m = Mirror::new(small());
+    assert_eq!(run_into_closed_pipe(&m, &["sync", "--dry-run"]), 0);
+    assert!(m.tree_files().is_empty(), "{:?}", m.tree_files());
+}
+
+#[test]
 fn failing_sync_into_a_closed_pipe_keeps_exit_1_and_records_the_run() {
     // The failure is printed on stderr while the sync runs, so the closed
     // pipe is hit mid-pipeline, not only by the closing summary.
