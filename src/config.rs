@@ -107,8 +107,11 @@ impl Default for RawPrune {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawMaxDelete {
-    Count(u64),
+    Count(i64),
     Text(String),
+    // Anything else (a float, a table) gets our own message naming the key
+    // instead of serde's "did not match any variant".
+    Other(toml::Value),
 }
 
 fn default_timeout() -> String {
@@ -129,6 +132,37 @@ fn default_recheck() -> String {
 fn default_recheck_batch() -> u64 {
     1000
 }
+
+/// humantime's year (365.25 days), so `"20y"` is exactly the bound.
+const YEAR: Duration = Duration::from_secs(31_557_600);
+
+/// The values a configured duration may take, and how the message says so.
+struct Bounds {
+    min: Duration,
+    max: Duration,
+    text: &'static str,
+}
+
+/// A per-read timeout of 0 fails every request; hours hide a hung upstream.
+const TIMEOUT_BOUNDS: Bounds = Bounds {
+    min: Duration::from_secs(1),
+    max: Duration::from_secs(3600),
+    text: "between 1s and 1h",
+};
+/// The index starts in 2019; twenty years back is already "the beginning".
+const INDEX_SINCE_BOUNDS: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: YEAR.saturating_mul(20),
+    text: "between 0s and 20y",
+};
+/// `0s` rechecks on every sync (within `recheck_batch`); "never" is spelt out.
+const RECHECK_BOUNDS: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: YEAR.saturating_mul(10),
+    text: "between 0s and 10y (or \"never\")",
+};
+/// The batch becomes an SQL `LIMIT`; a huge one is no limit at all.
+const RECHECK_BATCH_MAX: u64 = 1_000_000;
 
 /// The checked configuration every command runs from.
 #[derive(Clone, Debug)]
@@ -166,7 +200,9 @@ impl IndexSince {
     pub fn resolve(&self, now: i64) -> String {
         match self {
             IndexSince::At(t) => t.clone(),
-            IndexSince::Ago(d) => crate::status::rfc3339(now - d.as_secs() as i64),
+            IndexSince::Ago(d) => crate::status::rfc3339(
+                now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+            ),
         }
     }
 }
@@ -213,13 +249,23 @@ impl Filter {
 pub struct PruneSettings {
     pub enabled: bool,
     pub max_delete: MaxDelete,
-    /// How often a published version is asked about upstream again (404/410 → pruned).
-    pub recheck_interval: Duration,
+    /// How often a published version is asked about upstream again (404/410 →
+    /// pruned); `None` when `recheck_interval = "never"`.
+    pub recheck_interval: Option<Duration>,
     /// How many published versions one sync rechecks at most.
     pub recheck_batch: u64,
     /// Whether pruning walks the tree for strays (large mirrors may leave this
     /// to a daily `gomirror prune`).
     pub scan_tree: bool,
+}
+
+impl PruneSettings {
+    /// Published versions last checked at or before this (Unix seconds) are
+    /// due a recheck at `now`; `None` when rechecks are off.
+    pub fn recheck_cutoff(&self, now: i64) -> Option<i64> {
+        let interval = self.recheck_interval?;
+        Some(now.saturating_sub(i64::try_from(interval.as_secs()).unwrap_or(i64::MAX)))
+    }
 }
 
 /// `prune.max_delete`: an absolute count or a share of the mirror.
@@ -277,12 +323,13 @@ impl Settings {
 
         let proxy = parse_url("upstream.proxy", &raw.upstream.proxy).map_err(&invalid)?;
         let index = parse_url("upstream.index", &raw.upstream.index).map_err(&invalid)?;
-        let timeout = parse_duration(&raw.upstream.timeout).ok_or_else(|| {
-            invalid(format!(
-                "upstream.timeout: cannot parse {:?} as a duration (e.g. \"60s\")",
-                raw.upstream.timeout
-            ))
-        })?;
+        let timeout = bounded_duration(
+            "upstream.timeout",
+            &raw.upstream.timeout,
+            &TIMEOUT_BOUNDS,
+            "\"60s\"",
+        )
+        .map_err(&invalid)?;
 
         let verifier = Verifier::parse(&raw.sumdb.key)
             .map_err(|e| invalid(format!("sumdb.key: {e}: {:?}", raw.sumdb.key)))?;
@@ -318,9 +365,22 @@ impl Settings {
         if raw.mirror.output.as_os_str().is_empty() {
             return Err(invalid("mirror.output is empty".into()));
         }
-        if state.starts_with(&output) {
+        // Compared as the filesystem will see them: `sub/../out/state.db`, or a
+        // symlink to the output, must not slip past (prune would delete the
+        // state database as a stray on every run).
+        let (real_state, real_output) = (resolve_existing(&state), resolve_existing(&output));
+        if real_state.starts_with(&real_output) {
+            let resolved = if (&real_state, &real_output) == (&state, &output) {
+                String::new()
+            } else {
+                format!(
+                    " (resolved: {} inside {})",
+                    real_state.display(),
+                    real_output.display()
+                )
+            };
             return Err(invalid(format!(
-                "mirror.state ({}) must not be inside mirror.output ({}): the web server would publish it and prune would treat it as a stray",
+                "mirror.state ({}) must not be inside mirror.output ({}){resolved}: the web server would publish it and prune would treat it as a stray",
                 state.display(),
                 output.display()
             )));
@@ -345,28 +405,41 @@ impl Settings {
         }
         let index_since = match &raw.upstream.index_since {
             None => None,
-            Some(t) if crate::index::is_rfc3339(t) => Some(IndexSince::At(t.clone())),
-            Some(t) => Some(IndexSince::Ago(parse_duration(t).ok_or_else(|| {
-                invalid(format!(
-                    "upstream.index_since: {t:?} is neither an RFC 3339 time (\"2026-01-01T00:00:00Z\") nor a duration (\"7d\")"
-                ))
-            })?)),
+            Some(t) => Some(parse_index_since(t, jiff::Timestamp::now()).map_err(&invalid)?),
         };
 
-        let max_delete = match raw.prune.max_delete {
-            RawMaxDelete::Count(n) => MaxDelete::Count(n),
-            RawMaxDelete::Text(t) => parse_max_delete(&t).ok_or_else(|| {
-                invalid(format!(
-                    "prune.max_delete: expected a count (100) or a percentage (\"10%\"), not {t:?}"
-                ))
-            })?,
-        };
-        let recheck_interval = parse_duration(&raw.prune.recheck_interval).ok_or_else(|| {
+        let max_delete_message = |shown: String| {
             invalid(format!(
-                "prune.recheck_interval: cannot parse {:?} as a duration (e.g. \"7d\", \"12h\")",
-                raw.prune.recheck_interval
+                "prune.max_delete: expected a count (100) or a percentage from 0% to 100% (\"10%\"), not {shown}"
             ))
-        })?;
+        };
+        let max_delete = match raw.prune.max_delete {
+            RawMaxDelete::Count(n) => {
+                MaxDelete::Count(u64::try_from(n).map_err(|_| max_delete_message(n.to_string()))?)
+            }
+            RawMaxDelete::Text(t) => {
+                parse_max_delete(&t).ok_or_else(|| max_delete_message(format!("{t:?}")))?
+            }
+            RawMaxDelete::Other(v) => return Err(max_delete_message(v.to_string())),
+        };
+        let recheck_interval = match raw.prune.recheck_interval.trim() {
+            "never" | "off" => None,
+            text => Some(
+                bounded_duration(
+                    "prune.recheck_interval",
+                    text,
+                    &RECHECK_BOUNDS,
+                    "\"7d\", \"12h\"",
+                )
+                .map_err(&invalid)?,
+            ),
+        };
+        if raw.prune.recheck_batch == 0 || raw.prune.recheck_batch > RECHECK_BATCH_MAX {
+            return Err(invalid(format!(
+                "prune.recheck_batch must be between 1 and {RECHECK_BATCH_MAX}, not {} (recheck_interval = \"never\" turns rechecks off)",
+                raw.prune.recheck_batch
+            )));
+        }
 
         Ok(Settings {
             config_path: path.to_path_buf(),
@@ -403,8 +476,9 @@ fn absolute(base: &Path, p: &Path) -> PathBuf {
     } else {
         base.join(p)
     };
-    // Normalise `.` components lexically so containment checks are meaningful;
-    // `..` is kept (resolving it lexically could change meaning across symlinks).
+    // Normalise `.` components lexically for readable messages; `..` is kept
+    // (resolving it lexically could change meaning across symlinks) and
+    // containment is checked on `resolve_existing` instead.
     let mut out = PathBuf::new();
     for c in joined.components() {
         if c != std::path::Component::CurDir {
@@ -417,6 +491,84 @@ fn absolute(base: &Path, p: &Path) -> PathBuf {
         return cwd.join(out);
     }
     out
+}
+
+/// What `path` (absolute) will name once created: its longest existing
+/// ancestor with symlinks and `..` resolved by the filesystem, then the rest
+/// appended with `..` applied lexically (nothing there exists to be a symlink).
+fn resolve_existing(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut missing = Vec::new();
+    let mut existing = path;
+    let real = loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            break real;
+        }
+        match (existing.parent(), existing.components().next_back()) {
+            (Some(parent), Some(last)) => {
+                missing.push(last);
+                existing = parent;
+            }
+            // Not even the root resolves (a relative path): compare as written.
+            _ => {
+                missing.clear();
+                break PathBuf::new();
+            }
+        }
+    };
+    let mut out = if real.as_os_str().is_empty() {
+        missing.extend(path.components().rev());
+        PathBuf::new()
+    } else {
+        real
+    };
+    for c in missing.into_iter().rev() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `upstream.index_since`: an RFC 3339 time not after `now`, or a duration
+/// before the first run.
+fn parse_index_since(t: &str, now: jiff::Timestamp) -> Result<IndexSince, String> {
+    if crate::index::is_rfc3339(t) {
+        let at: jiff::Timestamp = t
+            .parse()
+            .map_err(|e| format!("upstream.index_since: {t:?}: {e}"))?;
+        if at > now {
+            return Err(format!(
+                "upstream.index_since: {t:?} is in the future (now is {now}); the index has nothing after it"
+            ));
+        }
+        return Ok(IndexSince::At(t.to_string()));
+    }
+    if parse_duration(t).is_none() {
+        return Err(format!(
+            "upstream.index_since: {t:?} is neither an RFC 3339 time (\"2026-01-01T00:00:00Z\") nor a duration (\"7d\")"
+        ));
+    }
+    bounded_duration("upstream.index_since", t, &INDEX_SINCE_BOUNDS, "\"7d\"").map(IndexSince::Ago)
+}
+
+/// Parses `text` as a duration within `bounds`, or says why not, naming `key`.
+fn bounded_duration(
+    key: &str,
+    text: &str,
+    bounds: &Bounds,
+    example: &str,
+) -> Result<Duration, String> {
+    let d = parse_duration_detailed(text)
+        .map_err(|e| format!("{key}: cannot parse {text:?} as a duration ({e}; e.g. {example})"))?;
+    if d < bounds.min || d > bounds.max {
+        return Err(format!("{key} must be {}, not {text:?}", bounds.text));
+    }
+    Ok(d)
 }
 
 fn parse_url(key: &str, s: &str) -> Result<Url, String> {
@@ -457,23 +609,22 @@ fn parse_max_delete(t: &str) -> Option<MaxDelete> {
     }
 }
 
-/// Parses durations like `90s`, `15m`, `12h`, `7d`, or a bare number of seconds.
+/// Parses durations like `90s`, `15m`, `12h`, `7d`, `1h 30m`, `2w`, or a bare
+/// number of seconds. Bounds are the caller's: see [`Settings::parse`].
 pub fn parse_duration(s: &str) -> Option<Duration> {
+    parse_duration_detailed(s).ok()
+}
+
+fn parse_duration_detailed(s: &str) -> Result<Duration, humantime::DurationError> {
     let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => (&s[..i], s[i..].trim()),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().ok()?;
-    let secs = match unit {
-        "ms" => return Some(Duration::from_millis(n)),
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        "d" => n.checked_mul(86400)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
+    // humantime wants a unit; earlier configs used bare seconds.
+    if !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(n) = s.parse::<u64>()
+    {
+        return Ok(Duration::from_secs(n));
+    }
+    humantime::parse_duration(s)
 }
 
 /// A URL fit for logs and error messages: any user name, password or query
@@ -665,12 +816,216 @@ include = ["golang.org/x"]
     }
 
     #[test]
+    fn readme_configuration_block_is_accepted() {
+        let readme = include_str!("../README.md");
+        let section = &readme[readme.find("## Configuration").expect("section")..];
+        let start = section.find("```toml\n").expect("toml block") + "```toml\n".len();
+        let block = &section[start..start + section[start..].find("```").expect("block end")];
+        let s = cfg(block).unwrap_or_else(|e| panic!("README's configuration block: {e}"));
+        assert_eq!(s.timeout, Duration::from_secs(60));
+        assert_eq!(
+            s.index_since,
+            Some(IndexSince::Ago(Duration::from_secs(7 * 86400)))
+        );
+        assert_eq!(
+            s.prune.recheck_interval,
+            Some(Duration::from_secs(7 * 86400))
+        );
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
         assert_eq!(parse_duration("7d"), Some(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration(" 60s "), Some(Duration::from_secs(60)));
+        assert_eq!(parse_duration("1h 30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2w"), Some(Duration::from_secs(14 * 86400)));
+        assert_eq!(parse_duration("20y"), Some(YEAR * 20));
         assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("-5s"), None);
+        assert_eq!(parse_duration("99999999999999999999s"), None);
+    }
+
+    /// Parses `minimal(extra)` with `replace` applied, expecting a refusal.
+    fn refused(from: &str, to: &str, extra: &str) -> String {
+        match cfg(&minimal(extra).replace(from, to)) {
+            Ok(_) => panic!("accepted {to:?} {extra:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn zero_or_huge_timeout_is_refused() {
+        for t in ["0s", "0", "500ms", "2h", "18446744073709551615"] {
+            let err = refused("[upstream]", &format!("[upstream]\ntimeout = \"{t}\""), "");
+            assert!(
+                err.contains("upstream.timeout must be between 1s and 1h"),
+                "{t}: {err}"
+            );
+        }
+        let err = refused("[upstream]", "[upstream]\ntimeout = \"soon\"", "");
+        assert!(err.contains("upstream.timeout: cannot parse"), "{err}");
+        for (t, want) in [("1s", 1), ("60", 60), ("1h", 3600)] {
+            let s =
+                cfg(&minimal("").replace("[upstream]", &format!("[upstream]\ntimeout = \"{t}\"")))
+                    .unwrap();
+            assert_eq!(s.timeout, Duration::from_secs(want));
+        }
+    }
+
+    #[test]
+    fn huge_index_since_does_not_wrap_into_the_future() {
+        // u64::MAX seconds used to become -1 as i64: `now - d` was one second ahead.
+        let err = refused(
+            "[upstream]",
+            "[upstream]\nindex_since = \"18446744073709551615s\"",
+            "",
+        );
+        assert!(
+            err.contains("upstream.index_since must be between 0s and 20y"),
+            "{err}"
+        );
+        let err = refused("[upstream]", "[upstream]\nindex_since = \"21y\"", "");
+        assert!(err.contains("upstream.index_since"), "{err}");
+        let now = 1_795_017_600;
+        let since = IndexSince::Ago(Duration::from_secs(u64::MAX)).resolve(now);
+        assert!(crate::index::timestamp_cmp(&since, &crate::status::rfc3339(now)).is_lt());
+        let s =
+            cfg(&minimal("").replace("[upstream]", "[upstream]\nindex_since = \"20y\"")).unwrap();
+        assert_eq!(
+            s.index_since.unwrap().resolve(now),
+            crate::status::rfc3339(now - 20 * 31_557_600)
+        );
+    }
+
+    #[test]
+    fn index_since_in_the_future_or_impossible_is_refused() {
+        let err = refused(
+            "[upstream]",
+            "[upstream]\nindex_since = \"2999-01-01T00:00:00Z\"",
+            "",
+        );
+        assert!(
+            err.contains("upstream.index_since") && err.contains("in the future"),
+            "{err}"
+        );
+        let err = refused(
+            "[upstream]",
+            "[upstream]\nindex_since = \"2023-02-30T00:00:00Z\"",
+            "",
+        );
+        assert!(err.contains("upstream.index_since"), "{err}");
+        let s = cfg(&minimal("").replace(
+            "[upstream]",
+            "[upstream]\nindex_since = \"2019-04-10T12:08:52.997264-07:00\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.index_since,
+            Some(IndexSince::At("2019-04-10T12:08:52.997264-07:00".into()))
+        );
+    }
+
+    #[test]
+    fn recheck_interval_meant_as_never_does_not_recheck_everything() {
+        // u64::MAX seconds used to put the cutoff in the future: every
+        // published version was due on every run.
+        let err = refused(
+            "",
+            "",
+            "[prune]\nrecheck_interval = \"18446744073709551615s\"",
+        );
+        assert!(
+            err.contains("prune.recheck_interval must be between 0s and 10y"),
+            "{err}"
+        );
+        let err = refused("", "", "[prune]\nrecheck_interval = \"11y\"");
+        assert!(err.contains("prune.recheck_interval"), "{err}");
+        let now = 1_795_017_600;
+        for never in ["never", "off"] {
+            let s = cfg(&minimal(&format!(
+                "[prune]\nrecheck_interval = \"{never}\""
+            )))
+            .unwrap();
+            assert_eq!(s.prune.recheck_cutoff(now), None);
+        }
+        let s = cfg(&minimal("[prune]\nrecheck_interval = \"10y\"")).unwrap();
+        assert_eq!(s.prune.recheck_cutoff(now), Some(now - 10 * 31_557_600));
+        let s = cfg(&minimal("[prune]\nrecheck_interval = \"0s\"")).unwrap();
+        assert_eq!(s.prune.recheck_cutoff(now), Some(now));
+        let mut p = s.prune.clone();
+        p.recheck_interval = Some(Duration::from_secs(u64::MAX));
+        assert!(p.recheck_cutoff(now).is_some_and(|c| c < now));
+    }
+
+    #[test]
+    fn recheck_batch_and_max_delete_out_of_range_are_refused() {
+        for b in ["0", "1000001", "9223372036854775807"] {
+            let err = refused("", "", &format!("[prune]\nrecheck_batch = {b}"));
+            assert!(
+                err.contains("prune.recheck_batch must be between 1 and 1000000"),
+                "{b}: {err}"
+            );
+        }
+        for m in [
+            "-1", "10.5", "\"101%\"", "\"-1%\"", "\"nan%\"", "true", "\"\"",
+        ] {
+            let err = refused("", "", &format!("[prune]\nmax_delete = {m}"));
+            assert!(err.contains("prune.max_delete"), "{m}: {err}");
+        }
+        let s = cfg(&minimal("[prune]\nmax_delete = 0\nrecheck_batch = 1000000")).unwrap();
+        assert_eq!(s.prune.max_delete, MaxDelete::Count(0));
+        assert_eq!(s.prune.recheck_batch, 1_000_000);
+        let s = cfg(&minimal("[prune]\nmax_delete = \"100%\"")).unwrap();
+        assert_eq!(s.prune.max_delete, MaxDelete::Percent(100.0));
+    }
+
+    #[test]
+    fn state_inside_output_through_dotdot_or_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::fs::create_dir(base.join("out")).unwrap();
+        std::fs::create_dir(base.join("sub")).unwrap();
+        std::os::unix::fs::symlink(base.join("out"), base.join("link")).unwrap();
+        let parse = |output: &str, state: &str| {
+            let text = minimal("")
+                .replace("output = \"mirror\"", &format!("output = {output:?}"))
+                .replace("state = \"state.db\"", &format!("state = {state:?}"));
+            Settings::parse(&text, &base.join("sync.toml"), base)
+        };
+        for (output, state) in [
+            ("out", "sub/../out/state.db"),
+            ("out", "missing/../out/state.db"),
+            ("out", "link/state.db"),
+            ("link", "out/state.db"),
+            ("out", "link/deeper/state.db"),
+            ("not-yet", "sub/../not-yet/state.db"),
+            ("out", "out"),
+        ] {
+            let err = match parse(output, state) {
+                Ok(_) => panic!("state {state:?} inside output {output:?} accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                err.contains("must not be inside")
+                    && err.contains(&base.join(state).display().to_string())
+                    && err.contains(&base.join(output).display().to_string()),
+                "{err}"
+            );
+        }
+        for (output, state) in [
+            ("out", "state.db"),
+            ("out", "out-state.db"),
+            ("out", "out/../state.db"),
+            ("link", "sub/state.db"),
+        ] {
+            if let Err(e) = parse(output, state) {
+                panic!("state {state:?} beside output {output:?} refused: {e}");
+            }
+        }
     }
 
     #[test]

@@ -212,8 +212,19 @@ fn excerpt(line: &[u8]) -> String {
 }
 
 /// RFC 3339 with optional fractional seconds: `2019-04-10T19:08:52.997264Z`
-/// or `…-07:00`.
+/// or `…-07:00`, naming a real instant.
+///
+/// The shape is checked byte by byte first because the index's `since`
+/// parameter is parsed by Go's `time.Parse(time.RFC3339, …)`: a cursor in any
+/// other shape jiff would accept (a space for `T`, `[UTC]` suffixes, no
+/// seconds) would be refused by the index on the next run. Go also refuses a
+/// leap second (`:60`), which jiff would quietly read as `:59`. jiff then
+/// rejects what no calendar has: `2023-02-30`, `24:00:00`, `13` as a month.
 pub fn is_rfc3339(s: &str) -> bool {
+    has_go_rfc3339_shape(s) && s.parse::<jiff::Timestamp>().is_ok()
+}
+
+fn has_go_rfc3339_shape(s: &str) -> bool {
     let b = s.as_bytes();
     if b.len() < 20 {
         return false;
@@ -229,7 +240,8 @@ pub fn is_rfc3339(s: &str) -> bool {
         && b[13] == b':'
         && digits(14..16)
         && b[16] == b':'
-        && digits(17..19))
+        && digits(17..19)
+        && b[17] < b'6')
     {
         return false;
     }
@@ -253,52 +265,20 @@ pub fn is_rfc3339(s: &str) -> bool {
     }
 }
 
-/// Orders two RFC 3339 timestamps as instants. Timestamps in UTC (`Z`) compare
-/// by their digits; offsets are normalised to UTC first.
+/// Orders two RFC 3339 timestamps as instants (offsets applied, fractions to
+/// the nanosecond), so `12:08:52-07:00` equals `19:08:52Z`.
+///
+/// Callers pass timestamps that passed [`is_rfc3339`]; to stay a total order
+/// anyway, a string that is not a timestamp sorts before every timestamp, and
+/// two such strings compare by their bytes.
 pub fn timestamp_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    instant(a).cmp(&instant(b))
-}
-
-/// (seconds since 0000-03-01 proleptic, nanoseconds) for a valid timestamp.
-fn instant(s: &str) -> (i64, u32) {
-    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap_or(0);
-    let (y, mo, d, h, mi, se) = (n(0..4), n(5..7), n(8..10), n(11..13), n(14..16), n(17..19));
-    let mut i = 19;
-    let mut nanos = 0u32;
-    if s.as_bytes().get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < s.len() && s.as_bytes()[i].is_ascii_digit() {
-            i += 1;
-        }
-        let frac = &s[start..i];
-        let mut v: u32 = frac.parse().unwrap_or(0);
-        for _ in frac.len()..9 {
-            v *= 10;
-        }
-        nanos = v;
+    use std::cmp::Ordering;
+    match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
+        (Ok(x), Ok(y)) => x.cmp(&y),
+        (Ok(_), Err(_)) => Ordering::Greater,
+        (Err(_), Ok(_)) => Ordering::Less,
+        (Err(_), Err(_)) => a.cmp(b),
     }
-    let offset = match s.as_bytes().get(i) {
-        Some(b'+') | Some(b'-') => {
-            let sign = if s.as_bytes()[i] == b'-' { -1 } else { 1 };
-            let oh: i64 = s[i + 1..i + 3].parse().unwrap_or(0);
-            let om: i64 = s[i + 4..i + 6].parse().unwrap_or(0);
-            sign * (oh * 3600 + om * 60)
-        }
-        _ => 0,
-    };
-    // Days from civil (Howard Hinnant's algorithm).
-    let (y, mo) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * mo + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe;
-    (days * 86400 + h * 3600 + mi * 60 + se - offset, nanos)
 }
 
 #[cfg(test)]
@@ -386,10 +366,41 @@ not json at all
         assert!(is_rfc3339("2019-04-10T19:08:52.997264Z"));
         assert!(is_rfc3339("2019-04-10T12:08:52.997264-07:00"));
         assert!(is_rfc3339("2019-04-10T19:08:52Z"));
+        assert!(is_rfc3339("2019-04-10T19:08:52.123456789Z"));
+        assert!(is_rfc3339("2019-04-11T00:38:52+05:30"));
+        assert!(is_rfc3339("2024-02-29T00:00:00Z"));
+        assert!(is_rfc3339("2019-04-10t19:08:52z"));
         assert!(!is_rfc3339("2019-04-10 19:08:52Z"));
         assert!(!is_rfc3339("2019-04-10T19:08:52."));
         assert!(!is_rfc3339("2019-04-10T19:08:52.1234567890Z"));
+        assert!(!is_rfc3339("2019-04-10T19:08:52"));
+        assert!(!is_rfc3339("2019-04-10T19:08:52+0700"));
+        assert!(!is_rfc3339("2019-04-10T19:08:52Z[UTC]"));
         assert!(!is_rfc3339("yesterday"));
+    }
+
+    #[test]
+    fn impossible_dates_are_not_timestamps() {
+        for t in [
+            "2023-02-30T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2019-13-01T00:00:00Z",
+            "2019-04-31T00:00:00Z",
+            "2019-04-00T00:00:00Z",
+            "2019-04-10T24:00:00Z",
+            "2019-04-10T19:60:00Z",
+            "2019-04-10T19:08:52+99:00",
+        ] {
+            assert!(!is_rfc3339(t), "{t} accepted");
+        }
+    }
+
+    #[test]
+    fn leap_seconds_are_refused_like_go() {
+        // Go's time.Parse (which reads the index's `since`) refuses second 60.
+        assert!(!is_rfc3339("2016-12-31T23:59:60Z"));
+        assert!(!is_rfc3339("2016-12-31T23:59:60.5Z"));
+        assert!(is_rfc3339("2016-12-31T23:59:59.999999999Z"));
     }
 
     #[test]
@@ -410,6 +421,20 @@ not json at all
             timestamp_cmp("2019-12-31T23:59:59Z", "2020-01-01T00:00:00Z"),
             Less
         );
+        // A later wall clock in an eastern offset can be the earlier instant.
+        assert_eq!(
+            timestamp_cmp("2019-04-11T00:30:00+05:30", "2019-04-10T19:08:52Z"),
+            Less
+        );
+        assert_eq!(
+            timestamp_cmp("2019-04-10T19:08:52.000000001Z", "2019-04-10T19:08:52Z"),
+            Greater
+        );
+        assert_eq!(
+            timestamp_cmp("2019-04-10T19:08:52.100Z", "2019-04-10T19:08:52.1Z"),
+            Equal
+        );
+        assert_eq!(timestamp_cmp("garbage", "2019-04-10T19:08:52Z"), Less);
     }
 
     #[test]

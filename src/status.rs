@@ -129,32 +129,25 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
 
 /// `2026-11-24 15:53:00 UTC`.
 pub fn format_time(secs: i64) -> String {
-    let (y, m, d, hh, mm, ss) = civil(secs);
-    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02} UTC")
+    timestamp(secs)
+        .strftime("%Y-%m-%d %H:%M:%S UTC")
+        .to_string()
 }
 
 /// `2026-11-24T15:53:00Z`.
 pub fn rfc3339(secs: i64) -> String {
-    let (y, m, d, hh, mm, ss) = civil(secs);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+    timestamp(secs).to_string()
 }
 
-/// (year, month, day, hour, minute, second) in UTC.
-fn civil(secs: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Civil from days (Howard Hinnant).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    (y, m, d, rem / 3600, (rem % 3600) / 60, rem % 60)
+/// Unix seconds as an instant. Times come from the state database and the
+/// clock, so a value past jiff's range (±9999 years) is clamped rather than
+/// allowed to fail a status report.
+fn timestamp(secs: i64) -> jiff::Timestamp {
+    let secs = secs.clamp(
+        jiff::Timestamp::MIN.as_second(),
+        jiff::Timestamp::MAX.as_second(),
+    );
+    jiff::Timestamp::from_second(secs).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
 #[cfg(test)]
@@ -164,5 +157,21 @@ mod tests {
         assert_eq!(super::format_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(super::format_time(1_795_017_600), "2026-11-18 16:00:00 UTC");
         assert_eq!(super::rfc3339(1_795_017_600), "2026-11-18T16:00:00Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn times_past_the_calendar_are_clamped() {
+        assert!(
+            super::format_time(i64::MAX).starts_with("9999-12-"),
+            "{}",
+            super::format_time(i64::MAX)
+        );
+        assert!(
+            super::rfc3339(i64::MIN).starts_with("-009999-01-"),
+            "{}",
+            super::rfc3339(i64::MIN)
+        );
     }
 }

@@ -632,7 +632,9 @@ async fn recheck(
     upstream: &Arc<Upstream>,
 ) -> Result<(), Fatal> {
     let now = report::now();
-    let cutoff = now - settings.prune.recheck_interval.as_secs() as i64;
+    let Some(cutoff) = settings.prune.recheck_cutoff(now) else {
+        return Ok(());
+    };
     let batch = settings.prune.recheck_batch;
     let due = db.call(move |s| s.due_rechecks(cutoff, batch)).await?;
     if due.is_empty() {

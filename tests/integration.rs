@@ -2,6 +2,7 @@
 //! (`support/`), and end to end with the real `go` command and nginx.
 
 mod common;
+mod config_checks;
 mod e2e;
 mod examples;
 mod faults;
