@@ -16,7 +16,6 @@
 //! nothing changes, unless forced. Checksum-database tiles are kept (they are
 //! shared by every version); lookups of deleted versions go with them.
 
-use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -140,6 +139,10 @@ pub fn plan(
 }
 
 /// Walks the tree; every entry the database does not account for is a stray.
+///
+/// Memory stays bounded whatever the mirror size: each file found is checked
+/// against the database with an indexed query, and only the module being
+/// walked is remembered (the walk is sorted, so a module's files are adjacent).
 fn find_strays(
     state: &State,
     tree: &Tree,
@@ -147,10 +150,8 @@ fn find_strays(
     plan: &mut PrunePlan,
 ) -> Result<(), String> {
     let root = tree.root();
-    // Expected files of one module, loaded when the walk reaches it.
-    let mut cache: BTreeMap<String, Option<HashSet<String>>> = BTreeMap::new();
+    let mut current: Option<(String, Option<KnownModule>)> = None;
     let sumdb_prefix = format!("sumdb/{sumdb_name}/");
-    let mut lookup_cache: Option<HashSet<String>> = None;
 
     let mut it = walkdir::WalkDir::new(root)
         .follow_links(false)
@@ -186,22 +187,22 @@ fn find_strays(
             continue;
         }
         let expected = if let Some(rest) = rel.strip_prefix(&sumdb_prefix) {
-            sumdb_file_expected(state, rest, &mut lookup_cache)?
+            sumdb_file_expected(state, rest)?
         } else if rel.starts_with("sumdb/") {
             false
         } else if let Some((module_dir, file)) = split_module_file(&rel) {
-            let files = match cache.get(module_dir) {
-                Some(f) => f,
-                None => {
-                    if cache.len() > 64 {
-                        // Walk order is sorted: modules seen long ago are done.
-                        cache.clear();
-                    }
-                    let f = expected_module_files(state, module_dir)?;
-                    cache.entry(module_dir.to_string()).or_insert(f)
+            let known = match &current {
+                Some((dir, known)) if dir == module_dir => *known,
+                _ => {
+                    let known = known_module(state, module_dir)?;
+                    current = Some((module_dir.to_string(), known));
+                    known
                 }
             };
-            files.as_ref().is_some_and(|f| f.contains(file))
+            match known {
+                Some(m) => module_file_expected(state, m, file)?,
+                None => false,
+            }
         } else {
             false
         };
@@ -227,11 +228,14 @@ fn dir_can_belong(rel: &str, sumdb_prefix: &str) -> bool {
         return false;
     }
     // Module directories: every element must be a valid escaped path element,
-    // or `@v` directly below a module directory.
+    // or `@v` directly below a valid module directory (`<root>/@v` has none).
     let mut elems = rel.split('/').peekable();
     while let Some(e) = elems.next() {
         if e == "@v" {
-            return elems.peek().is_none() && gomod::unescape_path(&rel[..rel.len() - 3]).is_ok();
+            return elems.peek().is_none()
+                && rel
+                    .strip_suffix("/@v")
+                    .is_some_and(|module| gomod::unescape_path(module).is_ok());
         }
         if e.is_empty() || e.starts_with('.') || e.contains('@') {
             return false;
@@ -248,51 +252,64 @@ fn split_module_file(rel: &str) -> Option<(&str, &str)> {
     rel.strip_suffix("/@latest").map(|m| (m, "@latest"))
 }
 
-/// The files a module directory should hold, from the database; `None` if
-/// the directory is not a known module with versions in the tree.
-fn expected_module_files(
-    state: &State,
-    escaped_module: &str,
-) -> Result<Option<HashSet<String>>, String> {
+/// A module directory the database knows.
+#[derive(Clone, Copy, Debug)]
+struct KnownModule {
+    id: i64,
+    /// Whether it has a published version in the tree (so `@v/list` and `@latest` belong).
+    listed: bool,
+}
+
+/// The module an escaped directory names, if the database knows it.
+fn known_module(state: &State, escaped_module: &str) -> Result<Option<KnownModule>, String> {
     let Ok(module) = gomod::unescape_path(escaped_module) else {
         return Ok(None);
     };
     let Some((id, _)) = state.module(&module).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let mut stmt = state
+    let listed = state
         .conn()
-        .prepare_cached("SELECT version, state FROM versions WHERE module_id = ?1 AND in_tree = 1")
-        .map_err(|e| e.to_string())?;
-    let rows = stmt
-        .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
-        .map_err(|e| e.to_string())?;
-    let mut files = HashSet::new();
-    let mut listed = 0;
-    for r in rows {
-        let (v, st) = r.map_err(|e| e.to_string())?;
-        let Ok(ev) = gomod::escape_version(&v) else {
-            continue;
-        };
-        for ext in ["info", "mod", "zip"] {
-            files.insert(format!("@v/{ev}.{ext}"));
-        }
-        if st == vstate::PUBLISHED {
-            listed += 1;
-        }
-    }
-    if listed > 0 {
-        files.insert("@v/list".to_string());
-        files.insert("@latest".to_string());
-    }
-    Ok(Some(files))
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND in_tree = 1 AND state = ?2)",
+        )
+        .and_then(|mut s| s.query_row(rusqlite::params![id, vstate::PUBLISHED], |r| r.get(0)))
+        .map_err(|e| format!("cannot read versions of {module}: {e}"))?;
+    Ok(Some(KnownModule { id, listed }))
 }
 
-fn sumdb_file_expected(
-    state: &State,
-    rest: &str,
-    lookups: &mut Option<HashSet<String>>,
-) -> Result<bool, String> {
+/// Whether `file` (`@latest`, `@v/list`, `@v/<escaped version>.<ext>`) belongs
+/// in a known module's directory. Only the canonical escaping of a version in
+/// the tree belongs.
+fn module_file_expected(state: &State, m: KnownModule, file: &str) -> Result<bool, String> {
+    if file == "@latest" || file == "@v/list" {
+        return Ok(m.listed);
+    }
+    let Some((escaped, ext)) = file.strip_prefix("@v/").and_then(|f| f.rsplit_once('.')) else {
+        return Ok(false);
+    };
+    if !matches!(ext, "info" | "mod" | "zip") {
+        return Ok(false);
+    }
+    let Some(version) = canonical_version(escaped) else {
+        return Ok(false);
+    };
+    state
+        .conn()
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND version = ?2 AND in_tree = 1)",
+        )
+        .and_then(|mut s| s.query_row(rusqlite::params![m.id, version], |r| r.get(0)))
+        .map_err(|e| format!("cannot read version {version} of module {}: {e}", m.id))
+}
+
+/// The version an escaped file name stands for, if it is the canonical escaping.
+fn canonical_version(escaped: &str) -> Option<String> {
+    let v = gomod::unescape_version(escaped).ok()?;
+    (gomod::escape_version(&v).ok()? == escaped).then_some(v)
+}
+
+fn sumdb_file_expected(state: &State, rest: &str) -> Result<bool, String> {
     if rest == "supported" || rest == "latest" {
         return Ok(true);
     }
@@ -300,30 +317,29 @@ fn sumdb_file_expected(
         // Tiles are shared by every version: any well-formed tile stays.
         return Ok(crate::sumdb::tile::parse_tile_path(&format!("tile/{t}")).is_ok());
     }
-    if let Some(l) = rest.strip_prefix("lookup/") {
-        if lookups.is_none() {
-            let mut set = HashSet::new();
-            let mut stmt = state
-                .conn()
-                .prepare(
-                    "SELECT m.path, v.version FROM versions v JOIN modules m ON m.id = v.module_id
-                     WHERE v.in_tree = 1 AND v.record_id IS NOT NULL",
-                )
-                .map_err(|e| e.to_string())?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-                .map_err(|e| e.to_string())?;
-            for r in rows {
-                let (m, v) = r.map_err(|e| e.to_string())?;
-                if let (Ok(em), Ok(ev)) = (gomod::escape_path(&m), gomod::escape_version(&v)) {
-                    set.insert(format!("{em}@{ev}"));
-                }
-            }
-            *lookups = Some(set);
-        }
-        return Ok(lookups.as_ref().is_some_and(|s| s.contains(l)));
+    let Some((escaped_module, escaped_version)) = rest
+        .strip_prefix("lookup/")
+        .and_then(|l| l.rsplit_once('@'))
+    else {
+        return Ok(false);
+    };
+    let Ok(module) = gomod::unescape_path(escaped_module) else {
+        return Ok(false);
+    };
+    let Some(version) = canonical_version(escaped_version) else {
+        return Ok(false);
+    };
+    if gomod::escape_path(&module).ok().as_deref() != Some(escaped_module) {
+        return Ok(false);
     }
-    Ok(false)
+    state
+        .conn()
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM versions v JOIN modules m ON m.id = v.module_id
+             WHERE m.path = ?1 AND v.version = ?2 AND v.in_tree = 1 AND v.record_id IS NOT NULL)",
+        )
+        .and_then(|mut s| s.query_row([&module, &version], |r| r.get(0)))
+        .map_err(|e| format!("cannot read {module}@{version}: {e}"))
 }
 
 /// `gomirror prune`: plans and carries out a prune from the state database
@@ -413,85 +429,119 @@ async fn execute(
     plan: PrunePlan,
 ) -> Result<u64, Fatal> {
     let fatal = |e: StateError| Fatal(e.to_string());
-    // 1. The database stops listing them; their modules' indexes are rewritten.
+    // 1. The database stops listing them.
     let versions = plan.versions.clone();
     db.call(move |s| unlist(s, &versions))
         .await
         .map_err(fatal)?;
+
+    // 2. Strays go first: a stray link where a directory belongs is removed
+    //    itself, so the index rewrite and the deletions below never meet it
+    //    (the tree refuses to work through a link; its target is never touched).
+    let t = tree.clone();
+    let (stray_files, stray_dirs) = (plan.stray_files, plan.stray_dirs);
+    let mut removal = tokio::task::spawn_blocking(move || {
+        let mut r = Removal::default();
+        for f in &stray_files {
+            match t.remove_file(f) {
+                Ok(true) => r.deleted += 1,
+                Ok(false) => {}
+                Err(e) => r.errors.push(e.to_string()),
+            }
+            if let Some((dir, _)) = f.rsplit_once('/') {
+                r.dirs.push(dir.to_string());
+            }
+        }
+        for d in &stray_dirs {
+            match t.remove_dir_all(d) {
+                Ok(true) => r.deleted += 1,
+                Ok(false) => {}
+                Err(e) => r.errors.push(e.to_string()),
+            }
+            if let Some((dir, _)) = d.rsplit_once('/') {
+                r.dirs.push(dir.to_string());
+            }
+        }
+        r
+    })
+    .await
+    .map_err(|e| Fatal(format!("prune crashed: {e}")))?;
+
+    // 3. Their modules' indexes are rewritten before any of their files go.
     rewrite_dirty_lists(db, tree).await?;
 
-    // 2. Files go, version by version; then the database forgets them.
+    // 4. Files go, version by version; only a version whose files are all gone
+    //    is recorded as out of the tree (the others are retried next time).
     let name = settings.sumdb.name.clone();
     let t = tree.clone();
-    let versions = plan.versions.clone();
-    let (deleted, errors) = tokio::task::spawn_blocking(move || {
-        let mut deleted = 0u64;
-        let mut errors = Vec::new();
-        let mut dirs = Vec::new();
-        for d in &versions {
+    let versions = plan.versions;
+    let mut removal = tokio::task::spawn_blocking(move || {
+        let mut gone = Vec::with_capacity(versions.len());
+        for d in versions {
             let rels = [
                 layout::version_file(&d.module, &d.version, "info"),
                 layout::version_file(&d.module, &d.version, "mod"),
                 layout::version_file(&d.module, &d.version, "zip"),
                 layout::lookup(&name, &d.module, &d.version),
             ];
-            for rel in rels.into_iter().flatten() {
-                match t.remove_file(&rel) {
-                    Ok(true) => deleted += 1,
+            let mut whole = true;
+            for rel in rels {
+                let removed = rel
+                    .map_err(std::io::Error::other)
+                    .and_then(|rel| t.remove_file(&rel));
+                match removed {
+                    Ok(true) => removal.deleted += 1,
                     Ok(false) => {}
-                    Err(e) => errors.push(format!("{}@{}: {e}", d.module, d.version)),
+                    Err(e) => {
+                        whole = false;
+                        removal
+                            .errors
+                            .push(format!("{}@{}: {e}", d.module, d.version));
+                    }
                 }
             }
             if let Ok(dir) = layout::module_dir(&d.module) {
-                dirs.push(format!("{dir}/@v"));
+                removal.dirs.push(format!("{dir}/@v"));
+            }
+            if whole {
+                gone.push(d);
             }
         }
-        for f in &plan.stray_files {
-            match t.remove_file(f) {
-                Ok(true) => deleted += 1,
-                Ok(false) => {}
-                Err(e) => errors.push(e.to_string()),
-            }
-            if let Some(i) = f.rfind('/') {
-                dirs.push(f[..i].to_string());
+        removal.dirs.sort();
+        removal.dirs.dedup();
+        for d in removal.dirs.iter().rev() {
+            if let Err(e) = t.remove_empty_dirs(d) {
+                removal.errors.push(e.to_string());
             }
         }
-        for d in &plan.stray_dirs {
-            match t.path_of(d) {
-                Ok(p) => match std::fs::remove_dir_all(&p) {
-                    Ok(()) => deleted += 1,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => errors.push(format!("cannot remove `{}`: {e}", p.display())),
-                },
-                Err(e) => errors.push(e.to_string()),
-            }
-            if let Some(i) = d.rfind('/') {
-                dirs.push(d[..i].to_string());
-            }
-        }
-        dirs.sort();
-        dirs.dedup();
-        for d in dirs.iter().rev() {
-            let _ = t.remove_empty_dirs(d);
-        }
-        (deleted, errors)
+        removal.gone = gone;
+        removal
     })
     .await
     .map_err(|e| Fatal(format!("prune crashed: {e}")))?;
-    for e in &errors {
+    for e in &removal.errors {
         out.error(&format!("prune: {e}"));
     }
-    let versions = plan.versions;
-    db.call(move |s| forget(s, &versions))
-        .await
-        .map_err(fatal)?;
-    if !errors.is_empty() {
+    let gone = std::mem::take(&mut removal.gone);
+    db.call(move |s| forget(s, &gone)).await.map_err(fatal)?;
+    if !removal.errors.is_empty() {
         return Err(Fatal(format!(
             "prune could not delete {} entries",
-            errors.len()
+            removal.errors.len()
         )));
     }
-    Ok(deleted)
+    Ok(removal.deleted)
+}
+
+/// What the deletions did.
+#[derive(Default)]
+struct Removal {
+    deleted: u64,
+    errors: Vec<String>,
+    /// Directories that may have become empty.
+    dirs: Vec<String>,
+    /// Versions whose files are all gone.
+    gone: Vec<Doomed>,
 }
 
 /// Stops listing doomed versions: unwanted ones become merely known, removed
@@ -561,6 +611,28 @@ mod tests {
         assert!(dir_can_belong("sumdb/sum.golang.org/tile/8/0", p));
         assert!(!dir_can_belong("sumdb/other.example", p));
         assert!(!dir_can_belong("sumdb/sum.golang.org/junk", p));
+    }
+
+    #[test]
+    fn a_directory_named_at_v_without_a_module_is_a_stray_not_a_panic() {
+        let p = "sumdb/sum.golang.org/";
+        assert!(!dir_can_belong("@v", p));
+        assert!(!dir_can_belong("x/@v", p), "`x` is not a module path");
+        assert!(!dir_can_belong("@v/@v", p));
+        assert!(dir_can_belong("x.example/@v", p));
+    }
+
+    #[test]
+    fn only_canonical_version_file_names_belong() {
+        assert_eq!(
+            canonical_version("v1.0.0-!r!c1").as_deref(),
+            Some("v1.0.0-RC1")
+        );
+        assert_eq!(canonical_version("v1.0.0-RC1"), None);
+        assert_eq!(
+            canonical_version("v1.0.0+incompatible").as_deref(),
+            Some("v1.0.0+incompatible")
+        );
     }
 
     #[test]

@@ -1002,14 +1002,22 @@ impl State {
         )
     }
 
-    /// The record ids of every published version (for the tiles clients need).
-    pub fn record_ids(&self) -> Result<Vec<i64>> {
-        self.query_vec(
-            "cannot read record ids",
-            "SELECT record_id FROM versions WHERE in_tree = 1 AND record_id IS NOT NULL",
-            [],
-            |r| r.get(0),
-        )
+    /// Calls `f` with the record id of every version in the tree (for the
+    /// tiles clients need), one row at a time: memory stays bounded whatever
+    /// the mirror size.
+    pub fn for_each_record_id(&self, mut f: impl FnMut(i64)) -> Result<()> {
+        let what = "cannot read record ids";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT record_id FROM versions WHERE in_tree = 1 AND record_id IS NOT NULL",
+            )
+            .map_err(|e| self.err(what, e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(what, e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(what, e))? {
+            f(row.get(0).map_err(|e| self.err(what, e))?);
+        }
+        Ok(())
     }
 
     // ---- reports ------------------------------------------------------------
@@ -1424,7 +1432,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(st.served_heads().unwrap().len(), 1);
-        assert_eq!(st.record_ids().unwrap(), vec![7]);
+        let mut ids = Vec::new();
+        st.for_each_record_id(|id| ids.push(id)).unwrap();
+        assert_eq!(ids, vec![7]);
         assert_eq!(st.dirty_modules().unwrap().len(), 1);
         assert_eq!(
             st.listed_versions(t.module_id).unwrap()[0].version,

@@ -18,11 +18,15 @@
 //! checked to stay under the root; directories are created without following
 //! symbolic links, and a symlink where a directory should be is an error.
 
-use std::collections::HashSet;
-use std::io::{self, Write};
+use std::ffi::OsStr;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustix::fs::{self as rfs, AtFlags, CWD, Dir, FileType, Mode, OFlags};
+use rustix::io::Errno;
 
 use crate::gomod::{self, ModuleError};
 
@@ -33,13 +37,67 @@ pub const INTERNAL_DIR: &str = ".gomirror";
 /// locks its directory, and one directory for all workers serialises them.
 const TEMP_SHARDS: u64 = 16;
 
+/// A stray directory nested deeper than this is refused rather than removed:
+/// each level holds a file descriptor, and the layout itself is never this deep.
+const MAX_REMOVE_DEPTH: usize = 128;
+
+/// Why a tree operation was refused or failed. Converted into [`io::Error`]
+/// at the API boundary (the error stays its source), so callers keep one
+/// error type for file work.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("refusing unsafe tree path {0:?}")]
+    UnsafePath(String),
+    #[error("refusing to {action} `{target}` through symbolic link `{link}`")]
+    ThroughLink {
+        action: &'static str,
+        target: PathBuf,
+        link: PathBuf,
+    },
+    #[error("refusing to replace symbolic link `{0}`")]
+    ReplaceLink(PathBuf),
+    #[error("`{path}` is a file where a directory is needed (to {action} `{target}`)")]
+    NotADirectory {
+        action: &'static str,
+        path: PathBuf,
+        target: PathBuf,
+    },
+    #[error("`{0}` is a directory where a file belongs")]
+    DirectoryForFile(PathBuf),
+    #[error("refusing to remove `{0}`: nested deeper than any mirror directory")]
+    TooDeep(PathBuf),
+    #[error("{what} `{path}`: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl From<TreeError> for io::Error {
+    fn from(e: TreeError) -> io::Error {
+        let kind = match &e {
+            TreeError::Io { source, .. } => source.kind(),
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+fn io_err(what: &'static str, path: &Path, e: impl Into<io::Error>) -> TreeError {
+    TreeError::Io {
+        what,
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
+}
+
 /// The output tree.
 pub struct Tree {
     root: PathBuf,
     tmp: PathBuf,
     counter: AtomicU64,
-    /// Directories known to exist as real directories.
-    known_dirs: Mutex<HashSet<PathBuf>>,
 }
 
 impl Tree {
@@ -55,18 +113,18 @@ impl Tree {
                 root.display()
             )));
         }
-        let tmp = root.join(INTERNAL_DIR).join("tmp");
-        for shard in 0..TEMP_SHARDS {
-            let dir = tmp.join(shard.to_string());
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| with_path(e, "cannot create temporary directory", &dir))?;
-        }
-        Ok(Tree {
+        let tree = Tree {
             root: root.to_path_buf(),
-            tmp,
+            tmp: root.join(INTERNAL_DIR).join("tmp"),
             counter: AtomicU64::new(0),
-            known_dirs: Mutex::new(HashSet::new()),
-        })
+        };
+        // Created link-free like any tree directory: `clean_temp` deletes
+        // under it, so it must not lead outside the root.
+        for shard in 0..TEMP_SHARDS {
+            let dir = format!("{INTERNAL_DIR}/tmp/{shard}");
+            tree.open_dir(&dir, true, "write", &root.join(&dir))?;
+        }
+        Ok(tree)
     }
 
     pub fn root(&self) -> &Path {
@@ -151,12 +209,39 @@ impl Tree {
         Ok(self.root.join(rel))
     }
 
-    /// Renames the temporary file `tmp` to `rel`, creating directories.
+    /// Like [`Tree::path_of`], and also checks, without following links, that
+    /// every directory on the way is a real directory: for readers that report
+    /// what they find (a link there is damage, not the mirror's file).
+    pub fn checked_path(&self, rel: &str) -> io::Result<PathBuf> {
+        check_rel(rel)?;
+        let path = self.root.join(rel);
+        self.open_dir(split_parent(rel).0, false, "read", &path)?;
+        Ok(path)
+    }
+
+    /// Renames the temporary file `tmp` to `rel`, creating directories. Every
+    /// directory on the way is opened without following links, and the
+    /// rename happens relative to the last one, so a link anywhere in the
+    /// path is refused and nothing lands outside the root.
     pub fn install(&self, tmp: &Path, rel: &str) -> io::Result<PathBuf> {
-        let dest = self.path_of(rel)?;
-        self.ensure_parent(&dest)?;
-        refuse_symlink(&dest)?;
-        std::fs::rename(tmp, &dest).map_err(|e| with_path(e, "cannot rename into", &dest))?;
+        check_rel(rel)?;
+        let dest = self.root.join(rel);
+        let (dir, name) = split_parent(rel);
+        let Some(dfd) = self.open_dir(dir, true, "write", &dest)? else {
+            return Err(io_err("cannot create directory for", &dest, Errno::NOENT).into());
+        };
+        match rfs::statat(&dfd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => match FileType::from_raw_mode(st.st_mode) {
+                // rename() would replace the link itself, not its target; it
+                // is still refused loudly: someone put it there.
+                FileType::Symlink => return Err(TreeError::ReplaceLink(dest).into()),
+                FileType::Directory => return Err(TreeError::DirectoryForFile(dest).into()),
+                _ => {}
+            },
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(io_err("cannot read", &dest, e).into()),
+        }
+        rfs::renameat(CWD, tmp, &dfd, name).map_err(|e| io_err("cannot rename into", &dest, e))?;
         Ok(dest)
     }
 
@@ -172,6 +257,7 @@ impl Tree {
             self.install(&tmp, rel)
         })();
         if result.is_err() {
+            // Best effort: a leftover temporary file is removed by the next `clean_temp`.
             let _ = std::fs::remove_file(&tmp);
         }
         result
@@ -180,130 +266,230 @@ impl Tree {
     /// Writes `bytes` to `rel` unless it already holds exactly them.
     /// Returns whether the file was written.
     pub fn write_if_changed(&self, rel: &str, bytes: &[u8]) -> io::Result<bool> {
-        let dest = self.path_of(rel)?;
-        match std::fs::read(&dest) {
-            Ok(current) if current == bytes => return Ok(false),
-            _ => {}
+        check_rel(rel)?;
+        if self.read_no_follow(rel, "write")?.as_deref() == Some(bytes) {
+            return Ok(false);
         }
         self.write_file(rel, bytes)?;
         Ok(true)
     }
 
-    /// Removes the file at `rel` if it exists; never follows a symlink (a
-    /// symlink itself is removed, not its target). Returns whether something
-    /// was removed.
+    /// The content of the regular file at `rel`, read without following any
+    /// link; `None` if it is missing or is itself a link.
+    fn read_no_follow(
+        &self,
+        rel: &str,
+        action: &'static str,
+    ) -> Result<Option<Vec<u8>>, TreeError> {
+        let path = self.root.join(rel);
+        let (dir, name) = split_parent(rel);
+        let Some(dfd) = self.open_dir(dir, false, action, &path)? else {
+            return Ok(None);
+        };
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = match rfs::openat(&dfd, name, flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT | Errno::LOOP) => return Ok(None),
+            Err(e) => return Err(io_err("cannot open", &path, e)),
+        };
+        let mut file = std::fs::File::from(fd);
+        if !file
+            .metadata()
+            .map_err(|e| io_err("cannot stat", &path, e))?
+            .is_file()
+        {
+            return Ok(None);
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| io_err("cannot read", &path, e))?;
+        Ok(Some(bytes))
+    }
+
+    /// Removes the file at `rel` if it exists. Never follows a link: a link
+    /// at `rel` is itself removed, and a link on the way to `rel` is refused.
+    /// Returns whether something was removed.
     pub fn remove_file(&self, rel: &str) -> io::Result<bool> {
-        let dest = self.path_of(rel)?;
-        match std::fs::symlink_metadata(&dest) {
-            Ok(m) if m.is_dir() => Err(io::Error::other(format!(
-                "`{}` is a directory, expected a file",
-                dest.display()
-            ))),
-            Ok(_) => {
-                std::fs::remove_file(&dest).map_err(|e| with_path(e, "cannot remove", &dest))?;
-                Ok(true)
+        check_rel(rel)?;
+        let dest = self.root.join(rel);
+        let (dir, name) = split_parent(rel);
+        let Some(dfd) = self.open_dir(dir, false, "delete", &dest)? else {
+            return Ok(false);
+        };
+        match rfs::statat(&dfd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
+                Err(TreeError::DirectoryForFile(dest).into())
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(with_path(e, "cannot read", &dest)),
+            Ok(_) => match rfs::unlinkat(&dfd, name, AtFlags::empty()) {
+                Ok(()) => Ok(true),
+                Err(Errno::NOENT) => Ok(false),
+                Err(e) => Err(io_err("cannot remove", &dest, e).into()),
+            },
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(io_err("cannot read", &dest, e).into()),
         }
     }
 
-    /// Removes empty directories from `rel_dir` upwards, stopping at the root.
+    /// Removes the directory `rel` with everything in it; links inside are
+    /// removed, never followed, and a link on the way to `rel` is refused. A
+    /// link at `rel` itself is removed. Returns whether something was removed.
+    pub fn remove_dir_all(&self, rel: &str) -> io::Result<bool> {
+        check_rel(rel)?;
+        let dest = self.root.join(rel);
+        let (dir, name) = split_parent(rel);
+        let Some(dfd) = self.open_dir(dir, false, "delete", &dest)? else {
+            return Ok(false);
+        };
+        Ok(remove_entry_at(&dfd, OsStr::new(name), &dest, 0)?)
+    }
+
+    /// Removes empty directories from `rel_dir` upwards, stopping at the root
+    /// or at the first directory that is not empty. A link in place of one of
+    /// them is left alone (it is a stray, removed as such); a link on the way
+    /// to them is refused.
     pub fn remove_empty_dirs(&self, rel_dir: &str) -> io::Result<()> {
-        let mut rel = rel_dir.trim_end_matches('/').to_string();
+        let mut rel = rel_dir.trim_end_matches('/');
         while !rel.is_empty() {
-            let dir = self.path_of(&rel)?;
-            match std::fs::remove_dir(&dir) {
-                Ok(()) => {
-                    self.known_dirs.lock().unwrap().remove(&dir);
+            check_rel(rel)?;
+            let path = self.root.join(rel);
+            let (dir, name) = split_parent(rel);
+            if let Some(dfd) = self.open_dir(dir, false, "delete", &path)? {
+                match rfs::unlinkat(&dfd, name, AtFlags::REMOVEDIR) {
+                    Ok(()) | Err(Errno::NOENT) => {}
+                    Err(Errno::NOTEMPTY | Errno::EXIST | Errno::NOTDIR) => return Ok(()),
+                    Err(e) => return Err(io_err("cannot remove", &path, e).into()),
                 }
-                Err(e)
-                    if e.kind() == io::ErrorKind::NotFound
-                        || e.kind() == io::ErrorKind::DirectoryNotEmpty => {}
-                Err(e) if e.raw_os_error() == Some(39) => return Ok(()),
-                Err(e) => return Err(with_path(e, "cannot remove", &dir)),
             }
-            if dir.exists() {
-                return Ok(());
-            }
-            match rel.rfind('/') {
-                Some(i) => rel.truncate(i),
-                None => break,
-            }
+            rel = dir;
         }
         Ok(())
     }
 
-    fn ensure_parent(&self, dest: &Path) -> io::Result<()> {
-        let parent = dest
-            .parent()
-            .ok_or_else(|| io::Error::other("destination has no parent"))?;
-        if self.known_dirs.lock().unwrap().contains(parent) {
-            return Ok(());
-        }
-        let rel = parent.strip_prefix(&self.root).map_err(|_| {
-            io::Error::other(format!("`{}` is outside the output root", parent.display()))
-        })?;
+    /// Opens the directory at tree-relative `dir` (`""` is the root) one
+    /// component at a time with `O_NOFOLLOW`, so a symbolic link anywhere on
+    /// the way is refused, never followed, and what is opened cannot change
+    /// under us afterwards. Missing directories are created when `create`,
+    /// else the answer is `None`. `action` and `target` name what the caller
+    /// is doing, for the error. The root itself may be a link: the operator
+    /// chose it.
+    fn open_dir(
+        &self,
+        dir: &str,
+        create: bool,
+        action: &'static str,
+        target: &Path,
+    ) -> Result<Option<OwnedFd>, TreeError> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let mut fd = rfs::open(&self.root, flags, Mode::empty())
+            .map_err(|e| io_err("cannot open", &self.root, e))?;
         let mut cur = self.root.clone();
-        for c in rel.components() {
+        for c in dir.split('/').filter(|c| !c.is_empty()) {
             cur.push(c);
-            match std::fs::symlink_metadata(&cur) {
-                Ok(m) if m.is_dir() => {}
-                Ok(m) if m.file_type().is_symlink() => {
-                    return Err(io::Error::other(format!(
-                        "refusing to write through symbolic link `{}`",
-                        cur.display()
-                    )));
-                }
-                Ok(_) => {
-                    return Err(io::Error::other(format!(
-                        "`{}` is a file where a directory is needed",
-                        cur.display()
-                    )));
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    match std::fs::create_dir(&cur) {
-                        Ok(()) => {}
+            let refused = |parent: &OwnedFd, e: Errno| -> TreeError {
+                refusal(parent, c, &cur, e, action, target)
+            };
+            fd = match open_child_dir(&fd, c) {
+                Ok(next) => next,
+                Err(Errno::NOENT) if create => {
+                    match rfs::mkdirat(&fd, c, Mode::from_raw_mode(0o777)) {
                         // Another worker created it in between: fine if it is a directory.
-                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                            if !std::fs::symlink_metadata(&cur)?.is_dir() {
-                                return Err(io::Error::other(format!(
-                                    "`{}` is not a directory",
-                                    cur.display()
-                                )));
-                            }
-                        }
-                        Err(e) => return Err(with_path(e, "cannot create directory", &cur)),
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(io_err("cannot create directory", &cur, e)),
                     }
+                    open_child_dir(&fd, c).map_err(|e| refused(&fd, e))?
                 }
-                Err(e) => return Err(with_path(e, "cannot read", &cur)),
-            }
+                Err(Errno::NOENT) => return Ok(None),
+                Err(e) => return Err(refused(&fd, e)),
+            };
         }
-        self.known_dirs.lock().unwrap().insert(parent.to_path_buf());
-        Ok(())
+        Ok(Some(fd))
     }
 }
 
-fn refuse_symlink(dest: &Path) -> io::Result<()> {
-    match std::fs::symlink_metadata(dest) {
-        Ok(m) if m.file_type().is_symlink() => {
-            // rename() replaces the link itself, not its target, so this is safe;
-            // it is still worth refusing loudly: someone put it there.
-            Err(io::Error::other(format!(
-                "refusing to replace symbolic link `{}`",
-                dest.display()
-            )))
-        }
-        Ok(m) if m.is_dir() => Err(io::Error::other(format!(
-            "`{}` is a directory where a file belongs",
-            dest.display()
-        ))),
-        _ => Ok(()),
+fn open_child_dir(parent: &OwnedFd, name: &str) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    rfs::openat(parent, name, flags, Mode::empty())
+}
+
+/// Turns a failure to open `name` as a directory into the reason: a link,
+/// something else where a directory is needed, or an I/O error.
+fn refusal(
+    parent: &OwnedFd,
+    name: &str,
+    path: &Path,
+    e: Errno,
+    action: &'static str,
+    target: &Path,
+) -> TreeError {
+    if e != Errno::LOOP && e != Errno::NOTDIR {
+        return io_err("cannot open directory", path, e);
     }
+    match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if FileType::from_raw_mode(st.st_mode) == FileType::Symlink => {
+            TreeError::ThroughLink {
+                action,
+                target: target.to_path_buf(),
+                link: path.to_path_buf(),
+            }
+        }
+        Ok(_) => TreeError::NotADirectory {
+            action,
+            path: path.to_path_buf(),
+            target: target.to_path_buf(),
+        },
+        Err(e) => io_err("cannot read", path, e),
+    }
+}
+
+/// Removes `name` in `parent` and, if it is a real directory, everything in
+/// it. Links are removed themselves, never followed: every level is opened
+/// with `O_NOFOLLOW` relative to the one above.
+fn remove_entry_at(
+    parent: &impl AsFd,
+    name: &OsStr,
+    path: &Path,
+    depth: usize,
+) -> Result<bool, TreeError> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match rfs::openat(parent, name, flags, Mode::empty()) {
+        Ok(fd) => {
+            if depth >= MAX_REMOVE_DEPTH {
+                return Err(TreeError::TooDeep(path.to_path_buf()));
+            }
+            let mut entries = Dir::read_from(&fd).map_err(|e| io_err("cannot list", path, e))?;
+            while let Some(entry) = entries.read() {
+                let entry = entry.map_err(|e| io_err("cannot list", path, e))?;
+                let child = entry.file_name().to_bytes();
+                if child == b"." || child == b".." {
+                    continue;
+                }
+                let child = OsStr::from_bytes(child);
+                remove_entry_at(&fd, child, &path.join(child), depth + 1)?;
+            }
+            match rfs::unlinkat(parent, name, AtFlags::REMOVEDIR) {
+                Ok(()) => Ok(true),
+                Err(Errno::NOENT) => Ok(false),
+                Err(e) => Err(io_err("cannot remove", path, e)),
+            }
+        }
+        Err(Errno::NOENT) => Ok(false),
+        // A file or a link: removed as it is.
+        Err(Errno::LOOP | Errno::NOTDIR) => match rfs::unlinkat(parent, name, AtFlags::empty()) {
+            Ok(()) => Ok(true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(io_err("cannot remove", path, e)),
+        },
+        Err(e) => Err(io_err("cannot open directory", path, e)),
+    }
+}
+
+/// `a/b/c` → (`a/b`, `c`); `c` → (``, `c`).
+fn split_parent(rel: &str) -> (&str, &str) {
+    rel.rsplit_once('/').unwrap_or(("", rel))
 }
 
 fn check_rel(rel: &str) -> io::Result<()> {
-    let bad = || io::Error::other(format!("refusing unsafe tree path {rel:?}"));
+    let bad = || io::Error::from(TreeError::UnsafePath(rel.to_string()));
     if rel.is_empty() || rel.contains('\\') || rel.contains('\0') {
         return Err(bad());
     }
@@ -451,6 +637,116 @@ mod tests {
         tree.remove_empty_dirs("a.example/m/@v").unwrap();
         assert!(!dir.path().join("out/a.example").exists());
         assert!(dir.path().join("out").exists());
+    }
+
+    /// A tree with `<out>/linked -> <outside>`, where `<outside>` holds
+    /// `m/@v/v1.0.0.zip`, an empty directory `m/empty` and `m/@v/list`.
+    fn tree_with_linked_dir() -> (tempfile::TempDir, Tree, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Tree::open(&dir.path().join("out")).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(outside.join("m/@v")).unwrap();
+        std::fs::create_dir_all(outside.join("m/empty")).unwrap();
+        std::fs::write(outside.join("m/@v/v1.0.0.zip"), b"precious").unwrap();
+        std::fs::write(outside.join("m/@v/list"), b"v1.0.0\n").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.path().join("out/linked")).unwrap();
+        (dir, tree, outside)
+    }
+
+    #[track_caller]
+    fn assert_names_link(err: io::Error, link: &Path) {
+        let msg = err.to_string();
+        assert!(
+            msg.contains("symbolic link") && msg.contains(&link.display().to_string()),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn remove_file_refuses_a_symlinked_intermediate_directory() {
+        let (dir, tree, outside) = tree_with_linked_dir();
+        let link = dir.path().join("out/linked");
+        let err = tree.remove_file("linked/m/@v/v1.0.0.zip").unwrap_err();
+        assert_names_link(err, &link);
+        assert_eq!(
+            std::fs::read(outside.join("m/@v/v1.0.0.zip")).unwrap(),
+            b"precious"
+        );
+        // The link itself is what a prune removes.
+        assert!(tree.remove_file("linked").unwrap());
+        assert!(outside.join("m/@v/v1.0.0.zip").exists());
+    }
+
+    #[test]
+    fn remove_empty_dirs_refuses_a_symlinked_intermediate_directory() {
+        let (dir, tree, outside) = tree_with_linked_dir();
+        let err = tree.remove_empty_dirs("linked/m/empty").unwrap_err();
+        assert_names_link(err, &dir.path().join("out/linked"));
+        assert!(outside.join("m/empty").is_dir());
+        // A link in place of the directory itself is left for the stray pass.
+        tree.remove_empty_dirs("linked").unwrap();
+        assert!(std::fs::symlink_metadata(dir.path().join("out/linked")).is_ok());
+    }
+
+    #[test]
+    fn remove_dir_all_removes_links_inside_and_refuses_links_on_the_way() {
+        let (dir, tree, outside) = tree_with_linked_dir();
+        let err = tree.remove_dir_all("linked/m").unwrap_err();
+        assert_names_link(err, &dir.path().join("out/linked"));
+        std::fs::create_dir_all(dir.path().join("out/stray/deep")).unwrap();
+        std::fs::write(dir.path().join("out/stray/deep/f"), b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, dir.path().join("out/stray/deep/l")).unwrap();
+        assert!(tree.remove_dir_all("stray").unwrap());
+        assert!(!dir.path().join("out/stray").exists());
+        assert!(!tree.remove_dir_all("stray").unwrap());
+        assert!(
+            tree.remove_dir_all("linked").unwrap(),
+            "the link itself goes"
+        );
+        assert!(outside.join("m/@v/v1.0.0.zip").exists());
+        assert!(outside.join("m/empty").is_dir());
+    }
+
+    #[test]
+    fn writes_refuse_a_symlinked_intermediate_directory() {
+        let (dir, tree, outside) = tree_with_linked_dir();
+        let link = dir.path().join("out/linked");
+        assert_names_link(
+            tree.write_file("linked/m/@v/list", b"v2.0.0\n")
+                .unwrap_err(),
+            &link,
+        );
+        // Even when the outside file already holds the bytes: no answer
+        // about a file outside the tree.
+        assert_names_link(
+            tree.write_if_changed("linked/m/@v/list", b"v1.0.0\n")
+                .unwrap_err(),
+            &link,
+        );
+        assert_names_link(
+            tree.write_if_changed("linked/m/@v/v9.mod", b"x")
+                .unwrap_err(),
+            &link,
+        );
+        let tmp = tree.temp_path("t");
+        std::fs::write(&tmp, b"x").unwrap();
+        assert_names_link(tree.install(&tmp, "linked/new/f").unwrap_err(), &link);
+        assert_eq!(
+            std::fs::read(outside.join("m/@v/list")).unwrap(),
+            b"v1.0.0\n"
+        );
+        assert!(!outside.join("new").exists());
+        assert!(!outside.join("m/@v/v9.mod").exists());
+    }
+
+    #[test]
+    fn a_file_where_a_directory_belongs_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = Tree::open(&dir.path().join("out")).unwrap();
+        std::fs::write(dir.path().join("out/a.example"), b"x").unwrap();
+        let err = tree.write_file("a.example/m/@v/list", b"x").unwrap_err();
+        assert!(err.to_string().contains("out/a.example"), "{err}");
+        assert!(!tree.remove_file("a.example/m/@v/list").is_ok_and(|r| r));
     }
 
     #[test]

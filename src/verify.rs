@@ -63,6 +63,46 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// How many problems a report keeps to show in its summary. Every problem is
+/// printed as it is found and all are counted; only this many are kept, so
+/// memory stays bounded on a mirror in ruins.
+pub const PROBLEM_SAMPLE: usize = 100;
+
+/// Damaged versions are refetched this many at a time while the check walks
+/// on, so the set waiting for repair stays bounded whatever the damage.
+const REPAIR_BATCH: usize = 512;
+
+/// The problems found: an exact count and the first [`PROBLEM_SAMPLE`] of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Problems {
+    pub count: u64,
+    pub sample: Vec<Problem>,
+}
+
+impl Problems {
+    pub fn push(&mut self, p: Problem) {
+        self.count += 1;
+        if self.sample.len() < PROBLEM_SAMPLE {
+            self.sample.push(p);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    fn render_into(&self, s: &mut String) {
+        use std::fmt::Write;
+        for p in &self.sample {
+            let _ = writeln!(s, "  {p}");
+        }
+        let more = self.count - self.sample.len() as u64;
+        if more > 0 {
+            let _ = writeln!(s, "  … and {more} more (each was printed when found)");
+        }
+    }
+}
+
 /// What verify found and did.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct VerifyReport {
@@ -70,9 +110,9 @@ pub struct VerifyReport {
     pub modules: u64,
     pub zip_bytes: u64,
     pub seconds: f64,
-    pub problems: Vec<Problem>,
+    pub problems: Problems,
     pub repaired: u64,
-    pub remaining: Vec<Problem>,
+    pub remaining: Problems,
     pub repair_attempted: bool,
     pub quick: bool,
 }
@@ -103,23 +143,19 @@ impl VerifyReport {
             self.modules,
             report::bytes(self.zip_bytes),
             report::duration(std::time::Duration::from_secs_f64(self.seconds)),
-            self.problems.len(),
-            if self.problems.len() == 1 { "" } else { "s" },
+            self.problems.count,
+            if self.problems.count == 1 { "" } else { "s" },
         );
-        for p in &self.problems {
-            let _ = writeln!(s, "  {p}");
-        }
+        self.problems.render_into(&mut s);
         if self.repair_attempted {
             let _ = writeln!(
                 s,
                 "repair: {} versions republished; {} problem{} remain",
                 self.repaired,
-                self.remaining.len(),
-                if self.remaining.len() == 1 { "" } else { "s" }
+                self.remaining.count,
+                if self.remaining.count == 1 { "" } else { "s" }
             );
-            for p in &self.remaining {
-                let _ = writeln!(s, "  {p}");
-            }
+            self.remaining.render_into(&mut s);
         }
         s
     }
@@ -155,44 +191,18 @@ async fn verify_and_repair(
         quick: opts.quick,
         ..VerifyReport::default()
     };
-    let (damaged, problems) = check(settings, opts, out, db, tree, &mut report).await?;
-    report.problems = problems;
+    let mut repairs = opts.repair.then(Repairs::default);
+    report.problems = check(settings, opts, out, db, tree, &mut report, repairs.as_mut()).await?;
     report.seconds = started.elapsed().as_secs_f64();
-    if !opts.repair || report.problems.is_empty() {
+    let Some(mut repairs) = repairs else {
+        return Ok(report);
+    };
+    if report.problems.is_empty() {
         return Ok(report);
     }
     report.repair_attempted = true;
-
-    // Indexes and the checksum database's static files are derived: rewrite them.
-    let modules: Vec<String> = report
-        .problems
-        .iter()
-        .filter(|p| p.version.is_none() && !p.module.is_empty())
-        .map(|p| p.module.clone())
-        .collect();
-    // Damaged versions are unlisted until they are whole again, then refetched.
-    let todos: Vec<Todo> = damaged.values().cloned().collect();
-    let unlist: Vec<(i64, String)> = todos
-        .iter()
-        .map(|t| (t.module_id, t.version.clone()))
-        .collect();
-    db.call(move |s| -> Result<(), crate::state::StateError> {
-        s.requeue(&unlist)?;
-        for m in modules {
-            if let Some((id, _)) = s.module(&m)? {
-                s.set_dirty(&[id], true)?;
-            }
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| Fatal(e.to_string()))?;
-    sync::rewrite_dirty_lists(db, tree).await?;
-    if !todos.is_empty() {
-        out.info(&format!("repairing {} versions", todos.len()));
-        let r = sync::refetch(settings, out, db, tree, todos.clone()).await?;
-        report.repaired = r.published;
-    } else {
+    repairs.flush(settings, out, db, tree).await?;
+    if !repairs.refetched {
         // Only derived files were wrong; the checksum database files may be among them.
         let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
         let client = served_anchor_client(settings, db, tree, &upstream, false).await?;
@@ -201,14 +211,54 @@ async fn verify_and_repair(
             .await
             .map_err(|e| Fatal(e.to_string()))?;
     }
+    // Indexes are derived: rewrite those found wrong (marked dirty by the check).
     sync::rewrite_dirty_lists(db, tree).await?;
+    report.repaired = repairs.republished;
 
     // Check again, everything (a repair must leave the whole tree right).
     let mut again = VerifyReport::default();
-    let (_, remaining) = check(settings, opts, out, db, tree, &mut again).await?;
-    report.remaining = remaining;
+    report.remaining = check(settings, opts, out, db, tree, &mut again, None).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Repairs a checking pass has found and not yet carried out.
+#[derive(Default)]
+struct Repairs {
+    /// Damaged versions waiting to be refetched: at most [`REPAIR_BATCH`].
+    damaged: BTreeMap<(i64, String), Todo>,
+    republished: u64,
+    refetched: bool,
+}
+
+impl Repairs {
+    /// Refetches the damaged versions found so far: they are unlisted until
+    /// they are whole again, then republished through the verified path.
+    async fn flush(
+        &mut self,
+        settings: &Settings,
+        out: &Reporter,
+        db: &Db,
+        tree: &Arc<Tree>,
+    ) -> Result<(), Fatal> {
+        if self.damaged.is_empty() {
+            return Ok(());
+        }
+        let todos: Vec<Todo> = std::mem::take(&mut self.damaged).into_values().collect();
+        let unlist: Vec<(i64, String)> = todos
+            .iter()
+            .map(|t| (t.module_id, t.version.clone()))
+            .collect();
+        db.call(move |s| s.requeue(&unlist))
+            .await
+            .map_err(|e| Fatal(e.to_string()))?;
+        sync::rewrite_dirty_lists(db, tree).await?;
+        out.info(&format!("repairing {} versions", todos.len()));
+        let r = sync::refetch(settings, out, db, tree, todos).await?;
+        self.republished += r.published;
+        self.refetched = true;
+        Ok(())
+    }
 }
 
 /// A client whose trust anchor is the largest head the mirror serves (its
@@ -239,7 +289,9 @@ async fn served_anchor_client(
     Ok(if offline { client.offline() } else { client })
 }
 
-/// Checks the whole tree; returns damaged versions (to refetch) and all problems.
+/// Checks the whole tree, a page of versions at a time, and returns the
+/// problems. With `repairs`, damaged versions are refetched in batches as the
+/// walk goes on and modules with wrong indexes are marked for rewriting.
 async fn check(
     settings: &Settings,
     opts: &VerifyOptions,
@@ -247,11 +299,11 @@ async fn check(
     db: &Db,
     tree: &Arc<Tree>,
     report: &mut VerifyReport,
-) -> Result<(BTreeMap<(i64, String), Todo>, Vec<Problem>), Fatal> {
+    mut repairs: Option<&mut Repairs>,
+) -> Result<Problems, Fatal> {
     let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
     let client = served_anchor_client(settings, db, tree, &upstream, true).await?;
-    let mut problems = Vec::new();
-    let mut damaged: BTreeMap<(i64, String), Todo> = BTreeMap::new();
+    let mut problems = Problems::default();
     let name = settings.sumdb.name.clone();
 
     // The checksum database's static files.
@@ -259,7 +311,7 @@ async fn check(
     let served_max = client.trusted();
     if let Some(anchor) = &served_max {
         let supported = format!("{dir}/supported");
-        if !tree.path_of(&supported).is_ok_and(|p| p.is_file()) {
+        if !tree.checked_path(&supported).is_ok_and(|p| p.is_file()) {
             problems.push(Problem {
                 module: String::new(),
                 version: None,
@@ -268,7 +320,7 @@ async fn check(
             });
         }
         let latest = format!("{dir}/latest");
-        let body = match tree.path_of(&latest) {
+        let body = match tree.checked_path(&latest) {
             Ok(p) => tokio::fs::read(p).await.ok(),
             Err(_) => None,
         };
@@ -349,14 +401,18 @@ async fn check(
             let Ok(rel) = layout::lookup(&name, &v.path, &v.published.version) else {
                 continue;
             };
-            let read = match tree.path_of(&rel) {
+            let read = match tree.checked_path(&rel) {
                 Ok(p) => tokio::fs::read(p).await,
                 Err(e) => Err(e),
             };
             let body = match read {
                 Ok(b) => b,
-                _ => {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     lookup_problems.push(problem(v, &rel, "missing".into()));
+                    continue;
+                }
+                Err(e) => {
+                    lookup_problems.push(problem(v, &rel, e.to_string()));
                     continue;
                 }
             };
@@ -396,11 +452,12 @@ async fn check(
             }
         }
         for p in file_problems.into_iter().chain(lookup_problems) {
-            if let Some(v) = page
-                .iter()
-                .find(|v| Some(&v.published.version) == p.version.as_ref() && v.path == p.module)
+            if let Some(r) = repairs.as_deref_mut()
+                && let Some(v) = page.iter().find(|v| {
+                    Some(&v.published.version) == p.version.as_ref() && v.path == p.module
+                })
             {
-                damaged
+                r.damaged
                     .entry((v.published.module_id, v.published.version.clone()))
                     .or_insert(Todo {
                         module_id: v.published.module_id,
@@ -412,14 +469,19 @@ async fn check(
             out.error(&p.to_string());
             problems.push(p);
         }
-        // Indexes.
+        // Indexes; when repairing, a module with a wrong one is marked for rewriting.
         let t = tree.clone();
+        let mark_dirty = repairs.is_some();
         let index_problems = db
             .call(move |s| -> Result<Vec<Problem>, crate::state::StateError> {
                 let mut out = Vec::new();
                 for (id, path) in module_ids {
                     let listed: Vec<Listed> = s.listed_versions(id)?;
-                    out.extend(check_module_indexes(&t, &path, &listed));
+                    let found = check_module_indexes(&t, &path, &listed);
+                    if mark_dirty && !found.is_empty() {
+                        s.set_dirty(&[id], true)?;
+                    }
+                    out.extend(found);
                 }
                 Ok(out)
             })
@@ -428,6 +490,11 @@ async fn check(
         for p in index_problems {
             out.error(&p.to_string());
             problems.push(p);
+        }
+        if let Some(r) = repairs.as_deref_mut()
+            && r.damaged.len() >= REPAIR_BATCH
+        {
+            r.flush(settings, out, db, tree).await?;
         }
         out.progress(
             done.load(Ordering::Relaxed),
@@ -441,7 +508,7 @@ async fn check(
     report.versions = done.load(Ordering::Relaxed);
     report.modules = modules;
     report.zip_bytes = zip_bytes.load(Ordering::Relaxed);
-    Ok((damaged, problems))
+    Ok(problems)
 }
 
 fn problem(v: &PublishedVersion, file: &str, message: String) -> Problem {
@@ -469,8 +536,12 @@ pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Ve
                 continue;
             }
         };
-        let path = match tree.path_of(&rel) {
+        let path = match tree.checked_path(&rel) {
             Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                out.push(problem(v, &rel, "missing".into()));
+                continue;
+            }
             Err(e) => {
                 out.push(problem(v, &rel, e.to_string()));
                 continue;
@@ -593,7 +664,19 @@ pub fn check_module_indexes(tree: &Tree, module: &str, listed: &[Listed]) -> Vec
     ];
     for (rel, expected) in checks {
         let Ok(rel) = rel else { continue };
-        let actual = tree.path_of(&rel).ok().and_then(|p| std::fs::read(p).ok());
+        let actual = match tree.checked_path(&rel) {
+            Ok(p) => std::fs::read(p).ok(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                out.push(Problem {
+                    module: module.to_string(),
+                    version: None,
+                    file: rel,
+                    message: e.to_string(),
+                });
+                continue;
+            }
+        };
         let msg = match (&expected, &actual) {
             (Some(e), Some(a)) if e.as_bytes() == a.as_slice() => continue,
             (None, None) => continue,
@@ -621,5 +704,61 @@ fn abbreviate(b: &[u8]) -> String {
         format!("{}…", &s[..s.floor_char_boundary(80)])
     } else {
         s.into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(i: usize) -> Problem {
+        Problem {
+            module: "example.com/m".into(),
+            version: Some(format!("v1.0.{i}")),
+            file: format!("example.com/m/@v/v1.0.{i}.zip"),
+            message: "missing".into(),
+        }
+    }
+
+    #[test]
+    fn problem_list_is_capped_while_the_count_is_exact() {
+        let mut problems = Problems::default();
+        for i in 0..PROBLEM_SAMPLE * 10 + 3 {
+            problems.push(p(i));
+        }
+        assert_eq!(problems.count, (PROBLEM_SAMPLE * 10 + 3) as u64);
+        assert_eq!(problems.sample.len(), PROBLEM_SAMPLE);
+        assert_eq!(problems.sample[0], p(0), "the first ones are kept");
+        let report = VerifyReport {
+            problems,
+            ..VerifyReport::default()
+        };
+        assert_eq!(report.exit_code(), 1);
+        let text = report.render();
+        assert!(
+            text.contains(&format!("; {} problems\n", PROBLEM_SAMPLE * 10 + 3)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("… and {} more", PROBLEM_SAMPLE * 9 + 3)),
+            "{text}"
+        );
+        assert_eq!(text.lines().count(), 1 + PROBLEM_SAMPLE + 1);
+    }
+
+    #[test]
+    fn a_short_problem_list_renders_as_before() {
+        let mut problems = Problems::default();
+        problems.push(p(1));
+        let text = VerifyReport {
+            problems,
+            ..VerifyReport::default()
+        }
+        .render();
+        assert!(
+            text.contains("; 1 problem\n  example.com/m@v1.0.1: "),
+            "{text}"
+        );
+        assert!(!text.contains("more"), "{text}");
     }
 }

@@ -336,3 +336,183 @@ fn a_prune_past_max_delete_is_refused() {
     m.sync().expect(2).contains("REFUSED to delete 3 versions");
     assert_eq!(m.tree_files(), before);
 }
+
+/// Every file under `dir` with a digest of its bytes: what must survive untouched.
+fn snapshot(dir: &std::path::Path) -> Vec<(String, String)> {
+    use sha2::{Digest, Sha256};
+    files_under(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            let digest = gomirror::sync::hex(&Sha256::digest(&bytes));
+            (f, digest)
+        })
+        .collect()
+}
+
+/// Moves the tree directory `rel` to `outside` and puts a symbolic link to it
+/// in its place. The files outside are precious: a copy of what was
+/// mirrored, so every name matches a file gomirror would delete or rewrite.
+fn link_outside(
+    m: &Mirror,
+    rel: &str,
+    outside: &str,
+) -> (std::path::PathBuf, Vec<(String, String)>) {
+    let outside = m.dir.path().join(outside);
+    std::fs::rename(m.out().join(rel), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, m.out().join(rel)).unwrap();
+    let precious = snapshot(&outside);
+    assert!(precious.len() >= 3, "{precious:?}");
+    (outside, precious)
+}
+
+/// `verify --repair`, `prune` and a `sync` with a narrowed filter meet a link
+/// at `rel` pointing outside the output: none of them writes or deletes
+/// outside; prune removes the link itself, and the mirror then repairs itself.
+fn links_outside_are_never_followed(rel: &str, narrowed: &[&str]) {
+    let mut m = mirror();
+    m.cfg.max_delete = "100".into();
+    m.write_config();
+    let link = m.out().join(rel);
+    let is_link = || std::fs::symlink_metadata(&link).is_ok_and(|md| md.is_symlink());
+    let shown = link.display().to_string();
+
+    let (outside, precious) = link_outside(&m, rel, "outside");
+    m.run(&["verify"])
+        .expect(1)
+        .contains("symbolic link")
+        .contains(&shown);
+    let r = m.run(&["verify", "--repair"]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    r.contains("symbolic link").contains(&shown);
+    assert_eq!(
+        snapshot(&outside),
+        precious,
+        "verify --repair wrote outside"
+    );
+
+    m.run(&["prune"]).expect(0).contains("1 stray files");
+    assert!(!is_link(), "prune left the link");
+    assert_eq!(snapshot(&outside), precious, "prune deleted outside");
+    m.run(&["verify", "--repair"]).expect(0);
+    for (p, v) in m.upstream.versions() {
+        m.assert_mirrored(&p, &v);
+    }
+
+    // A narrowed filter: the unwanted module's files are to go, and the link is on the way.
+    let (outside, precious) = link_outside(&m, rel, "outside2");
+    let wide = m.cfg.include.clone();
+    m.cfg.include = narrowed.iter().map(|s| s.to_string()).collect();
+    m.write_config();
+    m.sync()
+        .expect(0)
+        .contains("deleted 3 versions, 1 stray files");
+    assert!(!is_link(), "prune left the link");
+    assert_eq!(
+        snapshot(&outside),
+        precious,
+        "sync wrote or deleted outside"
+    );
+
+    m.cfg.include = wide;
+    m.write_config();
+    m.sync().expect(0);
+    m.run(&["verify", "--repair"]).expect(0);
+    m.run(&["verify"]).expect(0);
+    for (p, v) in m.upstream.versions() {
+        m.assert_mirrored(&p, &v);
+    }
+    assert_eq!(snapshot(&outside), precious);
+}
+
+#[test]
+fn prune_never_deletes_through_a_symlinked_module_directory() {
+    links_outside_are_never_followed(
+        M,
+        &[
+            "example.com/gen/m0",
+            "example.com/gen/m2",
+            "example.com/gen/m3",
+        ],
+    );
+}
+
+#[test]
+fn prune_never_deletes_through_a_symlinked_at_v_directory() {
+    links_outside_are_never_followed(
+        &format!("{M}/@v"),
+        &[
+            "example.com/gen/m0",
+            "example.com/gen/m2",
+            "example.com/gen/m3",
+        ],
+    );
+}
+
+#[test]
+fn prune_never_deletes_through_a_symlinked_intermediate_directory() {
+    links_outside_are_never_followed(
+        "example.com",
+        &[
+            "example.com/gen/m0",
+            "example.com/gen/m2",
+            "example.com/gen/m3",
+        ],
+    );
+}
+
+#[test]
+fn a_directory_named_at_v_under_the_output_is_a_stray_not_a_panic() {
+    let m = mirror();
+    std::fs::create_dir_all(m.out().join("@v")).unwrap();
+    std::fs::write(m.out().join("@v/list"), "v1.0.0\n").unwrap();
+    std::fs::create_dir_all(m.out().join("x/@v")).unwrap();
+    std::fs::write(m.out().join("x/@v/list"), "v1.0.0\n").unwrap();
+    m.run(&["prune", "--dry-run"])
+        .expect(0)
+        .contains("delete stray directory @v/")
+        .contains("delete stray directory x/@v/");
+    m.sync().expect(0).contains("2 stray directories");
+    assert!(!m.out().join("@v").exists());
+    assert!(!m.out().join("x").exists());
+    m.run(&["verify"]).expect(0);
+}
+
+#[test]
+fn prune_keeps_versions_whose_files_it_could_not_delete() {
+    let mut m = mirror();
+    m.cfg.max_delete = "100".into();
+    m.cfg.include = vec![
+        "example.com/gen/m0".into(),
+        "example.com/gen/m2".into(),
+        "example.com/gen/m3".into(),
+    ];
+    m.write_config();
+    // Without the tree scan the obstacle below is not a stray: only the
+    // version's own deletion meets it.
+    let mut cfg = std::fs::read_to_string(m.config_path()).unwrap();
+    cfg.push_str("scan_tree = false\n");
+    std::fs::write(m.config_path(), cfg).unwrap();
+    let v = version_of(&m, M);
+    let zip = m.out().join(version_file(M, &v, "zip"));
+    // Undeletable even as root: a non-empty directory where the file is.
+    std::fs::remove_file(&zip).unwrap();
+    std::fs::create_dir(&zip).unwrap();
+    std::fs::write(zip.join("keep"), "x").unwrap();
+
+    m.run(&["prune"])
+        .expect(2)
+        .contains(&format!("{M}@{v}"))
+        .contains(&zip.display().to_string())
+        .contains("could not delete 1 entries");
+    // The other versions went; this one is still recorded as in the tree,
+    // so the next prune tries again.
+    m.run(&["prune", "--dry-run"])
+        .expect(0)
+        .contains(&format!("delete {M}@{v} (no longer wanted by the filter)"))
+        .contains("would delete 1 versions");
+    std::fs::remove_dir_all(&zip).unwrap();
+    m.run(&["prune"]).expect(0).contains("deleted 1 versions");
+    m.assert_absent(M, &v);
+    m.run(&["verify"]).expect(0);
+}

@@ -721,12 +721,8 @@ fn mirror_tile(tree: &out::Tree, dir: &str, tile: Tile, data: &[u8]) -> std::io:
     if tile.is_full() {
         let rel = format!("{dir}/{}", tile.path());
         tree.write_if_changed(&rel, data)?;
-        if let Ok(p) = tree.path_of(&format!("{rel}.p"))
-            && p.is_dir()
-            && !p.is_symlink()
-        {
-            let _ = std::fs::remove_dir_all(&p);
-        }
+        // Never through a link on the way; a link at `.p` itself is removed.
+        tree.remove_dir_all(&format!("{rel}.p"))?;
     } else if !tree
         .path_of(&format!("{dir}/{}", tile.full().path()))?
         .exists()
