@@ -284,7 +284,7 @@ struct RateMeter {
     expected: Option<u64>,
     received: u64,
     /// (when, bytes received by then), oldest first, about `step` apart; the
-    /// first is the newest one at least a window old.
+    /// first is the newest one at least a window old, or the body's start.
     samples: VecDeque<(Instant, u64)>,
 }
 
@@ -297,6 +297,19 @@ impl RateMeter {
             received: 0,
             samples: VecDeque::from([(started, 0)]),
         }
+    }
+
+    /// The headers are in: the rate is judged from here on (waiting for the
+    /// headers is the read timeout's and the deadline's business), so a
+    /// server slow to answer a small file is not taken for a trickle.
+    fn body_begins(&mut self, now: Instant, expected: Option<u64>) {
+        self.expected = expected;
+        self.samples = VecDeque::from([(now, 0)]);
+    }
+
+    /// Whether a body of declared length has all arrived.
+    fn complete(&self) -> bool {
+        self.expected.is_some_and(|e| self.received >= e)
     }
 
     /// How often the rate is looked at while no data arrives.
@@ -401,7 +414,9 @@ impl Incoming<'_> {
                     if let Some(c) = &got {
                         bytes.fetch_add(c.len() as u64, Ordering::Relaxed);
                         meter.record(c.len() as u64, Instant::now());
-                        meter.check(Instant::now()).map_err(|s| too_slow(url, s))?;
+                        if !meter.complete() {
+                            meter.check(Instant::now()).map_err(|s| too_slow(url, s))?;
+                        }
                     }
                     return Ok(got);
                 }
@@ -682,18 +697,18 @@ impl Upstream {
                 .map(Duration::from_secs);
             return Err((status_error(url, resp).await, retry_after));
         }
-        if let Some(len) = resp.content_length() {
-            if len > limit {
-                return Err((
-                    FetchError::TooLarge {
-                        url: redact_url(url),
-                        limit,
-                    },
-                    None,
-                ));
-            }
-            meter.expected = Some(len);
+        if let Some(len) = resp.content_length()
+            && len > limit
+        {
+            return Err((
+                FetchError::TooLarge {
+                    url: redact_url(url),
+                    limit,
+                },
+                None,
+            ));
         }
+        meter.body_begins(Instant::now(), resp.content_length());
         body(Incoming {
             resp,
             meter,
@@ -971,6 +986,18 @@ mod tests {
         }
         let at = failed_at.expect("a stall is too slow");
         assert!((60_000..=71_500).contains(&at), "judged at {at} ms");
+    }
+
+    #[test]
+    fn a_small_file_after_slow_headers_is_not_a_trickle() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::new(policy(1_000, 1024), t0);
+        // Headers after 5 s, then 200 bytes at once: not judged by the rate.
+        let t = t0 + Duration::from_secs(5);
+        m.body_begins(t, Some(200));
+        m.record(200, t);
+        assert!(m.complete());
+        assert_eq!(m.check(t + Duration::from_millis(10)), Ok(()));
     }
 
     #[test]
