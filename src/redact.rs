@@ -104,6 +104,10 @@ fn url_form_encode(s: &str) -> String {
     out
 }
 
+/// Characters that end a URL found in text: quotes and the brackets a URL is
+/// written inside. Square brackets are not among them (`http://[::1]:80/`).
+const URL_ENDS: &[char] = &['"', '\'', '`', '<', '>', '(', ')', '{', '}', '|', '\\', '^'];
+
 /// Masks the credentials of every `http://` or `https://` URL inside `text`.
 ///
 /// A URL is taken to run to the next whitespace, quote or bracket. Only URLs
@@ -116,25 +120,7 @@ pub fn scrub_urls(text: &str) -> String {
         out.push_str(&rest[..start]);
         let candidate = &rest[start..];
         let end = candidate
-            .find(|c: char| {
-                c.is_whitespace()
-                    || matches!(
-                        c,
-                        '"' | '\''
-                            | '`'
-                            | '<'
-                            | '>'
-                            | '('
-                            | ')'
-                            | '['
-                            | ']'
-                            | '{'
-                            | '}'
-                            | '|'
-                            | '\\'
-                            | '^'
-                    )
-            })
+            .find(|c: char| c.is_whitespace() || URL_ENDS.contains(&c))
             .unwrap_or(candidate.len());
         let url = &candidate[..end];
         if url.contains(['@', '?', '#']) {
@@ -285,6 +271,10 @@ mod tests {
         assert!(got.contains("\"https://***:***@h/\""), "{got}");
         assert_eq!(scrub_urls("no urls here"), "no urls here");
         assert_eq!(scrub_urls("HTTPS://a:bcde@H/ x"), "https://***:***@h/ x");
+        assert_eq!(
+            scrub_urls("at http://[::1]:8080/x?key=v4lue."),
+            "at http://[::1]:8080/x?key=***"
+        );
     }
 
     #[test]

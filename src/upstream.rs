@@ -152,7 +152,6 @@ pub fn classify_status(status: u16) -> StatusClass {
 /// only when some link proves it (a timeout, a named I/O error kind, a body
 /// cut short); a refused redirect or anything unrecognised is permanent.
 pub fn classify_transport(err: &(dyn std::error::Error + 'static)) -> Retry {
-    use std::io::ErrorKind;
     let mut link = Some(err);
     while let Some(e) = link {
         if let Some(r) = e.downcast_ref::<reqwest::Error>() {
@@ -175,22 +174,40 @@ pub fn classify_transport(err: &(dyn std::error::Error + 'static)) -> Retry {
             if h.is_incomplete_message() || h.is_timeout() || h.is_canceled() {
                 return Retry::Transient;
             }
+        } else if let Some(h) = e.downcast_ref::<h2::Error>() {
+            // HTTP/2: a server going away gracefully, or refusing a stream
+            // before processing it, has done nothing with the request, and
+            // RFC 9113 (section 8.7) says it may be sent again.
+            let graceful = h.is_go_away() && h.reason() == Some(h2::Reason::NO_ERROR);
+            if graceful || h.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                return Retry::Transient;
+            }
+            if h.get_io().is_some_and(|io| transient_io(io.kind())) {
+                return Retry::Transient;
+            }
         } else if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                ErrorKind::ConnectionRefused
-                    | ErrorKind::ConnectionReset
-                    | ErrorKind::ConnectionAborted
-                    | ErrorKind::BrokenPipe
-                    | ErrorKind::TimedOut
-                    | ErrorKind::UnexpectedEof
-            )
+            && transient_io(io.kind())
         {
             return Retry::Transient;
         }
         link = e.source();
     }
     Retry::Permanent
+}
+
+/// I/O failures that say nothing about the request itself: the connection
+/// broke or was never made, or a read timed out.
+fn transient_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        kind,
+        ErrorKind::ConnectionRefused
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::TimedOut
+            | ErrorKind::UnexpectedEof
+    )
 }
 
 /// Why a transfer was judged too slow.
@@ -914,6 +931,53 @@ mod tests {
                 "HTTP {code}"
             );
         }
+    }
+
+    /// An error that wraps another, as stream-processing layers do.
+    #[derive(Debug)]
+    struct Wrapped(Box<dyn std::error::Error + Send + Sync>);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("wrapped")
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.0.as_ref())
+        }
+    }
+
+    #[test]
+    fn transport_errors_are_transient_only_when_the_chain_proves_it() {
+        use std::io::{Error, ErrorKind};
+        let deep = |e: Box<dyn std::error::Error + Send + Sync>| Wrapped(Box::new(Wrapped(e)));
+        for (kind, want) in [
+            (ErrorKind::ConnectionRefused, Retry::Transient),
+            (ErrorKind::ConnectionReset, Retry::Transient),
+            (ErrorKind::ConnectionAborted, Retry::Transient),
+            (ErrorKind::BrokenPipe, Retry::Transient),
+            (ErrorKind::TimedOut, Retry::Transient),
+            (ErrorKind::UnexpectedEof, Retry::Transient),
+            (ErrorKind::PermissionDenied, Retry::Permanent),
+            (ErrorKind::InvalidData, Retry::Permanent),
+            (ErrorKind::Other, Retry::Permanent),
+        ] {
+            let e = deep(Box::new(Error::from(kind)));
+            assert_eq!(classify_transport(&e), want, "{kind:?}");
+        }
+        let h2 = |r| deep(Box::new(h2::Error::from(r)));
+        assert_eq!(
+            classify_transport(&h2(h2::Reason::REFUSED_STREAM)),
+            Retry::Transient
+        );
+        assert_eq!(
+            classify_transport(&h2(h2::Reason::PROTOCOL_ERROR)),
+            Retry::Permanent
+        );
+        assert_eq!(
+            classify_transport(&Wrapped("no known cause".into())),
+            Retry::Permanent
+        );
     }
 
     #[test]
