@@ -16,6 +16,7 @@ pub mod index;
 pub mod listing;
 pub mod lock;
 pub mod prune;
+pub mod redact;
 pub mod report;
 pub mod runner;
 pub mod state;

@@ -1,25 +1,66 @@
 //! The HTTP client: one shared `reqwest::Client` for the proxy, the index and
-//! the checksum database, with typed errors, size limits and retries.
+//! the checksum database, with typed errors, size limits, a minimum transfer
+//! rate and retries.
 //!
-//! Only what can succeed on a second try is retried: connection failures,
-//! timeouts, bodies cut short, 5xx and 429 — with jittered exponential
-//! backoff. 404 and 410 mean "not on the upstream" and are never retried; nor
-//! is any other 4xx, an oversize body, or (elsewhere) a hash mismatch.
+//! # What is retried
+//!
+//! Only what the error itself proves transient is sent again, with jittered
+//! exponential backoff ([`RetryPolicy`]): [`classify_status`] retries 5xx, 408
+//! and 429 (404 and 410 mean "not on the upstream", every other status is
+//! final), and [`classify_transport`] walks a transport error's `source()`
+//! chain and retries only a timeout, a connection refused, reset or aborted, a
+//! broken pipe, an unexpected end of file or a body cut short (hyper's
+//! incomplete message). Everything else — a refused redirect (https to http,
+//! more than ten), a TLS or certificate failure, a name that does not resolve,
+//! an oversize body, a disk error, and (elsewhere) a hash mismatch — fails the
+//! file at once; the next run tries again.
+//!
+//! # Slow transfers
+//!
+//! The read timeout alone does not bound a download: it restarts with every
+//! byte, so a server that trickles one byte a second keeps a worker for
+//! hours. A body must therefore keep up a minimum rate ([`TransferPolicy`]),
+//! measured from the moment the request is sent:
+//!
+//! - at least `GOMIRROR_MIN_RATE_BPS` bytes per second (default 1024) on
+//!   average over the last `GOMIRROR_MIN_RATE_WINDOW_MS` milliseconds (default
+//!   30 000); the first window is the grace period, nothing is judged before
+//!   a whole window has passed; `GOMIRROR_MIN_RATE_BPS=0` turns this off;
+//! - and a total deadline per file of `GOMIRROR_DEADLINE_BASE_MS` (default
+//!   600 000, ten minutes) plus the file's size at
+//!   `GOMIRROR_DEADLINE_RATE_BPS` bytes per second (default 32 768): the size
+//!   is the declared `Content-Length`, or, without one, what has arrived so
+//!   far. The deadline covers the response headers too.
+//!
+//! A transfer that falls below either fails with "transfer too slow: …" and is
+//! retried like a timeout. The environment variables exist for tests and for
+//! operators on unusual links.
+//!
+//! # Credentials
+//!
+//! Every message names its URL through [`crate::redact`]: reqwest's own errors
+//! are rendered without their URL (reqwest shows the URL after moving its
+//! userinfo into a header, so it can't be matched against ours), and any text
+//! from elsewhere — the error chain, a server's error body — has its URLs and
+//! the request URL's secret values masked.
+//!
+//! # Memory
 //!
 //! Bodies stream to disk: a download is written to a temporary file by a
 //! blocking writer thread while it is hashed, so memory use does not depend on
 //! the size of what is downloaded.
 
+use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 
-use crate::config::redact;
+use crate::redact::{Secrets, redact_url};
 
 /// Why a request failed. Every variant names the URL (credentials masked).
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +73,14 @@ pub enum FetchError {
         status: u16,
         detail: String,
     },
+    /// The request or its body failed below HTTP; `retry` says whether the
+    /// error chain proves the failure transient.
     #[error("{url}: {message}")]
-    Network { url: String, message: String },
+    Network {
+        url: String,
+        message: String,
+        retry: Retry,
+    },
     #[error("{url}: response is larger than the limit of {limit} bytes")]
     TooLarge { url: String, limit: u64 },
     #[error("cannot write `{path}` (downloading {url}): {source}")]
@@ -43,20 +90,365 @@ pub enum FetchError {
         #[source]
         source: std::io::Error,
     },
+    /// The body arrived below the minimum rate, or past its deadline.
+    #[error("{url}: transfer too slow: {slowness}")]
+    TooSlow {
+        url: String,
+        // Boxed: it is the largest cause and the rarest.
+        #[source]
+        slowness: Box<Slowness>,
+    },
 }
 
 impl FetchError {
     /// Whether a later attempt could succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            FetchError::Network { .. } => true,
-            FetchError::Status { status, .. } => *status >= 500 || *status == 429,
-            _ => false,
+            FetchError::Network { retry, .. } => *retry == Retry::Transient,
+            FetchError::Status { status, .. } => classify_status(*status) == StatusClass::Transient,
+            FetchError::TooSlow { .. } => true,
+            FetchError::NotFound { .. } | FetchError::TooLarge { .. } | FetchError::Io { .. } => {
+                false
+            }
         }
     }
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, FetchError::NotFound { .. })
+    }
+}
+
+/// Whether a failed request may succeed when sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    Transient,
+    Permanent,
+}
+
+/// What a response status means to the mirror.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusClass {
+    /// 200: the body is what was asked for.
+    Ok,
+    /// 404 or 410: the upstream does not have it (the go command's rule).
+    NotFound,
+    /// 5xx, 408 (request timeout), 429 (too many requests): ask again later.
+    Transient,
+    /// Anything else (other 4xx, 3xx left unfollowed, 1xx, other 2xx).
+    Permanent,
+}
+
+/// Classifies a response status.
+pub fn classify_status(status: u16) -> StatusClass {
+    match status {
+        200 => StatusClass::Ok,
+        404 | 410 => StatusClass::NotFound,
+        408 | 429 | 500..=599 => StatusClass::Transient,
+        _ => StatusClass::Permanent,
+    }
+}
+
+/// Classifies a transport error by walking its `source()` chain: transient
+/// only when some link proves it (a timeout, a named I/O error kind, a body
+/// cut short); a refused redirect or anything unrecognised is permanent.
+pub fn classify_transport(err: &(dyn std::error::Error + 'static)) -> Retry {
+    let mut link = Some(err);
+    while let Some(e) = link {
+        if let Some(r) = e.downcast_ref::<reqwest::Error>() {
+            // Our redirect policy refused (https to http, a loop): the same
+            // request gets the same redirect.
+            if r.is_redirect() || r.is_builder() {
+                return Retry::Permanent;
+            }
+            if r.is_timeout() {
+                return Retry::Transient;
+            }
+            if let Some(status) = r.status()
+                && classify_status(status.as_u16()) == StatusClass::Transient
+            {
+                return Retry::Transient;
+            }
+        } else if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            // A body shorter than its Content-Length, a read that timed out,
+            // or a pooled connection the server closed as we reused it.
+            if h.is_incomplete_message() || h.is_timeout() || h.is_canceled() {
+                return Retry::Transient;
+            }
+        } else if let Some(h) = e.downcast_ref::<h2::Error>() {
+            // HTTP/2: a server going away gracefully, or refusing a stream
+            // before processing it, has done nothing with the request, and
+            // RFC 9113 (section 8.7) says it may be sent again.
+            let graceful = h.is_go_away() && h.reason() == Some(h2::Reason::NO_ERROR);
+            if graceful || h.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                return Retry::Transient;
+            }
+            if h.get_io().is_some_and(|io| transient_io(io.kind())) {
+                return Retry::Transient;
+            }
+        } else if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && transient_io(io.kind())
+        {
+            return Retry::Transient;
+        }
+        link = e.source();
+    }
+    Retry::Permanent
+}
+
+/// I/O failures that say nothing about the request itself: the connection
+/// broke or was never made, or a read timed out.
+fn transient_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        kind,
+        ErrorKind::ConnectionRefused
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::TimedOut
+            | ErrorKind::UnexpectedEof
+    )
+}
+
+/// Why a transfer was judged too slow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Slowness {
+    #[error("{rate} B/s over {} (at least {minimum} B/s required)", secs(*span))]
+    BelowMinimumRate {
+        /// Bytes per second over `span`.
+        rate: u64,
+        span: Duration,
+        minimum: u64,
+    },
+    #[error(
+        "{received} of {} bytes after {} (deadline {})",
+        expected.map_or("?".to_string(), |e| e.to_string()),
+        secs(*elapsed),
+        secs(*deadline)
+    )]
+    PastDeadline {
+        received: u64,
+        expected: Option<u64>,
+        elapsed: Duration,
+        deadline: Duration,
+    },
+}
+
+/// `30 s`, or `1.5 s` below ten seconds.
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s >= 10.0 {
+        format!("{} s", s.round() as u64)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+/// How slow a transfer may be (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferPolicy {
+    /// Bytes per second a body must average over `window`; 0 disables.
+    pub min_rate: u64,
+    /// The sliding window, and the grace period before the first judgement.
+    pub window: Duration,
+    /// The deadline of a file of size zero.
+    pub deadline_base: Duration,
+    /// The rate the deadline allows for the file's size; 0 adds nothing.
+    pub deadline_rate: u64,
+}
+
+impl Default for TransferPolicy {
+    fn default() -> TransferPolicy {
+        TransferPolicy {
+            min_rate: 1024,
+            window: Duration::from_secs(30),
+            deadline_base: Duration::from_secs(600),
+            deadline_rate: 32 << 10,
+        }
+    }
+}
+
+impl TransferPolicy {
+    /// The defaults, overridden by `GOMIRROR_MIN_RATE_BPS`,
+    /// `GOMIRROR_MIN_RATE_WINDOW_MS`, `GOMIRROR_DEADLINE_BASE_MS` and
+    /// `GOMIRROR_DEADLINE_RATE_BPS` where set to a number.
+    pub fn from_env() -> TransferPolicy {
+        let num = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let d = TransferPolicy::default();
+        TransferPolicy {
+            min_rate: num("GOMIRROR_MIN_RATE_BPS").unwrap_or(d.min_rate),
+            window: num("GOMIRROR_MIN_RATE_WINDOW_MS")
+                .map(Duration::from_millis)
+                .filter(|w| !w.is_zero())
+                .unwrap_or(d.window),
+            deadline_base: num("GOMIRROR_DEADLINE_BASE_MS")
+                .map(Duration::from_millis)
+                .unwrap_or(d.deadline_base),
+            deadline_rate: num("GOMIRROR_DEADLINE_RATE_BPS").unwrap_or(d.deadline_rate),
+        }
+    }
+}
+
+/// Watches one transfer against a [`TransferPolicy`].
+#[derive(Debug)]
+struct RateMeter {
+    policy: TransferPolicy,
+    started: Instant,
+    expected: Option<u64>,
+    received: u64,
+    /// (when, bytes received by then), oldest first, about `step` apart; the
+    /// first is the newest one at least a window old, or the body's start.
+    samples: VecDeque<(Instant, u64)>,
+}
+
+impl RateMeter {
+    fn new(policy: TransferPolicy, started: Instant) -> RateMeter {
+        RateMeter {
+            policy,
+            started,
+            expected: None,
+            received: 0,
+            samples: VecDeque::from([(started, 0)]),
+        }
+    }
+
+    /// The headers are in: the rate is judged from here on (waiting for the
+    /// headers is the read timeout's and the deadline's business), so a
+    /// server slow to answer a small file is not taken for a trickle.
+    fn body_begins(&mut self, now: Instant, expected: Option<u64>) {
+        self.expected = expected;
+        self.samples = VecDeque::from([(now, 0)]);
+    }
+
+    /// Whether a body of declared length has all arrived.
+    fn complete(&self) -> bool {
+        self.expected.is_some_and(|e| self.received >= e)
+    }
+
+    /// How often the rate is looked at while no data arrives.
+    fn step(&self) -> Duration {
+        (self.policy.window / 8).max(Duration::from_millis(10))
+    }
+
+    fn deadline(&self) -> Duration {
+        let size = self.expected.unwrap_or(0).max(self.received);
+        let for_size = if self.policy.deadline_rate == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(size as f64 / self.policy.deadline_rate as f64)
+        };
+        self.policy.deadline_base.saturating_add(for_size)
+    }
+
+    /// When to look next if nothing arrives before.
+    fn next_check(&self, now: Instant) -> Instant {
+        (now + self.step()).min(self.started + self.deadline())
+    }
+
+    fn sample(&mut self, now: Instant) {
+        let step = self.step();
+        if self
+            .samples
+            .back()
+            .is_none_or(|(t, _)| now.saturating_duration_since(*t) >= step)
+        {
+            self.samples.push_back((now, self.received));
+        }
+        let window = self.policy.window;
+        while self.samples.len() >= 2 && now.saturating_duration_since(self.samples[1].0) >= window
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    fn record(&mut self, bytes: u64, now: Instant) {
+        self.received += bytes;
+        self.sample(now);
+    }
+
+    fn check(&mut self, now: Instant) -> Result<(), Slowness> {
+        self.sample(now);
+        let elapsed = now.saturating_duration_since(self.started);
+        let deadline = self.deadline();
+        if elapsed >= deadline {
+            return Err(Slowness::PastDeadline {
+                received: self.received,
+                expected: self.expected,
+                elapsed,
+                deadline,
+            });
+        }
+        let minimum = self.policy.min_rate;
+        if minimum > 0
+            && let Some(&(t0, b0)) = self.samples.front()
+        {
+            let span = now.saturating_duration_since(t0);
+            if span >= self.policy.window {
+                let bytes = self.received - b0;
+                if (bytes as f64) < minimum as f64 * span.as_secs_f64() {
+                    return Err(Slowness::BelowMinimumRate {
+                        rate: (bytes as f64 / span.as_secs_f64()) as u64,
+                        span,
+                        minimum,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A 200 response whose body is read under the [`TransferPolicy`].
+struct Incoming<'a> {
+    resp: reqwest::Response,
+    meter: RateMeter,
+    url: &'a Url,
+    bytes: &'a AtomicU64,
+}
+
+impl Incoming<'_> {
+    /// The next piece of the body, `None` at its end.
+    async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, FetchError> {
+        let Incoming {
+            resp,
+            meter,
+            url,
+            bytes,
+        } = self;
+        // One chunk future, polled across the rate checks: it is never
+        // dropped half-way except when the transfer is abandoned.
+        let next = resp.chunk();
+        tokio::pin!(next);
+        loop {
+            let wake = tokio::time::Instant::from_std(meter.next_check(Instant::now()));
+            tokio::select! {
+                got = &mut next => {
+                    let got = got.map_err(|e| network(url, e))?;
+                    if let Some(c) = &got {
+                        bytes.fetch_add(c.len() as u64, Ordering::Relaxed);
+                        meter.record(c.len() as u64, Instant::now());
+                        if !meter.complete() {
+                            meter.check(Instant::now()).map_err(|s| too_slow(url, s))?;
+                        }
+                    }
+                    return Ok(got);
+                }
+                () = tokio::time::sleep_until(wake) => {
+                    meter.check(Instant::now()).map_err(|s| too_slow(url, s))?;
+                }
+            }
+        }
+    }
+}
+
+fn too_slow(url: &Url, slowness: Slowness) -> FetchError {
+    FetchError::TooSlow {
+        url: redact_url(url),
+        slowness: Box::new(slowness),
     }
 }
 
@@ -113,27 +505,36 @@ pub struct Download {
 pub struct Upstream {
     client: reqwest::Client,
     retry: RetryPolicy,
+    transfer: TransferPolicy,
     /// At most `mirror.workers` requests are in flight at once, whatever they
     /// are for (a version's lookup, `.info`, `.mod` and `.zip` overlap).
     slots: tokio::sync::Semaphore,
     bytes: Arc<AtomicU64>,
 }
 
+/// Why a redirect from `previous` (the URLs so far, the request's first) to
+/// `next` is refused, as the go command refuses it; `None` to follow it.
+pub fn redirect_refusal(previous: &[Url], next: &Url) -> Option<&'static str> {
+    if previous.len() >= 10 {
+        Some("stopped after 10 redirects")
+    } else if previous.last().map(|u| u.scheme()) == Some("https") && next.scheme() != "https" {
+        Some("refusing a redirect from https to an insecure URL")
+    } else {
+        None
+    }
+}
+
 impl Upstream {
-    /// A client with at most `max_in_flight` requests at once.
+    /// A client with at most `max_in_flight` requests at once; retries and
+    /// the slow-transfer policy come from the environment (see the module docs).
     pub fn new(read_timeout: Duration, max_in_flight: usize) -> Result<Upstream, String> {
         // reqwest is built without a default TLS crypto provider; install ring's
         // (cheaper to build than aws-lc). Failing means one is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let policy = reqwest::redirect::Policy::custom(|attempt| {
-            if attempt.previous().len() >= 10 {
-                attempt.error("stopped after 10 redirects")
-            } else if attempt.previous().last().map(|u| u.scheme()) == Some("https")
-                && attempt.url().scheme() != "https"
-            {
-                attempt.error("refusing a redirect from https to an insecure URL")
-            } else {
-                attempt.follow()
+            match redirect_refusal(attempt.previous(), attempt.url()) {
+                Some(why) => attempt.error(why),
+                None => attempt.follow(),
             }
         });
         let client = reqwest::Client::builder()
@@ -147,6 +548,7 @@ impl Upstream {
         Ok(Upstream {
             client,
             retry: RetryPolicy::from_env(),
+            transfer: TransferPolicy::from_env(),
             slots: tokio::sync::Semaphore::new(max_in_flight.max(1)),
             bytes: Arc::new(AtomicU64::new(0)),
         })
@@ -161,17 +563,15 @@ impl Upstream {
     pub async fn get_bytes(&self, url: &Url, limit: u64) -> Result<Vec<u8>, FetchError> {
         self.with_retries(
             url,
-            |resp| async move {
+            |mut body| async move {
                 let mut buf = Vec::new();
-                let mut resp = resp;
-                while let Some(chunk) = resp.chunk().await.map_err(|e| network(url, &e))? {
+                while let Some(chunk) = body.chunk().await? {
                     if buf.len() as u64 + chunk.len() as u64 > limit {
                         return Err(FetchError::TooLarge {
-                            url: redact(url.as_str()),
+                            url: redact_url(url),
                             limit,
                         });
                     }
-                    self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                     buf.extend_from_slice(&chunk);
                 }
                 Ok(buf)
@@ -191,41 +591,39 @@ impl Upstream {
     ) -> Result<Download, FetchError> {
         self.with_retries(
             url,
-            |resp| async move {
+            |mut body| async move {
                 let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
                 let path = dest.to_path_buf();
                 let writer = tokio::task::spawn_blocking(move || write_hashed(&path, rx));
-                let mut resp = resp;
                 let mut size = 0u64;
                 let result = loop {
-                    match resp.chunk().await {
+                    match body.chunk().await {
                         Ok(Some(chunk)) => {
                             size += chunk.len() as u64;
                             if size > limit {
                                 break Err(FetchError::TooLarge {
-                                    url: redact(url.as_str()),
+                                    url: redact_url(url),
                                     limit,
                                 });
                             }
-                            self.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                             // The writer only stops early on an I/O error, reported below.
                             if tx.send(chunk).await.is_err() {
                                 break Ok(());
                             }
                         }
                         Ok(None) => break Ok(()),
-                        Err(e) => break Err(network(url, &e)),
+                        Err(e) => break Err(e),
                     }
                 };
                 drop(tx);
                 let written = writer.await.map_err(|e| FetchError::Io {
-                    url: redact(url.as_str()),
+                    url: redact_url(url),
                     path: dest.to_path_buf(),
                     source: std::io::Error::other(e.to_string()),
                 })?;
                 result?;
                 let (wsize, sha256) = written.map_err(|source| FetchError::Io {
-                    url: redact(url.as_str()),
+                    url: redact_url(url),
                     path: dest.to_path_buf(),
                     source,
                 })?;
@@ -246,7 +644,7 @@ impl Upstream {
         limit: u64,
     ) -> Result<T, FetchError>
     where
-        F: Fn(reqwest::Response) -> Fut,
+        F: Fn(Incoming<'a>) -> Fut,
         Fut: std::future::Future<Output = Result<T, FetchError>>,
     {
         let mut retry = 0;
@@ -256,31 +654,7 @@ impl Upstream {
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
-            let outcome = match self.client.get(url.clone()).send().await {
-                Err(e) => Err((network(url, &e), None)),
-                Ok(resp) => {
-                    let status = resp.status();
-                    if status == StatusCode::OK {
-                        if let Some(len) = resp.content_length()
-                            && len > limit
-                        {
-                            return Err(FetchError::TooLarge {
-                                url: redact(url.as_str()),
-                                limit,
-                            });
-                        }
-                        body(resp).await.map_err(|e| (e, None))
-                    } else {
-                        let retry_after = resp
-                            .headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(|v| v.trim().parse::<u64>().ok())
-                            .map(Duration::from_secs);
-                        Err((status_error(url, resp).await, retry_after))
-                    }
-                }
-            };
+            let outcome = self.attempt(url, &body, limit).await;
             // The slot is free while waiting to retry.
             drop(slot);
             match outcome {
@@ -294,6 +668,72 @@ impl Upstream {
                 }
             }
         }
+    }
+
+    /// One request, its status checked, its body read by `body`; on failure
+    /// also the server's Retry-After.
+    async fn attempt<'a, T, F, Fut>(
+        &'a self,
+        url: &'a Url,
+        body: &F,
+        limit: u64,
+    ) -> Result<T, (FetchError, Option<Duration>)>
+    where
+        F: Fn(Incoming<'a>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, FetchError>>,
+    {
+        let mut meter = RateMeter::new(self.transfer, Instant::now());
+        // The read timeout restarts with every byte, headers included: the
+        // deadline bounds a server that trickles those too.
+        let headers_by = tokio::time::Instant::from_std(meter.started + meter.deadline());
+        let resp =
+            match tokio::time::timeout_at(headers_by, self.client.get(url.clone()).send()).await {
+                Err(_) => {
+                    let slowness =
+                        meter
+                            .check(Instant::now())
+                            .err()
+                            .unwrap_or(Slowness::PastDeadline {
+                                received: 0,
+                                expected: None,
+                                elapsed: meter.started.elapsed(),
+                                deadline: meter.deadline(),
+                            });
+                    return Err((too_slow(url, slowness), None));
+                }
+                Ok(Err(e)) => return Err((network(url, e), None)),
+                Ok(Ok(resp)) => resp,
+            };
+        let status = resp.status();
+        if status != StatusCode::OK {
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err((status_error(url, resp).await, retry_after));
+        }
+        if let Some(len) = resp.content_length()
+            && len > limit
+        {
+            return Err((
+                FetchError::TooLarge {
+                    url: redact_url(url),
+                    limit,
+                },
+                None,
+            ));
+        }
+        meter.body_begins(Instant::now(), resp.content_length());
+        body(Incoming {
+            resp,
+            meter,
+            url,
+            bytes: &self.bytes,
+        })
+        .await
+        .map_err(|e| (e, None))
     }
 }
 
@@ -314,10 +754,15 @@ fn write_hashed(
     Ok((size, hasher.finalize().into()))
 }
 
-fn network(url: &Url, e: &reqwest::Error) -> FetchError {
+/// A transport error as a [`FetchError`]: classified by its cause chain, its
+/// text built without reqwest's copy of the URL and with every secret of ours
+/// masked.
+fn network(url: &Url, e: reqwest::Error) -> FetchError {
+    let retry = classify_transport(&e);
+    let e = e.without_url();
     // reqwest's Display is terse ("error sending request"); the cause chain says why.
     let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         let m = s.to_string();
         if !message.contains(&m) {
@@ -326,20 +771,18 @@ fn network(url: &Url, e: &reqwest::Error) -> FetchError {
         }
         source = s.source();
     }
-    let redacted = redact(url.as_str());
-    // reqwest includes the URL in some messages; keep only the masked form.
-    let message = message.replace(url.as_str(), &redacted);
     FetchError::Network {
-        url: redacted,
-        message,
+        url: redact_url(url),
+        message: Secrets::of(url).mask(&message),
+        retry,
     }
 }
 
 async fn status_error(url: &Url, resp: reqwest::Response) -> FetchError {
     let status = resp.status().as_u16();
-    if status == 404 || status == 410 {
+    if classify_status(status) == StatusClass::NotFound {
         return FetchError::NotFound {
-            url: redact(url.as_str()),
+            url: redact_url(url),
             status,
         };
     }
@@ -353,12 +796,19 @@ async fn status_error(url: &Url, resp: reqwest::Response) -> FetchError {
     if is_text {
         let mut resp = resp;
         let mut body = Vec::new();
-        while let Ok(Some(chunk)) = resp.chunk().await {
-            body.extend_from_slice(&chunk);
-            if body.len() >= 648 {
-                break;
+        // A slow error body is not worth waiting for: the status says enough.
+        let read = async {
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                body.extend_from_slice(&chunk);
+                if body.len() >= 648 {
+                    break;
+                }
             }
-        }
+        };
+        // Past the limit, what arrived is enough.
+        tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .ok();
         body.truncate(648);
         let text = String::from_utf8_lossy(&body);
         let first: Vec<&str> = text
@@ -367,11 +817,12 @@ async fn status_error(url: &Url, resp: reqwest::Response) -> FetchError {
             .take(8)
             .collect();
         if !first.is_empty() && first.iter().all(|l| !l.chars().any(char::is_control)) {
-            detail = format!(": {}", first.join(" / "));
+            // The server may echo the request, token and all.
+            detail = Secrets::of(url).mask(&format!(": {}", first.join(" / ")));
         }
     }
     FetchError::Status {
-        url: redact(url.as_str()),
+        url: redact_url(url),
         status,
         detail,
     }
@@ -417,6 +868,7 @@ mod tests {
         };
         assert!(s(503).is_retryable());
         assert!(s(429).is_retryable());
+        assert!(s(408).is_retryable());
         assert!(!s(403).is_retryable());
         assert!(
             !FetchError::NotFound {
@@ -432,15 +884,490 @@ mod tests {
             }
             .is_retryable()
         );
+        let net = |retry| FetchError::Network {
+            url: "u".into(),
+            message: "m".into(),
+            retry,
+        };
+        assert!(net(Retry::Transient).is_retryable());
+        assert!(!net(Retry::Permanent).is_retryable());
         assert!(
-            FetchError::Network {
+            FetchError::TooSlow {
                 url: "u".into(),
-                message: "reset".into()
+                slowness: Box::new(Slowness::BelowMinimumRate {
+                    rate: 1,
+                    span: Duration::from_secs(30),
+                    minimum: 1024
+                })
             }
             .is_retryable()
         );
     }
 
+    /// Every status code from 100 to 599: 5xx, 408 and 429 are retried,
+    /// 404 and 410 are "not found", 200 is the only success, the rest fail.
+    #[test]
+    fn every_status_code_is_classified() {
+        let retried: Vec<u16> = [408, 429].into_iter().chain(500..=599).collect();
+        for code in 100..=599u16 {
+            let want = if code == 200 {
+                StatusClass::Ok
+            } else if code == 404 || code == 410 {
+                StatusClass::NotFound
+            } else if retried.contains(&code) {
+                StatusClass::Transient
+            } else {
+                StatusClass::Permanent
+            };
+            assert_eq!(classify_status(code), want, "HTTP {code}");
+            let err = FetchError::Status {
+                url: "u".into(),
+                status: code,
+                detail: String::new(),
+            };
+            assert_eq!(
+                err.is_retryable(),
+                want == StatusClass::Transient,
+                "HTTP {code}"
+            );
+        }
+    }
+
+    /// An error that wraps another, as stream-processing layers do.
+    #[derive(Debug)]
+    struct Wrapped(Box<dyn std::error::Error + Send + Sync>);
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("wrapped")
+        }
+    }
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.0.as_ref())
+        }
+    }
+
+    #[test]
+    fn transport_errors_are_transient_only_when_the_chain_proves_it() {
+        use std::io::{Error, ErrorKind};
+        let deep = |e: Box<dyn std::error::Error + Send + Sync>| Wrapped(Box::new(Wrapped(e)));
+        for (kind, want) in [
+            (ErrorKind::ConnectionRefused, Retry::Transient),
+            (ErrorKind::ConnectionReset, Retry::Transient),
+            (ErrorKind::ConnectionAborted, Retry::Transient),
+            (ErrorKind::BrokenPipe, Retry::Transient),
+            (ErrorKind::TimedOut, Retry::Transient),
+            (ErrorKind::UnexpectedEof, Retry::Transient),
+            (ErrorKind::PermissionDenied, Retry::Permanent),
+            (ErrorKind::InvalidData, Retry::Permanent),
+            (ErrorKind::Other, Retry::Permanent),
+        ] {
+            let e = deep(Box::new(Error::from(kind)));
+            assert_eq!(classify_transport(&e), want, "{kind:?}");
+        }
+        let h2 = |r| deep(Box::new(h2::Error::from(r)));
+        assert_eq!(
+            classify_transport(&h2(h2::Reason::REFUSED_STREAM)),
+            Retry::Transient
+        );
+        assert_eq!(
+            classify_transport(&h2(h2::Reason::PROTOCOL_ERROR)),
+            Retry::Permanent
+        );
+        assert_eq!(
+            classify_transport(&Wrapped("no known cause".into())),
+            Retry::Permanent
+        );
+    }
+
+    #[test]
+    fn https_to_http_redirects_and_loops_are_refused() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let https = [u("https://a.example/x")];
+        assert!(redirect_refusal(&https, &u("http://a.example/x")).is_some());
+        assert_eq!(redirect_refusal(&https, &u("https://b.example/x")), None);
+        assert_eq!(
+            redirect_refusal(&[u("http://a.example/")], &u("http://b.example/")),
+            None
+        );
+        let ten = vec![u("http://a.example/"); 10];
+        assert_eq!(
+            redirect_refusal(&ten, &u("http://a.example/")),
+            Some("stopped after 10 redirects")
+        );
+    }
+
+    fn policy(window_ms: u64, min_rate: u64) -> TransferPolicy {
+        TransferPolicy {
+            min_rate,
+            window: Duration::from_millis(window_ms),
+            deadline_base: Duration::from_secs(600),
+            deadline_rate: 32 << 10,
+        }
+    }
+
+    #[test]
+    fn a_trickle_is_too_slow_once_a_window_has_passed() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::new(policy(30_000, 1024), t0);
+        // One byte every two seconds: fine during the grace period...
+        for s in (2..30).step_by(2) {
+            m.record(1, t0 + Duration::from_secs(s));
+            assert_eq!(m.check(t0 + Duration::from_secs(s)), Ok(()), "{s} s");
+        }
+        // ...too slow once a whole window is behind it.
+        m.record(1, t0 + Duration::from_secs(30));
+        match m.check(t0 + Duration::from_secs(30)) {
+            Err(Slowness::BelowMinimumRate {
+                rate,
+                span,
+                minimum,
+            }) => {
+                assert_eq!((rate, minimum), (0, 1024));
+                assert_eq!(span, Duration::from_secs(30));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_steady_body_passes_and_a_stall_after_a_burst_does_not() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::new(policy(10_000, 1024), t0);
+        // 2 KiB/s for a minute: always fine.
+        for ms in (100..60_000).step_by(100) {
+            let t = t0 + Duration::from_millis(ms);
+            m.record(205, t);
+            assert_eq!(m.check(t), Ok(()), "{ms} ms");
+        }
+        // Then nothing: the burst ages out of the window and the rate falls.
+        let mut failed_at = None;
+        for ms in (60_000..80_000).step_by(250) {
+            if m.check(t0 + Duration::from_millis(ms)).is_err() {
+                failed_at = Some(ms);
+                break;
+            }
+        }
+        let at = failed_at.expect("a stall is too slow");
+        assert!((60_000..=71_500).contains(&at), "judged at {at} ms");
+    }
+
+    #[test]
+    fn a_small_file_after_slow_headers_is_not_a_trickle() {
+        let t0 = Instant::now();
+        let mut m = RateMeter::new(policy(1_000, 1024), t0);
+        // Headers after 5 s, then 200 bytes at once: not judged by the rate.
+        let t = t0 + Duration::from_secs(5);
+        m.body_begins(t, Some(200));
+        m.record(200, t);
+        assert!(m.complete());
+        assert_eq!(m.check(t + Duration::from_millis(10)), Ok(()));
+    }
+
+    #[test]
+    fn the_deadline_grows_with_the_size() {
+        let t0 = Instant::now();
+        let p = TransferPolicy {
+            min_rate: 0,
+            window: Duration::from_secs(30),
+            deadline_base: Duration::from_secs(60),
+            deadline_rate: 1000,
+        };
+        let mut m = RateMeter::new(p, t0);
+        m.expected = Some(100_000);
+        assert_eq!(m.deadline(), Duration::from_secs(160));
+        assert_eq!(m.check(t0 + Duration::from_secs(159)), Ok(()));
+        let e = m.check(t0 + Duration::from_secs(160)).unwrap_err();
+        assert!(matches!(e, Slowness::PastDeadline { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "0 of 100000 bytes after 160 s (deadline 160 s)"
+        );
+        // Without a declared size the deadline follows what has arrived.
+        let mut m = RateMeter::new(p, t0);
+        m.record(50_000, t0 + Duration::from_secs(100));
+        assert_eq!(m.check(t0 + Duration::from_secs(105)), Ok(()));
+        assert!(m.check(t0 + Duration::from_secs(110)).is_err());
+    }
+
+    #[test]
+    fn slowness_reads_well() {
+        let s = Slowness::BelowMinimumRate {
+            rate: 12,
+            span: Duration::from_millis(30_400),
+            minimum: 1024,
+        };
+        assert_eq!(
+            s.to_string(),
+            "12 B/s over 30 s (at least 1024 B/s required)"
+        );
+        let s = Slowness::BelowMinimumRate {
+            rate: 0,
+            span: Duration::from_millis(1_250),
+            minimum: 1024,
+        };
+        assert_eq!(
+            s.to_string(),
+            "0 B/s over 1.2 s (at least 1024 B/s required)"
+        );
+    }
+
+    // ---- against real loopback servers ----
+
+    use std::io::{BufRead, BufReader};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Mutex;
+
+    /// A raw HTTP/1.1 server on 127.0.0.1: each connection's request path is
+    /// counted and handed to `answer` with the stream. Runs until the test
+    /// process ends.
+    struct RawServer {
+        addr: std::net::SocketAddr,
+        paths: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl RawServer {
+        fn start(answer: impl Fn(&str, &mut TcpStream) + Send + Sync + 'static) -> RawServer {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            RawServer::on(listener, answer)
+        }
+
+        fn on(
+            listener: TcpListener,
+            answer: impl Fn(&str, &mut TcpStream) + Send + Sync + 'static,
+        ) -> RawServer {
+            let addr = listener.local_addr().unwrap();
+            let paths = Arc::new(Mutex::new(Vec::new()));
+            let answer = Arc::new(answer);
+            let seen = paths.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { continue };
+                    let (answer, seen) = (answer.clone(), seen.clone());
+                    std::thread::spawn(move || {
+                        let mut reader = BufReader::new(stream.try_clone().unwrap());
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).is_err() {
+                            return;
+                        }
+                        let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                        loop {
+                            let mut h = String::new();
+                            match reader.read_line(&mut h) {
+                                Ok(0) | Err(_) => return,
+                                Ok(_) if h == "\r\n" => break,
+                                Ok(_) => {}
+                            }
+                        }
+                        seen.lock().unwrap().push(path.clone());
+                        answer(&path, &mut stream);
+                    });
+                }
+            });
+            RawServer { addr, paths }
+        }
+
+        fn url(&self, path: &str) -> Url {
+            Url::parse(&format!("http://{}{path}", self.addr)).unwrap()
+        }
+
+        fn hits(&self, path: &str) -> usize {
+            self.paths
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|p| *p == path)
+                .count()
+        }
+    }
+
+    fn reply(stream: &mut TcpStream, status: u16, headers: &str, body: &[u8]) {
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).ok();
+        stream.write_all(body).ok();
+    }
+
+    fn client(read_timeout: Duration, attempts: u32) -> Upstream {
+        let mut u = Upstream::new(read_timeout, 8).unwrap();
+        u.retry = RetryPolicy {
+            attempts,
+            base: Duration::ZERO,
+            max: Duration::ZERO,
+        };
+        u.transfer = TransferPolicy::default();
+        u
+    }
+
+    /// Every final status a server can send (1xx are not final), over the
+    /// wire: the retried ones are asked for five times, the others once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_status_code_over_the_wire_is_retried_only_when_transient() {
+        let server = RawServer::start(|path, stream| {
+            let code: u16 = path.trim_start_matches('/').parse().unwrap_or(500);
+            reply(stream, code, "", b"");
+        });
+        let up = client(Duration::from_secs(10), 5);
+        for code in 200..=599u16 {
+            let path = format!("/{code}");
+            let got = up.get_bytes(&server.url(&path), 1024).await;
+            let hits = server.hits(&path);
+            match classify_status(code) {
+                StatusClass::Ok => assert!(got.is_ok() && hits == 1, "HTTP {code}: {got:?}"),
+                StatusClass::NotFound => {
+                    assert!(got.as_ref().is_err_and(|e| e.is_not_found()), "HTTP {code}");
+                    assert_eq!(hits, 1, "HTTP {code}");
+                }
+                StatusClass::Transient => assert_eq!(hits, 5, "HTTP {code}: {got:?}"),
+                StatusClass::Permanent => {
+                    assert!(got.is_err(), "HTTP {code}");
+                    assert_eq!(hits, 1, "HTTP {code}: {got:?}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn redirect_loop_is_sent_once() {
+        let server = RawServer::start(|path, stream| {
+            reply(stream, 302, &format!("Location: {path}\r\n"), b"");
+        });
+        let up = client(Duration::from_secs(10), 5);
+        let e = up.get_bytes(&server.url("/loop"), 1024).await.unwrap_err();
+        assert!(!e.is_retryable(), "{e}");
+        assert!(e.to_string().contains("stopped after 10 redirects"), "{e}");
+        // As the go command counts: ten requests, the eleventh refused.
+        assert_eq!(server.hits("/loop"), 10, "one attempt, not five");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn connection_refused_is_retried() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let url = Url::parse(&format!("http://{addr}/x")).unwrap();
+        let up = client(Duration::from_secs(10), 2);
+        let e = up.get_bytes(&url, 1024).await.unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert!(e.to_string().to_lowercase().contains("refused"), "{e}");
+
+        // The port starts listening while the client is backing off: a later
+        // attempt gets through.
+        let mut up = client(Duration::from_secs(10), 200);
+        up.retry.base = Duration::from_millis(1);
+        up.retry.max = Duration::from_millis(100);
+        let serve = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let server = RawServer::on(TcpListener::bind(addr).unwrap(), |_, s| {
+                reply(s, 200, "", b"ok")
+            });
+            std::thread::sleep(Duration::from_secs(30));
+            drop(server);
+        });
+        assert_eq!(up.get_bytes(&url, 1024).await.unwrap(), b"ok");
+        drop(serve);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn timeout_is_retried() {
+        let server = RawServer::start(|_, _stream| {
+            std::thread::sleep(Duration::from_secs(3));
+        });
+        let up = client(Duration::from_millis(200), 3);
+        let e = up
+            .get_bytes(&server.url("/silent"), 1024)
+            .await
+            .unwrap_err();
+        assert!(e.is_retryable(), "{e}");
+        assert!(e.to_string().contains("timed out"), "{e}");
+        assert_eq!(server.hits("/silent"), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_body_cut_short_is_retried() {
+        let server = RawServer::start(|_, stream| {
+            let head = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100\r\n\r\n";
+            stream.write_all(head.as_bytes()).ok();
+            stream.write_all(&[0; 10]).ok();
+        });
+        let up = client(Duration::from_secs(10), 3);
+        let e = up.get_bytes(&server.url("/cut"), 1024).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                FetchError::Network {
+                    retry: Retry::Transient,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(server.hits("/cut"), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trickling_body_is_abandoned_and_retried() {
+        let server = RawServer::start(|_, stream| {
+            let head = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1000\r\n\r\n";
+            stream.write_all(head.as_bytes()).ok();
+            for _ in 0..1000 {
+                std::thread::sleep(Duration::from_millis(100));
+                if stream.write_all(b"x").is_err() {
+                    return;
+                }
+            }
+        });
+        let mut up = client(Duration::from_secs(5), 2);
+        up.transfer = policy(400, 1024);
+        let started = Instant::now();
+        let dir = tempfile::tempdir().unwrap();
+        let e = up
+            .get_to_file(&server.url("/slow"), 1 << 20, &dir.path().join("f"))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("transfer too slow: "), "{e}");
+        assert!(e.to_string().contains("B/s over"), "{e}");
+        assert_eq!(server.hits("/slow"), 2, "too slow is retried");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn errors_never_show_credentials() {
+        let server = RawServer::start(|path, stream| match path {
+            p if p.starts_with("/loop") => {
+                reply(stream, 302, "Location: /loop?token=hunter2\r\n", b"")
+            }
+            _ => {
+                let body = b"bad request /x?token=hunter2 from user:secret";
+                reply(stream, 400, "Content-Type: text/plain\r\n", body)
+            }
+        });
+        let secret = |path: &str| {
+            Url::parse(&format!(
+                "http://user:secret@{}{path}?token=hunter2",
+                server.addr
+            ))
+            .unwrap()
+        };
+        let refused = {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let a = l.local_addr().unwrap();
+            drop(l);
+            Url::parse(&format!("http://user:secret@{a}/x?token=hunter2")).unwrap()
+        };
+        let up = client(Duration::from_secs(10), 1);
+        for url in [secret("/loop"), secret("/x"), refused] {
+            let e = up.get_bytes(&url, 1024).await.unwrap_err().to_string();
+            assert!(!e.contains("hunter2") && !e.contains("secret"), "{e}");
+            assert!(e.contains("token=***") && e.contains("***:***@"), "{e}");
+        }
+    }
     #[test]
     fn backoff_is_bounded_and_jittered() {
         let p = RetryPolicy {

@@ -2,6 +2,9 @@
 //! clear error naming the module@version, the right exit code, and leaves the
 //! tree and the state database correct.
 
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
 use crate::common::*;
 use crate::support::{Corpus, FakeOptions, Fault, ModuleVersionSpec};
 
@@ -374,4 +377,224 @@ fn private_modules_skip_the_checksum_database_but_are_checked() {
         );
     }
     assert_eq!(m.upstream.requests("/sumdb/lookup/corp.example/"), 0);
+}
+
+/// Runs `gomirror -c <config> <args>` with extra environment variables, and
+/// kills it (by its own handle) if it is still running after `limit`.
+fn run_bounded(m: &Mirror, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gomirror"));
+    cmd.arg("-c").arg(m.config_path()).args(args);
+    cmd.env("GOMIRROR_RETRY_BASE_MS", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run gomirror");
+    // Drain the pipes while waiting so a chatty run cannot block on them.
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut out, &mut s).ok();
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut err, &mut s).ok();
+        s
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for gomirror") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            child.kill().ok();
+            child.wait().ok();
+            panic!(
+                "gomirror {args:?} still running after {limit:?}\n--- stdout\n{}\n--- stderr\n{}",
+                out_reader.join().unwrap_or_default(),
+                err_reader.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// A body sent at one byte a second never trips the read timeout (it
+/// restarts with every byte): before the minimum transfer rate, one such zip
+/// kept `sync` running for hours.
+#[test]
+fn trickling_upstream_does_not_hang_the_run() {
+    let m = Mirror::new(small());
+    // The short read timeout of the report: it never fires on a trickle.
+    let cfg = std::fs::read_to_string(m.config_path()).unwrap();
+    std::fs::write(
+        m.config_path(),
+        cfg.replace("timeout = \"20s\"", "timeout = \"5s\""),
+    )
+    .unwrap();
+    let v = first_version(&m);
+    let zip = format!("/proxy/{}", version_file(M, &v, "zip"));
+    m.upstream.inject(Fault::Trickle {
+        path_prefix: zip.clone(),
+        bytes_per_sec: 1,
+    });
+    let started = Instant::now();
+    // Generous for a loaded two-core machine: five attempts of about a second.
+    let r = run_bounded(
+        &m,
+        &["sync"],
+        &[("GOMIRROR_MIN_RATE_WINDOW_MS", "1000")],
+        Duration::from_secs(60),
+    );
+    let took = started.elapsed();
+    r.expect(1)
+        .contains(&format!("{M}@{v}"))
+        .contains("transfer too slow: ")
+        .contains("B/s over");
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert_eq!(m.upstream.requests(&zip), 5, "too slow is retried");
+    m.assert_absent(M, &v);
+    assert!(m.temp_files().is_empty(), "{:?}", m.temp_files());
+    for (p, ver) in m.upstream.versions() {
+        if (p.as_str(), ver.as_str()) != (M, v.as_str()) {
+            m.assert_mirrored(&p, &ver);
+        }
+    }
+    let s = m.status();
+    assert!(
+        s["failures"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("transfer too slow"),
+        "{s}"
+    );
+}
+
+/// A redirect the client refuses (a loop here; https to http likewise) gets
+/// the same answer every time: it used to be sent five times.
+#[test]
+fn refused_redirect_is_not_retried() {
+    let m = Mirror::new(small());
+    let v = first_version(&m);
+    let zip = format!("/proxy/{}", version_file(M, &v, "zip"));
+    m.upstream.inject(Fault::Redirect {
+        path_prefix: zip.clone(),
+        location: zip.clone(),
+    });
+    m.sync()
+        .expect(1)
+        .contains(&format!("{M}@{v}"))
+        .contains("stopped after 10 redirects");
+    // One attempt: ten requests (the go command's limit), the eleventh refused.
+    assert_eq!(m.upstream.requests(&zip), 10);
+    m.assert_absent(M, &v);
+}
+
+/// Rewrites the upstream URLs of `sync.toml` to carry a user name, a password
+/// and a `?token=` query; `sumdb` replaces the checksum database's address.
+fn with_secrets(m: &Mirror, sumdb: Option<String>) {
+    let cfg = std::fs::read_to_string(m.config_path()).unwrap();
+    let secret = |url: &str| {
+        format!(
+            "{}?token=hunter2",
+            url.replacen("http://", "http://user:secret@", 1)
+        )
+    };
+    let mut out = String::new();
+    for line in cfg.lines() {
+        let rewritten = if line.starts_with("proxy = ") {
+            format!("proxy = \"{}\"", secret(&m.upstream.proxy_url()))
+        } else if line.starts_with("index = ") {
+            format!("index = \"{}\"", secret(&m.upstream.index_url()))
+        } else if line.starts_with("url = ") {
+            let base = sumdb.clone().unwrap_or_else(|| m.upstream.sumdb_url());
+            format!("url = \"{}\"", secret(&base))
+        } else {
+            line.to_string()
+        };
+        out.push_str(&rewritten);
+        out.push('\n');
+    }
+    std::fs::write(m.config_path(), out).unwrap();
+}
+
+/// With userinfo and `?token=` in the upstream URLs, reqwest's error text
+/// showed the token (it had moved the userinfo into a header, so the search
+/// for our URL in its text found nothing), and so did the run summary stored
+/// in the state database.
+#[test]
+fn query_token_and_password_never_leak() {
+    let m = Mirror::new(small());
+    let versions = m.upstream.versions();
+    let (a, b) = (&versions[0], &versions[1]);
+    // A proxy that redirects to a URL with a token of its own (a presigned
+    // CDN address), in a loop; and one that fails with an error body.
+    let zip_a = format!("/proxy/{}", version_file(&a.0, &a.1, "zip"));
+    m.upstream.inject(Fault::Redirect {
+        path_prefix: zip_a.clone(),
+        location: format!("{zip_a}?token=hunter2"),
+    });
+    m.upstream.inject(Fault::Status {
+        path_prefix: format!("/proxy/{}", version_file(&b.0, &b.1, "mod")),
+        status: 503,
+    });
+    with_secrets(&m, None);
+    let mut seen = Vec::new();
+    let r = m.sync();
+    r.expect(1)
+        .contains(&format!("{}@{}", a.0, a.1))
+        .contains(&format!("{}@{}", b.0, b.1))
+        .contains("token=***");
+    seen.push(r.all());
+
+    // A checksum database that is not there at all: connection refused.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        format!("http://{addr}/sumdb")
+    };
+    with_secrets(&m, Some(closed));
+    m.upstream.clear_faults();
+    let r = m.run(&["sync", "--retry-failed"]);
+    assert_ne!(r.code, 0, "{}", r.all());
+    r.contains("token=***");
+    seen.push(r.all());
+
+    let status = m.run(&["status"]);
+    status.expect(0);
+    seen.push(status.all());
+    let json = m.run(&["status", "--json"]);
+    json.expect(0).contains("token=***");
+    seen.push(json.all());
+    for text in &seen {
+        assert!(
+            !text.contains("hunter2") && !text.contains("secret"),
+            "a secret leaked:\n{text}"
+        );
+    }
+    let mut db_files = 0;
+    for entry in std::fs::read_dir(m.dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("state.db") {
+            db_files += 1;
+            let bytes = std::fs::read(entry.path()).unwrap();
+            for secret in [&b"hunter2"[..], b"secret"] {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret),
+                    "{name} holds {:?}",
+                    String::from_utf8_lossy(secret)
+                );
+            }
+        }
+    }
+    assert!(db_files >= 1);
 }

@@ -128,6 +128,19 @@ pub enum Fault {
     /// signed by the real key: a tree the log cannot prove (it has no tiles
     /// for it). Lookups and tiles show the real log.
     AbsurdLatest { size: u64 },
+    /// Matching successful responses keep their headers (Content-Length
+    /// included) but send the body at `bytes_per_sec` (at least 1), so a
+    /// read timeout never fires.
+    Trickle {
+        path_prefix: String,
+        bytes_per_sec: u64,
+    },
+    /// Matching requests answer `302 Found` with this `Location` (the
+    /// request's own path makes a redirect loop).
+    Redirect {
+        path_prefix: String,
+        location: String,
+    },
 }
 
 /// A module version as served.
@@ -166,6 +179,14 @@ enum ActiveFault {
         prefix: String,
         bytes: u64,
         content_length: bool,
+    },
+    Trickle {
+        prefix: String,
+        bytes_per_sec: u64,
+    },
+    Redirect {
+        prefix: String,
+        location: String,
     },
 }
 
@@ -626,6 +647,20 @@ impl FakeUpstream {
                 state.absurd_latest = Some(size);
                 return;
             }
+            Fault::Trickle {
+                path_prefix,
+                bytes_per_sec,
+            } => ActiveFault::Trickle {
+                prefix: path_prefix,
+                bytes_per_sec,
+            },
+            Fault::Redirect {
+                path_prefix,
+                location,
+            } => ActiveFault::Redirect {
+                prefix: path_prefix,
+                location,
+            },
         };
         state.faults.push(active);
     }
@@ -896,6 +931,46 @@ fn file_response(path: PathBuf, len: u64, pacer: Option<Arc<Pacer>>) -> Response
     resp
 }
 
+/// `resp` with its body re-sent at `bytes_per_sec` by a task that ends when
+/// the client goes away.
+fn trickled(resp: Response<Body>, bytes_per_sec: u64) -> Response<Body> {
+    use http_body_util::BodyExt;
+    let (parts, mut inner) = resp.into_parts();
+    let Some(len) = inner.exact_len() else {
+        return Response::from_parts(parts, inner);
+    };
+    let bps = bytes_per_sec.max(1);
+    // At most ten pieces a second, so fast trickles do not busy the runtime.
+    let (piece, every) = if bps <= 10 {
+        (1, Duration::from_secs_f64(1.0 / bps as f64))
+    } else {
+        ((bps / 10) as usize, Duration::from_millis(100))
+    };
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(1);
+    tokio::spawn(async move {
+        while let Some(frame) = inner.frame().await {
+            let data = match frame.map(|f| f.into_data()) {
+                Ok(Ok(data)) => data,
+                Ok(Err(_)) => continue,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let mut at = 0;
+            while at < data.len() {
+                tokio::time::sleep(every).await;
+                let end = (at + piece).min(data.len());
+                if tx.send(Ok(data.slice(at..end))).await.is_err() {
+                    return; // client went away
+                }
+                at = end;
+            }
+        }
+    });
+    Response::from_parts(parts, Body::Stream { rx, len })
+}
+
 /// Decrements the in-flight gauge when a response body is done with.
 struct InFlight(Arc<Shared>);
 
@@ -949,6 +1024,7 @@ fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     }
 
     let mut truncate = false;
+    let mut trickle = None;
     for fault in state.faults.iter_mut() {
         match fault {
             ActiveFault::FailFirst {
@@ -983,12 +1059,30 @@ fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
             ActiveFault::Truncate { prefix } if path.starts_with(prefix.as_str()) => {
                 truncate = true;
             }
+            ActiveFault::Trickle {
+                prefix,
+                bytes_per_sec,
+            } if path.starts_with(prefix.as_str()) => {
+                trickle = Some(*bytes_per_sec);
+            }
+            ActiveFault::Redirect { prefix, location } if path.starts_with(prefix.as_str()) => {
+                let mut resp = text(302, "injected fault: redirect");
+                if let Ok(v) = HeaderValue::from_str(location) {
+                    resp.headers_mut().insert(hyper::header::LOCATION, v);
+                }
+                return resp;
+            }
             _ => {}
         }
     }
 
     let resp = route(shared, &mut state, &path, &query);
     drop(state);
+    if let Some(bytes_per_sec) = trickle
+        && resp.status() == StatusCode::OK
+    {
+        return trickled(resp, bytes_per_sec);
+    }
     if truncate && resp.status() == StatusCode::OK {
         let (mut parts, body) = resp.into_parts();
         if let Some(len) = body.exact_len() {
