@@ -75,6 +75,7 @@ impl Tree {
 
     /// Removes temporary files a killed run left behind. Call under the lock.
     pub fn clean_temp(&self) -> io::Result<u64> {
+        crate::crashpoint::reached("remove temporary files");
         let mut removed = 0;
         for entry in walkdir::WalkDir::new(&self.tmp)
             .follow_links(false)
@@ -101,6 +102,7 @@ impl Tree {
     /// pipeline calls it before renaming a batch into place, before recording
     /// it in the state database, and before marking indexes as written.
     pub fn sync_to_disk(&self) -> io::Result<()> {
+        crate::crashpoint::reached("syncfs barrier");
         let dir =
             std::fs::File::open(&self.root).map_err(|e| with_path(e, "cannot open", &self.root))?;
         #[cfg(target_os = "linux")]
@@ -153,6 +155,7 @@ impl Tree {
 
     /// Renames the temporary file `tmp` to `rel`, creating directories.
     pub fn install(&self, tmp: &Path, rel: &str) -> io::Result<PathBuf> {
+        crate::crashpoint::reached("rename into the tree");
         let dest = self.path_of(rel)?;
         self.ensure_parent(&dest)?;
         refuse_symlink(&dest)?;
@@ -193,6 +196,7 @@ impl Tree {
     /// symlink itself is removed, not its target). Returns whether something
     /// was removed.
     pub fn remove_file(&self, rel: &str) -> io::Result<bool> {
+        crate::crashpoint::reached("remove from the tree");
         let dest = self.path_of(rel)?;
         match std::fs::symlink_metadata(&dest) {
             Ok(m) if m.is_dir() => Err(io::Error::other(format!(
@@ -210,6 +214,7 @@ impl Tree {
 
     /// Removes empty directories from `rel_dir` upwards, stopping at the root.
     pub fn remove_empty_dirs(&self, rel_dir: &str) -> io::Result<()> {
+        crate::crashpoint::reached("remove empty directories");
         let mut rel = rel_dir.trim_end_matches('/').to_string();
         while !rel.is_empty() {
             let dir = self.path_of(&rel)?;

@@ -2,6 +2,7 @@
 //! (`support/`), and end to end with the real `go` command and nginx.
 
 mod common;
+mod crash_points;
 mod e2e;
 mod examples;
 mod faults;
