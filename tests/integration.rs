@@ -6,6 +6,7 @@ mod crash_points;
 mod e2e;
 mod examples;
 mod faults;
+mod load;
 mod prune_verify;
 mod sumdb_trust;
 mod support;
