@@ -184,8 +184,8 @@ fn read_count(path: &Path) -> u64 {
 /// Crashes `args` (run from a copy of `template`) at each of its durability
 /// points; after each crash checks the client's view, reruns `args` without
 /// a crash, and requires a clean `verify` and the tree and counts of an
-/// uninterrupted run. `rerun_exit` is the exit code the uninterrupted run and
-/// the rerun give. Returns the number of points.
+/// uninterrupted run (both exit 0). After a sync, no temporary file is left
+/// (a prune leaves the next sync to clean them). Returns the number of points.
 fn crash_at_every_point(m: &Mirror, template: &Path, args: &[&str], what: &str) -> u64 {
     let started = Instant::now();
     let mut up = UpstreamBytes {
@@ -254,6 +254,13 @@ fn crash_at_every_point(m: &Mirror, template: &Path, args: &[&str], what: &str) 
             "{what}: verify after a crash at point {n} ({kind}) and a rerun: {}",
             verify.describe()
         );
+        if args == ["sync"] {
+            let left = files_under(&dir.join("mirror/.gomirror"));
+            assert!(
+                left.is_empty(),
+                "{what}: temporary files left after a crash at point {n} and a rerun: {left:?}"
+            );
+        }
         let got = served_tree(dir);
         let diff = differences(&got, &want_tree);
         assert!(
