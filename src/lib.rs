@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod crashpoint;
 pub mod gomod;
 pub mod index;
 pub mod listing;

@@ -323,6 +323,7 @@ impl State {
         self.conn
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = OFF;")
             .map_err(|e| self.err("cannot configure", e))?;
+        crate::crashpoint::watch_commits(&self.conn);
         Ok(())
     }
 

@@ -354,6 +354,7 @@ async fn pipeline(
 
     // Lists left stale by a killed run are rewritten first.
     rewrite_dirty_lists(db, tree).await?;
+    restore_served_head(settings, db, tree, &upstream).await?;
 
     if due > 0 {
         let source = WorkSource::Due { now, retry_failed };
@@ -461,6 +462,35 @@ async fn save_heads(db: &Db, client: &LogClient) -> Result<(), Fatal> {
     })
     .await
     .map_err(Fatal::from)
+}
+
+/// Rewrites `sumdb/<name>/supported` and `latest` for the largest head the
+/// mirror serves: a run killed after recording a batch, before writing them,
+/// leaves them missing or older than the lookups, and nothing else in a sync
+/// that finds no new versions would write them again.
+async fn restore_served_head(
+    settings: &Settings,
+    db: &Db,
+    tree: &Arc<Tree>,
+    upstream: &Arc<Upstream>,
+) -> Result<(), Fatal> {
+    let served = db.call(|s| s.served_heads()).await?;
+    let Some(last) = served.last() else {
+        return Ok(());
+    };
+    let client = log_client(settings, upstream, tree);
+    let head = client.parse_head(&last.note).map_err(|e| {
+        Fatal(format!(
+            "the served tree head (size {}) in the state database does not verify: {e}",
+            last.size
+        ))
+    })?;
+    client
+        .trust(head)
+        .offline()
+        .write_static_files()
+        .await
+        .map_err(|e| Fatal(e.to_string()))
 }
 
 /// Walks the index from the cursor to its end.

@@ -133,6 +133,7 @@ impl Tree {
 
     /// Removes temporary files a killed run left behind. Call under the lock.
     pub fn clean_temp(&self) -> io::Result<u64> {
+        crate::crashpoint::reached("remove temporary files");
         let mut removed = 0;
         for entry in walkdir::WalkDir::new(&self.tmp)
             .follow_links(false)
@@ -159,6 +160,7 @@ impl Tree {
     /// pipeline calls it before renaming a batch into place, before recording
     /// it in the state database, and before marking indexes as written.
     pub fn sync_to_disk(&self) -> io::Result<()> {
+        crate::crashpoint::reached("syncfs barrier");
         let dir =
             std::fs::File::open(&self.root).map_err(|e| with_path(e, "cannot open", &self.root))?;
         #[cfg(target_os = "linux")]
@@ -224,6 +226,7 @@ impl Tree {
     /// rename happens relative to the last one, so a link anywhere in the
     /// path is refused and nothing lands outside the root.
     pub fn install(&self, tmp: &Path, rel: &str) -> io::Result<PathBuf> {
+        crate::crashpoint::reached("rename into the tree");
         check_rel(rel)?;
         let dest = self.root.join(rel);
         let (dir, name) = split_parent(rel);
@@ -310,6 +313,7 @@ impl Tree {
     /// at `rel` is itself removed, and a link on the way to `rel` is refused.
     /// Returns whether something was removed.
     pub fn remove_file(&self, rel: &str) -> io::Result<bool> {
+        crate::crashpoint::reached("remove from the tree");
         check_rel(rel)?;
         let dest = self.root.join(rel);
         let (dir, name) = split_parent(rel);
@@ -334,6 +338,7 @@ impl Tree {
     /// removed, never followed, and a link on the way to `rel` is refused. A
     /// link at `rel` itself is removed. Returns whether something was removed.
     pub fn remove_dir_all(&self, rel: &str) -> io::Result<bool> {
+        crate::crashpoint::reached("remove a directory tree");
         check_rel(rel)?;
         let dest = self.root.join(rel);
         let (dir, name) = split_parent(rel);
@@ -348,6 +353,7 @@ impl Tree {
     /// them is left alone (it is a stray, removed as such); a link on the way
     /// to them is refused.
     pub fn remove_empty_dirs(&self, rel_dir: &str) -> io::Result<()> {
+        crate::crashpoint::reached("remove empty directories");
         let mut rel = rel_dir.trim_end_matches('/');
         while !rel.is_empty() {
             check_rel(rel)?;

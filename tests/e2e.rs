@@ -101,6 +101,11 @@ impl Nginx {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// nginx's access log (default `combined` format, one line per request).
+    pub fn access_log(&self) -> PathBuf {
+        self._dir.path().join("access.log")
+    }
 }
 
 impl Drop for Nginx {

@@ -3,10 +3,12 @@
 
 mod common;
 mod config_checks;
+mod crash_points;
 mod e2e;
 mod examples;
 mod faults;
 mod index_faults;
+mod load;
 mod output;
 mod prune_verify;
 mod run_faults;
