@@ -12,9 +12,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Settings;
 use crate::lock::{LockError, RunLock};
 use crate::report::{self, Reporter, Verbosity};
+use crate::settings::Settings;
 use crate::{status, sync, verify};
 
 pub const EXIT_OK: i32 = 0;

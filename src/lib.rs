@@ -5,25 +5,22 @@
 //! web server (or `GOPROXY=file://`) serves as a complete GOPROXY, checksum
 //! database included.
 //!
-//! Modules follow the pipeline: [`index`] → [`state`] → [`sync`] (fetch through
-//! [`upstream`], verify with [`gomod`] and [`sumdb`], publish into [`tree`]) →
-//! [`prune`] → [`report`]. [`verify`] re-checks the tree against the database.
+//! `docs/architecture.md` maps the modules onto the pipeline.
 
 pub mod cli;
-pub mod config;
 pub mod crashpoint;
 pub mod gomod;
-pub mod index;
-pub mod listing;
+pub mod http;
 pub mod lock;
 pub mod prune;
-pub mod redact;
+pub mod publish;
 pub mod report;
 pub mod runner;
+pub mod settings;
+pub mod source;
 pub mod state;
 pub mod status;
+pub mod store;
 pub mod sumdb;
 pub mod sync;
-pub mod tree;
-pub mod upstream;
 pub mod verify;

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::Settings;
 use crate::report;
+use crate::settings::Settings;
 use crate::state::{State, StateError};
-use crate::tree::Tree;
+use crate::store::Tree;
 
 /// A fatal error: the command stopped.
 #[derive(Debug, thiserror::Error)]

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::config::Settings;
 use crate::report;
+use crate::settings::Settings;
 use crate::state::{Counts, Failure, RunRecord, State, StateError};
 
 #[derive(Serialize)]

@@ -31,18 +31,18 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::config::Settings;
 use crate::gomod::{self, dirhash, zip as modzip};
-use crate::index;
-use crate::listing::{self, Listed};
+use crate::http::{self, FetchError, Upstream};
 use crate::lock::RunLock;
 use crate::prune;
+use crate::publish::lists::{self, Listed};
 use crate::report::{self, Reporter};
 use crate::runner::{self, Db, Fatal};
+use crate::settings::Settings;
+use crate::source::index;
 use crate::state::{self, FilterChange, PageStats, Published, Todo};
+use crate::store::{self, Tree, layout};
 use crate::sumdb::client::{LogClient, Lookup, SumdbError};
-use crate::tree::{self, Tree, layout};
-use crate::upstream::{self, FetchError, Upstream};
 
 /// `.info` files are a few dozen bytes.
 const INFO_LIMIT: u64 = 64 << 10;
@@ -550,7 +550,7 @@ async fn discover(
         if page.lines > 0 && page.well_formed == 0 {
             return Err(Fatal(format!(
                 "the module index {} answered a page of {} lines, none of them an index entry ({}); is `upstream.index` an index feed?",
-                crate::config::redact(settings.index.as_str()),
+                crate::settings::redact(settings.index.as_str()),
                 page.lines,
                 page.invalid
                     .first()
@@ -680,7 +680,7 @@ async fn recheck(
             let _permit = permit;
             let result = match layout::version_file(&t.path, &t.version, "info") {
                 Ok(rel) => upstream
-                    .get_bytes(&upstream::join(&proxy, &rel), INFO_LIMIT)
+                    .get_bytes(&http::join(&proxy, &rel), INFO_LIMIT)
                     .await
                     .map(|_| ())
                     .map_err(RecheckError::Fetch),
@@ -767,7 +767,7 @@ async fn seed(
         // The configuration checked every seed; a failure here is a bug to show, not skip.
         let rel = layout::list(module)
             .map_err(|e| Fatal(format!("seed {module}: cannot name its list: {e}")))?;
-        let url = upstream::join(&settings.proxy, &rel);
+        let url = http::join(&settings.proxy, &rel);
         let body = match upstream.get_bytes(&url, modzip::MAX_GO_MOD).await {
             Ok(b) => b,
             Err(e) if e.is_not_found() => {
@@ -1147,9 +1147,9 @@ async fn process_version(shared: &Shared, todo: Todo) -> Result<Verified, Versio
         }
     };
     let (info_url, mod_url, zip_url) = (
-        upstream::join(proxy, &rel_info),
-        upstream::join(proxy, &rel_mod),
-        upstream::join(proxy, &rel_zip),
+        http::join(proxy, &rel_info),
+        http::join(proxy, &rel_mod),
+        http::join(proxy, &rel_zip),
     );
     let info = shared.upstream.get_bytes(&info_url, INFO_LIMIT);
     let gomod = shared
@@ -1448,7 +1448,7 @@ fn install_batch(
             let info_dest = tree
                 .install(&v.info, &rel("info")?)
                 .map_err(|e| e.to_string())?;
-            let info = tree::stat(&info_dest).map_err(|e| e.to_string())?;
+            let info = store::stat(&info_dest).map_err(|e| e.to_string())?;
             Ok(Published {
                 module_id: v.todo.module_id,
                 version: ver.clone(),
@@ -1531,7 +1531,7 @@ fn install_immutable_with(
             })?;
             if &current == sha256 {
                 let _ = std::fs::remove_file(tmp);
-                return tree::stat(&dest).map_err(|e| e.to_string());
+                return store::stat(&dest).map_err(|e| e.to_string());
             }
         }
         if meta.file_type().is_symlink() {
@@ -1540,7 +1540,7 @@ fn install_immutable_with(
         }
     }
     let dest = tree.install(tmp, rel).map_err(|e| e.to_string())?;
-    tree::stat(&dest).map_err(|e| e.to_string())
+    store::stat(&dest).map_err(|e| e.to_string())
 }
 
 /// Lower-case hex.
@@ -1619,13 +1619,13 @@ pub fn write_module_indexes(tree: &Tree, module: &str, versions: &[Listed]) -> R
         tree.remove_file(&list_rel).map_err(|e| e.to_string())?;
         return Ok(());
     }
-    tree.write_if_changed(&list_rel, listing::render_list(versions).as_bytes())
+    tree.write_if_changed(&list_rel, lists::render_list(versions).as_bytes())
         .map_err(|e| e.to_string())?;
-    match listing::choose_latest(module, versions) {
+    match lists::choose_latest(module, versions) {
         Some(l) => {
             tree.write_if_changed(
                 &latest_rel,
-                listing::render_info(&l.version, l.time.as_deref()).as_bytes(),
+                lists::render_info(&l.version, l.time.as_deref()).as_bytes(),
             )
             .map_err(|e| e.to_string())?;
         }

@@ -23,17 +23,17 @@ use std::time::Instant;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::config::Settings;
 use crate::gomod::{dirhash, zip as modzip};
-use crate::listing::{self, Listed};
+use crate::http::Upstream;
 use crate::lock::RunLock;
+use crate::publish::lists::{self, Listed};
 use crate::report::{self, Reporter};
 use crate::runner::{self, Db, Fatal};
+use crate::settings::Settings;
 use crate::state::{PublishedVersion, Todo};
+use crate::store::{Tree, layout};
 use crate::sumdb::client::LogClient;
 use crate::sync;
-use crate::tree::{Tree, layout};
-use crate::upstream::Upstream;
 
 /// Flags of `gomirror verify`.
 #[derive(Clone, Debug, Default)]
@@ -645,9 +645,9 @@ fn hash_mod(path: &Path) -> Result<String, String> {
 /// Checks a module's `@v/list` and `@latest` against what the database says.
 pub fn check_module_indexes(tree: &Tree, module: &str, listed: &[Listed]) -> Vec<Problem> {
     let mut out = Vec::new();
-    let expect_list = listing::render_list(listed);
-    let expect_latest = listing::choose_latest(module, listed)
-        .map(|l| listing::render_info(&l.version, l.time.as_deref()));
+    let expect_list = lists::render_list(listed);
+    let expect_latest = lists::choose_latest(module, listed)
+        .map(|l| lists::render_info(&l.version, l.time.as_deref()));
     let checks = [
         (
             layout::list(module),

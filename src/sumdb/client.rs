@@ -67,8 +67,8 @@ use super::note::{self, Verifier};
 use super::tile::{self, Tile};
 use super::tlog::{self, Hash, Tree};
 use crate::gomod;
-use crate::tree::{self as out, layout};
-use crate::upstream::{self, FetchError, Upstream};
+use crate::http::{self, FetchError, Upstream};
+use crate::store::{self as out, layout};
 
 /// The tile height of sum.golang.org, which the go command assumes.
 pub const TILE_HEIGHT: i32 = 8;
@@ -256,7 +256,7 @@ impl LogClient {
     /// Fetches `/latest` and accepts it. A head smaller than the one this
     /// mirror already trusts means the log was rewound: a security failure.
     pub async fn refresh_latest(&self) -> Result<SignedHead, SumdbError> {
-        let url = upstream::join(&self.base, "latest");
+        let url = http::join(&self.base, "latest");
         let body = self
             .upstream
             .get_bytes(&url, NOTE_LIMIT)
@@ -448,7 +448,7 @@ impl LogClient {
                 e.to_string()
             ))?
         );
-        let url = upstream::join(&self.base, &rel);
+        let url = http::join(&self.base, &rel);
         let body = match self.upstream.get_bytes(&url, LOOKUP_LIMIT).await {
             Ok(b) => b,
             Err(e) if e.is_not_found() => {
@@ -648,11 +648,11 @@ impl LogClient {
                 tile.path()
             )));
         }
-        let url = upstream::join(&self.base, &tile.path());
+        let url = http::join(&self.base, &tile.path());
         match self.upstream.get_bytes(&url, TILE_LIMIT).await {
             Ok(data) => Ok((Arc::new(data), true)),
             Err(e) if e.is_not_found() && !tile.is_full() => {
-                let url = upstream::join(&self.base, &tile.full().path());
+                let url = http::join(&self.base, &tile.full().path());
                 let data = self
                     .upstream
                     .get_bytes(&url, TILE_LIMIT)
@@ -794,11 +794,11 @@ impl TileHashes<'_> {
                 }
                 let mut owned = Vec::with_capacity(plan.tiles.len());
                 for t in &plan.tiles {
-                    let url = upstream::join(&self.client.base, &t.path());
+                    let url = http::join(&self.client.base, &t.path());
                     let d = match self.client.upstream.get_bytes(&url, TILE_LIMIT).await {
                         Ok(d) => d,
                         Err(e) if e.is_not_found() && !t.is_full() => {
-                            let url = upstream::join(&self.client.base, &t.full().path());
+                            let url = http::join(&self.client.base, &t.full().path());
                             let mut d = self
                                 .client
                                 .upstream

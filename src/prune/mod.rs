@@ -21,13 +21,13 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::Settings;
 use crate::gomod;
 use crate::report::Reporter;
 use crate::runner::{self, Db, Fatal};
+use crate::settings::Settings;
 use crate::state::{State, StateError, vstate};
+use crate::store::{INTERNAL_DIR, Tree, layout};
 use crate::sync::rewrite_dirty_lists;
-use crate::tree::{INTERNAL_DIR, Tree, layout};
 
 /// A version to delete.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -28,8 +28,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{self as rfs, AtFlags, CWD, Dir, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use crate::gomod::{self, ModuleError};
-
 /// The directory at the root holding gomirror's own files; never served.
 pub const INTERNAL_DIR: &str = ".gomirror";
 
@@ -517,49 +515,6 @@ fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} `{}`: {e}", path.display()))
 }
 
-/// Tree-relative paths of a module's files.
-pub mod layout {
-    use super::*;
-
-    /// `<module>` escaped.
-    pub fn module_dir(module: &str) -> Result<String, ModuleError> {
-        gomod::escape_path(module)
-    }
-
-    /// `<module>/@v/<version>.<ext>`.
-    pub fn version_file(module: &str, version: &str, ext: &str) -> Result<String, ModuleError> {
-        Ok(format!(
-            "{}/@v/{}.{ext}",
-            gomod::escape_path(module)?,
-            gomod::escape_version(version)?
-        ))
-    }
-
-    /// `<module>/@v/list`.
-    pub fn list(module: &str) -> Result<String, ModuleError> {
-        Ok(format!("{}/@v/list", gomod::escape_path(module)?))
-    }
-
-    /// `<module>/@latest`.
-    pub fn latest(module: &str) -> Result<String, ModuleError> {
-        Ok(format!("{}/@latest", gomod::escape_path(module)?))
-    }
-
-    /// `sumdb/<name>`.
-    pub fn sumdb_dir(name: &str) -> String {
-        format!("sumdb/{name}")
-    }
-
-    /// `sumdb/<name>/lookup/<module>@<version>`.
-    pub fn lookup(name: &str, module: &str, version: &str) -> Result<String, ModuleError> {
-        Ok(format!(
-            "sumdb/{name}/lookup/{}@{}",
-            gomod::escape_path(module)?,
-            gomod::escape_version(version)?
-        ))
-    }
-}
-
 /// Modification time of a file in nanoseconds since the epoch, and its size.
 pub fn stat(path: &Path) -> io::Result<(i64, i64)> {
     let m = std::fs::metadata(path).map_err(|e| with_path(e, "cannot stat", path))?;
@@ -757,6 +712,7 @@ mod tests {
 
     #[test]
     fn layout_escapes() {
+        use crate::store::layout;
         assert_eq!(
             layout::version_file("github.com/Azure/x", "v1.0.0-RC1", "zip").unwrap(),
             "github.com/!azure/x/@v/v1.0.0-!r!c1.zip"

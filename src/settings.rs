@@ -13,7 +13,7 @@ use reqwest::Url;
 use serde::Deserialize;
 
 use crate::gomod::pattern;
-pub use crate::redact::redact;
+pub use crate::http::redact::redact;
 use crate::sumdb::note::Verifier;
 
 /// Why the configuration was refused.
@@ -538,7 +538,7 @@ fn resolve_existing(path: &Path) -> PathBuf {
 /// `upstream.index_since`: an RFC 3339 time not after `now`, or a duration
 /// before the first run.
 fn parse_index_since(t: &str, now: jiff::Timestamp) -> Result<IndexSince, String> {
-    if crate::index::is_rfc3339(t) {
+    if crate::source::index::is_rfc3339(t) {
         let at: jiff::Timestamp = t
             .parse()
             .map_err(|e| format!("upstream.index_since: {t:?}: {e}"))?;
@@ -864,7 +864,7 @@ include = ["golang.org/x"]
         assert!(err.contains("upstream.index_since"), "{err}");
         let now = 1_795_017_600;
         let since = IndexSince::Ago(Duration::from_secs(u64::MAX)).resolve(now);
-        assert!(crate::index::timestamp_cmp(&since, &crate::status::rfc3339(now)).is_lt());
+        assert!(crate::source::index::timestamp_cmp(&since, &crate::status::rfc3339(now)).is_lt());
         let s =
             cfg(&minimal("").replace("[upstream]", "[upstream]\nindex_since = \"20y\"")).unwrap();
         assert_eq!(

@@ -50,6 +50,8 @@
 //! blocking writer thread while it is hashed, so memory use does not depend on
 //! the size of what is downloaded.
 
+pub mod redact;
+
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,7 +62,7 @@ use std::time::{Duration, Instant};
 use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 
-use crate::redact::{Secrets, redact_url};
+use crate::http::redact::{Secrets, redact_url};
 
 /// Why a request failed. Every variant names the URL (credentials masked).
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::listing::Listed;
+use crate::publish::lists::Listed;
 
 /// Version states. A version's files are in the tree iff `in_tree = 1`.
 pub mod vstate {

@@ -1,0 +1,3 @@
+//! Publishing verified versions into the tree, in order.
+
+pub mod lists;
