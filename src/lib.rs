@@ -7,11 +7,18 @@
 //!
 //! `docs/architecture.md` maps the modules onto the pipeline.
 
+pub mod check;
 pub mod cli;
+pub mod clock;
+pub mod context;
 pub mod crashpoint;
+pub mod discover;
+pub mod fetch;
 pub mod gomod;
 pub mod http;
 pub mod lock;
+pub mod model;
+pub mod plan;
 pub mod prune;
 pub mod publish;
 pub mod report;
@@ -23,4 +30,5 @@ pub mod status;
 pub mod store;
 pub mod sumdb;
 pub mod sync;
+pub mod trust;
 pub mod verify;

@@ -201,7 +201,7 @@ impl IndexSince {
     pub fn resolve(&self, now: i64) -> String {
         match self {
             IndexSince::At(t) => t.clone(),
-            IndexSince::Ago(d) => crate::status::rfc3339(
+            IndexSince::Ago(d) => crate::clock::rfc3339(
                 now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
             ),
         }
@@ -864,12 +864,12 @@ include = ["golang.org/x"]
         assert!(err.contains("upstream.index_since"), "{err}");
         let now = 1_795_017_600;
         let since = IndexSince::Ago(Duration::from_secs(u64::MAX)).resolve(now);
-        assert!(crate::source::index::timestamp_cmp(&since, &crate::status::rfc3339(now)).is_lt());
+        assert!(crate::source::index::timestamp_cmp(&since, &crate::clock::rfc3339(now)).is_lt());
         let s =
             cfg(&minimal("").replace("[upstream]", "[upstream]\nindex_since = \"20y\"")).unwrap();
         assert_eq!(
             s.index_since.unwrap().resolve(now),
-            crate::status::rfc3339(now - 20 * 31_557_600)
+            crate::clock::rfc3339(now - 20 * 31_557_600)
         );
     }
 

@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+pub use crate::clock::{format_time, rfc3339};
 use crate::report;
 use crate::settings::Settings;
 use crate::state::{Counts, Failure, RunRecord, State, StateError};
@@ -125,29 +126,6 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
         }
     }
     lines
-}
-
-/// `2026-11-24 15:53:00 UTC`.
-pub fn format_time(secs: i64) -> String {
-    timestamp(secs)
-        .strftime("%Y-%m-%d %H:%M:%S UTC")
-        .to_string()
-}
-
-/// `2026-11-24T15:53:00Z`.
-pub fn rfc3339(secs: i64) -> String {
-    timestamp(secs).to_string()
-}
-
-/// Unix seconds as an instant. Times come from the state database and the
-/// clock, so a value past jiff's range (±9999 years) is clamped rather than
-/// allowed to fail a status report.
-fn timestamp(secs: i64) -> jiff::Timestamp {
-    let secs = secs.clamp(
-        jiff::Timestamp::MIN.as_second(),
-        jiff::Timestamp::MAX.as_second(),
-    );
-    jiff::Timestamp::from_second(secs).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
 #[cfg(test)]

@@ -28,12 +28,12 @@ use crate::http::Upstream;
 use crate::lock::RunLock;
 use crate::publish::lists::{self, Listed};
 use crate::report::{self, Reporter};
-use crate::runner::{self, Db, Fatal};
+use crate::runner::{self, Fatal};
 use crate::settings::Settings;
+use crate::state::db::Db;
 use crate::state::{PublishedVersion, Todo};
 use crate::store::{Tree, layout};
 use crate::sumdb::client::LogClient;
-use crate::sync;
 
 /// Flags of `gomirror verify`.
 #[derive(Clone, Debug, Default)]
@@ -212,7 +212,7 @@ async fn verify_and_repair(
             .map_err(|e| Fatal(e.to_string()))?;
     }
     // Indexes are derived: rewrite those found wrong (marked dirty by the check).
-    sync::rewrite_dirty_lists(db, tree).await?;
+    crate::publish::lists::rewrite_dirty_lists(db, tree).await?;
     report.repaired = repairs.republished;
 
     // Check again, everything (a repair must leave the whole tree right).
@@ -252,9 +252,9 @@ impl Repairs {
         db.call(move |s| s.requeue(&unlist))
             .await
             .map_err(|e| Fatal(e.to_string()))?;
-        sync::rewrite_dirty_lists(db, tree).await?;
+        crate::publish::lists::rewrite_dirty_lists(db, tree).await?;
         out.info(&format!("repairing {} versions", todos.len()));
-        let r = sync::refetch(settings, out, db, tree, todos).await?;
+        let r = crate::sync::refetch(settings, out, db, tree, todos).await?;
         self.republished += r.published;
         self.refetched = true;
         Ok(())
@@ -274,7 +274,7 @@ async fn served_anchor_client(
         .call(|s| s.served_heads())
         .await
         .map_err(|e| Fatal(e.to_string()))?;
-    let client = sync::log_client(settings, upstream, tree);
+    let client = crate::trust::log_client(settings, upstream, tree);
     let client = match served.last() {
         Some(h) => {
             let head = client.parse_head(&h.note).map_err(|e| {
@@ -586,15 +586,15 @@ pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Ve
             _ => None,
         };
         if let Some(want) = recorded {
-            match sync::sha256_file(&path) {
-                Ok(got) if sync::hex(&got) == want => {}
+            match crate::publish::sha256_file(&path) {
+                Ok(got) if crate::publish::hex(&got) == want => {}
                 Ok(got) => {
                     out.push(problem(
                         v,
                         &rel,
                         format!(
                             "bytes changed since publication (SHA-256 {}, published {want})",
-                            sync::hex(&got)
+                            crate::publish::hex(&got)
                         ),
                     ));
                     continue;
@@ -609,7 +609,7 @@ pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Ve
             "info" => std::fs::read(&path)
                 .map_err(|e| format!("cannot read: {e}"))
                 .and_then(|b| {
-                    sync::check_info(&b, &v.published.version)
+                    crate::check::check_info(&b, &v.published.version)
                         .map(|_| ())
                         .map_err(|m| format!("invalid: {m}"))
                 }),

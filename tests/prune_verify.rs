@@ -344,7 +344,7 @@ fn snapshot(dir: &std::path::Path) -> Vec<(String, String)> {
         .into_iter()
         .map(|f| {
             let bytes = std::fs::read(dir.join(&f)).unwrap();
-            let digest = gomirror::sync::hex(&Sha256::digest(&bytes));
+            let digest = gomirror::publish::hex(&Sha256::digest(&bytes));
             (f, digest)
         })
         .collect()

@@ -16,18 +16,23 @@
 //! nothing changes, unless forced. Checksum-database tiles are kept (they are
 //! shared by every version); lookups of deleted versions go with them.
 
+pub mod recheck;
+
 use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
 
+pub use crate::report::summary::PruneSummary;
+
 use crate::gomod;
+use crate::publish::lists::rewrite_dirty_lists;
 use crate::report::Reporter;
-use crate::runner::{self, Db, Fatal};
+use crate::runner::{self, Fatal};
 use crate::settings::Settings;
+use crate::state::db::Db;
 use crate::state::{State, StateError, vstate};
 use crate::store::{INTERNAL_DIR, Tree, layout};
-use crate::sync::rewrite_dirty_lists;
 
 /// A version to delete.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -54,37 +59,6 @@ impl PrunePlan {
     /// The size compared with `prune.max_delete`: versions plus stray entries.
     pub fn size(&self) -> u64 {
         (self.versions.len() + self.stray_files.len() + self.stray_dirs.len()) as u64
-    }
-}
-
-/// What a prune did (or would do).
-#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
-pub struct PruneSummary {
-    pub versions: u64,
-    pub stray_files: u64,
-    pub stray_dirs: u64,
-    pub limit: u64,
-    pub refused: bool,
-    pub dry_run: bool,
-    pub files_deleted: u64,
-}
-
-impl PruneSummary {
-    pub fn render_line(&self) -> String {
-        let what = format!(
-            "{} versions, {} stray files, {} stray directories",
-            self.versions, self.stray_files, self.stray_dirs
-        );
-        if self.refused {
-            format!(
-                "prune: REFUSED to delete {what}: more than prune.max_delete allows ({}); nothing was deleted (use `gomirror prune --force` if this is intended)",
-                self.limit
-            )
-        } else if self.dry_run {
-            format!("prune (dry run): would delete {what}")
-        } else {
-            format!("prune: deleted {what} ({} files)", self.files_deleted)
-        }
     }
 }
 

@@ -7,18 +7,14 @@
 //! pseudo-version — after dropping `+incompatible` versions when the highest
 //! compatible version has a real go.mod, exactly as `go` filters them.
 
-use crate::gomod::{dirhash, pseudo, semver};
-use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
-/// One published version as listing needs it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Listed {
-    pub version: String,
-    /// The `.info` `Time`, if it had one.
-    pub time: Option<String>,
-    /// The `h1:` of the `.mod` file.
-    pub mod_h1: String,
-}
+use crate::gomod::{dirhash, pseudo, semver};
+pub use crate::model::Listed;
+use crate::runner::Fatal;
+use crate::state::{self, db::Db};
+use crate::store::{Tree, layout};
+use sha2::{Digest, Sha256};
 
 /// The content of `@v/list`: tagged versions in semver order, one per line.
 pub fn render_list(versions: &[Listed]) -> String {
@@ -104,6 +100,73 @@ pub fn render_info(version: &str, time: Option<&str>) -> String {
 pub fn legacy_go_mod_h1(module: &str) -> String {
     let sum: [u8; 32] = Sha256::digest(format!("module {module}\n").as_bytes()).into();
     dirhash::go_mod_hash(sum)
+}
+
+/// Rewrites `@v/list` and `@latest` of every module marked dirty, from the database.
+pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<Tree>) -> Result<(), Fatal> {
+    let dirty = db.call(|s| s.dirty_modules()).await?;
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    for chunk in dirty.chunks(256) {
+        let ids: Vec<(i64, String)> = chunk.to_vec();
+        let listed = {
+            let ids = ids.clone();
+            db.call(
+                move |s| -> Result<Vec<(i64, String, Vec<Listed>)>, state::StateError> {
+                    let mut out = Vec::with_capacity(ids.len());
+                    for (id, path) in ids {
+                        let versions = s.listed_versions(id)?;
+                        out.push((id, path, versions));
+                    }
+                    Ok(out)
+                },
+            )
+            .await?
+        };
+        let tree = tree.clone();
+        let written = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, String> {
+            let mut done = Vec::new();
+            for (id, path, versions) in listed {
+                write_module_indexes(&tree, &path, &versions)?;
+                done.push(id);
+            }
+            // The indexes are durable before the database stops marking them stale.
+            tree.sync_to_disk().map_err(|e| e.to_string())?;
+            Ok(done)
+        })
+        .await
+        .map_err(|e| Fatal(format!("list writer crashed: {e}")))?
+        .map_err(Fatal)?;
+        db.call(move |s| s.set_dirty(&written, false)).await?;
+    }
+    Ok(())
+}
+
+/// Writes (or removes, for a module with nothing left) a module's `@v/list` and `@latest`.
+pub fn write_module_indexes(tree: &Tree, module: &str, versions: &[Listed]) -> Result<(), String> {
+    let list_rel = layout::list(module).map_err(|e| e.to_string())?;
+    let latest_rel = layout::latest(module).map_err(|e| e.to_string())?;
+    if versions.is_empty() {
+        tree.remove_file(&latest_rel).map_err(|e| e.to_string())?;
+        tree.remove_file(&list_rel).map_err(|e| e.to_string())?;
+        return Ok(());
+    }
+    tree.write_if_changed(&list_rel, render_list(versions).as_bytes())
+        .map_err(|e| e.to_string())?;
+    match choose_latest(module, versions) {
+        Some(l) => {
+            tree.write_if_changed(
+                &latest_rel,
+                render_info(&l.version, l.time.as_deref()).as_bytes(),
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        None => {
+            tree.remove_file(&latest_rel).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

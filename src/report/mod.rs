@@ -13,6 +13,10 @@
 //! that output being complete. SIGPIPE stays ignored, as the Rust runtime
 //! sets it before `main`: the signal would kill a sync mid-publish.
 
+pub use crate::clock::now;
+
+pub mod summary;
+
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
 use std::sync::{Mutex, PoisonError};
@@ -169,14 +173,6 @@ pub fn duration(d: Duration) -> String {
     } else {
         format!("{:.1}s", d.as_secs_f64())
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// What became of a standard stream.

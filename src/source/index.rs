@@ -10,6 +10,7 @@
 use reqwest::Url;
 use serde::Deserialize;
 
+pub use crate::clock::{is_rfc3339, timestamp_cmp};
 use crate::gomod;
 use crate::state::IndexEntry;
 
@@ -209,76 +210,6 @@ fn excerpt(line: &[u8]) -> String {
         s.push('…');
     }
     format!("{s:?}")
-}
-
-/// RFC 3339 with optional fractional seconds: `2019-04-10T19:08:52.997264Z`
-/// or `…-07:00`, naming a real instant.
-///
-/// The shape is checked byte by byte first because the index's `since`
-/// parameter is parsed by Go's `time.Parse(time.RFC3339, …)`: a cursor in any
-/// other shape jiff would accept (a space for `T`, `[UTC]` suffixes, no
-/// seconds) would be refused by the index on the next run. Go also refuses a
-/// leap second (`:60`), which jiff would quietly read as `:59`. jiff then
-/// rejects what no calendar has: `2023-02-30`, `24:00:00`, `13` as a month.
-pub fn is_rfc3339(s: &str) -> bool {
-    has_go_rfc3339_shape(s) && s.parse::<jiff::Timestamp>().is_ok()
-}
-
-fn has_go_rfc3339_shape(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() < 20 {
-        return false;
-    }
-    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-    if !(digits(0..4)
-        && b[4] == b'-'
-        && digits(5..7)
-        && b[7] == b'-'
-        && digits(8..10)
-        && (b[10] == b'T' || b[10] == b't')
-        && digits(11..13)
-        && b[13] == b':'
-        && digits(14..16)
-        && b[16] == b':'
-        && digits(17..19)
-        && b[17] < b'6')
-    {
-        return false;
-    }
-    let mut i = 19;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start || i - start > 9 {
-            return false;
-        }
-    }
-    match &b[i..] {
-        [b'Z'] | [b'z'] => true,
-        [s, h1, h2, b':', m1, m2] if (*s == b'+' || *s == b'-') => {
-            [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit())
-        }
-        _ => false,
-    }
-}
-
-/// Orders two RFC 3339 timestamps as instants (offsets applied, fractions to
-/// the nanosecond), so `12:08:52-07:00` equals `19:08:52Z`.
-///
-/// Callers pass timestamps that passed [`is_rfc3339`]; to stay a total order
-/// anyway, a string that is not a timestamp sorts before every timestamp, and
-/// two such strings compare by their bytes.
-pub fn timestamp_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    match (a.parse::<jiff::Timestamp>(), b.parse::<jiff::Timestamp>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        (Ok(_), Err(_)) => Ordering::Greater,
-        (Err(_), Ok(_)) => Ordering::Less,
-        (Err(_), Err(_)) => a.cmp(b),
-    }
 }
 
 #[cfg(test)]

@@ -13,11 +13,13 @@
 //! A `State` is used from one thread at a time (the sync pipeline gives it a
 //! thread of its own); writes are batched in transactions.
 
+pub mod db;
+
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::publish::lists::Listed;
+pub use crate::model::{Listed, Published, Todo, missing_grace_secs};
 
 /// Version states. A version's files are in the tree iff `in_tree = 1`.
 pub mod vstate {
@@ -148,35 +150,6 @@ pub struct PageStats {
     pub new: u64,
     /// Of those, entries the filter wants (now pending).
     pub new_wanted: u64,
-}
-
-/// A version to fetch.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Todo {
-    pub module_id: i64,
-    pub path: String,
-    pub version: String,
-    pub attempts: i64,
-}
-
-/// Everything recorded about a version when it is published.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Published {
-    pub module_id: i64,
-    pub version: String,
-    pub info_time: Option<String>,
-    pub zip_h1: String,
-    pub mod_h1: String,
-    pub info_size: i64,
-    pub mod_size: i64,
-    pub zip_size: i64,
-    pub info_mtime: i64,
-    pub mod_mtime: i64,
-    pub zip_mtime: i64,
-    pub record_id: Option<i64>,
-    /// Hex SHA-256 of the files' bytes (not recorded by schema version 1).
-    pub zip_sha256: Option<String>,
-    pub info_sha256: Option<String>,
 }
 
 /// A version in the tree, as `verify` reads it back.
@@ -1464,17 +1437,6 @@ pub enum NotFound {
     NotYet { retry_at: i64 },
     /// Missing since `missing_since`, longer than the grace period.
     Gone { missing_since: i64 },
-}
-
-/// How long a version the upstream answers 404/410 for is retried before it
-/// counts as gone: three days, long enough for a lagging proxy or mirror to
-/// catch up. `GOMIRROR_MISSING_GRACE_SECS` overrides it (tests).
-pub fn missing_grace_secs() -> i64 {
-    std::env::var("GOMIRROR_MISSING_GRACE_SECS")
-        .ok()
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|v| *v >= 0)
-        .unwrap_or(3 * 24 * 3600)
 }
 
 /// What a filter change did.

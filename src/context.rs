@@ -1,0 +1,36 @@
+//! What the workers and the publisher of one sync share: the settings, the
+//! one HTTP client, the checksum-database client, the tree, and the run's
+//! events (failures, warnings, the fatal error that stops everything).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::http::Upstream;
+use crate::report::summary::VersionFailure;
+use crate::settings::Settings;
+use crate::store::Tree;
+use crate::sumdb::client::LogClient;
+
+pub struct RunContext {
+    pub settings: Settings,
+    pub upstream: Arc<Upstream>,
+    pub client: Arc<LogClient>,
+    pub tree: Arc<Tree>,
+    pub stop: AtomicBool,
+    pub fatal: Mutex<Option<String>>,
+    /// Versions that failed (fetching, verifying or publishing), not yet reported.
+    pub failures: Mutex<Vec<VersionFailure>>,
+    /// Warnings from workers, printed by the main loop.
+    pub notices: Mutex<Vec<String>>,
+}
+
+impl RunContext {
+    /// Stops the run with `message` as its fatal error (the first one wins).
+    pub fn fail_run(&self, message: String) {
+        let mut f = self.fatal.lock().unwrap();
+        if f.is_none() {
+            *f = Some(message);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}

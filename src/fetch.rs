@@ -1,0 +1,358 @@
+//! Fetch: the worker pool. `mirror.workers` versions at once: each version's
+//! lookup (with its signature, consistency and inclusion proofs), `.info`,
+//! `.mod` and `.zip` stream to temporary files, are checked ([`crate::check`])
+//! and handed to the publisher ([`crate::publish`]) in batches.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::check::INFO_LIMIT;
+use crate::check::check_info;
+use crate::context::RunContext;
+use crate::gomod::{self, dirhash, zip as modzip};
+use crate::http::{self, Upstream};
+use crate::model::{Verified, VersionError, failed, fetch_err};
+use crate::publish::{BATCH, publish_loop};
+use crate::report::summary::{SyncReport, VersionFailure};
+use crate::report::{self, Reporter};
+use crate::runner::Fatal;
+use crate::settings::Settings;
+use crate::state::db::Db;
+use crate::state::{self, Todo};
+use crate::store::{Tree, layout};
+use crate::sumdb::client::LogClient;
+
+/// Temporary files removed on drop unless kept.
+struct Temps(Vec<PathBuf>);
+
+impl Drop for Temps {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Where the versions to fetch come from.
+pub enum WorkSource {
+    /// Due versions from the state database, a page at a time.
+    Due { now: i64, retry_failed: bool },
+    /// An explicit list (repairs).
+    List(Vec<Todo>),
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn fetch_and_publish(
+    settings: &Settings,
+    source: WorkSource,
+    out: &Reporter,
+    report: &mut SyncReport,
+    db: &Db,
+    tree: &Arc<Tree>,
+    upstream: &Arc<Upstream>,
+    client: &Arc<LogClient>,
+    due: u64,
+) -> Result<(), Fatal> {
+    let shared = Arc::new(RunContext {
+        settings: settings.clone(),
+        upstream: upstream.clone(),
+        client: client.clone(),
+        tree: tree.clone(),
+        stop: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+        failures: Mutex::new(Vec::new()),
+        notices: Mutex::new(Vec::new()),
+    });
+    out.start("fetching", Some(due));
+    let done = Arc::new(AtomicU64::new(0));
+    let gone = Arc::new(AtomicU64::new(0));
+    let not_yet = Arc::new(AtomicU64::new(0));
+    let (vtx, vrx) = mpsc::channel::<Verified>(BATCH * 2);
+
+    let publisher = {
+        let shared = shared.clone();
+        let db = db.clone();
+        tokio::spawn(async move { publish_loop(shared, db, vrx).await })
+    };
+
+    let sem = Arc::new(Semaphore::new(settings.workers));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut after: Option<(i64, String)> = None;
+    let mut source = source;
+    let mut list = match &mut source {
+        WorkSource::List(l) => Some(std::mem::take(l)),
+        WorkSource::Due { .. } => None,
+    };
+    'pages: loop {
+        let page = match (&source, list.take()) {
+            (_, Some(l)) => l,
+            (WorkSource::Due { now, retry_failed }, None) => {
+                let (a, now, retry_failed) = (after.clone(), *now, *retry_failed);
+                db.call(move |s| {
+                    s.todo_page(
+                        a.as_ref().map(|(i, v)| (*i, v.as_str())),
+                        500,
+                        now,
+                        retry_failed,
+                    )
+                })
+                .await?
+            }
+            (WorkSource::List(_), None) => Vec::new(),
+        };
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().map(|t| (t.module_id, t.version.clone()));
+        for todo in page {
+            let permit = sem.clone().acquire_owned().await.expect("semaphore open");
+            if shared.stop.load(Ordering::SeqCst) {
+                break 'pages;
+            }
+            // Reap finished tasks so the set stays small.
+            while tasks.try_join_next().is_some() {}
+            {
+                let (shared, db, vtx, done, gone, not_yet) = (
+                    shared.clone(),
+                    db.clone(),
+                    vtx.clone(),
+                    done.clone(),
+                    gone.clone(),
+                    not_yet.clone(),
+                );
+                tasks.spawn(async move {
+                    let id = format!("{}@{}", todo.path, todo.version);
+                    let result = process_version(&shared, todo.clone()).await;
+                    match result {
+                        Ok(v) => {
+                            // The publisher owns it now; if it is gone (fatal), the temps go too.
+                            let _ = vtx.send(v).await;
+                        }
+                        Err(VersionError::NotFound(m)) => {
+                            let (mid, ver, msg) = (todo.module_id, todo.version.clone(), m.clone());
+                            let grace = state::missing_grace_secs();
+                            let recorded = db
+                                .call(move |s| {
+                                    s.mark_not_found(mid, &ver, &msg, report::now(), grace)
+                                })
+                                .await;
+                            match recorded {
+                                Ok(state::NotFound::NotYet { retry_at }) => {
+                                    not_yet.fetch_add(1, Ordering::Relaxed);
+                                    shared.notices.lock().unwrap().push(format!(
+                                        "{id}: not on the upstream yet ({m}); asked again after {}",
+                                        report::duration(Duration::from_secs(
+                                            retry_at.saturating_sub(report::now()).max(0) as u64
+                                        ))
+                                    ));
+                                }
+                                Ok(state::NotFound::Gone { missing_since }) => {
+                                    gone.fetch_add(1, Ordering::Relaxed);
+                                    shared.notices.lock().unwrap().push(format!(
+                                        "{id}: not on the upstream ({m}), missing for {}: given up",
+                                        report::duration(Duration::from_secs(
+                                            report::now().saturating_sub(missing_since).max(0)
+                                                as u64
+                                        ))
+                                    ));
+                                }
+                                Err(e) => shared.fail_run(e.to_string()),
+                            }
+                        }
+                        Err(VersionError::Failed { message, security }) => {
+                            let (mid, ver, msg) =
+                                (todo.module_id, todo.version.clone(), message.clone());
+                            if let Err(e) = db
+                                .call(move |s| s.mark_failed(mid, &ver, &msg, report::now()))
+                                .await
+                            {
+                                shared.fail_run(e.to_string());
+                            }
+                            shared.failures.lock().unwrap().push(VersionFailure {
+                                module: todo.path.clone(),
+                                version: todo.version.clone(),
+                                error: message,
+                                security,
+                            });
+                        }
+                        Err(VersionError::Fatal(m)) => shared.fail_run(m),
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                    drop(permit);
+                });
+            }
+            let n = done.load(Ordering::Relaxed);
+            out.progress(
+                n,
+                &format!(
+                    "{} received",
+                    report::bytes(shared.upstream.bytes_received())
+                ),
+            );
+            // Report failures as they happen, not only at the end.
+            drain_events(&shared, out, report);
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        if let Err(e) = r {
+            let mut f = shared.fatal.lock().unwrap();
+            if f.is_none() {
+                *f = Some(format!("a worker crashed: {e}"));
+            }
+            shared.stop.store(true, Ordering::SeqCst);
+        }
+        out.progress(
+            done.load(Ordering::Relaxed),
+            &format!(
+                "{} received",
+                report::bytes(shared.upstream.bytes_received())
+            ),
+        );
+    }
+    drop(vtx);
+    let published = publisher
+        .await
+        .map_err(|e| Fatal(format!("the publisher crashed: {e}")))?;
+    out.finish();
+    drain_events(&shared, out, report);
+    report.attempted = done.load(Ordering::Relaxed);
+    report.gone = gone.load(Ordering::Relaxed);
+    report.not_yet = not_yet.load(Ordering::Relaxed);
+    match published {
+        Ok(n) => report.published = n.published,
+        Err(e) => {
+            let mut f = shared.fatal.lock().unwrap();
+            if f.is_none() {
+                *f = Some(e.0);
+            }
+        }
+    }
+    report.failed = report.failures.len() as u64;
+    if let Some(f) = shared.fatal.lock().unwrap().take() {
+        return Err(Fatal(f));
+    }
+    Ok(())
+}
+
+/// Prints the warnings and failures gathered since the last call; the
+/// failures move into the report.
+fn drain_events(shared: &RunContext, out: &Reporter, report: &mut SyncReport) {
+    for n in std::mem::take(&mut *shared.notices.lock().unwrap()) {
+        out.warn(&n);
+    }
+    for f in std::mem::take(&mut *shared.failures.lock().unwrap()) {
+        out.error(&format!(
+            "{}{}@{}: {}",
+            if f.security { "SECURITY: " } else { "" },
+            f.module,
+            f.version,
+            f.error
+        ));
+        report.failures.push(f);
+    }
+}
+
+/// Fetches and verifies one version into temporary files.
+async fn process_version(shared: &RunContext, todo: Todo) -> Result<Verified, VersionError> {
+    let (m, v) = (todo.path.as_str(), todo.version.as_str());
+    gomod::check(m, v).map_err(|e| VersionError::Failed {
+        message: format!("invalid module version: {e}"),
+        security: false,
+    })?;
+    let rel_info = layout::version_file(m, v, "info").map_err(|e| failed(e.to_string()))?;
+    let rel_mod = layout::version_file(m, v, "mod").map_err(|e| failed(e.to_string()))?;
+    let rel_zip = layout::version_file(m, v, "zip").map_err(|e| failed(e.to_string()))?;
+    let proxy = &shared.settings.proxy;
+    let tree = &shared.tree;
+    let temps = Temps(vec![
+        tree.temp_path(&format!("{v}.info")),
+        tree.temp_path(&format!("{v}.mod")),
+        tree.temp_path(&format!("{v}.zip")),
+    ]);
+
+    let skip = shared.settings.sumdb.skips(m);
+    let lookup = async {
+        if skip {
+            Ok(None)
+        } else {
+            shared.client.lookup(m, v).await.map(Some)
+        }
+    };
+    let (info_url, mod_url, zip_url) = (
+        http::join(proxy, &rel_info),
+        http::join(proxy, &rel_mod),
+        http::join(proxy, &rel_zip),
+    );
+    let info = shared.upstream.get_bytes(&info_url, INFO_LIMIT);
+    let gomod = shared
+        .upstream
+        .get_to_file(&mod_url, modzip::MAX_GO_MOD, &temps.0[1]);
+    let zip = shared
+        .upstream
+        .get_to_file(&zip_url, modzip::MAX_ZIP_FILE, &temps.0[2]);
+    let (lookup, info, gomod, zip) = tokio::join!(lookup, info, gomod, zip);
+
+    // A security failure outranks everything else.
+    let lookup = lookup?;
+    let info = info.map_err(|e| fetch_err(".info", e))?;
+    let gomod = gomod.map_err(|e| fetch_err(".mod", e))?;
+    let zip = zip.map_err(|e| fetch_err(".zip", e))?;
+
+    let info_time = check_info(&info, v).map_err(|m| failed(format!("invalid .info: {m}")))?;
+    tokio::fs::write(&temps.0[0], &info)
+        .await
+        .map_err(|e| failed(format!("cannot write temporary file: {e}")))?;
+
+    let mod_h1 = dirhash::go_mod_hash(gomod.sha256);
+    let zip_path = temps.0[2].clone();
+    let (mm, vv) = (m.to_string(), v.to_string());
+    let summary =
+        tokio::task::spawn_blocking(move || modzip::check_and_hash_zip(&zip_path, &mm, &vv))
+            .await
+            .map_err(|e| failed(format!("zip check crashed: {e}")))?
+            .map_err(|e| failed(format!("invalid module zip: {e}")))?;
+
+    if let Some(l) = &lookup {
+        let db = shared.client.name();
+        if mod_h1 != l.mod_h1 {
+            return Err(VersionError::Failed {
+                message: format!(
+                    "go.mod checksum mismatch: the upstream's .mod has {mod_h1}, {db} says {}; refusing it",
+                    l.mod_h1
+                ),
+                security: true,
+            });
+        }
+        if summary.h1 != l.zip_h1 {
+            return Err(VersionError::Failed {
+                message: format!(
+                    "zip checksum mismatch: the upstream's .zip has {}, {db} says {}; refusing it",
+                    summary.h1, l.zip_h1
+                ),
+                security: true,
+            });
+        }
+    }
+
+    let mut temps = temps;
+    let files = std::mem::take(&mut temps.0);
+    let [info_path, mod_path, zip_path]: [PathBuf; 3] = files.try_into().expect("three temps");
+    Ok(Verified {
+        todo,
+        info: info_path,
+        info_time,
+        mod_file: mod_path,
+        zip: zip_path,
+        mod_h1,
+        zip_h1: summary.h1,
+        mod_sha256: gomod.sha256,
+        zip_sha256: zip.sha256,
+        info_sha256: Sha256::digest(&info).into(),
+        lookup,
+    })
+}

@@ -1,0 +1,112 @@
+//! The types a version carries through the pipeline, between the stages.
+
+use std::path::PathBuf;
+
+use crate::http::FetchError;
+use crate::sumdb::client::{Lookup, SumdbError};
+
+/// A version whose files are verified and waiting in temporary files.
+pub struct Verified {
+    pub todo: Todo,
+    pub info: PathBuf,
+    pub info_time: Option<String>,
+    pub mod_file: PathBuf,
+    pub zip: PathBuf,
+    pub mod_h1: String,
+    pub zip_h1: String,
+    pub mod_sha256: [u8; 32],
+    pub zip_sha256: [u8; 32],
+    pub info_sha256: [u8; 32],
+    pub lookup: Option<Lookup>,
+}
+
+/// How one version failed.
+pub enum VersionError {
+    /// The upstream answered 404/410: not there yet, or gone after the grace period.
+    NotFound(String),
+    /// Retry later.
+    Failed { message: String, security: bool },
+    /// Stop the run.
+    Fatal(String),
+}
+
+impl From<SumdbError> for VersionError {
+    fn from(e: SumdbError) -> Self {
+        if e.is_fatal() {
+            VersionError::Fatal(e.to_string())
+        } else {
+            VersionError::Failed {
+                message: e.to_string(),
+                security: false,
+            }
+        }
+    }
+}
+
+pub fn fetch_err(what: &str, e: FetchError) -> VersionError {
+    if e.is_not_found() {
+        VersionError::NotFound(format!("{what}: {e}"))
+    } else {
+        VersionError::Failed {
+            message: format!("{what}: {e}"),
+            security: false,
+        }
+    }
+}
+
+pub fn failed(message: String) -> VersionError {
+    VersionError::Failed {
+        message,
+        security: false,
+    }
+}
+
+/// A version to fetch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Todo {
+    pub module_id: i64,
+    pub path: String,
+    pub version: String,
+    pub attempts: i64,
+}
+
+/// Everything recorded about a version when it is published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    pub module_id: i64,
+    pub version: String,
+    pub info_time: Option<String>,
+    pub zip_h1: String,
+    pub mod_h1: String,
+    pub info_size: i64,
+    pub mod_size: i64,
+    pub zip_size: i64,
+    pub info_mtime: i64,
+    pub mod_mtime: i64,
+    pub zip_mtime: i64,
+    pub record_id: Option<i64>,
+    /// Hex SHA-256 of the files' bytes (not recorded by schema version 1).
+    pub zip_sha256: Option<String>,
+    pub info_sha256: Option<String>,
+}
+
+/// How long a version the upstream answers 404/410 for is retried before it
+/// counts as gone: three days, long enough for a lagging proxy or mirror to
+/// catch up. `GOMIRROR_MISSING_GRACE_SECS` overrides it (tests).
+pub fn missing_grace_secs() -> i64 {
+    std::env::var("GOMIRROR_MISSING_GRACE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|v| *v >= 0)
+        .unwrap_or(3 * 24 * 3600)
+}
+
+/// One published version as listing needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub version: String,
+    /// The `.info` `Time`, if it had one.
+    pub time: Option<String>,
+    /// The `h1:` of the `.mod` file.
+    pub mod_h1: String,
+}

@@ -1,0 +1,245 @@
+//! What a command did, as a person reads it at the end of a run (and cron
+//! mails it) and as the run log stores it: the sync and prune summaries, and
+//! the exit code each one means.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::report;
+use crate::state;
+
+/// A version that failed this run.
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionFailure {
+    pub module: String,
+    pub version: String,
+    pub error: String,
+    /// A checksum mismatch: the upstream served content the checksum database does not vouch for.
+    pub security: bool,
+}
+
+/// What a sync did; printed as the summary and stored in the run log.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SyncReport {
+    pub index_pages: u64,
+    pub index_lines: u64,
+    pub index_new: u64,
+    pub index_new_wanted: u64,
+    pub invalid_lines: u64,
+    pub invalid_samples: Vec<String>,
+    /// Places where the index could not be paged past one timestamp: entries
+    /// there may have been skipped (exit 1).
+    pub index_gaps: Vec<String>,
+    pub newly_wanted_modules: u64,
+    pub backfilled_versions: u64,
+    pub unwanted_modules: u64,
+    pub attempted: u64,
+    pub published: u64,
+    pub gone: u64,
+    /// Answered 404/410 this run but known to exist: asked again later.
+    pub not_yet: u64,
+    /// Not on the upstream yet at an earlier run, waiting for their retry time.
+    pub missing_waiting: u64,
+    pub failures: Vec<VersionFailure>,
+    pub failed: u64,
+    /// Failed earlier, waiting for their retry time.
+    pub deferred: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub tree_size: Option<i64>,
+    /// Published versions asked about upstream again, and how many are gone.
+    pub rechecked: u64,
+    pub removed_upstream: u64,
+    /// Rechecks that got no answer (not counted as checked; asked again next run).
+    pub recheck_errors: u64,
+    pub recheck_samples: Vec<String>,
+    pub pruned: Option<PruneSummary>,
+    pub fatal: Option<String>,
+    pub dry_run: bool,
+}
+
+impl SyncReport {
+    /// The exit code the design promises: 0 all good, 1 some versions failed
+    /// (or are waiting to be retried), 2 fatal.
+    pub fn exit_code(&self) -> i32 {
+        if self.fatal.is_some() || self.pruned.as_ref().is_some_and(|p| p.refused) {
+            2
+        } else if self.failed > 0 || self.deferred > 0 || !self.index_gaps.is_empty() {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The closing summary a person reads.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let verb = if self.dry_run {
+            "would fetch"
+        } else {
+            "published"
+        };
+        let _ = writeln!(
+            s,
+            "gomirror sync: {} {verb} {} new version{} ({}) in {}; {} failed; {} not on the upstream{}",
+            if self.fatal.is_some() {
+                "STOPPED:"
+            } else {
+                "done:"
+            },
+            if self.dry_run {
+                self.attempted
+            } else {
+                self.published
+            },
+            if self.published == 1 && !self.dry_run {
+                ""
+            } else {
+                "s"
+            },
+            report::bytes(self.bytes),
+            report::duration(Duration::from_secs_f64(self.seconds)),
+            self.failed,
+            self.gone,
+            if self.deferred > 0 {
+                format!(
+                    "; {} failed earlier and wait for their retry time (use --retry-failed to retry now)",
+                    self.deferred
+                )
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(
+            s,
+            "index: {} new entries ({} wanted) in {} page{}{}",
+            self.index_new,
+            self.index_new_wanted,
+            self.index_pages,
+            if self.index_pages == 1 { "" } else { "s" },
+            if self.invalid_lines > 0 {
+                format!("; {} invalid lines skipped", self.invalid_lines)
+            } else {
+                String::new()
+            }
+        );
+        for sample in &self.invalid_samples {
+            let _ = writeln!(s, "  skipped: {sample}");
+        }
+        for gap in &self.index_gaps {
+            let _ = writeln!(s, "index gap: {gap}");
+        }
+        if self.not_yet + self.missing_waiting > 0 {
+            let _ = writeln!(
+                s,
+                "not on the upstream yet: {} this run, {} waiting from earlier runs; asked again with backoff, gone after {} of 404s",
+                self.not_yet,
+                self.missing_waiting,
+                report::duration(Duration::from_secs(state::missing_grace_secs() as u64))
+            );
+        }
+        if self.newly_wanted_modules + self.unwanted_modules > 0 {
+            let _ = writeln!(
+                s,
+                "filter changed: {} modules now wanted ({} versions queued), {} no longer wanted",
+                self.newly_wanted_modules, self.backfilled_versions, self.unwanted_modules
+            );
+        }
+        if self.rechecked > 0 || self.recheck_errors > 0 {
+            let _ = writeln!(
+                s,
+                "recheck: {} published versions asked about upstream, {} no longer there{}",
+                self.rechecked,
+                self.removed_upstream,
+                if self.recheck_errors > 0 {
+                    format!(
+                        "; {} could not be checked (asked again next run)",
+                        self.recheck_errors
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            for sample in &self.recheck_samples {
+                let _ = writeln!(s, "  recheck failed: {sample}");
+            }
+        }
+        if let Some(p) = &self.pruned {
+            let _ = writeln!(s, "{}", p.render_line());
+        }
+        if let Some(n) = self.tree_size {
+            let _ = writeln!(s, "checksum database: tree of {n} records accepted");
+        }
+        if !self.failures.is_empty() {
+            let _ = writeln!(s, "failed:");
+            for f in &self.failures {
+                let _ = writeln!(
+                    s,
+                    "  {}{}@{}: {}",
+                    if f.security { "SECURITY " } else { "" },
+                    f.module,
+                    f.version,
+                    f.error.replace('\n', "\n    ")
+                );
+            }
+        }
+        if let Some(f) = &self.fatal {
+            let _ = writeln!(s, "fatal: {}", f.replace('\n', "\n  "));
+        }
+        s
+    }
+}
+
+/// What a prune did (or would do).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct PruneSummary {
+    pub versions: u64,
+    pub stray_files: u64,
+    pub stray_dirs: u64,
+    pub limit: u64,
+    pub refused: bool,
+    pub dry_run: bool,
+    pub files_deleted: u64,
+}
+
+impl PruneSummary {
+    pub fn render_line(&self) -> String {
+        let what = format!(
+            "{} versions, {} stray files, {} stray directories",
+            self.versions, self.stray_files, self.stray_dirs
+        );
+        if self.refused {
+            format!(
+                "prune: REFUSED to delete {what}: more than prune.max_delete allows ({}); nothing was deleted (use `gomirror prune --force` if this is intended)",
+                self.limit
+            )
+        } else if self.dry_run {
+            format!("prune (dry run): would delete {what}")
+        } else {
+            format!("prune: deleted {what} ({} files)", self.files_deleted)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        let mut r = SyncReport::default();
+        assert_eq!(r.exit_code(), 0);
+        r.deferred = 1;
+        assert_eq!(r.exit_code(), 1);
+        r.deferred = 0;
+        r.index_gaps.push("gap".into());
+        assert_eq!(r.exit_code(), 1);
+        r.index_gaps.clear();
+        r.failed = 2;
+        assert_eq!(r.exit_code(), 1);
+        r.fatal = Some("x".into());
+        assert_eq!(r.exit_code(), 2);
+    }
+}
