@@ -9,3 +9,4 @@ mod prune_verify;
 mod sumdb_trust;
 mod support;
 mod sync_basics;
+mod zip_memory;
