@@ -5,6 +5,7 @@ mod common;
 mod e2e;
 mod examples;
 mod faults;
+mod fuzz_corpus;
 mod prune_verify;
 mod sumdb_trust;
 mod support;
