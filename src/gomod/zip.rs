@@ -12,12 +12,25 @@
 //! decompressed in central-directory order straight into SHA-256 through a
 //! fixed buffer, never holding an entry in memory, and must produce exactly its
 //! declared size.
+//!
+//! Memory is bounded by the zip's size limit, not by what its central
+//! directory claims: the directory is streamed twice from disk (once to check
+//! names, once to hash), never collected. What must outlive one record is
+//! compact: the collision check keeps 16 bytes per distinct path (a keyed hash
+//! of the folded path and where to read the path back from the file, for an
+//! exact comparison), and the hash keeps each entry's digest and the name
+//! without the shared `module@version/` prefix, which `h1:` needs in sorted
+//! order. Each costs well under 100 bytes an entry for short names, where a
+//! `Vec` of parsed records cost about 270.
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use zip::ZipReadOptions;
 use zip::read::read_zipfile_from_stream_with_options;
@@ -25,7 +38,7 @@ use zip::read::read_zipfile_from_stream_with_options;
 use super::dirhash;
 use super::path::{check, check_file_path};
 use super::quote::{display_bytes, quote, quote_bytes};
-use super::unicode::{equal_fold, str_to_fold};
+use super::unicode::{equal_fold, fold_key, str_to_fold};
 
 /// `MaxZipFile`: the largest module zip, and the largest total uncompressed size.
 pub const MAX_ZIP_FILE: u64 = 500 << 20;
@@ -126,9 +139,47 @@ fn le64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-fn read_at(file: &mut File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-    file.seek(SeekFrom::Start(offset))?;
-    file.read_exact(buf)
+fn read_at(file: &File, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+    file.read_exact_at(buf, offset)
+}
+
+/// A reader over a file with its own position (positional reads), so the
+/// central directory and the entries' data can be streamed side by side from
+/// one open file.
+struct FileAt<'f> {
+    file: &'f File,
+    pos: u64,
+}
+
+impl<'f> FileAt<'f> {
+    fn new(file: &'f File, pos: u64) -> Self {
+        FileAt { file, pos }
+    }
+}
+
+impl Read for FileAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for FileAt<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let (from, delta) = match to {
+            SeekFrom::Start(p) => {
+                self.pos = p;
+                return Ok(p);
+            }
+            SeekFrom::Current(d) => (self.pos, d),
+            SeekFrom::End(d) => (self.file.metadata()?.len(), d),
+        };
+        self.pos = from.checked_add_signed(delta).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "seek to a negative offset")
+        })?;
+        Ok(self.pos)
+    }
 }
 
 /// Like `read_exact`, but a short read is `Ok(false)` rather than an error.
@@ -149,7 +200,7 @@ struct DirectoryEnd {
 
 /// Finds the end record the way Go does: search the last 1 KiB, then the last
 /// 65 KiB, for the last signature whose comment fits in the file.
-fn read_directory_end(file: &mut File, size: u64) -> Result<(DirectoryEnd, u64), ZipError> {
+fn read_directory_end(file: &File, size: u64) -> Result<(DirectoryEnd, u64), ZipError> {
     let mut found = None;
     for window in [1024u64, 65 * 1024] {
         let window = window.min(size);
@@ -194,8 +245,7 @@ fn read_directory_end(file: &mut File, size: u64) -> Result<(DirectoryEnd, u64),
     }
     if base > 0 {
         // Some writers record a wrong base; prefer zero if a directory header is there.
-        let mut probe = BufReader::new(&mut *file);
-        probe.seek(SeekFrom::Start(end.offset))?;
+        let mut probe = BufReader::new(FileAt::new(file, end.offset));
         if read_central_header(&mut probe)?.is_some() {
             base = 0;
         }
@@ -213,7 +263,7 @@ fn find_end_signature(b: &[u8]) -> Option<usize> {
 }
 
 /// The offset of the zip64 end record, if a zip64 locator precedes the end record.
-fn find_directory64_end(file: &mut File, end_offset: u64) -> Result<Option<u64>, ZipError> {
+fn find_directory64_end(file: &File, end_offset: u64) -> Result<Option<u64>, ZipError> {
     let Some(at) = end_offset.checked_sub(END64_LOCATOR_LEN as u64) else {
         return Ok(None);
     };
@@ -225,9 +275,10 @@ fn find_directory64_end(file: &mut File, end_offset: u64) -> Result<Option<u64>,
     Ok(Some(le64(&loc, 8)))
 }
 
-/// Reads one central-directory record; `None` where Go's reader stops (a
-/// different signature, a truncated record, or missing zip64 values).
-fn read_central_header(r: &mut impl Read) -> io::Result<Option<Entry>> {
+/// Reads one central-directory record and its length in bytes; `None` where
+/// Go's reader stops (a different signature, a truncated record, or missing
+/// zip64 values).
+fn read_central_header(r: &mut impl Read) -> io::Result<Option<(Entry, u64)>> {
     let mut h = [0; CENTRAL_HEADER_LEN];
     if !read_full(r, &mut h)? || le32(&h, 0) != CENTRAL_HEADER_SIG {
         return Ok(None);
@@ -276,7 +327,8 @@ fn read_central_header(r: &mut impl Read) -> io::Result<Option<Entry>> {
     if need_csize || need_offset {
         return Ok(None);
     }
-    Ok(Some(Entry {
+    let record_len = (CENTRAL_HEADER_LEN + name.len() + extra.len() + comment.len()) as u64;
+    let entry = Entry {
         name,
         creator_version: le16(&h, 4),
         flags: le16(&h, 8),
@@ -286,29 +338,58 @@ fn read_central_header(r: &mut impl Read) -> io::Result<Option<Entry>> {
         uncompressed_size,
         external_attrs: le32(&h, 38),
         header_offset,
-    }))
+    };
+    Ok(Some((entry, record_len)))
 }
 
-/// All central-directory records, in order.
-fn read_directory(file: &mut File, size: u64) -> Result<Vec<Entry>, ZipError> {
-    let (end, base) = read_directory_end(file, size)?;
-    let mut r = BufReader::with_capacity(64 << 10, &mut *file);
-    r.seek(SeekFrom::Start(base.saturating_add(end.offset)))?;
-    let mut entries = Vec::new();
-    // Like Go, read records until one is malformed, then compare the count
-    // (modulo 2^16: zip32 writers wrap it) with the end record's.
-    while let Some(mut entry) = read_central_header(&mut r)? {
-        entry.header_offset = entry.header_offset.saturating_add(base);
-        entries.push(entry);
+/// The central directory, streamed record by record from disk.
+struct Directory<'f> {
+    records: BufReader<FileAt<'f>>,
+    base: u64,
+    /// File offset of the next record.
+    pos: u64,
+    /// Records read so far.
+    count: u64,
+    /// What the end record says the count is.
+    declared: u64,
+}
+
+impl<'f> Directory<'f> {
+    fn open(file: &'f File, size: u64) -> Result<Self, ZipError> {
+        let (end, base) = read_directory_end(file, size)?;
+        let pos = base.saturating_add(end.offset);
+        Ok(Directory {
+            records: BufReader::with_capacity(64 << 10, FileAt::new(file, pos)),
+            base,
+            pos,
+            count: 0,
+            declared: end.records,
+        })
     }
-    if entries.len() as u16 != end.records as u16 {
-        return Err(not_a_zip(&format!(
-            "central directory holds {} readable records, end record says {}",
-            entries.len(),
-            end.records
-        )));
+
+    /// The next record and the file offset of its name; `None` after the last.
+    fn next_entry(&mut self) -> io::Result<Option<(Entry, u64)>> {
+        let Some((mut entry, len)) = read_central_header(&mut self.records)? else {
+            return Ok(None);
+        };
+        entry.header_offset = entry.header_offset.saturating_add(self.base);
+        let name_at = self.pos + CENTRAL_HEADER_LEN as u64;
+        self.pos += len;
+        self.count += 1;
+        Ok(Some((entry, name_at)))
     }
-    Ok(entries)
+
+    /// Like Go, read records until one is malformed, then compare the count
+    /// (modulo 2^16: zip32 writers wrap it) with the end record's.
+    fn check_count(&self) -> Result<(), ZipError> {
+        if self.count as u16 != self.declared as u16 {
+            return Err(not_a_zip(&format!(
+                "central directory holds {} readable records, end record says {}",
+                self.count, self.declared
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Go's `path.Clean`, on bytes (zip names need not be UTF-8).
@@ -363,43 +444,209 @@ fn clean(path: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Go's `collisionChecker`: paths equal under case folding, and paths used
-/// both as a file and as a directory.
-#[derive(Default)]
-struct CollisionChecker {
-    /// Folded path → (path as first seen, is a directory).
-    seen: HashMap<String, (String, bool)>,
+/// Where a path recorded by the collision check can be read back from the
+/// zip (`len` bytes at file offset `at`: a prefix of an entry name in the
+/// central directory), and two flags, packed into 8 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct SeenPath(u64);
+
+impl SeenPath {
+    const AT_BITS: u32 = 46;
+    const DIR: u64 = 1 << 62;
+    /// Checking one of this path's parents failed when it was recorded, so
+    /// meeting it again must check the parents again (Go does, and reports
+    /// the failure once more).
+    const PARENT_FAILED: u64 = 1 << 63;
+
+    fn new(at: u64, len: usize, is_dir: bool) -> Self {
+        // The zip is at most MAX_ZIP_FILE bytes and a name at most 64 KiB.
+        debug_assert!(at < 1 << Self::AT_BITS && len <= 0xFFFF);
+        let dir = if is_dir { Self::DIR } else { 0 };
+        SeenPath(at | (len as u64) << Self::AT_BITS | dir)
+    }
+
+    fn at(self) -> u64 {
+        self.0 & ((1 << Self::AT_BITS) - 1)
+    }
+
+    fn len(self) -> usize {
+        ((self.0 >> Self::AT_BITS) & 0xFFFF) as usize
+    }
+
+    fn is_dir(self) -> bool {
+        self.0 & Self::DIR != 0
+    }
+
+    fn parent_failed(self) -> bool {
+        self.0 & Self::PARENT_FAILED != 0
+    }
 }
 
-impl CollisionChecker {
-    /// Records `path` and, as directories, each of its parents.
-    fn check(&mut self, path: &str, is_dir: bool) -> Result<(), String> {
+/// Keys are already keyed SipHash values: hashing them again would only cost.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// Go's `collisionChecker`: paths equal under case folding, and paths used
+/// both as a file and as a directory.
+///
+/// Go keeps a map from folded path to path; that is the one part of the check
+/// whose memory grows with the zip, so here a path is remembered as a 64-bit
+/// hash of its folded form (keyed randomly per run, so a zip cannot be built
+/// to collide) and the place in the file it can be read back from. A hash
+/// match is always confirmed against the bytes read back, so the result is
+/// exact; two different folded paths with one hash go to `overflow`.
+struct CollisionChecker<'f> {
+    file: &'f File,
+    keys: RandomState,
+    /// Tests set this to give every path one hash, to exercise `overflow`.
+    fixed_hash: Option<u64>,
+    seen: HashMap<u64, SeenPath, BuildHasherDefault<PassThrough>>,
+    overflow: HashMap<String, SeenPath>,
+    /// The last path read back: the entries of one directory all meet the
+    /// same parent, recorded by the first of them.
+    last_read: Option<(SeenPath, String)>,
+}
+
+/// Where a path met before is recorded.
+enum Slot {
+    Hashed(u64),
+    Overflow(String),
+}
+
+impl<'f> CollisionChecker<'f> {
+    fn new(file: &'f File) -> Self {
+        CollisionChecker {
+            file,
+            keys: RandomState::new(),
+            fixed_hash: None,
+            seen: HashMap::default(),
+            overflow: HashMap::new(),
+            last_read: None,
+        }
+    }
+
+    fn fold_hash(&self, path: &str) -> u64 {
+        if let Some(hash) = self.fixed_hash {
+            return hash;
+        }
+        let mut h = self.keys.build_hasher();
+        for c in path.chars() {
+            h.write_u32(u32::from(fold_key(c)));
+        }
+        h.finish()
+    }
+
+    fn read_back(&mut self, seen: SeenPath) -> io::Result<String> {
+        let key = SeenPath(seen.0 & !SeenPath::PARENT_FAILED);
+        if let Some((at, path)) = &self.last_read
+            && *at == key
+        {
+            return Ok(path.clone());
+        }
+        let mut buf = vec![0; seen.len()];
+        read_at(self.file, seen.at(), &mut buf)?;
+        // Recorded paths passed the UTF-8 check, and the file is ours.
+        let path = String::from_utf8_lossy(&buf).into_owned();
+        self.last_read = Some((key, path.clone()));
+        Ok(path)
+    }
+
+    /// The path met before that folds like `path` (whose fold hash is
+    /// `key`), with where it is recorded.
+    fn find(&mut self, path: &str, key: u64) -> io::Result<Option<(Slot, SeenPath, String)>> {
+        let Some(&seen) = self.seen.get(&key) else {
+            return Ok(None);
+        };
+        let other = self.read_back(seen)?;
+        if equal_fold(&other, path) {
+            return Ok(Some((Slot::Hashed(key), seen, other)));
+        }
+        let fold = str_to_fold(path).into_owned();
+        let Some(&seen) = self.overflow.get(&fold) else {
+            return Ok(None);
+        };
+        let other = self.read_back(seen)?;
+        Ok(Some((Slot::Overflow(fold), seen, other)))
+    }
+
+    fn insert(&mut self, path: &str, key: u64, seen: SeenPath) -> Slot {
+        match self.seen.entry(key) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(seen);
+                Slot::Hashed(key)
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                let fold = str_to_fold(path).into_owned();
+                self.overflow.insert(fold.clone(), seen);
+                Slot::Overflow(fold)
+            }
+        }
+    }
+
+    fn mark_parent_failed(&mut self, slot: &Slot) {
+        let seen = match slot {
+            Slot::Hashed(key) => self.seen.get_mut(key),
+            Slot::Overflow(fold) => self.overflow.get_mut(fold),
+        };
+        if let Some(seen) = seen {
+            seen.0 |= SeenPath::PARENT_FAILED;
+        }
+    }
+
+    /// Records `path` (which starts at file offset `at`) and, as
+    /// directories, each of its parents. The outer error is reading the zip
+    /// back; the inner one is Go's message.
+    fn check(&mut self, path: &str, at: u64, is_dir: bool) -> io::Result<Result<(), String>> {
         let mut path = path;
         let mut is_dir = is_dir;
-        loop {
-            let fold = str_to_fold(path);
-            match self.seen.get(fold.as_ref()) {
-                Some((other, other_is_dir)) => {
+        // Paths recorded by this call, to flag if a parent turns out bad.
+        let mut recorded = Vec::new();
+        let outcome = loop {
+            let key = self.fold_hash(path);
+            match self.find(path, key)? {
+                Some((slot, seen, other)) => {
                     if path != other {
-                        return Err(format!(
+                        break Err(format!(
                             "case-insensitive file name collision: {} and {}",
-                            quote(other),
+                            quote(&other),
                             quote(path)
                         ));
                     }
-                    if is_dir != *other_is_dir {
-                        return Err(format!(
+                    if is_dir != seen.is_dir() {
+                        break Err(format!(
                             "entry {} is both a file and a directory",
                             quote(path)
                         ));
                     }
                     if !is_dir {
-                        return Err(format!("multiple entries for file {}", quote(path)));
+                        break Err(format!("multiple entries for file {}", quote(path)));
                     }
+                    // Go checks the parents again; when they passed before,
+                    // they pass again (recorded paths never change).
+                    if !seen.parent_failed() {
+                        break Ok(());
+                    }
+                    recorded.push(slot);
                 }
                 None => {
-                    self.seen
-                        .insert(fold.into_owned(), (path.to_owned(), is_dir));
+                    let slot = self.insert(path, key, SeenPath::new(at, path.len(), is_dir));
+                    recorded.push(slot);
                 }
             }
             match path.rfind('/') {
@@ -407,9 +654,15 @@ impl CollisionChecker {
                     path = &path[..slash];
                     is_dir = true;
                 }
-                None => return Ok(()),
+                None => break Ok(()),
+            }
+        };
+        if outcome.is_err() {
+            for slot in &recorded {
+                self.mark_parent_failed(slot);
             }
         }
+        Ok(outcome)
     }
 }
 
@@ -429,98 +682,131 @@ fn irregular(entry: &Entry) -> Option<&'static str> {
     }
 }
 
-/// checkZip's per-entry rules, in Go's order. Like Go, all entries are
-/// checked and every problem reported, except that a size-limit error alone
-/// is reported when there is one.
-fn check_entries(entries: &[Entry], prefix: &str) -> Result<(), ZipError> {
-    let mut problems = Vec::new();
-    let mut size_error = None;
-    let mut collisions = CollisionChecker::default();
-    let mut total: u64 = 0;
-    for entry in entries {
-        let mut problem = |msg: String| problems.push(format!("{}: {msg}", entry.display()));
+/// At most this many problems are listed; the rest are counted. Go lists
+/// them all, but a zip of a million bad names would make a message (and a
+/// state-database row) of tens of megabytes.
+const MAX_PROBLEMS: usize = 100;
+
+/// checkZip's per-entry rules, in Go's order, applied to one central-directory
+/// record at a time. Like Go, all entries are checked and every problem
+/// reported, except that a size-limit error alone is reported when there is
+/// one.
+struct EntryChecker<'f> {
+    prefix: &'f str,
+    problems: Vec<String>,
+    more_problems: u64,
+    size_error: Option<String>,
+    collisions: CollisionChecker<'f>,
+    total: u64,
+}
+
+impl<'f> EntryChecker<'f> {
+    fn new(file: &'f File, prefix: &'f str) -> Self {
+        EntryChecker {
+            prefix,
+            problems: Vec::new(),
+            more_problems: 0,
+            size_error: None,
+            collisions: CollisionChecker::new(file),
+            total: 0,
+        }
+    }
+
+    /// Checks `entry`, whose name starts at file offset `name_at`.
+    fn check(&mut self, entry: &Entry, name_at: u64) -> io::Result<()> {
+        if let Some(msg) = self.problem(entry, name_at)? {
+            if self.problems.len() < MAX_PROBLEMS {
+                self.problems.push(format!("{}: {msg}", entry.display()));
+            } else {
+                self.more_problems += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn problem(&mut self, entry: &Entry, name_at: u64) -> io::Result<Option<String>> {
+        let prefix = self.prefix;
         let Some(rest) = entry.name.strip_prefix(prefix.as_bytes()) else {
-            problem(format!("path does not have prefix {}", quote(prefix)));
-            continue;
+            return Ok(Some(format!("path does not have prefix {}", quote(prefix))));
         };
         if rest.is_empty() {
             // The module root directory itself.
-            continue;
+            return Ok(None);
         }
         let (name, is_dir) = match rest.strip_suffix(b"/") {
             Some(dir) => (dir, true),
             None => (rest, false),
         };
         if clean(name) != name {
-            problem("file path is not clean".into());
-            continue;
+            return Ok(Some("file path is not clean".into()));
         }
         let Ok(name) = std::str::from_utf8(name) else {
-            problem(format!(
+            return Ok(Some(format!(
                 "malformed file path {}: invalid UTF-8",
                 quote_bytes(name)
-            ));
-            continue;
+            )));
         };
         if let Err(e) = check_file_path(name) {
-            problem(e.to_string());
-            continue;
+            return Ok(Some(e.to_string()));
         }
-        if let Err(msg) = collisions.check(name, is_dir) {
-            problem(msg);
-            continue;
+        let at = name_at + prefix.len() as u64;
+        if let Err(msg) = self.collisions.check(name, at, is_dir)? {
+            return Ok(Some(msg));
         }
         if let Some(msg) = irregular(entry) {
-            problem(msg.into());
-            continue;
+            return Ok(Some(msg.into()));
         }
         if is_dir {
-            continue;
+            return Ok(None);
         }
         let base = name.rsplit('/').next().unwrap_or(name);
         if equal_fold(base, "go.mod") {
             if base != name {
-                problem("go.mod file not in module root directory".into());
-                continue;
+                return Ok(Some("go.mod file not in module root directory".into()));
             }
             if name != "go.mod" {
-                problem("go.mod files must have lowercase names".into());
-                continue;
+                return Ok(Some("go.mod files must have lowercase names".into()));
             }
         }
         let size = entry.uncompressed_size;
-        if size <= i64::MAX as u64 && MAX_ZIP_FILE - total >= size {
-            total += size;
-        } else if size_error.is_none() {
-            size_error = Some(format!(
+        if size <= i64::MAX as u64 && MAX_ZIP_FILE - self.total >= size {
+            self.total += size;
+        } else if self.size_error.is_none() {
+            self.size_error = Some(format!(
                 "total uncompressed size of module contents too large (max size is {MAX_ZIP_FILE} bytes)"
             ));
         }
         if name == "go.mod" && size > MAX_GO_MOD {
-            problem(format!(
+            return Ok(Some(format!(
                 "go.mod file too large (max size is {MAX_GO_MOD} bytes)"
-            ));
-            continue;
+            )));
         }
         if name == "LICENSE" && size > MAX_LICENSE {
-            problem(format!(
+            return Ok(Some(format!(
                 "LICENSE file too large (max size is {MAX_LICENSE} bytes)"
-            ));
-            continue;
+            )));
         }
+        Ok(None)
     }
-    if let Some(msg) = size_error {
-        return Err(invalid(msg));
+
+    fn finish(self) -> Result<(), ZipError> {
+        if let Some(msg) = self.size_error {
+            return Err(invalid(msg));
+        }
+        if self.problems.is_empty() {
+            return Ok(());
+        }
+        let mut msg = self.problems.join("\n");
+        if self.more_problems > 0 {
+            msg.push_str(&format!("\n... and {} more problems", self.more_problems));
+        }
+        Err(invalid(msg))
     }
-    if !problems.is_empty() {
-        return Err(invalid(problems.join("\n")));
-    }
-    Ok(())
 }
 
 /// Moves to `pos`, keeping the buffer when `pos` is inside it (entries are
 /// usually read in file order, so this saves re-reading).
-fn seek_to(r: &mut BufReader<File>, pos: u64) -> io::Result<()> {
+fn seek_to(r: &mut BufReader<FileAt<'_>>, pos: u64) -> io::Result<()> {
     let current = r.stream_position()?;
     match i64::try_from(i128::from(pos) - i128::from(current)) {
         Ok(delta) => r.seek_relative(delta),
@@ -543,7 +829,7 @@ fn entry_error(entry: &Entry, zip_path: &Path, err: io::Error) -> ZipError {
 
 /// Decompresses one entry into SHA-256, enforcing its declared size.
 fn hash_entry(
-    r: &mut BufReader<File>,
+    r: &mut BufReader<FileAt<'_>>,
     entry: &Entry,
     zip_path: &Path,
     buf: &mut [u8],
@@ -661,8 +947,72 @@ fn hash_entry(
     Ok(hasher.finalize().into())
 }
 
+/// What `h1:` needs of each entry once its data is hashed: its digest and its
+/// name, kept without the prefix every name shares, in one buffer.
+struct HashedEntries {
+    names: Vec<u8>,
+    /// `names[ends[i - 1]..ends[i]]` is entry `i`'s name after the prefix.
+    ends: Vec<u32>,
+    digests: Vec<[u8; 32]>,
+}
+
+impl HashedEntries {
+    fn with_capacity(entries: usize, name_bytes: usize) -> Self {
+        HashedEntries {
+            names: Vec::with_capacity(name_bytes),
+            ends: Vec::with_capacity(entries),
+            digests: Vec::with_capacity(entries),
+        }
+    }
+
+    fn push(&mut self, rest: &[u8], digest: [u8; 32]) {
+        self.names.extend_from_slice(rest);
+        // At most MAX_ZIP_FILE bytes of names.
+        self.ends.push(self.names.len() as u32);
+        self.digests.push(digest);
+    }
+
+    fn name(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.names[start..self.ends[i] as usize]
+    }
+
+    /// `dirhash.Hash1` over the entries: summary lines in name order.
+    fn h1(&self, prefix: &str) -> Result<String, ZipError> {
+        let mut order: Vec<u32> = (0..self.ends.len() as u32).collect();
+        // Every name shares the prefix, so ordering the rest orders the names.
+        order.sort_unstable_by(|&a, &b| self.name(a as usize).cmp(self.name(b as usize)));
+        let mut summary = Sha256::new();
+        let mut line = Vec::with_capacity(128);
+        for i in order {
+            let rest = self.name(i as usize);
+            if rest.contains(&b'\n') {
+                let name = format!("{prefix}{}", String::from_utf8_lossy(rest));
+                return Err(invalid(dirhash::DirhashError(name).to_string()));
+            }
+            line.clear();
+            for byte in self.digests[i as usize] {
+                line.push(HEX[usize::from(byte >> 4)]);
+                line.push(HEX[usize::from(byte & 15)]);
+            }
+            line.extend_from_slice(b"  ");
+            line.extend_from_slice(prefix.as_bytes());
+            line.extend_from_slice(rest);
+            line.push(b'\n');
+            summary.update(&line);
+        }
+        Ok(format!(
+            "h1:{}",
+            base64::engine::general_purpose::STANDARD.encode(summary.finalize())
+        ))
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// Checks the zip at `path` against the module zip rules for `module@version`
-/// and computes its `h1:`. Streams: memory use does not grow with the zip.
+/// and computes its `h1:`. Streams: memory use does not grow with the zip
+/// beyond a few dozen bytes per entry (see the module comment).
 pub fn check_and_hash_zip(
     path: &Path,
     module: &str,
@@ -675,39 +1025,62 @@ pub fn check_and_hash_zip(
             format!("{}: {err}", path.display()),
         ))
     };
-    let mut file = File::open(path).map_err(with_path)?;
+    let file = File::open(path).map_err(with_path)?;
     let size = file.metadata().map_err(with_path)?.len();
     if size > MAX_ZIP_FILE {
         return Err(invalid(format!(
             "module zip file is too large ({size} bytes; limit is {MAX_ZIP_FILE} bytes)"
         )));
     }
-    let entries = read_directory(&mut file, size).map_err(|e| match e {
+    let with_path_zip = |e: ZipError| match e {
         ZipError::Io(err) => with_path(err),
         other => other,
-    })?;
+    };
     let prefix = format!("{module}@{version}/");
-    check_entries(&entries, &prefix)?;
 
-    let mut reader = BufReader::with_capacity(BUF_SIZE, file);
+    // First pass: every name, before any data is read.
+    let mut directory = Directory::open(&file, size).map_err(with_path_zip)?;
+    let mut checker = EntryChecker::new(&file, &prefix);
+    let mut name_bytes: u64 = 0;
+    while let Some((entry, name_at)) = directory.next_entry().map_err(with_path)? {
+        checker.check(&entry, name_at).map_err(with_path)?;
+        name_bytes += entry.name.len().saturating_sub(prefix.len()) as u64;
+    }
+    directory.check_count()?;
+    let entries = directory.count;
+    checker.finish()?;
+
+    // Second pass: the data, in directory order.
+    let mut directory = Directory::open(&file, size).map_err(with_path_zip)?;
+    let mut reader = BufReader::with_capacity(BUF_SIZE, FileAt::new(&file, 0));
     let mut buf = vec![0; BUF_SIZE];
-    let mut hashes = Vec::with_capacity(entries.len());
+    // Both counts are bounded by the file size, which is bounded above.
+    let mut hashed = HashedEntries::with_capacity(entries as usize, name_bytes as usize);
     let mut files = 0;
     let mut uncompressed_size: u64 = 0;
-    for entry in &entries {
-        let digest = hash_entry(&mut reader, entry, path, &mut buf)?;
-        // Every name passed the prefix check, so it is UTF-8.
-        let name = String::from_utf8(entry.name.clone())
-            .map_err(|_| invalid(format!("{}: invalid UTF-8", entry.display())))?;
+    while let Some((entry, _)) = directory.next_entry().map_err(with_path)? {
+        let digest = hash_entry(&mut reader, &entry, path, &mut buf)?;
+        // The first pass refused any name without the prefix.
+        let Some(rest) = entry.name.strip_prefix(prefix.as_bytes()) else {
+            return Err(invalid(format!(
+                "{}: central directory changed while it was read",
+                entry.display()
+            )));
+        };
         if !entry.is_dir() {
             files += 1;
             uncompressed_size += entry.uncompressed_size;
         }
-        hashes.push((name, digest));
+        hashed.push(rest, digest);
     }
-    let h1 = dirhash::hash1(hashes).map_err(|e| invalid(e.to_string()))?;
+    if directory.count != entries {
+        return Err(invalid(format!(
+            "{}: central directory changed while it was read",
+            path.display()
+        )));
+    }
     Ok(ZipSummary {
-        h1,
+        h1: hashed.h1(&prefix)?,
         files,
         uncompressed_size,
     })
@@ -997,6 +1370,120 @@ mod tests {
             one_file_error(&name("bad.go'")),
             r#"example.com/m@v1.0.0/bad.go': malformed file path "bad.go'": invalid char '\''"#
         );
+    }
+
+    /// Go's `collisionChecker.check`, as Go writes it: a map from folded path
+    /// to path, parents checked every time.
+    fn go_collision_check(
+        seen: &mut HashMap<String, (String, bool)>,
+        path: &str,
+        is_dir: bool,
+    ) -> Result<(), String> {
+        let fold = str_to_fold(path).into_owned();
+        if let Some((other, other_is_dir)) = seen.get(&fold) {
+            if path != other {
+                return Err(format!(
+                    "case-insensitive file name collision: {} and {}",
+                    quote(other),
+                    quote(path)
+                ));
+            }
+            if is_dir != *other_is_dir {
+                return Err(format!(
+                    "entry {} is both a file and a directory",
+                    quote(path)
+                ));
+            }
+            if !is_dir {
+                return Err(format!("multiple entries for file {}", quote(path)));
+            }
+        } else {
+            seen.insert(fold, (path.to_owned(), is_dir));
+        }
+        match path.rfind('/') {
+            Some(slash) => go_collision_check(seen, &path[..slash], true),
+            None => Ok(()),
+        }
+    }
+
+    #[test]
+    fn compact_collision_check_matches_go_even_when_fold_hashes_collide() {
+        let paths: &[(&str, bool)] = &[
+            ("m.go", false),
+            ("M.GO", false),
+            ("a/b/c.go", false),
+            ("a/b/d.go", false),
+            ("A/x.go", false),
+            ("a/b/e.go", false),
+            ("B/y.go", false),
+            ("b/z/1.go", false),
+            ("b/z/2.go", false),
+            ("b/z/2.go", false),
+            ("k/a.go", false),
+            ("\u{212A}/b.go", false),
+            ("dir", true),
+            ("dir", true),
+            ("dir/f", false),
+            ("dir/f/g", false),
+            ("file.go", false),
+            ("file.go", true),
+            ("σ/1", false),
+            ("Σ/2", false),
+            ("ς/3", false),
+        ];
+        // The checker reads paths back from the zip file: write them there.
+        let dir = tempfile::tempdir().unwrap();
+        let file_path = dir.path().join("names");
+        let mut bytes = Vec::new();
+        let mut offsets = Vec::new();
+        for (path, _) in paths {
+            offsets.push(bytes.len() as u64);
+            bytes.extend_from_slice(path.as_bytes());
+        }
+        std::fs::write(&file_path, &bytes).unwrap();
+        let file = File::open(&file_path).unwrap();
+        for fixed_hash in [None, Some(7)] {
+            let mut go = HashMap::new();
+            let mut ours = CollisionChecker::new(&file);
+            ours.fixed_hash = fixed_hash;
+            for ((path, is_dir), at) in paths.iter().zip(&offsets) {
+                let want = go_collision_check(&mut go, path, *is_dir);
+                let got = ours.check(path, *at, *is_dir).unwrap();
+                assert_eq!(got, want, "{path:?} with fixed hash {fixed_hash:?}");
+            }
+            if fixed_hash.is_some() {
+                assert!(!ours.overflow.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn parent_collision_is_reported_for_every_entry_below_it() {
+        let bytes = zip_bytes(
+            &[
+                (&name("A/x.go"), b"x"),
+                (&name("a/b/y.go"), b"y"),
+                (&name("a/b/z.go"), b"z"),
+            ],
+            CompressionMethod::Deflated,
+        );
+        assert_eq!(
+            error_of(&bytes),
+            [
+                r#"example.com/m@v1.0.0/a/b/y.go: case-insensitive file name collision: "A" and "a""#,
+                r#"example.com/m@v1.0.0/a/b/z.go: case-insensitive file name collision: "A" and "a""#,
+            ]
+            .join("\n")
+        );
+    }
+
+    #[test]
+    fn problems_beyond_the_cap_are_counted() {
+        let names: Vec<String> = (0..MAX_PROBLEMS + 5).map(|i| format!("x{i}")).collect();
+        let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+        let msg = error_of(&zip_bytes(&entries, CompressionMethod::Stored));
+        assert_eq!(msg.lines().count(), MAX_PROBLEMS + 1);
+        assert!(msg.ends_with("\n... and 5 more problems"), "{msg}");
     }
 
     #[test]
