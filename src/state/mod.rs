@@ -1261,6 +1261,58 @@ mod tests {
     }
 
     #[test]
+    fn a_preview_reads_what_is_recorded_and_leaves_no_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        // A path a URI would misread, and not ASCII.
+        let path = dir.path().join("st%te?#é.db");
+        {
+            let mut st = State::open(&path).unwrap();
+            st.record_entries(
+                &[entry("a.example/m", "v1.0.0")],
+                &|_| true,
+                Some("2024-01-01T00:00:00Z"),
+            )
+            .unwrap();
+        }
+        let files = |d: &Path| {
+            let mut v: Vec<_> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = files(dir.path());
+        let bytes = std::fs::read(&path).unwrap();
+        {
+            let st = State::open_for_preview(&path).unwrap();
+            let known = st
+                .known_versions(&[
+                    entry("a.example/m", "v1.0.0"),
+                    entry("a.example/m", "v1.1.0"),
+                ])
+                .unwrap();
+            assert_eq!(known, [true, false]);
+            assert_eq!(
+                st.cursor().unwrap().as_deref(),
+                Some("2024-01-01T00:00:00Z")
+            );
+        }
+        assert_eq!(files(dir.path()), before, "a preview created files");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+        // A mirror that never synced: an empty database, and no file.
+        let missing = dir.path().join("new.db");
+        let st = State::open_for_preview(&missing).unwrap();
+        assert_eq!(
+            st.known_versions(&[entry("a.example/m", "v1.0.0")])
+                .unwrap(),
+            [false]
+        );
+        assert!(!missing.exists());
+    }
+
+    #[test]
     fn migrations_run_twice_without_change() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.db");
