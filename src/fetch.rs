@@ -15,16 +15,17 @@ use crate::check::INFO_LIMIT;
 use crate::check::check_info;
 use crate::context::RunContext;
 use crate::gomod::{self, dirhash, zip as modzip};
-use crate::http::{self, Upstream};
+use crate::http::Upstream;
 use crate::model::{Verified, VersionError, failed, fetch_err};
 use crate::publish::{BATCH, publish_loop};
 use crate::report::summary::{SyncReport, VersionFailure};
 use crate::report::{self, Reporter};
 use crate::runner::Fatal;
 use crate::settings::Settings;
+use crate::source::{Origin, OriginError, VersionFile};
 use crate::state::db::Db;
 use crate::state::{self, Todo};
-use crate::store::{Tree, layout};
+use crate::store::Tree;
 use crate::sumdb::client::LogClient;
 
 /// Temporary files removed on drop unless kept.
@@ -80,6 +81,7 @@ pub async fn fetch_and_publish(
         tokio::spawn(async move { publish_loop(shared, db, vrx).await })
     };
 
+    let origin = settings.origin().map_err(Fatal)?;
     let sem = Arc::new(Semaphore::new(settings.workers));
     let mut tasks = tokio::task::JoinSet::new();
     let mut after: Option<(i64, String)> = None;
@@ -117,8 +119,9 @@ pub async fn fetch_and_publish(
             // Reap finished tasks so the set stays small.
             while tasks.try_join_next().is_some() {}
             {
-                let (shared, db, vtx, done, gone, not_yet) = (
+                let (shared, origin, db, vtx, done, gone, not_yet) = (
                     shared.clone(),
+                    origin.clone(),
                     db.clone(),
                     vtx.clone(),
                     done.clone(),
@@ -127,7 +130,7 @@ pub async fn fetch_and_publish(
                 );
                 tasks.spawn(async move {
                     let id = format!("{}@{}", todo.path, todo.version);
-                    let result = process_version(&shared, todo.clone()).await;
+                    let result = process_version(&shared, origin.as_ref(), todo.clone()).await;
                     match result {
                         Ok(v) => {
                             // The publisher owns it now; if it is gone (fatal), the temps go too.
@@ -257,17 +260,27 @@ fn drain_events(shared: &RunContext, out: &Reporter, report: &mut SyncReport) {
     }
 }
 
+/// An origin's failure as the version's: "not here" keeps its own variant
+/// (the caller's not-found bookkeeping), a file that cannot be named is
+/// reported as the naming error alone.
+fn origin_err(what: &str, e: OriginError) -> VersionError {
+    match e {
+        OriginError::Fetch(e) => fetch_err(what, e),
+        OriginError::Name { reason, .. } => failed(reason),
+    }
+}
+
 /// Fetches and verifies one version into temporary files.
-async fn process_version(shared: &RunContext, todo: Todo) -> Result<Verified, VersionError> {
+async fn process_version(
+    shared: &RunContext,
+    origin: &dyn Origin,
+    todo: Todo,
+) -> Result<Verified, VersionError> {
     let (m, v) = (todo.path.as_str(), todo.version.as_str());
     gomod::check(m, v).map_err(|e| VersionError::Failed {
         message: format!("invalid module version: {e}"),
         security: false,
     })?;
-    let rel_info = layout::version_file(m, v, "info").map_err(|e| failed(e.to_string()))?;
-    let rel_mod = layout::version_file(m, v, "mod").map_err(|e| failed(e.to_string()))?;
-    let rel_zip = layout::version_file(m, v, "zip").map_err(|e| failed(e.to_string()))?;
-    let proxy = &shared.settings.proxy;
     let tree = &shared.tree;
     let temps = Temps(vec![
         tree.temp_path(&format!("{v}.info")),
@@ -283,25 +296,16 @@ async fn process_version(shared: &RunContext, todo: Todo) -> Result<Verified, Ve
             shared.client.lookup(m, v).await.map(Some)
         }
     };
-    let (info_url, mod_url, zip_url) = (
-        http::join(proxy, &rel_info),
-        http::join(proxy, &rel_mod),
-        http::join(proxy, &rel_zip),
-    );
-    let info = shared.upstream.get_bytes(&info_url, INFO_LIMIT);
-    let gomod = shared
-        .upstream
-        .get_to_file(&mod_url, modzip::MAX_GO_MOD, &temps.0[1]);
-    let zip = shared
-        .upstream
-        .get_to_file(&zip_url, modzip::MAX_ZIP_FILE, &temps.0[2]);
+    let info = origin.get(m, v, VersionFile::Info, INFO_LIMIT);
+    let gomod = origin.get_to_file(m, v, VersionFile::Mod, modzip::MAX_GO_MOD, &temps.0[1]);
+    let zip = origin.get_to_file(m, v, VersionFile::Zip, modzip::MAX_ZIP_FILE, &temps.0[2]);
     let (lookup, info, gomod, zip) = tokio::join!(lookup, info, gomod, zip);
 
     // A security failure outranks everything else.
     let lookup = lookup?;
-    let info = info.map_err(|e| fetch_err(".info", e))?;
-    let gomod = gomod.map_err(|e| fetch_err(".mod", e))?;
-    let zip = zip.map_err(|e| fetch_err(".zip", e))?;
+    let info = info.map_err(|e| origin_err(".info", e))?;
+    let gomod = gomod.map_err(|e| origin_err(".mod", e))?;
+    let zip = zip.map_err(|e| origin_err(".zip", e))?;
 
     let info_time = check_info(&info, v).map_err(|m| failed(format!("invalid .info: {m}")))?;
     tokio::fs::write(&temps.0[0], &info)

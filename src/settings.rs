@@ -7,13 +7,20 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use reqwest::Url;
 use serde::Deserialize;
 
 use crate::gomod::pattern;
+use crate::http::Upstream;
 pub use crate::http::redact::redact;
+use crate::source::index::IndexFeed;
+pub use crate::source::index::IndexSince;
+use crate::source::proxy::ProxyOrigin;
+use crate::source::seeds::Seeds;
+use crate::source::{Discovery, Origin};
 use crate::sumdb::note::Verifier;
 
 /// Why the configuration was refused.
@@ -184,27 +191,21 @@ pub struct Settings {
     pub workers: usize,
     pub filter: Filter,
     pub prune: PruneSettings,
+    /// The process's one HTTP client, built on first use and shared by every
+    /// clone of these settings.
+    client: SharedClient,
 }
 
-/// `upstream.index_since`: where a mirror with no cursor yet starts reading
-/// the index.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IndexSince {
-    /// An RFC 3339 time.
-    At(String),
-    /// That long before the first run.
-    Ago(Duration),
-}
+/// Built lazily so that parsing a configuration (tests, `status`) builds no
+/// client, and shared through an `Arc` so that every command's stages —
+/// sync, the refetch of `verify --repair`, the checksum database — use the
+/// same connection pool and the same in-flight limit.
+#[derive(Clone, Default)]
+struct SharedClient(Arc<Mutex<Option<Arc<Upstream>>>>);
 
-impl IndexSince {
-    /// The `since` value for a first run at `now` (Unix seconds).
-    pub fn resolve(&self, now: i64) -> String {
-        match self {
-            IndexSince::At(t) => t.clone(),
-            IndexSince::Ago(d) => crate::clock::rfc3339(
-                now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-            ),
-        }
+impl fmt::Debug for SharedClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedClient")
     }
 }
 
@@ -296,6 +297,40 @@ impl fmt::Display for MaxDelete {
 }
 
 impl Settings {
+    /// The one HTTP client of this process (see [`SharedClient`]).
+    pub fn upstream(&self) -> Result<Arc<Upstream>, String> {
+        let mut slot = self.client.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(u) = &*slot {
+            return Ok(u.clone());
+        }
+        let u = Arc::new(Upstream::new(self.timeout, self.workers)?);
+        *slot = Some(u.clone());
+        Ok(u)
+    }
+
+    /// Where versions' files come from: today the one configured proxy.
+    pub fn origin(&self) -> Result<Arc<dyn Origin>, String> {
+        Ok(Arc::new(ProxyOrigin::new(
+            self.upstream()?,
+            self.proxy.clone(),
+            self.sumdb.url.clone(),
+        )))
+    }
+
+    /// What is wanted, in the order a sync walks it: the index feed, then the
+    /// seeds (whose versions the index usually named already).
+    pub fn discovery(&self) -> Result<Vec<Box<dyn Discovery>>, String> {
+        let mut sources: Vec<Box<dyn Discovery>> = vec![Box::new(IndexFeed::new(
+            self.upstream()?,
+            self.index.clone(),
+            self.index_since.clone(),
+        ))];
+        if !self.seeds.is_empty() {
+            sources.push(Box::new(Seeds::new(self.origin()?, self.seeds.clone())));
+        }
+        Ok(sources)
+    }
+
     /// Reads and checks the config file at `path`.
     pub fn load(path: &Path) -> Result<Settings, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -460,6 +495,7 @@ impl Settings {
             state,
             workers: raw.mirror.workers,
             filter,
+            client: SharedClient::default(),
             prune: PruneSettings {
                 enabled: raw.prune.enabled,
                 max_delete,

@@ -14,9 +14,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::discover::{discover, seed};
+use crate::discover::{Preview, Recorder, discover_all};
 use crate::fetch::{WorkSource, fetch_and_publish};
-use crate::http::Upstream;
 use crate::lock::RunLock;
 use crate::plan;
 use crate::prune::{self, recheck::recheck};
@@ -26,14 +25,15 @@ use crate::report::{self, Reporter};
 use crate::runner::{self, Fatal};
 use crate::settings::Settings;
 use crate::state::db::Db;
-use crate::state::{FilterChange, Todo};
+use crate::state::{FilterChange, State, Todo};
 use crate::store::Tree;
 use crate::trust::{open_log, restore_served_head, save_heads};
 
 /// Flags of `gomirror sync`.
 #[derive(Clone, Debug, Default)]
 pub struct SyncOptions {
-    /// Walk the index and print what would be fetched and deleted; change nothing in the tree.
+    /// Walk the index and print what would be fetched and deleted; change
+    /// nothing at all (state database, checksum database, tree).
     pub dry_run: bool,
     /// Retry failed versions now instead of waiting for their retry time.
     pub retry_failed: bool,
@@ -41,6 +41,9 @@ pub struct SyncOptions {
 
 /// Runs one sync under the lock (taken by the caller).
 pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunLock) -> SyncReport {
+    if opts.dry_run {
+        return dry_run(settings, opts, out);
+    }
     let started = Instant::now();
     let fresh = || SyncReport {
         dry_run: opts.dry_run,
@@ -49,13 +52,11 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
     let result = runner::run_command(settings, "sync", async |db, tree| {
         let mut report = fresh();
         let outcome = async {
-            if !opts.dry_run {
-                let n = tree.clean_temp().map_err(|e| Fatal(e.to_string()))?;
-                if n > 0 {
-                    out.verbose(&format!(
-                        "removed {n} temporary files left by an earlier run"
-                    ));
-                }
+            let n = tree.clean_temp().map_err(|e| Fatal(e.to_string()))?;
+            if n > 0 {
+                out.verbose(&format!(
+                    "removed {n} temporary files left by an earlier run"
+                ));
             }
             pipeline(settings, opts, out, &mut report, db, tree).await
         }
@@ -89,7 +90,7 @@ async fn pipeline(
     db: &Db,
     tree: &Arc<Tree>,
 ) -> Result<(), Fatal> {
-    let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
+    let upstream = settings.upstream().map_err(Fatal)?;
 
     // The filter is state: a changed filter backfills or stops wanting modules.
     let filter = settings.filter.clone();
@@ -101,8 +102,13 @@ async fn pipeline(
     report.backfilled_versions = change.queued_versions;
     report.unwanted_modules = change.unwanted_modules;
 
-    discover(settings, out, report, db, &upstream).await?;
-    seed(settings, out, report, db, &upstream).await?;
+    let mut intake = Recorder {
+        db,
+        filter: settings.filter.clone(),
+        out,
+        report: &mut *report,
+    };
+    discover_all(settings, &mut intake).await?;
 
     // The checksum database: prove the new head extends the one trusted before.
     let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
@@ -120,14 +126,6 @@ async fn pipeline(
     report.deferred = todo.deferred;
     report.missing_waiting = todo.missing;
 
-    if opts.dry_run {
-        report.attempted = plan::print_fetches(db, now, retry_failed).await?;
-        if settings.prune.enabled {
-            report.pruned = Some(prune::run_with_db(settings, db, tree, out, true, false).await?);
-        }
-        return Ok(());
-    }
-
     // Lists left stale by a killed run are rewritten first.
     rewrite_dirty_lists(db, tree).await?;
     restore_served_head(settings, db, tree, &upstream).await?;
@@ -142,7 +140,8 @@ async fn pipeline(
     save_heads(db, &client).await?;
 
     if settings.prune.enabled {
-        recheck(settings, out, report, db, &upstream).await?;
+        let origin = settings.origin().map_err(Fatal)?;
+        recheck(settings, out, report, db, &origin).await?;
         let summary = prune::run_with_db(settings, db, tree, out, false, false).await?;
         report.pruned = Some(summary);
     }
@@ -160,7 +159,7 @@ pub async fn refetch(
     todos: Vec<Todo>,
 ) -> Result<SyncReport, Fatal> {
     let mut report = SyncReport::default();
-    let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
+    let upstream = settings.upstream().map_err(Fatal)?;
     let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
     client
         .refresh_latest()
@@ -187,4 +186,69 @@ pub async fn refetch(
         .map_err(|e| Fatal(e.to_string()))?;
     report.bytes = upstream.bytes_received();
     Ok(report)
+}
+
+/// `sync --dry-run`: the plan, printed as it is found, and nothing changed —
+/// not the state database (opened read-only; no run is recorded), not the
+/// checksum database's trusted head, not the tree. Discovery walks the same
+/// sources as a sync into a [`Preview`], which asks the state database what
+/// is new instead of recording it.
+fn dry_run(settings: &Settings, opts: &SyncOptions, out: &Reporter) -> SyncReport {
+    let started = Instant::now();
+    let mut report = SyncReport {
+        dry_run: true,
+        ..SyncReport::default()
+    };
+    let outcome = (|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Fatal(format!("cannot start the async runtime: {e}")))?;
+        runtime.block_on(async {
+            let state = State::open_for_preview(&settings.state)?;
+            let (db, db_thread) = Db::spawn(state);
+            let result = preview(settings, opts, out, &mut report, &db).await;
+            drop(db);
+            if db_thread.join().is_err() {
+                return Err(Fatal("the state database thread crashed".into()));
+            }
+            result
+        })
+    })();
+    out.finish();
+    if let Err(Fatal(m)) = outcome {
+        report.fatal = Some(m);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+async fn preview(
+    settings: &Settings,
+    opts: &SyncOptions,
+    out: &Reporter,
+    report: &mut SyncReport,
+    db: &Db,
+) -> Result<(), Fatal> {
+    let filter = settings.filter.clone();
+    plan::print_filter_change(db, &filter, settings.prune.enabled, report).await?;
+    let mut intake = Preview::new(db, filter.clone(), out, &mut *report);
+    discover_all(settings, &mut intake).await?;
+
+    let now = report::now();
+    let retry_failed = opts.retry_failed;
+    let todo = db.call(move |s| s.count_todo(now, retry_failed)).await?;
+    report.deferred = todo.deferred;
+    report.missing_waiting = todo.missing;
+    report.attempted += plan::print_fetches(db, &filter, now, retry_failed).await?;
+
+    // A mirror with no tree yet has nothing to prune; opening one would create it.
+    if settings.prune.enabled && settings.output.is_dir() {
+        let tree = Arc::new(Tree::open(&settings.output).map_err(|e| Fatal(e.to_string()))?);
+        report.pruned = Some(prune::run_with_db(settings, db, &tree, out, true, false).await?);
+    }
+    if let Ok(upstream) = settings.upstream() {
+        report.bytes = upstream.bytes_received();
+    }
+    Ok(())
 }

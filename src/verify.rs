@@ -204,7 +204,7 @@ async fn verify_and_repair(
     repairs.flush(settings, out, db, tree).await?;
     if !repairs.refetched {
         // Only derived files were wrong; the checksum database files may be among them.
-        let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
+        let upstream = settings.upstream().map_err(Fatal)?;
         let client = served_anchor_client(settings, db, tree, &upstream, false).await?;
         client
             .write_static_files()
@@ -301,7 +301,7 @@ async fn check(
     report: &mut VerifyReport,
     mut repairs: Option<&mut Repairs>,
 ) -> Result<Problems, Fatal> {
-    let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
+    let upstream = settings.upstream().map_err(Fatal)?;
     let client = served_anchor_client(settings, db, tree, &upstream, true).await?;
     let mut problems = Problems::default();
     let name = settings.sumdb.name.clone();

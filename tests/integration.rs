@@ -14,6 +14,7 @@ mod load;
 mod output;
 mod prune_verify;
 mod run_faults;
+mod sources;
 mod sumdb_trust;
 mod support;
 mod sync_basics;

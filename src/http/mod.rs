@@ -514,6 +514,21 @@ pub struct Upstream {
     bytes: Arc<AtomicU64>,
 }
 
+/// Counts the clients this process built. A debug build run with
+/// `GOMIRROR_DEBUG_HTTP_CLIENTS` set says so on stderr, so that a test can
+/// hold the process to one client (one connection pool, one in-flight limit)
+/// whatever the command.
+fn note_client_built() {
+    #[cfg(debug_assertions)]
+    {
+        static BUILT: AtomicU64 = AtomicU64::new(0);
+        let n = BUILT.fetch_add(1, Ordering::Relaxed) + 1;
+        if std::env::var_os("GOMIRROR_DEBUG_HTTP_CLIENTS").is_some() {
+            crate::report::errln(format_args!("debug: HTTP client {n} built"));
+        }
+    }
+}
+
 /// Why a redirect from `previous` (the URLs so far, the request's first) to
 /// `next` is refused, as the go command refuses it; `None` to follow it.
 pub fn redirect_refusal(previous: &[Url], next: &Url) -> Option<&'static str> {
@@ -547,6 +562,7 @@ impl Upstream {
             .tcp_nodelay(true)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        note_client_built();
         Ok(Upstream {
             client,
             retry: RetryPolicy::from_env(),

@@ -1,4 +1,4 @@
-//! Asking the upstream again about published versions: a version it no
+//! Asking the origin again about published versions: a version it no
 //! longer has (404/410 for longer than the grace period) is marked gone, and
 //! the prune that follows deletes it.
 
@@ -8,14 +8,13 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::check::INFO_LIMIT;
-use crate::http::{self, FetchError, Upstream};
 use crate::report::summary::SyncReport;
 use crate::report::{self, Reporter};
 use crate::runner::Fatal;
 use crate::settings::Settings;
+use crate::source::{Origin, OriginError, VersionFile};
 use crate::state;
 use crate::state::db::Db;
-use crate::store::layout;
 
 /// Asks the upstream again about published versions not checked for
 /// `prune.recheck_interval` (at most `prune.recheck_batch` per run): a 404/410
@@ -25,7 +24,7 @@ pub async fn recheck(
     out: &Reporter,
     report: &mut SyncReport,
     db: &Db,
-    upstream: &Arc<Upstream>,
+    origin: &Arc<dyn Origin>,
 ) -> Result<(), Fatal> {
     let now = report::now();
     let Some(cutoff) = settings.prune.recheck_cutoff(now) else {
@@ -40,18 +39,17 @@ pub async fn recheck(
     let mut tasks = tokio::task::JoinSet::new();
     for t in due {
         let permit = sem.clone().acquire_owned().await.expect("semaphore open");
-        let upstream = upstream.clone();
-        let proxy = settings.proxy.clone();
+        let origin = origin.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let result = match layout::version_file(&t.path, &t.version, "info") {
-                Ok(rel) => upstream
-                    .get_bytes(&http::join(&proxy, &rel), INFO_LIMIT)
-                    .await
-                    .map(|_| ())
-                    .map_err(RecheckError::Fetch),
-                Err(e) => Err(RecheckError::Path(e.to_string())),
-            };
+            let result = origin
+                .get(&t.path, &t.version, VersionFile::Info, INFO_LIMIT)
+                .await
+                .map(|_| ())
+                .map_err(|e| match e {
+                    OriginError::Name { reason, .. } => RecheckError::Path(reason),
+                    e => RecheckError::Fetch(e),
+                });
             (t, result)
         });
     }
@@ -116,7 +114,7 @@ pub async fn recheck(
 
 /// Why a published version could not be asked about again.
 enum RecheckError {
-    Fetch(FetchError),
+    Fetch(OriginError),
     /// Its module path or version cannot be escaped into a URL path.
     Path(String),
 }

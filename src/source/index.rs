@@ -7,12 +7,20 @@
 //! validated before it can become a file name: a malformed line, an invalid
 //! module path or a non-canonical version is counted, reported and skipped.
 
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use std::time::Instant;
+
 use reqwest::Url;
 use serde::Deserialize;
 
 pub use crate::clock::{is_rfc3339, timestamp_cmp};
 use crate::gomod;
-use crate::state::IndexEntry;
+use crate::http::Upstream;
+use crate::http::redact::redact_url;
+use crate::source::{Discovery, Event, Intake, LocalBoxFuture, SourceError};
+use crate::state::{IndexEntry, PageStats};
 
 /// Entries per page (the index's maximum).
 pub const PAGE_LIMIT: usize = 2000;
@@ -210,6 +218,199 @@ fn excerpt(line: &[u8]) -> String {
         s.push('…');
     }
     format!("{s:?}")
+}
+
+/// `upstream.index_since`: where a mirror with no cursor yet starts reading
+/// the index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndexSince {
+    /// An RFC 3339 time.
+    At(String),
+    /// That long before the first run.
+    Ago(Duration),
+}
+
+impl IndexSince {
+    /// The `since` value for a first run at `now` (Unix seconds).
+    pub fn resolve(&self, now: i64) -> String {
+        match self {
+            IndexSince::At(t) => t.clone(),
+            IndexSince::Ago(d) => crate::clock::rfc3339(
+                now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+            ),
+        }
+    }
+}
+
+/// The module index as a discovery source: pages from the stored cursor (or
+/// `index_since` on a first run) to the end of the feed.
+pub struct IndexFeed {
+    upstream: Arc<Upstream>,
+    url: Url,
+    since: Option<IndexSince>,
+}
+
+impl IndexFeed {
+    pub fn new(upstream: Arc<Upstream>, url: Url, since: Option<IndexSince>) -> IndexFeed {
+        IndexFeed {
+            upstream,
+            url,
+            since,
+        }
+    }
+
+    async fn fetch_page(&self, since: Option<&str>) -> Result<Vec<u8>, SourceError> {
+        let url = page_url(&self.url, since, PAGE_LIMIT);
+        self.upstream
+            .get_bytes(&url, PAGE_BYTES)
+            .await
+            .map_err(SourceError::Index)
+    }
+
+    async fn walk(&self, intake: &mut dyn Intake) -> Result<(), SourceError> {
+        let mut since = intake.position().await?;
+        // Lines stamped at the stored cursor were on the last page of the previous run.
+        let from_cursor = since.is_some();
+        if since.is_none() {
+            since = self.since.as_ref().map(|s| s.resolve(crate::clock::now()));
+        }
+        intake.note(Event::Started("index"));
+        let mut body = self.fetch_page(since.as_deref()).await?;
+        let started = Instant::now();
+        let (mut pages, mut lines, mut new) = (0u64, 0u64, 0u64);
+        // Invalid lines already reported this run (pages overlap at their edges).
+        let mut reported: HashSet<u64> = HashSet::new();
+        loop {
+            let not_after = latest_acceptable(jiff::Timestamp::now());
+            let page =
+                tokio::task::spawn_blocking(move || parse_page_until(&body, Some(&not_after)))
+                    .await
+                    .map_err(|e| SourceError::Parser(e.to_string()))?;
+            pages += 1;
+            lines += page.lines as u64;
+            intake.note(Event::Page { lines: page.lines });
+            for inv in &page.invalid {
+                let seen_before = match (&inv.timestamp, &since) {
+                    (Some(t), Some(s)) => timestamp_cmp(t, s).is_le() && (from_cursor || pages > 1),
+                    _ => false,
+                };
+                if seen_before || (reported.len() < 1_000_000 && !reported.insert(inv.fingerprint))
+                {
+                    continue;
+                }
+                intake.note(Event::Invalid(format!(
+                    "index page since={}: line {}: {}",
+                    since.as_deref().unwrap_or("(start)"),
+                    inv.line,
+                    inv.reason
+                )));
+            }
+            // A feed that is not a feed (an HTML error page, a captive portal)
+            // must not look like the end of the index.
+            if page.lines > 0 && page.well_formed == 0 {
+                return Err(SourceError::Feed(format!(
+                    "the module index {} answered a page of {} lines, none of them an index entry ({}); is `upstream.index` an index feed?",
+                    redact_url(&self.url),
+                    page.lines,
+                    page.invalid
+                        .first()
+                        .map(|i| i.reason.as_str())
+                        .unwrap_or("no detail")
+                )));
+            }
+            if let (Some(newest), Some(s)) = (&page.last_timestamp, &since)
+                && timestamp_cmp(newest, s).is_lt()
+            {
+                return Err(SourceError::Feed(format!(
+                    "the module index went back in time: asked for entries since {s}, it answered a page whose newest entry is stamped {newest}; the cursor is not moved backwards"
+                )));
+            }
+            let advanced = match (&page.last_timestamp, &since) {
+                (Some(n), Some(s)) => timestamp_cmp(n, s).is_gt(),
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            let full = page.lines >= PAGE_LIMIT;
+            let mut next = page.last_timestamp.clone().or_else(|| since.clone());
+            let mut skipped = false;
+            if full && !advanced {
+                // A full page of one timestamp: `since` is inclusive, so asking
+                // again returns the same page for ever. Move one nanosecond past it
+                // and say what may have been missed.
+                let at = since.clone().or_else(|| page.last_timestamp.clone());
+                let skip_to = at.as_deref().and_then(next_instant);
+                let msg = match (&at, &skip_to) {
+                    (Some(at), Some(to)) => format!(
+                        "index page since={at} holds {} lines all stamped {at} (or refused): the index cannot be paged past them; moved on to {to}. Entries stamped exactly {at} beyond this page may have been skipped",
+                        page.lines
+                    ),
+                    _ => format!(
+                        "index page since={} holds {} lines and none has a usable timestamp: the walk cannot continue",
+                        since.as_deref().unwrap_or("(start)"),
+                        page.lines
+                    ),
+                };
+                intake.note(Event::Gap(msg));
+                if skip_to.is_some() {
+                    next = skip_to;
+                    skipped = true;
+                }
+            }
+            let advanced = advanced || skipped;
+            // Fetch the next page while this one is taken in.
+            let offered = async {
+                match next.clone() {
+                    Some(c) => intake.offer(page.entries, Some(c)).await,
+                    None => Ok(PageStats::default()),
+                }
+            };
+            let prefetch = async {
+                if advanced {
+                    Some(self.fetch_page(next.as_deref()).await)
+                } else {
+                    None
+                }
+            };
+            let (stats, next_body) = tokio::join!(offered, prefetch);
+            new += stats?.new;
+            intake.note(Event::Progress {
+                n: pages,
+                message: format!(
+                    "pages, {new} new entries, at {}",
+                    next.as_deref().unwrap_or("the start")
+                ),
+            });
+            if pages.is_multiple_of(50) {
+                intake.note(Event::Verbose(format!(
+                    "index: {pages} pages, {lines} entries, {new} new, cursor {} ({})",
+                    next.as_deref().unwrap_or("-"),
+                    crate::report::duration(started.elapsed())
+                )));
+            }
+            match next_body {
+                Some(b) => {
+                    body = b?;
+                    since = next;
+                }
+                None => break,
+            }
+        }
+        intake.note(Event::Finished);
+        Ok(())
+    }
+}
+
+impl Discovery for IndexFeed {
+    fn describe(&self) -> String {
+        format!("the module index {}", redact_url(&self.url))
+    }
+
+    fn discover<'a>(
+        &'a self,
+        intake: &'a mut dyn Intake,
+    ) -> LocalBoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(self.walk(intake))
+    }
 }
 
 #[cfg(test)]

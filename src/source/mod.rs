@@ -1,3 +1,205 @@
-//! What is wanted, and where it comes from. Today: the module index feed.
+//! Sources: what is wanted, and where its files come from. Two seams, in
+//! the manner of cargo's `RegistrySource` over `trait RegistryData`:
+//!
+//! - A [`Discovery`] says *what* is wanted: it walks its feed and offers
+//!   batches of module versions to an [`Intake`]. It decides nothing about the
+//!   state database: the intake does the work — [`crate::discover`] has one
+//!   that records (a sync) and one that only reads and prints (a dry run). So
+//!   a source is written once and both modes come free. Today: the module
+//!   index ([`index::IndexFeed`], cursor-based) and seeds ([`seeds::Seeds`], a
+//!   module's tagged versions). A go.sum file, a bundle's manifest or another
+//!   mirror's feed is a new `Discovery`.
+//! - An [`Origin`] says *where* a version's files come from: `.info`, `.mod`,
+//!   `.zip` (streamed to a staged file, size-limited and hashed), a module's
+//!   `@v/list`, and the checksum database's base URLs. Today one proxy
+//!   ([`proxy::ProxyOrigin`]); a GOPROXY list with failover, a bundle
+//!   directory or another mirror is a new `Origin`. Its errors keep the
+//!   classification the caller acts on: [`OriginError::is_not_found`] (404/410:
+//!   "not here", the `state::NotFound` bookkeeping), retryable, or failed.
+//!
+//! Neither trait builds URLs for the caller or touches the tree; the one HTTP
+//! client is handed in by [`crate::settings::Settings`].
 
 pub mod index;
+pub mod proxy;
+pub mod seeds;
+
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+
+use reqwest::Url;
+
+use crate::http::{Download, FetchError};
+use crate::state::{IndexEntry, PageStats, StateError};
+
+/// A boxed future that may move between threads (origins serve the worker pool).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future that stays on its task (discovery runs in the pipeline's task).
+pub type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Why discovery stopped. The messages are the ones the pipeline prints.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read the module index: {0}")]
+    Index(#[source] FetchError),
+    #[error("index parser failed: {0}")]
+    Parser(String),
+    /// The feed answered something that cannot be used (not a feed, went back
+    /// in time): the cursor must not move.
+    #[error("{0}")]
+    Feed(String),
+    #[error("cannot list seed module {module}: {source}")]
+    Seed {
+        module: String,
+        #[source]
+        source: OriginError,
+    },
+    #[error("seed {module}: cannot name its list: {reason}")]
+    SeedName { module: String, reason: String },
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// What a discovery source reports besides versions; the intake prints and
+/// counts them.
+#[derive(Debug)]
+pub enum Event {
+    /// A walk begins (a progress display named `what`).
+    Started(&'static str),
+    /// A page was read: `lines` lines in it.
+    Page {
+        lines: usize,
+    },
+    /// A line that will not be used, reported once per run.
+    Invalid(String),
+    /// Entries that may have been skipped (the exit code shows it).
+    Gap(String),
+    Warning(String),
+    Progress {
+        n: u64,
+        message: String,
+    },
+    Verbose(String),
+    Finished,
+}
+
+/// Where discovered versions go: the state database (a sync) or a
+/// read-only preview (a dry run).
+pub trait Intake {
+    /// Where the cursor-based feed resumes: the stored index cursor.
+    fn position(&mut self) -> LocalBoxFuture<'_, Result<Option<String>, SourceError>>;
+    /// Takes a batch of versions; with `position`, the feed's position after
+    /// them, moved in the same transaction (the cursor never passes what is
+    /// not recorded).
+    fn offer(
+        &mut self,
+        entries: Vec<IndexEntry>,
+        position: Option<String>,
+    ) -> LocalBoxFuture<'_, Result<PageStats, SourceError>>;
+    /// Reports something that is not a version.
+    fn note(&mut self, event: Event);
+}
+
+/// A source of wanted versions.
+pub trait Discovery {
+    /// For messages: what this source is.
+    fn describe(&self) -> String;
+    /// Walks the source, offering its versions to `intake` batch by batch
+    /// (never the whole walk at once).
+    fn discover<'a>(
+        &'a self,
+        intake: &'a mut dyn Intake,
+    ) -> LocalBoxFuture<'a, Result<(), SourceError>>;
+}
+
+/// Which file of a version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionFile {
+    Info,
+    Mod,
+    Zip,
+}
+
+impl VersionFile {
+    pub fn ext(self) -> &'static str {
+        match self {
+            VersionFile::Info => "info",
+            VersionFile::Mod => "mod",
+            VersionFile::Zip => "zip",
+        }
+    }
+}
+
+/// How an origin failed to deliver a file.
+#[derive(Debug, thiserror::Error)]
+pub enum OriginError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The module path or version cannot be named in this origin (Go's
+    /// escaping refused it). Shown as the reason alone: every caller already
+    /// prefixes the module@version.
+    #[error("{reason}")]
+    Name {
+        module: String,
+        version: String,
+        what: &'static str,
+        reason: String,
+    },
+}
+
+/// What the caller does about a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// 404/410: the origin does not have it (yet): "not here".
+    NotFound,
+    /// A later attempt could succeed (the HTTP layer already retried).
+    Retry,
+    /// This will not succeed as it is.
+    Failed,
+}
+
+impl OriginError {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            OriginError::Fetch(e) if e.is_not_found() => Outcome::NotFound,
+            OriginError::Fetch(e) if e.is_retryable() => Outcome::Retry,
+            _ => Outcome::Failed,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.outcome() == Outcome::NotFound
+    }
+}
+
+/// Where a version's files come from.
+pub trait Origin: Send + Sync {
+    /// For messages: the origin, credentials masked.
+    fn describe(&self) -> String;
+    /// A small file of `version` (`.info`), in memory, at most `limit` bytes.
+    fn get<'a>(
+        &'a self,
+        module: &'a str,
+        version: &'a str,
+        file: VersionFile,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<u8>, OriginError>>;
+    /// A file of `version` streamed into `dest` while hashed, at most `limit` bytes.
+    fn get_to_file<'a>(
+        &'a self,
+        module: &'a str,
+        version: &'a str,
+        file: VersionFile,
+        limit: u64,
+        dest: &'a Path,
+    ) -> BoxFuture<'a, Result<Download, OriginError>>;
+    /// The module's `@v/list`, at most `limit` bytes.
+    fn list<'a>(
+        &'a self,
+        module: &'a str,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<u8>, OriginError>>;
+    /// Where the checksum database is reached, in order of preference.
+    fn sumdb_urls(&self) -> Vec<Url>;
+}

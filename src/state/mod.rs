@@ -214,6 +214,19 @@ pub fn retry_delay_secs(attempts: i64) -> i64 {
     (60i64 << exp).min(6 * 3600)
 }
 
+/// `path` as the path of an SQLite `file:` URI: the characters a URI gives a
+/// meaning to, and every non-ASCII byte, are percent-encoded.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for b in path.as_os_str().as_encoded_bytes() {
+        match b {
+            b'%' | b'?' | b'#' | 0x80.. => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(*b as char),
+        }
+    }
+    out
+}
+
 pub struct State {
     conn: Connection,
     path: PathBuf,
@@ -264,6 +277,47 @@ impl State {
         if v as usize > MIGRATIONS.len() {
             return Err(state.newer_schema(v));
         }
+        Ok(state)
+    }
+
+    /// Opens the database for a dry run, which must change nothing: read-only
+    /// when it exists, else an empty in-memory one (a mirror that never
+    /// synced knows nothing yet), so not even its file is created.
+    ///
+    /// Read-only alone is not enough: SQLite still creates the `-wal` and
+    /// `-shm` files beside a WAL database. Unless a killed run left a `-wal`
+    /// (whose transactions must be read, through the files already there),
+    /// the file is opened `immutable`, which needs neither; the run lock the
+    /// caller holds keeps every writer out meanwhile.
+    pub fn open_for_preview(path: &Path) -> Result<State> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        if path.exists() && Path::new(&wal).exists() {
+            return State::open_read_only(path);
+        }
+        if path.exists() {
+            let uri = format!("file:{}?immutable=1", uri_path(path));
+            let conn = Connection::open_with_flags(
+                &uri,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .map_err(|e| err(path, "cannot open", e))?;
+            let state = State {
+                conn,
+                path: path.to_path_buf(),
+            };
+            let v = state.user_version()?;
+            if v as usize > MIGRATIONS.len() {
+                return Err(state.newer_schema(v));
+            }
+            return Ok(state);
+        }
+        let conn = Connection::open_in_memory().map_err(|e| err(path, "cannot open", e))?;
+        let mut state = State {
+            conn,
+            path: path.to_path_buf(),
+        };
+        state.migrate()?;
         Ok(state)
     }
 
@@ -492,6 +546,69 @@ impl State {
         .map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(change)
+    }
+
+    // ---- read-only previews (sync --dry-run) --------------------------------
+
+    /// For each entry, whether the database already knows the version.
+    pub fn known_versions(&self, entries: &[IndexEntry]) -> Result<Vec<bool>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT 1 FROM versions v JOIN modules m ON m.id = v.module_id
+                     WHERE m.path = ?1 AND v.version = ?2",
+            )
+            .map_err(|e| self.err("cannot look up versions", e))?;
+        entries
+            .iter()
+            .map(|e| {
+                stmt.exists(params![e.path, e.version])
+                    .map_err(|x| self.err("cannot look up versions", x))
+            })
+            .collect()
+    }
+
+    /// The filter fingerprint the wanted flags were last set from.
+    pub fn filter_fingerprint(&self) -> Result<Option<String>> {
+        self.meta("filter")
+    }
+
+    /// Modules after `after_id`, in id order, with their stored wanted flag.
+    pub fn modules_page(&self, after_id: i64, limit: usize) -> Result<Vec<(i64, String, bool)>> {
+        self.query_vec(
+            "cannot list modules",
+            "SELECT id, path, wanted FROM modules WHERE id > ?1 ORDER BY id LIMIT ?2",
+            params![after_id, limit as i64],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
+    /// Versions of a module that a filter now wanting it would queue (the
+    /// versions `apply_filter` backfills), after `after`, in order.
+    pub fn backfill_page(&self, module_id: i64, after: &str, limit: usize) -> Result<Vec<String>> {
+        self.query_vec(
+            "cannot list versions",
+            "SELECT version FROM versions WHERE module_id = ?1 AND state IN (0, 3, 5) AND in_tree = 0
+                 AND version > ?2 ORDER BY version LIMIT ?3",
+            params![module_id, after, limit as i64],
+            |r| r.get(0),
+        )
+    }
+
+    /// Versions of a module whose files are in the tree, after `after`, in order.
+    pub fn module_in_tree_page(
+        &self,
+        module_id: i64,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        self.query_vec(
+            "cannot list versions",
+            "SELECT version FROM versions WHERE module_id = ?1 AND in_tree = 1
+                 AND version > ?2 ORDER BY version LIMIT ?3",
+            params![module_id, after, limit as i64],
+            |r| r.get(0),
+        )
     }
 
     // ---- work ---------------------------------------------------------------
@@ -1141,6 +1258,58 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let st = State::open(&dir.path().join("state.db")).unwrap();
         (dir, st)
+    }
+
+    #[test]
+    fn a_preview_reads_what_is_recorded_and_leaves_no_file_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        // A path a URI would misread, and not ASCII.
+        let path = dir.path().join("st%te?#é.db");
+        {
+            let mut st = State::open(&path).unwrap();
+            st.record_entries(
+                &[entry("a.example/m", "v1.0.0")],
+                &|_| true,
+                Some("2024-01-01T00:00:00Z"),
+            )
+            .unwrap();
+        }
+        let files = |d: &Path| {
+            let mut v: Vec<_> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        let before = files(dir.path());
+        let bytes = std::fs::read(&path).unwrap();
+        {
+            let st = State::open_for_preview(&path).unwrap();
+            let known = st
+                .known_versions(&[
+                    entry("a.example/m", "v1.0.0"),
+                    entry("a.example/m", "v1.1.0"),
+                ])
+                .unwrap();
+            assert_eq!(known, [true, false]);
+            assert_eq!(
+                st.cursor().unwrap().as_deref(),
+                Some("2024-01-01T00:00:00Z")
+            );
+        }
+        assert_eq!(files(dir.path()), before, "a preview created files");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+        // A mirror that never synced: an empty database, and no file.
+        let missing = dir.path().join("new.db");
+        let st = State::open_for_preview(&missing).unwrap();
+        assert_eq!(
+            st.known_versions(&[entry("a.example/m", "v1.0.0")])
+                .unwrap(),
+            [false]
+        );
+        assert!(!missing.exists());
     }
 
     #[test]
