@@ -524,7 +524,9 @@ fn note_client_built() {
         static BUILT: AtomicU64 = AtomicU64::new(0);
         let n = BUILT.fetch_add(1, Ordering::Relaxed) + 1;
         if std::env::var_os("GOMIRROR_DEBUG_HTTP_CLIENTS").is_some() {
-            crate::report::errln(format_args!("debug: HTTP client {n} built"));
+            // Not through the report module: the HTTP client sits below it.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "debug: HTTP client {n} built");
         }
     }
 }

@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::report;
-use crate::state;
 
 /// A version that failed this run.
 #[derive(Clone, Debug, Serialize)]
@@ -137,7 +136,9 @@ impl SyncReport {
                 "not on the upstream yet: {} this run, {} waiting from earlier runs; asked again with backoff, gone after {} of 404s",
                 self.not_yet,
                 self.missing_waiting,
-                report::duration(Duration::from_secs(state::missing_grace_secs() as u64))
+                report::duration(Duration::from_secs(
+                    crate::model::missing_grace_secs() as u64
+                ))
             );
         }
         if self.newly_wanted_modules + self.unwanted_modules > 0 {
