@@ -27,7 +27,7 @@ use crate::runner::{self, Fatal};
 use crate::settings::Settings;
 use crate::state::db::Db;
 use crate::state::{FilterChange, Todo};
-use crate::store::Tree;
+use crate::store::Store;
 use crate::trust::{open_log, restore_served_head, save_heads};
 
 /// Flags of `gomirror sync`.
@@ -50,7 +50,7 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
         let mut report = fresh();
         let outcome = async {
             if !opts.dry_run {
-                let n = tree.clean_temp().map_err(|e| Fatal(e.to_string()))?;
+                let n = tree.clean_staging().map_err(|e| Fatal(e.to_string()))?;
                 if n > 0 {
                     out.verbose(&format!(
                         "removed {n} temporary files left by an earlier run"
@@ -87,7 +87,7 @@ async fn pipeline(
     out: &Reporter,
     report: &mut SyncReport,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
 ) -> Result<(), Fatal> {
     let upstream = Arc::new(Upstream::new(settings.timeout, settings.workers).map_err(Fatal)?);
 
@@ -156,7 +156,7 @@ pub async fn refetch(
     settings: &Settings,
     out: &Reporter,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
     todos: Vec<Todo>,
 ) -> Result<SyncReport, Fatal> {
     let mut report = SyncReport::default();
