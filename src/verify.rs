@@ -774,6 +774,45 @@ mod tests {
         assert_eq!(text.lines().count(), 1 + PROBLEM_SAMPLE + 1);
     }
 
+    /// A link in place of `@v/list` is a stray that prune removes: verify
+    /// must not call the index good by reading its target outside the tree.
+    #[test]
+    fn verify_never_reads_a_module_index_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::LocalStore::open(&dir.path().join("out")).unwrap();
+        let module = "example.com/m";
+        let listed = [Listed {
+            version: "v1.0.0".into(),
+            time: None,
+            mod_h1: "h1:x".into(),
+        }];
+        let latest = lists::choose_latest(module, &listed).unwrap();
+        store
+            .write_file(
+                &layout::latest(module).unwrap(),
+                lists::render_info(&latest.version, None).as_bytes(),
+            )
+            .unwrap();
+        store
+            .write_file(
+                &layout::list(module).unwrap(),
+                lists::render_list(&listed).as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(check_module_indexes(&store, module, &listed), []);
+
+        // The right bytes, outside the tree, behind a link.
+        let outside = dir.path().join("list");
+        std::fs::write(&outside, lists::render_list(&listed)).unwrap();
+        let list = dir.path().join("out").join(layout::list(module).unwrap());
+        std::fs::remove_file(&list).unwrap();
+        std::os::unix::fs::symlink(&outside, &list).unwrap();
+        let found = check_module_indexes(&store, module, &listed);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].file, layout::list(module).unwrap());
+        assert!(found[0].message.contains("not a regular file"), "{found:?}");
+    }
+
     #[test]
     fn a_short_problem_list_renders_as_before() {
         let mut problems = Problems::default();

@@ -218,10 +218,11 @@ pub trait Store: Send + Sync {
     /// Removes empty directories from `dir` upwards (a no-op for a bucket).
     fn tidy(&self, dir: &str) -> Result<(), StoreError>;
 
-    /// Everything under `prefix` (`""`: the whole tree, internal files
-    /// excepted), in byte order of the keys, each directory just before its
-    /// content. Links are listed, never followed. Streams: memory does not
-    /// grow with the tree.
+    /// Everything under `prefix` (`""`: the whole tree, the store's internal
+    /// files excepted), in byte order of the keys — a bucket's listing order.
+    /// A local store also lists directories, each sorting as its key with a
+    /// trailing `/`, so it comes right before its content. Links are listed,
+    /// never followed. Streams: memory does not grow with the tree.
     fn list(&self, prefix: &str) -> Listing<'_>;
 
     /// Makes everything written so far durable.
