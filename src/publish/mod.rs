@@ -254,12 +254,12 @@ fn install_batch(
                 info_sha256: Some(hex::encode(v.info_sha256)),
             })
         })();
-        match (result.is_ok(), lookup) {
-            // Put into the store: nothing is left in the staging area.
-            (true, Some((tmp, _))) => drop(tmp.keep()),
-            // Dropped: the staged lookup is removed.
-            (false, lookup) => drop(lookup),
-            (true, None) => {}
+        // A staged lookup that was put is gone from the staging area; one
+        // that was not is removed when dropped here.
+        if let Some((tmp, _)) = lookup
+            && result.is_ok()
+        {
+            drop(tmp.keep());
         }
         // Best effort: whatever is left is removed by the next clean of the staging area.
         let _ = std::fs::remove_file(&v.info);
