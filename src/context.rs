@@ -8,14 +8,15 @@ use std::sync::{Arc, Mutex};
 use crate::http::Upstream;
 use crate::report::summary::VersionFailure;
 use crate::settings::Settings;
-use crate::store::Tree;
+use crate::store::Store;
 use crate::sumdb::client::LogClient;
 
 pub struct RunContext {
     pub settings: Settings,
     pub upstream: Arc<Upstream>,
     pub client: Arc<LogClient>,
-    pub tree: Arc<Tree>,
+    /// Where the tree lives.
+    pub tree: Arc<dyn Store>,
     pub stop: AtomicBool,
     pub fatal: Mutex<Option<String>>,
     /// Versions that failed (fetching, verifying or publishing), not yet reported.

@@ -25,7 +25,7 @@ use crate::settings::Settings;
 use crate::source::{Origin, OriginError, VersionFile};
 use crate::state::db::Db;
 use crate::state::{self, Todo};
-use crate::store::Tree;
+use crate::store::Store;
 use crate::sumdb::client::LogClient;
 
 /// Temporary files removed on drop unless kept.
@@ -54,7 +54,7 @@ pub async fn fetch_and_publish(
     out: &Reporter,
     report: &mut SyncReport,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
     upstream: &Arc<Upstream>,
     client: &Arc<LogClient>,
     due: u64,

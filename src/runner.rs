@@ -10,7 +10,7 @@ use crate::report;
 use crate::settings::Settings;
 use crate::state::db::Db;
 use crate::state::{State, StateError};
-use crate::store::Tree;
+use crate::store::Store;
 
 /// A fatal error: the command stopped.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub trait Outcome: Serialize {
 pub fn run_command<T: Outcome>(
     settings: &Settings,
     command: &str,
-    work: impl AsyncFnOnce(&Db, &Arc<Tree>) -> Result<T, Fatal>,
+    work: impl AsyncFnOnce(&Db, &Arc<dyn Store>) -> Result<T, Fatal>,
 ) -> Result<T, Fatal> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -40,7 +40,7 @@ pub fn run_command<T: Outcome>(
         .map_err(|e| Fatal(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let state = State::open(&settings.state)?;
-        let tree = Arc::new(Tree::open(&settings.output).map_err(|e| Fatal(e.to_string()))?);
+        let tree = settings.open_store().map_err(|e| Fatal(e.to_string()))?;
         let (db, db_thread) = Db::spawn(state);
         let (name, started) = (command.to_string(), report::now());
         let run_id = db.call(move |s| s.begin_run(&name, started)).await?;

@@ -507,6 +507,18 @@ impl Settings {
     }
 }
 
+/// The store the tree lives in, built from `mirror.output`.
+impl Settings {
+    /// Opens (creating) the configured store: today always a local directory.
+    pub fn open_store(
+        &self,
+    ) -> Result<std::sync::Arc<dyn crate::store::Store>, crate::store::StoreError> {
+        Ok(std::sync::Arc::new(crate::store::LocalStore::open(
+            &self.output,
+        )?))
+    }
+}
+
 fn absolute(base: &Path, p: &Path) -> PathBuf {
     let joined = if p.is_absolute() {
         p.to_path_buf()

@@ -26,7 +26,7 @@ use crate::runner::{self, Fatal};
 use crate::settings::Settings;
 use crate::state::db::Db;
 use crate::state::{FilterChange, State, Todo};
-use crate::store::Tree;
+use crate::store::Store;
 use crate::trust::{open_log, restore_served_head, save_heads};
 
 /// Flags of `gomirror sync`.
@@ -52,7 +52,7 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
     let result = runner::run_command(settings, "sync", async |db, tree| {
         let mut report = fresh();
         let outcome = async {
-            let n = tree.clean_temp().map_err(|e| Fatal(e.to_string()))?;
+            let n = tree.clean_staging().map_err(|e| Fatal(e.to_string()))?;
             if n > 0 {
                 out.verbose(&format!(
                     "removed {n} temporary files left by an earlier run"
@@ -88,7 +88,7 @@ async fn pipeline(
     out: &Reporter,
     report: &mut SyncReport,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
 ) -> Result<(), Fatal> {
     let upstream = settings.upstream().map_err(Fatal)?;
 
@@ -155,7 +155,7 @@ pub async fn refetch(
     settings: &Settings,
     out: &Reporter,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
     todos: Vec<Todo>,
 ) -> Result<SyncReport, Fatal> {
     let mut report = SyncReport::default();
@@ -244,7 +244,7 @@ async fn preview(
 
     // A mirror with no tree yet has nothing to prune; opening one would create it.
     if settings.prune.enabled && settings.output.is_dir() {
-        let tree = Arc::new(Tree::open(&settings.output).map_err(|e| Fatal(e.to_string()))?);
+        let tree = settings.open_store().map_err(|e| Fatal(e.to_string()))?;
         report.pruned = Some(prune::run_with_db(settings, db, &tree, out, true, false).await?);
     }
     if let Ok(upstream) = settings.upstream() {

@@ -9,11 +9,15 @@ use crate::runner::Fatal;
 use crate::settings::Settings;
 use crate::state;
 use crate::state::db::Db;
-use crate::store::Tree;
+use crate::store::Store;
 use crate::sumdb::client::LogClient;
 
 /// A client of the configured checksum database, trusting nothing yet.
-pub fn log_client(settings: &Settings, upstream: &Arc<Upstream>, tree: &Arc<Tree>) -> LogClient {
+pub fn log_client(
+    settings: &Settings,
+    upstream: &Arc<Upstream>,
+    tree: &Arc<dyn Store>,
+) -> LogClient {
     LogClient::new(
         settings.sumdb.verifier.clone(),
         settings.sumdb.url.clone(),
@@ -27,7 +31,7 @@ pub fn log_client(settings: &Settings, upstream: &Arc<Upstream>, tree: &Arc<Tree
 pub async fn open_log(
     settings: &Settings,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
     upstream: &Arc<Upstream>,
 ) -> Result<LogClient, Fatal> {
     let client = log_client(settings, upstream, tree);
@@ -70,7 +74,7 @@ pub async fn save_heads(db: &Db, client: &LogClient) -> Result<(), Fatal> {
 pub async fn restore_served_head(
     settings: &Settings,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
     upstream: &Arc<Upstream>,
 ) -> Result<(), Fatal> {
     let served = db.call(|s| s.served_heads()).await?;

@@ -15,6 +15,7 @@
 //! rewrites wrong indexes, then checks again.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,7 +33,7 @@ use crate::runner::{self, Fatal};
 use crate::settings::Settings;
 use crate::state::db::Db;
 use crate::state::{PublishedVersion, Todo};
-use crate::store::{Tree, layout};
+use crate::store::{Store, StoreError, layout};
 use crate::sumdb::client::LogClient;
 
 /// Flags of `gomirror verify`.
@@ -71,6 +72,12 @@ pub const PROBLEM_SAMPLE: usize = 100;
 /// Damaged versions are refetched this many at a time while the check walks
 /// on, so the set waiting for repair stays bounded whatever the damage.
 const REPAIR_BATCH: usize = 512;
+
+/// Size limits of the small files verify reads whole: a signed tree head,
+/// a lookup, a module's `@v/list` or `@latest`.
+const NOTE_LIMIT: u64 = 1 << 20;
+const LOOKUP_LIMIT: u64 = 1 << 20;
+const INDEX_LIMIT: u64 = 64 << 20;
 
 /// The problems found: an exact count and the first [`PROBLEM_SAMPLE`] of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -184,7 +191,7 @@ async fn verify_and_repair(
     opts: &VerifyOptions,
     out: &Reporter,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
 ) -> Result<VerifyReport, Fatal> {
     let started = Instant::now();
     let mut report = VerifyReport {
@@ -239,7 +246,7 @@ impl Repairs {
         settings: &Settings,
         out: &Reporter,
         db: &Db,
-        tree: &Arc<Tree>,
+        tree: &Arc<dyn Store>,
     ) -> Result<(), Fatal> {
         if self.damaged.is_empty() {
             return Ok(());
@@ -266,7 +273,7 @@ impl Repairs {
 async fn served_anchor_client(
     settings: &Settings,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
     upstream: &Arc<Upstream>,
     offline: bool,
 ) -> Result<LogClient, Fatal> {
@@ -297,7 +304,7 @@ async fn check(
     opts: &VerifyOptions,
     out: &Reporter,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
     report: &mut VerifyReport,
     mut repairs: Option<&mut Repairs>,
 ) -> Result<Problems, Fatal> {
@@ -311,7 +318,7 @@ async fn check(
     let served_max = client.trusted();
     if let Some(anchor) = &served_max {
         let supported = format!("{dir}/supported");
-        if !tree.checked_path(&supported).is_ok_and(|p| p.is_file()) {
+        if !matches!(stat_async(tree, &supported).await, Ok(Some(_))) {
             problems.push(Problem {
                 module: String::new(),
                 version: None,
@@ -320,10 +327,7 @@ async fn check(
             });
         }
         let latest = format!("{dir}/latest");
-        let body = match tree.checked_path(&latest) {
-            Ok(p) => tokio::fs::read(p).await.ok(),
-            Err(_) => None,
-        };
+        let body = read_async(tree, &latest, NOTE_LIMIT).await.ok().flatten();
         match body {
             Some(b) if b == anchor.note => {}
             Some(_) => problems.push(Problem {
@@ -384,7 +388,7 @@ async fn check(
             page_for_files
                 .par_iter()
                 .flat_map_iter(|v| {
-                    let p = check_version_files(&t, v, quick);
+                    let p = check_version_files(&*t, v, quick);
                     if !quick {
                         zb.fetch_add(v.published.zip_size.max(0) as u64, Ordering::Relaxed);
                     }
@@ -401,13 +405,9 @@ async fn check(
             let Ok(rel) = layout::lookup(&name, &v.path, &v.published.version) else {
                 continue;
             };
-            let read = match tree.checked_path(&rel) {
-                Ok(p) => tokio::fs::read(p).await,
-                Err(e) => Err(e),
-            };
-            let body = match read {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let body = match read_async(tree, &rel, LOOKUP_LIMIT).await {
+                Ok(Some(b)) => b,
+                Ok(None) => {
                     lookup_problems.push(problem(v, &rel, "missing".into()));
                     continue;
                 }
@@ -477,7 +477,7 @@ async fn check(
                 let mut out = Vec::new();
                 for (id, path) in module_ids {
                     let listed: Vec<Listed> = s.listed_versions(id)?;
-                    let found = check_module_indexes(&t, &path, &listed);
+                    let found = check_module_indexes(&*t, &path, &listed);
                     if mark_dirty && !found.is_empty() {
                         s.set_dirty(&[id], true)?;
                     }
@@ -521,7 +521,7 @@ fn problem(v: &PublishedVersion, file: &str, message: String) -> Problem {
 }
 
 /// Checks one version's `.info`, `.mod` and `.zip`.
-pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Vec<Problem> {
+pub fn check_version_files(tree: &dyn Store, v: &PublishedVersion, quick: bool) -> Vec<Problem> {
     let mut out = Vec::new();
     let files = [
         ("info", v.published.info_size, v.published.info_mtime),
@@ -536,10 +536,14 @@ pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Ve
                 continue;
             }
         };
-        let path = match tree.checked_path(&rel) {
-            Ok(p) => p,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let meta = match tree.stat(&rel) {
+            Ok(Some(m)) => m,
+            Ok(None) => {
                 out.push(problem(v, &rel, "missing".into()));
+                continue;
+            }
+            Err(StoreError::NotAFile(_)) => {
+                out.push(problem(v, &rel, "not a regular file".into()));
                 continue;
             }
             Err(e) => {
@@ -547,103 +551,128 @@ pub fn check_version_files(tree: &Tree, v: &PublishedVersion, quick: bool) -> Ve
                 continue;
             }
         };
-        let meta = match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_file() => m,
-            Ok(_) => {
-                out.push(problem(v, &rel, "not a regular file".into()));
-                continue;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                out.push(problem(v, &rel, "missing".into()));
-                continue;
-            }
-            Err(e) => {
-                out.push(problem(v, &rel, format!("cannot read: {e}")));
-                continue;
-            }
-        };
         if quick {
-            let m = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(-1);
-            if meta.len() as i64 != size {
+            if meta.size as i64 != size {
                 out.push(problem(
                     v,
                     &rel,
-                    format!("size is {}, {} was published", meta.len(), size),
+                    format!("size is {}, {} was published", meta.size, size),
                 ));
-            } else if m != mtime {
+            } else if meta.modified_ns != mtime {
                 out.push(problem(v, &rel, "modified since it was published".into()));
             }
             continue;
         }
-        let recorded = match ext {
-            "info" => v.published.info_sha256.as_deref(),
-            "zip" => v.published.zip_sha256.as_deref(),
-            _ => None,
-        };
-        if let Some(want) = recorded {
-            match crate::publish::sha256_file(&path) {
-                Ok(got) if crate::publish::hex(&got) == want => {}
-                Ok(got) => {
-                    out.push(problem(
-                        v,
-                        &rel,
-                        format!(
-                            "bytes changed since publication (SHA-256 {}, published {want})",
-                            crate::publish::hex(&got)
-                        ),
-                    ));
-                    continue;
-                }
-                Err(e) => {
-                    out.push(problem(v, &rel, format!("cannot read: {e}")));
-                    continue;
-                }
-            }
-        }
-        let result = match ext {
-            "info" => std::fs::read(&path)
-                .map_err(|e| format!("cannot read: {e}"))
-                .and_then(|b| {
-                    crate::check::check_info(&b, &v.published.version)
-                        .map(|_| ())
-                        .map_err(|m| format!("invalid: {m}"))
-                }),
-            "mod" => hash_mod(&path).and_then(|h| {
-                if h == v.published.mod_h1 {
-                    Ok(())
-                } else {
-                    Err(format!("hash is {h}, {} was published", v.published.mod_h1))
-                }
-            }),
-            _ => match modzip::check_and_hash_zip(&path, &v.path, &v.published.version) {
-                Ok(s) if s.h1 == v.published.zip_h1 => Ok(()),
-                Ok(s) => Err(format!(
-                    "hash is {}, {} was published",
-                    s.h1, v.published.zip_h1
-                )),
-                Err(e) => Err(format!("invalid module zip: {e}")),
-            },
-        };
-        if let Err(m) = result {
+        if let Err(m) = check_file_content(tree, v, ext, &rel) {
             out.push(problem(v, &rel, m));
         }
     }
     out
 }
 
-fn hash_mod(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    let sum: [u8; 32] = Sha256::digest(&bytes).into();
-    Ok(dirhash::go_mod_hash(sum))
+/// Re-hashes one published file: its SHA-256 where one was recorded, then
+/// what it must be (`.info` names the version, `.mod` and `.zip` their `h1:`).
+fn check_file_content(
+    tree: &dyn Store,
+    v: &PublishedVersion,
+    ext: &str,
+    rel: &str,
+) -> Result<(), String> {
+    let mut file = match tree.open(rel) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Err("missing".into()),
+        Err(StoreError::NotAFile(_)) => return Err("not a regular file".into()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let recorded = match ext {
+        "info" => v.published.info_sha256.as_deref(),
+        "zip" => v.published.zip_sha256.as_deref(),
+        _ => None,
+    };
+    if let Some(want) = recorded {
+        let got = crate::store::sha256_of(&mut file).map_err(|e| format!("cannot read: {e}"))?;
+        if hex::encode(got) != want {
+            return Err(format!(
+                "bytes changed since publication (SHA-256 {}, published {want})",
+                hex::encode(got)
+            ));
+        }
+        rewind(&mut file).map_err(|e| format!("cannot read: {e}"))?;
+    }
+    match ext {
+        "info" => {
+            let bytes = read_at_most(file, crate::check::INFO_LIMIT)?;
+            crate::check::check_info(&bytes, &v.published.version)
+                .map(|_| ())
+                .map_err(|m| format!("invalid: {m}"))
+        }
+        "mod" => {
+            let bytes = read_at_most(file, modzip::MAX_GO_MOD)?;
+            let h = dirhash::go_mod_hash(Sha256::digest(&bytes).into());
+            if h == v.published.mod_h1 {
+                Ok(())
+            } else {
+                Err(format!("hash is {h}, {} was published", v.published.mod_h1))
+            }
+        }
+        _ => match modzip::check_and_hash_zip_file(
+            file,
+            Path::new(rel),
+            &v.path,
+            &v.published.version,
+        ) {
+            Ok(s) if s.h1 == v.published.zip_h1 => Ok(()),
+            Ok(s) => Err(format!(
+                "hash is {}, {} was published",
+                s.h1, v.published.zip_h1
+            )),
+            Err(e) => Err(format!("invalid module zip: {e}")),
+        },
+    }
+}
+
+fn rewind(file: &mut std::fs::File) -> std::io::Result<()> {
+    use std::io::Seek;
+    file.rewind()
+}
+
+/// The whole file, unless it is larger than `limit`.
+fn read_at_most(file: std::fs::File, limit: u64) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!("larger than the {limit} bytes allowed"));
+    }
+    Ok(bytes)
+}
+
+/// [`Store::read`] on the blocking pool.
+async fn read_async(
+    tree: &Arc<dyn Store>,
+    key: &str,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, String> {
+    let (t, key) = (tree.clone(), key.to_string());
+    tokio::task::spawn_blocking(move || t.read(&key, limit).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| format!("verify crashed: {e}"))?
+}
+
+/// [`Store::stat`] on the blocking pool.
+async fn stat_async(
+    tree: &Arc<dyn Store>,
+    key: &str,
+) -> Result<Option<crate::store::ObjectMeta>, String> {
+    let (t, key) = (tree.clone(), key.to_string());
+    tokio::task::spawn_blocking(move || t.stat(&key).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| format!("verify crashed: {e}"))?
 }
 
 /// Checks a module's `@v/list` and `@latest` against what the database says.
-pub fn check_module_indexes(tree: &Tree, module: &str, listed: &[Listed]) -> Vec<Problem> {
+pub fn check_module_indexes(tree: &dyn Store, module: &str, listed: &[Listed]) -> Vec<Problem> {
     let mut out = Vec::new();
     let expect_list = lists::render_list(listed);
     let expect_latest = lists::choose_latest(module, listed)
@@ -664,9 +693,8 @@ pub fn check_module_indexes(tree: &Tree, module: &str, listed: &[Listed]) -> Vec
     ];
     for (rel, expected) in checks {
         let Ok(rel) = rel else { continue };
-        let actual = match tree.checked_path(&rel) {
-            Ok(p) => std::fs::read(p).ok(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        let actual = match tree.read(&rel, INDEX_LIMIT) {
+            Ok(a) => a,
             Err(e) => {
                 out.push(Problem {
                     module: module.to_string(),
@@ -744,6 +772,45 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.lines().count(), 1 + PROBLEM_SAMPLE + 1);
+    }
+
+    /// A link in place of `@v/list` is a stray that prune removes: verify
+    /// must not call the index good by reading its target outside the tree.
+    #[test]
+    fn verify_never_reads_a_module_index_through_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::LocalStore::open(&dir.path().join("out")).unwrap();
+        let module = "example.com/m";
+        let listed = [Listed {
+            version: "v1.0.0".into(),
+            time: None,
+            mod_h1: "h1:x".into(),
+        }];
+        let latest = lists::choose_latest(module, &listed).unwrap();
+        store
+            .write_file(
+                &layout::latest(module).unwrap(),
+                lists::render_info(&latest.version, None).as_bytes(),
+            )
+            .unwrap();
+        store
+            .write_file(
+                &layout::list(module).unwrap(),
+                lists::render_list(&listed).as_bytes(),
+            )
+            .unwrap();
+        assert_eq!(check_module_indexes(&store, module, &listed), []);
+
+        // The right bytes, outside the tree, behind a link.
+        let outside = dir.path().join("list");
+        std::fs::write(&outside, lists::render_list(&listed)).unwrap();
+        let list = dir.path().join("out").join(layout::list(module).unwrap());
+        std::fs::remove_file(&list).unwrap();
+        std::os::unix::fs::symlink(&outside, &list).unwrap();
+        let found = check_module_indexes(&store, module, &listed);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].file, layout::list(module).unwrap());
+        assert!(found[0].message.contains("not a regular file"), "{found:?}");
     }
 
     #[test]

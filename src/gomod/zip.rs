@@ -1019,13 +1019,30 @@ pub fn check_and_hash_zip(
     version: &str,
 ) -> Result<ZipSummary, ZipError> {
     check(module, version).map_err(|e| invalid(e.0))?;
+    let file = File::open(path).map_err(|err| {
+        ZipError::Io(io::Error::new(
+            err.kind(),
+            format!("{}: {err}", path.display()),
+        ))
+    })?;
+    check_and_hash_zip_file(file, path, module, version)
+}
+
+/// [`check_and_hash_zip`] of a file already open (one a store handed out);
+/// `path` names it in errors.
+pub fn check_and_hash_zip_file(
+    file: File,
+    path: &Path,
+    module: &str,
+    version: &str,
+) -> Result<ZipSummary, ZipError> {
+    check(module, version).map_err(|e| invalid(e.0))?;
     let with_path = |err: io::Error| {
         ZipError::Io(io::Error::new(
             err.kind(),
             format!("{}: {err}", path.display()),
         ))
     };
-    let file = File::open(path).map_err(with_path)?;
     let size = file.metadata().map_err(with_path)?.len();
     if size > MAX_ZIP_FILE {
         return Err(invalid(format!(

@@ -32,7 +32,7 @@ use crate::runner::{self, Fatal};
 use crate::settings::Settings;
 use crate::state::db::Db;
 use crate::state::{State, StateError, vstate};
-use crate::store::{INTERNAL_DIR, Tree, layout};
+use crate::store::{EntryKind, Store, layout};
 
 /// A version to delete.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -66,7 +66,7 @@ impl PrunePlan {
 /// a directory walk that never follows links.
 pub fn plan(
     state: &State,
-    tree: &Tree,
+    tree: &dyn Store,
     sumdb_name: &str,
     scan_tree: bool,
 ) -> Result<PrunePlan, String> {
@@ -119,46 +119,39 @@ pub fn plan(
 /// walked is remembered (the walk is sorted, so a module's files are adjacent).
 fn find_strays(
     state: &State,
-    tree: &Tree,
+    tree: &dyn Store,
     sumdb_name: &str,
     plan: &mut PrunePlan,
 ) -> Result<(), String> {
-    let root = tree.root();
     let mut current: Option<(String, Option<KnownModule>)> = None;
     let sumdb_prefix = format!("sumdb/{sumdb_name}/");
+    // A stray directory goes as a whole: its content (listed right after it) is skipped.
+    let mut skipping: Option<String> = None;
 
-    let mut it = walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .min_depth(1)
-        .sort_by_file_name()
-        .into_iter();
-    while let Some(entry) = it.next() {
+    for entry in tree.list("") {
         let entry = entry.map_err(|e| format!("cannot walk the tree: {e}"))?;
-        let rel = match entry.path().strip_prefix(root) {
-            Ok(r) => r.to_string_lossy().into_owned(),
-            Err(_) => continue,
-        };
-        let ft = entry.file_type();
-        if rel == INTERNAL_DIR {
-            it.skip_current_dir();
-            continue;
-        }
-        if ft.is_symlink() {
-            plan.stray_files.push(rel);
-            continue;
-        }
-        if ft.is_dir() {
-            // Directories are judged by what they hold; a directory that cannot
-            // be part of the layout is a stray as a whole.
-            if !dir_can_belong(&rel, &sumdb_prefix) {
-                plan.stray_dirs.push(rel);
-                it.skip_current_dir();
+        if let Some(dir) = &skipping {
+            if entry.key.starts_with(dir.as_str()) {
+                continue;
             }
-            continue;
+            skipping = None;
         }
-        if !ft.is_file() {
-            plan.stray_files.push(rel);
-            continue;
+        let rel = entry.key;
+        match entry.kind {
+            EntryKind::Link | EntryKind::Other => {
+                plan.stray_files.push(rel);
+                continue;
+            }
+            EntryKind::Dir => {
+                // Directories are judged by what they hold; a directory that cannot
+                // be part of the layout is a stray as a whole.
+                if !dir_can_belong(&rel, &sumdb_prefix) {
+                    skipping = Some(format!("{rel}/"));
+                    plan.stray_dirs.push(rel);
+                }
+                continue;
+            }
+            EntryKind::File => {}
         }
         let expected = if let Some(rest) = rel.strip_prefix(&sumdb_prefix) {
             sumdb_file_expected(state, rest)?
@@ -345,7 +338,7 @@ impl runner::Outcome for PruneSummary {
 pub async fn run_with_db(
     settings: &Settings,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
     out: &Reporter,
     dry_run: bool,
     force: bool,
@@ -354,7 +347,7 @@ pub async fn run_with_db(
     let scan = settings.prune.scan_tree;
     let t = tree.clone();
     let plan = db
-        .call(move |s| Ok(plan(s, &t, &name, scan)))
+        .call(move |s| Ok(plan(s, &*t, &name, scan)))
         .await?
         .map_err(|e| Fatal(format!("cannot plan the prune: {e}")))?;
     let limit = settings.prune.max_delete.limit(plan.total_versions);
@@ -398,7 +391,7 @@ pub async fn run_with_db(
 async fn execute(
     settings: &Settings,
     db: &Db,
-    tree: &Arc<Tree>,
+    tree: &Arc<dyn Store>,
     out: &Reporter,
     plan: PrunePlan,
 ) -> Result<u64, Fatal> {
@@ -417,7 +410,7 @@ async fn execute(
     let mut removal = tokio::task::spawn_blocking(move || {
         let mut r = Removal::default();
         for f in &stray_files {
-            match t.remove_file(f) {
+            match t.delete(f) {
                 Ok(true) => r.deleted += 1,
                 Ok(false) => {}
                 Err(e) => r.errors.push(e.to_string()),
@@ -427,7 +420,7 @@ async fn execute(
             }
         }
         for d in &stray_dirs {
-            match t.remove_dir_all(d) {
+            match t.delete_tree(d) {
                 Ok(true) => r.deleted += 1,
                 Ok(false) => {}
                 Err(e) => r.errors.push(e.to_string()),
@@ -461,8 +454,8 @@ async fn execute(
             let mut whole = true;
             for rel in rels {
                 let removed = rel
-                    .map_err(std::io::Error::other)
-                    .and_then(|rel| t.remove_file(&rel));
+                    .map_err(|e| e.to_string())
+                    .and_then(|rel| t.delete(&rel).map_err(|e| e.to_string()));
                 match removed {
                     Ok(true) => removal.deleted += 1,
                     Ok(false) => {}
@@ -484,7 +477,7 @@ async fn execute(
         removal.dirs.sort();
         removal.dirs.dedup();
         for d in removal.dirs.iter().rev() {
-            if let Err(e) = t.remove_empty_dirs(d) {
+            if let Err(e) = t.tidy(d) {
                 removal.errors.push(e.to_string());
             }
         }

@@ -13,7 +13,7 @@ use crate::gomod::{dirhash, pseudo, semver};
 pub use crate::model::Listed;
 use crate::runner::Fatal;
 use crate::state::{self, db::Db};
-use crate::store::{Tree, layout};
+use crate::store::{Store, layout};
 use sha2::{Digest, Sha256};
 
 /// The content of `@v/list`: tagged versions in semver order, one per line.
@@ -103,7 +103,7 @@ pub fn legacy_go_mod_h1(module: &str) -> String {
 }
 
 /// Rewrites `@v/list` and `@latest` of every module marked dirty, from the database.
-pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<Tree>) -> Result<(), Fatal> {
+pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<dyn Store>) -> Result<(), Fatal> {
     let dirty = db.call(|s| s.dirty_modules()).await?;
     if dirty.is_empty() {
         return Ok(());
@@ -128,11 +128,11 @@ pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<Tree>) -> Result<(), Fatal>
         let written = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, String> {
             let mut done = Vec::new();
             for (id, path, versions) in listed {
-                write_module_indexes(&tree, &path, &versions)?;
+                write_module_indexes(&*tree, &path, &versions)?;
                 done.push(id);
             }
             // The indexes are durable before the database stops marking them stale.
-            tree.sync_to_disk().map_err(|e| e.to_string())?;
+            tree.barrier().map_err(|e| e.to_string())?;
             Ok(done)
         })
         .await
@@ -144,12 +144,16 @@ pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<Tree>) -> Result<(), Fatal>
 }
 
 /// Writes (or removes, for a module with nothing left) a module's `@v/list` and `@latest`.
-pub fn write_module_indexes(tree: &Tree, module: &str, versions: &[Listed]) -> Result<(), String> {
+pub fn write_module_indexes(
+    tree: &dyn Store,
+    module: &str,
+    versions: &[Listed],
+) -> Result<(), String> {
     let list_rel = layout::list(module).map_err(|e| e.to_string())?;
     let latest_rel = layout::latest(module).map_err(|e| e.to_string())?;
     if versions.is_empty() {
-        tree.remove_file(&latest_rel).map_err(|e| e.to_string())?;
-        tree.remove_file(&list_rel).map_err(|e| e.to_string())?;
+        tree.delete(&latest_rel).map_err(|e| e.to_string())?;
+        tree.delete(&list_rel).map_err(|e| e.to_string())?;
         return Ok(());
     }
     tree.write_if_changed(&list_rel, render_list(versions).as_bytes())
@@ -163,7 +167,7 @@ pub fn write_module_indexes(tree: &Tree, module: &str, versions: &[Listed]) -> R
             .map_err(|e| e.to_string())?;
         }
         None => {
-            tree.remove_file(&latest_rel).map_err(|e| e.to_string())?;
+            tree.delete(&latest_rel).map_err(|e| e.to_string())?;
         }
     }
     Ok(())

@@ -8,12 +8,12 @@
 pub mod lists;
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use tempfile::TempPath;
 use tokio::sync::mpsc;
 
 use crate::context::RunContext;
@@ -22,7 +22,7 @@ use crate::report::{self, summary::VersionFailure};
 use crate::runner::Fatal;
 use crate::state::db::Db;
 use crate::state::{Published, Todo};
-use crate::store::{self, Tree, layout};
+use crate::store::{Store, layout};
 use crate::trust::save_heads;
 use lists::rewrite_dirty_lists;
 
@@ -30,6 +30,21 @@ use lists::rewrite_dirty_lists;
 pub const BATCH: usize = 64;
 
 const BATCH_WAIT: Duration = Duration::from_millis(500);
+
+/// How long a partly filled batch waits for more versions. Debug builds take
+/// `GOMIRROR_TEST_BATCH_WAIT_MS` so that the crash-point tests can make the
+/// batches (and so the durability points of a run) the same on every run,
+/// however loaded the machine.
+fn batch_wait() -> Duration {
+    if cfg!(debug_assertions)
+        && let Some(ms) = std::env::var("GOMIRROR_TEST_BATCH_WAIT_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    BATCH_WAIT
+}
 
 #[derive(Default)]
 pub struct PublishCount {
@@ -46,7 +61,7 @@ pub async fn publish_loop(
     let mut previous_max: Option<i64> = db.call(|s| s.served_heads()).await?.last().map(|h| h.size);
     let mut batch: Vec<Verified> = Vec::new();
     loop {
-        let deadline = tokio::time::sleep(BATCH_WAIT);
+        let deadline = tokio::time::sleep(batch_wait());
         tokio::pin!(deadline);
         let closed = loop {
             tokio::select! {
@@ -151,9 +166,9 @@ async fn publish_batch(
     save_heads(db, client).await?;
 
     // 2. Files, immutable ones first, on the blocking pool.
-    let tree = shared.tree.clone();
+    let store = shared.tree.clone();
     let name = client.name().to_string();
-    let installed = tokio::task::spawn_blocking(move || install_batch(&tree, &name, items))
+    let installed = tokio::task::spawn_blocking(move || install_batch(&*store, &name, items))
         .await
         .map_err(|e| Fatal(format!("publishing crashed: {e}")))?;
     let (published, failures) = installed.map_err(|e| Fatal(format!("cannot publish: {e}")))?;
@@ -185,24 +200,24 @@ async fn publish_batch(
 
 type InstallFailure = ((i64, String, String), String);
 
-/// Renames a batch's verified files into place. Per version: lookup, `.zip`,
+/// Puts a batch's verified files into the store. Per version: lookup, `.zip`,
 /// `.mod`, `.info` — `.info` last, so a version is never visible before its
 /// content (the go command starts from `.info` or the list). Lookups are
 /// staged as temporary files first so that one barrier makes every file's
 /// data durable before any rename, and a second one makes the renames durable
 /// before the state database records them.
 fn install_batch(
-    tree: &Tree,
+    store: &dyn Store,
     sumdb_name: &str,
     items: Vec<Verified>,
 ) -> Result<(Vec<Published>, Vec<InstallFailure>), String> {
     let mut failures = Vec::new();
     // Stage the lookups.
-    let mut staged: Vec<(Verified, Option<(PathBuf, String)>)> = Vec::with_capacity(items.len());
+    let mut staged: Vec<(Verified, Option<(TempPath, String)>)> = Vec::with_capacity(items.len());
     for v in items {
         let lookup = match &v.lookup {
             None => Ok(None),
-            Some(l) => stage_lookup(tree, sumdb_name, &v.todo, &l.body),
+            Some(l) => stage_lookup(store, sumdb_name, &v.todo, &l.body),
         };
         match lookup {
             Ok(l) => staged.push((v, l)),
@@ -219,41 +234,49 @@ fn install_batch(
             }
         }
     }
-    tree.sync_to_disk().map_err(|e| e.to_string())?;
+    store.barrier().map_err(|e| e.to_string())?;
     let mut published = Vec::with_capacity(staged.len());
     for (v, lookup) in staged {
         let (m, ver) = (v.todo.path.clone(), v.todo.version.clone());
         let result = (|| -> Result<Published, String> {
             if let Some((tmp, rel)) = &lookup {
-                tree.install(tmp, rel).map_err(|e| e.to_string())?;
+                store.put(tmp, rel).map_err(|e| e.to_string())?;
             }
             let rel = |ext| layout::version_file(&m, &ver, ext).map_err(|e| e.to_string());
-            let zip = install_immutable(tree, &v.zip, &rel("zip")?, &v.zip_sha256)?;
-            let gomod = install_immutable(tree, &v.mod_file, &rel("mod")?, &v.mod_sha256)?;
-            let info_dest = tree
-                .install(&v.info, &rel("info")?)
+            let zip = store
+                .put_immutable(&v.zip, &rel("zip")?, &v.zip_sha256)
                 .map_err(|e| e.to_string())?;
-            let info = store::stat(&info_dest).map_err(|e| e.to_string())?;
+            let gomod = store
+                .put_immutable(&v.mod_file, &rel("mod")?, &v.mod_sha256)
+                .map_err(|e| e.to_string())?;
+            let info = store
+                .put(&v.info, &rel("info")?)
+                .map_err(|e| e.to_string())?;
             Ok(Published {
                 module_id: v.todo.module_id,
                 version: ver.clone(),
                 info_time: v.info_time.clone(),
                 zip_h1: v.zip_h1.clone(),
                 mod_h1: v.mod_h1.clone(),
-                info_size: info.0,
-                mod_size: gomod.0,
-                zip_size: zip.0,
-                info_mtime: info.1,
-                mod_mtime: gomod.1,
-                zip_mtime: zip.1,
+                info_size: info.size as i64,
+                mod_size: gomod.size as i64,
+                zip_size: zip.size as i64,
+                info_mtime: info.modified_ns,
+                mod_mtime: gomod.modified_ns,
+                zip_mtime: zip.modified_ns,
                 record_id: v.lookup.as_ref().map(|l| l.record_id),
-                zip_sha256: Some(hex(&v.zip_sha256)),
-                info_sha256: Some(hex(&v.info_sha256)),
+                zip_sha256: Some(hex::encode(v.zip_sha256)),
+                info_sha256: Some(hex::encode(v.info_sha256)),
             })
         })();
-        if let Some((tmp, _)) = &lookup {
-            let _ = std::fs::remove_file(tmp);
+        // A staged lookup that was put is gone from the staging area; one
+        // that was not is removed when dropped here.
+        if let Some((tmp, _)) = lookup
+            && result.is_ok()
+        {
+            drop(tmp.keep());
         }
+        // Best effort: whatever is left is removed by the next clean of the staging area.
         let _ = std::fs::remove_file(&v.info);
         let _ = std::fs::remove_file(&v.mod_file);
         let _ = std::fs::remove_file(&v.zip);
@@ -262,128 +285,33 @@ fn install_batch(
             Err(e) => failures.push(((v.todo.module_id, m, ver), format!("cannot publish: {e}"))),
         }
     }
-    tree.sync_to_disk().map_err(|e| e.to_string())?;
+    store.barrier().map_err(|e| e.to_string())?;
     Ok((published, failures))
 }
 
 /// Writes a lookup body to a temporary file, unless the tree already holds it.
 fn stage_lookup(
-    tree: &Tree,
+    store: &dyn Store,
     sumdb_name: &str,
     todo: &Todo,
     body: &[u8],
-) -> Result<Option<(PathBuf, String)>, String> {
+) -> Result<Option<(TempPath, String)>, String> {
     let rel = layout::lookup(sumdb_name, &todo.path, &todo.version).map_err(|e| e.to_string())?;
-    let dest = tree.path_of(&rel).map_err(|e| e.to_string())?;
-    if std::fs::read(&dest).is_ok_and(|cur| cur == body) {
+    // One byte more than the body is enough to know the file in place differs;
+    // anything unreadable there is replaced (or refused) when it is put.
+    if matches!(store.read(&rel, body.len() as u64), Ok(Some(cur)) if cur == body) {
         return Ok(None);
     }
-    let tmp = tree.temp_path("lookup");
-    std::fs::write(&tmp, body).map_err(|e| format!("cannot write `{}`: {e}", tmp.display()))?;
-    Ok(Some((tmp, rel)))
+    let mut tmp = store
+        .staging()
+        .new_file("lookup")
+        .map_err(|e| e.to_string())?;
+    tmp.write_all(body)
+        .map_err(|e| format!("cannot write `{}`: {e}", tmp.path().display()))?;
+    Ok(Some((tmp.into_temp_path(), rel)))
 }
 
-/// `.mod` and `.zip` are written once: if the file is already in place with the
-/// same content (a run killed after renaming, before recording), it is kept.
-fn install_immutable(
-    tree: &Tree,
-    tmp: &std::path::Path,
-    rel: &str,
-    sha256: &[u8; 32],
-) -> Result<(i64, i64), String> {
-    install_immutable_with(tree, tmp, rel, sha256, sha256_file)
-}
-
-/// [`install_immutable`] with the hash of the file in place computed by
-/// `hash_in_place` (a seam for tests: as root, no file is unreadable).
-fn install_immutable_with(
-    tree: &Tree,
-    tmp: &std::path::Path,
-    rel: &str,
-    sha256: &[u8; 32],
-    hash_in_place: impl Fn(&std::path::Path) -> std::io::Result<[u8; 32]>,
-) -> Result<(i64, i64), String> {
-    let dest = tree.path_of(rel).map_err(|e| e.to_string())?;
-    if let Ok(meta) = std::fs::symlink_metadata(&dest) {
-        if meta.is_file() {
-            // A file that cannot be read is not known to differ: refuse to
-            // replace it rather than rename over what may be good bytes.
-            let current = hash_in_place(&dest).map_err(|e| {
-                format!(
-                    "`{}` is already in place but cannot be read ({e}); refusing to replace it",
-                    dest.display()
-                )
-            })?;
-            if &current == sha256 {
-                let _ = std::fs::remove_file(tmp);
-                return store::stat(&dest).map_err(|e| e.to_string());
-            }
-        }
-        if meta.file_type().is_symlink() {
-            // Never ours: a link where a module file belongs is damage to repair.
-            tree.remove_file(rel).map_err(|e| e.to_string())?;
-        }
-    }
-    let dest = tree.install(tmp, rel).map_err(|e| e.to_string())?;
-    store::stat(&dest).map_err(|e| e.to_string())
-}
-
-/// Lower-case hex.
+/// Lower-case hex (the `hex` crate), for callers that name it here.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-pub fn sha256_file(path: &std::path::Path) -> std::io::Result<[u8; 32]> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Issue 8.5: an unreadable `.zip` at its final path is not "different":
-    /// it is never renamed over.
-    #[test]
-    fn unreadable_immutable_file_is_not_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let tree = Tree::open(&dir.path().join("out")).unwrap();
-        let rel = "example.com/m/@v/v1.0.0.zip";
-        tree.write_file(rel, b"the bytes in place").unwrap();
-        let tmp = tree.temp_path("zip");
-        std::fs::write(&tmp, b"new bytes").unwrap();
-        let sha: [u8; 32] = Sha256::digest(b"new bytes").into();
-        let err = install_immutable_with(&tree, &tmp, rel, &sha, |_| {
-            Err(std::io::Error::from_raw_os_error(libc::EIO))
-        })
-        .unwrap_err();
-        assert!(err.contains("cannot be read"), "{err}");
-        assert!(err.contains("v1.0.0.zip"), "{err}");
-        assert_eq!(
-            std::fs::read(dir.path().join("out").join(rel)).unwrap(),
-            b"the bytes in place"
-        );
-        // A readable file with other bytes is damage, and is replaced.
-        install_immutable(&tree, &tmp, rel, &sha).unwrap();
-        assert_eq!(
-            std::fs::read(dir.path().join("out").join(rel)).unwrap(),
-            b"new bytes"
-        );
-    }
+    hex::encode(bytes)
 }

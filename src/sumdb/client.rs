@@ -68,7 +68,7 @@ use super::tile::{self, Tile};
 use super::tlog::{self, Hash, Tree};
 use crate::gomod;
 use crate::http::{self, FetchError, Upstream};
-use crate::store::{self as out, layout};
+use crate::store::{Store, StoreError, layout};
 
 /// The tile height of sum.golang.org, which the go command assumes.
 pub const TILE_HEIGHT: i32 = 8;
@@ -130,6 +130,9 @@ pub enum SumdbError {
     },
     #[error("checksum database: {0}")]
     Io(#[source] std::io::Error),
+    /// Its files could not be read from or written to the mirror tree.
+    #[error("checksum database files: {0}")]
+    Store(#[source] StoreError),
 }
 
 impl SumdbError {
@@ -156,7 +159,7 @@ pub struct LogClient {
     verifier: Verifier,
     base: Url,
     upstream: Arc<Upstream>,
-    tree: Arc<out::Tree>,
+    tree: Arc<dyn Store>,
     inner: Mutex<Inner>,
     /// Serialises head acceptance (which awaits tile reads).
     accept_lock: tokio::sync::Mutex<()>,
@@ -169,7 +172,7 @@ impl LogClient {
         verifier: Verifier,
         base: Url,
         upstream: Arc<Upstream>,
-        tree: Arc<out::Tree>,
+        tree: Arc<dyn Store>,
     ) -> LogClient {
         LogClient {
             name: verifier.name().to_string(),
@@ -629,10 +632,10 @@ impl LogClient {
         let dir = layout::sumdb_dir(&self.name);
         let want = tile.w as usize * 32;
         for candidate in [tile, tile.full()] {
-            let Ok(path) = self.tree.path_of(&format!("{dir}/{}", candidate.path())) else {
-                continue;
-            };
-            if let Ok(data) = tokio::fs::read(&path).await
+            let (tree, key) = (self.tree.clone(), format!("{dir}/{}", candidate.path()));
+            // Unreadable or damaged on disk: fetched again (and authenticated) below.
+            let on_disk = tokio::task::spawn_blocking(move || tree.read(&key, TILE_LIMIT)).await;
+            if let Ok(Ok(Some(data))) = on_disk
                 && data.len() == candidate.w as usize * 32
                 && data.len() >= want
             {
@@ -710,36 +713,42 @@ impl LogClient {
             layout::sumdb_dir(&self.name),
             data.clone(),
         );
-        blocking(move || mirror_tile(&tree, &dir, tile, &data)).await
+        blocking(move || mirror_tile(&*tree, &dir, tile, &data)).await
     }
 }
 
 /// Writes an authenticated tile into the tree: a full tile supersedes the
 /// partial ones at its position (clients fall back to it), and a partial tile
 /// is only written while its full tile is absent.
-fn mirror_tile(tree: &out::Tree, dir: &str, tile: Tile, data: &[u8]) -> std::io::Result<()> {
+fn mirror_tile(tree: &dyn Store, dir: &str, tile: Tile, data: &[u8]) -> Result<(), StoreError> {
     if tile.is_full() {
         let rel = format!("{dir}/{}", tile.path());
         tree.write_if_changed(&rel, data)?;
         // Never through a link on the way; a link at `.p` itself is removed.
-        tree.remove_dir_all(&format!("{rel}.p"))?;
-    } else if !tree
-        .path_of(&format!("{dir}/{}", tile.full().path()))?
-        .exists()
-    {
+        tree.delete_tree(&format!("{rel}.p"))?;
+        return Ok(());
+    }
+    let full_present = match tree.stat(&format!("{dir}/{}", tile.full().path())) {
+        Ok(found) => found.is_some(),
+        // Not a file the mirror wrote (a stray, removed by prune): clients
+        // cannot fall back to it, so the partial tile is written.
+        Err(StoreError::NotAFile(_)) => false,
+        Err(e) => return Err(e),
+    };
+    if !full_present {
         tree.write_if_changed(&format!("{dir}/{}", tile.path()), data)?;
     }
     Ok(())
 }
 
-/// Runs file work on the blocking pool, off the async executor.
+/// Runs tree work on the blocking pool, off the async executor.
 async fn blocking(
-    f: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+    f: impl FnOnce() -> Result<(), StoreError> + Send + 'static,
 ) -> Result<(), SumdbError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| SumdbError::Io(std::io::Error::other(e.to_string())))?
-        .map_err(SumdbError::Io)
+        .map_err(SumdbError::Store)
 }
 
 fn bad_record(module: &str, version: &str, message: String) -> SumdbError {
@@ -894,7 +903,7 @@ mod tests {
         let signer = Signer::from_seed("sum.unit.test", [7; 32]);
         let verifier = Verifier::parse(&signer.verifier_key()).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let tree = Arc::new(out::Tree::open(dir.path()).unwrap());
+        let tree: Arc<dyn Store> = Arc::new(crate::store::LocalStore::open(dir.path()).unwrap());
         let upstream = Arc::new(Upstream::new(Duration::from_secs(5), 1).unwrap());
         // A loopback port of our own that nothing answers on: the same-size
         // check must decide without any request.
