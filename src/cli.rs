@@ -201,12 +201,15 @@ fn take_lock(settings: &Settings) -> Result<RunLock, i32> {
     }
 }
 
-/// `error: …` then each cause on its own `Caused by:` line.
+/// `error: …` then each cause on its own `Caused by:` line (a cause whose
+/// text the line before already quotes is not repeated): the one renderer of
+/// errors on stderr.
 pub fn print_error(e: &dyn std::error::Error) {
-    report::errln(format_args!("error: {e}"));
-    let mut source = e.source();
-    while let Some(s) = source {
-        report::errln(format_args!("  Caused by: {s}"));
-        source = s.source();
+    for (i, line) in crate::runner::render_chain(e).lines().enumerate() {
+        if i == 0 {
+            report::errln(format_args!("error: {line}"));
+        } else {
+            report::errln(format_args!("  {line}"));
+        }
     }
 }

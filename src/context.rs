@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::http::Upstream;
 use crate::report::summary::VersionFailure;
+use crate::runner::Fatal;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::sumdb::client::LogClient;
@@ -18,7 +19,7 @@ pub struct RunContext {
     /// Where the tree lives.
     pub tree: Arc<dyn Store>,
     pub stop: AtomicBool,
-    pub fatal: Mutex<Option<String>>,
+    pub fatal: Mutex<Option<Fatal>>,
     /// Versions that failed (fetching, verifying or publishing), not yet reported.
     pub failures: Mutex<Vec<VersionFailure>>,
     /// Warnings from workers, printed by the main loop.
@@ -26,11 +27,11 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    /// Stops the run with `message` as its fatal error (the first one wins).
-    pub fn fail_run(&self, message: String) {
-        let mut f = self.fatal.lock().unwrap();
+    /// Stops the run with `error` as its fatal error (the first one wins).
+    pub fn fail_run(&self, error: Fatal) {
+        let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
         if f.is_none() {
-            *f = Some(message);
+            *f = Some(error);
         }
         self.stop.store(true, Ordering::SeqCst);
     }

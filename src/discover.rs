@@ -18,12 +18,9 @@ use crate::state::{IndexEntry, PageStats};
 
 /// Walks every source of `settings` into `intake`.
 pub async fn discover_all(settings: &Settings, intake: &mut dyn Intake) -> Result<(), Fatal> {
-    let sources: Vec<Box<dyn Discovery>> = settings.discovery().map_err(Fatal)?;
+    let sources: Vec<Box<dyn Discovery>> = settings.discovery().map_err(Fatal::Stopped)?;
     for source in &sources {
-        source
-            .discover(intake)
-            .await
-            .map_err(|e| Fatal(e.to_string()))?;
+        source.discover(intake).await.map_err(Fatal::from)?;
     }
     Ok(())
 }

@@ -81,7 +81,7 @@ pub async fn fetch_and_publish(
         tokio::spawn(async move { publish_loop(shared, db, vrx).await })
     };
 
-    let origin = settings.origin().map_err(Fatal)?;
+    let origin = settings.origin().map_err(Fatal::Stopped)?;
     let sem = Arc::new(Semaphore::new(settings.workers));
     let mut tasks = tokio::task::JoinSet::new();
     let mut after: Option<(i64, String)> = None;
@@ -164,7 +164,7 @@ pub async fn fetch_and_publish(
                                         ))
                                     ));
                                 }
-                                Err(e) => shared.fail_run(e.to_string()),
+                                Err(e) => shared.fail_run(e.into()),
                             }
                         }
                         Err(VersionError::Failed { message, security }) => {
@@ -174,7 +174,7 @@ pub async fn fetch_and_publish(
                                 .call(move |s| s.mark_failed(mid, &ver, &msg, report::now()))
                                 .await
                             {
-                                shared.fail_run(e.to_string());
+                                shared.fail_run(e.into());
                             }
                             shared.failures.lock().unwrap().push(VersionFailure {
                                 module: todo.path.clone(),
@@ -183,7 +183,7 @@ pub async fn fetch_and_publish(
                                 security,
                             });
                         }
-                        Err(VersionError::Fatal(m)) => shared.fail_run(m),
+                        Err(VersionError::Fatal(e)) => shared.fail_run(e.into()),
                     }
                     done.fetch_add(1, Ordering::Relaxed);
                     drop(permit);
@@ -203,11 +203,7 @@ pub async fn fetch_and_publish(
     }
     while let Some(r) = tasks.join_next().await {
         if let Err(e) = r {
-            let mut f = shared.fatal.lock().unwrap();
-            if f.is_none() {
-                *f = Some(format!("a worker crashed: {e}"));
-            }
-            shared.stop.store(true, Ordering::SeqCst);
+            shared.fail_run(Fatal::crashed("a worker", e));
         }
         out.progress(
             done.load(Ordering::Relaxed),
@@ -220,7 +216,7 @@ pub async fn fetch_and_publish(
     drop(vtx);
     let published = publisher
         .await
-        .map_err(|e| Fatal(format!("the publisher crashed: {e}")))?;
+        .map_err(|e| Fatal::crashed("the publisher", e))?;
     out.finish();
     drain_events(&shared, out, report);
     report.attempted = done.load(Ordering::Relaxed);
@@ -228,16 +224,16 @@ pub async fn fetch_and_publish(
     report.not_yet = not_yet.load(Ordering::Relaxed);
     match published {
         Ok(n) => report.published = n.published,
-        Err(e) => {
-            let mut f = shared.fatal.lock().unwrap();
-            if f.is_none() {
-                *f = Some(e.0);
-            }
-        }
+        Err(e) => shared.fail_run(e),
     }
     report.failed = report.failures.len() as u64;
-    if let Some(f) = shared.fatal.lock().unwrap().take() {
-        return Err(Fatal(f));
+    if let Some(f) = shared
+        .fatal
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        return Err(f);
     }
     Ok(())
 }

@@ -26,14 +26,14 @@ pub enum VersionError {
     NotFound(String),
     /// Retry later.
     Failed { message: String, security: bool },
-    /// Stop the run.
-    Fatal(String),
+    /// Stop the run: the checksum database cannot be trusted.
+    Fatal(SumdbError),
 }
 
 impl From<SumdbError> for VersionError {
     fn from(e: SumdbError) -> Self {
         if e.is_fatal() {
-            VersionError::Fatal(e.to_string())
+            VersionError::Fatal(e)
         } else {
             VersionError::Failed {
                 message: e.to_string(),

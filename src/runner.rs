@@ -8,19 +8,90 @@ use serde::Serialize;
 
 use crate::report;
 use crate::settings::Settings;
+use crate::source::SourceError;
 use crate::state::db::Db;
 use crate::state::{State, StateError};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+use crate::sumdb::client::SumdbError;
 
-/// A fatal error: the command stopped.
+/// Why a command stopped. Each variant keeps its cause as `source()`, so the
+/// one renderer ([`Fatal::render`], and `cli::print_error` on stderr) shows
+/// `error:` and every `Caused by:`, and callers can still tell a security
+/// failure from a state-database one.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Fatal(pub String);
+pub enum Fatal {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sumdb(#[from] SumdbError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A task of the pipeline panicked (a bug): the run stops.
+    #[error("{what} crashed")]
+    Crashed {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// A failure with context of ours around a cause of any type.
+    #[error("{message}")]
+    Context {
+        message: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A failure gomirror detected itself (an inconsistency, a refusal).
+    #[error("{0}")]
+    Stopped(String),
+}
 
-impl From<StateError> for Fatal {
-    fn from(e: StateError) -> Fatal {
-        Fatal(e.to_string())
+impl Fatal {
+    /// A failure gomirror detected itself.
+    pub fn stopped(message: impl Into<String>) -> Fatal {
+        Fatal::Stopped(message.into())
     }
+
+    /// `message`, caused by `source`.
+    pub fn context(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Fatal {
+        Fatal::Context {
+            message: message.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A task that panicked or was cancelled.
+    pub fn crashed(what: &'static str, source: tokio::task::JoinError) -> Fatal {
+        Fatal::Crashed { what, source }
+    }
+
+    /// The error and its causes, one per line: the form the run log, the
+    /// summary and `status` show.
+    pub fn render(&self) -> String {
+        render_chain(self)
+    }
+}
+
+/// `message` then `Caused by: cause` for each cause whose text the line
+/// before does not already carry (many messages quote their cause).
+pub fn render_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut last = out.clone();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !last.contains(&text) {
+            out.push_str("\nCaused by: ");
+            out.push_str(&text);
+        }
+        last = text;
+        source = s.source();
+    }
+    out
 }
 
 /// What a command reports: stored in the run log, mapped to an exit code.
@@ -37,10 +108,10 @@ pub fn run_command<T: Outcome>(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Fatal(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Fatal::context("cannot start the async runtime", e))?;
     runtime.block_on(async {
         let state = State::open(&settings.state)?;
-        let tree = settings.open_store().map_err(|e| Fatal(e.to_string()))?;
+        let tree = settings.open_store()?;
         let (db, db_thread) = Db::spawn(state);
         let (name, started) = (command.to_string(), report::now());
         let run_id = db.call(move |s| s.begin_run(&name, started)).await?;
@@ -50,7 +121,7 @@ pub fn run_command<T: Outcome>(
                 outcome.exit_code(),
                 serde_json::to_value(outcome).unwrap_or_default(),
             ),
-            Err(Fatal(m)) => (2, serde_json::json!({ "fatal": m })),
+            Err(e) => (2, serde_json::json!({ "fatal": e.render() })),
         };
         let finished = report::now();
         let recorded = db
@@ -59,11 +130,49 @@ pub fn run_command<T: Outcome>(
         drop(db);
         let _ = db_thread.join();
         match (result, recorded) {
-            (Ok(outcome), Err(e)) => Err(Fatal(format!(
-                "the run finished (exit {}) but could not be recorded: {e}",
-                outcome.exit_code()
-            ))),
+            (Ok(outcome), Err(e)) => Err(Fatal::context(
+                format!(
+                    "the run finished (exit {}) but could not be recorded",
+                    outcome.exit_code()
+                ),
+                e,
+            )),
             (result, _) => result,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read `state.db`")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn the_chain_shows_every_cause_once() {
+        let e = Fatal::context(
+            "the run could not be recorded",
+            Outer(std::io::Error::other("disk on fire")),
+        );
+        assert_eq!(
+            e.render(),
+            "the run could not be recorded\nCaused by: cannot read `state.db`\nCaused by: disk on fire"
+        );
+        // A message that already quotes its cause does not repeat it.
+        let quoted = Fatal::context(
+            "cannot plan the prune: walk failed",
+            std::io::Error::other("walk failed"),
+        );
+        assert_eq!(quoted.render(), "cannot plan the prune: walk failed");
+        // Typed causes stay typed: a state-database failure is one.
+        let state = Fatal::from(StateError {
+            path: "s.db".into(),
+            message: "locked".into(),
+            source: None,
+        });
+        assert!(matches!(state, Fatal::State(_)));
+        assert_eq!(state.render(), "state database `s.db`: locked");
+    }
 }

@@ -52,7 +52,7 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
     let result = runner::run_command(settings, "sync", async |db, tree| {
         let mut report = fresh();
         let outcome = async {
-            let n = tree.clean_staging().map_err(|e| Fatal(e.to_string()))?;
+            let n = tree.clean_staging().map_err(Fatal::from)?;
             if n > 0 {
                 out.verbose(&format!(
                     "removed {n} temporary files left by an earlier run"
@@ -63,14 +63,14 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
         .await;
         // A display left running by an early error is cleared before the summary.
         out.finish();
-        if let Err(Fatal(m)) = outcome {
-            report.fatal = Some(m);
+        if let Err(e) = outcome {
+            report.fatal = Some(e.render());
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     });
-    result.unwrap_or_else(|Fatal(m)| SyncReport {
-        fatal: Some(m),
+    result.unwrap_or_else(|e| SyncReport {
+        fatal: Some(e.render()),
         seconds: started.elapsed().as_secs_f64(),
         ..fresh()
     })
@@ -90,7 +90,7 @@ async fn pipeline(
     db: &Db,
     tree: &Arc<dyn Store>,
 ) -> Result<(), Fatal> {
-    let upstream = settings.upstream().map_err(Fatal)?;
+    let upstream = settings.upstream().map_err(Fatal::Stopped)?;
 
     // The filter is state: a changed filter backfills or stops wanting modules.
     let filter = settings.filter.clone();
@@ -112,10 +112,7 @@ async fn pipeline(
 
     // The checksum database: prove the new head extends the one trusted before.
     let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
-    let latest = client
-        .refresh_latest()
-        .await
-        .map_err(|e| Fatal(e.to_string()))?;
+    let latest = client.refresh_latest().await.map_err(Fatal::from)?;
     report.tree_size = Some(latest.tree.n);
     save_heads(db, &client).await?;
 
@@ -140,7 +137,7 @@ async fn pipeline(
     save_heads(db, &client).await?;
 
     if settings.prune.enabled {
-        let origin = settings.origin().map_err(Fatal)?;
+        let origin = settings.origin().map_err(Fatal::Stopped)?;
         recheck(settings, out, report, db, &origin).await?;
         let summary = prune::run_with_db(settings, db, tree, out, false, false).await?;
         report.pruned = Some(summary);
@@ -159,12 +156,9 @@ pub async fn refetch(
     todos: Vec<Todo>,
 ) -> Result<SyncReport, Fatal> {
     let mut report = SyncReport::default();
-    let upstream = settings.upstream().map_err(Fatal)?;
+    let upstream = settings.upstream().map_err(Fatal::Stopped)?;
     let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
-    client
-        .refresh_latest()
-        .await
-        .map_err(|e| Fatal(e.to_string()))?;
+    client.refresh_latest().await.map_err(Fatal::from)?;
     save_heads(db, &client).await?;
     let due = todos.len() as u64;
     fetch_and_publish(
@@ -180,10 +174,7 @@ pub async fn refetch(
     )
     .await?;
     save_heads(db, &client).await?;
-    client
-        .write_static_files()
-        .await
-        .map_err(|e| Fatal(e.to_string()))?;
+    client.write_static_files().await.map_err(Fatal::from)?;
     report.bytes = upstream.bytes_received();
     Ok(report)
 }
@@ -203,21 +194,21 @@ fn dry_run(settings: &Settings, opts: &SyncOptions, out: &Reporter) -> SyncRepor
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|e| Fatal(format!("cannot start the async runtime: {e}")))?;
+            .map_err(|e| Fatal::context("cannot start the async runtime", e))?;
         runtime.block_on(async {
             let state = State::open_for_preview(&settings.state)?;
             let (db, db_thread) = Db::spawn(state);
             let result = preview(settings, opts, out, &mut report, &db).await;
             drop(db);
             if db_thread.join().is_err() {
-                return Err(Fatal("the state database thread crashed".into()));
+                return Err(Fatal::stopped("the state database thread crashed"));
             }
             result
         })
     })();
     out.finish();
-    if let Err(Fatal(m)) = outcome {
-        report.fatal = Some(m);
+    if let Err(e) = outcome {
+        report.fatal = Some(e.render());
     }
     report.seconds = started.elapsed().as_secs_f64();
     report
@@ -244,7 +235,7 @@ async fn preview(
 
     // A mirror with no tree yet has nothing to prune; opening one would create it.
     if settings.prune.enabled && settings.output.is_dir() {
-        let tree = settings.open_store().map_err(|e| Fatal(e.to_string()))?;
+        let tree = settings.open_store().map_err(Fatal::from)?;
         report.pruned = Some(prune::run_with_db(settings, db, &tree, out, true, false).await?);
     }
     if let Ok(upstream) = settings.upstream() {

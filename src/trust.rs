@@ -39,12 +39,13 @@ pub async fn open_log(
         return Ok(client);
     };
     let head = client.parse_head(&stored.note).map_err(|e| {
-        Fatal(format!(
-            "the tree head stored in the state database does not verify with the configured key ({e}); was sumdb.key changed?"
-        ))
+        Fatal::context(
+            "the tree head stored in the state database does not verify with the configured key; was sumdb.key changed?",
+            e,
+        )
     })?;
     if head.tree.n != stored.size || head.tree.hash.to_string() != stored.hash {
-        return Err(Fatal(format!(
+        return Err(Fatal::stopped(format!(
             "the state database's tree head is inconsistent with its own note (size {})",
             stored.size
         )));
@@ -83,15 +84,18 @@ pub async fn restore_served_head(
     };
     let client = log_client(settings, upstream, tree);
     let head = client.parse_head(&last.note).map_err(|e| {
-        Fatal(format!(
-            "the served tree head (size {}) in the state database does not verify: {e}",
-            last.size
-        ))
+        Fatal::context(
+            format!(
+                "the served tree head (size {}) in the state database does not verify",
+                last.size
+            ),
+            e,
+        )
     })?;
     client
         .trust(head)
         .offline()
         .write_static_files()
         .await
-        .map_err(|e| Fatal(e.to_string()))
+        .map_err(Fatal::from)
 }

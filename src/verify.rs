@@ -211,12 +211,9 @@ async fn verify_and_repair(
     repairs.flush(settings, out, db, tree).await?;
     if !repairs.refetched {
         // Only derived files were wrong; the checksum database files may be among them.
-        let upstream = settings.upstream().map_err(Fatal)?;
+        let upstream = settings.upstream().map_err(Fatal::Stopped)?;
         let client = served_anchor_client(settings, db, tree, &upstream, false).await?;
-        client
-            .write_static_files()
-            .await
-            .map_err(|e| Fatal(e.to_string()))?;
+        client.write_static_files().await.map_err(Fatal::from)?;
     }
     // Indexes are derived: rewrite those found wrong (marked dirty by the check).
     crate::publish::lists::rewrite_dirty_lists(db, tree).await?;
@@ -258,7 +255,7 @@ impl Repairs {
             .collect();
         db.call(move |s| s.requeue(&unlist))
             .await
-            .map_err(|e| Fatal(e.to_string()))?;
+            .map_err(Fatal::from)?;
         crate::publish::lists::rewrite_dirty_lists(db, tree).await?;
         out.info(&format!("repairing {} versions", todos.len()));
         let r = crate::sync::refetch(settings, out, db, tree, todos).await?;
@@ -277,17 +274,15 @@ async fn served_anchor_client(
     upstream: &Arc<Upstream>,
     offline: bool,
 ) -> Result<LogClient, Fatal> {
-    let served = db
-        .call(|s| s.served_heads())
-        .await
-        .map_err(|e| Fatal(e.to_string()))?;
+    let served = db.call(|s| s.served_heads()).await.map_err(Fatal::from)?;
     let client = crate::trust::log_client(settings, upstream, tree);
     let client = match served.last() {
         Some(h) => {
             let head = client.parse_head(&h.note).map_err(|e| {
-                Fatal(format!(
-                    "the tree head in the state database does not verify with the configured key: {e}"
-                ))
+                Fatal::context(
+                    "the tree head in the state database does not verify with the configured key",
+                    e,
+                )
             })?;
             client.trust(head)
         }
@@ -308,7 +303,7 @@ async fn check(
     report: &mut VerifyReport,
     mut repairs: Option<&mut Repairs>,
 ) -> Result<Problems, Fatal> {
-    let upstream = settings.upstream().map_err(Fatal)?;
+    let upstream = settings.upstream().map_err(Fatal::Stopped)?;
     let client = served_anchor_client(settings, db, tree, &upstream, true).await?;
     let mut problems = Problems::default();
     let name = settings.sumdb.name.clone();
@@ -348,10 +343,7 @@ async fn check(
         }
     }
 
-    let total = db
-        .call(|s| s.in_tree_count())
-        .await
-        .map_err(|e| Fatal(e.to_string()))?;
+    let total = db.call(|s| s.in_tree_count()).await.map_err(Fatal::from)?;
     out.start("verifying", Some(total));
     let done = Arc::new(AtomicU64::new(0));
     let zip_bytes = Arc::new(AtomicU64::new(0));
@@ -363,7 +355,7 @@ async fn check(
         let page = db
             .call(move |s| s.in_tree_page(a.as_ref().map(|(i, v)| (*i, v.as_str())), 256))
             .await
-            .map_err(|e| Fatal(e.to_string()))?;
+            .map_err(Fatal::from)?;
         if page.is_empty() {
             break;
         }
@@ -398,7 +390,7 @@ async fn check(
                 .collect()
         })
         .await
-        .map_err(|e| Fatal(format!("verify crashed: {e}")))?;
+        .map_err(|e| Fatal::crashed("verify", e))?;
         // Lookups: as a go client would check them, tiles from the tree only.
         let mut lookup_problems = Vec::new();
         for v in page.iter().filter(|v| v.published.record_id.is_some()) {
@@ -486,7 +478,7 @@ async fn check(
                 Ok(out)
             })
             .await
-            .map_err(|e| Fatal(e.to_string()))?;
+            .map_err(Fatal::from)?;
         for p in index_problems {
             out.error(&p.to_string());
             problems.push(p);

@@ -349,7 +349,7 @@ pub async fn run_with_db(
     let plan = db
         .call(move |s| Ok(plan(s, &*t, &name, scan)))
         .await?
-        .map_err(|e| Fatal(format!("cannot plan the prune: {e}")))?;
+        .map_err(|e| Fatal::context("cannot plan the prune", e))?;
     let limit = settings.prune.max_delete.limit(plan.total_versions);
     let mut summary = PruneSummary {
         versions: plan.versions.len() as u64,
@@ -395,7 +395,7 @@ async fn execute(
     out: &Reporter,
     plan: PrunePlan,
 ) -> Result<u64, Fatal> {
-    let fatal = |e: StateError| Fatal(e.to_string());
+    let fatal = Fatal::from;
     // 1. The database stops listing them.
     let versions = plan.versions.clone();
     db.call(move |s| unlist(s, &versions))
@@ -432,7 +432,7 @@ async fn execute(
         r
     })
     .await
-    .map_err(|e| Fatal(format!("prune crashed: {e}")))?;
+    .map_err(|e| Fatal::crashed("prune", e))?;
 
     // 3. Their modules' indexes are rewritten before any of their files go.
     rewrite_dirty_lists(db, tree).await?;
@@ -485,14 +485,14 @@ async fn execute(
         removal
     })
     .await
-    .map_err(|e| Fatal(format!("prune crashed: {e}")))?;
+    .map_err(|e| Fatal::crashed("prune", e))?;
     for e in &removal.errors {
         out.error(&format!("prune: {e}"));
     }
     let gone = std::mem::take(&mut removal.gone);
     db.call(move |s| forget(s, &gone)).await.map_err(fatal)?;
     if !removal.errors.is_empty() {
-        return Err(Fatal(format!(
+        return Err(Fatal::stopped(format!(
             "prune could not delete {} entries",
             removal.errors.len()
         )));

@@ -136,8 +136,8 @@ pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<dyn Store>) -> Result<(), F
             Ok(done)
         })
         .await
-        .map_err(|e| Fatal(format!("list writer crashed: {e}")))?
-        .map_err(Fatal)?;
+        .map_err(|e| Fatal::crashed("list writer", e))?
+        .map_err(Fatal::Stopped)?;
         db.call(move |s| s.set_dirty(&written, false)).await?;
     }
     Ok(())

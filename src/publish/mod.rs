@@ -92,13 +92,7 @@ pub async fn publish_loop(
                     count.published += n;
                     previous_max = max.or(previous_max);
                 }
-                Err(e) => {
-                    shared.stop.store(true, Ordering::SeqCst);
-                    let mut f = shared.fatal.lock().unwrap();
-                    if f.is_none() {
-                        *f = Some(e.0.clone());
-                    }
-                }
+                Err(e) => shared.fail_run(e),
             }
         }
         if closed {
@@ -145,7 +139,7 @@ async fn publish_batch(
     if let Err(e) = client.mirror_tiles(&records, &sizes, previous_max).await {
         if e.is_fatal() {
             discard_async(items).await;
-            return Err(Fatal(e.to_string()));
+            return Err(e.into());
         }
         // The tiles could not be fetched: these versions wait for the next run.
         let msg = format!("cannot mirror checksum database tiles: {e}");
@@ -170,8 +164,8 @@ async fn publish_batch(
     let name = client.name().to_string();
     let installed = tokio::task::spawn_blocking(move || install_batch(&*store, &name, items))
         .await
-        .map_err(|e| Fatal(format!("publishing crashed: {e}")))?;
-    let (published, failures) = installed.map_err(|e| Fatal(format!("cannot publish: {e}")))?;
+        .map_err(|e| Fatal::crashed("publishing", e))?;
+    let (published, failures) = installed.map_err(|e| Fatal::context("cannot publish", e))?;
     for (v, msg) in failures {
         shared.failures.lock().unwrap().push(VersionFailure {
             module: v.1.clone(),
@@ -190,10 +184,7 @@ async fn publish_batch(
     let served = sizes.clone();
     db.call(move |s| s.mark_published(&published, &served, report::now()))
         .await?;
-    client
-        .write_static_files()
-        .await
-        .map_err(|e| Fatal(e.to_string()))?;
+    client.write_static_files().await.map_err(Fatal::from)?;
     rewrite_dirty_lists(db, &shared.tree).await?;
     Ok((n, sizes.last().copied()))
 }
