@@ -78,8 +78,7 @@ pub async fn restore_served_head(
     tree: &Arc<dyn Store>,
     upstream: &Arc<Upstream>,
 ) -> Result<(), Fatal> {
-    let served = db.call(|s| s.served_heads()).await?;
-    let Some(last) = served.last() else {
+    let Some(last) = db.call(|s| s.largest_served_head()).await? else {
         return Ok(());
     };
     let client = log_client(settings, upstream, tree);

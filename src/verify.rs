@@ -274,9 +274,12 @@ async fn served_anchor_client(
     upstream: &Arc<Upstream>,
     offline: bool,
 ) -> Result<LogClient, Fatal> {
-    let served = db.call(|s| s.served_heads()).await.map_err(Fatal::from)?;
+    let served = db
+        .call(|s| s.largest_served_head())
+        .await
+        .map_err(Fatal::from)?;
     let client = crate::trust::log_client(settings, upstream, tree);
-    let client = match served.last() {
+    let client = match served {
         Some(h) => {
             let head = client.parse_head(&h.note).map_err(|e| {
                 Fatal::context(

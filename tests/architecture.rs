@@ -97,3 +97,36 @@ fn the_go_format_core_depends_on_nothing_of_the_application() {
         );
     }
 }
+
+/// Issue 8: no raw SQL outside the state module. Without `rusqlite` (or the
+/// connection `State` used to hand out) no other module can run a query;
+/// `crashpoint` only hooks commits on the connection the state module gives it.
+#[test]
+fn only_the_state_module_talks_to_sqlite() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut offenders = Vec::new();
+    for entry in walkdir::WalkDir::new(&src) {
+        let entry = entry.expect("walk src/");
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+            continue;
+        }
+        let rel = path.strip_prefix(&src).unwrap().to_string_lossy();
+        if rel.starts_with("state/") || rel == "crashpoint.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).expect("read source");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains("rusqlite") || code.contains(".conn()") || code.contains(".conn_mut()")
+            {
+                offenders.push(format!("src/{rel}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "SQL outside src/state/:\n{}",
+        offenders.join("\n")
+    );
+}

@@ -18,7 +18,6 @@
 
 pub mod recheck;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -31,7 +30,7 @@ use crate::report::Reporter;
 use crate::runner::{self, Fatal};
 use crate::settings::Settings;
 use crate::state::db::Db;
-use crate::state::{State, StateError, vstate};
+use crate::state::{DeletionReason, State};
 use crate::store::{EntryKind, Store, layout};
 
 /// A version to delete.
@@ -74,37 +73,23 @@ pub fn plan(
         total_versions: state.in_tree_count().map_err(|e| e.to_string())?,
         ..PrunePlan::default()
     };
-    {
-        let mut stmt = state
-            .conn()
-            .prepare(
-                "SELECT v.module_id, m.path, v.version, v.state, m.wanted
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.in_tree = 1 AND (v.state = 3 OR m.wanted = 0)
-                 ORDER BY m.path, v.version",
-            )
+    // Pages keep each query short; the plan itself holds the deletion set.
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let page = state
+            .deletion_page(after.as_ref().map(|(m, v)| (m.as_str(), v.as_str())), 1000)
             .map_err(|e| e.to_string())?;
-        let rows = stmt
-            .query_map([], |r| {
-                let st: i64 = r.get(3)?;
-                let wanted: bool = r.get(4)?;
-                Ok(Doomed {
-                    module_id: r.get(0)?,
-                    module: r.get(1)?,
-                    version: r.get(2)?,
-                    reason: if !wanted {
-                        "no longer wanted by the filter"
-                    } else if st == vstate::GONE {
-                        "removed from the upstream"
-                    } else {
-                        "unwanted"
-                    },
-                })
-            })
-            .map_err(|e| e.to_string())?;
-        for r in rows {
-            plan.versions.push(r.map_err(|e| e.to_string())?);
-        }
+        let Some(last) = page.last() else { break };
+        after = Some((last.module.clone(), last.version.clone()));
+        plan.versions.extend(page.into_iter().map(|c| Doomed {
+            module_id: c.module_id,
+            module: c.module,
+            version: c.version,
+            reason: match c.reason {
+                DeletionReason::Unwanted => "no longer wanted by the filter",
+                DeletionReason::Gone => "removed from the upstream",
+            },
+        }));
     }
     if scan_tree {
         find_strays(state, tree, sumdb_name, &mut plan)?;
@@ -236,11 +221,7 @@ fn known_module(state: &State, escaped_module: &str) -> Result<Option<KnownModul
         return Ok(None);
     };
     let listed = state
-        .conn()
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND in_tree = 1 AND state = ?2)",
-        )
-        .and_then(|mut s| s.query_row(rusqlite::params![id, vstate::PUBLISHED], |r| r.get(0)))
+        .module_has_listed_version(id)
         .map_err(|e| format!("cannot read versions of {module}: {e}"))?;
     Ok(Some(KnownModule { id, listed }))
 }
@@ -262,12 +243,8 @@ fn module_file_expected(state: &State, m: KnownModule, file: &str) -> Result<boo
         return Ok(false);
     };
     state
-        .conn()
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND version = ?2 AND in_tree = 1)",
-        )
-        .and_then(|mut s| s.query_row(rusqlite::params![m.id, version], |r| r.get(0)))
-        .map_err(|e| format!("cannot read version {version} of module {}: {e}", m.id))
+        .version_in_tree(m.id, &version)
+        .map_err(|e| e.to_string())
 }
 
 /// The version an escaped file name stands for, if it is the canonical escaping.
@@ -300,13 +277,8 @@ fn sumdb_file_expected(state: &State, rest: &str) -> Result<bool, String> {
         return Ok(false);
     }
     state
-        .conn()
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM versions v JOIN modules m ON m.id = v.module_id
-             WHERE m.path = ?1 AND v.version = ?2 AND v.in_tree = 1 AND v.record_id IS NOT NULL)",
-        )
-        .and_then(|mut s| s.query_row([&module, &version], |r| r.get(0)))
-        .map_err(|e| format!("cannot read {module}@{version}: {e}"))
+        .lookup_in_tree(&module, &version)
+        .map_err(|e| e.to_string())
 }
 
 /// `gomirror prune`: plans and carries out a prune from the state database
@@ -397,10 +369,8 @@ async fn execute(
 ) -> Result<u64, Fatal> {
     let fatal = Fatal::from;
     // 1. The database stops listing them.
-    let versions = plan.versions.clone();
-    db.call(move |s| unlist(s, &versions))
-        .await
-        .map_err(fatal)?;
+    let versions = keys(&plan.versions);
+    db.call(move |s| s.unlist(&versions)).await.map_err(fatal)?;
 
     // 2. Strays go first: a stray link where a directory belongs is removed
     //    itself, so the index rewrite and the deletions below never meet it
@@ -489,8 +459,10 @@ async fn execute(
     for e in &removal.errors {
         out.error(&format!("prune: {e}"));
     }
-    let gone = std::mem::take(&mut removal.gone);
-    db.call(move |s| forget(s, &gone)).await.map_err(fatal)?;
+    let gone = keys(&std::mem::take(&mut removal.gone));
+    db.call(move |s| s.mark_out_of_tree(&gone))
+        .await
+        .map_err(fatal)?;
     if !removal.errors.is_empty() {
         return Err(Fatal::stopped(format!(
             "prune could not delete {} entries",
@@ -511,52 +483,12 @@ struct Removal {
     gone: Vec<Doomed>,
 }
 
-/// Stops listing doomed versions: unwanted ones become merely known, removed
-/// ones stay "gone"; their modules' indexes are marked for rewriting.
-fn unlist(state: &mut State, versions: &[Doomed]) -> Result<(), StateError> {
-    let path = state.path().to_path_buf();
-    let tx = state.conn_mut().transaction().map_err(|e| se(&path, e))?;
-    {
-        let mut up = tx
-            .prepare("UPDATE versions SET state = CASE WHEN state = 3 THEN 3 ELSE 0 END WHERE module_id = ?1 AND version = ?2")
-            .map_err(|e| se(&path, e))?;
-        let mut dirty = tx
-            .prepare("UPDATE modules SET dirty = 1 WHERE id = ?1")
-            .map_err(|e| se(&path, e))?;
-        for d in versions {
-            up.execute(rusqlite::params![d.module_id, d.version])
-                .map_err(|e| se(&path, e))?;
-            dirty.execute([d.module_id]).map_err(|e| se(&path, e))?;
-        }
-    }
-    tx.commit().map_err(|e| se(&path, e))
-}
-
-/// Records that the doomed versions' files are gone.
-fn forget(state: &mut State, versions: &[Doomed]) -> Result<(), StateError> {
-    let path = state.path().to_path_buf();
-    let tx = state.conn_mut().transaction().map_err(|e| se(&path, e))?;
-    {
-        let mut up = tx
-            .prepare(
-                "UPDATE versions SET in_tree = 0, info_size = NULL, mod_size = NULL, zip_size = NULL,
-                 info_mtime = NULL, mod_mtime = NULL, zip_mtime = NULL WHERE module_id = ?1 AND version = ?2",
-            )
-            .map_err(|e| se(&path, e))?;
-        for d in versions {
-            up.execute(rusqlite::params![d.module_id, d.version])
-                .map_err(|e| se(&path, e))?;
-        }
-    }
-    tx.commit().map_err(|e| se(&path, e))
-}
-
-fn se(path: &Path, e: rusqlite::Error) -> StateError {
-    StateError {
-        path: path.to_path_buf(),
-        message: format!("cannot record prune: {e}"),
-        source: Some(e),
-    }
+/// The (module id, version) keys the state database names versions by.
+fn keys(versions: &[Doomed]) -> Vec<(i64, String)> {
+    versions
+        .iter()
+        .map(|d| (d.module_id, d.version.clone()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -102,28 +102,32 @@ pub fn legacy_go_mod_h1(module: &str) -> String {
     dirhash::go_mod_hash(sum)
 }
 
-/// Rewrites `@v/list` and `@latest` of every module marked dirty, from the database.
+/// Rewrites `@v/list` and `@latest` of every module marked dirty, from the
+/// database, a page of modules at a time: after a first sync every module is
+/// dirty, and memory must not grow with the mirror (invariant 8).
 pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<dyn Store>) -> Result<(), Fatal> {
-    let dirty = db.call(|s| s.dirty_modules()).await?;
-    if dirty.is_empty() {
-        return Ok(());
-    }
-    for chunk in dirty.chunks(256) {
-        let ids: Vec<(i64, String)> = chunk.to_vec();
-        let listed = {
-            let ids = ids.clone();
-            db.call(
+    // Keyset pagination on the module id: a page's modules are clean (or, if
+    // writing failed, the run stopped) before the next page is asked for, and
+    // a module marked dirty behind the walk is rewritten on the next call.
+    let mut after = 0;
+    loop {
+        let listed = db
+            .call(
                 move |s| -> Result<Vec<(i64, String, Vec<Listed>)>, state::StateError> {
-                    let mut out = Vec::with_capacity(ids.len());
-                    for (id, path) in ids {
+                    let page = s.dirty_modules_page(after, DIRTY_PAGE)?;
+                    let mut out = Vec::with_capacity(page.len());
+                    for (id, path) in page {
                         let versions = s.listed_versions(id)?;
                         out.push((id, path, versions));
                     }
                     Ok(out)
                 },
             )
-            .await?
+            .await?;
+        let Some((last, _, _)) = listed.last() else {
+            return Ok(());
         };
+        after = *last;
         let tree = tree.clone();
         let written = tokio::task::spawn_blocking(move || -> Result<Vec<i64>, String> {
             let mut done = Vec::new();
@@ -140,8 +144,10 @@ pub async fn rewrite_dirty_lists(db: &Db, tree: &Arc<dyn Store>) -> Result<(), F
         .map_err(Fatal::Stopped)?;
         db.call(move |s| s.set_dirty(&written, false)).await?;
     }
-    Ok(())
 }
+
+/// How many dirty modules' indexes are rewritten per database round trip.
+const DIRTY_PAGE: usize = 256;
 
 /// Writes (or removes, for a module with nothing left) a module's `@v/list` and `@latest`.
 pub fn write_module_indexes(
@@ -250,5 +256,55 @@ mod tests {
             "{\"Version\":\"v1.0.0\",\"Time\":\"2020-01-02T17:33:45Z\"}\n"
         );
         assert_eq!(render_info("v1.0.0", None), "{\"Version\":\"v1.0.0\"}\n");
+    }
+
+    /// Invariant 8: the dirty modules are walked a page at a time, and a walk
+    /// over several pages (a first sync marks every module dirty) still
+    /// rewrites each module's indexes and leaves none marked.
+    #[tokio::test]
+    async fn dirty_lists_are_rewritten_page_by_page_for_every_module() {
+        use crate::state::{IndexEntry, Published, State};
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = State::open(&dir.path().join("state.db")).unwrap();
+        let n = DIRTY_PAGE * 2 + 3;
+        let path = |i: usize| format!("example.com/m{i:04}");
+        let entries: Vec<_> = (0..n)
+            .map(|i| IndexEntry {
+                path: path(i),
+                version: "v1.0.0".into(),
+            })
+            .collect();
+        st.record_entries(&entries, &|_| true, None).unwrap();
+        let published: Vec<_> = (0..n)
+            .map(|i| Published {
+                module_id: st.module(&path(i)).unwrap().unwrap().0,
+                version: "v1.0.0".into(),
+                info_time: None,
+                zip_h1: "h1:z".into(),
+                mod_h1: "h1:m".into(),
+                info_size: 1,
+                mod_size: 1,
+                zip_size: 1,
+                info_mtime: 0,
+                mod_mtime: 0,
+                zip_mtime: 0,
+                record_id: None,
+                zip_sha256: None,
+                info_sha256: None,
+            })
+            .collect();
+        st.mark_published(&published, &[], 1).unwrap();
+        let (db, handle) = Db::spawn(st);
+        let out = dir.path().join("out");
+        let tree: Arc<dyn Store> = Arc::new(crate::store::LocalStore::open(&out).unwrap());
+        rewrite_dirty_lists(&db, &tree).await.unwrap();
+        for i in 0..n {
+            let list = std::fs::read_to_string(out.join(path(i)).join("@v/list")).unwrap();
+            assert_eq!(list, "v1.0.0\n", "{}", path(i));
+        }
+        let left = db.call(|s| s.dirty_modules_page(0, 10)).await.unwrap();
+        assert!(left.is_empty(), "still marked dirty: {left:?}");
+        drop(db);
+        handle.join().unwrap();
     }
 }

@@ -58,7 +58,7 @@ pub async fn publish_loop(
     mut rx: mpsc::Receiver<Verified>,
 ) -> Result<PublishCount, Fatal> {
     let mut count = PublishCount::default();
-    let mut previous_max: Option<i64> = db.call(|s| s.served_heads()).await?.last().map(|h| h.size);
+    let mut previous_max: Option<i64> = db.call(|s| s.largest_served_head()).await?.map(|h| h.size);
     let mut batch: Vec<Verified> = Vec::new();
     loop {
         let deadline = tokio::time::sleep(batch_wait());

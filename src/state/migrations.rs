@@ -1,0 +1,162 @@
+//! The schema of the state database, one migration per entry, keyed on
+//! `PRAGMA user_version`.
+//!
+//! Append only: a released migration is never edited, a change is a new entry
+//! at the end of [`MIGRATIONS`], so every database, however old, reaches the
+//! same schema by running the entries it has not run yet. A database newer
+//! than this build is refused rather than misread. Version states are stored
+//! as the numbers [`super::VersionState`] names (the partial indexes below
+//! spell them out: 1 pending, 2 failed, 5 missing).
+
+use super::{Result, State, StateError, err};
+
+/// The schema, one migration per entry. Append only.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: initial schema.
+    r#"
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE modules (
+        id     INTEGER PRIMARY KEY,
+        path   TEXT NOT NULL UNIQUE,
+        wanted INTEGER NOT NULL DEFAULT 0,
+        -- @v/list and @latest must be rewritten from the database.
+        dirty  INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE versions (
+        module_id    INTEGER NOT NULL,
+        version      TEXT NOT NULL,
+        state        INTEGER NOT NULL,
+        in_tree      INTEGER NOT NULL DEFAULT 0,
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER,
+        last_error   TEXT,
+        info_time    TEXT,
+        zip_h1       TEXT,
+        mod_h1       TEXT,
+        info_size    INTEGER,
+        mod_size     INTEGER,
+        zip_size     INTEGER,
+        info_mtime   INTEGER,
+        mod_mtime    INTEGER,
+        zip_mtime    INTEGER,
+        record_id    INTEGER,
+        published_at INTEGER,
+        checked_at   INTEGER,
+        PRIMARY KEY (module_id, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX versions_todo ON versions(state) WHERE state IN (1, 2);
+    CREATE INDEX versions_in_tree ON versions(module_id) WHERE in_tree = 1;
+    CREATE TABLE cursor (
+        id    INTEGER PRIMARY KEY CHECK (id = 1),
+        since TEXT NOT NULL
+    );
+    CREATE TABLE sumdb_trees (
+        size   INTEGER PRIMARY KEY,
+        hash   TEXT NOT NULL,
+        note   BLOB NOT NULL,
+        served INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE runs (
+        id        INTEGER PRIMARY KEY,
+        command   TEXT NOT NULL,
+        started   INTEGER NOT NULL,
+        finished  INTEGER,
+        exit_code INTEGER,
+        summary   TEXT
+    );
+    "#,
+    // 2: whole-file SHA-256 of the .zip and .info as downloaded, so verify sees
+    // byte-level damage that the content hash (h1:) ignores (zip metadata).
+    r#"
+    ALTER TABLE versions ADD COLUMN zip_sha256 TEXT;
+    ALTER TABLE versions ADD COLUMN info_sha256 TEXT;
+    "#,
+    // 3: a 404/410 is "not yet" for a bounded time (state 5, since `missing_since`),
+    // not "gone" at once: a proxy that has not caught up must not lose versions.
+    r#"
+    ALTER TABLE versions ADD COLUMN missing_since INTEGER;
+    DROP INDEX versions_todo;
+    CREATE INDEX versions_todo ON versions(state) WHERE state IN (1, 2, 5);
+    "#,
+];
+
+impl State {
+    pub(super) fn user_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err("cannot read schema version", e))
+    }
+
+    /// Refuses a database whose schema a newer gomirror wrote.
+    pub(super) fn check_schema_not_newer(&self) -> Result<()> {
+        let v = self.user_version()?;
+        if v as usize > MIGRATIONS.len() {
+            return Err(self.newer_schema(v));
+        }
+        Ok(())
+    }
+
+    fn newer_schema(&self, v: i64) -> StateError {
+        StateError {
+            path: self.path.clone(),
+            message: format!(
+                "schema version {v} is newer than this gomirror understands ({}); upgrade gomirror",
+                MIGRATIONS.len()
+            ),
+            source: None,
+        }
+    }
+
+    /// Runs, each in its own transaction, the migrations the database has not run yet.
+    pub(super) fn migrate(&mut self) -> Result<()> {
+        let current = self.user_version()?;
+        if current as usize > MIGRATIONS.len() {
+            return Err(self.newer_schema(current));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|e| err(&self.path, "cannot migrate", e))?;
+            tx.execute_batch(sql)
+                .map_err(|e| err(&self.path, &format!("migration {} failed", i + 1), e))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|e| err(&self.path, "cannot migrate", e))?;
+            tx.commit()
+                .map_err(|e| err(&self.path, "cannot migrate", e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_twice_without_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        let mut a = State::open(&p).unwrap();
+        a.set_meta("k", "v").unwrap();
+        drop(a);
+        let b = State::open(&p).unwrap();
+        assert_eq!(b.user_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(b.meta("k").unwrap().as_deref(), Some("v"));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        drop(State::open(&p).unwrap());
+        let c = rusqlite::Connection::open(&p).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+        drop(c);
+        let e = State::open(&p).err().unwrap().to_string();
+        assert!(e.contains("newer than this gomirror"), "{e}");
+    }
+}

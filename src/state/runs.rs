@@ -1,0 +1,189 @@
+//! The run log and what `status` reports: counts by state, the failing
+//! versions, the last runs.
+//!
+//! Every command records a row when it starts and completes it with its exit
+//! code and summary when it ends, so a run that crashed shows as unfinished.
+//! The lists here are capped by the caller (the most attempted failures, the
+//! most recent runs): a report stays short whatever the mirror size.
+
+use rusqlite::params;
+
+use super::{Result, State, VersionState};
+
+/// A failed version, for reports.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    pub path: String,
+    pub version: String,
+    pub attempts: i64,
+    pub next_attempt: Option<i64>,
+    pub error: String,
+}
+
+/// Counts by state, for `status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub modules: i64,
+    pub wanted_modules: i64,
+    pub index_versions: i64,
+    pub published: i64,
+    pub pending: i64,
+    pub failed: i64,
+    /// Not on the upstream yet (404/410 within the grace period).
+    pub missing: i64,
+    pub gone: i64,
+    pub in_tree: i64,
+    pub published_bytes: i64,
+}
+
+/// A row of the run log.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub command: String,
+    pub started: i64,
+    pub finished: Option<i64>,
+    pub exit_code: Option<i64>,
+    pub summary: Option<serde_json::Value>,
+}
+
+impl State {
+    pub fn counts(&self) -> Result<Counts> {
+        let q = |sql: &str| -> Result<i64> {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+                .map(|v| v.unwrap_or(0))
+                .map_err(|e| self.err("cannot count", e))
+        };
+        let in_state = |s: VersionState| -> Result<i64> {
+            self.conn
+                .query_row("SELECT count(*) FROM versions WHERE state = ?1", [s], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(|e| self.err(&format!("cannot count {s} versions"), e))
+        };
+        Ok(Counts {
+            modules: q("SELECT count(*) FROM modules")?,
+            wanted_modules: q("SELECT count(*) FROM modules WHERE wanted = 1")?,
+            index_versions: q("SELECT count(*) FROM versions")?,
+            published: in_state(VersionState::Published)?,
+            pending: in_state(VersionState::Pending)?,
+            failed: in_state(VersionState::Failed)?,
+            missing: in_state(VersionState::Missing)?,
+            // Gone versions of unwanted modules are no loss to report.
+            gone: q(
+                "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
+                     WHERE v.state = 3 /* gone */ AND m.wanted = 1",
+            )?,
+            in_tree: q("SELECT count(*) FROM versions WHERE in_tree = 1")?,
+            published_bytes: q(
+                "SELECT sum(coalesce(zip_size,0) + coalesce(mod_size,0) + coalesce(info_size,0)) FROM versions WHERE in_tree = 1",
+            )?,
+        })
+    }
+
+    /// Failed and missing versions, most attempted first, at most `limit`.
+    pub fn failures(&self, limit: usize) -> Result<Vec<Failure>> {
+        self.query_vec(
+            "cannot list failures",
+            "SELECT m.path, v.version, v.attempts, v.next_attempt, coalesce(v.last_error, '')
+                 FROM versions v JOIN modules m ON m.id = v.module_id
+                 WHERE v.state IN (?2, ?3) ORDER BY v.attempts DESC, m.path, v.version LIMIT ?1",
+            params![limit as i64, VersionState::Failed, VersionState::Missing],
+            |r| {
+                Ok(Failure {
+                    path: r.get(0)?,
+                    version: r.get(1)?,
+                    attempts: r.get(2)?,
+                    next_attempt: r.get(3)?,
+                    error: r.get(4)?,
+                })
+            },
+        )
+    }
+
+    pub fn begin_run(&mut self, command: &str, now: i64) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO runs(command, started) VALUES (?1, ?2)",
+                params![command, now],
+            )
+            .map_err(|e| self.err("cannot record run", e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(
+        &mut self,
+        id: i64,
+        now: i64,
+        exit_code: i32,
+        summary: &serde_json::Value,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE runs SET finished = ?2, exit_code = ?3, summary = ?4 WHERE id = ?1",
+                params![id, now, exit_code, summary.to_string()],
+            )
+            .map_err(|e| self.err(&format!("cannot record the end of run {id}"), e))?;
+        Ok(())
+    }
+
+    /// The last `limit` runs, newest first.
+    pub fn recent_runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        self.query_vec(
+            "cannot list runs",
+            "SELECT id, command, started, finished, exit_code, summary FROM runs ORDER BY id DESC LIMIT ?1",
+            [limit as i64],
+            |r| {
+                let summary: Option<String> = r.get(5)?;
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    command: r.get(1)?,
+                    started: r.get(2)?,
+                    finished: r.get(3)?,
+                    exit_code: r.get(4)?,
+                    summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+                })
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{entry, open_temp, published};
+
+    #[test]
+    fn publication_shows_in_the_counts() {
+        let (_d, mut st) = open_temp();
+        st.record_index_page(&[entry("golang.org/x/a", "v1.0.0")], &|_| true, "t")
+            .unwrap();
+        let t = st.todo_page(None, 1, 0, false).unwrap().remove(0);
+        st.mark_published(&[published(t.module_id, &t.version, Some(7))], &[], 100)
+            .unwrap();
+        let mut ids = Vec::new();
+        st.for_each_record_id(|id| ids.push(id)).unwrap();
+        assert_eq!(ids, vec![7]);
+        assert_eq!(st.dirty_modules_page(0, 10).unwrap().len(), 1);
+        assert_eq!(
+            st.listed_versions(t.module_id).unwrap()[0].version,
+            "v1.0.0"
+        );
+        let c = st.counts().unwrap();
+        assert_eq!((c.published, c.in_tree, c.published_bytes), (1, 1, 6));
+    }
+
+    #[test]
+    fn runs_are_logged_newest_first() {
+        let (_d, mut st) = open_temp();
+        let a = st.begin_run("sync", 1).unwrap();
+        let b = st.begin_run("prune", 2).unwrap();
+        st.finish_run(a, 3, 1, &serde_json::json!({"published": 2}))
+            .unwrap();
+        let runs = st.recent_runs(10).unwrap();
+        assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), [b, a]);
+        assert_eq!(runs[0].finished, None, "a run that has not ended shows so");
+        assert_eq!(runs[1].exit_code, Some(1));
+        assert_eq!(runs[1].summary, Some(serde_json::json!({"published": 2})));
+    }
+}

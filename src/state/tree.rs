@@ -1,0 +1,394 @@
+//! What the tree holds, as the database records it: the versions whose files
+//! are in place (`in_tree = 1`), read back by `verify` and by `prune`.
+//!
+//! Prune asks three kinds of question here: which versions in the tree should
+//! go (the deletion set: module no longer wanted, or gone from the upstream),
+//! whether a file found in the tree is accounted for (a module's indexes, a
+//! version's files, a lookup), and, once it has acted, records the outcome
+//! (stop listing, then out of the tree). Every question that grows with the
+//! mirror is asked a page or a row at a time (invariant 8).
+
+use rusqlite::params;
+
+use super::{Published, Result, State, VersionState, err};
+
+/// A version in the tree, as `verify` reads it back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedVersion {
+    pub path: String,
+    pub published: Published,
+}
+
+/// Why a version in the tree is in the deletion set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeletionReason {
+    /// The filter no longer wants its module.
+    Unwanted,
+    /// The upstream answers 404/410 for it (past the grace period).
+    Gone,
+}
+
+/// A version in the tree that prune should delete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletionCandidate {
+    pub module_id: i64,
+    pub module: String,
+    pub version: String,
+    pub reason: DeletionReason,
+}
+
+impl State {
+    /// Every version whose files are in the tree, in module order, a page at a time.
+    pub fn in_tree_page(
+        &self,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<PublishedVersion>> {
+        let (aid, aver) = after.unwrap_or((-1, ""));
+        self.query_vec(
+            "cannot list published versions",
+            "SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
+                    v.info_size, v.mod_size, v.zip_size, v.info_mtime, v.mod_mtime, v.zip_mtime, v.record_id,
+                    v.zip_sha256, v.info_sha256
+                 FROM versions v JOIN modules m ON m.id = v.module_id
+                 WHERE v.in_tree = 1 AND (v.module_id > ?2 OR (v.module_id = ?2 AND v.version > ?3))
+                 ORDER BY v.module_id, v.version LIMIT ?1",
+            params![limit as i64, aid, aver],
+            |r| {
+                let or_unknown = |i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(-1));
+                Ok(PublishedVersion {
+                    path: r.get(1)?,
+                    published: Published {
+                        module_id: r.get(0)?,
+                        version: r.get(2)?,
+                        info_time: r.get(3)?,
+                        zip_h1: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                        mod_h1: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                        info_size: or_unknown(6)?,
+                        mod_size: or_unknown(7)?,
+                        zip_size: or_unknown(8)?,
+                        info_mtime: or_unknown(9)?,
+                        mod_mtime: or_unknown(10)?,
+                        zip_mtime: or_unknown(11)?,
+                        record_id: r.get(12)?,
+                        zip_sha256: r.get(13)?,
+                        info_sha256: r.get(14)?,
+                    },
+                })
+            },
+        )
+    }
+
+    /// Versions of a module whose files are in the tree, after `after`, in order.
+    pub fn module_in_tree_page(
+        &self,
+        module_id: i64,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        self.query_vec(
+            "cannot list versions",
+            "SELECT version FROM versions WHERE module_id = ?1 AND in_tree = 1
+                 AND version > ?2 ORDER BY version LIMIT ?3",
+            params![module_id, after, limit as i64],
+            |r| r.get(0),
+        )
+    }
+
+    /// How many versions have files in the tree (an index lookup, unlike [`State::counts`]).
+    pub fn in_tree_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM versions WHERE in_tree = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+            .map_err(|e| self.err("cannot count", e))
+    }
+
+    /// Calls `f` with the record id of every version in the tree (for the
+    /// tiles clients need), one row at a time: memory stays bounded whatever
+    /// the mirror size.
+    pub fn for_each_record_id(&self, mut f: impl FnMut(i64)) -> Result<()> {
+        let what = "cannot read record ids";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT record_id FROM versions WHERE in_tree = 1 AND record_id IS NOT NULL",
+            )
+            .map_err(|e| self.err(what, e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(what, e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(what, e))? {
+            f(row.get(0).map_err(|e| self.err(what, e))?);
+        }
+        Ok(())
+    }
+
+    // ---- prune ----------------------------------------------------------------
+
+    /// Up to `limit` versions of the deletion set after `after` (a module path
+    /// and version), in module path and version order: versions in the tree
+    /// whose module the filter no longer wants, or that the upstream no longer
+    /// has. A version in the tree of a wanted module in any other state stays.
+    pub fn deletion_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<DeletionCandidate>> {
+        let (apath, aver) = after.unwrap_or(("", ""));
+        self.query_vec(
+            "cannot list versions to delete",
+            "SELECT v.module_id, m.path, v.version, m.wanted
+                 FROM versions v JOIN modules m ON m.id = v.module_id
+                 WHERE v.in_tree = 1 AND (v.state = ?2 OR m.wanted = 0)
+                   AND (m.path > ?3 OR (m.path = ?3 AND v.version > ?4))
+                 ORDER BY m.path, v.version LIMIT ?1",
+            params![limit as i64, VersionState::Gone, apath, aver],
+            |r| {
+                let wanted: bool = r.get(3)?;
+                Ok(DeletionCandidate {
+                    module_id: r.get(0)?,
+                    module: r.get(1)?,
+                    version: r.get(2)?,
+                    // A module no longer wanted says more than one gone version.
+                    reason: if wanted {
+                        DeletionReason::Gone
+                    } else {
+                        DeletionReason::Unwanted
+                    },
+                })
+            },
+        )
+    }
+
+    /// Whether a module has a published version in the tree, so that its
+    /// `@v/list` and `@latest` belong there.
+    pub fn module_has_listed_version(&self, module_id: i64) -> Result<bool> {
+        self.exists(
+            &format!("cannot read versions of module {module_id}"),
+            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND in_tree = 1 AND state = ?2)",
+            params![module_id, VersionState::Published],
+        )
+    }
+
+    /// Whether a version's files are in the tree.
+    pub fn version_in_tree(&self, module_id: i64, version: &str) -> Result<bool> {
+        self.exists(
+            &format!("cannot read version {version} of module {module_id}"),
+            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND version = ?2 AND in_tree = 1)",
+            params![module_id, version],
+        )
+    }
+
+    /// Whether `module@version` is in the tree with a checksum-database record,
+    /// so that its lookup file belongs there.
+    pub fn lookup_in_tree(&self, module: &str, version: &str) -> Result<bool> {
+        self.exists(
+            &format!("cannot read {module}@{version}"),
+            "SELECT EXISTS (SELECT 1 FROM versions v JOIN modules m ON m.id = v.module_id
+                 WHERE m.path = ?1 AND v.version = ?2 AND v.in_tree = 1 AND v.record_id IS NOT NULL)",
+            params![module, version],
+        )
+    }
+
+    /// Stops listing versions about to be deleted, and marks their modules'
+    /// indexes for rewriting, in one transaction: an unwanted version becomes
+    /// merely `Seen`, a gone one stays `Gone`. Their files stay in the tree
+    /// (and `in_tree` stays set) until [`State::mark_out_of_tree`].
+    pub fn unlist(&mut self, versions: &[(i64, String)]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot stop listing pruned versions", x);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "UPDATE versions SET state = CASE WHEN state = ?3 THEN state ELSE ?4 END
+                     WHERE module_id = ?1 AND version = ?2",
+                )
+                .map_err(e)?;
+            let mut dirty = tx
+                .prepare_cached("UPDATE modules SET dirty = 1 WHERE id = ?1")
+                .map_err(e)?;
+            for (id, v) in versions {
+                up.execute(params![id, v, VersionState::Gone, VersionState::Seen])
+                    .map_err(e)?;
+                dirty.execute([id]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Records that these versions' files are all gone from the tree.
+    pub fn mark_out_of_tree(&mut self, versions: &[(i64, String)]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot record pruned versions", x);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "UPDATE versions SET in_tree = 0, info_size = NULL, mod_size = NULL, zip_size = NULL,
+                         info_mtime = NULL, mod_mtime = NULL, zip_mtime = NULL
+                     WHERE module_id = ?1 AND version = ?2",
+                )
+                .map_err(e)?;
+            for (id, v) in versions {
+                up.execute(params![id, v]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    fn exists<P: rusqlite::Params>(&self, what: &str, sql: &str, params: P) -> Result<bool> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.query_row(params, |r| r.get(0)))
+            .map_err(|e| self.err(what, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{entry, open_temp, published};
+    use super::*;
+
+    /// A mirror with, in the tree: a wanted module's published and gone
+    /// versions, an unwanted module's version; out of the tree: a gone version.
+    fn mirror() -> (tempfile::TempDir, State, i64, i64) {
+        let (d, mut st) = open_temp();
+        st.record_index_page(
+            &[
+                entry("golang.org/x/keep", "v1.0.0"),
+                entry("golang.org/x/keep", "v1.1.0"),
+                entry("golang.org/x/keep", "v1.2.0"),
+                entry("golang.org/x/drop", "v0.1.0"),
+            ],
+            &|_| true,
+            "t",
+        )
+        .unwrap();
+        let keep = st.module("golang.org/x/keep").unwrap().unwrap().0;
+        let drop = st.module("golang.org/x/drop").unwrap().unwrap().0;
+        st.mark_published(
+            &[
+                published(keep, "v1.0.0", Some(1)),
+                published(keep, "v1.1.0", None),
+                published(drop, "v0.1.0", Some(3)),
+            ],
+            &[],
+            10,
+        )
+        .unwrap();
+        st.mark_recheck_not_found(keep, "v1.1.0", "410", 20, 0)
+            .unwrap();
+        st.mark_gone(keep, "v1.2.0", "404", 20).unwrap();
+        st.apply_filter("keep only", &|p| p.ends_with("/keep"))
+            .unwrap();
+        (d, st, keep, drop)
+    }
+
+    #[test]
+    fn the_deletion_set_is_unwanted_and_gone_versions_in_the_tree_and_nothing_kept() {
+        let (_d, st, keep, drop) = mirror();
+        let all = st.deletion_page(None, 100).unwrap();
+        let got: Vec<_> = all
+            .iter()
+            .map(|c| (c.module_id, c.version.as_str(), c.reason))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (drop, "v0.1.0", DeletionReason::Unwanted),
+                (keep, "v1.1.0", DeletionReason::Gone),
+            ],
+            "the published version stays, and a gone one not in the tree is not deleted twice"
+        );
+        // Paged one at a time, the same set in the same order.
+        let mut paged = Vec::new();
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let page = st
+                .deletion_page(after.as_ref().map(|(m, v)| (m.as_str(), v.as_str())), 1)
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some((last.module.clone(), last.version.clone()));
+            paged.extend(page);
+        }
+        assert_eq!(paged, all);
+    }
+
+    #[test]
+    fn prune_belongs_checks_answer_from_what_is_in_the_tree() {
+        let (_d, st, keep, drop) = mirror();
+        assert!(st.module_has_listed_version(keep).unwrap());
+        // Its only version is in the tree but no longer published (unwanted
+        // modules' versions stop being fetched, not listed: prune unlists them).
+        assert!(st.module_has_listed_version(drop).unwrap());
+        assert!(st.version_in_tree(keep, "v1.0.0").unwrap());
+        assert!(st.version_in_tree(keep, "v1.1.0").unwrap());
+        assert!(!st.version_in_tree(keep, "v1.2.0").unwrap());
+        assert!(!st.version_in_tree(keep, "v9.0.0").unwrap());
+        assert!(st.lookup_in_tree("golang.org/x/keep", "v1.0.0").unwrap());
+        assert!(
+            !st.lookup_in_tree("golang.org/x/keep", "v1.1.0").unwrap(),
+            "no checksum-database record, so no lookup"
+        );
+        assert!(!st.lookup_in_tree("golang.org/x/none", "v1.0.0").unwrap());
+    }
+
+    #[test]
+    fn unlisting_then_marking_out_of_tree_takes_versions_out_step_by_step() {
+        let (_d, mut st, keep, drop) = mirror();
+        st.set_dirty(&[keep, drop], false).unwrap();
+        let doomed = [(drop, "v0.1.0".to_string()), (keep, "v1.1.0".to_string())];
+        st.unlist(&doomed).unwrap();
+        assert_eq!(
+            st.version_state(drop, "v0.1.0").unwrap(),
+            Some(VersionState::Seen)
+        );
+        assert_eq!(
+            st.version_state(keep, "v1.1.0").unwrap(),
+            Some(VersionState::Gone)
+        );
+        assert!(!st.module_has_listed_version(drop).unwrap());
+        let dirty: Vec<i64> = st
+            .dirty_modules_page(0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.0)
+            .collect();
+        assert_eq!(dirty.len(), 2, "both modules' indexes are rewritten");
+        // Still in the tree until the files are gone.
+        assert_eq!(st.in_tree_count().unwrap(), 3);
+        assert_eq!(st.deletion_page(None, 10).unwrap().len(), 2);
+        st.mark_out_of_tree(&doomed[..1]).unwrap();
+        assert_eq!(st.in_tree_count().unwrap(), 2);
+        let left = st.deletion_page(None, 10).unwrap();
+        assert_eq!(
+            left.len(),
+            1,
+            "the version whose deletion failed is retried"
+        );
+        assert_eq!(left[0].module_id, keep);
+        assert!(
+            st.listed_versions(keep)
+                .unwrap()
+                .iter()
+                .all(|l| l.version == "v1.0.0")
+        );
+    }
+
+    #[test]
+    fn in_tree_pages_and_record_ids_cover_the_tree() {
+        let (_d, st, _keep, _drop) = mirror();
+        let first = st.in_tree_page(None, 2).unwrap();
+        assert_eq!(first.len(), 2);
+        let last = first.last().unwrap();
+        let rest = st
+            .in_tree_page(Some((last.published.module_id, &last.published.version)), 2)
+            .unwrap();
+        assert_eq!(first.len() + rest.len(), 3);
+        let mut ids = Vec::new();
+        st.for_each_record_id(|id| ids.push(id)).unwrap();
+        ids.sort();
+        assert_eq!(ids, [1, 3]);
+    }
+}
