@@ -11,6 +11,7 @@ mod faults;
 mod fuzz_corpus;
 mod index_faults;
 mod load;
+mod no_index;
 mod output;
 mod prune_verify;
 mod run_faults;
