@@ -408,7 +408,7 @@ pub fn large_zip(bytes: u64) -> ModuleVersionSpec {
 /// module `golang.org/toolchain`, version `v0.0.1-<go>.<goos>-<goarch>`, a
 /// `.mod` of just `module golang.org/toolchain`, and a zip laid out like the
 /// real ones (a GOROOT under `golang.org/toolchain@<version>/`: `VERSION`,
-/// `go.env`, `bin/go`, `bin/gofmt`, `pkg/tool/<goos>_<goarch>/`, and
+/// `go.env`, `bin/go`, `bin/gofmt`, `pkg/tool/<goos>_<goarch>/`, `lib/`, and
 /// `src/_go.mod`, renamed because a module zip cannot hold a nested go.mod;
 /// every entry mode 0644, the go command sets the execute bits). `bin/go` is
 /// a shell script that answers `go version` as that Go would, so a test can
@@ -453,6 +453,16 @@ pub fn toolchain(go: &str, platform: &str) -> ModuleVersionSpec {
         (
             format!("pkg/tool/{goos}_{goarch}/compile"),
             b"#!/bin/sh\necho fake compile >&2\nexit 2\n".to_vec(),
+        ),
+        // Go 1.24 moved the exec wrappers to lib/wasm; go 1.26 sets their
+        // execute bits and fails on a toolchain without lib/.
+        (
+            "lib/time/zoneinfo.zip".into(),
+            b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec(),
+        ),
+        (
+            "lib/wasm/go_js_wasm_exec".into(),
+            b"#!/bin/sh\nexit 2\n".to_vec(),
         ),
         (
             "src/_go.mod".into(),
