@@ -14,6 +14,7 @@ mod load;
 mod no_index;
 mod output;
 mod prune_verify;
+mod real_shapes;
 mod run_faults;
 mod sources;
 mod sumdb_trust;
