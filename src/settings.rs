@@ -20,6 +20,7 @@ use crate::source::index::IndexFeed;
 pub use crate::source::index::IndexSince;
 use crate::source::proxy::ProxyOrigin;
 use crate::source::seeds::Seeds;
+use crate::source::toolchains::{self, Toolchains};
 use crate::source::{Discovery, Origin};
 use crate::sumdb::note::Verifier;
 
@@ -78,11 +79,14 @@ struct RawMirror {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFilter {
+    #[serde(default)]
     include: Vec<String>,
     #[serde(default)]
     exclude: Vec<String>,
     #[serde(default)]
     seed: Vec<String>,
+    #[serde(default)]
+    toolchains: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -178,13 +182,17 @@ pub struct Settings {
     /// The config file this came from (for messages).
     pub config_path: PathBuf,
     pub proxy: Url,
-    pub index: Url,
+    /// The module index feed; `None` when `upstream.index = "off"` (most
+    /// proxies publish none): then seeds and toolchains say what is wanted.
+    pub index: Option<Url>,
     /// Per-read timeout for upstream requests (no whole-transfer cap: zips are large).
     pub timeout: Duration,
     /// Where a new mirror starts reading the index; `None` = the beginning.
     pub index_since: Option<IndexSince>,
     /// Modules whose tagged versions are listed from the proxy on every run.
     pub seeds: Vec<String>,
+    /// GOOS-GOARCH platforms whose `golang.org/toolchain` versions are mirrored.
+    pub toolchains: Vec<String>,
     pub sumdb: SumdbSettings,
     pub output: PathBuf,
     pub state: PathBuf,
@@ -233,17 +241,30 @@ impl SumdbSettings {
 pub struct Filter {
     pub include: String,
     pub exclude: String,
+    /// Module paths wanted besides `include` (exactly these, not their
+    /// subpaths): the seeds when `include` is empty, and
+    /// `golang.org/toolchain` when toolchains are mirrored.
+    pub exact: Vec<String>,
 }
 
 impl Filter {
     pub fn wants(&self, module: &str) -> bool {
-        pattern::match_prefix_patterns(&self.include, module)
+        let included = (!self.include.is_empty()
+            && pattern::match_prefix_patterns(&self.include, module))
+            || self.exact.iter().any(|m| m == module);
+        included
             && (self.exclude.is_empty() || !pattern::match_prefix_patterns(&self.exclude, module))
     }
 
     /// A stable description, stored with the state so a changed filter is noticed.
     pub fn fingerprint(&self) -> String {
-        format!("include={};exclude={}", self.include, self.exclude)
+        let mut f = format!("include={};exclude={}", self.include, self.exclude);
+        // Unchanged for filters without exact paths: existing mirrors keep their fingerprint.
+        if !self.exact.is_empty() {
+            f.push_str(";exact=");
+            f.push_str(&self.exact.join(","));
+        }
+        f
     }
 }
 
@@ -317,16 +338,23 @@ impl Settings {
         )))
     }
 
-    /// What is wanted, in the order a sync walks it: the index feed, then the
-    /// seeds (whose versions the index usually named already).
+    /// What is wanted, in the order a sync walks it: the index feed (unless
+    /// `index = "off"`), then the seeds (whose versions the index usually
+    /// named already), then the toolchains.
     pub fn discovery(&self) -> Result<Vec<Box<dyn Discovery>>, String> {
-        let mut sources: Vec<Box<dyn Discovery>> = vec![Box::new(IndexFeed::new(
-            self.upstream()?,
-            self.index.clone(),
-            self.index_since.clone(),
-        ))];
+        let mut sources: Vec<Box<dyn Discovery>> = Vec::new();
+        if let Some(index) = &self.index {
+            sources.push(Box::new(IndexFeed::new(
+                self.upstream()?,
+                index.clone(),
+                self.index_since.clone(),
+            )));
+        }
         if !self.seeds.is_empty() {
             sources.push(Box::new(Seeds::new(self.origin()?, self.seeds.clone())));
+        }
+        if !self.toolchains.is_empty() {
+            sources.push(Box::new(Toolchains::new(self.origin()?, &self.toolchains)));
         }
         Ok(sources)
     }
@@ -358,7 +386,10 @@ impl Settings {
         let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
 
         let proxy = parse_url("upstream.proxy", &raw.upstream.proxy).map_err(&invalid)?;
-        let index = parse_url("upstream.index", &raw.upstream.index).map_err(&invalid)?;
+        let index = match raw.upstream.index.trim() {
+            "off" => None,
+            text => Some(parse_url("upstream.index", text).map_err(&invalid)?),
+        };
         let timeout = bounded_duration(
             "upstream.timeout",
             &raw.upstream.timeout,
@@ -423,14 +454,46 @@ impl Settings {
         }
 
         let include = join_patterns("filter.include", &raw.filter.include).map_err(&invalid)?;
-        if include.is_empty() {
+        if include.is_empty() && raw.filter.seed.is_empty() && raw.filter.toolchains.is_empty() {
             return Err(invalid(
-                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module"
+                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module, or name modules in filter.seed or platforms in filter.toolchains"
+                    .into(),
+            ));
+        }
+        if index.is_none() && raw.filter.seed.is_empty() && raw.filter.toolchains.is_empty() {
+            return Err(invalid(
+                "upstream.index is \"off\" and neither filter.seed nor filter.toolchains names anything, so nothing would be mirrored"
                     .into(),
             ));
         }
         let exclude = join_patterns("filter.exclude", &raw.filter.exclude).map_err(&invalid)?;
-        let filter = Filter { include, exclude };
+        let mut toolchain_platforms: Vec<String> = Vec::new();
+        for platform in &raw.filter.toolchains {
+            if !toolchains::is_platform(platform) {
+                return Err(invalid(format!(
+                    "filter.toolchains: {platform:?} is not a GOOS-GOARCH pair Go releases toolchains for (e.g. \"linux-amd64\", \"darwin-arm64\"; see `go tool dist list`)"
+                )));
+            }
+            if !toolchain_platforms.contains(platform) {
+                toolchain_platforms.push(platform.clone());
+            }
+        }
+        // With no include patterns the seeds are the wanted modules themselves.
+        let mut exact: Vec<String> = if include.is_empty() {
+            raw.filter.seed.clone()
+        } else {
+            Vec::new()
+        };
+        if !toolchain_platforms.is_empty() {
+            exact.push(toolchains::MODULE.to_string());
+        }
+        exact.sort();
+        exact.dedup();
+        let filter = Filter {
+            include,
+            exclude,
+            exact,
+        };
         for seed in &raw.filter.seed {
             crate::gomod::check_path(seed).map_err(|e| invalid(format!("filter.seed: {e}")))?;
             if !filter.wants(seed) {
@@ -438,6 +501,12 @@ impl Settings {
                     "filter.seed: {seed:?} is not wanted by filter.include/exclude, so seeding it would mirror nothing"
                 )));
             }
+        }
+        if !toolchain_platforms.is_empty() && !filter.wants(toolchains::MODULE) {
+            return Err(invalid(format!(
+                "filter.toolchains: {} is excluded by filter.exclude, so no toolchain would be mirrored",
+                toolchains::MODULE
+            )));
         }
         let index_since = match &raw.upstream.index_since {
             None => None,
@@ -484,6 +553,7 @@ impl Settings {
             timeout,
             index_since,
             seeds: raw.filter.seed,
+            toolchains: toolchain_platforms,
             sumdb: SumdbSettings {
                 key: raw.sumdb.key,
                 verifier,
@@ -810,6 +880,87 @@ include = ["golang.org/x"]
     }
 
     #[test]
+    fn index_off_follows_seeds_and_toolchains_only() {
+        let off = |filter: &str| {
+            cfg(&minimal("")
+                .replace("https://index.golang.org/index", "off")
+                .replace("include = [\"golang.org/x\"]", filter))
+        };
+        let s = off("include = []\nseed = [\"golang.org/x/mod\"]").unwrap();
+        assert_eq!(s.index, None);
+        assert!(s.filter.wants("golang.org/x/mod"));
+        // Exactly the seeds: not their subpaths, not their neighbours.
+        assert!(!s.filter.wants("golang.org/x/mod/sub") && !s.filter.wants("golang.org/x/net"));
+        assert_eq!(s.discovery().unwrap().len(), 1);
+        let s = off("toolchains = [\"linux-amd64\", \"darwin-arm64\", \"linux-amd64\"]").unwrap();
+        assert_eq!(s.toolchains, ["linux-amd64", "darwin-arm64"]);
+        assert!(s.filter.wants("golang.org/toolchain") && !s.filter.wants("golang.org/x/mod"));
+        let d = s.discovery().unwrap();
+        assert_eq!(d.len(), 1);
+        assert!(
+            d[0].describe()
+                .starts_with("toolchains (darwin-arm64, linux-amd64)")
+        );
+        // Seeds with include patterns must still be wanted by them.
+        let s = off("include = [\"golang.org/x\"]\nseed = [\"golang.org/x/mod\"]").unwrap();
+        assert!(s.filter.wants("golang.org/x/net"));
+        let err = off("include = [\"golang.org/x\"]").unwrap_err().to_string();
+        assert!(
+            err.contains("upstream.index is \"off\"") && err.contains("filter.seed"),
+            "{err}"
+        );
+        let err = off("include = []").unwrap_err().to_string();
+        assert!(err.contains("filter.include is empty"), "{err}");
+        // With the index on, an empty include and only toolchains is enough too.
+        let s = cfg(&minimal("").replace(
+            "include = [\"golang.org/x\"]",
+            "include = []\ntoolchains = [\"linux-arm64\"]",
+        ))
+        .unwrap();
+        assert!(s.index.is_some() && s.filter.wants("golang.org/toolchain"));
+        assert_eq!(s.discovery().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn unknown_toolchain_platform_is_refused_naming_the_key() {
+        for bad in ["linux-x86_64", "linux", "amd64-linux", "Linux-amd64", ""] {
+            let err = refused(
+                "include = [\"golang.org/x\"]",
+                &format!("include = [\"golang.org/x\"]\ntoolchains = [{bad:?}]"),
+                "",
+            );
+            assert!(
+                err.contains("filter.toolchains") && err.contains(&format!("{bad:?}")),
+                "{bad}: {err}"
+            );
+        }
+        let err = refused(
+            "include = [\"golang.org/x\"]",
+            "include = [\"golang.org\"]\nexclude = [\"golang.org/toolchain\"]\ntoolchains = [\"linux-amd64\"]",
+            "",
+        );
+        assert!(
+            err.contains("filter.toolchains") && err.contains("excluded"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn fingerprint_of_a_filter_without_exact_paths_is_unchanged() {
+        let s = cfg(&minimal("")).unwrap();
+        assert_eq!(s.filter.fingerprint(), "include=golang.org/x;exclude=");
+        let s = cfg(&minimal("").replace(
+            "include = [\"golang.org/x\"]",
+            "include = [\"golang.org/x\"]\ntoolchains = [\"linux-amd64\"]",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.filter.fingerprint(),
+            "include=golang.org/x;exclude=;exact=golang.org/toolchain"
+        );
+    }
+
+    #[test]
     fn max_delete_limits() {
         assert_eq!(MaxDelete::Percent(10.0).limit(1000), 100);
         assert_eq!(MaxDelete::Percent(10.0).limit(5), 0);
@@ -824,7 +975,10 @@ include = ["golang.org/x"]
         let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/sync.toml"));
         let s = Settings::load(path).unwrap();
         assert_eq!(s.proxy.as_str(), "https://proxy.golang.org/");
-        assert_eq!(s.index.as_str(), "https://index.golang.org/index");
+        assert_eq!(
+            s.index.as_ref().map(Url::as_str),
+            Some("https://index.golang.org/index")
+        );
         assert_eq!(s.sumdb.name, "sum.golang.org");
         assert_eq!(s.sumdb.verifier.key_hash(), 0x033de0ae);
         assert_eq!(

@@ -14,6 +14,8 @@ struct Status {
     config: String,
     output: String,
     state: String,
+    /// The index feed's URL, or "off" (versions come from seeds and toolchains only).
+    index: String,
     cursor: Option<String>,
     counts: Counts,
     checksum_database: Option<TreeStatus>,
@@ -35,6 +37,10 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
         config: settings.config_path.display().to_string(),
         output: settings.output.display().to_string(),
         state: settings.state.display().to_string(),
+        index: settings
+            .index
+            .as_ref()
+            .map_or("off".into(), crate::http::redact::redact_url),
         cursor: state.cursor()?,
         counts: state.counts()?,
         checksum_database: trusted.map(|t| TreeStatus {
@@ -62,8 +68,11 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
     lines.push(format!("mirror     {}", status.output));
     lines.push(format!("state      {}", status.state));
     lines.push(format!(
-        "index      cursor {} ({} versions known, {} modules, {} wanted)",
-        status.cursor.as_deref().unwrap_or("(not started)"),
+        "index      {} ({} versions known, {} modules, {} wanted)",
+        match (status.index.as_str(), status.cursor.as_deref()) {
+            ("off", _) => "off: versions come from [filter].seed and toolchains only".into(),
+            (_, cursor) => format!("cursor {}", cursor.unwrap_or("(not started)")),
+        },
         c.index_versions,
         c.modules,
         c.wanted_modules

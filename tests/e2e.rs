@@ -181,6 +181,7 @@ impl GoClient {
             .env("GOPRIVATE", "")
             .env("GONOPROXY", "")
             .env("GOINSECURE", "")
+            .env("GOWORK", "off")
             .env("CGO_ENABLED", "0");
         cmd
     }
@@ -497,5 +498,178 @@ fn go_rejects_a_tampered_mirror() {
     // Restored, it verifies again: the failures above were the tampering.
     let go = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
     go.download_all(&[(p, v)]);
+    assert_upstream_untouched(&m);
+}
+
+/// The machine's go as `(minor, "GOOS-GOARCH")`; fails the test (never skips)
+/// when go is older than 1.21, the first that downloads toolchains as modules.
+fn go_toolchain_support() -> (u32, String) {
+    let out = Command::new(require("go"))
+        .args(["env", "GOVERSION", "GOOS", "GOARCH"])
+        .env("GOTOOLCHAIN", "local")
+        .env("GOENV", "off")
+        .output()
+        .expect("run go env");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    let minor = lines
+        .first()
+        .and_then(|v| v.strip_prefix("go1."))
+        .and_then(|v| v.split(['.', 'r', 'b']).next())
+        .and_then(|m| m.parse::<u32>().ok());
+    match (minor, lines.get(1), lines.get(2)) {
+        (Some(minor), Some(goos), Some(goarch)) if minor >= 21 => {
+            (minor, format!("{goos}-{goarch}"))
+        }
+        _ => panic!(
+            "toolchain downloads need go 1.21 or later; this machine's go says {text:?} (Debian 12's golang-go is 1.19: install a current Go from go.dev/dl into PATH)"
+        ),
+    }
+}
+
+/// Peak resident memory (VmHWM, KiB) of a child, sampled until it exits.
+fn peak_rss_kib(mut child: Child) -> (std::process::ExitStatus, u64) {
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status_file)
+            && let Some(kb) = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak = peak.max(kb);
+        }
+        if let Some(status) = child.try_wait().expect("wait for gomirror") {
+            return (status, peak);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn go_switches_to_a_newer_toolchain_downloaded_from_the_mirror_alone() {
+    let (minor, platform) = go_toolchain_support();
+    // Newer than the machine's go, so the go command must switch to it.
+    let newer = format!("go1.{}.1", minor + 1);
+    let other = if platform == "linux-arm64" {
+        "linux-amd64"
+    } else {
+        "linux-arm64"
+    };
+    // One large toolchain (64 MiB stored): the sync streams it, memory stays flat.
+    let big = 64 << 20;
+    let corpus = Corpus::generated(1, 1, 9)
+        .with(
+            crate::support::corpus::toolchain(&newer, &platform)
+                .with_large_file(&format!("pkg/tool/{}/big", platform.replace('-', "_")), big),
+        )
+        .with_toolchains(&newer, &[other]);
+    let m = Mirror::with(corpus, FakeOptions::default(), Cfg::default());
+    crate::no_index::feedless(&m, &format!("toolchains = [\"{platform}\"]"));
+    let child = Command::new(env!("CARGO_BIN_EXE_gomirror"))
+        .arg("-c")
+        .arg(m.config_path())
+        .arg("sync")
+        .env("GOMIRROR_RETRY_BASE_MS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gomirror sync");
+    let (status, peak_kib) = peak_rss_kib(child);
+    eprintln!("gomirror sync: peak RSS {peak_kib} KiB while mirroring a {big}-byte toolchain zip");
+    assert!(status.success(), "gomirror sync: {status}");
+    assert!(
+        peak_kib > 0 && peak_kib * 1024 < big,
+        "gomirror's peak RSS {peak_kib} KiB is not below the {big}-byte zip it mirrored"
+    );
+    let version = format!("v0.0.1-{newer}.{platform}");
+    m.assert_mirrored("golang.org/toolchain", &version);
+    m.assert_absent("golang.org/toolchain", &format!("v0.0.1-{newer}.{other}"));
+
+    let nginx = Nginx::serve(&m.out());
+    switch_off(&m);
+
+    // GOTOOLCHAIN names the version: go downloads it as a module through the
+    // mirror, verifies it against the mirror's checksum database (GOSUMDB is
+    // the key alone) and runs its bin/go.
+    let go = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    let dir = go.home.path().join("work");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = go
+        .command(&dir, &["version"])
+        .env("GOTOOLCHAIN", &newer)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = format!("go version {newer} {}", platform.replace('-', "/"));
+    assert!(out.status.success() && text.contains(&want), "{text}");
+    let cached = go
+        .home
+        .path()
+        .join("gopath/pkg/mod/cache/download")
+        .join(version_file("golang.org/toolchain", &version, "zip"));
+    assert!(cached.exists(), "go did not download {version}");
+    let name = m.upstream.sumdb_name();
+    assert!(
+        go.home
+            .path()
+            .join(format!("gopath/pkg/sumdb/{name}/latest"))
+            .exists(),
+        "go did not check the toolchain against the mirror's checksum database"
+    );
+
+    // A go.mod's toolchain line does the same with GOTOOLCHAIN=auto, from a clean cache.
+    let fresh = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    let app = fresh.home.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("go.mod"),
+        format!("module example.org/app\n\ngo 1.21\n\ntoolchain {newer}\n"),
+    )
+    .unwrap();
+    let out = fresh
+        .command(&app, &["version"])
+        .env("GOTOOLCHAIN", "auto")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains(&want), "{text}");
+
+    // A toolchain zip swapped in the mirror is refused by go's checksum check.
+    let zip = m
+        .out()
+        .join(version_file("golang.org/toolchain", &version, "zip"));
+    std::fs::remove_file(&zip).unwrap();
+    crate::support::zipbuild::build_zip(
+        &crate::support::corpus::toolchain(&newer, &platform),
+        &zip,
+        true,
+    )
+    .unwrap();
+    let tampered = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    let (ok, out) = {
+        let out = tampered
+            .command(&dir, &["version"])
+            .env("GOTOOLCHAIN", &newer)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(
+        !ok && (out.contains("SECURITY") || out.contains("verifying")),
+        "go ran a swapped toolchain:\n{out}"
+    );
     assert_upstream_untouched(&m);
 }

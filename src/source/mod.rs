@@ -23,6 +23,7 @@
 pub mod index;
 pub mod proxy;
 pub mod seeds;
+pub mod toolchains;
 
 use std::future::Future;
 use std::path::Path;

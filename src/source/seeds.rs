@@ -18,6 +18,52 @@ impl Seeds {
     }
 }
 
+/// The valid versions of `module`'s `@v/list` on `origin`; `None` (after a
+/// warning) when the origin has no such module. Invalid lines are reported
+/// to `intake` and skipped.
+pub(crate) async fn list_module(
+    origin: &dyn Origin,
+    module: &str,
+    intake: &mut dyn Intake,
+) -> Result<Option<Vec<IndexEntry>>, SourceError> {
+    let body = match origin.list(module, modzip::MAX_GO_MOD).await {
+        Ok(b) => b,
+        // The configuration checked every module named; a failure here is a bug to show, not skip.
+        Err(OriginError::Name { reason, .. }) => {
+            return Err(SourceError::SeedName {
+                module: module.to_string(),
+                reason,
+            });
+        }
+        Err(e) if e.is_not_found() => {
+            intake.note(Event::Warning(format!(
+                "seed {module}: the proxy has no versions: {e}"
+            )));
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(SourceError::Seed {
+                module: module.to_string(),
+                source: e,
+            });
+        }
+    };
+    let mut entries = Vec::new();
+    for line in String::from_utf8_lossy(&body).lines() {
+        let Some(v) = line.split_whitespace().next() else {
+            continue;
+        };
+        match gomod::check(module, v) {
+            Ok(()) => entries.push(IndexEntry {
+                path: module.to_string(),
+                version: v.to_string(),
+            }),
+            Err(e) => intake.note(Event::Invalid(format!("seed {module}: @v/list: {e}"))),
+        }
+    }
+    Ok(Some(entries))
+}
+
 impl Discovery for Seeds {
     fn describe(&self) -> String {
         format!("seeds from {}", self.origin.describe())
@@ -29,44 +75,9 @@ impl Discovery for Seeds {
     ) -> LocalBoxFuture<'a, Result<(), SourceError>> {
         Box::pin(async move {
             for module in &self.modules {
-                let body = match self.origin.list(module, modzip::MAX_GO_MOD).await {
-                    Ok(b) => b,
-                    // The configuration checked every seed; a failure here is a bug to show, not skip.
-                    Err(OriginError::Name { reason, .. }) => {
-                        return Err(SourceError::SeedName {
-                            module: module.clone(),
-                            reason,
-                        });
-                    }
-                    Err(e) if e.is_not_found() => {
-                        intake.note(Event::Warning(format!(
-                            "seed {module}: the proxy has no versions: {e}"
-                        )));
-                        continue;
-                    }
-                    Err(e) => {
-                        return Err(SourceError::Seed {
-                            module: module.clone(),
-                            source: e,
-                        });
-                    }
-                };
-                let mut entries = Vec::new();
-                for line in String::from_utf8_lossy(&body).lines() {
-                    let Some(v) = line.split_whitespace().next() else {
-                        continue;
-                    };
-                    match gomod::check(module, v) {
-                        Ok(()) => entries.push(IndexEntry {
-                            path: module.clone(),
-                            version: v.to_string(),
-                        }),
-                        Err(e) => {
-                            intake.note(Event::Invalid(format!("seed {module}: @v/list: {e}")))
-                        }
-                    }
+                if let Some(entries) = list_module(&*self.origin, module, intake).await? {
+                    intake.offer(entries, None).await?;
                 }
-                intake.offer(entries, None).await?;
             }
             Ok(())
         })

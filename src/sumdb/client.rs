@@ -721,6 +721,14 @@ impl LogClient {
 /// partial ones at its position (clients fall back to it), and a partial tile
 /// is only written while its full tile is absent.
 fn mirror_tile(tree: &dyn Store, dir: &str, tile: Tile, data: &[u8]) -> Result<(), StoreError> {
+    // Check-then-write of a partial must not interleave with a full tile's
+    // write-then-remove of the partials (lookups with older heads than the
+    // latest make both happen at once): the partial's directory vanished under
+    // its write, or a partial was left beside its full tile.
+    static TILE_WRITES: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = TILE_WRITES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if tile.is_full() {
         let rel = format!("{dir}/{}", tile.path());
         tree.write_if_changed(&rel, data)?;
@@ -872,6 +880,64 @@ mod tests {
 
     use super::*;
     use crate::sumdb::note::Signer;
+
+    /// A lookup carrying an older head than `/latest` (the real proxy caches
+    /// lookups) makes one task write a tile's partial while another writes
+    /// the full tile, which removes the partials' directory: the partial's
+    /// write used to fail the version with "cannot open directory …/NNN.p".
+    #[test]
+    fn a_partial_tile_written_while_its_full_tile_lands_does_not_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(crate::store::LocalStore::open(&dir.path().join("out")).unwrap());
+        let full = vec![7u8; 256 * 32];
+        for n in 0..400 {
+            let barrier = std::sync::Barrier::new(2);
+            let (partial, whole) = (
+                Tile {
+                    h: 8,
+                    l: 0,
+                    n,
+                    w: 5,
+                },
+                Tile {
+                    h: 8,
+                    l: 0,
+                    n,
+                    w: 256,
+                },
+            );
+            std::thread::scope(|s| {
+                let a = s.spawn(|| {
+                    barrier.wait();
+                    mirror_tile(&*store, "sumdb/s", partial, &full[..5 * 32])
+                });
+                let b = s.spawn(|| {
+                    barrier.wait();
+                    mirror_tile(&*store, "sumdb/s", whole, &full)
+                });
+                for r in [a.join().unwrap(), b.join().unwrap()] {
+                    if let Err(e) = r {
+                        panic!("tile {n}: {e}");
+                    }
+                }
+            });
+            // The full tile wins: no partial is left beside it.
+            assert!(
+                store
+                    .stat(&format!("sumdb/s/{}", whole.path()))
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(
+                store
+                    .stat(&format!("sumdb/s/{}", partial.path()))
+                    .unwrap()
+                    .is_none(),
+                "tile {n}: a partial beside its full tile"
+            );
+        }
+    }
 
     fn signed(signer: &Signer, client: &LogClient, n: i64, fill: u8) -> SignedHead {
         let text = tlog::format_tree(Tree {

@@ -356,6 +356,15 @@ impl Corpus {
         self.with(large_zip(bytes))
     }
 
+    /// `golang.org/toolchain` versions of Go `go` (`go1.99.1`) for each of
+    /// `platforms` (`linux-amd64`): see [`toolchain`].
+    pub fn with_toolchains(mut self, go: &str, platforms: &[&str]) -> Corpus {
+        for p in platforms {
+            self.push(toolchain(go, p));
+        }
+        self
+    }
+
     pub fn len(&self) -> usize {
         self.versions.len()
     }
@@ -393,4 +402,73 @@ pub fn pseudo_only() -> ModuleVersionSpec {
 
 pub fn large_zip(bytes: u64) -> ModuleVersionSpec {
     ModuleVersionSpec::new("example.com/large", "v1.0.0").with_large_file("data.bin", bytes)
+}
+
+/// A Go toolchain as the go command downloads it (cmd/go/internal/toolchain):
+/// module `golang.org/toolchain`, version `v0.0.1-<go>.<goos>-<goarch>`, a
+/// `.mod` of just `module golang.org/toolchain`, and a zip laid out like the
+/// real ones (a GOROOT under `golang.org/toolchain@<version>/`: `VERSION`,
+/// `go.env`, `bin/go`, `bin/gofmt`, `pkg/tool/<goos>_<goarch>/`, `lib/`, and
+/// `src/_go.mod`, renamed because a module zip cannot hold a nested go.mod;
+/// every entry mode 0644, the go command sets the execute bits). `bin/go` is
+/// a shell script that answers `go version` as that Go would, so a test can
+/// see the go command switch to it.
+pub fn toolchain(go: &str, platform: &str) -> ModuleVersionSpec {
+    let (goos, goarch) = platform.split_once('-').expect("GOOS-GOARCH");
+    let version = format!("v0.0.1-{go}.{platform}");
+    let go_script = format!(
+        "#!/bin/sh\n# Stands in for {go}'s go command (gomirror's fake upstream).\n\
+         case \"$1\" in\n\
+         version) echo \"go version {go} {goos}/{goarch}\" ;;\n\
+         env) echo \"GOROOT=$GOROOT\" ;;\n\
+         *) echo \"fake {go}: go $*\" >&2; exit 2 ;;\n\
+         esac\n"
+    );
+    let lang = go
+        .trim_start_matches("go")
+        .split('.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".");
+    let mut spec = ModuleVersionSpec::new("golang.org/toolchain", &version)
+        .with_time("2024-06-04T17:00:00Z")
+        .without_go_mod();
+    spec.files =
+        vec![
+        ("LICENSE".into(), b"Copyright 2009 The Go Authors.\n".to_vec()),
+        (
+            "VERSION".into(),
+            format!("{go}\ntime 2024-06-04T17:00:00Z\n").into_bytes(),
+        ),
+        (
+            "go.env".into(),
+            b"GOPROXY=https://proxy.golang.org,direct\nGOSUMDB=sum.golang.org\nGOTOOLCHAIN=auto\n"
+                .to_vec(),
+        ),
+        ("bin/go".into(), go_script.clone().into_bytes()),
+        (
+            "bin/gofmt".into(),
+            b"#!/bin/sh\necho fake gofmt >&2\nexit 2\n".to_vec(),
+        ),
+        (
+            format!("pkg/tool/{goos}_{goarch}/compile"),
+            b"#!/bin/sh\necho fake compile >&2\nexit 2\n".to_vec(),
+        ),
+        // Go 1.24 moved the exec wrappers to lib/wasm; go 1.26 sets their
+        // execute bits and fails on a toolchain without lib/.
+        (
+            "lib/time/zoneinfo.zip".into(),
+            b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec(),
+        ),
+        (
+            "lib/wasm/go_js_wasm_exec".into(),
+            b"#!/bin/sh\nexit 2\n".to_vec(),
+        ),
+        (
+            "src/_go.mod".into(),
+            format!("module std\n\ngo {lang}\n").into_bytes(),
+        ),
+        ("src/go.sum".into(), Vec::new()),
+    ];
+    spec
 }

@@ -210,6 +210,13 @@ struct State {
     lookup_fork: Option<Log>,
     /// `Fault::AbsurdLatest`: the size `/latest` claims.
     absurd_latest: Option<u64>,
+    /// Every tree size a signed head was served for. Like sum.golang.org, a
+    /// partial tile exists only at a width some published head had.
+    published_sizes: std::collections::BTreeSet<u64>,
+    /// The tree size of each version's first lookup: the real proxy caches
+    /// lookups, so a lookup carries the head of when it was first answered,
+    /// often older than `/latest`.
+    lookup_sizes: HashMap<(String, String), u64>,
 }
 
 /// Spaces out zip body chunks so that, all connections together, they leave
@@ -400,6 +407,8 @@ impl FakeUpstream {
                     .then(|| Arc::new(Pacer::new(options.rate_bytes_per_sec))),
                 lookup_fork: None,
                 absurd_latest: None,
+                published_sizes: Default::default(),
+                lookup_sizes: HashMap::new(),
             }),
             signer: NoteSigner::from_seed(&options.sumdb_name, options.seed),
             wrong_signer: NoteSigner::from_seed(&options.sumdb_name, wrong_seed),
@@ -1268,7 +1277,12 @@ fn log_view(state: &State) -> (&Log, u64) {
 }
 
 fn signed_tree(shared: &Shared, state: &State) -> String {
-    let (log, size) = log_view(state);
+    signed_tree_at(shared, state, log_view(state).1)
+}
+
+/// The signed head of the shown log at `size` (at most the shown size).
+fn signed_tree_at(shared: &Shared, state: &State, size: u64) -> String {
+    let (log, _) = log_view(state);
     let text = sumlog::tree_note_text(size, &log.tree_hash(size));
     if state.wrong_key {
         shared.wrong_signer.sign(&text)
@@ -1279,13 +1293,15 @@ fn signed_tree(shared: &Shared, state: &State) -> String {
     }
 }
 
-fn sumdb(shared: &Shared, state: &State, rest: &str) -> Response<Body> {
+fn sumdb(shared: &Shared, state: &mut State, rest: &str) -> Response<Body> {
     if rest == "/latest" {
         if let Some(size) = state.absurd_latest {
             let hash = goformat::sha256(format!("absurd tree {size}").as_bytes());
             let note = shared.signer.sign(&sumlog::tree_note_text(size, &hash));
             return respond(200, TEXT, note);
         }
+        let size = log_view(state).1;
+        state.published_sizes.insert(size);
         return respond(200, TEXT, signed_tree(shared, state));
     }
     if let Some(key) = rest.strip_prefix("/lookup/") {
@@ -1308,7 +1324,18 @@ fn sumdb(shared: &Shared, state: &State, rest: &str) -> Response<Body> {
             let body = format!("{id}\n{record}\n{}", shared.signer.sign(&text));
             return respond(200, TEXT, body);
         }
-        let body = format!("{id}\n{record}\n{}", signed_tree(shared, state));
+        // A fault that rewrites history answers with the shown head, uncached.
+        let size = if state.fork.is_none() && state.rewind.is_none() {
+            let first = *state
+                .lookup_sizes
+                .entry((module.clone(), version.clone()))
+                .or_insert(size);
+            first.min(size)
+        } else {
+            size
+        };
+        state.published_sizes.insert(size);
+        let body = format!("{id}\n{record}\n{}", signed_tree_at(shared, state, size));
         return respond(200, TEXT, body);
     }
     if let Some(tile) = rest.strip_prefix("/tile/") {
@@ -1316,6 +1343,20 @@ fn sumdb(shared: &Shared, state: &State, rest: &str) -> Response<Body> {
             return text(400, "invalid tile syntax");
         };
         let (log, size) = log_view(state);
+        // Partial tiles of sum.golang.org exist only at widths a published
+        // head had (a narrower one of the same tile is 404, as is one of a
+        // tile that filled since): clients fall back to the full tile.
+        if width < 256 {
+            let shift = 8 * level.unwrap_or(0);
+            let want = n.saturating_mul(256).saturating_add(width);
+            if !state
+                .published_sizes
+                .iter()
+                .any(|&s| s <= size && s >> shift == want)
+            {
+                return not_found(format!("tile/{tile}"));
+            }
+        }
         return match level {
             None => match log.data_tile(n, width, size) {
                 Some(data) => respond(200, TEXT, data),
