@@ -111,19 +111,29 @@ impl SyncReport {
                 String::new()
             }
         );
-        let _ = writeln!(
-            s,
-            "index: {} new entries ({} wanted) in {} page{}{}",
-            self.index_new,
-            self.index_new_wanted,
-            self.index_pages,
-            if self.index_pages == 1 { "" } else { "s" },
-            if self.invalid_lines > 0 {
-                format!("; {} invalid lines skipped", self.invalid_lines)
-            } else {
-                String::new()
-            }
-        );
+        let invalid = if self.invalid_lines > 0 {
+            format!("; {} invalid lines skipped", self.invalid_lines)
+        } else {
+            String::new()
+        };
+        // No page read means no index feed (`upstream.index = "off"`): the
+        // new entries came from seeds and toolchains.
+        let _ = if self.index_pages == 0 {
+            writeln!(
+                s,
+                "discover: {} new entries ({} wanted) from seeds and toolchains; no index feed{invalid}",
+                self.index_new, self.index_new_wanted,
+            )
+        } else {
+            writeln!(
+                s,
+                "index: {} new entries ({} wanted) in {} page{}{invalid}",
+                self.index_new,
+                self.index_new_wanted,
+                self.index_pages,
+                if self.index_pages == 1 { "" } else { "s" },
+            )
+        };
         for sample in &self.invalid_samples {
             let _ = writeln!(s, "  skipped: {sample}");
         }
