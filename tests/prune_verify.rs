@@ -516,3 +516,40 @@ fn prune_keeps_versions_whose_files_it_could_not_delete() {
     m.assert_absent(M, &v);
     m.run(&["verify"]).expect(0);
 }
+
+/// Prune reads and deletes its deletion set a page at a time (1000 versions),
+/// so its memory does not grow with it; more than a page must all go, and
+/// what stays must be untouched.
+#[test]
+fn prune_deletes_a_deletion_set_larger_than_a_page() {
+    let corpus =
+        Corpus::generated(3, 370, 7).with(ModuleVersionSpec::new("example.com/keep/mod", "v1.0.0"));
+    let mut m = Mirror::with(corpus, FakeOptions::default(), Cfg::default());
+    m.sync().expect(0);
+    let total = m.upstream.versions().len();
+    assert!(total > 1100, "{total}");
+    m.cfg.include = vec!["example.com/keep".into()];
+    m.cfg.max_delete = "\"100%\"".into();
+    m.write_config();
+    m.run(&["prune"])
+        .expect(0)
+        .contains(&format!("deleted {} versions", total - 1));
+    m.assert_mirrored("example.com/keep/mod", "v1.0.0");
+    for (p, v) in m.upstream.versions() {
+        if p != "example.com/keep/mod" {
+            m.assert_absent(&p, &v);
+        }
+    }
+    assert!(
+        m.tree_files()
+            .iter()
+            .all(|f| f.starts_with("example.com/keep/") || f.starts_with("sumdb/")),
+        "{:?}",
+        m.tree_files()
+            .iter()
+            .filter(|f| f.starts_with("example.com/gen"))
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    m.run(&["verify"]).expect(0);
+}

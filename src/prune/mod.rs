@@ -30,7 +30,7 @@ use crate::report::Reporter;
 use crate::runner::{self, Fatal};
 use crate::settings::Settings;
 use crate::state::db::Db;
-use crate::state::{DeletionReason, State};
+use crate::state::{DeletionReason, State, StateError};
 use crate::store::{EntryKind, Store, layout};
 
 /// A version to delete.
@@ -42,10 +42,17 @@ pub struct Doomed {
     pub reason: &'static str,
 }
 
-/// What to delete.
+/// Versions deleted per step: each page is unlisted, its modules' indexes
+/// rewritten, its files deleted and recorded, before the next is read, so
+/// memory stays bounded however large the deletion set (invariant 8).
+const PAGE: usize = 1000;
+
+/// What to delete. The versions themselves are read page by page from the
+/// state database when they are printed or deleted; the plan counts them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PrunePlan {
-    pub versions: Vec<Doomed>,
+    /// Versions in the deletion set.
+    pub versions: u64,
     /// Tree-relative paths of stray files and symlinks.
     pub stray_files: Vec<String>,
     /// Tree-relative paths of stray directories (removed with their content).
@@ -57,7 +64,7 @@ pub struct PrunePlan {
 impl PrunePlan {
     /// The size compared with `prune.max_delete`: versions plus stray entries.
     pub fn size(&self) -> u64 {
-        (self.versions.len() + self.stray_files.len() + self.stray_dirs.len()) as u64
+        self.versions + (self.stray_files.len() + self.stray_dirs.len()) as u64
     }
 }
 
@@ -73,15 +80,19 @@ pub fn plan(
         total_versions: state.in_tree_count().map_err(|e| e.to_string())?,
         ..PrunePlan::default()
     };
-    // Pages keep each query short; the plan itself holds the deletion set.
-    let mut after: Option<(String, String)> = None;
-    loop {
-        let page = state
-            .deletion_page(after.as_ref().map(|(m, v)| (m.as_str(), v.as_str())), 1000)
-            .map_err(|e| e.to_string())?;
-        let Some(last) = page.last() else { break };
-        after = Some((last.module.clone(), last.version.clone()));
-        plan.versions.extend(page.into_iter().map(|c| Doomed {
+    plan.versions = state.deletion_count().map_err(|e| e.to_string())?;
+    if scan_tree {
+        find_strays(state, tree, sumdb_name, &mut plan)?;
+    }
+    Ok(plan)
+}
+
+/// The next page of the deletion set after `after`.
+fn doomed_page(state: &State, after: Option<&(String, String)>) -> Result<Vec<Doomed>, StateError> {
+    let page = state.deletion_page(after.map(|(m, v)| (m.as_str(), v.as_str())), PAGE)?;
+    Ok(page
+        .into_iter()
+        .map(|c| Doomed {
             module_id: c.module_id,
             module: c.module,
             version: c.version,
@@ -89,12 +100,8 @@ pub fn plan(
                 DeletionReason::Unwanted => "no longer wanted by the filter",
                 DeletionReason::Gone => "removed from the upstream",
             },
-        }));
-    }
-    if scan_tree {
-        find_strays(state, tree, sumdb_name, &mut plan)?;
-    }
-    Ok(plan)
+        })
+        .collect())
 }
 
 /// Walks the tree; every entry the database does not account for is a stray.
@@ -324,7 +331,7 @@ pub async fn run_with_db(
         .map_err(|e| Fatal::context("cannot plan the prune", e))?;
     let limit = settings.prune.max_delete.limit(plan.total_versions);
     let mut summary = PruneSummary {
-        versions: plan.versions.len() as u64,
+        versions: plan.versions,
         stray_files: plan.stray_files.len() as u64,
         stray_dirs: plan.stray_dirs.len() as u64,
         limit,
@@ -335,14 +342,20 @@ pub async fn run_with_db(
     if plan.size() == 0 {
         return Ok(summary);
     }
-    let empties_mirror =
-        plan.total_versions > 0 && plan.versions.len() as u64 >= plan.total_versions;
+    let empties_mirror = plan.total_versions > 0 && plan.versions >= plan.total_versions;
     if dry_run || (!force && (plan.size() > limit || empties_mirror)) {
-        for d in &plan.versions {
-            crate::report::outln(format_args!(
-                "delete {}@{} ({})",
-                d.module, d.version, d.reason
-            ));
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let a = after.clone();
+            let page = db.call(move |s| doomed_page(s, a.as_ref())).await?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.module.clone(), last.version.clone()));
+            for d in &page {
+                crate::report::outln(format_args!(
+                    "delete {}@{} ({})",
+                    d.module, d.version, d.reason
+                ));
+            }
         }
         for f in &plan.stray_files {
             crate::report::outln(format_args!("delete stray file {f}"));
@@ -368,11 +381,7 @@ async fn execute(
     plan: PrunePlan,
 ) -> Result<u64, Fatal> {
     let fatal = Fatal::from;
-    // 1. The database stops listing them.
-    let versions = keys(&plan.versions);
-    db.call(move |s| s.unlist(&versions)).await.map_err(fatal)?;
-
-    // 2. Strays go first: a stray link where a directory belongs is removed
+    // 1. Strays go first: a stray link where a directory belongs is removed
     //    itself, so the index rewrite and the deletions below never meet it
     //    (the tree refuses to work through a link; its target is never touched).
     let t = tree.clone();
@@ -383,7 +392,7 @@ async fn execute(
             match t.delete(f) {
                 Ok(true) => r.deleted += 1,
                 Ok(false) => {}
-                Err(e) => r.errors.push(e.to_string()),
+                Err(e) => r.note_error(e.to_string()),
             }
             if let Some((dir, _)) = f.rsplit_once('/') {
                 r.dirs.push(dir.to_string());
@@ -393,7 +402,7 @@ async fn execute(
             match t.delete_tree(d) {
                 Ok(true) => r.deleted += 1,
                 Ok(false) => {}
-                Err(e) => r.errors.push(e.to_string()),
+                Err(e) => r.note_error(e.to_string()),
             }
             if let Some((dir, _)) = d.rsplit_once('/') {
                 r.dirs.push(dir.to_string());
@@ -404,54 +413,37 @@ async fn execute(
     .await
     .map_err(|e| Fatal::crashed("prune", e))?;
 
-    // 3. Their modules' indexes are rewritten before any of their files go.
-    rewrite_dirty_lists(db, tree).await?;
-
-    // 4. Files go, version by version; only a version whose files are all gone
-    //    is recorded as out of the tree (the others are retried next time).
+    // 2. Then the versions, a page at a time: the database stops listing
+    //    them, their modules' indexes are rewritten before any of their files
+    //    go, the files go version by version, and only a version whose files
+    //    are all gone is recorded as out of the tree (the others are retried
+    //    next time, and are past this run's page cursor).
     let name = settings.sumdb.name.clone();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let a = after.clone();
+        let page = db.call(move |s| doomed_page(s, a.as_ref())).await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.module.clone(), last.version.clone()));
+        let versions = keys(&page);
+        db.call(move |s| s.unlist(&versions)).await.map_err(fatal)?;
+        rewrite_dirty_lists(db, tree).await?;
+        let (t, name) = (tree.clone(), name.clone());
+        removal = tokio::task::spawn_blocking(move || {
+            delete_versions(&*t, &name, page, &mut removal);
+            tidy_dirs(&*t, &mut removal);
+            removal
+        })
+        .await
+        .map_err(|e| Fatal::crashed("prune", e))?;
+        let gone = keys(&std::mem::take(&mut removal.gone));
+        db.call(move |s| s.mark_out_of_tree(&gone))
+            .await
+            .map_err(fatal)?;
+    }
     let t = tree.clone();
-    let versions = plan.versions;
-    let mut removal = tokio::task::spawn_blocking(move || {
-        let mut gone = Vec::with_capacity(versions.len());
-        for d in versions {
-            let rels = [
-                layout::version_file(&d.module, &d.version, "info"),
-                layout::version_file(&d.module, &d.version, "mod"),
-                layout::version_file(&d.module, &d.version, "zip"),
-                layout::lookup(&name, &d.module, &d.version),
-            ];
-            let mut whole = true;
-            for rel in rels {
-                let removed = rel
-                    .map_err(|e| e.to_string())
-                    .and_then(|rel| t.delete(&rel).map_err(|e| e.to_string()));
-                match removed {
-                    Ok(true) => removal.deleted += 1,
-                    Ok(false) => {}
-                    Err(e) => {
-                        whole = false;
-                        removal
-                            .errors
-                            .push(format!("{}@{}: {e}", d.module, d.version));
-                    }
-                }
-            }
-            if let Ok(dir) = layout::module_dir(&d.module) {
-                removal.dirs.push(format!("{dir}/@v"));
-            }
-            if whole {
-                gone.push(d);
-            }
-        }
-        removal.dirs.sort();
-        removal.dirs.dedup();
-        for d in removal.dirs.iter().rev() {
-            if let Err(e) = t.tidy(d) {
-                removal.errors.push(e.to_string());
-            }
-        }
-        removal.gone = gone;
+    removal = tokio::task::spawn_blocking(move || {
+        tidy_dirs(&*t, &mut removal);
         removal
     })
     .await
@@ -459,28 +451,86 @@ async fn execute(
     for e in &removal.errors {
         out.error(&format!("prune: {e}"));
     }
-    let gone = keys(&std::mem::take(&mut removal.gone));
-    db.call(move |s| s.mark_out_of_tree(&gone))
-        .await
-        .map_err(fatal)?;
-    if !removal.errors.is_empty() {
+    if removal.failed > 0 {
         return Err(Fatal::stopped(format!(
             "prune could not delete {} entries",
-            removal.errors.len()
+            removal.failed
         )));
     }
     Ok(removal.deleted)
 }
 
+/// Deletes a page of versions' files (and lookups), noting which versions
+/// are wholly gone and which directories may have become empty.
+fn delete_versions(t: &dyn Store, name: &str, page: Vec<Doomed>, removal: &mut Removal) {
+    for d in page {
+        let rels = [
+            layout::version_file(&d.module, &d.version, "info"),
+            layout::version_file(&d.module, &d.version, "mod"),
+            layout::version_file(&d.module, &d.version, "zip"),
+            layout::lookup(name, &d.module, &d.version),
+        ];
+        let mut whole = true;
+        for rel in rels {
+            let removed = rel
+                .map_err(|e| e.to_string())
+                .and_then(|rel| t.delete(&rel).map_err(|e| e.to_string()));
+            match removed {
+                Ok(true) => removal.deleted += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    whole = false;
+                    removal.note_error(format!("{}@{}: {e}", d.module, d.version));
+                }
+            }
+        }
+        if let Ok(dir) = layout::module_dir(&d.module) {
+            removal.dirs.push(format!("{dir}/@v"));
+        }
+        if whole {
+            removal.gone.push(d);
+        }
+    }
+}
+
+/// Removes the directories noted as possibly empty, deepest first, stopping
+/// at content, and forgets them (a later page notes a module again if it
+/// deletes more of it).
+fn tidy_dirs(t: &dyn Store, removal: &mut Removal) {
+    let mut dirs = std::mem::take(&mut removal.dirs);
+    dirs.sort();
+    dirs.dedup();
+    for d in dirs.iter().rev() {
+        if let Err(e) = t.tidy(d) {
+            removal.note_error(e.to_string());
+        }
+    }
+}
+
+/// Failures listed by name; past this they are counted.
+const ERROR_SAMPLE: usize = 100;
+
 /// What the deletions did.
 #[derive(Default)]
 struct Removal {
     deleted: u64,
+    /// Entries that could not be deleted.
+    failed: u64,
+    /// The first [`ERROR_SAMPLE`] of them, named.
     errors: Vec<String>,
     /// Directories that may have become empty.
     dirs: Vec<String>,
     /// Versions whose files are all gone.
     gone: Vec<Doomed>,
+}
+
+impl Removal {
+    fn note_error(&mut self, message: String) {
+        self.failed += 1;
+        if self.errors.len() < ERROR_SAMPLE {
+            self.errors.push(message);
+        }
+    }
 }
 
 /// The (module id, version) keys the state database names versions by.

@@ -125,6 +125,19 @@ impl State {
 
     // ---- prune ----------------------------------------------------------------
 
+    /// How many versions are in the deletion set (see [`State::deletion_page`]).
+    pub fn deletion_count(&self) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
+                     WHERE v.in_tree = 1 AND (v.state = ?1 OR m.wanted = 0)",
+                params![VersionState::Gone],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err("cannot count versions to delete", e))
+    }
+
     /// Up to `limit` versions of the deletion set after `after` (a module path
     /// and version), in module path and version order: versions in the tree
     /// whose module the filter no longer wants, or that the upstream no longer
