@@ -24,6 +24,9 @@ pub struct RunContext {
     pub failures: Mutex<Vec<VersionFailure>>,
     /// Warnings from workers, printed by the main loop.
     pub notices: Mutex<Vec<String>>,
+    /// `SECURITY` lines about upstreams that served refuted bytes, not yet
+    /// reported (the run exits 1 even when another upstream served the version).
+    pub security: Mutex<Vec<String>>,
 }
 
 impl RunContext {

@@ -15,7 +15,8 @@ use crate::check::INFO_LIMIT;
 use crate::check::check_info;
 use crate::context::RunContext;
 use crate::gomod::{self, dirhash, zip as modzip};
-use crate::http::Upstream;
+use crate::http::list::{Avoid, Served};
+use crate::http::{Download, Upstream};
 use crate::model::{Verified, VersionError, failed, fetch_err};
 use crate::publish::{BATCH, publish_loop};
 use crate::report::summary::{SyncReport, VersionFailure};
@@ -26,7 +27,7 @@ use crate::source::{Origin, OriginError, VersionFile};
 use crate::state::db::Db;
 use crate::state::{self, Todo};
 use crate::store::Store;
-use crate::sumdb::client::LogClient;
+use crate::sumdb::client::{LogClient, Lookup};
 
 /// Temporary files removed on drop unless kept.
 struct Temps(Vec<PathBuf>);
@@ -68,6 +69,7 @@ pub async fn fetch_and_publish(
         fatal: Mutex::new(None),
         failures: Mutex::new(Vec::new()),
         notices: Mutex::new(Vec::new()),
+        security: Mutex::new(Vec::new()),
     });
     out.start("fetching", Some(due));
     let done = Arc::new(AtomicU64::new(0));
@@ -227,6 +229,30 @@ pub async fn fetch_and_publish(
         Err(e) => shared.fail_run(e),
     }
     report.failed = report.failures.len() as u64;
+    report.upstreams = settings.upstream_stats();
+    let records: Vec<state::UpstreamRecord> = report
+        .upstreams
+        .iter()
+        .filter(|u| u.requests > 0)
+        .map(|u| state::UpstreamRecord {
+            url: u.url.clone(),
+            requests: u.requests as i64,
+            files: u.files as i64,
+            bytes: u.bytes as i64,
+            not_found: u.not_found as i64,
+            failures: u.failures as i64,
+            refused: u.refused as i64,
+            last_error: u.last_error.clone(),
+            ..Default::default()
+        })
+        .collect();
+    if !records.is_empty()
+        && let Err(e) = db
+            .call(move |s| s.record_upstreams(report::now(), &records))
+            .await
+    {
+        shared.fail_run(e.into());
+    }
     if let Some(f) = shared
         .fatal
         .lock()
@@ -243,6 +269,10 @@ pub async fn fetch_and_publish(
 fn drain_events(shared: &RunContext, out: &Reporter, report: &mut SyncReport) {
     for n in std::mem::take(&mut *shared.notices.lock().unwrap()) {
         out.warn(&n);
+    }
+    for line in std::mem::take(&mut *shared.security.lock().unwrap()) {
+        out.error(&line);
+        report.security_events.push(line);
     }
     for f in std::mem::take(&mut *shared.failures.lock().unwrap()) {
         out.error(&format!(
@@ -263,10 +293,74 @@ fn origin_err(what: &str, e: OriginError) -> VersionError {
     match e {
         OriginError::Fetch(e) => fetch_err(what, e),
         OriginError::Name { reason, .. } => failed(reason),
+        e @ OriginError::NoneLeft => failed(e.to_string()),
     }
 }
 
-/// Fetches and verifies one version into temporary files.
+/// The files of one version as one upstream (or several, file by file)
+/// served them.
+struct Fetched {
+    info: Served<Vec<u8>>,
+    gomod: Served<Download>,
+    zip: Served<Download>,
+}
+
+async fn fetch_files(
+    origin: &dyn Origin,
+    m: &str,
+    v: &str,
+    temps: &Temps,
+    avoid: Avoid,
+) -> Result<Fetched, VersionError> {
+    let info = origin.get_from(m, v, VersionFile::Info, INFO_LIMIT, avoid);
+    let gomod = origin.get_to_file_from(
+        m,
+        v,
+        VersionFile::Mod,
+        modzip::MAX_GO_MOD,
+        &temps.0[1],
+        avoid,
+    );
+    let zip = origin.get_to_file_from(
+        m,
+        v,
+        VersionFile::Zip,
+        modzip::MAX_ZIP_FILE,
+        &temps.0[2],
+        avoid,
+    );
+    let (info, gomod, zip) = tokio::join!(info, gomod, zip);
+    Ok(Fetched {
+        info: info.map_err(|e| origin_err(".info", e))?,
+        gomod: gomod.map_err(|e| origin_err(".mod", e))?,
+        zip: zip.map_err(|e| origin_err(".zip", e))?,
+    })
+}
+
+/// Why a version's files were not accepted.
+enum Refusal {
+    /// Upstream `by` served a body that fails verification: another
+    /// upstream may serve the right one. `security`: the checksum database
+    /// refutes it (a lying upstream), not merely a malformed body.
+    From {
+        by: usize,
+        error: VersionError,
+        security: bool,
+    },
+    Other(VersionError),
+}
+
+impl From<VersionError> for Refusal {
+    fn from(e: VersionError) -> Refusal {
+        Refusal::Other(e)
+    }
+}
+
+/// Fetches and verifies one version into temporary files. When one upstream
+/// of a list serves bytes that fail verification, the version is fetched
+/// again from the others (whatever the separators say); an upstream the
+/// checksum database refutes is named in a `SECURITY` line and the run exits
+/// 1 even if another upstream then served the version.
 async fn process_version(
     shared: &RunContext,
     origin: &dyn Origin,
@@ -292,67 +386,149 @@ async fn process_version(
             shared.client.lookup(m, v).await.map(Some)
         }
     };
-    let info = origin.get(m, v, VersionFile::Info, INFO_LIMIT);
-    let gomod = origin.get_to_file(m, v, VersionFile::Mod, modzip::MAX_GO_MOD, &temps.0[1]);
-    let zip = origin.get_to_file(m, v, VersionFile::Zip, modzip::MAX_ZIP_FILE, &temps.0[2]);
-    let (lookup, info, gomod, zip) = tokio::join!(lookup, info, gomod, zip);
-
+    let mut avoid = Avoid::none();
+    let (lookup, fetched) = tokio::join!(lookup, fetch_files(origin, m, v, &temps, avoid));
     // A security failure outranks everything else.
     let lookup = lookup?;
-    let info = info.map_err(|e| origin_err(".info", e))?;
-    let gomod = gomod.map_err(|e| origin_err(".mod", e))?;
-    let zip = zip.map_err(|e| origin_err(".zip", e))?;
+    let mut fetched = fetched?;
+    loop {
+        match check_files(shared, m, v, lookup.as_ref(), &fetched, &temps).await {
+            Ok(checked) => {
+                let Fetched { info, gomod, zip } = fetched;
+                let mut temps = temps;
+                let files = std::mem::take(&mut temps.0);
+                let [info_path, mod_path, zip_path]: [PathBuf; 3] =
+                    files.try_into().expect("three temps");
+                return Ok(Verified {
+                    todo,
+                    info: info_path,
+                    info_time: checked.info_time,
+                    mod_file: mod_path,
+                    zip: zip_path,
+                    mod_h1: checked.mod_h1,
+                    zip_h1: checked.zip_h1,
+                    mod_sha256: gomod.value.sha256,
+                    zip_sha256: zip.value.sha256,
+                    info_sha256: Sha256::digest(&info.value).into(),
+                    lookup,
+                });
+            }
+            Err(Refusal::Other(e)) => return Err(e),
+            Err(Refusal::From {
+                by,
+                error,
+                security,
+            }) => {
+                let message = match &error {
+                    VersionError::Failed { message, .. } => message.clone(),
+                    _ => String::new(),
+                };
+                origin.note_refused(by, &message);
+                avoid = avoid.with(by);
+                if origin.upstreams() == 1 {
+                    return Err(error);
+                }
+                let who = origin.upstream_name(by);
+                let left = (0..origin.upstreams()).any(|i| !avoid.has(i));
+                let line = format!(
+                    "{}upstream {who} served {m}@{v} wrong: {message}; {}",
+                    if security { "SECURITY: " } else { "" },
+                    if left {
+                        "fetching it from the next upstream"
+                    } else {
+                        "no other upstream to ask"
+                    }
+                );
+                if !left {
+                    return Err(VersionError::Failed {
+                        message: format!(
+                            "every upstream served it wrong (the last, {who}: {message})"
+                        ),
+                        security,
+                    });
+                }
+                if security {
+                    shared.security.lock().unwrap().push(line);
+                } else {
+                    shared.notices.lock().unwrap().push(line);
+                }
+                fetched = fetch_files(origin, m, v, &temps, avoid).await?;
+            }
+        }
+    }
+}
 
-    let info_time = check_info(&info, v).map_err(|m| failed(format!("invalid .info: {m}")))?;
-    tokio::fs::write(&temps.0[0], &info)
+/// What the checks of one version found.
+struct Checked {
+    info_time: Option<String>,
+    mod_h1: String,
+    zip_h1: String,
+}
+
+/// Checks the fetched files against Go's rules and the checksum database;
+/// a refusal names the upstream that served the offending file.
+async fn check_files(
+    shared: &RunContext,
+    m: &str,
+    v: &str,
+    lookup: Option<&Lookup>,
+    fetched: &Fetched,
+    temps: &Temps,
+) -> Result<Checked, Refusal> {
+    let info_time = check_info(&fetched.info.value, v).map_err(|msg| Refusal::From {
+        by: fetched.info.by,
+        error: failed(format!("invalid .info: {msg}")),
+        security: false,
+    })?;
+    tokio::fs::write(&temps.0[0], &fetched.info.value)
         .await
         .map_err(|e| failed(format!("cannot write temporary file: {e}")))?;
 
-    let mod_h1 = dirhash::go_mod_hash(gomod.sha256);
+    let mod_h1 = dirhash::go_mod_hash(fetched.gomod.value.sha256);
     let zip_path = temps.0[2].clone();
     let (mm, vv) = (m.to_string(), v.to_string());
     let summary =
         tokio::task::spawn_blocking(move || modzip::check_and_hash_zip(&zip_path, &mm, &vv))
             .await
             .map_err(|e| failed(format!("zip check crashed: {e}")))?
-            .map_err(|e| failed(format!("invalid module zip: {e}")))?;
+            .map_err(|e| Refusal::From {
+                by: fetched.zip.by,
+                error: failed(format!("invalid module zip: {e}")),
+                security: false,
+            })?;
 
-    if let Some(l) = &lookup {
+    if let Some(l) = lookup {
         let db = shared.client.name();
         if mod_h1 != l.mod_h1 {
-            return Err(VersionError::Failed {
-                message: format!(
-                    "go.mod checksum mismatch: the upstream's .mod has {mod_h1}, {db} says {}; refusing it",
-                    l.mod_h1
-                ),
+            return Err(Refusal::From {
+                by: fetched.gomod.by,
+                error: VersionError::Failed {
+                    message: format!(
+                        "go.mod checksum mismatch: the upstream's .mod has {mod_h1}, {db} says {}; refusing it",
+                        l.mod_h1
+                    ),
+                    security: true,
+                },
                 security: true,
             });
         }
         if summary.h1 != l.zip_h1 {
-            return Err(VersionError::Failed {
-                message: format!(
-                    "zip checksum mismatch: the upstream's .zip has {}, {db} says {}; refusing it",
-                    summary.h1, l.zip_h1
-                ),
+            return Err(Refusal::From {
+                by: fetched.zip.by,
+                error: VersionError::Failed {
+                    message: format!(
+                        "zip checksum mismatch: the upstream's .zip has {}, {db} says {}; refusing it",
+                        summary.h1, l.zip_h1
+                    ),
+                    security: true,
+                },
                 security: true,
             });
         }
     }
-
-    let mut temps = temps;
-    let files = std::mem::take(&mut temps.0);
-    let [info_path, mod_path, zip_path]: [PathBuf; 3] = files.try_into().expect("three temps");
-    Ok(Verified {
-        todo,
-        info: info_path,
+    Ok(Checked {
         info_time,
-        mod_file: mod_path,
-        zip: zip_path,
         mod_h1,
         zip_h1: summary.h1,
-        mod_sha256: gomod.sha256,
-        zip_sha256: zip.sha256,
-        info_sha256: Sha256::digest(&info).into(),
-        lookup,
     })
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::gomod::pattern;
 use crate::http::Upstream;
+use crate::http::list::{EntryStats, Fallback, ListEntry, UpstreamList, parse_list};
 pub use crate::http::redact::redact;
 use crate::source::index::IndexFeed;
 pub use crate::source::index::IndexSince;
@@ -181,7 +182,10 @@ const RECHECK_BATCH_MAX: u64 = 1_000_000;
 pub struct Settings {
     /// The config file this came from (for messages).
     pub config_path: PathBuf,
-    pub proxy: Url,
+    /// Where versions' files come from: a GOPROXY-style list (the go
+    /// command's `,`/`|` failover); empty for `off` (a mirror fed only by
+    /// `gomirror import`).
+    pub proxy: Vec<ListEntry>,
     /// The module index feed; `None` when `upstream.index = "off"` (most
     /// proxies publish none): then seeds and toolchains say what is wanted.
     pub index: Option<Url>,
@@ -202,6 +206,18 @@ pub struct Settings {
     /// The process's one HTTP client, built on first use and shared by every
     /// clone of these settings.
     client: SharedClient,
+    /// The proxy list, built once per process: its entries' health and
+    /// counts are the run's.
+    origin: SharedOrigin,
+}
+
+#[derive(Clone, Default)]
+struct SharedOrigin(Arc<Mutex<Option<Arc<ProxyOrigin>>>>);
+
+impl fmt::Debug for SharedOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SharedOrigin")
+    }
 }
 
 /// Built lazily so that parsing a configuration (tests, `status`) builds no
@@ -224,7 +240,8 @@ pub struct SumdbSettings {
     pub verifier: Verifier,
     /// The database name, from the key (`sum.golang.org`).
     pub name: String,
-    pub url: Url,
+    /// Where the database is reached: a list like `upstream.proxy`'s.
+    pub urls: Vec<ListEntry>,
     /// GONOSUMDB-style patterns: modules verified only structurally.
     pub skip: String,
 }
@@ -329,13 +346,30 @@ impl Settings {
         Ok(u)
     }
 
-    /// Where versions' files come from: today the one configured proxy.
+    /// Where versions' files come from: the configured proxy list.
     pub fn origin(&self) -> Result<Arc<dyn Origin>, String> {
-        Ok(Arc::new(ProxyOrigin::new(
+        if self.proxy.is_empty() {
+            return Err(
+                "upstream.proxy is \"off\": this mirror has no upstream to fetch from (it is fed by `gomirror import`)".to_string(),
+            );
+        }
+        let mut slot = self.origin.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(o) = &*slot {
+            return Ok(o.clone() as Arc<dyn Origin>);
+        }
+        let o = Arc::new(ProxyOrigin::new(Arc::new(UpstreamList::new(
             self.upstream()?,
-            self.proxy.clone(),
-            self.sumdb.url.clone(),
-        )))
+            &self.proxy,
+        ))));
+        *slot = Some(o.clone());
+        Ok(o as Arc<dyn Origin>)
+    }
+
+    /// What each proxy entry served and how it failed in this process
+    /// (empty when nothing was fetched).
+    pub fn upstream_stats(&self) -> Vec<EntryStats> {
+        let slot = self.origin.0.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.as_ref().map(|o| o.list().stats()).unwrap_or_default()
     }
 
     /// What is wanted, in the order a sync walks it: the index feed (unless
@@ -385,7 +419,9 @@ impl Settings {
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
 
-        let proxy = parse_url("upstream.proxy", &raw.upstream.proxy).map_err(&invalid)?;
+        let proxy = parse_list("upstream.proxy", &raw.upstream.proxy, parse_url)
+            .map_err(&invalid)?
+            .unwrap_or_default();
         let index = match raw.upstream.index.trim() {
             "off" => None,
             text => Some(parse_url("upstream.index", text).map_err(&invalid)?),
@@ -413,11 +449,20 @@ impl Settings {
                 "sumdb.key: the database name {name:?} cannot be used as a directory name"
             )));
         }
-        let sumdb_url = match &raw.sumdb.url {
-            Some(u) => parse_url("sumdb.url", u).map_err(&invalid)?,
-            None => parse_url("sumdb.url", &format!("https://{name}")).map_err(|e| {
-                invalid(format!("{e} (derived from the key's name; set sumdb.url)"))
-            })?,
+        let sumdb_urls = match &raw.sumdb.url {
+            Some(u) => parse_list("sumdb.url", u, parse_url)
+                .map_err(&invalid)?
+                .ok_or_else(|| {
+                    invalid(
+                        "sumdb.url: the checksum database cannot be \"off\" (every version is verified against it; list modules it does not know in sumdb.skip)".to_string(),
+                    )
+                })?,
+            None => vec![ListEntry {
+                url: parse_url("sumdb.url", &format!("https://{name}")).map_err(|e| {
+                    invalid(format!("{e} (derived from the key's name; set sumdb.url)"))
+                })?,
+                fallback: Fallback::NotFound,
+            }],
         };
         let skip = join_patterns("sumdb.skip", &raw.sumdb.skip).map_err(&invalid)?;
 
@@ -558,7 +603,7 @@ impl Settings {
                 key: raw.sumdb.key,
                 verifier,
                 name,
-                url: sumdb_url,
+                urls: sumdb_urls,
                 skip,
             },
             output,
@@ -566,6 +611,7 @@ impl Settings {
             workers: raw.mirror.workers,
             filter,
             client: SharedClient::default(),
+            origin: SharedOrigin::default(),
             prune: PruneSettings {
                 enabled: raw.prune.enabled,
                 max_delete,
@@ -785,7 +831,7 @@ include = ["golang.org/x"]
         assert_eq!(s.state, PathBuf::from("/etc/gomirror/state.db"));
         assert_eq!(s.workers, 16);
         assert_eq!(s.sumdb.name, "sum.golang.org");
-        assert_eq!(s.sumdb.url.as_str(), "https://sum.golang.org/");
+        assert_eq!(s.sumdb.urls[0].url.as_str(), "https://sum.golang.org/");
         assert!(s.prune.enabled);
         assert_eq!(s.prune.max_delete, MaxDelete::Percent(10.0));
         assert!(s.filter.wants("golang.org/x/mod"));
@@ -974,12 +1020,12 @@ include = ["golang.org/x"]
     fn shipped_config_loads_and_names_the_real_upstreams() {
         let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/sync.toml"));
         let s = Settings::load(path).unwrap();
-        assert_eq!(s.proxy.as_str(), "https://proxy.golang.org/");
+        assert_eq!(s.proxy[0].url.as_str(), "https://proxy.golang.org/");
         // Seeds name every module it wants: no index feed, which works
         // wherever the proxy does (index.golang.org need not be reachable).
         assert!(s.index.is_none());
         assert_eq!(
-            s.sumdb.url.as_str(),
+            s.sumdb.urls[0].url.as_str(),
             "https://proxy.golang.org/sumdb/sum.golang.org"
         );
         assert_eq!(s.sumdb.name, "sum.golang.org");

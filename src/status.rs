@@ -7,7 +7,7 @@ use serde::Serialize;
 pub use crate::clock::{format_time, rfc3339};
 use crate::report;
 use crate::settings::Settings;
-use crate::state::{Counts, Failure, RunRecord, State, StateError};
+use crate::state::{Counts, Failure, RunRecord, State, StateError, UpstreamRecord};
 
 #[derive(Serialize)]
 struct Status {
@@ -21,6 +21,10 @@ struct Status {
     checksum_database: Option<TreeStatus>,
     failures: Vec<Failure>,
     runs: Vec<RunRecord>,
+    /// The proxy list as configured (credentials masked), and what each
+    /// upstream served over all runs.
+    proxy: String,
+    upstreams: Vec<UpstreamRecord>,
 }
 
 #[derive(Serialize)]
@@ -50,6 +54,12 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
         }),
         failures: state.failures(50)?,
         runs: state.recent_runs(10)?,
+        proxy: if settings.proxy.is_empty() {
+            "off".into()
+        } else {
+            crate::http::list::describe_list(&settings.proxy)
+        },
+        upstreams: state.upstreams()?,
     };
     if json {
         report::outln(serde_json::to_string_pretty(&status).expect("serializable"));
@@ -92,6 +102,31 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
         ),
         None => format!("sumdb      {sumdb_name} (no tree head accepted yet)"),
     });
+    lines.push(format!("proxy      {}", status.proxy));
+    for u in &status.upstreams {
+        let mut line = format!(
+            "  {}: {} files ({}), {} not found, {} failed",
+            u.url,
+            u.files,
+            report::bytes(u.bytes.max(0) as u64),
+            u.not_found,
+            u.failures
+        );
+        if u.refused > 0 {
+            line.push_str(&format!(", {} REFUSED (failed verification)", u.refused));
+        }
+        if let Some(t) = u.last_used {
+            line.push_str(&format!("; last used {}", format_time(t)));
+        }
+        if let (Some(e), Some(t)) = (&u.last_error, u.last_error_at) {
+            line.push_str(&format!(
+                "; last error {}: {}",
+                format_time(t),
+                e.lines().next().unwrap_or("")
+            ));
+        }
+        lines.push(line);
+    }
     if !status.runs.is_empty() {
         lines.push("recent runs:".into());
         for r in &status.runs {

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::http::Upstream;
+use crate::http::list::UpstreamList;
 use crate::runner::Fatal;
 use crate::settings::Settings;
 use crate::state;
@@ -20,8 +21,11 @@ pub fn log_client(
 ) -> LogClient {
     LogClient::new(
         settings.sumdb.verifier.clone(),
-        settings.sumdb.url.clone(),
-        upstream.clone(),
+        Arc::new(UpstreamList::for_sumdb(
+            upstream.clone(),
+            &settings.sumdb.urls,
+            &settings.sumdb.name,
+        )),
         tree.clone(),
     )
 }

@@ -18,6 +18,10 @@ pub struct Cfg {
     pub prune_enabled: bool,
     pub max_delete: String,
     pub recheck_interval: String,
+    /// `upstream.proxy` as written (a list), instead of the fake's proxy URL.
+    pub proxy: Option<String>,
+    /// `sumdb.url` as written, instead of the fake's checksum database URL.
+    pub sumdb_url: Option<String>,
 }
 
 impl Default for Cfg {
@@ -31,6 +35,8 @@ impl Default for Cfg {
             prune_enabled: true,
             max_delete: "\"50%\"".into(),
             recheck_interval: "7d".into(),
+            proxy: None,
+            sumdb_url: None,
         }
     }
 }
@@ -129,10 +135,18 @@ enabled = {prune}
 max_delete = {max_delete}
 recheck_interval = "{recheck}"
 "#,
-            proxy = self.upstream.proxy_url(),
+            proxy = self
+                .cfg
+                .proxy
+                .clone()
+                .unwrap_or_else(|| self.upstream.proxy_url()),
             index = self.upstream.index_url(),
             key = self.upstream.sumdb_key(),
-            sumdb = self.upstream.sumdb_url(),
+            sumdb = self
+                .cfg
+                .sumdb_url
+                .clone()
+                .unwrap_or_else(|| self.upstream.sumdb_url()),
             skip = list(&self.cfg.skip),
             workers = self.cfg.workers,
             include = list(&self.cfg.include),

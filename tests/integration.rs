@@ -20,4 +20,5 @@ mod sources;
 mod sumdb_trust;
 mod support;
 mod sync_basics;
+mod upstream_lists;
 mod zip_memory;

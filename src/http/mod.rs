@@ -50,6 +50,8 @@
 //! blocking writer thread while it is hashed, so memory use does not depend on
 //! the size of what is downloaded.
 
+pub mod list;
+pub mod netrc;
 pub mod redact;
 mod retry;
 mod transfer;

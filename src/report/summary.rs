@@ -42,6 +42,11 @@ pub struct SyncReport {
     pub missing_waiting: u64,
     pub failures: Vec<VersionFailure>,
     pub failed: u64,
+    /// Upstreams that served bytes the checksum database refutes, even when
+    /// the version was then published from another upstream (exit 1).
+    pub security_events: Vec<String>,
+    /// What each upstream of the proxy list did this run.
+    pub upstreams: Vec<crate::http::list::EntryStats>,
     /// Failed earlier, waiting for their retry time.
     pub deferred: u64,
     pub bytes: u64,
@@ -64,7 +69,11 @@ impl SyncReport {
     pub fn exit_code(&self) -> i32 {
         if self.fatal.is_some() || self.pruned.as_ref().is_some_and(|p| p.refused) {
             2
-        } else if self.failed > 0 || self.deferred > 0 || !self.index_gaps.is_empty() {
+        } else if self.failed > 0
+            || self.deferred > 0
+            || !self.index_gaps.is_empty()
+            || !self.security_events.is_empty()
+        {
             1
         } else {
             0
@@ -195,6 +204,36 @@ impl SyncReport {
                     f.error.replace('\n', "\n    ")
                 );
             }
+        }
+        if self.upstreams.len() > 1 {
+            for u in &self.upstreams {
+                let _ = writeln!(
+                    s,
+                    "upstream {}: {} files ({}), {} not found, {} failed{}",
+                    u.url,
+                    u.files,
+                    report::bytes(u.bytes),
+                    u.not_found,
+                    u.failures,
+                    if u.refused > 0 {
+                        format!(", {} REFUSED (failed verification)", u.refused)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+        if !self.security_events.is_empty() {
+            let _ = writeln!(
+                s,
+                "SECURITY: {} time{} an upstream served bytes that failed verification (each named above); those versions came from the next upstream: exit 1",
+                self.security_events.len(),
+                if self.security_events.len() == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            );
         }
         if let Some(f) = &self.fatal {
             let _ = writeln!(s, "fatal: {}", f.replace('\n', "\n  "));

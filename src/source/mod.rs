@@ -29,8 +29,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 
-use reqwest::Url;
-
+use crate::http::list::{Avoid, Served};
 use crate::http::{Download, FetchError};
 use crate::state::{IndexEntry, PageStats, StateError};
 
@@ -147,6 +146,10 @@ pub enum OriginError {
         what: &'static str,
         reason: String,
     },
+    /// Every upstream of the list was set aside for this version (each
+    /// served bytes that failed verification).
+    #[error("no upstream left to ask: each one served bytes that failed verification")]
+    NoneLeft,
 }
 
 /// What the caller does about a failure.
@@ -175,6 +178,11 @@ impl OriginError {
 }
 
 /// Where a version's files come from.
+///
+/// An origin may stand for several upstreams (a proxy list): the `*_from`
+/// methods say which one served a file (`Served::by`) and can be told to
+/// leave some out (`Avoid`), so that a version whose bytes from one upstream
+/// fail the checksum database is fetched again from another.
 pub trait Origin: Send + Sync {
     /// For messages: the origin, credentials masked.
     fn describe(&self) -> String;
@@ -201,6 +209,50 @@ pub trait Origin: Send + Sync {
         module: &'a str,
         limit: u64,
     ) -> BoxFuture<'a, Result<Vec<u8>, OriginError>>;
-    /// Where the checksum database is reached, in order of preference.
-    fn sumdb_urls(&self) -> Vec<Url>;
+
+    /// How many upstreams stand behind this origin.
+    fn upstreams(&self) -> usize {
+        1
+    }
+    /// Upstream `i`, host and port, for security messages.
+    fn upstream_name(&self, _i: usize) -> String {
+        self.describe()
+    }
+    /// Records that upstream `i` served bytes that failed verification.
+    fn note_refused(&self, _i: usize, _why: &str) {}
+    /// [`Origin::get`] from the upstreams not in `avoid`, saying which served it.
+    fn get_from<'a>(
+        &'a self,
+        module: &'a str,
+        version: &'a str,
+        file: VersionFile,
+        limit: u64,
+        avoid: Avoid,
+    ) -> BoxFuture<'a, Result<Served<Vec<u8>>, OriginError>> {
+        Box::pin(async move {
+            if avoid.has(0) {
+                return Err(OriginError::NoneLeft);
+            }
+            let value = self.get(module, version, file, limit).await?;
+            Ok(Served { value, by: 0 })
+        })
+    }
+    /// [`Origin::get_to_file`] from the upstreams not in `avoid`, saying which served it.
+    fn get_to_file_from<'a>(
+        &'a self,
+        module: &'a str,
+        version: &'a str,
+        file: VersionFile,
+        limit: u64,
+        dest: &'a Path,
+        avoid: Avoid,
+    ) -> BoxFuture<'a, Result<Served<Download>, OriginError>> {
+        Box::pin(async move {
+            if avoid.has(0) {
+                return Err(OriginError::NoneLeft);
+            }
+            let value = self.get_to_file(module, version, file, limit, dest).await?;
+            Ok(Served { value, by: 0 })
+        })
+    }
 }

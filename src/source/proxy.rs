@@ -1,47 +1,55 @@
-//! A GOPROXY-protocol origin: one proxy URL, reached through the process's
-//! one HTTP client. The only place that turns a module version into a proxy
-//! URL (`<base>/<escaped module>/@v/<escaped version>.<ext>`); a list of
-//! proxies with the go command's `,`/`|` failover will wrap several of these.
+//! A GOPROXY-protocol origin: a list of proxies (one URL is a list of one)
+//! with the go command's `,`/`|` failover ([`crate::http::list`]), reached
+//! through the process's one HTTP client. The only place that turns a module
+//! version into a proxy path (`<escaped module>/@v/<escaped version>.<ext>`).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use reqwest::Url;
-
-use crate::http::{self, Download, Upstream};
+use crate::http::Download;
+use crate::http::list::{Avoid, Served, UpstreamList};
 use crate::source::{BoxFuture, Origin, OriginError, VersionFile};
 use crate::store::layout;
 
 pub struct ProxyOrigin {
-    upstream: Arc<Upstream>,
-    base: Url,
-    sumdb: Url,
+    list: Arc<UpstreamList>,
 }
 
 impl ProxyOrigin {
-    pub fn new(upstream: Arc<Upstream>, base: Url, sumdb: Url) -> ProxyOrigin {
-        ProxyOrigin {
-            upstream,
-            base,
-            sumdb,
-        }
+    pub fn new(list: Arc<UpstreamList>) -> ProxyOrigin {
+        ProxyOrigin { list }
     }
 
-    fn file_url(&self, module: &str, version: &str, file: VersionFile) -> Result<Url, OriginError> {
-        let rel =
-            layout::version_file(module, version, file.ext()).map_err(|e| OriginError::Name {
-                module: module.to_string(),
-                version: version.to_string(),
-                what: file.ext(),
-                reason: e.to_string(),
-            })?;
-        Ok(http::join(&self.base, &rel))
+    /// The entries and their counts.
+    pub fn list(&self) -> &UpstreamList {
+        &self.list
+    }
+
+    fn file_path(module: &str, version: &str, file: VersionFile) -> Result<String, OriginError> {
+        layout::version_file(module, version, file.ext()).map_err(|e| OriginError::Name {
+            module: module.to_string(),
+            version: version.to_string(),
+            what: file.ext(),
+            reason: e.to_string(),
+        })
     }
 }
 
 impl Origin for ProxyOrigin {
     fn describe(&self) -> String {
-        http::redact::redact_url(&self.base)
+        self.list.describe()
+    }
+
+    fn upstreams(&self) -> usize {
+        self.list.len()
+    }
+
+    fn upstream_name(&self, i: usize) -> String {
+        self.list.host_port(i)
+    }
+
+    fn note_refused(&self, i: usize, why: &str) {
+        self.list.note_refused(i, why);
     }
 
     fn get<'a>(
@@ -52,8 +60,10 @@ impl Origin for ProxyOrigin {
         limit: u64,
     ) -> BoxFuture<'a, Result<Vec<u8>, OriginError>> {
         Box::pin(async move {
-            let url = self.file_url(module, version, file)?;
-            Ok(self.upstream.get_bytes(&url, limit).await?)
+            Ok(self
+                .get_from(module, version, file, limit, Avoid::none())
+                .await?
+                .value)
         })
     }
 
@@ -66,8 +76,39 @@ impl Origin for ProxyOrigin {
         dest: &'a Path,
     ) -> BoxFuture<'a, Result<Download, OriginError>> {
         Box::pin(async move {
-            let url = self.file_url(module, version, file)?;
-            Ok(self.upstream.get_to_file(&url, limit, dest).await?)
+            Ok(self
+                .get_to_file_from(module, version, file, limit, dest, Avoid::none())
+                .await?
+                .value)
+        })
+    }
+
+    fn get_from<'a>(
+        &'a self,
+        module: &'a str,
+        version: &'a str,
+        file: VersionFile,
+        limit: u64,
+        avoid: Avoid,
+    ) -> BoxFuture<'a, Result<Served<Vec<u8>>, OriginError>> {
+        Box::pin(async move {
+            let rel = Self::file_path(module, version, file)?;
+            Ok(self.list.get_bytes(&rel, limit, avoid).await?)
+        })
+    }
+
+    fn get_to_file_from<'a>(
+        &'a self,
+        module: &'a str,
+        version: &'a str,
+        file: VersionFile,
+        limit: u64,
+        dest: &'a Path,
+        avoid: Avoid,
+    ) -> BoxFuture<'a, Result<Served<Download>, OriginError>> {
+        Box::pin(async move {
+            let rel = Self::file_path(module, version, file)?;
+            Ok(self.list.get_to_file(&rel, limit, dest, avoid).await?)
         })
     }
 
@@ -83,14 +124,7 @@ impl Origin for ProxyOrigin {
                 what: "list",
                 reason: e.to_string(),
             })?;
-            Ok(self
-                .upstream
-                .get_bytes(&http::join(&self.base, &rel), limit)
-                .await?)
+            Ok(self.list.get_bytes(&rel, limit, Avoid::none()).await?.value)
         })
-    }
-
-    fn sumdb_urls(&self) -> Vec<Url> {
-        vec![self.sumdb.clone()]
     }
 }

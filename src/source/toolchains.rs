@@ -205,9 +205,6 @@ mod tests {
             {
                 unreachable!()
             }
-            fn sumdb_urls(&self) -> Vec<reqwest::Url> {
-                Vec::new()
-            }
         }
         let t = Toolchains::new(Arc::new(NoOrigin), &["linux-amd64".to_string()]);
         let e = |v: &str| IndexEntry {

@@ -81,6 +81,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP INDEX versions_todo;
     CREATE INDEX versions_todo ON versions(state) WHERE state IN (1, 2, 5);
     "#,
+    // 4: what each upstream of the proxy list served, summed over runs, and
+    // its last error (URLs stored with credentials masked).
+    r#"
+    CREATE TABLE upstreams (
+        url           TEXT PRIMARY KEY,
+        requests      INTEGER NOT NULL DEFAULT 0,
+        files         INTEGER NOT NULL DEFAULT 0,
+        bytes         INTEGER NOT NULL DEFAULT 0,
+        not_found     INTEGER NOT NULL DEFAULT 0,
+        failures      INTEGER NOT NULL DEFAULT 0,
+        refused       INTEGER NOT NULL DEFAULT 0,
+        last_used     INTEGER,
+        last_error    TEXT,
+        last_error_at INTEGER
+    );
+    "#,
 ];
 
 impl State {

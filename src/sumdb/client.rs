@@ -61,13 +61,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use reqwest::Url;
-
 use super::note::{self, Verifier};
 use super::tile::{self, Tile};
 use super::tlog::{self, Hash, Tree};
 use crate::gomod;
-use crate::http::{self, FetchError, Upstream};
+use crate::http::FetchError;
+use crate::http::list::{Avoid, UpstreamList};
 use crate::store::{Store, StoreError, layout};
 
 /// The tile height of sum.golang.org, which the go command assumes.
@@ -157,8 +156,8 @@ struct Inner {
 pub struct LogClient {
     name: String,
     verifier: Verifier,
-    base: Url,
-    upstream: Arc<Upstream>,
+    /// Where the database is reached: one URL or a list with failover.
+    list: Arc<UpstreamList>,
     tree: Arc<dyn Store>,
     inner: Mutex<Inner>,
     /// Serialises head acceptance (which awaits tile reads).
@@ -168,17 +167,11 @@ pub struct LogClient {
 }
 
 impl LogClient {
-    pub fn new(
-        verifier: Verifier,
-        base: Url,
-        upstream: Arc<Upstream>,
-        tree: Arc<dyn Store>,
-    ) -> LogClient {
+    pub fn new(verifier: Verifier, list: Arc<UpstreamList>, tree: Arc<dyn Store>) -> LogClient {
         LogClient {
             name: verifier.name().to_string(),
             verifier,
-            base,
-            upstream,
+            list,
             tree,
             inner: Mutex::new(Inner {
                 trusted: None,
@@ -211,6 +204,11 @@ impl LogClient {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// GETs `<base>/<rel>` from the first entry of the list that has it.
+    async fn fetch(&self, rel: &str, limit: u64) -> Result<Vec<u8>, FetchError> {
+        Ok(self.list.get_bytes(rel, limit, Avoid::none()).await?.value)
     }
 
     /// The largest accepted head.
@@ -259,10 +257,8 @@ impl LogClient {
     /// Fetches `/latest` and accepts it. A head smaller than the one this
     /// mirror already trusts means the log was rewound: a security failure.
     pub async fn refresh_latest(&self) -> Result<SignedHead, SumdbError> {
-        let url = http::join(&self.base, "latest");
         let body = self
-            .upstream
-            .get_bytes(&url, NOTE_LIMIT)
+            .fetch("latest", NOTE_LIMIT)
             .await
             .map_err(SumdbError::Fetch)?;
         let head = self.parse_head(&body)?;
@@ -421,7 +417,7 @@ impl LogClient {
         format!(
             "this mirror trusts a tree head of {n} records, but the checksum database does not serve the tiles that prove it ({missing}). Either the log lost data, or that head was never backed by the log (older gomirror releases trusted a new mirror's first head without checking it against tiles). Nothing is published until this is resolved. Once you have made sure that {base} is the genuine {name} (its current head and another client's view agree), drop that head from the state database (the file that `mirror.state` in sync.toml names) while no run is going, and sync again; the mirror then proves every later head against the heads it accepted before it, or, having none, trusts the database's current head once its tiles prove it:\n\n    sqlite3 <mirror.state> \"DELETE FROM sumdb_trees WHERE size = {n}\"",
             n = t.tree.n,
-            base = self.base,
+            base = self.list.describe(),
             name = self.name,
         )
     }
@@ -451,8 +447,7 @@ impl LogClient {
                 e.to_string()
             ))?
         );
-        let url = http::join(&self.base, &rel);
-        let body = match self.upstream.get_bytes(&url, LOOKUP_LIMIT).await {
+        let body = match self.fetch(&rel, LOOKUP_LIMIT).await {
             Ok(b) => b,
             Err(e) if e.is_not_found() => {
                 return Err(SumdbError::NotFound {
@@ -651,14 +646,11 @@ impl LogClient {
                 tile.path()
             )));
         }
-        let url = http::join(&self.base, &tile.path());
-        match self.upstream.get_bytes(&url, TILE_LIMIT).await {
+        match self.fetch(&tile.path(), TILE_LIMIT).await {
             Ok(data) => Ok((Arc::new(data), true)),
             Err(e) if e.is_not_found() && !tile.is_full() => {
-                let url = http::join(&self.base, &tile.full().path());
                 let data = self
-                    .upstream
-                    .get_bytes(&url, TILE_LIMIT)
+                    .fetch(&tile.full().path(), TILE_LIMIT)
                     .await
                     .map_err(SumdbError::Fetch)?;
                 if data.len() < want {
@@ -811,15 +803,12 @@ impl TileHashes<'_> {
                 }
                 let mut owned = Vec::with_capacity(plan.tiles.len());
                 for t in &plan.tiles {
-                    let url = http::join(&self.client.base, &t.path());
-                    let d = match self.client.upstream.get_bytes(&url, TILE_LIMIT).await {
+                    let d = match self.client.fetch(&t.path(), TILE_LIMIT).await {
                         Ok(d) => d,
                         Err(e) if e.is_not_found() && !t.is_full() => {
-                            let url = http::join(&self.client.base, &t.full().path());
                             let mut d = self
                                 .client
-                                .upstream
-                                .get_bytes(&url, TILE_LIMIT)
+                                .fetch(&t.full().path(), TILE_LIMIT)
                                 .await
                                 .map_err(SumdbError::Fetch)?;
                             d.truncate(t.w as usize * 32);
@@ -879,7 +868,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::http::Upstream;
+    use crate::http::list::{Fallback, ListEntry};
     use crate::sumdb::note::Signer;
+    use reqwest::Url;
 
     /// A lookup carrying an older head than `/latest` (the real proxy caches
     /// lookups) makes one task write a tile's partial while another writes
@@ -975,7 +967,14 @@ mod tests {
         // check must decide without any request.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
-        let client = LogClient::new(verifier, base, upstream, tree);
+        let list = Arc::new(UpstreamList::new(
+            upstream,
+            &[ListEntry {
+                url: base,
+                fallback: Fallback::NotFound,
+            }],
+        ));
+        let client = LogClient::new(verifier, list, tree);
         let trusted = signed(&signer, &client, 5000, 1);
         let client = Arc::new(client.trust(trusted.clone()));
 

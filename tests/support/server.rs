@@ -205,6 +205,8 @@ struct State {
     faults: Vec<ActiveFault>,
     tampered_zips: HashMap<(String, String), (PathBuf, u64)>,
     requests: Vec<String>,
+    /// (path, Authorization header) of every request that carried one.
+    authorizations: Vec<(String, String)>,
     pacer: Option<Arc<Pacer>>,
     /// `Fault::ForkLookups`: the log lookups are answered from.
     lookup_fork: Option<Log>,
@@ -403,6 +405,7 @@ impl FakeUpstream {
                 faults: Vec::new(),
                 tampered_zips: HashMap::new(),
                 requests: Vec::new(),
+                authorizations: Vec::new(),
                 pacer: (options.rate_bytes_per_sec > 0)
                     .then(|| Arc::new(Pacer::new(options.rate_bytes_per_sec))),
                 lookup_fork: None,
@@ -708,6 +711,11 @@ impl FakeUpstream {
     /// The most requests that were ever being answered at once.
     pub fn max_in_flight(&self) -> u64 {
         self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// (path, `Authorization` header) of every request that carried one.
+    pub fn authorizations(&self) -> Vec<(String, String)> {
+        self.shared.lock().authorizations.clone()
     }
 
     pub fn clear_request_log(&self) {
@@ -1028,6 +1036,10 @@ fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Body> {
     } else {
         format!("{path}?{query}")
     });
+    if let Some(auth) = req.headers().get(hyper::header::AUTHORIZATION) {
+        let auth = String::from_utf8_lossy(auth.as_bytes()).into_owned();
+        state.authorizations.push((path.clone(), auth));
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(405, "method not allowed");
     }
