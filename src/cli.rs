@@ -78,6 +78,20 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Judge candidate upstreams (default: the configured proxy list) on a
+    /// sample of published versions: latency, throughput, coverage,
+    /// freshness, integrity. Exit 1 if one served bytes that fail verification.
+    Probe {
+        /// Machine-readable output (an array, one object per candidate).
+        #[arg(long)]
+        json: bool,
+        /// How many published versions to sample (the newest five included).
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        sample: usize,
+        /// Candidate GOPROXY URLs; default: the entries of upstream.proxy.
+        #[arg(value_name = "URL")]
+        urls: Vec<String>,
+    },
     /// Cursor, counts, recent runs and failures.
     Status {
         /// Machine-readable output.
@@ -128,6 +142,17 @@ fn run(cli: Cli) -> i32 {
                 EXIT_FATAL
             }
         },
+        Command::Probe { json, sample, urls } => {
+            let opts = crate::probe::ProbeOptions { json, sample, urls };
+            match crate::probe::run(&settings, &opts, &out) {
+                Ok(false) => EXIT_OK,
+                Ok(true) => EXIT_PARTIAL,
+                Err(e) => {
+                    report::errln(format_args!("error: {e}"));
+                    EXIT_FATAL
+                }
+            }
+        }
         Command::Sync {
             dry_run,
             retry_failed,

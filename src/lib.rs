@@ -19,6 +19,7 @@ pub mod http;
 pub mod lock;
 pub mod model;
 pub mod plan;
+pub mod probe;
 pub mod prune;
 pub mod publish;
 pub mod report;

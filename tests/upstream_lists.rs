@@ -210,6 +210,20 @@ fn a_lying_upstream_is_named_and_the_version_comes_from_the_next() {
     m.run(&["verify"]).expect(0);
     // The next run has nothing to do and nothing to report.
     m.sync().expect(0);
+
+    // The go command, through nginx with every upstream stopped, downloads
+    // and verifies every version against the mirror's own checksum database.
+    let versions = m.upstream.versions();
+    liar.stop();
+    let nginx = crate::e2e::Nginx::serve(&m.out());
+    m.upstream.inject(Fault::Status {
+        path_prefix: "/".into(),
+        status: 503,
+    });
+    m.upstream.clear_request_log();
+    let go = crate::e2e::GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    go.download_all(&versions);
+    assert!(m.upstream.request_log().is_empty());
 }
 
 #[test]
@@ -382,4 +396,96 @@ fn lists_are_checked_when_the_config_is_read() {
             .contains("upstream.proxy")
             .contains(needle);
     }
+}
+
+#[test]
+fn probe_tells_the_candidates_apart() {
+    let m = mirror_with_proxy(|good| good.proxy_url(), 4);
+    m.sync().expect(0);
+    let versions = m.upstream.versions();
+    assert_eq!(versions.len(), 10);
+
+    let partial = twin();
+    for (p, v) in versions.iter().step_by(4) {
+        partial.inject(Fault::Status {
+            path_prefix: format!("/proxy/{}/@v/{}.", escape(p), escape(v)),
+            status: 404,
+        });
+    }
+    let liar = twin();
+    let (lp, lv) = versions[3].clone();
+    liar.inject(Fault::TamperZip {
+        path: lp.clone(),
+        version: lv.clone(),
+    });
+    let slow = twin();
+    slow.inject(Fault::Trickle {
+        path_prefix: "/proxy/".into(),
+        bytes_per_sec: 4000,
+    });
+    let dead = dead_address();
+    let urls = [
+        dead.clone(),
+        liar.proxy_url(),
+        slow.proxy_url(),
+        partial.proxy_url(),
+        m.upstream.proxy_url(),
+    ];
+    let mut args = vec!["probe", "--json", "--sample", "10"];
+    args.extend(urls.iter().map(String::as_str));
+    let r = m.run(&args);
+    r.expect(1);
+    let got: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).expect("probe --json");
+    let by = |u: &str| {
+        got.iter()
+            .find(|x| x["url"].as_str() == Some(u))
+            .unwrap_or_else(|| panic!("{u} missing from {got:#?}"))
+    };
+    let good = by(&m.upstream.proxy_url());
+    assert_eq!(good["coverage"].as_f64(), Some(1.0), "{good:#}");
+    assert_eq!(good["freshness"].as_f64(), Some(1.0), "{good:#}");
+    assert_eq!(good["integrity_failures"].as_u64(), Some(0));
+    assert_eq!(good["errors"].as_u64(), Some(0));
+    assert_eq!(good["sumdb"].as_bool(), Some(true));
+    assert!(good["throughput_mb_s"].as_f64().unwrap() > 0.0);
+    let p = by(&partial.proxy_url());
+    assert_eq!(p["coverage"].as_f64(), Some(0.7), "{p:#}");
+    assert_eq!(p["errors"].as_u64(), Some(0), "{p:#}");
+    let l = by(&liar.proxy_url());
+    assert_eq!(l["integrity_failures"].as_u64(), Some(1), "{l:#}");
+    let d = by(&dead);
+    assert_eq!(d["coverage"].as_f64(), Some(0.0), "{d:#}");
+    assert_eq!(d["errors"].as_u64(), Some(10), "{d:#}");
+    assert_eq!(d["sumdb"].as_bool(), Some(false));
+    let s = by(&slow.proxy_url());
+    let p50 = |x: &serde_json::Value| x["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(p50(s) > p50(good), "slow {s:#} vs good {good:#}");
+    for x in &got {
+        assert!(x["requests"].as_u64().unwrap() <= 31, "{x:#}");
+    }
+    // Best first; the liar after every honest candidate that served anything.
+    let order: Vec<&str> = got.iter().map(|x| x["url"].as_str().unwrap()).collect();
+    assert_eq!(order[0], m.upstream.proxy_url(), "{order:?}");
+    assert_eq!(*order.last().unwrap(), liar.proxy_url(), "{order:?}");
+
+    // For people: a table and a suggested line without the liar or the dead one.
+    let r = m.run(&["probe", "--sample", "10", &urls[1], &urls[3], &urls[4]]);
+    r.expect(1)
+        .contains("suggested [upstream] line: proxy = \"");
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("suggested"))
+        .unwrap();
+    assert!(line.contains(&m.upstream.proxy_url()), "{line}");
+    assert!(!line.contains(&liar.proxy_url()), "{line}");
+    println!("{}", r.stdout);
+}
+
+#[test]
+fn probe_needs_a_published_sample() {
+    let m = mirror_with_proxy(|good| good.proxy_url(), 4);
+    m.run(&["probe"])
+        .expect(2)
+        .contains("run `gomirror sync` first");
 }

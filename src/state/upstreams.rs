@@ -22,7 +22,52 @@ pub struct UpstreamRecord {
     pub last_error_at: Option<i64>,
 }
 
+/// A published version with the hashes the mirror proved, for `probe`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SampleVersion {
+    pub path: String,
+    pub version: String,
+    pub mod_h1: String,
+    pub zip_h1: String,
+}
+
 impl State {
+    /// Up to `n` published versions at random, and the `newest` most
+    /// recently published (by `.info` time), each list without the other's.
+    pub fn probe_sample(
+        &self,
+        n: usize,
+        newest: usize,
+    ) -> Result<(Vec<SampleVersion>, Vec<SampleVersion>)> {
+        let row = |r: &rusqlite::Row<'_>| {
+            Ok(SampleVersion {
+                path: r.get(0)?,
+                version: r.get(1)?,
+                mod_h1: r.get(2)?,
+                zip_h1: r.get(3)?,
+            })
+        };
+        let fresh = self.query_vec(
+            "cannot sample published versions",
+            "SELECT m.path, v.version, v.mod_h1, v.zip_h1 FROM versions v JOIN modules m ON m.id = v.module_id
+             WHERE v.in_tree = 1 AND v.mod_h1 IS NOT NULL AND v.zip_h1 IS NOT NULL
+             ORDER BY v.info_time DESC, m.path, v.version LIMIT ?1",
+            [newest as i64],
+            row,
+        )?;
+        let mut sample = self.query_vec(
+            "cannot sample published versions",
+            "SELECT m.path, v.version, v.mod_h1, v.zip_h1 FROM versions v JOIN modules m ON m.id = v.module_id
+             WHERE v.in_tree = 1 AND v.mod_h1 IS NOT NULL AND v.zip_h1 IS NOT NULL
+             ORDER BY random() LIMIT ?1",
+            [(n + newest) as i64],
+            row,
+        )?;
+        sample.retain(|s| !fresh.contains(s));
+        sample.truncate(n);
+        Ok((sample, fresh))
+    }
+
     /// Adds one run's counts; `now` becomes the last use, and the last
     /// error (if the run saw one) replaces the stored one.
     pub fn record_upstreams(&mut self, now: i64, runs: &[UpstreamRecord]) -> Result<()> {
