@@ -230,7 +230,11 @@ fn render(results: &[ProbeResult]) -> Vec<String> {
             r.url,
             r.latency_ms.as_ref().map_or("-".into(), |l| ms(l.p50)),
             r.latency_ms.as_ref().map_or("-".into(), |l| ms(l.p95)),
-            r.throughput_mb_s.map_or("-".into(), |t| format!("{t:.2}")),
+            r.throughput_mb_s.map_or("-".into(), |t| if t < 0.1 {
+                format!("{t:.3}")
+            } else {
+                format!("{t:.2}")
+            }),
             format!("{:.0}%", r.coverage * 100.0),
             r.freshness
                 .map_or("-".into(), |f| format!("{:.0}%", f * 100.0)),
