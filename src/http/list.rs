@@ -199,10 +199,16 @@ pub struct UpstreamList {
 }
 
 /// Whether an error means the entry is down, not that it lacks the file.
-fn looks_down(e: &FetchError) -> bool {
+/// `broadly`: any transport failure, a transfer too slow or a 5xx (for an
+/// entry followed by `|`, whose files the next entry serves meanwhile);
+/// otherwise only a connection that could not be made at all (for an entry
+/// after which the list stops: a 5xx for one file must not fail the others
+/// unasked).
+fn looks_down(e: &FetchError, broadly: bool) -> bool {
     match e {
-        FetchError::Network { .. } | FetchError::TooSlow { .. } => true,
-        FetchError::Status { status, .. } => *status >= 500,
+        FetchError::Network { connect: true, .. } => true,
+        FetchError::Network { .. } | FetchError::TooSlow { .. } => broadly,
+        FetchError::Status { status, .. } => broadly && *status >= 500,
         FetchError::NotFound { .. } | FetchError::TooLarge { .. } | FetchError::Io { .. } => false,
     }
 }
@@ -394,7 +400,10 @@ impl UpstreamList {
                                 e.counters.failures.fetch_add(1, Ordering::Relaxed);
                                 *e.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
                                     Some(err.to_string());
-                                if looks_down(err) {
+                                // One upstream is asked every time, as before lists.
+                                if self.entries.len() > 1
+                                    && looks_down(err, e.fallback == Fallback::AnyError)
+                                {
                                     *e.down.lock().unwrap_or_else(|p| p.into_inner()) =
                                         Some((Instant::now(), err.to_string()));
                                 }
@@ -425,6 +434,7 @@ impl UpstreamList {
                 "no upstream left to ask: every entry of the list was set aside for this version"
                     .to_string(),
             retry: Retry::Permanent,
+            connect: false,
         }))
     }
 
@@ -440,6 +450,7 @@ impl UpstreamList {
                     DOWN_FOR.as_secs(),
                 ),
                 retry: Retry::Transient,
+                connect: false,
             }),
             Some(_) => {
                 *down = None;

@@ -89,6 +89,9 @@ pub enum FetchError {
         url: String,
         message: String,
         retry: Retry,
+        /// The connection could not be made at all (refused, unreachable,
+        /// connect timeout): the host is down, not just this file.
+        connect: bool,
     },
     #[error("{url}: response is larger than the limit of {limit} bytes")]
     TooLarge { url: String, limit: u64 },
@@ -410,6 +413,7 @@ fn write_hashed(
 /// masked.
 fn network(url: &Url, e: reqwest::Error) -> FetchError {
     let retry = classify_transport(&e);
+    let connect = e.is_connect();
     let e = e.without_url();
     // reqwest's Display is terse ("error sending request"); the cause chain says why.
     let mut message = e.to_string();
@@ -426,6 +430,7 @@ fn network(url: &Url, e: reqwest::Error) -> FetchError {
         url: redact_url(url),
         message: Secrets::of(url).mask(&message),
         retry,
+        connect,
     }
 }
 
@@ -539,6 +544,7 @@ mod tests {
             url: "u".into(),
             message: "m".into(),
             retry,
+            connect: false,
         };
         assert!(net(Retry::Transient).is_retryable());
         assert!(!net(Retry::Permanent).is_retryable());
