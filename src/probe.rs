@@ -3,7 +3,8 @@
 //! The sample comes from the state database: versions this mirror published,
 //! whose `h1:` hashes it proved against the checksum database, so every byte
 //! a candidate serves can be judged without trusting it (and without asking
-//! the checksum database again). The newest published versions are always in
+//! the checksum database again). A mirror that has published nothing yet is
+//! probed on its seeds' versions, each proved by a lookup first. The newest published versions are always in
 //! the sample: whether a candidate has them says how fresh it is.
 //!
 //! Each candidate is asked for each sampled version's `.info` (its time is
@@ -112,27 +113,37 @@ pub fn run(settings: &Settings, opts: &ProbeOptions, out: &Reporter) -> Result<b
             "--sample must be between 1 and 1000".into(),
         ));
     }
-    if !settings.state.exists() {
-        return Err(ProbeError::Usage(format!(
-            "no state database at {}: probe samples versions this mirror has published; run `gomirror sync` first",
-            settings.state.display()
-        )));
-    }
-    let state = State::open_read_only(&settings.state)?;
-    let (random, newest) = state.probe_sample(opts.sample.saturating_sub(NEWEST).max(1), NEWEST)?;
-    drop(state);
-    if random.is_empty() && newest.is_empty() {
-        return Err(ProbeError::Usage(
-            "the mirror has published no versions yet: probe samples those (run `gomirror sync` first)"
-                .into(),
-        ));
-    }
+    let want = opts.sample.saturating_sub(NEWEST).max(1);
+    let (random, newest) = if settings.state.exists() {
+        let state = State::open_read_only(&settings.state)?;
+        state.probe_sample(want, NEWEST)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let upstream = settings.upstream().map_err(ProbeError::Usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| ProbeError::Usage(format!("cannot start the runtime: {e}")))?;
+    let (random, newest) = if random.is_empty() && newest.is_empty() {
+        if settings.seeds.is_empty() {
+            return Err(ProbeError::Usage(
+                "nothing to sample: the mirror has published no versions yet and [filter].seed names no module (run `gomirror sync` first, or add seeds)"
+                    .into(),
+            ));
+        }
+        out.info(&format!(
+            "the mirror has published nothing yet: sampling the seeds' versions through {}, proved against {}",
+            settings.origin().map_err(ProbeError::Usage)?.describe(),
+            settings.sumdb.name
+        ));
+        runtime
+            .block_on(sample_from_seeds(settings, &upstream, want))
+            .map_err(ProbeError::Usage)?
+    } else {
+        (random, newest)
+    };
     let temp = tempfile::tempdir()
         .map_err(|e| ProbeError::Usage(format!("cannot make a temporary directory: {e}")))?;
     out.start("probing", Some(candidates.len() as u64));
@@ -262,6 +273,72 @@ fn render(results: &[ProbeResult]) -> Vec<String> {
         None => lines.push("no candidate served the sample correctly: nothing to suggest".into()),
     }
     lines
+}
+
+/// A sample for a mirror that has published nothing yet: the seeds' tagged
+/// versions (from the configured proxy list), each proved by a lookup in the
+/// checksum database (tiles kept in a temporary directory, not the tree).
+async fn sample_from_seeds(
+    settings: &Settings,
+    upstream: &Arc<Upstream>,
+    n: usize,
+) -> Result<(Vec<SampleVersion>, Vec<SampleVersion>), String> {
+    let origin = settings.origin()?;
+    let mut all: Vec<(String, String)> = Vec::new();
+    for module in &settings.seeds {
+        let body = origin
+            .list(module, modzip::MAX_GO_MOD)
+            .await
+            .map_err(|e| format!("seed {module}: cannot list its versions: {e}"))?;
+        let mut versions: Vec<String> = String::from_utf8_lossy(&body)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|v| crate::gomod::check(module, v).is_ok())
+            .map(str::to_string)
+            .collect();
+        versions.sort_by(|a, b| crate::gomod::semver::compare(a, b));
+        all.extend(versions.into_iter().map(|v| (module.clone(), v)));
+    }
+    // The newest of each seed judge freshness; the rest are drawn at random.
+    let mut newest: Vec<(String, String)> = Vec::new();
+    for module in &settings.seeds {
+        if let Some(last) = all.iter().rev().find(|(m, _)| m == module) {
+            newest.push(last.clone());
+        }
+    }
+    newest.truncate(NEWEST);
+    let mut rest: Vec<(String, String)> = all.into_iter().filter(|x| !newest.contains(x)).collect();
+    fastrand::shuffle(&mut rest);
+    rest.truncate(n);
+    let temp =
+        tempfile::tempdir().map_err(|e| format!("cannot make a temporary directory: {e}"))?;
+    let tiles: Arc<dyn crate::store::Store> = Arc::new(
+        crate::store::LocalStore::open(temp.path())
+            .map_err(|e| format!("cannot open a temporary tile store: {e}"))?,
+    );
+    let client = crate::trust::log_client(settings, upstream, &tiles);
+    let prove = async |list: Vec<(String, String)>| -> Result<Vec<SampleVersion>, String> {
+        let mut out = Vec::new();
+        for (path, version) in list {
+            if settings.sumdb.skips(&path) {
+                continue;
+            }
+            let l = client
+                .lookup(&path, &version)
+                .await
+                .map_err(|e| format!("{path}@{version}: {e}"))?;
+            out.push(SampleVersion {
+                path,
+                version,
+                mod_h1: l.mod_h1,
+                zip_h1: l.zip_h1,
+            });
+        }
+        Ok(out)
+    };
+    let newest = prove(newest).await?;
+    let rest = prove(rest).await?;
+    Ok((rest, newest))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -507,3 +507,39 @@ fn probe_needs_a_published_sample() {
         .expect(2)
         .contains("run `gomirror sync` first");
 }
+
+#[test]
+fn probe_samples_the_seeds_before_the_first_sync() {
+    let mut m = mirror_with_proxy(|good| good.proxy_url(), 4);
+    m.cfg.seed = vec!["example.com/gen/m0".into()];
+    m.write_config();
+    let liar = twin();
+    let list = String::from_utf8(m.upstream_bytes("example.com/gen/m0/@v/list")).unwrap();
+    let listed = list.lines().count() as u64;
+    let (p, v) = (
+        "example.com/gen/m0".to_string(),
+        list.lines().next().unwrap().to_string(),
+    );
+    liar.inject(Fault::TamperMod {
+        path: p.clone(),
+        version: v.clone(),
+    });
+    let r = m.run(&[
+        "probe",
+        "--json",
+        &m.upstream.proxy_url(),
+        &liar.proxy_url(),
+    ]);
+    r.expect(1).contains("sampling the seeds' versions");
+    let got: Vec<serde_json::Value> = serde_json::from_str(&r.stdout).expect("probe --json");
+    assert_eq!(
+        got[0]["url"].as_str(),
+        Some(m.upstream.proxy_url().as_str())
+    );
+    assert_eq!(got[0]["coverage"].as_f64(), Some(1.0), "{got:#?}");
+    assert_eq!(got[0]["sample"].as_u64(), Some(listed), "{list}\n{got:#?}");
+    assert_eq!(got[1]["integrity_failures"].as_u64(), Some(1), "{got:#?}");
+    // Nothing was written: no tree, no state database.
+    assert!(!m.out().exists());
+    assert!(!m.dir.path().join("state.db").exists());
+}
