@@ -24,7 +24,7 @@ use crate::runner::Fatal;
 use crate::settings::Settings;
 use crate::source::{Origin, OriginError, VersionFile};
 use crate::state::db::Db;
-use crate::state::{self, Todo};
+use crate::state::{self, PinnedHash, Todo};
 use crate::store::Store;
 use crate::sumdb::client::LogClient;
 
@@ -130,7 +130,20 @@ pub async fn fetch_and_publish(
                 );
                 tasks.spawn(async move {
                     let id = format!("{}@{}", todo.path, todo.version);
-                    let result = process_version(&shared, origin.as_ref(), todo.clone()).await;
+                    let pins = if todo.pinned {
+                        let (mid, ver) = (todo.module_id, todo.version.clone());
+                        match db.call(move |s| s.pinned_hashes(mid, &ver)).await {
+                            Ok(p) => p,
+                            Err(e) => {
+                                shared.fail_run(e.into());
+                                Vec::new()
+                            }
+                        }
+                    } else {
+                        Vec::new()
+                    };
+                    let result =
+                        process_version(&shared, origin.as_ref(), todo.clone(), &pins).await;
                     match result {
                         Ok(v) => {
                             // The publisher owns it now; if it is gone (fatal), the temps go too.
@@ -266,11 +279,15 @@ fn origin_err(what: &str, e: OriginError) -> VersionError {
     }
 }
 
-/// Fetches and verifies one version into temporary files.
+/// Fetches and verifies one version into temporary files: `.info`, `.mod`
+/// and, unless the version is graph-only, `.zip`. `pins` are the hashes the
+/// `from_files` go.sum files give for it: each must equal what was fetched
+/// (and so the checksum database's record), or the version is refused.
 async fn process_version(
     shared: &RunContext,
     origin: &dyn Origin,
     todo: Todo,
+    pins: &[PinnedHash],
 ) -> Result<Verified, VersionError> {
     let (m, v) = (todo.path.as_str(), todo.version.as_str());
     gomod::check(m, v).map_err(|e| VersionError::Failed {
@@ -294,7 +311,16 @@ async fn process_version(
     };
     let info = origin.get(m, v, VersionFile::Info, INFO_LIMIT);
     let gomod = origin.get_to_file(m, v, VersionFile::Mod, modzip::MAX_GO_MOD, &temps.0[1]);
-    let zip = origin.get_to_file(m, v, VersionFile::Zip, modzip::MAX_ZIP_FILE, &temps.0[2]);
+    let zip = async {
+        if todo.zip {
+            origin
+                .get_to_file(m, v, VersionFile::Zip, modzip::MAX_ZIP_FILE, &temps.0[2])
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
     let (lookup, info, gomod, zip) = tokio::join!(lookup, info, gomod, zip);
 
     // A security failure outranks everything else.
@@ -309,13 +335,20 @@ async fn process_version(
         .map_err(|e| failed(format!("cannot write temporary file: {e}")))?;
 
     let mod_h1 = dirhash::go_mod_hash(gomod.sha256);
-    let zip_path = temps.0[2].clone();
-    let (mm, vv) = (m.to_string(), v.to_string());
-    let summary =
-        tokio::task::spawn_blocking(move || modzip::check_and_hash_zip(&zip_path, &mm, &vv))
+    let zip_h1 = match &zip {
+        Some(_) => {
+            let zip_path = temps.0[2].clone();
+            let (mm, vv) = (m.to_string(), v.to_string());
+            let summary = tokio::task::spawn_blocking(move || {
+                modzip::check_and_hash_zip(&zip_path, &mm, &vv)
+            })
             .await
             .map_err(|e| failed(format!("zip check crashed: {e}")))?
             .map_err(|e| failed(format!("invalid module zip: {e}")))?;
+            Some(summary.h1)
+        }
+        None => None,
+    };
 
     if let Some(l) = &lookup {
         let db = shared.client.name();
@@ -328,11 +361,41 @@ async fn process_version(
                 security: true,
             });
         }
-        if summary.h1 != l.zip_h1 {
+        if let Some(h1) = &zip_h1
+            && *h1 != l.zip_h1
+        {
             return Err(VersionError::Failed {
                 message: format!(
-                    "zip checksum mismatch: the upstream's .zip has {}, {db} says {}; refusing it",
-                    summary.h1, l.zip_h1
+                    "zip checksum mismatch: the upstream's .zip has {h1}, {db} says {}; refusing it",
+                    l.zip_h1
+                ),
+                security: true,
+            });
+        }
+    }
+    // What the project files pin: the go command would refuse a mismatch as
+    // a SECURITY ERROR, so the mirror refuses the version and names the line.
+    for pin in pins {
+        let (what, got) = if pin.zip {
+            match &zip_h1 {
+                Some(h1) => ("zip", h1.as_str()),
+                // Graph-only here although the file gives the zip's hash:
+                // another rule took the zip away; nothing to compare.
+                None => continue,
+            }
+        } else {
+            ("go.mod", mod_h1.as_str())
+        };
+        if pin.h1 != got {
+            let vouched = if lookup.is_some() {
+                format!(", as {} says", shared.client.name())
+            } else {
+                String::new()
+            };
+            return Err(VersionError::Failed {
+                message: format!(
+                    "{}:{} says {} for the {what}, but it is {got}{vouched}; refusing it (fix or regenerate that go.sum)",
+                    pin.file, pin.line, pin.h1
                 ),
                 security: true,
             });
@@ -342,16 +405,22 @@ async fn process_version(
     let mut temps = temps;
     let files = std::mem::take(&mut temps.0);
     let [info_path, mod_path, zip_path]: [PathBuf; 3] = files.try_into().expect("three temps");
+    if zip.is_none() {
+        // Never written; nothing to keep.
+        drop(Temps(vec![zip_path.clone()]));
+    }
     Ok(Verified {
         todo,
         info: info_path,
         info_time,
         mod_file: mod_path,
-        zip: zip_path,
+        zip: zip.as_ref().map(|_| zip_path),
         mod_h1,
-        zip_h1: summary.h1,
+        zip_h1: zip_h1
+            .or_else(|| lookup.as_ref().map(|l| l.zip_h1.clone()))
+            .unwrap_or_default(),
         mod_sha256: gomod.sha256,
-        zip_sha256: zip.sha256,
+        zip_sha256: zip.map(|z| z.sha256),
         info_sha256: Sha256::digest(&info).into(),
         lookup,
     })

@@ -7,7 +7,7 @@ use serde::Serialize;
 pub use crate::clock::{format_time, rfc3339};
 use crate::report;
 use crate::settings::Settings;
-use crate::state::{Counts, Failure, RunRecord, State, StateError};
+use crate::state::{Counts, Failure, FileCounts, RunRecord, State, StateError};
 
 #[derive(Serialize)]
 struct Status {
@@ -18,6 +18,8 @@ struct Status {
     index: String,
     cursor: Option<String>,
     counts: Counts,
+    /// Per `from_files` file read by the last sync: versions named, mirrored.
+    from_files: Vec<FileCounts>,
     checksum_database: Option<TreeStatus>,
     failures: Vec<Failure>,
     runs: Vec<RunRecord>,
@@ -43,6 +45,7 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
             .map_or("off".into(), crate::http::redact::redact_url),
         cursor: state.cursor()?,
         counts: state.counts()?,
+        from_files: state.file_counts()?,
         checksum_database: trusted.map(|t| TreeStatus {
             name: settings.sumdb.name.clone(),
             trusted_size: t.size,
@@ -85,6 +88,30 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
         c.failed,
         c.gone
     ));
+    if c.graph_only > 0 {
+        lines.push(format!(
+            "           {} graph-only (.info and .mod, no zip; not in @v/list)",
+            c.graph_only
+        ));
+    }
+    if !status.from_files.is_empty() {
+        lines.push("from_files (as of the last sync):".into());
+        for f in &status.from_files {
+            lines.push(format!(
+                "  {} ({}): {} version{} named, {} mirrored{}",
+                f.file,
+                f.kind,
+                f.versions,
+                if f.versions == 1 { "" } else { "s" },
+                f.mirrored,
+                if f.graph_only > 0 {
+                    format!(" ({} of them graph-only)", f.graph_only)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
     lines.push(match &status.checksum_database {
         Some(t) => format!(
             "sumdb      {} tree of {} records ({})",

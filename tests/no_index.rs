@@ -75,7 +75,7 @@ fn index_off_without_seeds_or_toolchains_is_refused() {
     feedless(&m, "include = [\"*\"]");
     m.sync()
         .expect(2)
-        .contains("upstream.index is \"off\" and neither filter.seed nor filter.toolchains");
+        .contains("upstream.index is \"off\" and none of filter.seed, filter.toolchains and filter.from_files");
     assert_eq!(m.upstream.requests("/"), 0);
 }
 

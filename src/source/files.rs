@@ -1,0 +1,508 @@
+//! `[filter].from_files`: the versions projects build with, read from their
+//! files on every sync.
+//!
+//! * `go.sum` / `go.work.sum`: exactly the versions named. A
+//!   `<version>/go.mod` line needs the version's `.info` and `.mod` only (a
+//!   *graph-only* version: the go command reads its go.mod to build the
+//!   module graph, never its code); a plain line needs the `.zip` too. The
+//!   hashes are kept: a version whose files disagree with its go.sum line
+//!   is refused, naming the file and line.
+//! * `go.mod`: its requirements and the whole requirement graph below them,
+//!   read from the `.mod` files (the tree's copy when the version is already
+//!   mirrored, else the origin's), pruned as the go command prunes it (see
+//!   [`walk_graph`]). The version of each module that minimal version
+//!   selection picks needs its zip; every other version in the graph is
+//!   graph-only.
+//! * any other file: `module@version` per line, `#` comments.
+//!
+//! The whole set is handed to the intake at once ([`Intake::name`]), which
+//! replaces what the files named last time: a version no file names any
+//! more is then pruned like a narrowed filter. Any error (a malformed line,
+//! a missing file, a `.mod` that cannot be read) stops the sync before the
+//! set is replaced, so a broken file never prunes what it used to name.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::gomod::modfile::{self, ModFile, ReplaceTarget};
+use crate::gomod::{self, semver, zip as modzip};
+use crate::settings::Filter;
+use crate::source::{
+    Discovery, Event, Intake, LocalBoxFuture, Origin, OriginError, SourceError, VersionFile,
+};
+use crate::state::{NamedFile, NamedVersion};
+use crate::store::{Store, layout};
+
+/// A project file larger than this is refused (a go.sum of 100,000 lines is
+/// about 10 MB).
+const MAX_FILE: u64 = 64 << 20;
+
+/// The kind of a project file, by its name.
+fn kind_of(path: &Path) -> &'static str {
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some("go.sum" | "go.work.sum") => "go.sum",
+        Some("go.mod") => "go.mod",
+        _ => "list",
+    }
+}
+
+/// Whether a `from_files` entry is a pattern (else a path that must exist).
+pub fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
+pub struct FromFiles {
+    base: PathBuf,
+    patterns: Vec<String>,
+    filter: Filter,
+    origin: Arc<dyn Origin>,
+    /// The mirror's tree, when it exists: `.mod` files already mirrored are
+    /// read from it instead of the origin.
+    tree: Option<Arc<dyn Store>>,
+}
+
+impl FromFiles {
+    pub fn new(
+        base: PathBuf,
+        patterns: Vec<String>,
+        filter: Filter,
+        origin: Arc<dyn Origin>,
+        tree: Option<Arc<dyn Store>>,
+    ) -> FromFiles {
+        FromFiles {
+            base,
+            patterns,
+            filter,
+            origin,
+            tree,
+        }
+    }
+
+    fn display(&self, path: &Path) -> String {
+        path.strip_prefix(&self.base)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    /// The files the patterns name, in pattern order, each once.
+    fn expand(&self, intake: &mut dyn Intake) -> Result<Vec<PathBuf>, SourceError> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for pattern in &self.patterns {
+            let full = self.base.join(pattern);
+            if !is_glob(pattern) {
+                if !full.is_file() {
+                    return Err(SourceError::File {
+                        file: pattern.clone(),
+                        line: None,
+                        message: if full.exists() {
+                            "filter.from_files names it, but it is not a regular file".into()
+                        } else {
+                            "filter.from_files names it, but it does not exist".into()
+                        },
+                    });
+                }
+                if seen.insert(full.clone()) {
+                    out.push(full);
+                }
+                continue;
+            }
+            let text = full.to_string_lossy().into_owned();
+            let paths = glob::glob(&text).map_err(|e| SourceError::File {
+                file: pattern.clone(),
+                line: None,
+                message: format!("invalid pattern: {e}"),
+            })?;
+            let mut matched = 0;
+            for p in paths {
+                let p = p.map_err(|e| SourceError::File {
+                    file: self.display(e.path()),
+                    line: None,
+                    message: format!("cannot read: {}", e.error()),
+                })?;
+                if !p.is_file() {
+                    continue;
+                }
+                matched += 1;
+                if seen.insert(p.clone()) {
+                    out.push(p);
+                }
+            }
+            if matched == 0 {
+                intake.note(Event::Warning(format!(
+                    "filter.from_files: {pattern:?} matches no file"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    fn read(&self, path: &Path) -> Result<String, SourceError> {
+        let file = self.display(path);
+        let fail = |message: String| SourceError::File {
+            file: file.clone(),
+            line: None,
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        if meta.len() > MAX_FILE {
+            return Err(fail(format!(
+                "is {} bytes, more than the {} a project file may have",
+                meta.len(),
+                MAX_FILE
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        String::from_utf8(bytes).map_err(|_| fail("is not UTF-8 text".into()))
+    }
+
+    /// Reads one file into what it names.
+    async fn name_file(
+        &self,
+        path: &Path,
+        intake: &mut dyn Intake,
+    ) -> Result<NamedFile, SourceError> {
+        let file = self.display(path);
+        let text = self.read(path)?;
+        let at = |e: modfile::LineError| SourceError::File {
+            file: file.clone(),
+            line: Some(e.line),
+            message: e.message,
+        };
+        let kind = kind_of(path);
+        let mut versions: Vec<NamedVersion> = match kind {
+            "go.sum" => {
+                // A version named by both lines of a go.sum needs both files;
+                // merged here so each version is named once per file.
+                let mut by: BTreeMap<(String, String), NamedVersion> = BTreeMap::new();
+                for l in modfile::parse_go_sum(&text).map_err(at)? {
+                    let v = by
+                        .entry((l.path.clone(), l.version.clone()))
+                        .or_insert(NamedVersion {
+                            path: l.path,
+                            version: l.version,
+                            zip: false,
+                            line: l.line,
+                            zip_h1: None,
+                            mod_h1: None,
+                        });
+                    if l.go_mod {
+                        v.mod_h1 = l.h1.or(v.mod_h1.take());
+                    } else {
+                        v.zip = true;
+                        v.line = l.line;
+                        v.zip_h1 = l.h1.or(v.zip_h1.take());
+                    }
+                }
+                by.into_values().collect()
+            }
+            "go.mod" => {
+                let main = modfile::parse_go_mod(&text, true).map_err(at)?;
+                let dir = path.parent().unwrap_or(Path::new("."));
+                self.walk_graph(&file, dir, &main, intake).await?
+            }
+            _ => modfile::parse_module_list(&text)
+                .map_err(at)?
+                .into_iter()
+                .map(|e| NamedVersion {
+                    path: e.path,
+                    version: e.version,
+                    zip: true,
+                    line: e.line,
+                    zip_h1: None,
+                    mod_h1: None,
+                })
+                .collect(),
+        };
+        let before = versions.len();
+        versions.retain(|v| !self.filter.excludes(&v.path));
+        if versions.len() < before {
+            intake.note(Event::Verbose(format!(
+                "{file}: {} versions left out by filter.exclude",
+                before - versions.len()
+            )));
+        }
+        Ok(NamedFile {
+            file,
+            kind,
+            versions,
+        })
+    }
+
+    /// A version's `.mod`: the tree's copy when it is mirrored, else the origin's.
+    async fn read_mod(&self, path: &str, version: &str) -> Result<Vec<u8>, OriginError> {
+        if let Some(tree) = &self.tree
+            && let Ok(rel) = layout::version_file(path, version, "mod")
+            && let Ok(Some(bytes)) = tree.read(&rel, modzip::MAX_GO_MOD)
+        {
+            return Ok(bytes);
+        }
+        self.origin
+            .get(path, version, VersionFile::Mod, modzip::MAX_GO_MOD)
+            .await
+    }
+
+    /// The requirement graph of a main module, as the go command builds it
+    /// (cmd/go/internal/modload, `readModGraph`):
+    ///
+    /// * the main module's requirements are the roots; a requirement on a
+    ///   version the main module `exclude`s is dropped (Go 1.16 and later);
+    /// * a module is loaded by reading its go.mod (after the main module's
+    ///   `replace`: a module replacement's `.mod`, a directory's `go.mod`);
+    /// * below a module whose go.mod says `go 1.17` or later (a pruned
+    ///   module) only its own requirements are in the graph, not theirs,
+    ///   unless the walk came through an unpruned (`go 1.16` or older)
+    ///   module, where everything below is followed;
+    /// * the main module's own `go` version decides how the roots are
+    ///   walked. A main module before `go 1.18` is walked unpruned: `go mod
+    ///   tidy` there checks the graph as Go 1.16 would read it (`-compat`).
+    ///
+    /// Every version in the graph is named; the one minimal version
+    /// selection picks for each module (the highest) needs its zip, the
+    /// others only their `.info` and `.mod`. A replaced module is named by
+    /// its replacement; a directory replacement names nothing.
+    pub async fn walk_graph(
+        &self,
+        file: &str,
+        dir: &Path,
+        main: &ModFile,
+        intake: &mut dyn Intake,
+    ) -> Result<Vec<NamedVersion>, SourceError> {
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        enum Pruning {
+            Pruned,
+            Unpruned,
+        }
+        type Key = (String, String);
+        let excluded: HashSet<Key> = main.exclude.iter().cloned().collect();
+        let replacement = |path: &str, version: &str| -> Option<&ReplaceTarget> {
+            let exact = main
+                .replace
+                .iter()
+                .find(|r| r.path == path && r.version.as_deref() == Some(version));
+            exact
+                .or_else(|| {
+                    main.replace
+                        .iter()
+                        .find(|r| r.path == path && r.version.is_none())
+                })
+                .map(|r| &r.target)
+        };
+        let root_pruning = if main
+            .go
+            .as_deref()
+            .is_some_and(|v| modfile::go_at_least(v, 1, 18))
+        {
+            Pruning::Pruned
+        } else {
+            Pruning::Unpruned
+        };
+
+        let mut lines: HashMap<Key, usize> = HashMap::new();
+        let mut nodes: BTreeSet<Key> = BTreeSet::new();
+        let mut queued: HashSet<(Key, Pruning)> = HashSet::new();
+        let mut queue: Vec<(Key, Pruning)> = Vec::new();
+        for r in &main.require {
+            let key = (r.path.clone(), r.version.clone());
+            if excluded.contains(&key) {
+                continue;
+            }
+            lines.entry(key.clone()).or_insert(r.line);
+            nodes.insert(key.clone());
+            if queued.insert((key.clone(), root_pruning)) {
+                queue.push((key, root_pruning));
+            }
+        }
+        // Each go.mod is read once: (requirements, pruned).
+        let mut summaries: HashMap<Key, (Vec<Key>, bool)> = HashMap::new();
+        let mut reads = 0u64;
+        while !queue.is_empty() {
+            // Read this round's go.mod files at once.
+            let mut wanted: Vec<Key> = queue
+                .iter()
+                .map(|(k, _)| k.clone())
+                .filter(|k| !summaries.contains_key(k))
+                .collect();
+            wanted.sort();
+            wanted.dedup();
+            let mut reading = Vec::new();
+            for key in &wanted {
+                let (p, v) = key;
+                reading.push(async move {
+                    let result: Result<Option<Vec<u8>>, SourceError> = match replacement(p, v) {
+                        Some(ReplaceTarget::Dir(d)) => {
+                            let gomod = dir.join(d).join("go.mod");
+                            match std::fs::read(&gomod) {
+                                Ok(b) => Ok(Some(b)),
+                                Err(_) => Ok(None),
+                            }
+                        }
+                        Some(ReplaceTarget::Module { path, version }) => self
+                            .read_mod(path, version)
+                            .await
+                            .map(Some)
+                            .map_err(|source| SourceError::Graph {
+                                file: file.to_string(),
+                                module: path.clone(),
+                                version: version.clone(),
+                                source: Box::new(source),
+                            }),
+                        None => self.read_mod(p, v).await.map(Some).map_err(|source| {
+                            SourceError::Graph {
+                                file: file.to_string(),
+                                module: p.clone(),
+                                version: v.clone(),
+                                source: Box::new(source),
+                            }
+                        }),
+                    };
+                    (key.clone(), result)
+                });
+            }
+            for (key, result) in join_all(reading).await {
+                reads += 1;
+                let summary = match result? {
+                    None => {
+                        intake.note(Event::Warning(format!(
+                            "{file}: {}@{} is replaced by a directory without a go.mod; its requirements are not followed",
+                            key.0, key.1
+                        )));
+                        (Vec::new(), true)
+                    }
+                    Some(bytes) => {
+                        let text = String::from_utf8_lossy(&bytes);
+                        let m = modfile::parse_go_mod(&text, false).map_err(|e| {
+                            SourceError::File {
+                                file: file.to_string(),
+                                line: None,
+                                message: format!(
+                                    "the go.mod of {}@{} (in its requirement graph) is malformed: {e}",
+                                    key.0, key.1
+                                ),
+                            }
+                        })?;
+                        let pruned = m.is_pruned();
+                        let reqs = m
+                            .require
+                            .into_iter()
+                            .map(|r| (r.path, r.version))
+                            .filter(|k| !excluded.contains(k))
+                            .collect();
+                        (reqs, pruned)
+                    }
+                };
+                summaries.insert(key, summary);
+            }
+            let round = std::mem::take(&mut queue);
+            for (key, pruning) in round {
+                let (reqs, pruned) = summaries.get(&key).cloned().unwrap_or_default();
+                let own = if pruned {
+                    Pruning::Pruned
+                } else {
+                    Pruning::Unpruned
+                };
+                let next = if pruning == Pruning::Unpruned {
+                    Pruning::Unpruned
+                } else {
+                    own
+                };
+                for r in reqs {
+                    nodes.insert(r.clone());
+                    if (pruning != Pruning::Pruned || own == Pruning::Unpruned)
+                        && queued.insert((r.clone(), next))
+                    {
+                        queue.push((r, next));
+                    }
+                }
+            }
+        }
+        intake.note(Event::Verbose(format!(
+            "{file}: requirement graph of {} versions ({reads} go.mod files read)",
+            nodes.len()
+        )));
+
+        // Minimal version selection: the highest version of each module.
+        let mut selected: HashMap<&str, &str> = HashMap::new();
+        for (p, v) in &nodes {
+            let e = selected.entry(p.as_str()).or_insert(v.as_str());
+            if semver::compare(v, e) == std::cmp::Ordering::Greater {
+                *e = v.as_str();
+            }
+        }
+        let mut named: BTreeMap<Key, NamedVersion> = BTreeMap::new();
+        for (p, v) in &nodes {
+            let zip = selected.get(p.as_str()) == Some(&v.as_str());
+            let (tp, tv) = match replacement(p, v) {
+                Some(ReplaceTarget::Dir(_)) => continue,
+                Some(ReplaceTarget::Module { path, version }) => (path.clone(), version.clone()),
+                None => (p.clone(), v.clone()),
+            };
+            if gomod::check(&tp, &tv).is_err() {
+                continue;
+            }
+            let line = lines.get(&(p.clone(), v.clone())).copied().unwrap_or(0);
+            let n = named
+                .entry((tp.clone(), tv.clone()))
+                .or_insert(NamedVersion {
+                    path: tp,
+                    version: tv,
+                    zip: false,
+                    line,
+                    zip_h1: None,
+                    mod_h1: None,
+                });
+            n.zip |= zip;
+            if n.line == 0 {
+                n.line = line;
+            }
+        }
+        Ok(named.into_values().collect())
+    }
+}
+
+/// Runs the futures concurrently on this task, collecting their outputs in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("ready")).collect()
+}
+
+impl Discovery for FromFiles {
+    fn describe(&self) -> String {
+        format!("files ({})", self.patterns.join(", "))
+    }
+
+    fn discover<'a>(
+        &'a self,
+        intake: &'a mut dyn Intake,
+    ) -> LocalBoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(async move {
+            let paths = self.expand(intake)?;
+            let mut files = Vec::with_capacity(paths.len());
+            for p in &paths {
+                files.push(self.name_file(p, intake).await?);
+            }
+            intake.name(files).await?;
+            Ok(())
+        })
+    }
+}
