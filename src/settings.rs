@@ -256,12 +256,6 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// Whether `filter.exclude` refuses the module (it applies to every
-    /// source, `from_files` included).
-    pub fn excludes(&self, module: &str) -> bool {
-        !self.exclude.is_empty() && pattern::match_prefix_patterns(&self.exclude, module)
-    }
-
     pub fn wants(&self, module: &str) -> bool {
         let included = (!self.include.is_empty()
             && pattern::match_prefix_patterns(&self.include, module))
@@ -381,7 +375,7 @@ impl Settings {
             sources.push(Box::new(FromFiles::new(
                 self.config_dir.clone(),
                 self.from_files.clone(),
-                self.filter.clone(),
+                self.filter.exclude.clone(),
                 self.origin()?,
                 tree,
             )));

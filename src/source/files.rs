@@ -26,8 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::gomod::modfile::{self, ModFile, ReplaceTarget};
-use crate::gomod::{self, semver, zip as modzip};
-use crate::settings::Filter;
+use crate::gomod::{self, pattern, semver, zip as modzip};
 use crate::source::{
     Discovery, Event, Intake, LocalBoxFuture, Origin, OriginError, SourceError, VersionFile,
 };
@@ -55,7 +54,9 @@ pub fn is_glob(pattern: &str) -> bool {
 pub struct FromFiles {
     base: PathBuf,
     patterns: Vec<String>,
-    filter: Filter,
+    /// `filter.exclude` (GOPRIVATE-style patterns, comma-joined): it applies
+    /// to what the files name too.
+    exclude: String,
     origin: Arc<dyn Origin>,
     /// The mirror's tree, when it exists: `.mod` files already mirrored are
     /// read from it instead of the origin.
@@ -66,14 +67,14 @@ impl FromFiles {
     pub fn new(
         base: PathBuf,
         patterns: Vec<String>,
-        filter: Filter,
+        exclude: String,
         origin: Arc<dyn Origin>,
         tree: Option<Arc<dyn Store>>,
     ) -> FromFiles {
         FromFiles {
             base,
             patterns,
-            filter,
+            exclude,
             origin,
             tree,
         }
@@ -217,7 +218,9 @@ impl FromFiles {
                 .collect(),
         };
         let before = versions.len();
-        versions.retain(|v| !self.filter.excludes(&v.path));
+        versions.retain(|v| {
+            self.exclude.is_empty() || !pattern::match_prefix_patterns(&self.exclude, &v.path)
+        });
         if versions.len() < before {
             intake.note(Event::Verbose(format!(
                 "{file}: {} versions left out by filter.exclude",
