@@ -235,6 +235,14 @@ fn go_builds_offline_from_a_mirror_synced_from_its_go_mod_alone() {
     m.assert_absent("example.com/other/x", "v1.0.0");
     m.assert_absent("example.com/proj/d", "v0.2.0");
     m.run(&["verify"]).expect(0);
+    // The next sync walks the graph again from the tree's .mod files.
+    m.upstream.clear_request_log();
+    m.sync().expect(0).contains("published 0 new versions");
+    let asked = m.upstream.request_log();
+    assert!(
+        !asked.iter().any(|r| r.ends_with(".mod")),
+        "mirrored .mod files were fetched again: {asked:?}"
+    );
 
     let nginx = Nginx::serve(&m.out());
     switch_off(&m);
@@ -489,4 +497,108 @@ fn with_the_index_on_files_pin_exact_versions_beside_the_include_patterns() {
     m.assert_absent("example.com/proj/a", "v1.1.0");
     m.assert_absent("example.com/proj/e", "v1.0.0");
     m.assert_absent("example.com/proj/b", "v1.0.0");
+}
+
+#[test]
+fn a_go_mod_s_exclude_and_replace_are_honoured_as_the_go_command_honours_them() {
+    let m = Mirror::with(Corpus::project(), FakeOptions::default(), Cfg::default());
+    let online = m.dir.path().join("online");
+    // c@v1.0.0 is excluded (b@v1.0.0's requirement on it is dropped), and
+    // d@v0.1.0 (which c@v1.2.0 requires) is replaced by d@v0.2.0.
+    write(
+        &online,
+        "go.mod",
+        &format!(
+            "{PROJECT_GO_MOD}\nexclude example.com/proj/c v1.0.0\n\nreplace example.com/proj/d v0.1.0 => example.com/proj/d v0.2.0\n"
+        ),
+    );
+    write(&online, "main.go", PROJECT_MAIN_GO);
+    let go = GoClient::new(
+        &m.upstream.proxy_url(),
+        &format!("{} {}", m.upstream.sumdb_key(), m.upstream.sumdb_url()),
+    );
+    let (ok, out) = go.run_in(&online, &["mod", "tidy"]);
+    assert!(ok, "go mod tidy against the upstream failed:\n{out}");
+    let gosum = std::fs::read_to_string(online.join("go.sum")).unwrap();
+    assert!(!gosum.contains("example.com/proj/c v1.0.0"), "{gosum}");
+    assert!(
+        gosum.contains("example.com/proj/d v0.2.0/go.mod"),
+        "{gosum}"
+    );
+
+    let project = m.dir.path().join("app");
+    for f in ["go.mod", "main.go"] {
+        write(
+            &project,
+            f,
+            &std::fs::read_to_string(online.join(f)).unwrap(),
+        );
+    }
+    from_files(&m, &["app/go.mod"]);
+    m.sync().expect(0);
+    // Neither the excluded version nor the replaced one is mirrored; the replacement is.
+    m.assert_absent("example.com/proj/c", "v1.0.0");
+    m.assert_absent("example.com/proj/d", "v0.1.0");
+    assert!(
+        m.file(&version_file("example.com/proj/d", "v0.2.0", "mod"))
+            .is_some()
+    );
+
+    let nginx = Nginx::serve(&m.out());
+    switch_off(&m);
+    build_offline(&m, &nginx, &project, false);
+    assert_upstream_untouched(&m);
+}
+
+#[test]
+fn the_airgap_example_works_as_shipped() {
+    let m = Mirror::with(Corpus::project(), FakeOptions::default(), Cfg::default());
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/airgap");
+    let shipped = std::fs::read_to_string(format!("{dir}/sync.toml")).unwrap();
+    let mut config = String::new();
+    for line in shipped.lines() {
+        let line = if line.starts_with("proxy = ") {
+            format!("proxy = {:?}", m.upstream.proxy_url())
+        } else if line.starts_with("key = ") {
+            format!("key = {:?}", m.upstream.sumdb_key())
+        } else if line.starts_with("url = ") {
+            format!("url = {:?}", m.upstream.sumdb_url())
+        } else {
+            line.to_string()
+        };
+        config.push_str(&line);
+        config.push('\n');
+    }
+    assert_ne!(config.trim(), shipped.trim());
+    std::fs::write(m.config_path(), config).unwrap();
+    std::fs::copy(format!("{dir}/tools.txt"), m.dir.path().join("tools.txt")).unwrap();
+    write(
+        m.dir.path(),
+        "projects/app/go.sum",
+        &go_sum_for(
+            &m,
+            &[
+                ("example.com/proj/c", "v1.2.0", true),
+                ("example.com/proj/d", "v0.1.0", false),
+            ],
+        ),
+    );
+    m.sync()
+        .expect(0)
+        .contains("\"projects/*/go.work.sum\" matches no file");
+    m.assert_mirrored("example.com/proj/c", "v1.2.0");
+    assert!(
+        m.file(&version_file("example.com/proj/d", "v0.1.0", "mod"))
+            .is_some()
+    );
+    assert!(
+        m.file(&version_file("example.com/proj/d", "v0.1.0", "zip"))
+            .is_none()
+    );
+    m.run(&["status"])
+        .expect(0)
+        .contains(
+            "projects/app/go.sum (go.sum): 2 versions named, 2 mirrored (1 of them graph-only)",
+        )
+        .contains("tools.txt (list): 0 versions named, 0 mirrored");
 }

@@ -509,3 +509,318 @@ impl Discovery for FromFiles {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Download;
+    use crate::source::{BoxFuture, Event};
+    use crate::state::{IndexEntry, NameStats, PageStats};
+    use std::sync::Mutex;
+
+    /// An origin serving go.mod files from memory, counting the reads.
+    #[derive(Default)]
+    struct Mods {
+        files: HashMap<(String, String), String>,
+        reads: Mutex<Vec<String>>,
+    }
+
+    impl Mods {
+        fn with(mut self, path: &str, version: &str, go: &str, reqs: &[(&str, &str)]) -> Mods {
+            let mut text = format!("module {path}\n\ngo {go}\n");
+            for (p, v) in reqs {
+                text.push_str(&format!("require {p} {v}\n"));
+            }
+            self.files
+                .insert((path.to_string(), version.to_string()), text);
+            self
+        }
+    }
+
+    impl Origin for Mods {
+        fn describe(&self) -> String {
+            "memory".into()
+        }
+        fn get<'a>(
+            &'a self,
+            module: &'a str,
+            version: &'a str,
+            _: VersionFile,
+            _: u64,
+        ) -> BoxFuture<'a, Result<Vec<u8>, OriginError>> {
+            Box::pin(async move {
+                self.reads
+                    .lock()
+                    .unwrap()
+                    .push(format!("{module}@{version}"));
+                self.files
+                    .get(&(module.to_string(), version.to_string()))
+                    .map(|t| t.clone().into_bytes())
+                    .ok_or_else(|| OriginError::Name {
+                        module: module.into(),
+                        version: version.into(),
+                        what: "mod",
+                        reason: "not in this test's upstream".into(),
+                    })
+            })
+        }
+        fn get_to_file<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: VersionFile,
+            _: u64,
+            _: &'a Path,
+        ) -> BoxFuture<'a, Result<Download, OriginError>> {
+            unreachable!()
+        }
+        fn list<'a>(&'a self, _: &'a str, _: u64) -> BoxFuture<'a, Result<Vec<u8>, OriginError>> {
+            unreachable!()
+        }
+        fn sumdb_urls(&self) -> Vec<reqwest::Url> {
+            Vec::new()
+        }
+    }
+
+    #[derive(Default)]
+    struct Notes(Vec<String>);
+
+    impl Intake for Notes {
+        fn position(&mut self) -> LocalBoxFuture<'_, Result<Option<String>, SourceError>> {
+            Box::pin(async { Ok(None) })
+        }
+        fn offer(
+            &mut self,
+            _: Vec<IndexEntry>,
+            _: Option<String>,
+        ) -> LocalBoxFuture<'_, Result<PageStats, SourceError>> {
+            unreachable!()
+        }
+        fn name(
+            &mut self,
+            _: Vec<NamedFile>,
+        ) -> LocalBoxFuture<'_, Result<NameStats, SourceError>> {
+            unreachable!()
+        }
+        fn note(&mut self, event: Event) {
+            if let Event::Warning(w) = event {
+                self.0.push(w);
+            }
+        }
+    }
+
+    /// What a walk named (path, version, zip), the go.mod files it read, its warnings.
+    type Walk = (Vec<(String, String, bool)>, Vec<String>, Vec<String>);
+
+    fn walk(origin: Mods, dir: &Path, main: &str) -> Walk {
+        let origin = Arc::new(origin);
+        let files = FromFiles::new(
+            dir.to_path_buf(),
+            vec![],
+            String::new(),
+            origin.clone(),
+            None,
+        );
+        let main = modfile::parse_go_mod(main, true).unwrap();
+        let mut notes = Notes::default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let named = rt
+            .block_on(files.walk_graph("go.mod", dir, &main, &mut notes))
+            .unwrap();
+        let mut reads = origin.reads.lock().unwrap().clone();
+        reads.sort();
+        (
+            named
+                .into_iter()
+                .map(|n| (n.path, n.version, n.zip))
+                .collect(),
+            reads,
+            notes.0,
+        )
+    }
+
+    fn v(p: &str, v: &str, zip: bool) -> (String, String, bool) {
+        (p.into(), v.into(), zip)
+    }
+
+    /// a (go 1.21, pruned) → b@1.0 → c@1.0; u (go 1.16, unpruned) → b@1.1 →
+    /// c@1.1 → d@1.0.
+    fn ecosystem() -> Mods {
+        Mods::default()
+            .with(
+                "x.example/a",
+                "v1.0.0",
+                "1.21",
+                &[("x.example/b", "v1.0.0")],
+            )
+            .with(
+                "x.example/b",
+                "v1.0.0",
+                "1.21",
+                &[("x.example/c", "v1.0.0")],
+            )
+            .with(
+                "x.example/b",
+                "v1.1.0",
+                "1.21",
+                &[("x.example/c", "v1.1.0")],
+            )
+            .with("x.example/c", "v1.0.0", "1.21", &[])
+            .with(
+                "x.example/c",
+                "v1.1.0",
+                "1.21",
+                &[("x.example/d", "v1.0.0")],
+            )
+            .with("x.example/d", "v1.0.0", "1.21", &[])
+            .with(
+                "x.example/u",
+                "v1.0.0",
+                "1.16",
+                &[("x.example/b", "v1.1.0")],
+            )
+    }
+
+    #[test]
+    fn below_a_pruned_module_only_its_own_requirements_are_in_the_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let (named, reads, _) = walk(
+            ecosystem(),
+            dir.path(),
+            "module m.example/main\ngo 1.22\nrequire x.example/a v1.0.0\n",
+        );
+        // b@v1.0.0 is a node (a's requirement), but a is pruned: b's go.mod is not read.
+        assert_eq!(
+            named,
+            [
+                v("x.example/a", "v1.0.0", true),
+                v("x.example/b", "v1.0.0", true)
+            ]
+        );
+        assert_eq!(reads, ["x.example/a@v1.0.0"]);
+    }
+
+    #[test]
+    fn below_an_unpruned_module_everything_is_followed_and_mvs_picks_the_zips() {
+        let dir = tempfile::tempdir().unwrap();
+        let (named, reads, _) = walk(
+            ecosystem(),
+            dir.path(),
+            "module m.example/main\ngo 1.22\nrequire (\n x.example/a v1.0.0\n x.example/u v1.0.0\n)\n",
+        );
+        assert_eq!(
+            named,
+            [
+                v("x.example/a", "v1.0.0", true),
+                v("x.example/b", "v1.0.0", false),
+                v("x.example/b", "v1.1.0", true),
+                v("x.example/c", "v1.1.0", true),
+                v("x.example/d", "v1.0.0", true),
+                v("x.example/u", "v1.0.0", true),
+            ]
+        );
+        assert!(
+            reads.contains(&"x.example/c@v1.1.0".to_string()),
+            "{reads:?}"
+        );
+        assert!(
+            !reads.contains(&"x.example/b@v1.0.0".to_string()),
+            "{reads:?}"
+        );
+        // A main module before go 1.18 is walked unpruned: b@v1.0.0's graph too.
+        let (named, _, _) = walk(
+            ecosystem(),
+            dir.path(),
+            "module m.example/main\ngo 1.17\nrequire x.example/a v1.0.0\n",
+        );
+        assert_eq!(
+            named,
+            [
+                v("x.example/a", "v1.0.0", true),
+                v("x.example/b", "v1.0.0", true),
+                v("x.example/c", "v1.0.0", true),
+            ]
+        );
+    }
+
+    #[test]
+    fn exclude_and_replace_in_the_main_go_mod_shape_the_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("local")).unwrap();
+        std::fs::write(
+            dir.path().join("local/go.mod"),
+            "module x.example/c\n\ngo 1.16\n\nrequire x.example/d v1.0.0\n",
+        )
+        .unwrap();
+        let (named, reads, warnings) = walk(
+            ecosystem().with(
+                "y.example/fork",
+                "v1.5.0",
+                "1.16",
+                &[("x.example/b", "v1.0.0")],
+            ),
+            dir.path(),
+            "module m.example/main\ngo 1.22\nrequire (\n x.example/u v1.0.0\n x.example/a v1.0.0\n x.example/gone v1.0.0\n)\n\
+             exclude x.example/b v1.0.0\n\
+             replace x.example/c => ./local\n\
+             replace x.example/a v1.0.0 => y.example/fork v1.5.0\n\
+             replace x.example/a => ./nowhere\n\
+             replace x.example/gone => ./nowhere\n",
+        );
+        assert_eq!(
+            named,
+            [
+                // The fork's requirement on b@v1.0.0 is excluded; c is a directory;
+                // a@v1.0.0 is the fork (the version-specific replace wins).
+                v("x.example/b", "v1.1.0", true),
+                v("x.example/d", "v1.0.0", true),
+                v("x.example/u", "v1.0.0", true),
+                v("y.example/fork", "v1.5.0", true),
+            ]
+        );
+        assert!(
+            reads.contains(&"y.example/fork@v1.5.0".to_string()),
+            "{reads:?}"
+        );
+        assert!(
+            !reads.iter().any(|r| r.starts_with("x.example/c@")),
+            "{reads:?}"
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0]
+                .contains("x.example/gone@v1.0.0 is replaced by a directory without a go.mod")
+        );
+    }
+
+    #[test]
+    fn a_go_mod_the_origin_cannot_serve_stops_the_walk_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = Arc::new(ecosystem());
+        let files = FromFiles::new(
+            dir.path().to_path_buf(),
+            vec![],
+            String::new(),
+            origin,
+            None,
+        );
+        let main = modfile::parse_go_mod(
+            "module m.example/main\ngo 1.16\nrequire x.example/missing v1.0.0\n",
+            true,
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let e = rt
+            .block_on(files.walk_graph("app/go.mod", dir.path(), &main, &mut Notes::default()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("app/go.mod: cannot read the requirement graph: x.example/missing@v1.0.0"),
+            "{e}"
+        );
+    }
+}
