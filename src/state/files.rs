@@ -150,15 +150,31 @@ impl State {
         }
         tx.execute("UPDATE versions SET named = 0 WHERE named > 0", [])
             .map_err(e)?;
-        stats.named = tx
-            .execute(
-                "UPDATE versions SET named = 1 + (SELECT max(n.zip) FROM named n
-                        WHERE n.module_id = versions.module_id AND n.version = versions.version)
-                 WHERE EXISTS (SELECT 1 FROM named n
-                        WHERE n.module_id = versions.module_id AND n.version = versions.version)",
-                [],
-            )
-            .map_err(e)? as u64;
+        // Row by row through the primary key: the named set is small, the
+        // versions table may hold the whole index.
+        {
+            let mut wants = tx
+                .prepare_cached(
+                    "SELECT module_id, version, max(zip) FROM named GROUP BY module_id, version",
+                )
+                .map_err(e)?;
+            let mut set = tx
+                .prepare_cached(
+                    "UPDATE versions SET named = ?3 WHERE module_id = ?1 AND version = ?2",
+                )
+                .map_err(e)?;
+            let mut rows = wants.query([]).map_err(e)?;
+            while let Some(r) = rows.next().map_err(e)? {
+                let (id, version, zip): (i64, String, bool) = (
+                    r.get(0).map_err(e)?,
+                    r.get(1).map_err(e)?,
+                    r.get(2).map_err(e)?,
+                );
+                stats.named += set
+                    .execute(params![id, version, if zip { 2 } else { 1 }])
+                    .map_err(e)? as u64;
+            }
+        }
         // Named and not mirrored: fetch it.
         stats.queued = stats.new
             + tx.execute(
@@ -167,12 +183,13 @@ impl State {
                 params![VersionState::Pending, VersionState::Seen],
             )
             .map_err(e)? as u64;
-        // Graph-only, and now its zip is wanted: fetch it again, zip included.
+        // Graph-only, and now a file wants its zip: fetch it again, zip
+        // included (a filter that starts wanting its module does the same,
+        // in `apply_filter`).
         stats.upgraded = tx
             .execute(
                 "UPDATE versions SET state = ?1, attempts = 0, next_attempt = NULL
-                 WHERE state = ?2 AND (named = 2
-                       OR module_id IN (SELECT id FROM modules WHERE wanted = 1))",
+                 WHERE named > 0 AND named = 2 AND state = ?2",
                 params![VersionState::Pending, VersionState::GraphOnly],
             )
             .map_err(e)? as u64;
