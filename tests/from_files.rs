@@ -412,6 +412,13 @@ fn graph_only_versions_get_their_zip_when_named_whole_and_lose_it_when_not() {
         &go_sum_for(&m, &[(c, v, false), d]),
     );
     from_files(&m, &["p/go.sum"]);
+    // A dry run says what the files would fetch, and creates nothing.
+    m.run(&["sync", "--dry-run"])
+        .expect(0)
+        .contains(&format!("fetch {c}@{v} (.info and .mod only)"))
+        .contains("fetch example.com/proj/d@v0.1.0\n")
+        .contains("would fetch 2 new versions");
+    assert!(!m.out().exists() && !m.dir.path().join("state.db").exists());
     m.sync().expect(0);
     assert!(m.file(&version_file(c, v, "mod")).is_some());
     assert!(m.file(&version_file(c, v, "info")).is_some());

@@ -61,6 +61,8 @@ pub struct PrunePlan {
     pub stray_dirs: Vec<String>,
     /// Versions in the tree before pruning.
     pub total_versions: u64,
+    /// Of `versions`, those that lose only their zip (they stay, graph-only).
+    pub zip_only: u64,
 }
 
 impl PrunePlan {
@@ -83,6 +85,7 @@ pub fn plan(
         ..PrunePlan::default()
     };
     plan.versions = state.deletion_count().map_err(|e| e.to_string())?;
+    plan.zip_only = state.zip_only_deletion_count().map_err(|e| e.to_string())?;
     if scan_tree {
         find_strays(state, tree, sumdb_name, &mut plan)?;
     }
@@ -350,7 +353,9 @@ pub async fn run_with_db(
     if plan.size() == 0 {
         return Ok(summary);
     }
-    let empties_mirror = plan.total_versions > 0 && plan.versions >= plan.total_versions;
+    // A version that only loses its zip stays in the mirror.
+    let empties_mirror = plan.total_versions > 0
+        && plan.versions.saturating_sub(plan.zip_only) >= plan.total_versions;
     if dry_run || (!force && (plan.size() > limit || empties_mirror)) {
         let mut after: Option<(String, String)> = None;
         loop {

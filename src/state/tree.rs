@@ -150,6 +150,20 @@ impl State {
             .map_err(|e| self.err("cannot count versions to delete", e))
     }
 
+    /// Of the deletion set, the versions that lose only their zip (they stay,
+    /// graph-only).
+    pub fn zip_only_deletion_count(&self) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
+                     WHERE v.in_tree = 1 AND v.state = 4 AND v.named = 1 AND m.wanted = 0",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err("cannot count versions to delete", e))
+    }
+
     /// Up to `limit` versions of the deletion set after `after` (a module path
     /// and version), in module path and version order: versions in the tree
     /// whose module the filter no longer wants, or that the upstream no longer
