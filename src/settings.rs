@@ -952,6 +952,31 @@ include = ["golang.org/x"]
         );
         let err = off("include = []").unwrap_err().to_string();
         assert!(err.contains("filter.include is empty"), "{err}");
+        // from_files alone says what is wanted; globs are checked here.
+        let s = off("include = []\nfrom_files = [\"projects/*/go.sum\", \"tools.txt\"]").unwrap();
+        assert_eq!(s.from_files, ["projects/*/go.sum", "tools.txt"]);
+        assert!(!s.filter.wants("golang.org/x/mod"));
+        let d = s.discovery().unwrap();
+        assert_eq!(d.len(), 1);
+        assert!(
+            d[0].describe().starts_with("files ("),
+            "{}",
+            d[0].describe()
+        );
+        let err = off("include = []\nfrom_files = [\"projects/[*/go.sum\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("filter.from_files: \"projects/[*/go.sum\" is not a valid glob"),
+            "{err}"
+        );
+        let err = off("include = []\nfrom_files = [\" \"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("filter.from_files: an entry is empty"),
+            "{err}"
+        );
         // With the index on, an empty include and only toolchains is enough too.
         let s = cfg(&minimal("").replace(
             "include = [\"golang.org/x\"]",
