@@ -110,7 +110,15 @@ impl FromFiles {
                 }
                 continue;
             }
-            let text = full.to_string_lossy().into_owned();
+            // The config's directory is taken literally, whatever characters it has.
+            let text = if Path::new(pattern).is_absolute() {
+                pattern.clone()
+            } else {
+                format!(
+                    "{}/{pattern}",
+                    glob::Pattern::escape(&self.base.to_string_lossy())
+                )
+            };
             let paths = glob::glob(&text).map_err(|e| SourceError::File {
                 file: pattern.clone(),
                 line: None,
@@ -793,6 +801,48 @@ mod tests {
             warnings[0]
                 .contains("x.example/gone@v1.0.0 is replaced by a directory without a go.mod")
         );
+    }
+
+    #[test]
+    fn globs_are_relative_to_the_config_directory_taken_literally() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("we[ir]d *dir");
+        for f in ["p/go.sum", "q/go.sum", "q/other.txt"] {
+            std::fs::create_dir_all(base.join(f).parent().unwrap()).unwrap();
+            std::fs::write(base.join(f), "").unwrap();
+        }
+        let files = |patterns: &[&str]| {
+            FromFiles::new(
+                base.clone(),
+                patterns.iter().map(|p| p.to_string()).collect(),
+                String::new(),
+                Arc::new(Mods::default()),
+                None,
+            )
+        };
+        let mut notes = Notes::default();
+        let got = files(&["*/go.sum", "q/go.sum", "none/*.sum"])
+            .expand(&mut notes)
+            .unwrap();
+        let got: Vec<_> = got
+            .iter()
+            .map(|p| p.strip_prefix(&base).unwrap().to_owned())
+            .collect();
+        assert_eq!(got, [Path::new("p/go.sum"), Path::new("q/go.sum")]);
+        assert_eq!(
+            notes.0,
+            ["filter.from_files: \"none/*.sum\" matches no file"]
+        );
+        let e = files(&["q/go.mod"])
+            .expand(&mut notes)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "q/go.mod: filter.from_files names it, but it does not exist"
+        );
+        let e = files(&["q"]).expand(&mut notes).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
     }
 
     #[test]
