@@ -222,7 +222,18 @@ fn go_builds_offline_from_a_mirror_synced_from_its_go_mod_alone() {
         );
     }
     from_files(&m, &["app/go.mod"]);
-    m.sync().expect(0);
+    m.upstream.clear_request_log();
+    let run = m.sync();
+    run.expect(0);
+    let requests = m.upstream.request_log();
+    eprintln!(
+        "go.mod sync: {} requests to the upstream ({} .mod, of them {} while walking the graph); {}",
+        requests.len(),
+        requests.iter().filter(|r| r.ends_with(".mod")).count(),
+        requests.iter().filter(|r| r.ends_with(".mod")).count()
+            - requests.iter().filter(|r| r.ends_with(".info")).count(),
+        run.stdout.lines().next().unwrap_or("")
+    );
     // Every version the online go.sum names is there, zips where go.sum has them.
     let gosum = std::fs::read_to_string(online.join("go.sum")).unwrap();
     for (p, v, go_mod) in go_sum_entries(&gosum) {
