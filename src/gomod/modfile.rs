@@ -169,7 +169,9 @@ fn lex_line(line: &str, n: usize) -> Result<(Vec<Token>, Option<String>), LineEr
     let mut chars = line.char_indices().peekable();
     while let Some(&(i, c)) = chars.peek() {
         match c {
-            ' ' | '\t' | '\r' => {
+            // Every kind of white space separates tokens (a vertical tab once
+            // stopped the word below from consuming anything: found by fuzzing).
+            c if c.is_whitespace() => {
                 chars.next();
             }
             '/' if line[i..].starts_with("//") => {
@@ -232,7 +234,9 @@ fn lex_line(line: &str, n: usize) -> Result<(Vec<Token>, Option<String>), LineEr
                 tokens.push(Token::Quoted(s));
             }
             _ => {
+                // A word has at least this character, so every round moves on.
                 let start = i;
+                chars.next();
                 let mut end = line.len();
                 while let Some(&(j, c)) = chars.peek() {
                     if c.is_whitespace()
@@ -695,6 +699,25 @@ retract [v0.1.0, v0.2.0]
             let e = parse_go_mod(text, true).unwrap_err();
             assert_eq!(e.line, line, "{text:?}: {e}");
             assert!(e.message.contains(needle), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_vertical_tab_in_a_line_is_white_space_not_an_endless_loop() {
+        // The fuzzer's input (fuzz/corpus/project_files/oom-vertical-tab):
+        // lexing never ended, filling memory with empty words.
+        let text = "module a.example/m\x0b\nrequire a.example/x\x0bv1.0.0\x0c// indirect\n";
+        let f = parse_go_mod(text, true).unwrap();
+        assert_eq!(f.require[0].version, "v1.0.0");
+        assert!(f.require[0].indirect);
+        let data = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/corpus/project_files/oom-vertical-tab"
+        ))
+        .unwrap();
+        let text = String::from_utf8_lossy(&data);
+        for strict in [true, false] {
+            let _ = parse_go_mod(&text, strict);
         }
     }
 
