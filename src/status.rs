@@ -73,7 +73,8 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
     lines.push(format!(
         "index      {} ({} versions known, {} modules, {} wanted)",
         match (status.index.as_str(), status.cursor.as_deref()) {
-            ("off", _) => "off: versions come from [filter].seed and toolchains only".into(),
+            ("off", _) =>
+                "off: versions come from [filter].seed, toolchains and from_files only".into(),
             (_, cursor) => format!("cursor {}", cursor.unwrap_or("(not started)")),
         },
         c.index_versions,
