@@ -445,6 +445,14 @@ fn graph_only_versions_get_their_zip_when_named_whole_and_lose_it_when_not() {
     );
     assert_eq!(m.status()["counts"]["graph_only"], 1);
     m.run(&["verify"]).expect(0);
+    // A damaged graph-only version is repaired as one: .mod back, still no zip.
+    std::fs::remove_file(m.out().join(version_file(c, v, "mod"))).unwrap();
+    m.run(&["verify"]).expect(1).contains("missing");
+    m.run(&["verify", "--repair"]).expect(0);
+    assert!(m.file(&version_file(c, v, "mod")).is_some());
+    assert!(m.file(&version_file(c, v, "zip")).is_none());
+    assert_eq!(m.status()["counts"]["graph_only"], 1);
+    m.run(&["verify"]).expect(0);
     // A stray zip beside a graph-only version is pruned.
     std::fs::write(m.out().join(version_file(c, v, "zip")), b"stray").unwrap();
     m.run(&["prune"]).expect(0);
