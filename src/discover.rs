@@ -9,12 +9,12 @@ use std::collections::HashSet;
 
 use crate::plan::{self, EntryAction};
 use crate::report::Reporter;
-use crate::report::summary::SyncReport;
+use crate::report::summary::{FilesSummary, SyncReport};
 use crate::runner::Fatal;
 use crate::settings::{Filter, Settings};
 use crate::source::{Discovery, Event, Intake, LocalBoxFuture, SourceError};
 use crate::state::db::Db;
-use crate::state::{IndexEntry, PageStats};
+use crate::state::{IndexEntry, NameStats, NamedFile, PageStats};
 
 /// Walks every source of `settings` into `intake`.
 pub async fn discover_all(settings: &Settings, intake: &mut dyn Intake) -> Result<(), Fatal> {
@@ -81,6 +81,28 @@ impl Intake for Recorder<'_> {
                 .await?;
             self.report.index_new += stats.new;
             self.report.index_new_wanted += stats.new_wanted;
+            Ok(stats)
+        })
+    }
+
+    fn name(
+        &mut self,
+        files: Vec<NamedFile>,
+    ) -> LocalBoxFuture<'_, Result<NameStats, SourceError>> {
+        Box::pin(async move {
+            let filter = self.filter.clone();
+            let count = files.len() as u64;
+            let stats = self
+                .db
+                .call(move |s| s.name_versions(&files, &|p| filter.wants(p)))
+                .await?;
+            self.report.from_files = Some(FilesSummary {
+                files: count,
+                versions: stats.named,
+                queued: stats.queued,
+                upgraded: stats.upgraded,
+                dropped: stats.dropped,
+            });
             Ok(stats)
         })
     }
@@ -175,6 +197,59 @@ impl Intake for Preview<'_> {
             self.report.index_new += stats.new;
             self.report.index_new_wanted += stats.new_wanted;
             self.report.attempted += stats.new_wanted;
+            Ok(stats)
+        })
+    }
+
+    fn name(
+        &mut self,
+        files: Vec<NamedFile>,
+    ) -> LocalBoxFuture<'_, Result<NameStats, SourceError>> {
+        Box::pin(async move {
+            let count = files.len() as u64;
+            let (fetch, files) = self
+                .db
+                .call(move |s| {
+                    let mut fetch = Vec::new();
+                    for f in &files {
+                        for v in &f.versions {
+                            fetch.push(s.named_would_fetch(&v.path, &v.version, v.zip)?);
+                        }
+                    }
+                    Ok((fetch, files))
+                })
+                .await?;
+            let mut stats = NameStats::default();
+            let mut wanted = fetch.into_iter();
+            for f in &files {
+                for v in &f.versions {
+                    let would = wanted.next().unwrap_or(false);
+                    let entry = IndexEntry {
+                        path: v.path.clone(),
+                        version: v.version.clone(),
+                    };
+                    if !self.first_sight(&entry) {
+                        continue;
+                    }
+                    stats.named += 1;
+                    if would {
+                        stats.queued += 1;
+                        crate::report::outln(format_args!(
+                            "fetch {}@{}{}",
+                            v.path,
+                            v.version,
+                            if v.zip { "" } else { " (.info and .mod only)" }
+                        ));
+                    }
+                }
+            }
+            self.report.attempted += stats.queued;
+            self.report.from_files = Some(FilesSummary {
+                files: count,
+                versions: stats.named,
+                queued: stats.queued,
+                ..FilesSummary::default()
+            });
             Ok(stats)
         })
     }

@@ -25,7 +25,7 @@ use crate::runner::Fatal;
 use crate::settings::Settings;
 use crate::source::{Origin, OriginError, VersionFile};
 use crate::state::db::Db;
-use crate::state::{self, Todo};
+use crate::state::{self, PinnedHash, Todo};
 use crate::store::Store;
 use crate::sumdb::client::{LogClient, Lookup};
 
@@ -132,7 +132,20 @@ pub async fn fetch_and_publish(
                 );
                 tasks.spawn(async move {
                     let id = format!("{}@{}", todo.path, todo.version);
-                    let result = process_version(&shared, origin.as_ref(), todo.clone()).await;
+                    let pins = if todo.pinned {
+                        let (mid, ver) = (todo.module_id, todo.version.clone());
+                        match db.call(move |s| s.pinned_hashes(mid, &ver)).await {
+                            Ok(p) => p,
+                            Err(e) => {
+                                shared.fail_run(e.into());
+                                Vec::new()
+                            }
+                        }
+                    } else {
+                        Vec::new()
+                    };
+                    let result =
+                        process_version(&shared, origin.as_ref(), todo.clone(), &pins).await;
                     match result {
                         Ok(v) => {
                             // The publisher owns it now; if it is gone (fatal), the temps go too.
@@ -302,13 +315,15 @@ fn origin_err(what: &str, e: OriginError) -> VersionError {
 struct Fetched {
     info: Served<Vec<u8>>,
     gomod: Served<Download>,
-    zip: Served<Download>,
+    /// `None` for a graph-only version (`.info` and `.mod` only).
+    zip: Option<Served<Download>>,
 }
 
 async fn fetch_files(
     origin: &dyn Origin,
     m: &str,
     v: &str,
+    with_zip: bool,
     temps: &Temps,
     avoid: Avoid,
 ) -> Result<Fetched, VersionError> {
@@ -321,14 +336,23 @@ async fn fetch_files(
         &temps.0[1],
         avoid,
     );
-    let zip = origin.get_to_file_from(
-        m,
-        v,
-        VersionFile::Zip,
-        modzip::MAX_ZIP_FILE,
-        &temps.0[2],
-        avoid,
-    );
+    let zip = async {
+        if with_zip {
+            origin
+                .get_to_file_from(
+                    m,
+                    v,
+                    VersionFile::Zip,
+                    modzip::MAX_ZIP_FILE,
+                    &temps.0[2],
+                    avoid,
+                )
+                .await
+                .map(Some)
+        } else {
+            Ok(None)
+        }
+    };
     let (info, gomod, zip) = tokio::join!(info, gomod, zip);
     Ok(Fetched {
         info: info.map_err(|e| origin_err(".info", e))?,
@@ -356,15 +380,20 @@ impl From<VersionError> for Refusal {
     }
 }
 
-/// Fetches and verifies one version into temporary files. When one upstream
-/// of a list serves bytes that fail verification, the version is fetched
-/// again from the others (whatever the separators say); an upstream the
-/// checksum database refutes is named in a `SECURITY` line and the run exits
-/// 1 even if another upstream then served the version.
+/// Fetches and verifies one version into temporary files: `.info`, `.mod`
+/// and, unless the version is graph-only, `.zip`. `pins` are the hashes the
+/// `from_files` go.sum files give for it: each must equal what was fetched
+/// (and so the checksum database's record), or the version is refused.
+///
+/// When one upstream of a list serves bytes that fail verification, the
+/// version is fetched again from the others (whatever the separators say);
+/// an upstream the checksum database refutes is named in a `SECURITY` line
+/// and the run exits 1 even if another upstream then served the version.
 async fn process_version(
     shared: &RunContext,
     origin: &dyn Origin,
     todo: Todo,
+    pins: &[PinnedHash],
 ) -> Result<Verified, VersionError> {
     let (m, v) = (todo.path.as_str(), todo.version.as_str());
     gomod::check(m, v).map_err(|e| VersionError::Failed {
@@ -387,28 +416,37 @@ async fn process_version(
         }
     };
     let mut avoid = Avoid::none();
-    let (lookup, fetched) = tokio::join!(lookup, fetch_files(origin, m, v, &temps, avoid));
+    let with_zip = todo.zip;
+    let (lookup, fetched) =
+        tokio::join!(lookup, fetch_files(origin, m, v, with_zip, &temps, avoid));
     // A security failure outranks everything else.
     let lookup = lookup?;
     let mut fetched = fetched?;
     loop {
-        match check_files(shared, m, v, lookup.as_ref(), &fetched, &temps).await {
+        match check_files(shared, m, v, lookup.as_ref(), &fetched, &temps, pins).await {
             Ok(checked) => {
                 let Fetched { info, gomod, zip } = fetched;
                 let mut temps = temps;
                 let files = std::mem::take(&mut temps.0);
                 let [info_path, mod_path, zip_path]: [PathBuf; 3] =
                     files.try_into().expect("three temps");
+                if zip.is_none() {
+                    // Never written; nothing to keep.
+                    drop(Temps(vec![zip_path.clone()]));
+                }
                 return Ok(Verified {
                     todo,
                     info: info_path,
                     info_time: checked.info_time,
                     mod_file: mod_path,
-                    zip: zip_path,
+                    zip: zip.as_ref().map(|_| zip_path),
                     mod_h1: checked.mod_h1,
-                    zip_h1: checked.zip_h1,
+                    zip_h1: checked
+                        .zip_h1
+                        .or_else(|| lookup.as_ref().map(|l| l.zip_h1.clone()))
+                        .unwrap_or_default(),
                     mod_sha256: gomod.value.sha256,
-                    zip_sha256: zip.value.sha256,
+                    zip_sha256: zip.map(|z| z.value.sha256),
                     info_sha256: Sha256::digest(&info.value).into(),
                     lookup,
                 });
@@ -452,7 +490,7 @@ async fn process_version(
                 } else {
                     shared.notices.lock().unwrap().push(line);
                 }
-                fetched = fetch_files(origin, m, v, &temps, avoid).await?;
+                fetched = fetch_files(origin, m, v, with_zip, &temps, avoid).await?;
             }
         }
     }
@@ -462,7 +500,8 @@ async fn process_version(
 struct Checked {
     info_time: Option<String>,
     mod_h1: String,
-    zip_h1: String,
+    /// `None` for a graph-only version.
+    zip_h1: Option<String>,
 }
 
 /// Checks the fetched files against Go's rules and the checksum database;
@@ -474,6 +513,7 @@ async fn check_files(
     lookup: Option<&Lookup>,
     fetched: &Fetched,
     temps: &Temps,
+    pins: &[PinnedHash],
 ) -> Result<Checked, Refusal> {
     let info_time = check_info(&fetched.info.value, v).map_err(|msg| Refusal::From {
         by: fetched.info.by,
@@ -485,17 +525,24 @@ async fn check_files(
         .map_err(|e| failed(format!("cannot write temporary file: {e}")))?;
 
     let mod_h1 = dirhash::go_mod_hash(fetched.gomod.value.sha256);
-    let zip_path = temps.0[2].clone();
-    let (mm, vv) = (m.to_string(), v.to_string());
-    let summary =
-        tokio::task::spawn_blocking(move || modzip::check_and_hash_zip(&zip_path, &mm, &vv))
+    let zip_h1 = match &fetched.zip {
+        Some(zip) => {
+            let zip_path = temps.0[2].clone();
+            let (mm, vv) = (m.to_string(), v.to_string());
+            let summary = tokio::task::spawn_blocking(move || {
+                modzip::check_and_hash_zip(&zip_path, &mm, &vv)
+            })
             .await
             .map_err(|e| failed(format!("zip check crashed: {e}")))?
             .map_err(|e| Refusal::From {
-                by: fetched.zip.by,
+                by: zip.by,
                 error: failed(format!("invalid module zip: {e}")),
                 security: false,
             })?;
+            Some((summary.h1, zip.by))
+        }
+        None => None,
+    };
 
     if let Some(l) = lookup {
         let db = shared.client.name();
@@ -512,13 +559,15 @@ async fn check_files(
                 security: true,
             });
         }
-        if summary.h1 != l.zip_h1 {
+        if let Some((h1, by)) = &zip_h1
+            && *h1 != l.zip_h1
+        {
             return Err(Refusal::From {
-                by: fetched.zip.by,
+                by: *by,
                 error: VersionError::Failed {
                     message: format!(
-                        "zip checksum mismatch: the upstream's .zip has {}, {db} says {}; refusing it",
-                        summary.h1, l.zip_h1
+                        "zip checksum mismatch: the upstream's .zip has {h1}, {db} says {}; refusing it",
+                        l.zip_h1
                     ),
                     security: true,
                 },
@@ -526,9 +575,37 @@ async fn check_files(
             });
         }
     }
+    // What the project files pin: the go command would refuse a mismatch as
+    // a SECURITY ERROR, so the mirror refuses the version and names the line.
+    for pin in pins {
+        let (what, got) = if pin.zip {
+            match &zip_h1 {
+                Some((h1, _)) => ("zip", h1.as_str()),
+                // Graph-only here although the file gives the zip's hash:
+                // another rule took the zip away; nothing to compare.
+                None => continue,
+            }
+        } else {
+            ("go.mod", mod_h1.as_str())
+        };
+        if pin.h1 != got {
+            let vouched = if lookup.is_some() {
+                format!(", as {} says", shared.client.name())
+            } else {
+                String::new()
+            };
+            return Err(Refusal::Other(VersionError::Failed {
+                message: format!(
+                    "{}:{} says {} for the {what}, but it is {got}{vouched}; refusing it (fix or regenerate that go.sum)",
+                    pin.file, pin.line, pin.h1
+                ),
+                security: true,
+            }));
+        }
+    }
     Ok(Checked {
         info_time,
         mod_h1,
-        zip_h1: summary.h1,
+        zip_h1: zip_h1.map(|(h1, _)| h1),
     })
 }

@@ -11,11 +11,14 @@ pub struct Verified {
     pub info: PathBuf,
     pub info_time: Option<String>,
     pub mod_file: PathBuf,
-    pub zip: PathBuf,
+    /// `None` for a graph-only version (`.info` and `.mod` only).
+    pub zip: Option<PathBuf>,
     pub mod_h1: String,
+    /// The zip's `h1:`; for a graph-only version the checksum database's
+    /// (empty when it was not asked).
     pub zip_h1: String,
     pub mod_sha256: [u8; 32],
-    pub zip_sha256: [u8; 32],
+    pub zip_sha256: Option<[u8; 32]>,
     pub info_sha256: [u8; 32],
     pub lookup: Option<Lookup>,
 }
@@ -68,6 +71,10 @@ pub struct Todo {
     pub path: String,
     pub version: String,
     pub attempts: i64,
+    /// The `.zip` is wanted (else the version is graph-only: `.info` and `.mod`).
+    pub zip: bool,
+    /// A `from_files` file names it (its go.sum hashes are checked).
+    pub pinned: bool,
 }
 
 /// Everything recorded about a version when it is published.
@@ -88,6 +95,9 @@ pub struct Published {
     /// Hex SHA-256 of the files' bytes (not recorded by schema version 1).
     pub zip_sha256: Option<String>,
     pub info_sha256: Option<String>,
+    /// The `.zip` is in the tree; `false` for a graph-only version
+    /// ([`crate::state::VersionState::GraphOnly`]), whose zip fields are empty.
+    pub zip: bool,
 }
 
 /// How long a version the upstream answers 404/410 for is retried before it

@@ -17,6 +17,7 @@ use crate::gomod::pattern;
 use crate::http::Upstream;
 use crate::http::list::{EntryStats, Fallback, ListEntry, UpstreamList, parse_list};
 pub use crate::http::redact::redact;
+use crate::source::files::FromFiles;
 use crate::source::index::IndexFeed;
 pub use crate::source::index::IndexSince;
 use crate::source::proxy::ProxyOrigin;
@@ -88,6 +89,8 @@ struct RawFilter {
     seed: Vec<String>,
     #[serde(default)]
     toolchains: Vec<String>,
+    #[serde(default)]
+    from_files: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -197,6 +200,11 @@ pub struct Settings {
     pub seeds: Vec<String>,
     /// GOOS-GOARCH platforms whose `golang.org/toolchain` versions are mirrored.
     pub toolchains: Vec<String>,
+    /// `filter.from_files`: globs (or paths) of go.sum, go.mod and module-list
+    /// files, relative to [`Settings::config_dir`], read on every sync.
+    pub from_files: Vec<String>,
+    /// The directory the config file is in (relative paths resolve against it).
+    pub config_dir: PathBuf,
     pub sumdb: SumdbSettings,
     pub output: PathBuf,
     pub state: PathBuf,
@@ -390,6 +398,22 @@ impl Settings {
         if !self.toolchains.is_empty() {
             sources.push(Box::new(Toolchains::new(self.origin()?, &self.toolchains)));
         }
+        if !self.from_files.is_empty() {
+            // Mirrored .mod files are read from the tree; a dry run on a
+            // mirror without one must not create it.
+            let tree = if self.output.is_dir() {
+                Some(self.open_store().map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            sources.push(Box::new(FromFiles::new(
+                self.config_dir.clone(),
+                self.from_files.clone(),
+                self.filter.exclude.clone(),
+                self.origin()?,
+                tree,
+            )));
+        }
         Ok(sources)
     }
 
@@ -499,17 +523,32 @@ impl Settings {
         }
 
         let include = join_patterns("filter.include", &raw.filter.include).map_err(&invalid)?;
-        if include.is_empty() && raw.filter.seed.is_empty() && raw.filter.toolchains.is_empty() {
+        let nothing_named = raw.filter.seed.is_empty()
+            && raw.filter.toolchains.is_empty()
+            && raw.filter.from_files.is_empty();
+        if include.is_empty() && nothing_named {
             return Err(invalid(
-                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module, or name modules in filter.seed or platforms in filter.toolchains"
+                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module, or name modules in filter.seed, platforms in filter.toolchains or project files in filter.from_files"
                     .into(),
             ));
         }
-        if index.is_none() && raw.filter.seed.is_empty() && raw.filter.toolchains.is_empty() {
+        if index.is_none() && nothing_named {
             return Err(invalid(
-                "upstream.index is \"off\" and neither filter.seed nor filter.toolchains names anything, so nothing would be mirrored"
+                "upstream.index is \"off\" and none of filter.seed, filter.toolchains and filter.from_files names anything, so nothing would be mirrored"
                     .into(),
             ));
+        }
+        for pattern in &raw.filter.from_files {
+            if pattern.trim().is_empty() {
+                return Err(invalid("filter.from_files: an entry is empty".into()));
+            }
+            if crate::source::files::is_glob(pattern) {
+                glob::Pattern::new(pattern).map_err(|e| {
+                    invalid(format!(
+                        "filter.from_files: {pattern:?} is not a valid glob: {e}"
+                    ))
+                })?;
+            }
         }
         let exclude = join_patterns("filter.exclude", &raw.filter.exclude).map_err(&invalid)?;
         let mut toolchain_platforms: Vec<String> = Vec::new();
@@ -599,6 +638,8 @@ impl Settings {
             index_since,
             seeds: raw.filter.seed,
             toolchains: toolchain_platforms,
+            from_files: raw.filter.from_files,
+            config_dir: base.to_path_buf(),
             sumdb: SumdbSettings {
                 key: raw.sumdb.key,
                 verifier,
@@ -957,6 +998,31 @@ include = ["golang.org/x"]
         );
         let err = off("include = []").unwrap_err().to_string();
         assert!(err.contains("filter.include is empty"), "{err}");
+        // from_files alone says what is wanted; globs are checked here.
+        let s = off("include = []\nfrom_files = [\"projects/*/go.sum\", \"tools.txt\"]").unwrap();
+        assert_eq!(s.from_files, ["projects/*/go.sum", "tools.txt"]);
+        assert!(!s.filter.wants("golang.org/x/mod"));
+        let d = s.discovery().unwrap();
+        assert_eq!(d.len(), 1);
+        assert!(
+            d[0].describe().starts_with("files ("),
+            "{}",
+            d[0].describe()
+        );
+        let err = off("include = []\nfrom_files = [\"projects/[*/go.sum\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("filter.from_files: \"projects/[*/go.sum\" is not a valid glob"),
+            "{err}"
+        );
+        let err = off("include = []\nfrom_files = [\" \"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("filter.from_files: an entry is empty"),
+            "{err}"
+        );
         // With the index on, an empty include and only toolchains is enough too.
         let s = cfg(&minimal("").replace(
             "include = [\"golang.org/x\"]",

@@ -7,7 +7,7 @@ use serde::Serialize;
 pub use crate::clock::{format_time, rfc3339};
 use crate::report;
 use crate::settings::Settings;
-use crate::state::{Counts, Failure, RunRecord, State, StateError, UpstreamRecord};
+use crate::state::{Counts, Failure, FileCounts, RunRecord, State, StateError, UpstreamRecord};
 
 #[derive(Serialize)]
 struct Status {
@@ -18,6 +18,8 @@ struct Status {
     index: String,
     cursor: Option<String>,
     counts: Counts,
+    /// Per `from_files` file read by the last sync: versions named, mirrored.
+    from_files: Vec<FileCounts>,
     checksum_database: Option<TreeStatus>,
     failures: Vec<Failure>,
     runs: Vec<RunRecord>,
@@ -47,6 +49,7 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
             .map_or("off".into(), crate::http::redact::redact_url),
         cursor: state.cursor()?,
         counts: state.counts()?,
+        from_files: state.file_counts()?,
         checksum_database: trusted.map(|t| TreeStatus {
             name: settings.sumdb.name.clone(),
             trusted_size: t.size,
@@ -80,7 +83,8 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
     lines.push(format!(
         "index      {} ({} versions known, {} modules, {} wanted)",
         match (status.index.as_str(), status.cursor.as_deref()) {
-            ("off", _) => "off: versions come from [filter].seed and toolchains only".into(),
+            ("off", _) =>
+                "off: versions come from [filter].seed, toolchains and from_files only".into(),
             (_, cursor) => format!("cursor {}", cursor.unwrap_or("(not started)")),
         },
         c.index_versions,
@@ -95,6 +99,30 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
         c.failed,
         c.gone
     ));
+    if c.graph_only > 0 {
+        lines.push(format!(
+            "           {} graph-only (.info and .mod, no zip; not in @v/list)",
+            c.graph_only
+        ));
+    }
+    if !status.from_files.is_empty() {
+        lines.push("from_files (as of the last sync):".into());
+        for f in &status.from_files {
+            lines.push(format!(
+                "  {} ({}): {} version{} named, {} mirrored{}",
+                f.file,
+                f.kind,
+                f.versions,
+                if f.versions == 1 { "" } else { "s" },
+                f.mirrored,
+                if f.graph_only > 0 {
+                    format!(" ({} of them graph-only)", f.graph_only)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
     lines.push(match &status.checksum_database {
         Some(t) => format!(
             "sumdb      {} tree of {} records ({})",

@@ -459,6 +459,8 @@ async fn check(
                         path: v.path.clone(),
                         version: v.published.version.clone(),
                         attempts: 0,
+                        zip: v.published.zip,
+                        pinned: true,
                     });
             }
             out.error(&p.to_string());
@@ -523,7 +525,9 @@ pub fn check_version_files(tree: &dyn Store, v: &PublishedVersion, quick: bool) 
         ("mod", v.published.mod_size, v.published.mod_mtime),
         ("zip", v.published.zip_size, v.published.zip_mtime),
     ];
-    for (ext, size, mtime) in files {
+    // A graph-only version has no zip to check.
+    let files = &files[..if v.published.zip { 3 } else { 2 }];
+    for &(ext, size, mtime) in files {
         let rel = match layout::version_file(&v.path, &v.published.version, ext) {
             Ok(r) => r,
             Err(e) => {

@@ -60,9 +60,9 @@ fn index_off_requests_no_index_and_mirrors_the_seeds_alone() {
     let status = m.status();
     assert_eq!(status["index"], "off", "{status}");
     assert!(status["cursor"].is_null(), "{status}");
-    m.run(&["status"])
-        .expect(0)
-        .contains("index      off: versions come from [filter].seed and toolchains only");
+    m.run(&["status"]).expect(0).contains(
+        "index      off: versions come from [filter].seed, toolchains and from_files only",
+    );
 
     // A second run is quiet and still asks for no index.
     m.sync().expect(0);
@@ -75,7 +75,7 @@ fn index_off_without_seeds_or_toolchains_is_refused() {
     feedless(&m, "include = [\"*\"]");
     m.sync()
         .expect(2)
-        .contains("upstream.index is \"off\" and neither filter.seed nor filter.toolchains");
+        .contains("upstream.index is \"off\" and none of filter.seed, filter.toolchains and filter.from_files");
     assert_eq!(m.upstream.requests("/"), 0);
 }
 

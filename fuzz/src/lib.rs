@@ -33,6 +33,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("semver", semver_ops),
     ("pattern", pattern_ops),
     ("config", config),
+    ("project_files", project_files),
 ];
 
 /// Splits at the first newline: many targets take two strings.
@@ -318,4 +319,31 @@ pub fn config(data: &[u8]) {
     };
     let _ =
         gomirror::settings::Settings::parse(text, Path::new("/fuzz/sync.toml"), Path::new("/fuzz"));
+}
+
+/// `from_files`: go.mod (strict and lax), go.sum and module lists. Whatever a
+/// parser accepts must name valid module versions.
+pub fn project_files(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    use gomirror::gomod::modfile;
+    for strict in [true, false] {
+        if let Ok(f) = modfile::parse_go_mod(&text, strict) {
+            for r in &f.require {
+                assert!(gomod::check(&r.path, &r.version).is_ok(), "{r:?}");
+                assert!(r.line >= 1);
+            }
+            let _ = f.is_pruned();
+        }
+    }
+    if let Ok(lines) = modfile::parse_go_sum(&text) {
+        for l in &lines {
+            assert!(gomod::check(&l.path, &l.version).is_ok(), "{l:?}");
+        }
+    }
+    if let Ok(entries) = modfile::parse_module_list(&text) {
+        for e in &entries {
+            assert!(gomod::check(&e.path, &e.version).is_ok(), "{e:?}");
+        }
+    }
+    let _ = modfile::go_at_least(&text, 1, 17);
 }

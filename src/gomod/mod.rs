@@ -7,6 +7,7 @@
 //! `protocols.md` (§4, §5.6, §5.7, §5.10–§5.13).
 
 pub mod dirhash;
+pub mod modfile;
 pub mod path;
 pub mod pattern;
 pub mod pseudo;

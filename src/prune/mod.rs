@@ -40,6 +40,8 @@ pub struct Doomed {
     pub module: String,
     pub version: String,
     pub reason: &'static str,
+    /// Only the zip goes: the version stays, graph-only (`.info` and `.mod`).
+    pub zip_only: bool,
 }
 
 /// Versions deleted per step: each page is unlisted, its modules' indexes
@@ -59,6 +61,8 @@ pub struct PrunePlan {
     pub stray_dirs: Vec<String>,
     /// Versions in the tree before pruning.
     pub total_versions: u64,
+    /// Of `versions`, those that lose only their zip (they stay, graph-only).
+    pub zip_only: u64,
 }
 
 impl PrunePlan {
@@ -81,6 +85,7 @@ pub fn plan(
         ..PrunePlan::default()
     };
     plan.versions = state.deletion_count().map_err(|e| e.to_string())?;
+    plan.zip_only = state.zip_only_deletion_count().map_err(|e| e.to_string())?;
     if scan_tree {
         find_strays(state, tree, sumdb_name, &mut plan)?;
     }
@@ -99,7 +104,9 @@ fn doomed_page(state: &State, after: Option<&(String, String)>) -> Result<Vec<Do
             reason: match c.reason {
                 DeletionReason::Unwanted => "no longer wanted by the filter",
                 DeletionReason::Gone => "removed from the upstream",
+                DeletionReason::ZipOnly => "zip only: from_files now names it for its go.mod alone",
             },
+            zip_only: c.reason == DeletionReason::ZipOnly,
         })
         .collect())
 }
@@ -249,6 +256,10 @@ fn module_file_expected(state: &State, m: KnownModule, file: &str) -> Result<boo
     let Some(version) = canonical_version(escaped) else {
         return Ok(false);
     };
+    // A graph-only version's zip does not belong.
+    if ext == "zip" {
+        return state.zip_in_tree(m.id, &version).map_err(|e| e.to_string());
+    }
     state
         .version_in_tree(m.id, &version)
         .map_err(|e| e.to_string())
@@ -342,7 +353,9 @@ pub async fn run_with_db(
     if plan.size() == 0 {
         return Ok(summary);
     }
-    let empties_mirror = plan.total_versions > 0 && plan.versions >= plan.total_versions;
+    // A version that only loses its zip stays in the mirror.
+    let empties_mirror = plan.total_versions > 0
+        && plan.versions.saturating_sub(plan.zip_only) >= plan.total_versions;
     if dry_run || (!force && (plan.size() > limit || empties_mirror)) {
         let mut after: Option<(String, String)> = None;
         loop {
@@ -425,8 +438,15 @@ async fn execute(
         let page = db.call(move |s| doomed_page(s, a.as_ref())).await?;
         let Some(last) = page.last() else { break };
         after = Some((last.module.clone(), last.version.clone()));
-        let versions = keys(&page);
-        db.call(move |s| s.unlist(&versions)).await.map_err(fatal)?;
+        let (zips, whole): (Vec<Doomed>, Vec<Doomed>) =
+            page.iter().cloned().partition(|d| d.zip_only);
+        let (zips, whole) = (keys(&zips), keys(&whole));
+        db.call(move |s| {
+            s.unlist(&whole)?;
+            s.unlist_zips(&zips)
+        })
+        .await
+        .map_err(fatal)?;
         rewrite_dirty_lists(db, tree).await?;
         let (t, name) = (tree.clone(), name.clone());
         removal = tokio::task::spawn_blocking(move || {
@@ -436,10 +456,15 @@ async fn execute(
         })
         .await
         .map_err(|e| Fatal::crashed("prune", e))?;
-        let gone = keys(&std::mem::take(&mut removal.gone));
-        db.call(move |s| s.mark_out_of_tree(&gone))
-            .await
-            .map_err(fatal)?;
+        let gone = std::mem::take(&mut removal.gone);
+        let (zips, whole): (Vec<Doomed>, Vec<Doomed>) = gone.into_iter().partition(|d| d.zip_only);
+        let (zips, whole) = (keys(&zips), keys(&whole));
+        db.call(move |s| {
+            s.mark_out_of_tree(&whole)?;
+            s.mark_zips_deleted(&zips)
+        })
+        .await
+        .map_err(fatal)?;
     }
     let t = tree.clone();
     removal = tokio::task::spawn_blocking(move || {
@@ -464,12 +489,16 @@ async fn execute(
 /// are wholly gone and which directories may have become empty.
 fn delete_versions(t: &dyn Store, name: &str, page: Vec<Doomed>, removal: &mut Removal) {
     for d in page {
-        let rels = [
-            layout::version_file(&d.module, &d.version, "info"),
-            layout::version_file(&d.module, &d.version, "mod"),
-            layout::version_file(&d.module, &d.version, "zip"),
-            layout::lookup(name, &d.module, &d.version),
-        ];
+        let rels = if d.zip_only {
+            vec![layout::version_file(&d.module, &d.version, "zip")]
+        } else {
+            vec![
+                layout::version_file(&d.module, &d.version, "info"),
+                layout::version_file(&d.module, &d.version, "mod"),
+                layout::version_file(&d.module, &d.version, "zip"),
+                layout::lookup(name, &d.module, &d.version),
+            ]
+        };
         let mut whole = true;
         for rel in rels {
             let removed = rel

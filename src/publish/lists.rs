@@ -291,6 +291,7 @@ mod tests {
                 record_id: None,
                 zip_sha256: None,
                 info_sha256: None,
+                zip: true,
             })
             .collect();
         st.mark_published(&published, &[], 1).unwrap();

@@ -110,7 +110,9 @@ fn discard(batch: &mut Vec<Verified>) {
     for v in batch.drain(..) {
         let _ = std::fs::remove_file(&v.info);
         let _ = std::fs::remove_file(&v.mod_file);
-        let _ = std::fs::remove_file(&v.zip);
+        if let Some(z) = &v.zip {
+            let _ = std::fs::remove_file(z);
+        }
     }
 }
 
@@ -234,9 +236,15 @@ fn install_batch(
                 store.put(tmp, rel).map_err(|e| e.to_string())?;
             }
             let rel = |ext| layout::version_file(&m, &ver, ext).map_err(|e| e.to_string());
-            let zip = store
-                .put_immutable(&v.zip, &rel("zip")?, &v.zip_sha256)
-                .map_err(|e| e.to_string())?;
+            // A graph-only version has no zip: `.info` and `.mod` only.
+            let zip = match (&v.zip, &v.zip_sha256) {
+                (Some(z), Some(sha)) => Some(
+                    store
+                        .put_immutable(z, &rel("zip")?, sha)
+                        .map_err(|e| e.to_string())?,
+                ),
+                _ => None,
+            };
             let gomod = store
                 .put_immutable(&v.mod_file, &rel("mod")?, &v.mod_sha256)
                 .map_err(|e| e.to_string())?;
@@ -251,13 +259,14 @@ fn install_batch(
                 mod_h1: v.mod_h1.clone(),
                 info_size: info.size as i64,
                 mod_size: gomod.size as i64,
-                zip_size: zip.size as i64,
+                zip_size: zip.as_ref().map_or(0, |z| z.size as i64),
                 info_mtime: info.modified_ns,
                 mod_mtime: gomod.modified_ns,
-                zip_mtime: zip.modified_ns,
+                zip_mtime: zip.as_ref().map_or(0, |z| z.modified_ns),
                 record_id: v.lookup.as_ref().map(|l| l.record_id),
-                zip_sha256: Some(hex::encode(v.zip_sha256)),
+                zip_sha256: v.zip_sha256.map(hex::encode),
                 info_sha256: Some(hex::encode(v.info_sha256)),
+                zip: zip.is_some(),
             })
         })();
         // A staged lookup that was put is gone from the staging area; one
@@ -270,7 +279,9 @@ fn install_batch(
         // Best effort: whatever is left is removed by the next clean of the staging area.
         let _ = std::fs::remove_file(&v.info);
         let _ = std::fs::remove_file(&v.mod_file);
-        let _ = std::fs::remove_file(&v.zip);
+        if let Some(z) = &v.zip {
+            let _ = std::fs::remove_file(z);
+        }
         match result {
             Ok(p) => published.push(p),
             Err(e) => failures.push(((v.todo.module_id, m, ver), format!("cannot publish: {e}"))),

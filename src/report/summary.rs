@@ -18,6 +18,20 @@ pub struct VersionFailure {
     pub security: bool,
 }
 
+/// What `[filter].from_files` named in a sync.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FilesSummary {
+    pub files: u64,
+    /// Distinct versions named.
+    pub versions: u64,
+    /// Versions queued for fetching.
+    pub queued: u64,
+    /// Graph-only versions queued again for their zip.
+    pub upgraded: u64,
+    /// Versions no longer named whose fetch was called off.
+    pub dropped: u64,
+}
+
 /// What a sync did; printed as the summary and stored in the run log.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SyncReport {
@@ -59,6 +73,8 @@ pub struct SyncReport {
     pub recheck_errors: u64,
     pub recheck_samples: Vec<String>,
     pub pruned: Option<PruneSummary>,
+    /// Set when `filter.from_files` was read.
+    pub from_files: Option<FilesSummary>,
     pub fatal: Option<String>,
     pub dry_run: bool,
 }
@@ -143,6 +159,19 @@ impl SyncReport {
                 if self.index_pages == 1 { "" } else { "s" },
             )
         };
+        if let Some(f) = &self.from_files {
+            let _ = writeln!(
+                s,
+                "files: {} file{} name {} version{}; {} to fetch, {} graph-only now wanted whole, {} no longer named",
+                f.files,
+                if f.files == 1 { "" } else { "s" },
+                f.versions,
+                if f.versions == 1 { "" } else { "s" },
+                f.queued,
+                f.upgraded,
+                f.dropped
+            );
+        }
         for sample in &self.invalid_samples {
             let _ = writeln!(s, "  skipped: {sample}");
         }

@@ -20,6 +20,7 @@
 //! Neither trait builds URLs for the caller or touches the tree; the one HTTP
 //! client is handed in by [`crate::settings::Settings`].
 
+pub mod files;
 pub mod index;
 pub mod proxy;
 pub mod seeds;
@@ -31,7 +32,7 @@ use std::pin::Pin;
 
 use crate::http::list::{Avoid, Served};
 use crate::http::{Download, FetchError};
-use crate::state::{IndexEntry, PageStats, StateError};
+use crate::state::{IndexEntry, NameStats, NamedFile, PageStats, StateError};
 
 /// A boxed future that may move between threads (origins serve the worker pool).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -57,6 +58,23 @@ pub enum SourceError {
     },
     #[error("seed {module}: cannot name its list: {reason}")]
     SeedName { module: String, reason: String },
+    /// A `from_files` file that cannot be used: missing, unreadable, or a
+    /// malformed line (named by its number).
+    #[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+    File {
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
+    /// A go.mod's requirement graph needs a `.mod` file that cannot be read.
+    #[error("{file}: cannot read the requirement graph: {module}@{version}: .mod: {source}")]
+    Graph {
+        file: String,
+        module: String,
+        version: String,
+        #[source]
+        source: Box<OriginError>,
+    },
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -97,6 +115,11 @@ pub trait Intake {
         entries: Vec<IndexEntry>,
         position: Option<String>,
     ) -> LocalBoxFuture<'_, Result<PageStats, SourceError>>;
+    /// Takes everything the `from_files` files name, replacing what they
+    /// named before (a version no file names any more is no longer wanted
+    /// through them).
+    fn name(&mut self, files: Vec<NamedFile>)
+    -> LocalBoxFuture<'_, Result<NameStats, SourceError>>;
     /// Reports something that is not a version.
     fn note(&mut self, event: Event);
 }

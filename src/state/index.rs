@@ -156,10 +156,19 @@ impl State {
                        AND in_tree = 0",
                 )
                 .map_err(e)?;
+            // A graph-only version of a newly wanted module needs its zip now.
+            let mut upgrade = tx
+                .prepare(
+                    "UPDATE versions SET state = ?2, attempts = 0, next_attempt = NULL
+                     WHERE module_id = ?1 AND state = 6 /* graph-only */",
+                )
+                .map_err(e)?;
+            // What a file still names stays wanted.
             let mut unqueue = tx
                 .prepare(
                     "UPDATE versions SET state = ?2
-                     WHERE module_id = ?1 AND state IN (1 /* pending */, 2 /* failed */, 5 /* missing */)",
+                     WHERE module_id = ?1 AND state IN (1 /* pending */, 2 /* failed */, 5 /* missing */)
+                       AND named = 0",
                 )
                 .map_err(e)?;
             while let Some(row) = rows.next().map_err(e)? {
@@ -174,6 +183,9 @@ impl State {
                 if now {
                     change.newly_wanted_modules += 1;
                     change.queued_versions += queue
+                        .execute(params![id, VersionState::Pending])
+                        .map_err(e)? as u64;
+                    change.queued_versions += upgrade
                         .execute(params![id, VersionState::Pending])
                         .map_err(e)? as u64;
                 } else {

@@ -97,6 +97,29 @@ pub(super) const MIGRATIONS: &[&str] = &[
         last_error_at INTEGER
     );
     "#,
+    // 5: `[filter].from_files`: what each project file names (replaced on
+    // every sync), and per version the strongest want of any file
+    // (`named`: 0 none, 1 `.info` and `.mod` only, 2 with the zip). State 6
+    // is graph-only: published without its zip.
+    r#"
+    ALTER TABLE versions ADD COLUMN named INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX versions_named ON versions(module_id, version) WHERE named > 0;
+    CREATE TABLE named_files (
+        file TEXT PRIMARY KEY,
+        kind TEXT NOT NULL
+    );
+    CREATE TABLE named (
+        file      TEXT NOT NULL,
+        module_id INTEGER NOT NULL,
+        version   TEXT NOT NULL,
+        zip       INTEGER NOT NULL,
+        line      INTEGER NOT NULL,
+        zip_h1    TEXT,
+        mod_h1    TEXT,
+        PRIMARY KEY (file, module_id, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX named_version ON named(module_id, version);
+    "#,
 ];
 
 impl State {

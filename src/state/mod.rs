@@ -20,6 +20,7 @@
 //! of its own); writes are batched in transactions.
 
 pub mod db;
+mod files;
 mod heads;
 mod index;
 mod lists;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use crate::model::{Listed, Published, Todo, missing_grace_secs};
+pub use files::{FileCounts, NameStats, NamedFile, NamedVersion, PinnedHash};
 pub use heads::StoredHead;
 pub use index::{FilterChange, IndexEntry, PageStats};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
@@ -260,6 +262,7 @@ pub(crate) mod tests {
             record_id,
             zip_sha256: Some("00".into()),
             info_sha256: Some("11".into()),
+            zip: true,
         }
     }
 

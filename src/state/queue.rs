@@ -99,7 +99,8 @@ impl State {
         let (aid, aver) = after.unwrap_or((-1, ""));
         self.query_vec(
             "cannot list work",
-            "SELECT v.module_id, m.path, v.version, v.attempts
+            "SELECT v.module_id, m.path, v.version, v.attempts,
+                    NOT (v.named = 1 AND m.wanted = 0), v.named > 0
                  FROM versions v JOIN modules m ON m.id = v.module_id
                  WHERE ((v.state IN (1 /* pending */, 2 /* failed */, 5 /* missing */)
                          AND (v.state = 1 /* pending */ OR ?3 OR v.next_attempt IS NULL OR v.next_attempt <= ?2))
@@ -282,15 +283,19 @@ impl State {
                     p.mod_h1,
                     p.info_size,
                     p.mod_size,
-                    p.zip_size,
+                    p.zip.then_some(p.zip_size),
                     p.info_mtime,
                     p.mod_mtime,
-                    p.zip_mtime,
+                    p.zip.then_some(p.zip_mtime),
                     p.record_id,
                     now,
                     p.zip_sha256,
                     p.info_sha256,
-                    VersionState::Published
+                    if p.zip {
+                        VersionState::Published
+                    } else {
+                        VersionState::GraphOnly
+                    }
                 ])
                 .map_err(e)?;
                 dirty.execute([p.module_id]).map_err(e)?;
@@ -338,6 +343,8 @@ pub(super) fn todo_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Todo> {
         path: r.get(1)?,
         version: r.get(2)?,
         attempts: r.get(3)?,
+        zip: r.get(4)?,
+        pinned: r.get(5)?,
     })
 }
 

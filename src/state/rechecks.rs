@@ -67,9 +67,11 @@ impl State {
     pub fn due_rechecks(&self, cutoff: i64, limit: u64) -> Result<Vec<Todo>> {
         self.query_vec(
             "cannot list rechecks",
-            "SELECT v.module_id, m.path, v.version, v.attempts
+            "SELECT v.module_id, m.path, v.version, v.attempts,
+                    NOT (v.named = 1 AND m.wanted = 0), v.named > 0
                  FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.in_tree = 1 AND v.state = ?3 AND m.wanted = 1
+                 WHERE v.in_tree = 1 AND v.state IN (?3, 6 /* graph-only */)
+                   AND (m.wanted = 1 OR v.named > 0)
                    AND (v.checked_at IS NULL OR v.checked_at <= ?1)
                  ORDER BY v.checked_at LIMIT ?2",
             params![cutoff, limit as i64, VersionState::Published],

@@ -32,6 +32,8 @@ pub struct Counts {
     /// Not on the upstream yet (404/410 within the grace period).
     pub missing: i64,
     pub gone: i64,
+    /// Mirrored without a zip (`.info` and `.mod` only).
+    pub graph_only: i64,
     pub in_tree: i64,
     pub published_bytes: i64,
 }
@@ -75,6 +77,7 @@ impl State {
                 "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
                      WHERE v.state = 3 /* gone */ AND m.wanted = 1",
             )?,
+            graph_only: in_state(VersionState::GraphOnly)?,
             in_tree: q("SELECT count(*) FROM versions WHERE in_tree = 1")?,
             published_bytes: q(
                 "SELECT sum(coalesce(zip_size,0) + coalesce(mod_size,0) + coalesce(info_size,0)) FROM versions WHERE in_tree = 1",

@@ -12,6 +12,12 @@ use rusqlite::params;
 
 use super::{Published, Result, State, VersionState, err};
 
+/// The deletion set's condition (with `?1` bound to the gone state): gone
+/// from the upstream; or neither wanted by the filter nor named by a file;
+/// or named for its go.mod alone while its zip is still in the tree.
+const DOOMED: &str = "(v.state = ?1
+      OR (m.wanted = 0 AND (v.named = 0 OR (v.named = 1 AND v.state = 4 /* published */))))";
+
 /// A version in the tree, as `verify` reads it back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublishedVersion {
@@ -26,6 +32,9 @@ pub enum DeletionReason {
     Unwanted,
     /// The upstream answers 404/410 for it (past the grace period).
     Gone,
+    /// Only its `.info` and `.mod` are still wanted (a file names it for its
+    /// go.mod alone): its zip goes, the version stays graph-only.
+    ZipOnly,
 }
 
 /// A version in the tree that prune should delete.
@@ -49,7 +58,7 @@ impl State {
             "cannot list published versions",
             "SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
                     v.info_size, v.mod_size, v.zip_size, v.info_mtime, v.mod_mtime, v.zip_mtime, v.record_id,
-                    v.zip_sha256, v.info_sha256
+                    v.zip_sha256, v.info_sha256, v.state != 6 /* graph-only */
                  FROM versions v JOIN modules m ON m.id = v.module_id
                  WHERE v.in_tree = 1 AND (v.module_id > ?2 OR (v.module_id = ?2 AND v.version > ?3))
                  ORDER BY v.module_id, v.version LIMIT ?1",
@@ -73,6 +82,7 @@ impl State {
                         record_id: r.get(12)?,
                         zip_sha256: r.get(13)?,
                         info_sha256: r.get(14)?,
+                        zip: r.get(15)?,
                     },
                 })
             },
@@ -129,9 +139,25 @@ impl State {
     pub fn deletion_count(&self) -> Result<u64> {
         self.conn
             .query_row(
-                "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
-                     WHERE v.in_tree = 1 AND (v.state = ?1 OR m.wanted = 0)",
+                &format!(
+                    "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
+                         WHERE v.in_tree = 1 AND {DOOMED}"
+                ),
                 params![VersionState::Gone],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err("cannot count versions to delete", e))
+    }
+
+    /// Of the deletion set, the versions that lose only their zip (they stay,
+    /// graph-only).
+    pub fn zip_only_deletion_count(&self) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
+                     WHERE v.in_tree = 1 AND v.state = 4 AND v.named = 1 AND m.wanted = 0",
+                [],
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n as u64)
@@ -150,23 +176,29 @@ impl State {
         let (apath, aver) = after.unwrap_or(("", ""));
         self.query_vec(
             "cannot list versions to delete",
-            "SELECT v.module_id, m.path, v.version, m.wanted
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.in_tree = 1 AND (v.state = ?2 OR m.wanted = 0)
-                   AND (m.path > ?3 OR (m.path = ?3 AND v.version > ?4))
-                 ORDER BY m.path, v.version LIMIT ?1",
-            params![limit as i64, VersionState::Gone, apath, aver],
+            &format!(
+                "SELECT v.module_id, m.path, v.version, m.wanted, v.state, v.named
+                     FROM versions v JOIN modules m ON m.id = v.module_id
+                     WHERE v.in_tree = 1 AND {DOOMED}
+                       AND (m.path > ?2 OR (m.path = ?2 AND v.version > ?3))
+                     ORDER BY m.path, v.version LIMIT ?4"
+            ),
+            params![VersionState::Gone, apath, aver, limit as i64],
             |r| {
                 let wanted: bool = r.get(3)?;
+                let state: VersionState = r.get(4)?;
+                let named: i64 = r.get(5)?;
                 Ok(DeletionCandidate {
                     module_id: r.get(0)?,
                     module: r.get(1)?,
                     version: r.get(2)?,
                     // A module no longer wanted says more than one gone version.
-                    reason: if wanted {
+                    reason: if !wanted && named == 0 {
+                        DeletionReason::Unwanted
+                    } else if state == VersionState::Gone {
                         DeletionReason::Gone
                     } else {
-                        DeletionReason::Unwanted
+                        DeletionReason::ZipOnly
                     },
                 })
             },
@@ -190,6 +222,58 @@ impl State {
             "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND version = ?2 AND in_tree = 1)",
             params![module_id, version],
         )
+    }
+
+    /// Whether a version's zip belongs in the tree: it is, and not graph-only.
+    pub fn zip_in_tree(&self, module_id: i64, version: &str) -> Result<bool> {
+        self.exists(
+            &format!("cannot read version {version} of module {module_id}"),
+            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND version = ?2 AND in_tree = 1 AND state != 6)",
+            params![module_id, version],
+        )
+    }
+
+    /// Stops listing versions whose zip is about to be deleted (they become
+    /// graph-only), and marks their modules' indexes for rewriting.
+    pub fn unlist_zips(&mut self, versions: &[(i64, String)]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot stop listing graph-only versions", x);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "UPDATE versions SET state = ?3 WHERE module_id = ?1 AND version = ?2",
+                )
+                .map_err(e)?;
+            let mut dirty = tx
+                .prepare_cached("UPDATE modules SET dirty = 1 WHERE id = ?1")
+                .map_err(e)?;
+            for (id, v) in versions {
+                up.execute(params![id, v, VersionState::GraphOnly])
+                    .map_err(e)?;
+                dirty.execute([id]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Records that these versions' zips are gone from the tree.
+    pub fn mark_zips_deleted(&mut self, versions: &[(i64, String)]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot record deleted zips", x);
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "UPDATE versions SET zip_size = NULL, zip_mtime = NULL, zip_sha256 = NULL
+                     WHERE module_id = ?1 AND version = ?2",
+                )
+                .map_err(e)?;
+            for (id, v) in versions {
+                up.execute(params![id, v]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
     }
 
     /// Whether `module@version` is in the tree with a checksum-database record,

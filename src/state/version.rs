@@ -14,7 +14,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, 
 
 /// Where a version stands. The discriminants are the values stored on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum VersionState {
     /// Listed by the index, module not wanted by the filter.
     Seen = 0,
@@ -31,17 +31,23 @@ pub enum VersionState {
     /// with backoff until it has been missing for the grace period, then
     /// `Gone`.
     Missing = 5,
+    /// Mirrored without its zip: `.info` and `.mod` only (verified), because
+    /// only a go.sum's `/go.mod` line or a go.mod's requirement graph wants
+    /// it. Never in `@v/list` or `@latest`; a file that later names the full
+    /// version queues it again for its zip.
+    GraphOnly = 6,
 }
 
 impl VersionState {
     /// Every state, in stored order.
-    pub const ALL: [VersionState; 6] = [
+    pub const ALL: [VersionState; 7] = [
         VersionState::Seen,
         VersionState::Pending,
         VersionState::Failed,
         VersionState::Gone,
         VersionState::Published,
         VersionState::Missing,
+        VersionState::GraphOnly,
     ];
 
     /// The value stored in `versions.state`.
@@ -63,6 +69,7 @@ impl VersionState {
             VersionState::Gone => "gone",
             VersionState::Published => "published",
             VersionState::Missing => "missing",
+            VersionState::GraphOnly => "graph-only",
         }
     }
 }
@@ -107,7 +114,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(raw, [0, 1, 2, 3, 4, 5]);
+        assert_eq!(raw, [0, 1, 2, 3, 4, 5, 6]);
         let back: Vec<VersionState> = conn
             .prepare("SELECT state FROM t ORDER BY rowid")
             .unwrap()
@@ -119,7 +126,15 @@ mod tests {
         let names: Vec<_> = back.iter().map(|s| s.to_string()).collect();
         assert_eq!(
             names,
-            ["seen", "pending", "failed", "gone", "published", "missing"]
+            [
+                "seen",
+                "pending",
+                "failed",
+                "gone",
+                "published",
+                "missing",
+                "graph-only"
+            ]
         );
     }
 

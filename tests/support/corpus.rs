@@ -327,6 +327,13 @@ impl Corpus {
     }
 
     /// `example.com/Upper/Case` v1.0.0 and v1.1.0-RC1 (package `casepkg`).
+    /// The modules of [`project`].
+    pub fn project() -> Corpus {
+        Corpus {
+            versions: project(),
+        }
+    }
+
     pub fn with_upper_case(self) -> Corpus {
         self.extend(Corpus {
             versions: upper_case(),
@@ -373,6 +380,88 @@ impl Corpus {
         self.versions.is_empty()
     }
 }
+
+/// A version of a project module: `go_version` in its go.mod, `requires`
+/// as `require` lines, and a root package importing `imports` (module paths
+/// of the requirements) whose `Version()` also reports theirs.
+pub fn project_module(
+    path: &str,
+    version: &str,
+    go_version: &str,
+    requires: &[(&str, &str)],
+    imports: &[&str],
+) -> ModuleVersionSpec {
+    let mut go_mod = format!("module {path}\n\ngo {go_version}\n");
+    if !requires.is_empty() {
+        go_mod.push_str("\nrequire (\n");
+        for (p, v) in requires {
+            go_mod.push_str(&format!("\t{p} {v}\n"));
+        }
+        go_mod.push_str(")\n");
+    }
+    let pkg = package_name(path);
+    let mut src =
+        format!("// Package {pkg} is generated project content for gomirror.\npackage {pkg}\n\n");
+    if !imports.is_empty() {
+        src.push_str("import (\n");
+        for i in imports {
+            src.push_str(&format!("\t{:?}\n", i));
+        }
+        src.push_str(")\n\n");
+    }
+    let deps: String = imports
+        .iter()
+        .map(|i| format!(" + \" \" + {}.Version()", package_name(i)))
+        .collect();
+    src.push_str(&format!(
+        "// Version reports this module version and those of its imports.\nfunc Version() string {{ return \"{path}@{version}\"{deps} }}\n"
+    ));
+    let mut spec = ModuleVersionSpec::new(path, version);
+    spec.go_mod = Some(go_mod);
+    spec.files = vec![(format!("{pkg}.go"), src.into_bytes())];
+    spec
+}
+
+/// A small ecosystem that a project builds with, in which modules import
+/// each other and some are at `go 1.16` (unpruned), so that a project's
+/// go.sum names versions for their go.mod alone:
+///
+/// * `proj/a` v1.0.0, v1.1.0 (go 1.21) import `proj/b` (v1.0.0, v1.1.0);
+/// * `proj/b` v1.0.0, v1.1.0 (go 1.16) import `proj/c` (v1.0.0, v1.2.0);
+/// * `proj/c` v1.0.0 (go 1.16); v1.2.0 (go 1.16) requires `proj/d` v0.1.0
+///   without importing it;
+/// * `proj/d` v0.1.0, v0.2.0 (go 1.21);
+/// * `proj/e` v1.0.0 (go 1.16) imports `proj/b`, requiring v1.0.0;
+/// * `other/x` v1.0.0: nobody uses it.
+///
+/// [`PROJECT_GO_MOD`] and [`PROJECT_MAIN_GO`] are a program using `a` and `e`.
+pub fn project() -> Vec<ModuleVersionSpec> {
+    let (a, b, c, d, e) = (
+        "example.com/proj/a",
+        "example.com/proj/b",
+        "example.com/proj/c",
+        "example.com/proj/d",
+        "example.com/proj/e",
+    );
+    vec![
+        project_module(d, "v0.1.0", "1.21", &[], &[]),
+        project_module(d, "v0.2.0", "1.21", &[], &[]),
+        project_module(c, "v1.0.0", "1.16", &[], &[]),
+        project_module(c, "v1.2.0", "1.16", &[(d, "v0.1.0")], &[]),
+        project_module(b, "v1.0.0", "1.16", &[(c, "v1.0.0")], &[c]),
+        project_module(b, "v1.1.0", "1.16", &[(c, "v1.2.0")], &[c]),
+        project_module(a, "v1.0.0", "1.21", &[(b, "v1.0.0")], &[b]),
+        project_module(a, "v1.1.0", "1.21", &[(b, "v1.1.0")], &[b]),
+        project_module(e, "v1.0.0", "1.16", &[(b, "v1.0.0")], &[b]),
+        project_module("example.com/other/x", "v1.0.0", "1.21", &[], &[]),
+    ]
+}
+
+/// The go.mod of a program built from [`project`] (before `go mod tidy`).
+pub const PROJECT_GO_MOD: &str = "module example.org/app\n\ngo 1.22\n\nrequire (\n\texample.com/proj/a v1.1.0\n\texample.com/proj/e v1.0.0\n)\n";
+
+/// Its main package.
+pub const PROJECT_MAIN_GO: &str = "package main\n\nimport (\n\t\"fmt\"\n\n\t\"example.com/proj/a\"\n\t\"example.com/proj/e\"\n)\n\nfunc main() {\n\tfmt.Println(a.Version())\n\tfmt.Println(e.Version())\n}\n";
 
 pub fn upper_case() -> Vec<ModuleVersionSpec> {
     vec![
