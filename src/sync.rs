@@ -63,16 +63,25 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
         .await;
         // A display left running by an early error is cleared before the summary.
         out.finish();
-        if let Err(e) = outcome {
-            report.fatal = Some(e.render());
+        match outcome {
+            Ok(()) => {}
+            Err(Fatal::Interrupted { signal }) => report.interrupted = Some(signal),
+            Err(e) => report.fatal = Some(e.render()),
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     });
-    result.unwrap_or_else(|e| SyncReport {
-        fatal: Some(e.render()),
-        seconds: started.elapsed().as_secs_f64(),
-        ..fresh()
+    result.unwrap_or_else(|e| match e {
+        Fatal::Interrupted { signal } => SyncReport {
+            interrupted: Some(signal),
+            seconds: started.elapsed().as_secs_f64(),
+            ..fresh()
+        },
+        e => SyncReport {
+            fatal: Some(e.render()),
+            seconds: started.elapsed().as_secs_f64(),
+            ..fresh()
+        },
     })
 }
 
@@ -109,6 +118,7 @@ async fn pipeline(
         report: &mut *report,
     };
     discover_all(settings, &mut intake).await?;
+    interrupted()?;
 
     // The checksum database: prove the new head extends the one trusted before.
     let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
@@ -135,6 +145,7 @@ async fn pipeline(
         .await?;
     }
     save_heads(db, &client).await?;
+    interrupted()?;
 
     if settings.prune.enabled {
         let origin = settings.origin().map_err(Fatal::Stopped)?;
@@ -144,7 +155,49 @@ async fn pipeline(
     }
     rewrite_dirty_lists(db, tree).await?;
     report.bytes = upstream.bytes_received();
+    if report.published > 0 {
+        write_trace(settings, db, tree, report.published).await?;
+    }
     Ok(())
+}
+
+/// Stops the run between stages once SIGINT or SIGTERM has come.
+fn interrupted() -> Result<(), Fatal> {
+    match crate::interrupt::received() {
+        Some(signal) => Err(Fatal::Interrupted { signal }),
+        None => Ok(()),
+    }
+}
+
+/// Rewrites `<output>/trace/<mirror.name>.json`, last: everything it
+/// describes is in place.
+pub async fn write_trace(
+    settings: &Settings,
+    db: &Db,
+    tree: &Arc<dyn Store>,
+    published: u64,
+) -> Result<(), Fatal> {
+    let (cursor, counts, head) = db
+        .call(|s| Ok((s.cursor()?, s.counts()?, s.trusted_head()?)))
+        .await?;
+    let trace = report::trace::Trace {
+        mirror: settings.mirror_name.clone(),
+        gomirror_version: env!("CARGO_PKG_VERSION"),
+        finished: crate::clock::rfc3339(report::now()),
+        index_cursor: settings
+            .index
+            .as_ref()
+            .and(cursor.as_deref())
+            .and_then(report::trace::rfc3339_utc),
+        versions: counts.published,
+        published,
+        sumdb_tree_size: head.map(|h| h.size),
+    };
+    let tree = tree.clone();
+    tokio::task::spawn_blocking(move || report::trace::write(tree.as_ref(), &trace))
+        .await
+        .map_err(|e| Fatal::crashed("the trace writer", e))?
+        .map_err(Fatal::from)
 }
 
 /// Fetches, verifies and republishes exactly `todos` (for `verify --repair`).

@@ -123,6 +123,37 @@ impl FetchError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, FetchError::NotFound { .. })
     }
+
+    /// The (masked) URL the error is about.
+    pub fn url(&self) -> &str {
+        match self {
+            FetchError::NotFound { url, .. }
+            | FetchError::Status { url, .. }
+            | FetchError::Network { url, .. }
+            | FetchError::TooLarge { url, .. }
+            | FetchError::Io { url, .. }
+            | FetchError::TooSlow { url, .. } => url,
+        }
+    }
+
+    /// The message with its leading `<url>: ` replaced by `from <host:port>: `,
+    /// for a caller that already names what the URL was for (a version's
+    /// file): the full URL only repeats the module and version.
+    pub fn from_host(&self) -> String {
+        let text = self.to_string();
+        let url = self.url();
+        match (text.strip_prefix(url), Url::parse(url)) {
+            (Some(rest), Ok(u)) if rest.starts_with(": ") => {
+                let host = match (u.host_str(), u.port()) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h.to_string(),
+                    _ => return text,
+                };
+                format!("from {host}{rest}")
+            }
+            _ => text,
+        }
+    }
 }
 
 /// A body downloaded to a file.

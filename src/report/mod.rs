@@ -15,7 +15,9 @@
 
 pub use crate::clock::now;
 
+pub mod metrics;
 pub mod summary;
+pub mod trace;
 
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
@@ -259,6 +261,11 @@ pub fn errln(line: impl Display) {
 /// could not be written for another reason than a closed pipe (the error is
 /// printed on stderr, naming stdout).
 pub fn finish_output(code: i32) -> i32 {
+    let code = if *LATE_FAILURE.lock().unwrap_or_else(PoisonError::into_inner) {
+        code.max(2)
+    } else {
+        code
+    };
     STDOUT.flush(&mut io::stdout().lock());
     match STDOUT.failure() {
         Some(e) => {
@@ -270,6 +277,16 @@ pub fn finish_output(code: i32) -> i32 {
         None => code,
     }
 }
+
+/// A failure found after the command's work was done and recorded (the
+/// metrics file could not be written): printed at once, and
+/// [`finish_output`] raises the exit code to 2.
+pub fn late_failure(message: String) {
+    errln(format_args!("error: {message}"));
+    *LATE_FAILURE.lock().unwrap_or_else(PoisonError::into_inner) = true;
+}
+
+static LATE_FAILURE: Mutex<bool> = Mutex::new(false);
 
 /// Records a failed write of something printed elsewhere (clap's help), so
 /// that [`finish_output`] reports it like one of ours.

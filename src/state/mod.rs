@@ -38,7 +38,7 @@ pub use crate::model::{Listed, Published, Todo, missing_grace_secs};
 pub use heads::StoredHead;
 pub use index::{FilterChange, IndexEntry, PageStats};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
-pub use runs::{Counts, Failure, RunRecord};
+pub use runs::{CommandRuns, Counts, Failure, RunRecord};
 pub use tree::{DeletionCandidate, DeletionReason, PublishedVersion};
 pub use version::VersionState;
 
