@@ -113,6 +113,7 @@ fn run(cli: Cli) -> i32 {
         Verbosity::Normal
     };
     let out = Reporter::new(verbosity);
+    crate::http::on_retry(report::retrying);
     let settings = match Settings::load(&cli.config) {
         Ok(s) => s,
         Err(e) => {

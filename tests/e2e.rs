@@ -1,5 +1,5 @@
 //! End to end with the real tools: the tree gomirror writes, served by a real
-//! nginx running `examples/nginx.conf` as shipped (only port and root
+//! nginx running `examples/production/nginx/gomirror.conf` as shipped (only port and root
 //! substituted), used by the real `go` command with the upstream out of reach.
 //!
 //! These tests never skip: without `go` or `nginx` they fail and say how to
@@ -51,12 +51,15 @@ impl Nginx {
         let nginx = require("nginx");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let shipped =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/nginx.conf"))
-                .unwrap();
-        assert!(shipped.contains("listen 8080;") && shipped.contains("root /srv/gomirror/mirror;"));
+        let shipped = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/production/nginx/gomirror.conf"
+        ))
+        .unwrap();
+        const LISTEN: &str = "listen 80;\n    listen [::]:80;";
+        assert!(shipped.contains(LISTEN) && shipped.contains("root /srv/gomirror/mirror;"));
         let server = shipped
-            .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"))
+            .replace(LISTEN, &format!("listen 127.0.0.1:{port};"))
             .replace(
                 "root /srv/gomirror/mirror;",
                 &format!("root {};", root.display()),

@@ -156,6 +156,18 @@ impl FetchError {
     }
 }
 
+/// Told about every retry (a line saying what failed and when it is tried
+/// again): the progress display shows it, so a hung upstream reads as
+/// "retrying", not as a spinner. Set once by the command line; the HTTP
+/// client sits below the report module and cannot print itself.
+static RETRY_HOOK: std::sync::OnceLock<fn(&str, Duration)> = std::sync::OnceLock::new();
+
+/// Sets the retry hook (the first call wins): it gets the line to show and
+/// how long the failed attempt took.
+pub fn on_retry(hook: fn(&str, Duration)) {
+    let _ = RETRY_HOOK.set(hook);
+}
+
 /// A body downloaded to a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Download {
@@ -334,6 +346,7 @@ impl Upstream {
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
+            let tried = Instant::now();
             let outcome = self.attempt(url, &body, limit).await;
             // The slot is free while waiting to retry.
             drop(slot);
@@ -344,7 +357,17 @@ impl Upstream {
                     if !e.is_retryable() || retry >= self.retry.attempts {
                         return Err(e);
                     }
-                    tokio::time::sleep(self.retry.delay(retry - 1, retry_after)).await;
+                    let delay = self.retry.delay(retry - 1, retry_after);
+                    if let Some(hook) = RETRY_HOOK.get() {
+                        let note = format!(
+                            "{e}; retrying in {:.1}s (attempt {} of {})",
+                            delay.as_secs_f64(),
+                            retry + 1,
+                            self.retry.attempts
+                        );
+                        hook(&note, tried.elapsed());
+                    }
+                    tokio::time::sleep(delay).await;
                 }
             }
         }

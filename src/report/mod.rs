@@ -52,6 +52,10 @@ struct PlainProgress {
 
 impl Reporter {
     pub fn new(verbosity: Verbosity) -> Reporter {
+        *ACTIVE.lock().unwrap_or_else(PoisonError::into_inner) = ActiveDisplay {
+            verbosity,
+            bar: None,
+        };
         Reporter {
             verbosity,
             terminal: std::io::stderr().is_terminal(),
@@ -117,6 +121,7 @@ impl Reporter {
             bar.set_style(style);
             bar.set_prefix(label.to_string());
             bar.enable_steady_tick(Duration::from_millis(200));
+            ACTIVE.lock().unwrap_or_else(PoisonError::into_inner).bar = Some(bar.clone());
             *self.bar.lock().unwrap() = Some(bar);
         } else {
             let mut p = self.plain.lock().unwrap();
@@ -151,12 +156,47 @@ impl Reporter {
     }
 
     pub fn finish(&self) {
+        ACTIVE.lock().unwrap_or_else(PoisonError::into_inner).bar = None;
         if let Some(bar) = self.bar.lock().unwrap().take() {
             bar.finish_and_clear();
         }
         self.plain.lock().unwrap().total = None;
     }
 }
+
+/// What [`retrying`] needs of the one display: the verbosity, and the
+/// progress bar when one is drawn.
+struct ActiveDisplay {
+    verbosity: Verbosity,
+    bar: Option<ProgressBar>,
+}
+
+static ACTIVE: Mutex<ActiveDisplay> = Mutex::new(ActiveDisplay {
+    verbosity: Verbosity::Normal,
+    bar: None,
+});
+
+/// A request is being retried (the HTTP client's hook, `http::on_retry`):
+/// on a terminal the progress line says so. Without a terminal (journald,
+/// cron mail) a `retrying:` line goes to stderr when the failed attempt hung
+/// for [`SLOW_ATTEMPT`] or more — an upstream that accepts and never answers
+/// must not look like silence — or always with `-v`; never with `-q`.
+pub fn retrying(message: &str, attempt_took: Duration) {
+    let active = ACTIVE.lock().unwrap_or_else(PoisonError::into_inner);
+    match (&active.bar, active.verbosity) {
+        (_, Verbosity::Quiet) => {}
+        (Some(bar), _) => bar.set_message(format!("retrying: {message}")),
+        (None, Verbosity::Verbose) => errln(format_args!("retrying: {message}")),
+        (None, _) if attempt_took >= SLOW_ATTEMPT => errln(format_args!(
+            "retrying: {message}; the attempt took {}",
+            duration(attempt_took)
+        )),
+        (None, _) => {}
+    }
+}
+
+/// An attempt this slow is worth a line without a terminal.
+pub const SLOW_ATTEMPT: Duration = Duration::from_secs(10);
 
 /// `1.50 MiB`: indicatif's binary units, as its progress templates show them.
 pub fn bytes(n: u64) -> String {
