@@ -79,11 +79,14 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Cursor, counts, recent runs and failures.
+    /// Cursor, freshness (how far behind the index), counts, recent runs and failures.
     Status {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Do not ask the index how far behind the mirror is (no network).
+        #[arg(long)]
+        offline: bool,
     },
 }
 
@@ -122,7 +125,7 @@ fn run(cli: Cli) -> i32 {
         }
     };
     match cli.command {
-        Command::Status { json } => match status::run(&settings, json) {
+        Command::Status { json, offline } => match status::run(&settings, json, offline) {
             Ok(()) => EXIT_OK,
             Err(e) => {
                 // Its message already carries SQLite's: no `Caused by:` repeating it.

@@ -497,3 +497,63 @@ fn hung_index_is_retried_visibly_and_the_run_ends_in_bounded_time() {
     assert!(!r.stderr.contains("retrying"), "{}", r.stderr);
     assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
 }
+
+#[test]
+fn status_shows_freshness_against_the_index_and_what_waits_for_a_retry() {
+    let m = Mirror::new(Corpus::generated(2, 2, 41));
+    m.sync().expect(0);
+    let s = m.status();
+    let f = &s["freshness"];
+    assert_eq!(f["behind_seconds"], 0.0, "{f}");
+    assert_eq!(f["behind_at_least"], false);
+    assert!(
+        f["last_success"]["sync"].as_str().unwrap().ends_with('Z'),
+        "{f}"
+    );
+    assert_eq!(f["waiting_failed"], 0);
+    let text = m.run(&["status"]);
+    text.expect(0)
+        .contains("freshness  caught up with the index; last successful sync 20");
+
+    // The upstream moves on; one version fails.
+    m.upstream
+        .add(ModuleVersionSpec::new("example.com/late/s", "v1.0.0"));
+    m.upstream
+        .add(ModuleVersionSpec::new("example.com/late/t", "v1.0.0"));
+    let s = m.status();
+    let f = &s["freshness"];
+    let behind = f["behind_seconds"].as_f64().unwrap();
+    assert!(behind > 0.0, "{f}");
+    assert!(
+        f["index_newest"].as_str().unwrap() > f["cursor"].as_str().unwrap(),
+        "{f}"
+    );
+    m.run(&["status"])
+        .expect(0)
+        .contains(" behind the index's newest entry (");
+    m.upstream.inject(Fault::Status {
+        path_prefix: "/proxy/example.com/late/s/".into(),
+        status: 500,
+    });
+    m.sync().expect(1);
+    let s = m.status();
+    let f = &s["freshness"];
+    assert_eq!(f["waiting_failed"], 1, "{f}");
+    assert!(f["next_retry"].as_str().unwrap().ends_with('Z'), "{f}");
+    m.run(&["status"])
+        .expect(0)
+        .contains("waiting    1 failed and 0 not on the upstream yet wait for a retry (next at ");
+
+    // --offline asks nothing; an unreachable index is a note, not a failure.
+    let r = m.run(&["status", "--json", "--offline"]);
+    r.expect(0);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["freshness"]["index_note"], "not asked (--offline)");
+    assert!(v["freshness"]["behind_seconds"].is_null());
+    m.upstream.inject(Fault::Status {
+        path_prefix: "/index".into(),
+        status: 404,
+    });
+    let r = m.run(&["status"]);
+    r.expect(0).contains("lag unknown: cannot read the index: ");
+}

@@ -123,6 +123,17 @@ impl State {
         })
     }
 
+    /// The earliest retry time among failed and missing versions.
+    pub fn next_retry(&self) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT min(next_attempt) FROM versions WHERE state IN (?1, ?2)",
+                params![VersionState::Failed, VersionState::Missing],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err("cannot read the next retry time", e))
+    }
+
     /// Failed and missing versions, most attempted first, at most `limit`.
     pub fn failures(&self, limit: usize) -> Result<Vec<Failure>> {
         self.query_vec(
