@@ -1070,6 +1070,58 @@ include = ["golang.org/x"]
     }
 
     #[test]
+    fn mirror_name_and_metrics_file() {
+        let s = cfg(&minimal("")).unwrap();
+        assert!(
+            check_mirror_name(&s.mirror_name).is_ok(),
+            "{}",
+            s.mirror_name
+        );
+        assert_eq!(s.metrics_file, None);
+        let s = cfg(&format!(
+            "{}\n[report]\nmetrics_file = \"metrics/g.prom\"\n",
+            minimal("").replace("[mirror]", "[mirror]\nname = \"goproxy.example.org\"")
+        ))
+        .unwrap();
+        assert_eq!(s.mirror_name, "goproxy.example.org");
+        assert_eq!(
+            s.metrics_file,
+            Some(PathBuf::from("/etc/gomirror/metrics/g.prom"))
+        );
+        for bad in ["", "../etc", ".hidden", "a/b", "a b", "-x"] {
+            let err = cfg(&minimal("").replace("[mirror]", &format!("[mirror]\nname = {bad:?}")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("mirror.name"), "{bad:?}: {err}");
+        }
+        let err = cfg(&format!("{}\n[report]\nmetrics_fil = \"x\"\n", minimal("")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("metrics_fil"), "{err}");
+    }
+
+    #[test]
+    fn production_config_has_absolute_paths_only() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/production/sync.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Read from /etc/gomirror as installed: nothing may resolve there.
+        let s = Settings::parse(
+            &text,
+            Path::new("/etc/gomirror/sync.toml"),
+            Path::new("/etc/gomirror"),
+        )
+        .unwrap();
+        assert_eq!(s.output, PathBuf::from("/srv/gomirror/mirror"));
+        assert_eq!(s.state, PathBuf::from("/srv/gomirror/state/state.db"));
+        assert_eq!(
+            s.metrics_file,
+            Some(PathBuf::from(
+                "/var/lib/prometheus/node-exporter/gomirror.prom"
+            ))
+        );
+    }
+
+    #[test]
     fn readme_configuration_block_is_accepted() {
         let readme = include_str!("../README.md");
         let section = &readme[readme.find("## Configuration").expect("section")..];

@@ -383,3 +383,31 @@ fn offline_demo_runs_end_to_end() {
         "{cfg}"
     );
 }
+
+#[test]
+fn fake_upstream_help_explains_every_flag() {
+    let bin = build_fake_upstream_example().join("examples/fake-upstream");
+    let out = Command::new(&bin).arg("--help").output().unwrap();
+    assert!(out.status.success(), "--help exits 0: {:?}", out.status);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--modules",
+        "--versions",
+        "--seed",
+        "--filler",
+        "--extra-index",
+        "--large-zip",
+        "--port",
+        "--grow-every",
+        "--no-special",
+        "sumdb_key",
+        "/proxy/",
+        "/index",
+        "/sumdb/",
+    ] {
+        assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
+    }
+    let bad = Command::new(&bin).arg("--nope").output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--help"));
+}

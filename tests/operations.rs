@@ -557,3 +557,32 @@ fn status_shows_freshness_against_the_index_and_what_waits_for_a_retry() {
     let r = m.run(&["status"]);
     r.expect(0).contains("lag unknown: cannot read the index: ");
 }
+
+/// nginx runs as another user (Debian: www-data) than gomirror: every file a
+/// client can ask for must be readable by others, whatever gomirror's umask
+/// leaves of the temporary files' private mode.
+#[test]
+fn every_served_file_is_world_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = Mirror::new(Corpus::generated(2, 2, 42));
+    enable_operations(&m, "ops.test");
+    m.sync().expect(0);
+    let files = m.tree_files();
+    assert!(files.iter().any(|f| f.ends_with("@v/list")));
+    assert!(files.iter().any(|f| f.starts_with("trace/")));
+    let private: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            let mode = std::fs::metadata(m.out().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            mode & 0o004 == 0
+        })
+        .cloned()
+        .collect();
+    assert!(
+        private.is_empty(),
+        "not readable by nginx's user: {private:?}"
+    );
+}
