@@ -586,3 +586,20 @@ fn every_served_file_is_world_readable() {
         "not readable by nginx's user: {private:?}"
     );
 }
+
+#[test]
+fn nginx_serves_the_trace_file_with_a_short_cache_lifetime() {
+    let m = Mirror::new(Corpus::generated(1, 1, 43));
+    enable_operations(&m, "ops.test");
+    m.sync().expect(0);
+    let nginx = crate::e2e::Nginx::serve(&m.out());
+    let r = crate::support::http::get(&format!("{}/trace/ops.test.json", nginx.url())).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("public, max-age=60"));
+    let t: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+    assert_eq!(t["mirror"], "ops.test");
+    std::fs::write(m.out().join("trace/.hidden"), b"x").unwrap();
+    let r = crate::support::http::get(&format!("{}/trace/.hidden", nginx.url())).unwrap();
+    assert_eq!(r.status, 404);
+}
