@@ -71,7 +71,8 @@ pub fn raise(signal: i32) {
 /// Starts listening for SIGINT and SIGTERM; call inside the runtime, once
 /// per runtime. Without a runtime able to register handlers the signals keep
 /// their default action (the process dies), which is what it was before.
-pub fn listen() {
+/// `say` prints a line on stderr (this module sits below `report`).
+pub fn listen(say: fn(String)) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -87,13 +88,10 @@ pub fn listen() {
                 else => return,
             };
             if let Some(first) = received() {
-                crate::report::errln(format_args!(
-                    "gomirror: {} again: stopping at once",
-                    name(sig)
-                ));
+                say(format!("gomirror: {} again: stopping at once", name(sig)));
                 std::process::exit(exit_code(first));
             }
-            crate::report::errln(format_args!(
+            say(format!(
                 "gomirror: {}: stopping; the versions in hand are abandoned and fetched by the next run (send it again to stop at once)",
                 name(sig)
             ));

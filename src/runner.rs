@@ -126,7 +126,7 @@ pub fn run_command<T: Outcome>(
         .build()
         .map_err(|e| Fatal::context("cannot start the async runtime", e))?;
     runtime.block_on(async {
-        crate::interrupt::listen();
+        crate::interrupt::listen(say);
         let state = State::open(&settings.state)?;
         let tree = settings.open_store()?;
         let (db, db_thread) = Db::spawn(state);
@@ -175,6 +175,11 @@ pub fn run_command<T: Outcome>(
             (result, _) => result,
         }
     })
+}
+
+/// A line on stderr, for the signal listener (which sits below `report`).
+fn say(line: String) {
+    report::errln(line);
 }
 
 /// Rewrites the metrics file from the state database. A failure does not

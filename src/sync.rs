@@ -155,9 +155,7 @@ async fn pipeline(
     }
     rewrite_dirty_lists(db, tree).await?;
     report.bytes = upstream.bytes_received();
-    if report.published > 0 {
-        write_trace(settings, db, tree, report.published).await?;
-    }
+    write_trace(settings, db, tree, report.published).await?;
     Ok(())
 }
 
@@ -170,7 +168,10 @@ fn interrupted() -> Result<(), Fatal> {
 }
 
 /// Rewrites `<output>/trace/<mirror.name>.json`, last: everything it
-/// describes is in place.
+/// describes is in place. Written when this run published something, and
+/// also when the trace is missing or describes another state (versions,
+/// index cursor, checksum tree: a prune, a cursor that moved, a run killed
+/// after publishing and before its trace), so it never lags the tree.
 pub async fn write_trace(
     settings: &Settings,
     db: &Db,
@@ -193,6 +194,22 @@ pub async fn write_trace(
         published,
         sumdb_tree_size: head.map(|h| h.size),
     };
+    if published == 0 {
+        // Nothing new: rewritten only if it does not describe this tree.
+        let key = report::trace::key(&settings.mirror_name);
+        let current = tree
+            .read(&key, 1 << 20)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        let described = |t: &serde_json::Value| {
+            ["versions", "index_cursor", "sumdb_tree_size"].map(|k| t.get(k).cloned())
+        };
+        let wanted = serde_json::to_value(&trace).expect("serializable");
+        if current.is_some_and(|c| described(&c) == described(&wanted)) {
+            return Ok(());
+        }
+    }
     let tree = tree.clone();
     tokio::task::spawn_blocking(move || report::trace::write(tree.as_ref(), &trace))
         .await

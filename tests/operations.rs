@@ -347,11 +347,12 @@ fn sigterm_mid_sync_stops_cleanly_and_a_rerun_converges() {
     };
     let m = Mirror::with(Corpus::generated(4, 3, 38), FakeOptions::default(), cfg);
     let metrics = enable_operations(&m, "ops.test");
-    // Zips trickle at 2 KB/s: the sync takes a while, and one version at least
-    // is published before the signal.
+    // Every file trickles at 500 B/s (a version takes seconds, the sync
+    // about fifteen): one version at least is published before the signal,
+    // and most are still to come.
     m.upstream.inject(Fault::Trickle {
         path_prefix: "/proxy/example.com/".into(),
-        bytes_per_sec: 2000,
+        bytes_per_sec: 500,
     });
     let child = spawn_sync(&m);
     let deadline = Instant::now() + Duration::from_secs(60);
