@@ -190,7 +190,7 @@ pub async fn write_trace(
             .as_ref()
             .and(cursor.as_deref())
             .and_then(report::trace::rfc3339_utc),
-        versions: counts.published,
+        versions: counts.in_tree,
         published,
         sumdb_tree_size: head.map(|h| h.size),
     };

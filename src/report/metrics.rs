@@ -196,10 +196,11 @@ pub fn render(input: &MetricsInput, mirror: &str, now: i64) -> String {
     let c = &input.counts;
     f.head(
         "gomirror_versions",
-        "Versions of wanted modules by state: published (in the tree), pending (not fetched yet), failed (waiting for a retry), missing (not on the upstream yet, waiting for a retry), gone.",
+        "Versions by state: published (in the tree), pending (wanted, not fetched yet), failed (waiting for a retry), missing (not on the upstream yet, waiting for a retry), gone (of wanted modules).",
     );
     for (state, n) in [
-        ("published", c.published),
+        // The contract: the number of versions in the tree.
+        ("published", c.in_tree),
         ("pending", c.pending),
         ("failed", c.failed),
         ("missing", c.missing),
@@ -281,7 +282,7 @@ mod tests {
             commands: vec![runs("prune", 0, Some(130)), runs("sync", 1, None)],
             cursor: Some("2026-11-18T16:00:00.5Z".into()),
             counts: Counts {
-                published: 4,
+                in_tree: 4,
                 failed: 1,
                 published_bytes: 9000,
                 ..Counts::default()

@@ -19,7 +19,7 @@ pub struct Trace {
     pub finished: String,
     /// The index cursor (RFC 3339); `null` without an index feed.
     pub index_cursor: Option<String>,
-    /// Versions in the tree.
+    /// Versions in the tree (as `gomirror_versions{state="published"}`).
     pub versions: i64,
     /// Versions this run published.
     pub published: u64,
