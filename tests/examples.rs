@@ -122,6 +122,8 @@ fn production_layout_is_one_consistent_set_of_paths() {
         .find_map(|l| l.strip_prefix("ReadWritePaths="))
         .expect("ReadWritePaths")
         .split_whitespace()
+        // `-/path`: optional (ignored where it does not exist).
+        .map(|d| d.trim_start_matches('-'))
         .collect();
     for p in [&output, &state, &metrics] {
         assert!(
