@@ -65,7 +65,15 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
         out.finish();
         match outcome {
             Ok(()) => {}
-            Err(Fatal::Interrupted { signal }) => report.interrupted = Some(signal),
+            Err(Fatal::Interrupted { signal }) => {
+                report.interrupted = Some(signal);
+                // The abandoned downloads' files are removed as their workers
+                // drop; one whose write was in flight on the blocking pool can
+                // reappear after that. Best effort here; the next run's
+                // start removes whatever is left (staging is never served).
+                let t = tree.clone();
+                let _ = tokio::task::spawn_blocking(move || t.clean_staging()).await;
+            }
             Err(e) => report.fatal = Some(e.render()),
         }
         report.seconds = started.elapsed().as_secs_f64();
