@@ -607,3 +607,62 @@ fn nginx_serves_the_trace_file_with_a_short_cache_lifetime() {
     let r = crate::support::http::get(&format!("{}/trace/.hidden", nginx.url())).unwrap();
     assert_eq!(r.status, 404);
 }
+
+/// Without a terminal and without `-v` (journald, cron), an attempt that hung
+/// for 10 s or more is still announced, so a stuck index is not silence; a
+/// SIGTERM during the backoff stops the run like any other.
+#[test]
+fn a_hung_attempt_is_announced_without_a_terminal_and_sigterm_still_stops_it() {
+    use std::io::BufRead;
+    let m = Mirror::new(Corpus::generated(1, 1, 44));
+    m.upstream.inject(Fault::Trickle {
+        path_prefix: "/index".into(),
+        bytes_per_sec: 1,
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gomirror"))
+        .arg("-c")
+        .arg(m.config_path())
+        .arg("sync")
+        .env("GOMIRROR_RETRY_BASE_MS", "1")
+        .env("GOMIRROR_MIN_RATE_WINDOW_MS", "10500")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start gomirror");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let announced = loop {
+        match rx.recv_timeout(Duration::from_secs(40)) {
+            Ok(l) if l.starts_with("retrying: ") => break l,
+            Ok(l) => seen.push(l),
+            Err(e) => panic!("no retrying line in 40 s ({e}); stderr so far: {seen:?}"),
+        }
+    };
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(10), "announced after {took:?}");
+    assert!(announced.contains("transfer too slow"), "{announced}");
+    assert!(announced.contains("the attempt took"), "{announced}");
+    assert!(announced.contains("(attempt 2 of 5)"), "{announced}");
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert!(
+        rest.iter()
+            .any(|l| l.starts_with("error: interrupted by SIGTERM")),
+        "{rest:?}"
+    );
+}
