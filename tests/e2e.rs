@@ -48,6 +48,12 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn serve(root: &Path) -> Nginx {
+        Nginx::serve_as(root, None)
+    }
+
+    /// Serves `root` with nginx's workers running as `user` (as root only;
+    /// otherwise they run as the caller, whoever `user` names).
+    pub fn serve_as(root: &Path, user: Option<&str>) -> Nginx {
         let nginx = require("nginx");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
@@ -66,7 +72,11 @@ impl Nginx {
             );
         std::fs::write(dir.path().join("gomirror.conf"), server).unwrap();
         let d = dir.path().display();
-        let user = if unsafe_is_root() { "user root;\n" } else { "" };
+        let user = match (unsafe_is_root(), user) {
+            (true, Some(u)) => format!("user {u};\n"),
+            (true, None) => "user root;\n".to_string(),
+            (false, _) => String::new(),
+        };
         let main = format!(
             "{user}daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 256; }}\n\

@@ -666,3 +666,31 @@ fn a_hung_attempt_is_announced_without_a_terminal_and_sigterm_still_stops_it() {
         "{rest:?}"
     );
 }
+
+/// The production case: nginx's workers run as another user than gomirror
+/// (Debian: www-data; here `nobody`). Every file a go client asks for must
+/// be served, not refused with 403.
+#[test]
+fn nginx_running_as_another_user_serves_every_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let m = Mirror::new(Corpus::generated(2, 2, 45));
+    m.sync().expect(0);
+    // The test's temporary directory is private (0700): open the way to the
+    // tree as an operator's /srv/gomirror is open.
+    std::fs::set_permissions(m.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let am_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    assert!(
+        am_root,
+        "this test needs root to run nginx's workers as nobody"
+    );
+    let nginx = crate::e2e::Nginx::serve_as(&m.out(), Some("nobody nogroup"));
+    let files = m.tree_files();
+    assert!(files.iter().any(|f| f.contains("/lookup/")));
+    for f in &files {
+        let r = crate::support::http::get(&format!("{}/{f}", nginx.url())).unwrap();
+        assert_eq!(r.status, 200, "{f} as nobody: HTTP {}", r.status);
+    }
+}
