@@ -30,6 +30,39 @@ struct Args {
     special: bool,
 }
 
+const HELP: &str = "\
+fake-upstream: the test suite's fake Go module upstream, as a standalone server.
+
+One port serves, on 127.0.0.1:
+  /proxy/    the GOPROXY protocol (@v/list, .info, .mod, .zip, @latest),
+             and /proxy/sumdb/<name>/ (the checksum database through the proxy)
+  /index     the module index feed (index.golang.org's ?since=&limit= protocol)
+  /sumdb/    a checksum database signed with a test key (not sum.golang.org's)
+
+On start it prints one JSON line: url, proxy, index, sumdb_url, sumdb_name,
+sumdb_key, versions. Point a sync.toml at it (upstream.proxy = proxy,
+upstream.index = index, sumdb.key = sumdb_key, sumdb.url = sumdb_url), or
+examples/offline-demo.sh does it for you. Serves until SIGINT or SIGTERM.
+
+Options:
+  --modules N        modules example.com/gen/m0..m<N-1>          [default: 10]
+  --versions M       versions per module                       [default: 3]
+  --seed S           seed of the generated corpus                [default: 1]
+  --filler N         records in the checksum database before the corpus's
+                                                               [default: 1000]
+  --extra-index N    index entries for modules the proxy does not serve
+                                                               [default: 0]
+  --large-zip BYTES  add one module with a zip of about this size
+  --port P           port to listen on; 0 picks a free one       [default: 0]
+  --grow-every SECS  publish a new version every SECS seconds (index, proxy
+                     and log grow like the real ones)
+  --no-special       leave out the corpus of unusual module paths and versions
+  -h, --help         print this help
+
+Example:
+  cargo run --example fake-upstream -- --modules 50 --versions 4 --grow-every 10
+";
+
 const USAGE: &str = "usage: fake-upstream [--modules N] [--versions M] [--seed S] [--filler N] \
 [--extra-index N] [--large-zip BYTES] [--port P] [--grow-every SECS] [--no-special]";
 
@@ -56,7 +89,7 @@ fn parse_args() -> Result<Args, String> {
             continue;
         }
         if name == "-h" || name == "--help" {
-            return Err(USAGE.to_string());
+            return Err(HELP.to_string());
         }
         let value = match inline {
             Some(v) => v,
@@ -89,8 +122,13 @@ fn parse_args() -> Result<Args, String> {
 fn main() -> ExitCode {
     let args = match parse_args() {
         Ok(a) => a,
+        // --help is asked for: stdout, exit 0; a bad flag: stderr, exit 2.
+        Err(msg) if msg == HELP => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
         Err(msg) => {
-            eprintln!("{msg}");
+            eprintln!("{msg}\n(fake-upstream --help says more)");
             return ExitCode::from(2);
         }
     };

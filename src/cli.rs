@@ -7,6 +7,7 @@
 //! | 1 | some versions failed (sync) or problems remain (verify) |
 //! | 2 | fatal: configuration, I/O, signature or consistency failure; prune refused |
 //! | 3 | another run holds the lock |
+//! | 130, 143 | interrupted by SIGINT, SIGTERM (128 + the signal's number) |
 
 use std::path::PathBuf;
 
@@ -27,7 +28,7 @@ pub const EXIT_LOCKED: i32 = 3;
     name = "gomirror",
     version,
     about = "Keeps a verified mirror of Go modules: a static GOPROXY tree with its checksum database",
-    after_help = "Exit codes: 0 all good, 1 some versions failed / problems remain, 2 fatal (or prune refused), 3 another run holds the lock."
+    after_help = "Exit codes: 0 all good, 1 some versions failed / problems remain, 2 fatal (or prune refused), 3 another run holds the lock, 130/143 interrupted by SIGINT/SIGTERM."
 )]
 pub struct Cli {
     /// The configuration file.
@@ -39,7 +40,7 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub config: PathBuf,
-    /// Only errors and the summary.
+    /// Only errors, and the summary when something went wrong (nothing at all on a clean run: for cron).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// More detail while working.
@@ -92,11 +93,14 @@ pub enum Command {
         #[arg(value_name = "URL")]
         urls: Vec<String>,
     },
-    /// Cursor, counts, recent runs and failures.
+    /// Cursor, freshness (how far behind the index), counts, recent runs and failures.
     Status {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Do not ask the index how far behind the mirror is (no network).
+        #[arg(long)]
+        offline: bool,
     },
 }
 
@@ -126,6 +130,7 @@ fn run(cli: Cli) -> i32 {
         Verbosity::Normal
     };
     let out = Reporter::new(verbosity);
+    crate::http::on_retry(report::retrying);
     let settings = match Settings::load(&cli.config) {
         Ok(s) => s,
         Err(e) => {
@@ -134,7 +139,7 @@ fn run(cli: Cli) -> i32 {
         }
     };
     match cli.command {
-        Command::Status { json } => match status::run(&settings, json) {
+        Command::Status { json, offline } => match status::run(&settings, json, offline) {
             Ok(()) => EXIT_OK,
             Err(e) => {
                 // Its message already carries SQLite's: no `Caused by:` repeating it.
@@ -166,8 +171,15 @@ fn run(cli: Cli) -> i32 {
                 retry_failed,
             };
             let report = sync::run(&settings, &opts, &out, &lock);
-            print_block(&report.render());
-            report.exit_code()
+            let code = report.exit_code();
+            // -q: a clean run prints nothing, so cron mails only trouble.
+            if !(cli.quiet && code == EXIT_OK) {
+                print_block(&report.render());
+            }
+            for line in report.render_errors() {
+                report::errln(line);
+            }
+            code
         }
         Command::Verify { repair, quick } => {
             let lock = match take_lock(&settings) {
@@ -177,12 +189,15 @@ fn run(cli: Cli) -> i32 {
             let opts = verify::VerifyOptions { repair, quick };
             match verify::run(&settings, &opts, &out, &lock) {
                 Ok(report) => {
-                    print_block(&report.render());
-                    report.exit_code()
+                    let code = report.exit_code();
+                    if !(cli.quiet && code == EXIT_OK) {
+                        print_block(&report.render());
+                    }
+                    code
                 }
                 Err(e) => {
                     print_error(&e);
-                    EXIT_FATAL
+                    e.exit_code()
                 }
             }
         }
@@ -193,12 +208,19 @@ fn run(cli: Cli) -> i32 {
             };
             match crate::prune::run_command(&settings, dry_run, force, &out, &lock) {
                 Ok(summary) => {
-                    report::outln(summary.render_line());
-                    if summary.refused { EXIT_FATAL } else { EXIT_OK }
+                    if summary.refused {
+                        // The refusal is already on stderr, the deletion set on stdout.
+                        EXIT_FATAL
+                    } else {
+                        if !cli.quiet || dry_run {
+                            report::outln(summary.render_line());
+                        }
+                        EXIT_OK
+                    }
                 }
                 Err(e) => {
                     print_error(&e);
-                    EXIT_FATAL
+                    e.exit_code()
                 }
             }
         }

@@ -114,8 +114,12 @@ pub async fn fetch_and_publish(
         }
         after = page.last().map(|t| (t.module_id, t.version.clone()));
         for todo in page {
-            let permit = sem.clone().acquire_owned().await.expect("semaphore open");
-            if shared.stop.load(Ordering::SeqCst) {
+            // A stop signal ends the wait for a free worker too.
+            let permit = tokio::select! {
+                p = sem.clone().acquire_owned() => p.expect("semaphore open"),
+                () = crate::interrupt::wait() => break 'pages,
+            };
+            if shared.stop.load(Ordering::SeqCst) || crate::interrupt::received().is_some() {
                 break 'pages;
             }
             // Reap finished tasks so the set stays small.
@@ -216,9 +220,24 @@ pub async fn fetch_and_publish(
             drain_events(&shared, out, report);
         }
     }
-    while let Some(r) = tasks.join_next().await {
-        if let Err(e) = r {
-            shared.fail_run(Fatal::crashed("a worker", e));
+    // Interrupted: the downloads in hand are abandoned (dropping a worker
+    // removes its temporary files; its version stays due for the next run),
+    // and what was already verified is still published below.
+    let mut aborted = false;
+    loop {
+        let next = tokio::select! {
+            r = tasks.join_next() => r,
+            () = crate::interrupt::wait(), if !aborted => {
+                tasks.abort_all();
+                aborted = true;
+                continue;
+            }
+        };
+        let Some(r) = next else { break };
+        match r {
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => shared.fail_run(Fatal::crashed("a worker", e)),
+            Ok(()) => {}
         }
         out.progress(
             done.load(Ordering::Relaxed),
@@ -273,6 +292,9 @@ pub async fn fetch_and_publish(
         .take()
     {
         return Err(f);
+    }
+    if let Some(signal) = crate::interrupt::received() {
+        return Err(Fatal::Interrupted { signal });
     }
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod discover;
 pub mod fetch;
 pub mod gomod;
 pub mod http;
+pub mod interrupt;
 pub mod lock;
 pub mod model;
 pub mod plan;

@@ -47,11 +47,14 @@ impl From<SumdbError> for VersionError {
 }
 
 pub fn fetch_err(what: &str, e: FetchError) -> VersionError {
-    if e.is_not_found() {
-        VersionError::NotFound(format!("{what}: {e}"))
+    let is_not_found = e.is_not_found();
+    // The caller names the module@version; the URL would say it again.
+    let e = e.from_host();
+    if is_not_found {
+        VersionError::NotFound(format!("{what} {e}"))
     } else {
         VersionError::Failed {
-            message: format!("{what}: {e}"),
+            message: format!("{what} {e}"),
             security: false,
         }
     }

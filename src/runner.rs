@@ -45,6 +45,9 @@ pub enum Fatal {
     /// A failure gomirror detected itself (an inconsistency, a refusal).
     #[error("{0}")]
     Stopped(String),
+    /// SIGINT or SIGTERM stopped the run (see [`crate::interrupt`]).
+    #[error("interrupted by {}: stopped before the end; the next run carries on", crate::interrupt::name(*signal))]
+    Interrupted { signal: i32 },
 }
 
 impl Fatal {
@@ -67,6 +70,15 @@ impl Fatal {
     /// A task that panicked or was cancelled.
     pub fn crashed(what: &'static str, source: tokio::task::JoinError) -> Fatal {
         Fatal::Crashed { what, source }
+    }
+
+    /// The exit code of a command that stopped with this error: 2 (fatal),
+    /// or 128 + the signal's number for an interrupted run.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Fatal::Interrupted { signal } => crate::interrupt::exit_code(*signal),
+            _ => 2,
+        }
     }
 
     /// The error and its causes, one per line: the form the run log, the
@@ -99,7 +111,11 @@ pub trait Outcome: Serialize {
     fn exit_code(&self) -> i32;
 }
 
-/// Runs `work` with the state database and the tree, recording the run.
+/// Runs `work` with the state database and the tree, recording the run,
+/// then rewrites the metrics file (`report.metrics_file`) from the state
+/// database. A stop signal ends `work` (cooperatively, or by dropping it
+/// once [`crate::interrupt::GRACE`] has passed) with [`Fatal::Interrupted`],
+/// and the run is recorded with that exit code.
 pub fn run_command<T: Outcome>(
     settings: &Settings,
     command: &str,
@@ -110,23 +126,42 @@ pub fn run_command<T: Outcome>(
         .build()
         .map_err(|e| Fatal::context("cannot start the async runtime", e))?;
     runtime.block_on(async {
+        crate::interrupt::listen(say);
         let state = State::open(&settings.state)?;
         let tree = settings.open_store()?;
         let (db, db_thread) = Db::spawn(state);
         let (name, started) = (command.to_string(), report::now());
         let run_id = db.call(move |s| s.begin_run(&name, started)).await?;
-        let result = work(&db, &tree).await;
+        let result = tokio::select! {
+            biased;
+            r = work(&db, &tree) => r,
+            signal = async {
+                crate::interrupt::wait().await;
+                tokio::time::sleep(crate::interrupt::GRACE).await;
+                crate::interrupt::received().unwrap_or(libc::SIGTERM)
+            } => Err(Fatal::Interrupted { signal }),
+        };
         let (code, summary) = match &result {
             Ok(outcome) => (
                 outcome.exit_code(),
                 serde_json::to_value(outcome).unwrap_or_default(),
             ),
-            Err(e) => (2, serde_json::json!({ "fatal": e.render() })),
+            Err(Fatal::Interrupted { signal }) => (
+                crate::interrupt::exit_code(*signal),
+                serde_json::json!({
+                    "interrupted": crate::interrupt::name(*signal),
+                    "fatal": result.as_ref().err().map(Fatal::render),
+                }),
+            ),
+            Err(e) => (e.exit_code(), serde_json::json!({ "fatal": e.render() })),
         };
         let finished = report::now();
         let recorded = db
             .call(move |s| s.finish_run(run_id, finished, code, &summary))
             .await;
+        if let Some(path) = &settings.metrics_file {
+            write_metrics(settings, &db, path).await;
+        }
         drop(db);
         let _ = db_thread.join();
         match (result, recorded) {
@@ -140,6 +175,29 @@ pub fn run_command<T: Outcome>(
             (result, _) => result,
         }
     })
+}
+
+/// A line on stderr, for the signal listener (which sits below `report`).
+fn say(line: String) {
+    report::errln(line);
+}
+
+/// Rewrites the metrics file from the state database. A failure does not
+/// undo the run's work: it is reported on stderr and raises the exit code to
+/// 2 when the command ends ([`report::late_failure`]), because monitoring
+/// reading a stale file would otherwise think all is well.
+async fn write_metrics(settings: &Settings, db: &Db, path: &std::path::Path) {
+    let gathered = db.call(|s| report::metrics::gather(s)).await;
+    let result = gathered.map_err(|e| e.to_string()).and_then(|input| {
+        let text = report::metrics::render(&input, &settings.mirror_name, report::now());
+        report::metrics::write_atomically(path, &text)
+    });
+    if let Err(e) = result {
+        report::late_failure(format!(
+            "cannot write the metrics file `{}`: {e}",
+            path.display()
+        ));
+    }
 }
 
 #[cfg(test)]

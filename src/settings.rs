@@ -48,6 +48,8 @@ struct RawConfig {
     filter: RawFilter,
     #[serde(default)]
     prune: RawPrune,
+    #[serde(default)]
+    report: RawReport,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +78,16 @@ struct RawMirror {
     state: PathBuf,
     #[serde(default = "default_workers")]
     workers: usize,
+    /// This mirror's name in `<output>/trace/<name>.json`; default: the host name.
+    name: Option<String>,
+}
+
+/// `[report]`: what a run leaves for monitoring besides its output.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    /// A Prometheus text file (node_exporter's textfile collector) rewritten after every run.
+    metrics_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +223,10 @@ pub struct Settings {
     pub workers: usize,
     pub filter: Filter,
     pub prune: PruneSettings,
+    /// `mirror.name`: names the trace file `<output>/trace/<name>.json`.
+    pub mirror_name: String,
+    /// `report.metrics_file`: rewritten after every run of every command.
+    pub metrics_file: Option<PathBuf>,
     /// The process's one HTTP client, built on first use and shared by every
     /// clone of these settings.
     client: SharedClient,
@@ -630,8 +646,33 @@ impl Settings {
             )));
         }
 
+        let mirror_name = match raw.mirror.name {
+            Some(n) => {
+                check_mirror_name(&n).map_err(|why| invalid(format!("mirror.name {n:?} {why}")))?
+            }
+            None => default_mirror_name(),
+        };
+        let metrics_file = match raw.report.metrics_file {
+            Some(p) if p.as_os_str().is_empty() => {
+                return Err(invalid("report.metrics_file is empty".into()));
+            }
+            Some(p) => {
+                let p = absolute(base, &p);
+                if p.file_name().is_none() {
+                    return Err(invalid(format!(
+                        "report.metrics_file {} names no file",
+                        p.display()
+                    )));
+                }
+                Some(p)
+            }
+            None => None,
+        };
+
         Ok(Settings {
             config_path: path.to_path_buf(),
+            mirror_name,
+            metrics_file,
             proxy,
             index,
             timeout,
@@ -674,6 +715,42 @@ impl Settings {
             &self.output,
         )?))
     }
+}
+
+/// A mirror name becomes a file name (`trace/<name>.json`) that downstream
+/// mirrors and monitors request: a host-name-like word, nothing that could
+/// leave the directory or hide the file.
+fn check_mirror_name(name: &str) -> Result<String, &'static str> {
+    if name.is_empty() || name.len() > 253 {
+        return Err("must be 1 to 253 characters long");
+    }
+    if name.starts_with('.') || name.starts_with('-') {
+        return Err("must not start with '.' or '-'");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    {
+        return Err("may hold only letters, digits, '.', '-' and '_' (it names trace/<name>.json)");
+    }
+    Ok(name.to_string())
+}
+
+/// The host name, as `hostname` prints it; `gomirror` if it is not usable as
+/// a mirror name (then `mirror.name` should be set).
+fn default_mirror_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // what fits (a truncated name is cut at the buffer's end below).
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "gomirror".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    std::str::from_utf8(&buf[..end])
+        .ok()
+        .and_then(|n| check_mirror_name(n).ok())
+        .unwrap_or_else(|| "gomirror".into())
 }
 
 fn absolute(base: &Path, p: &Path) -> PathBuf {
@@ -1102,6 +1179,58 @@ include = ["golang.org/x"]
         );
         assert!(s.filter.wants("golang.org/x/mod") && !s.filter.wants("github.com/x/y"));
         assert!(s.seeds.iter().any(|m| m == "golang.org/x/mod"));
+    }
+
+    #[test]
+    fn mirror_name_and_metrics_file() {
+        let s = cfg(&minimal("")).unwrap();
+        assert!(
+            check_mirror_name(&s.mirror_name).is_ok(),
+            "{}",
+            s.mirror_name
+        );
+        assert_eq!(s.metrics_file, None);
+        let s = cfg(&format!(
+            "{}\n[report]\nmetrics_file = \"metrics/g.prom\"\n",
+            minimal("").replace("[mirror]", "[mirror]\nname = \"goproxy.example.org\"")
+        ))
+        .unwrap();
+        assert_eq!(s.mirror_name, "goproxy.example.org");
+        assert_eq!(
+            s.metrics_file,
+            Some(PathBuf::from("/etc/gomirror/metrics/g.prom"))
+        );
+        for bad in ["", "../etc", ".hidden", "a/b", "a b", "-x"] {
+            let err = cfg(&minimal("").replace("[mirror]", &format!("[mirror]\nname = {bad:?}")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("mirror.name"), "{bad:?}: {err}");
+        }
+        let err = cfg(&format!("{}\n[report]\nmetrics_fil = \"x\"\n", minimal("")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("metrics_fil"), "{err}");
+    }
+
+    #[test]
+    fn production_config_has_absolute_paths_only() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/production/sync.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Read from /etc/gomirror as installed: nothing may resolve there.
+        let s = Settings::parse(
+            &text,
+            Path::new("/etc/gomirror/sync.toml"),
+            Path::new("/etc/gomirror"),
+        )
+        .unwrap();
+        assert_eq!(s.output, PathBuf::from("/srv/gomirror/mirror"));
+        assert_eq!(s.state, PathBuf::from("/srv/gomirror/state/state.db"));
+        assert_eq!(
+            s.metrics_file,
+            Some(PathBuf::from(
+                "/var/lib/prometheus/node-exporter/gomirror.prom"
+            ))
+        );
     }
 
     #[test]

@@ -1,6 +1,9 @@
-//! `gomirror status`: what the mirror holds, where the index cursor is, how the
-//! last runs went and what is failing. Reads the state database only (no lock:
-//! it is safe to run beside a sync).
+//! `gomirror status`: what the mirror holds, where the index cursor is, how
+//! fresh the mirror is, how the last runs went and what is failing. Reads the
+//! state database only (no lock: it is safe to run beside a sync), plus one
+//! request to the index feed for its newest entry — the freshness a mirror
+//! status page shows ("how long since the mirror last caught up"): skipped
+//! with `upstream.index = "off"` or `--offline`, and bounded in time.
 
 use serde::Serialize;
 
@@ -27,6 +30,30 @@ struct Status {
     /// upstream served over all runs.
     proxy: String,
     upstreams: Vec<UpstreamRecord>,
+    freshness: Freshness,
+}
+
+/// How far behind the upstream this mirror is, and what waits for a retry.
+#[derive(Serialize, Default)]
+struct Freshness {
+    /// The index cursor, RFC 3339 (every entry up to it is recorded).
+    cursor: Option<String>,
+    /// The newest entry the index feed has after the cursor (RFC 3339), or
+    /// the cursor itself when there is none: `None` if not asked.
+    index_newest: Option<String>,
+    /// `index_newest` − `cursor`, in seconds; 0 when caught up.
+    behind_seconds: Option<f64>,
+    /// More entries follow the page asked for: `behind_seconds` is a lower bound.
+    behind_at_least: bool,
+    /// Why the index was not asked, or what went wrong asking it.
+    index_note: Option<String>,
+    /// When each command last exited 0 (RFC 3339); `null`: never.
+    last_success: std::collections::BTreeMap<String, Option<String>>,
+    /// Versions waiting for a retry: failed, and not on the upstream yet.
+    waiting_failed: i64,
+    waiting_missing: i64,
+    /// The earliest retry time among them (RFC 3339).
+    next_retry: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -36,10 +63,36 @@ struct TreeStatus {
     trusted_hash: String,
 }
 
-pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
+/// Entries asked for when measuring how far behind the index the cursor is.
+const FRESHNESS_PAGE: usize = 2000;
+/// The freshness request never holds `status` up longer than this.
+const FRESHNESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateError> {
     let state = State::open_read_only(&settings.state)?;
     let trusted = state.trusted_head()?;
+    let counts = state.counts()?;
+    let cursor = state.cursor()?;
+    let mut freshness = Freshness {
+        cursor: cursor.as_deref().map(normal_time),
+        waiting_failed: counts.failed,
+        waiting_missing: counts.missing,
+        next_retry: state.next_retry()?.map(rfc3339),
+        ..Freshness::default()
+    };
+    for c in state.command_runs()? {
+        freshness
+            .last_success
+            .insert(c.command, c.last_success.map(rfc3339));
+    }
+    match (&settings.index, &cursor) {
+        (None, _) => freshness.index_note = Some("no index feed (upstream.index = \"off\")".into()),
+        (Some(_), _) if offline => freshness.index_note = Some("not asked (--offline)".into()),
+        (Some(_), None) => freshness.index_note = Some("no cursor yet".into()),
+        (Some(index), Some(cursor)) => measure_lag(settings, index, cursor, &mut freshness),
+    }
     let status = Status {
+        freshness,
         config: settings.config_path.display().to_string(),
         output: settings.output.display().to_string(),
         state: settings.state.display().to_string(),
@@ -47,8 +100,8 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
             .index
             .as_ref()
             .map_or("off".into(), crate::http::redact::redact_url),
-        cursor: state.cursor()?,
-        counts: state.counts()?,
+        cursor,
+        counts,
         from_files: state.file_counts()?,
         checksum_database: trusted.map(|t| TreeStatus {
             name: settings.sumdb.name.clone(),
@@ -72,6 +125,76 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
         }
     }
     Ok(())
+}
+
+/// An RFC 3339 time as UTC with its fraction, as jiff prints it; the text
+/// itself if it is not one.
+fn normal_time(t: &str) -> String {
+    t.parse::<jiff::Timestamp>()
+        .map_or_else(|_| t.to_string(), |t| t.to_string())
+}
+
+/// Asks the index for the page after the cursor and compares its newest
+/// entry with the cursor. Failures are noted, never fatal: `status` works
+/// with the upstream out of reach.
+fn measure_lag(settings: &Settings, index: &reqwest::Url, cursor: &str, f: &mut Freshness) {
+    let note = |f: &mut Freshness, why: String| f.index_note = Some(why);
+    let Ok(cursor_t) = cursor.parse::<jiff::Timestamp>() else {
+        return note(f, format!("the cursor {cursor:?} is not a time"));
+    };
+    let upstream = match settings.upstream() {
+        Ok(u) => u,
+        Err(e) => return note(f, e),
+    };
+    let mut url = index.clone();
+    url.query_pairs_mut()
+        .append_pair("since", cursor)
+        .append_pair("limit", &FRESHNESS_PAGE.to_string());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return note(f, format!("cannot start the async runtime: {e}")),
+    };
+    let body = runtime.block_on(async {
+        tokio::time::timeout(FRESHNESS_TIMEOUT, upstream.get_bytes(&url, 64 << 20)).await
+    });
+    let body = match body {
+        Err(_) => {
+            return note(
+                f,
+                format!(
+                    "the index did not answer within {}",
+                    report::duration(FRESHNESS_TIMEOUT)
+                ),
+            );
+        }
+        Ok(Err(e)) => return note(f, format!("cannot read the index: {e}")),
+        Ok(Ok(b)) => b,
+    };
+    let text = String::from_utf8_lossy(&body);
+    let (mut lines, mut newest) = (0usize, None::<jiff::Timestamp>);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        lines += 1;
+        let stamp = serde_json::from_str::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| {
+                v.get("Timestamp")?
+                    .as_str()?
+                    .parse::<jiff::Timestamp>()
+                    .ok()
+            });
+        if let Some(t) = stamp
+            && newest.is_none_or(|n| t > n)
+        {
+            newest = Some(t);
+        }
+    }
+    let newest = newest.map_or(cursor_t, |n| n.max(cursor_t));
+    f.index_newest = Some(newest.to_string());
+    f.behind_seconds = Some(newest.duration_since(cursor_t).as_secs_f64().max(0.0));
+    f.behind_at_least = lines >= FRESHNESS_PAGE;
 }
 
 /// The text `gomirror status` prints, one line per entry.
@@ -122,6 +245,38 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
                 }
             ));
         }
+    }
+    let f = &status.freshness;
+    let behind = match (f.behind_seconds, &f.index_note) {
+        (Some(s), _) if s <= 0.0 => "caught up with the index".to_string(),
+        (Some(s), _) => format!(
+            "{}{} behind the index's newest entry ({})",
+            if f.behind_at_least { "at least " } else { "" },
+            report::duration(std::time::Duration::from_secs_f64(s)),
+            f.index_newest.as_deref().unwrap_or("?")
+        ),
+        (None, Some(note)) => format!("lag unknown: {note}"),
+        (None, None) => "lag unknown".to_string(),
+    };
+    lines.push(format!(
+        "freshness  {}; last successful sync {}",
+        behind,
+        match f.last_success.get("sync") {
+            Some(Some(t)) => t.clone(),
+            Some(None) => "never".into(),
+            None => "never (no sync has finished)".into(),
+        }
+    ));
+    if f.waiting_failed + f.waiting_missing > 0 {
+        lines.push(format!(
+            "waiting    {} failed and {} not on the upstream yet wait for a retry{}",
+            f.waiting_failed,
+            f.waiting_missing,
+            f.next_retry
+                .as_deref()
+                .map(|t| format!(" (next at {t})"))
+                .unwrap_or_default()
+        ));
     }
     lines.push(match &status.checksum_database {
         Some(t) => format!(

@@ -63,16 +63,33 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
         .await;
         // A display left running by an early error is cleared before the summary.
         out.finish();
-        if let Err(e) = outcome {
-            report.fatal = Some(e.render());
+        match outcome {
+            Ok(()) => {}
+            Err(Fatal::Interrupted { signal }) => {
+                report.interrupted = Some(signal);
+                // The abandoned downloads' files are removed as their workers
+                // drop; one whose write was in flight on the blocking pool can
+                // reappear after that. Best effort here; the next run's
+                // start removes whatever is left (staging is never served).
+                let t = tree.clone();
+                let _ = tokio::task::spawn_blocking(move || t.clean_staging()).await;
+            }
+            Err(e) => report.fatal = Some(e.render()),
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)
     });
-    result.unwrap_or_else(|e| SyncReport {
-        fatal: Some(e.render()),
-        seconds: started.elapsed().as_secs_f64(),
-        ..fresh()
+    result.unwrap_or_else(|e| match e {
+        Fatal::Interrupted { signal } => SyncReport {
+            interrupted: Some(signal),
+            seconds: started.elapsed().as_secs_f64(),
+            ..fresh()
+        },
+        e => SyncReport {
+            fatal: Some(e.render()),
+            seconds: started.elapsed().as_secs_f64(),
+            ..fresh()
+        },
     })
 }
 
@@ -109,6 +126,7 @@ async fn pipeline(
         report: &mut *report,
     };
     discover_all(settings, &mut intake).await?;
+    interrupted()?;
 
     // The checksum database: prove the new head extends the one trusted before.
     let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
@@ -135,6 +153,7 @@ async fn pipeline(
         .await?;
     }
     save_heads(db, &client).await?;
+    interrupted()?;
 
     if settings.prune.enabled {
         let origin = settings.origin().map_err(Fatal::Stopped)?;
@@ -144,7 +163,66 @@ async fn pipeline(
     }
     rewrite_dirty_lists(db, tree).await?;
     report.bytes = upstream.bytes_received();
+    write_trace(settings, db, tree, report.published).await?;
     Ok(())
+}
+
+/// Stops the run between stages once SIGINT or SIGTERM has come.
+fn interrupted() -> Result<(), Fatal> {
+    match crate::interrupt::received() {
+        Some(signal) => Err(Fatal::Interrupted { signal }),
+        None => Ok(()),
+    }
+}
+
+/// Rewrites `<output>/trace/<mirror.name>.json`, last: everything it
+/// describes is in place. Written when this run published something, and
+/// also when the trace is missing or describes another state (versions,
+/// index cursor, checksum tree: a prune, a cursor that moved, a run killed
+/// after publishing and before its trace), so it never lags the tree.
+pub async fn write_trace(
+    settings: &Settings,
+    db: &Db,
+    tree: &Arc<dyn Store>,
+    published: u64,
+) -> Result<(), Fatal> {
+    let (cursor, counts, head) = db
+        .call(|s| Ok((s.cursor()?, s.counts()?, s.trusted_head()?)))
+        .await?;
+    let trace = report::trace::Trace {
+        mirror: settings.mirror_name.clone(),
+        gomirror_version: env!("CARGO_PKG_VERSION"),
+        finished: crate::clock::rfc3339(report::now()),
+        index_cursor: settings
+            .index
+            .as_ref()
+            .and(cursor.as_deref())
+            .and_then(report::trace::rfc3339_utc),
+        versions: counts.in_tree,
+        published,
+        sumdb_tree_size: head.map(|h| h.size),
+    };
+    if published == 0 {
+        // Nothing new: rewritten only if it does not describe this tree.
+        let key = report::trace::key(&settings.mirror_name);
+        let current = tree
+            .read(&key, 1 << 20)
+            .ok()
+            .flatten()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+        let described = |t: &serde_json::Value| {
+            ["versions", "index_cursor", "sumdb_tree_size"].map(|k| t.get(k).cloned())
+        };
+        let wanted = serde_json::to_value(&trace).expect("serializable");
+        if current.is_some_and(|c| described(&c) == described(&wanted)) {
+            return Ok(());
+        }
+    }
+    let tree = tree.clone();
+    tokio::task::spawn_blocking(move || report::trace::write(tree.as_ref(), &trace))
+        .await
+        .map_err(|e| Fatal::crashed("the trace writer", e))?
+        .map_err(Fatal::from)
 }
 
 /// Fetches, verifies and republishes exactly `todos` (for `verify --repair`).

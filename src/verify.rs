@@ -98,14 +98,13 @@ impl Problems {
         self.count == 0
     }
 
-    fn render_into(&self, s: &mut String) {
-        use std::fmt::Write;
-        for p in &self.sample {
-            let _ = writeln!(s, "  {p}");
-        }
-        let more = self.count - self.sample.len() as u64;
-        if more > 0 {
-            let _ = writeln!(s, "  … and {more} more (each was printed when found)");
+    /// `; 2 problems (each printed above)`: every problem was printed on
+    /// stderr when found, once; the summary only counts them.
+    fn count_phrase(&self) -> String {
+        match self.count {
+            0 => "0 problems".into(),
+            1 => "1 problem (printed above)".into(),
+            n => format!("{n} problems (each printed above)"),
         }
     }
 }
@@ -144,25 +143,22 @@ impl VerifyReport {
         };
         let _ = writeln!(
             s,
-            "gomirror verify{}: {} versions in {} modules, {} of zips in {} ({rate:.0} MB/s); {} problem{}",
+            "gomirror verify{}: {} versions in {} modules, {} of zips in {} ({rate:.0} MB/s); {}",
             if self.quick { " --quick" } else { "" },
             self.versions,
             self.modules,
             report::bytes(self.zip_bytes),
             report::duration(std::time::Duration::from_secs_f64(self.seconds)),
-            self.problems.count,
-            if self.problems.count == 1 { "" } else { "s" },
+            self.problems.count_phrase(),
         );
-        self.problems.render_into(&mut s);
         if self.repair_attempted {
             let _ = writeln!(
                 s,
-                "repair: {} versions republished; {} problem{} remain",
+                "repair: {} versions republished; {} remain{}",
                 self.repaired,
-                self.remaining.count,
-                if self.remaining.count == 1 { "" } else { "s" }
+                self.remaining.count_phrase(),
+                if self.remaining.count == 1 { "s" } else { "" }
             );
-            self.remaining.render_into(&mut s);
         }
         s
     }
@@ -199,7 +195,17 @@ async fn verify_and_repair(
         ..VerifyReport::default()
     };
     let mut repairs = opts.repair.then(Repairs::default);
-    report.problems = check(settings, opts, out, db, tree, &mut report, repairs.as_mut()).await?;
+    report.problems = check(
+        settings,
+        opts,
+        out,
+        db,
+        tree,
+        &mut report,
+        repairs.as_mut(),
+        "",
+    )
+    .await?;
     report.seconds = started.elapsed().as_secs_f64();
     let Some(mut repairs) = repairs else {
         return Ok(report);
@@ -221,7 +227,17 @@ async fn verify_and_repair(
 
     // Check again, everything (a repair must leave the whole tree right).
     let mut again = VerifyReport::default();
-    report.remaining = check(settings, opts, out, db, tree, &mut again, None).await?;
+    report.remaining = check(
+        settings,
+        opts,
+        out,
+        db,
+        tree,
+        &mut again,
+        None,
+        "after repair: ",
+    )
+    .await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -297,6 +313,7 @@ async fn served_anchor_client(
 /// Checks the whole tree, a page of versions at a time, and returns the
 /// problems. With `repairs`, damaged versions are refetched in batches as the
 /// walk goes on and modules with wrong indexes are marked for rewriting.
+#[allow(clippy::too_many_arguments)]
 async fn check(
     settings: &Settings,
     opts: &VerifyOptions,
@@ -305,6 +322,8 @@ async fn check(
     tree: &Arc<dyn Store>,
     report: &mut VerifyReport,
     mut repairs: Option<&mut Repairs>,
+    // Printed before each problem of this pass (the check after a repair).
+    pass: &str,
 ) -> Result<Problems, Fatal> {
     let upstream = settings.upstream().map_err(Fatal::Stopped)?;
     let client = served_anchor_client(settings, db, tree, &upstream, true).await?;
@@ -344,6 +363,11 @@ async fn check(
                 message: "missing".into(),
             }),
         }
+    }
+
+    // The checksum database's static files: at most three problems so far.
+    for p in &problems.sample {
+        out.error(&format!("{pass}{p}"));
     }
 
     let total = db.call(|s| s.in_tree_count()).await.map_err(Fatal::from)?;
@@ -463,7 +487,7 @@ async fn check(
                         pinned: true,
                     });
             }
-            out.error(&p.to_string());
+            out.error(&format!("{pass}{p}"));
             problems.push(p);
         }
         // Indexes; when repairing, a module with a wrong one is marked for rewriting.
@@ -485,7 +509,7 @@ async fn check(
             .await
             .map_err(Fatal::from)?;
         for p in index_problems {
-            out.error(&p.to_string());
+            out.error(&format!("{pass}{p}"));
             problems.push(p);
         }
         if let Some(r) = repairs.as_deref_mut()
@@ -763,14 +787,14 @@ mod tests {
         assert_eq!(report.exit_code(), 1);
         let text = report.render();
         assert!(
-            text.contains(&format!("; {} problems\n", PROBLEM_SAMPLE * 10 + 3)),
+            text.contains(&format!(
+                "; {} problems (each printed above)\n",
+                PROBLEM_SAMPLE * 10 + 3
+            )),
             "{text}"
         );
-        assert!(
-            text.contains(&format!("… and {} more", PROBLEM_SAMPLE * 9 + 3)),
-            "{text}"
-        );
-        assert_eq!(text.lines().count(), 1 + PROBLEM_SAMPLE + 1);
+        // Printed once, when found: the summary does not list them again.
+        assert_eq!(text.lines().count(), 1, "{text}");
     }
 
     /// A link in place of `@v/list` is a stray that prune removes: verify
@@ -813,7 +837,7 @@ mod tests {
     }
 
     #[test]
-    fn a_short_problem_list_renders_as_before() {
+    fn a_summary_counts_problems_without_repeating_them() {
         let mut problems = Problems::default();
         problems.push(p(1));
         let text = VerifyReport {
@@ -821,10 +845,7 @@ mod tests {
             ..VerifyReport::default()
         }
         .render();
-        assert!(
-            text.contains("; 1 problem\n  example.com/m@v1.0.1: "),
-            "{text}"
-        );
-        assert!(!text.contains("more"), "{text}");
+        assert!(text.contains("; 1 problem (printed above)\n"), "{text}");
+        assert!(!text.contains("example.com/m@v1.0.1"), "{text}");
     }
 }

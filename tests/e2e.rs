@@ -1,5 +1,5 @@
 //! End to end with the real tools: the tree gomirror writes, served by a real
-//! nginx running `examples/nginx.conf` as shipped (only port and root
+//! nginx running `examples/production/nginx/gomirror.conf` as shipped (only port and root
 //! substituted), used by the real `go` command with the upstream out of reach.
 //!
 //! These tests never skip: without `go` or `nginx` they fail and say how to
@@ -48,22 +48,35 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn serve(root: &Path) -> Nginx {
+        Nginx::serve_as(root, None)
+    }
+
+    /// Serves `root` with nginx's workers running as `user` (as root only;
+    /// otherwise they run as the caller, whoever `user` names).
+    pub fn serve_as(root: &Path, user: Option<&str>) -> Nginx {
         let nginx = require("nginx");
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let shipped =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/nginx.conf"))
-                .unwrap();
-        assert!(shipped.contains("listen 8080;") && shipped.contains("root /srv/gomirror/mirror;"));
+        let shipped = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/production/nginx/gomirror.conf"
+        ))
+        .unwrap();
+        const LISTEN: &str = "listen 80;\n    listen [::]:80;";
+        assert!(shipped.contains(LISTEN) && shipped.contains("root /srv/gomirror/mirror;"));
         let server = shipped
-            .replace("listen 8080;", &format!("listen 127.0.0.1:{port};"))
+            .replace(LISTEN, &format!("listen 127.0.0.1:{port};"))
             .replace(
                 "root /srv/gomirror/mirror;",
                 &format!("root {};", root.display()),
             );
         std::fs::write(dir.path().join("gomirror.conf"), server).unwrap();
         let d = dir.path().display();
-        let user = if unsafe_is_root() { "user root;\n" } else { "" };
+        let user = match (unsafe_is_root(), user) {
+            (true, Some(u)) => format!("user {u};\n"),
+            (true, None) => "user root;\n".to_string(),
+            (false, _) => String::new(),
+        };
         let main = format!(
             "{user}daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 256; }}\n\

@@ -116,7 +116,7 @@ fn tampered_zip_is_refused_loudly() {
     let r = m.sync();
     r.expect(1)
         .contains(&format!("SECURITY: {M}@{v}: zip checksum mismatch"))
-        .contains(&format!("SECURITY {M}@{v}"));
+        .contains("1 SECURITY: checksum mismatch");
     m.assert_absent(M, &v);
     // A hash mismatch is not retried within the run.
     assert_eq!(
@@ -238,7 +238,7 @@ fn hostile_module_paths_never_reach_the_disk() {
     assert_eq!(top, ["mirror", "sync.toml"]);
     for f in m.tree_files() {
         assert!(
-            f.starts_with("example.com/") || f.starts_with("sumdb/"),
+            f.starts_with("example.com/") || f.starts_with("sumdb/") || f.starts_with("trace/"),
             "unexpected file {f}"
         );
         assert!(!f.contains(".."), "{f}");
@@ -551,7 +551,11 @@ fn query_token_and_password_never_leak() {
     r.expect(1)
         .contains(&format!("{}@{}", a.0, a.1))
         .contains(&format!("{}@{}", b.0, b.1))
-        .contains("token=***");
+        // A version's failure names the upstream's host, not the URL.
+        .contains(&format!(
+            ".mod from {}",
+            m.upstream.proxy_url().split('/').nth(2).unwrap()
+        ));
     seen.push(r.all());
 
     // A checksum database that is not there at all: connection refused.

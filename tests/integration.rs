@@ -13,6 +13,7 @@ mod fuzz_corpus;
 mod index_faults;
 mod load;
 mod no_index;
+mod operations;
 mod output;
 mod prune_verify;
 mod real_shapes;

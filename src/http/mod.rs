@@ -128,6 +128,49 @@ impl FetchError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, FetchError::NotFound { .. })
     }
+
+    /// The (masked) URL the error is about.
+    pub fn url(&self) -> &str {
+        match self {
+            FetchError::NotFound { url, .. }
+            | FetchError::Status { url, .. }
+            | FetchError::Network { url, .. }
+            | FetchError::TooLarge { url, .. }
+            | FetchError::Io { url, .. }
+            | FetchError::TooSlow { url, .. } => url,
+        }
+    }
+
+    /// The message with its leading `<url>: ` replaced by `from <host:port>: `,
+    /// for a caller that already names what the URL was for (a version's
+    /// file): the full URL only repeats the module and version.
+    pub fn from_host(&self) -> String {
+        let text = self.to_string();
+        let url = self.url();
+        match (text.strip_prefix(url), Url::parse(url)) {
+            (Some(rest), Ok(u)) if rest.starts_with(": ") => {
+                let host = match (u.host_str(), u.port()) {
+                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                    (Some(h), None) => h.to_string(),
+                    _ => return text,
+                };
+                format!("from {host}{rest}")
+            }
+            _ => text,
+        }
+    }
+}
+
+/// Told about every retry (a line saying what failed and when it is tried
+/// again): the progress display shows it, so a hung upstream reads as
+/// "retrying", not as a spinner. Set once by the command line; the HTTP
+/// client sits below the report module and cannot print itself.
+static RETRY_HOOK: std::sync::OnceLock<fn(&str, Duration)> = std::sync::OnceLock::new();
+
+/// Sets the retry hook (the first call wins): it gets the line to show and
+/// how long the failed attempt took.
+pub fn on_retry(hook: fn(&str, Duration)) {
+    let _ = RETRY_HOOK.set(hook);
 }
 
 /// A body downloaded to a file.
@@ -308,6 +351,7 @@ impl Upstream {
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
+            let tried = Instant::now();
             let outcome = self.attempt(url, &body, limit).await;
             // The slot is free while waiting to retry.
             drop(slot);
@@ -318,7 +362,17 @@ impl Upstream {
                     if !e.is_retryable() || retry >= self.retry.attempts {
                         return Err(e);
                     }
-                    tokio::time::sleep(self.retry.delay(retry - 1, retry_after)).await;
+                    let delay = self.retry.delay(retry - 1, retry_after);
+                    if let Some(hook) = RETRY_HOOK.get() {
+                        let note = format!(
+                            "{e}; retrying in {:.1}s (attempt {} of {})",
+                            delay.as_secs_f64(),
+                            retry + 1,
+                            self.retry.attempts
+                        );
+                        hook(&note, tried.elapsed());
+                    }
+                    tokio::time::sleep(delay).await;
                 }
             }
         }

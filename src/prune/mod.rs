@@ -78,6 +78,7 @@ pub fn plan(
     state: &State,
     tree: &dyn Store,
     sumdb_name: &str,
+    trace_key: &str,
     scan_tree: bool,
 ) -> Result<PrunePlan, String> {
     let mut plan = PrunePlan {
@@ -87,7 +88,7 @@ pub fn plan(
     plan.versions = state.deletion_count().map_err(|e| e.to_string())?;
     plan.zip_only = state.zip_only_deletion_count().map_err(|e| e.to_string())?;
     if scan_tree {
-        find_strays(state, tree, sumdb_name, &mut plan)?;
+        find_strays(state, tree, sumdb_name, trace_key, &mut plan)?;
     }
     Ok(plan)
 }
@@ -120,6 +121,7 @@ fn find_strays(
     state: &State,
     tree: &dyn Store,
     sumdb_name: &str,
+    trace_key: &str,
     plan: &mut PrunePlan,
 ) -> Result<(), String> {
     let mut current: Option<(String, Option<KnownModule>)> = None;
@@ -152,7 +154,11 @@ fn find_strays(
             }
             EntryKind::File => {}
         }
-        let expected = if let Some(rest) = rel.strip_prefix(&sumdb_prefix) {
+        // This mirror's trace file (`trace/<mirror.name>.json`); a trace under
+        // another name (mirror.name changed) is a stray.
+        let expected = if rel == trace_key {
+            true
+        } else if let Some(rest) = rel.strip_prefix(&sumdb_prefix) {
             sumdb_file_expected(state, rest)?
         } else if rel.starts_with("sumdb/") {
             false
@@ -334,10 +340,11 @@ pub async fn run_with_db(
     force: bool,
 ) -> Result<PruneSummary, Fatal> {
     let name = settings.sumdb.name.clone();
+    let trace = crate::report::trace::key(&settings.mirror_name);
     let scan = settings.prune.scan_tree;
     let t = tree.clone();
     let plan = db
-        .call(move |s| Ok(plan(s, &*t, &name, scan)))
+        .call(move |s| Ok(plan(s, &*t, &name, &trace, scan)))
         .await?
         .map_err(|e| Fatal::context("cannot plan the prune", e))?;
     let limit = settings.prune.max_delete.limit(plan.total_versions);

@@ -15,7 +15,9 @@
 
 pub use crate::clock::now;
 
+pub mod metrics;
 pub mod summary;
+pub mod trace;
 
 use std::fmt::Display;
 use std::io::{self, IsTerminal, Write};
@@ -50,6 +52,10 @@ struct PlainProgress {
 
 impl Reporter {
     pub fn new(verbosity: Verbosity) -> Reporter {
+        *ACTIVE.lock().unwrap_or_else(PoisonError::into_inner) = ActiveDisplay {
+            verbosity,
+            bar: None,
+        };
         Reporter {
             verbosity,
             terminal: std::io::stderr().is_terminal(),
@@ -115,6 +121,7 @@ impl Reporter {
             bar.set_style(style);
             bar.set_prefix(label.to_string());
             bar.enable_steady_tick(Duration::from_millis(200));
+            ACTIVE.lock().unwrap_or_else(PoisonError::into_inner).bar = Some(bar.clone());
             *self.bar.lock().unwrap() = Some(bar);
         } else {
             let mut p = self.plain.lock().unwrap();
@@ -149,12 +156,47 @@ impl Reporter {
     }
 
     pub fn finish(&self) {
+        ACTIVE.lock().unwrap_or_else(PoisonError::into_inner).bar = None;
         if let Some(bar) = self.bar.lock().unwrap().take() {
             bar.finish_and_clear();
         }
         self.plain.lock().unwrap().total = None;
     }
 }
+
+/// What [`retrying`] needs of the one display: the verbosity, and the
+/// progress bar when one is drawn.
+struct ActiveDisplay {
+    verbosity: Verbosity,
+    bar: Option<ProgressBar>,
+}
+
+static ACTIVE: Mutex<ActiveDisplay> = Mutex::new(ActiveDisplay {
+    verbosity: Verbosity::Normal,
+    bar: None,
+});
+
+/// A request is being retried (the HTTP client's hook, `http::on_retry`):
+/// on a terminal the progress line says so. Without a terminal (journald,
+/// cron mail) a `retrying:` line goes to stderr when the failed attempt hung
+/// for [`SLOW_ATTEMPT`] or more — an upstream that accepts and never answers
+/// must not look like silence — or always with `-v`; never with `-q`.
+pub fn retrying(message: &str, attempt_took: Duration) {
+    let active = ACTIVE.lock().unwrap_or_else(PoisonError::into_inner);
+    match (&active.bar, active.verbosity) {
+        (_, Verbosity::Quiet) => {}
+        (Some(bar), _) => bar.set_message(format!("retrying: {message}")),
+        (None, Verbosity::Verbose) => errln(format_args!("retrying: {message}")),
+        (None, _) if attempt_took >= SLOW_ATTEMPT => errln(format_args!(
+            "retrying: {message}; the attempt took {}",
+            duration(attempt_took)
+        )),
+        (None, _) => {}
+    }
+}
+
+/// An attempt this slow is worth a line without a terminal.
+pub const SLOW_ATTEMPT: Duration = Duration::from_secs(10);
 
 /// `1.50 MiB`: indicatif's binary units, as its progress templates show them.
 pub fn bytes(n: u64) -> String {
@@ -259,6 +301,11 @@ pub fn errln(line: impl Display) {
 /// could not be written for another reason than a closed pipe (the error is
 /// printed on stderr, naming stdout).
 pub fn finish_output(code: i32) -> i32 {
+    let code = if *LATE_FAILURE.lock().unwrap_or_else(PoisonError::into_inner) {
+        code.max(2)
+    } else {
+        code
+    };
     STDOUT.flush(&mut io::stdout().lock());
     match STDOUT.failure() {
         Some(e) => {
@@ -270,6 +317,16 @@ pub fn finish_output(code: i32) -> i32 {
         None => code,
     }
 }
+
+/// A failure found after the command's work was done and recorded (the
+/// metrics file could not be written): printed at once, and
+/// [`finish_output`] raises the exit code to 2.
+pub fn late_failure(message: String) {
+    errln(format_args!("error: {message}"));
+    *LATE_FAILURE.lock().unwrap_or_else(PoisonError::into_inner) = true;
+}
+
+static LATE_FAILURE: Mutex<bool> = Mutex::new(false);
 
 /// Records a failed write of something printed elsewhere (clap's help), so
 /// that [`finish_output`] reports it like one of ours.

@@ -76,7 +76,17 @@ pub struct SyncReport {
     /// Set when `filter.from_files` was read.
     pub from_files: Option<FilesSummary>,
     pub fatal: Option<String>,
+    /// The signal (SIGINT, SIGTERM) that stopped the run.
+    #[serde(serialize_with = "signal_name")]
+    pub interrupted: Option<i32>,
     pub dry_run: bool,
+}
+
+fn signal_name<S: serde::Serializer>(sig: &Option<i32>, s: S) -> Result<S::Ok, S::Error> {
+    match sig {
+        Some(n) => s.serialize_some(&crate::interrupt::name(*n)),
+        None => s.serialize_none(),
+    }
 }
 
 impl SyncReport {
@@ -85,6 +95,8 @@ impl SyncReport {
     pub fn exit_code(&self) -> i32 {
         if self.fatal.is_some() || self.pruned.as_ref().is_some_and(|p| p.refused) {
             2
+        } else if let Some(signal) = self.interrupted {
+            crate::interrupt::exit_code(signal)
         } else if self.failed > 0
             || self.deferred > 0
             || !self.index_gaps.is_empty()
@@ -96,7 +108,31 @@ impl SyncReport {
         }
     }
 
-    /// The closing summary a person reads.
+    /// What goes to stderr after the summary: the error that stopped the
+    /// run, as `error:` and indented `Caused by:` lines.
+    pub fn render_errors(&self) -> Vec<String> {
+        let text = match (&self.fatal, self.interrupted) {
+            (Some(f), _) => f.clone(),
+            (None, Some(sig)) => format!(
+                "interrupted by {}: stopped before the end; versions not fetched yet are fetched by the next run",
+                crate::interrupt::name(sig)
+            ),
+            (None, None) => return Vec::new(),
+        };
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    format!("error: {l}")
+                } else {
+                    format!("  {l}")
+                }
+            })
+            .collect()
+    }
+
+    /// The closing summary a person reads (stdout); errors are in
+    /// [`SyncReport::render_errors`] (stderr).
     pub fn render(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
@@ -107,11 +143,11 @@ impl SyncReport {
         };
         let _ = writeln!(
             s,
-            "gomirror sync: {} {verb} {} new version{} ({}) in {}; {} failed; {} not on the upstream{}",
-            if self.fatal.is_some() {
-                "STOPPED:"
-            } else {
-                "done:"
+            "gomirror sync: {} {verb} {} new version{} in {} ({} received); {} failed; {} not on the upstream{}",
+            match (&self.fatal, self.interrupted) {
+                (Some(_), _) => "STOPPED:".to_string(),
+                (None, Some(sig)) => format!("INTERRUPTED by {}:", crate::interrupt::name(sig)),
+                (None, None) => "done:".to_string(),
             },
             if self.dry_run {
                 self.attempted
@@ -123,8 +159,8 @@ impl SyncReport {
             } else {
                 "s"
             },
-            report::bytes(self.bytes),
             report::duration(Duration::from_secs_f64(self.seconds)),
+            report::bytes(self.bytes),
             self.failed,
             self.gone,
             if self.deferred > 0 {
@@ -216,23 +252,33 @@ impl SyncReport {
             }
         }
         if let Some(p) = &self.pruned {
-            let _ = writeln!(s, "{}", p.render_line());
+            if p.refused {
+                let _ = writeln!(
+                    s,
+                    "prune: refused, nothing deleted (the error above says why)"
+                );
+            } else {
+                let _ = writeln!(s, "{}", p.render_line());
+            }
         }
         if let Some(n) = self.tree_size {
             let _ = writeln!(s, "checksum database: tree of {n} records accepted");
         }
-        if !self.failures.is_empty() {
-            let _ = writeln!(s, "failed:");
-            for f in &self.failures {
-                let _ = writeln!(
-                    s,
-                    "  {}{}@{}: {}",
-                    if f.security { "SECURITY " } else { "" },
-                    f.module,
-                    f.version,
-                    f.error.replace('\n', "\n    ")
-                );
-            }
+        // Each failure was printed on stderr as it happened (`error:` lines);
+        // the summary only counts them, so cron mail shows each once.
+        if self.failed > 0 {
+            let security = self.failures.iter().filter(|f| f.security).count();
+            let _ = writeln!(
+                s,
+                "failed: {} version{} (listed above; retried by later runs){}",
+                self.failed,
+                if self.failed == 1 { "" } else { "s" },
+                if security > 0 {
+                    format!("; {security} SECURITY: checksum mismatch")
+                } else {
+                    String::new()
+                }
+            );
         }
         if self.upstreams.len() > 1 {
             for u in &self.upstreams {
@@ -264,9 +310,6 @@ impl SyncReport {
                 }
             );
         }
-        if let Some(f) = &self.fatal {
-            let _ = writeln!(s, "fatal: {}", f.replace('\n', "\n  "));
-        }
         s
     }
 }
@@ -290,9 +333,17 @@ impl PruneSummary {
             self.versions, self.stray_files, self.stray_dirs
         );
         if self.refused {
+            let total = self.versions + self.stray_files + self.stray_dirs;
+            let why = if total > self.limit {
+                format!(
+                    "{total} deletions, more than prune.max_delete allows ({}; it counts versions plus stray files and directories)",
+                    self.limit
+                )
+            } else {
+                "that would empty the mirror".to_string()
+            };
             format!(
-                "prune: REFUSED to delete {what}: more than prune.max_delete allows ({}); nothing was deleted (use `gomirror prune --force` if this is intended)",
-                self.limit
+                "prune: REFUSED to delete {what}: {why}; nothing was deleted (use `gomirror prune --force` if this is intended)"
             )
         } else if self.dry_run {
             format!("prune (dry run): would delete {what}")

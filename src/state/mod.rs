@@ -41,7 +41,7 @@ pub use files::{FileCounts, NameStats, NamedFile, NamedVersion, PinnedHash};
 pub use heads::StoredHead;
 pub use index::{FilterChange, IndexEntry, PageStats};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
-pub use runs::{Counts, Failure, RunRecord};
+pub use runs::{CommandRuns, Counts, Failure, RunRecord};
 pub use tree::{DeletionCandidate, DeletionReason, PublishedVersion};
 pub use upstreams::{SampleVersion, UpstreamRecord};
 pub use version::VersionState;

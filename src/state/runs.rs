@@ -49,7 +49,48 @@ pub struct RunRecord {
     pub summary: Option<serde_json::Value>,
 }
 
+/// How one command's runs went, for the metrics file: its last finished
+/// run and its last successful one (exit 0). A run that never ended (killed,
+/// or still going) is not a "last run" until it has an exit code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandRuns {
+    pub command: String,
+    pub last_started: i64,
+    pub last_finished: i64,
+    pub last_exit_code: i64,
+    pub last_summary: Option<serde_json::Value>,
+    /// When the last run that exited 0 finished; `None`: never.
+    pub last_success: Option<i64>,
+}
+
 impl State {
+    /// Every command that has finished a run, by name.
+    pub fn command_runs(&self) -> Result<Vec<CommandRuns>> {
+        self.query_vec(
+            "cannot summarise the run log",
+            "SELECT r.command, r.started, r.finished, r.exit_code, r.summary,
+                    (SELECT max(s.finished) FROM runs s
+                         WHERE s.command = r.command AND s.exit_code = 0)
+                 FROM runs r
+                 WHERE r.id IN (SELECT max(id) FROM runs
+                                    WHERE finished IS NOT NULL AND exit_code IS NOT NULL
+                                    GROUP BY command)
+                 ORDER BY r.command",
+            [],
+            |r| {
+                let summary: Option<String> = r.get(4)?;
+                Ok(CommandRuns {
+                    command: r.get(0)?,
+                    last_started: r.get(1)?,
+                    last_finished: r.get(2)?,
+                    last_exit_code: r.get(3)?,
+                    last_summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+                    last_success: r.get(5)?,
+                })
+            },
+        )
+    }
+
     pub fn counts(&self) -> Result<Counts> {
         let q = |sql: &str| -> Result<i64> {
             self.conn
@@ -83,6 +124,17 @@ impl State {
                 "SELECT sum(coalesce(zip_size,0) + coalesce(mod_size,0) + coalesce(info_size,0)) FROM versions WHERE in_tree = 1",
             )?,
         })
+    }
+
+    /// The earliest retry time among failed and missing versions.
+    pub fn next_retry(&self) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT min(next_attempt) FROM versions WHERE state IN (?1, ?2)",
+                params![VersionState::Failed, VersionState::Missing],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err("cannot read the next retry time", e))
     }
 
     /// Failed and missing versions, most attempted first, at most `limit`.
@@ -188,5 +240,35 @@ mod tests {
         assert_eq!(runs[0].finished, None, "a run that has not ended shows so");
         assert_eq!(runs[1].exit_code, Some(1));
         assert_eq!(runs[1].summary, Some(serde_json::json!({"published": 2})));
+    }
+
+    #[test]
+    fn command_runs_keep_the_last_success_apart_from_the_last_run() {
+        let (_d, mut st) = open_temp();
+        let a = st.begin_run("sync", 10).unwrap();
+        st.finish_run(a, 20, 0, &serde_json::json!({})).unwrap();
+        let b = st.begin_run("sync", 30).unwrap();
+        st.finish_run(b, 45, 2, &serde_json::json!({"fatal": "x"}))
+            .unwrap();
+        let c = st.begin_run("prune", 50).unwrap();
+        st.finish_run(c, 51, 2, &serde_json::json!({})).unwrap();
+        // Unfinished: not a last run.
+        st.begin_run("sync", 60).unwrap();
+        let runs = st.command_runs().unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].command, "prune");
+        assert_eq!(runs[0].last_success, None);
+        assert_eq!(runs[1].command, "sync");
+        assert_eq!(
+            (runs[1].last_started, runs[1].last_finished),
+            (30, 45),
+            "the failed run is the last one"
+        );
+        assert_eq!(runs[1].last_exit_code, 2);
+        assert_eq!(
+            runs[1].last_success,
+            Some(20),
+            "a failure keeps the last success"
+        );
     }
 }

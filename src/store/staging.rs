@@ -50,10 +50,14 @@ impl Staging {
     }
 
     /// A new, created temporary file with a random name, removed when dropped
-    /// unless its path is kept.
+    /// unless its path is kept. Its mode is 0666 less the umask, as for any
+    /// file created (`tempfile`'s private 0600 would make `@v/list`, lookups
+    /// and tiles unreadable to a web server running as another user).
     pub fn new_file(&self, hint: &str) -> Result<tempfile::NamedTempFile, StoreError> {
+        use std::os::unix::fs::PermissionsExt;
         let (_, shard) = self.next_shard();
         tempfile::Builder::new()
+            .permissions(std::fs::Permissions::from_mode(0o666))
             .prefix(&format!("{}-", sanitize(hint)))
             .tempfile_in(&shard)
             .map_err(|e| StoreError::io("cannot create a temporary file in", &shard, e))
