@@ -10,6 +10,7 @@ mod examples;
 mod faults;
 mod fuzz_corpus;
 mod index_faults;
+mod index_walk;
 mod load;
 mod no_index;
 mod output;

@@ -105,6 +105,12 @@ struct Stretch {
     /// cursor, when this is the first stretch not complete.
     recorded: Option<String>,
     pages: u64,
+    /// Seconds of feed its last full page covered: the density where it is
+    /// walking now (the feed grows denser over the years, so this predicts
+    /// what is left better than the stretch's average).
+    last_span: Option<f64>,
+    /// The latest timestamp of a line inside the stretch seen so far.
+    seen: Option<Timestamp>,
     done: bool,
     /// Lines at `since` were already reported (its first page repeats the
     /// previous page's last timestamp: a resumed cursor, or an earlier page).
@@ -122,8 +128,11 @@ impl Stretch {
         if to <= from {
             return 0.0;
         }
-        let own = match self.start {
-            Some(start) if self.pages > 0 && from > start => self.pages as f64 / secs(from, start),
+        let own = match (self.last_span, self.start) {
+            (Some(span), _) if span > 0.0 => 1.0 / span,
+            (_, Some(start)) if self.pages > 0 && from > start => {
+                self.pages as f64 / secs(from, start)
+            }
             _ => density,
         };
         own * secs(to, from)
@@ -154,6 +163,9 @@ struct Walk {
     walked_secs: f64,
     /// Invalid lines already reported this run (fingerprints).
     reported: HashSet<u64>,
+    /// The latest timestamp seen in the completed stretches before the first
+    /// one not complete.
+    prefix_seen: Option<Timestamp>,
 }
 
 /// Walks the feed from `start` (the stored cursor when `from_cursor`) to its
@@ -177,6 +189,8 @@ pub async fn walk_feed(
             end: None,
             recorded: start.clone(),
             pages: 0,
+            last_span: None,
+            seen: None,
             done: false,
             seen_since: from_cursor,
         }],
@@ -189,6 +203,7 @@ pub async fn walk_feed(
         walked_pages: 0,
         walked_secs: 0.0,
         reported: HashSet::new(),
+        prefix_seen: None,
     };
     let mut stored = if from_cursor { start } else { None };
     let started = Instant::now();
@@ -206,7 +221,7 @@ pub async fn walk_feed(
         // Free walkers take part of the longest stretch left, before this page
         // is recorded: their requests travel while the database works.
         walk.rebalance();
-        let cursor = walk.cursor();
+        let cursor = walk.cursor(stored.as_deref());
         let position = (cursor != stored).then(|| cursor.clone()).flatten();
         if !taken.entries.is_empty() || position.is_some() {
             let stats = intake.offer(taken.entries, position).await?;
@@ -320,10 +335,12 @@ impl Walk {
         }
         let inside = |t: Timestamp| end.is_none_or(|e| t < e);
         let mut lines = page.lines;
+        let mut seen: Option<Timestamp> = None;
         let mut entries = Vec::with_capacity(page.entries.len());
         for (e, t) in page.entries.into_iter().zip(page.times) {
             if inside(t) {
                 entries.push(e);
+                seen = seen.max(Some(t));
             } else {
                 lines -= 1;
             }
@@ -340,6 +357,7 @@ impl Walk {
                 lines -= 1;
                 continue;
             }
+            seen = seen.max(t);
             let seen_before = matches!((t, since_t), (Some(t), Some(st)) if t <= st && seen_since);
             if seen_before
                 || (self.reported.len() < 1_000_000 && !self.reported.insert(inv.fingerprint))
@@ -400,6 +418,7 @@ impl Walk {
         }
         self.walked_pages += 1;
         let s = &mut self.stretches[i];
+        s.seen = s.seen.max(seen);
         if done {
             s.done = true;
             s.recorded = match end {
@@ -407,6 +426,9 @@ impl Walk {
                 None => next,
             };
         } else {
+            if let (Some(from), Some(to)) = (since_t, next_t) {
+                s.last_span = Some(secs(to, from));
+            }
             s.since = next.clone();
             s.since_t = next_t;
             s.recorded = next;
@@ -463,6 +485,8 @@ impl Walk {
                         end: cuts.get(k + 1).copied().or(old_end),
                         recorded: Some(since),
                         pages: 0,
+                        last_span: None,
+                        seen: None,
                         done: false,
                         seen_since: false,
                     },
@@ -474,13 +498,26 @@ impl Walk {
         }
     }
 
-    /// Where the stored cursor may be: the position of the first stretch not
-    /// complete (of the last one when all are).
-    fn cursor(&mut self) -> Option<String> {
+    /// Where the stored cursor may be (it is `stored` now): the position of
+    /// the first stretch not complete (of the last one when all are). A
+    /// stretch that has shown no line yet starts at a cut, an instant nobody
+    /// saw: the cursor stays at the latest line seen before it, where one page
+    /// at a time would have left it, so a later run misses nothing stamped in
+    /// between.
+    fn cursor(&mut self, stored: Option<&str>) -> Option<String> {
         while self.stretches.len() > 1 && self.stretches[0].done {
-            self.stretches.remove(0);
+            let s = self.stretches.remove(0);
+            self.prefix_seen = self.prefix_seen.max(s.seen);
         }
-        self.stretches[0].recorded.clone()
+        let front = &self.stretches[0];
+        if front.id == 0 || front.seen.is_some() {
+            return front.recorded.clone();
+        }
+        let stored_t = stored.and_then(|s| s.parse::<Timestamp>().ok());
+        match self.prefix_seen {
+            Some(t) if stored_t.is_none_or(|s| t > s) => Some(t.to_string()),
+            _ => stored.map(str::to_string),
+        }
     }
 }
 
@@ -788,6 +825,20 @@ mod tests {
         );
         assert_eq!(rec.cursor.as_deref(), Some("2024-01-01T08:19:50Z"));
         assert!(rec.gaps.is_empty(), "{:?}", rec.gaps);
+    }
+
+    /// A feed that ends long before now: the empty stretches after it do not
+    /// move the cursor past the last line seen (an entry stamped in between
+    /// later would be missed).
+    #[test]
+    fn empty_stretches_leave_the_cursor_at_the_last_line() {
+        let truth = entries((0..300).map(|k| sec(k)));
+        let feed = MemFeed::new(truth.clone());
+        let mut rec = Recorded::new(&truth);
+        let stats = walk(&feed, &mut rec, 8, 10, sec(365 * 86_400)).unwrap();
+        assert!(stats.stretches > 1, "{stats:?}");
+        assert_eq!(rec.missing(), Vec::<String>::new());
+        assert_eq!(rec.cursor.as_deref(), Some("2024-01-01T00:04:59Z"));
     }
 
     #[test]
