@@ -832,7 +832,7 @@ mod tests {
     /// later would be missed).
     #[test]
     fn empty_stretches_leave_the_cursor_at_the_last_line() {
-        let truth = entries((0..300).map(|k| sec(k)));
+        let truth = entries((0..300).map(sec));
         let feed = MemFeed::new(truth.clone());
         let mut rec = Recorded::new(&truth);
         let stats = walk(&feed, &mut rec, 8, 10, sec(365 * 86_400)).unwrap();
