@@ -563,6 +563,8 @@ mod tests {
     struct MemFeed {
         lines: Vec<(i128, String)>,
         requests: Mutex<Vec<Option<String>>>,
+        /// The request (1-based) that fails, as an unreachable index does.
+        fail_at: Option<usize>,
     }
 
     impl MemFeed {
@@ -581,6 +583,7 @@ mod tests {
             Arc::new(MemFeed {
                 lines,
                 requests: Mutex::new(Vec::new()),
+                fail_at: None,
             })
         }
 
@@ -595,7 +598,14 @@ mod tests {
             since: Option<String>,
             limit: usize,
         ) -> BoxFuture<'static, Result<Vec<u8>, SourceError>> {
-            self.requests.lock().unwrap().push(since.clone());
+            let n = {
+                let mut r = self.requests.lock().unwrap();
+                r.push(since.clone());
+                r.len()
+            };
+            if self.fail_at == Some(n) {
+                return Box::pin(async { Err(SourceError::Feed("unreachable".into())) });
+            }
             let from = since
                 .as_deref()
                 .map(|s| s.parse::<Timestamp>().unwrap().as_nanosecond())
@@ -996,6 +1006,25 @@ mod tests {
             n += 1;
         }
         assert!(commits > 20, "{commits}");
+    }
+
+    /// A request that fails stops the walk (as one page at a time did), the
+    /// other requests are dropped, the cursor is where the completed prefix
+    /// ends, and the next walk finishes the feed.
+    #[test]
+    fn a_failed_request_stops_the_walk_behind_the_cursor() {
+        let truth = entries((0..2000).map(|k| sec(10 * k)));
+        for fail_at in [2, 5, 9, 17, 40] {
+            let mut feed = MemFeed::new(truth.clone());
+            Arc::get_mut(&mut feed).unwrap().fail_at = Some(fail_at);
+            let mut rec = Recorded::new(&truth);
+            let err = walk(&feed, &mut rec, 6, 10, sec(20_000)).unwrap_err();
+            assert!(err.to_string().contains("unreachable"), "{err}");
+            let feed = MemFeed::new(truth.clone());
+            walk(&feed, &mut rec, 6, 10, sec(20_000)).unwrap();
+            assert_eq!(rec.missing(), Vec::<String>::new(), "failed at {fail_at}");
+            assert_eq!(rec.new, 2000);
+        }
     }
 
     #[test]
