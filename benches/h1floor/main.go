@@ -3,7 +3,8 @@
 // inflate-and-hash floor that `gomirror verify` is measured against in
 // `cargo bench --bench mirror -- --scenario verify`.
 //
-// Usage: h1floor DIR — prints "<zips> <bytes of zip> <files hashed>".
+// Usage: h1floor DIR — prints "<zips> <bytes of zip> <files hashed>"; with
+// H1FLOOR_PRINT=1 also "<zip path> <h1>" for each zip (to check the hashes).
 package main
 
 import (
@@ -80,14 +81,18 @@ func main() {
 	var mu sync.Mutex
 	var firstErr error
 	hashed := 0
+	print := os.Getenv("H1FLOOR_PRINT") == "1"
 	var wg sync.WaitGroup
 	for i := 0; i < runtime.NumCPU(); i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for p := range work {
-				_, n, err := h1(p)
+				sum, n, err := h1(p)
 				mu.Lock()
+				if print && err == nil {
+					fmt.Println(p, sum)
+				}
 				hashed += n
 				if err != nil && firstErr == nil {
 					firstErr = err
