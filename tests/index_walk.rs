@@ -196,3 +196,36 @@ fn killed_parallel_walk_resumes_without_gap() {
         "only {mid_walk} crashes fell inside the walk"
     );
 }
+
+/// A walk that goes on for a while gets downloads beside it: the first
+/// version is fetched before the last index page is asked for, and the
+/// summary counts every version once.
+#[test]
+fn downloads_start_while_a_long_walk_goes_on() {
+    let (m, spread) = long_feed(NOISE, Duration::from_millis(150));
+    let r = m.run_env(
+        &["sync"],
+        &[
+            ("GOMIRROR_TEST_EARLY_FETCH_MS", "100"),
+            ("GOMIRROR_INDEX_WALKERS", "2"),
+        ],
+    );
+    r.expect(0)
+        .contains(&format!("published {} new versions", spread.len() + 1));
+    let log = m.upstream.request_log();
+    let first_zip = log
+        .iter()
+        .position(|p| p.starts_with("/proxy/") && p.ends_with(".zip"))
+        .expect("a zip was fetched");
+    let last_page = log.iter().rposition(|p| p.starts_with("/index")).unwrap();
+    assert!(
+        first_zip < last_page,
+        "zip #{first_zip} after the last index page #{last_page}"
+    );
+    for (p, v) in &spread {
+        m.assert_mirrored(p, v);
+    }
+    let total = NOISE as i64 + m.upstream.versions().len() as i64;
+    assert_eq!(known(&m), total);
+    m.sync().expect(0).contains("published 0 new versions");
+}
