@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::common::*;
 use crate::support::index::Spread;
-use crate::support::{Corpus, FakeOptions, ModuleVersionSpec};
+use crate::support::{Corpus, FakeOptions, Fault, ModuleVersionSpec};
 
 const NOISE: u64 = 30_000;
 
@@ -228,4 +228,30 @@ fn downloads_start_while_a_long_walk_goes_on() {
     let total = NOISE as i64 + m.upstream.versions().len() as i64;
     assert_eq!(known(&m), total);
     m.sync().expect(0).contains("published 0 new versions");
+}
+
+/// A checksum-database failure beside the walk stops the run (exit 2) like
+/// one after it; the cursor is only where the walk had recorded, and the next
+/// run, once the log behaves, finishes the feed and mirrors everything.
+#[test]
+fn a_bad_signature_beside_the_walk_is_fatal_and_resumable() {
+    let (m, spread) = long_feed(NOISE, Duration::from_millis(150));
+    m.upstream.inject(Fault::BadSignature);
+    let env = [
+        ("GOMIRROR_TEST_EARLY_FETCH_MS", "100"),
+        ("GOMIRROR_INDEX_WALKERS", "2"),
+    ];
+    m.run_env(&["sync"], &env).expect(2);
+    let total = NOISE as i64 + m.upstream.versions().len() as i64;
+    assert!(known(&m) < total, "the walk was stopped");
+    assert!(
+        m.tree_files().iter().all(|f| !f.ends_with(".zip")),
+        "nothing published"
+    );
+    m.upstream.clear_faults();
+    m.run_env(&["sync"], &env).expect(0);
+    assert_eq!(known(&m), total);
+    for (p, v) in &spread {
+        m.assert_mirrored(p, v);
+    }
 }
