@@ -761,17 +761,20 @@ fn scenario_walk(o: &Options, rep: &mut Report) {
     let mut secs = vec![];
     let mut rss = vec![];
     let mut reqs = vec![];
+    let mut cpus = vec![];
     let mut last = None;
     for _ in 0..o.runs {
         let (m, requests, dir, cfg) = walk("8");
         secs.push(m.secs);
+        cpus.push(m.cpu_secs);
         rss.push(m.max_rss_kb as f64);
         reqs.push(requests as f64);
         last = Some((dir, cfg));
     }
     let (t, r, q) = (median(&secs), median(&rss) / 1024.0, median(&reqs));
+    let cpu = median(&cpus);
     rep.line(format!(
-        "first walk of {total} entries over two years, {} ms a page, 8 walkers: sync {t:.2}s = {:.2} x the one-page-at-a-time floor ({floor_pages} pages x {} ms = {floor:.1}s), peak RSS {r:.0} MB, {q:.0} index requests   (targets <= 0.3 x, <= 200 MB)",
+        "first walk of {total} entries over two years, {} ms a page, 8 walkers: sync {t:.2}s = {:.2} x the one-page-at-a-time floor ({floor_pages} pages x {} ms = {floor:.1}s), {cpu:.2} CPU s, peak RSS {r:.0} MB, {q:.0} index requests   (targets <= 0.3 x, <= 200 MB)",
         delay.as_millis(),
         t / floor,
         delay.as_millis()
