@@ -12,11 +12,14 @@
 //!   verification at all (the transfer floor). Medians and ratios are printed.
 //! * **index** — a 1,000,000-entry index where the filter keeps one module:
 //!   the walk's time and peak memory, then the time of a no-op sync.
+//! * **walk** — the first walk of a 400,000-entry index spread over two years,
+//!   50 ms a page: its time against the one-page-at-a-time floor, peak
+//!   memory, requests, every entry recorded once; then no-op syncs.
 //! * **large** — a sync whose one zip is 400 MB: peak memory.
 //! * **verify** — `gomirror verify` of the corpus's mirror against plain
 //!   `sha256sum` of the same zips (MB/s of zip data).
 //!
-//! Options: `--runs N` (default 3), `--scenario corpus|index|large|verify|all`,
+//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|all`,
 //! `--small` (a quick, reduced corpus), `--json FILE` (write the figures),
 //! `--rate-mbit N` (cap the upstream's zip bandwidth, like a network link;
 //! by default everything runs at loopback speed).
@@ -502,8 +505,30 @@ fn scenario_verify(o: &Options, rep: &mut Report) {
         .iter()
         .map(|p| std::fs::metadata(p).unwrap().len())
         .sum();
-    let (mut ours, mut quick, mut sums) = (vec![], vec![], vec![]);
+    // The inflate-and-hash floor: h1: of the same zips in Go (archive/zip,
+    // crypto/sha256), one goroutine per core.
+    let h1floor = which("go").and_then(|go| {
+        let bin = dir.path().join("h1floor");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/h1floor/main.go");
+        let built = Command::new(go)
+            .args(["build", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .env("GOTOOLCHAIN", "local")
+            .current_dir(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        built.then_some(bin)
+    });
+    let (mut ours, mut quick, mut sums, mut floors) = (vec![], vec![], vec![], vec![]);
     for _ in 0..o.runs {
+        if let Some(bin) = &h1floor {
+            let mut c = Command::new(bin);
+            c.arg(dir.path().join("mirror"));
+            let (m, ok, out) = measure(c);
+            assert!(ok && out.starts_with(&format!("{} ", zips.len())), "{out}");
+            floors.push(m.secs);
+        }
         let (m, ok, out) = measure(gomirror(&cfg, &["verify", "-q"]));
         assert!(ok && out.contains("0 problems"), "{out}");
         ours.push(m.secs);
@@ -529,6 +554,18 @@ fn scenario_verify(o: &Options, rep: &mut Report) {
         rate(s)
     ));
     rep.value("verify_mb_per_s", rate(v).into());
+    if !floors.is_empty() {
+        let f = median(&floors);
+        rep.line(format!(
+            "h1: of the same zips in Go (inflate and hash, one goroutine per core, benches/h1floor): {f:.2}s = {:.0} MB/s; verify / floor = {:.2}",
+            rate(f),
+            v / f
+        ));
+        rep.value("h1_floor_mb_per_s", rate(f).into());
+        rep.value("verify_over_h1_floor", (v / f).into());
+    } else {
+        rep.line("h1: floor in Go: skipped, no `go` on PATH".to_string());
+    }
     // What the checksum database adds to the tree.
     let sumdb = walk_files(&dir.path().join("mirror/sumdb"));
     let (lookups, tiles): (Vec<&PathBuf>, Vec<&PathBuf>) = sumdb
@@ -643,6 +680,138 @@ fn scenario_index(o: &Options, rep: &mut Report) {
     rep.value("noop_sync_seconds", n.into());
 }
 
+/// The first walk of a long index behind a round-trip time: 400,000 entries
+/// over two years (denser as it goes, one day holding a tenth of them), every
+/// page answered 50 ms late, eight wanted modules spread through the feed.
+/// Against the one-page-at-a-time floor (pages × delay), with the peak memory,
+/// the requests made, every entry recorded exactly once, and the no-op sync
+/// that follows.
+fn scenario_walk(o: &Options, rep: &mut Report) {
+    let entries: u64 = if o.small { 100_000 } else { 400_000 };
+    let delay = Duration::from_millis(50);
+    let two_years = 2 * 365 * 86_400 * 1_000_000i64;
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let up = FakeUpstream::start(
+        Corpus::new(),
+        FakeOptions {
+            extra_index_entries: entries as usize,
+            index_spread: Some(support::index::Spread {
+                start_us: now_us - two_years,
+                span_us: two_years - 600_000_000,
+            }),
+            index_page_delay: delay,
+            ..FakeOptions::default()
+        },
+    );
+    // Wanted modules at eight places from the first page to the last.
+    let mut kept = vec![];
+    for j in 0..8u64 {
+        let k = j * (entries - 1) / 7;
+        let path = format!("kept.example/m{j}");
+        up.add_at(
+            ModuleVersionSpec::new(&path, "v1.0.0"),
+            up.noise_timestamp(k) + 1,
+        );
+        kept.push(path);
+    }
+    let total = entries + kept.len() as u64;
+    let floor_pages = total.div_ceil(1999);
+    let floor = floor_pages as f64 * delay.as_secs_f64();
+
+    let walk = |walkers: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), &up, "kept.example", 16);
+        up.clear_request_log();
+        let mut cmd = gomirror(&cfg, &["sync", "-q"]);
+        cmd.env("GOMIRROR_INDEX_WALKERS", walkers);
+        let (m, ok, out) = measure(cmd);
+        assert!(ok, "sync failed:\n{out}");
+        assert!(out.contains("published 8 new versions"), "{out}");
+        let requests = up.requests("/index");
+        // Exactly once: every entry is a row of its own, the sampled noise
+        // entries through the feed are among them, the cursor is the last one.
+        let db = rusqlite::Connection::open(dir.path().join("state.db")).unwrap();
+        let rows = db
+            .query_row("SELECT count(*) FROM versions", [], |r| r.get::<_, i64>(0))
+            .unwrap() as u64;
+        assert_eq!(rows, total, "versions recorded");
+        for j in 0..=20u64 {
+            let k = j * (entries - 1) / 20;
+            let (p, v, _) = support::index::noise_entry(k);
+            let found: bool = db
+                .query_row(
+                    "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id WHERE m.path = ?1 AND v.version = ?2",
+                    [&p, &v],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap()
+                == 1;
+            assert!(found, "noise entry {k} ({p}@{v}) not recorded");
+        }
+        let cursor: String = db
+            .query_row("SELECT since FROM cursor WHERE id = 1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(Some(cursor), up.last_index_timestamp(), "cursor at the end");
+        (m, requests, dir, cfg)
+    };
+
+    let mut secs = vec![];
+    let mut rss = vec![];
+    let mut reqs = vec![];
+    let mut cpus = vec![];
+    let mut last = None;
+    for _ in 0..o.runs {
+        let (m, requests, dir, cfg) = walk("8");
+        secs.push(m.secs);
+        cpus.push(m.cpu_secs);
+        rss.push(m.max_rss_kb as f64);
+        reqs.push(requests as f64);
+        last = Some((dir, cfg));
+    }
+    let (t, r, q) = (median(&secs), median(&rss) / 1024.0, median(&reqs));
+    let cpu = median(&cpus);
+    rep.line(format!(
+        "first walk of {total} entries over two years, {} ms a page, 8 walkers: sync {t:.2}s = {:.2} x the one-page-at-a-time floor ({floor_pages} pages x {} ms = {floor:.1}s), {cpu:.2} CPU s, peak RSS {r:.0} MB, {q:.0} index requests   (targets <= 0.3 x, <= 200 MB)",
+        delay.as_millis(),
+        t / floor,
+        delay.as_millis()
+    ));
+    rep.value("walk_entries", total.into());
+    rep.value("walk_seconds", t.into());
+    rep.value("walk_floor_seconds", floor.into());
+    rep.value("walk_over_floor", (t / floor).into());
+    rep.value("walk_rss_mb", r.into());
+    rep.value("walk_index_requests", q.into());
+
+    let (seq, seq_requests, _d, _c) = walk("1");
+    rep.line(format!(
+        "the same walk one page at a time (GOMIRROR_INDEX_WALKERS=1): {:.2}s, {seq_requests} index requests, peak RSS {:.0} MB",
+        seq.secs,
+        mb(seq.max_rss_kb)
+    ));
+    rep.value("walk_sequential_seconds", seq.secs.into());
+
+    let (_dir, cfg) = last.unwrap();
+    let mut noop = vec![];
+    let mut noop_requests = vec![];
+    for _ in 0..o.runs.max(5) {
+        up.clear_request_log();
+        let (m, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+        assert!(ok && out.contains("published 0 new versions"), "{out}");
+        noop.push(m.secs);
+        noop_requests.push(up.requests("/index"));
+    }
+    let n = median(&noop);
+    rep.line(format!(
+        "no-op sync after it: median {n:.3}s (one page, {} ms of it the page's delay), index requests per run {noop_requests:?}   (target < 0.5 s)",
+        delay.as_millis()
+    ));
+    rep.value("walk_noop_sync_seconds", n.into());
+}
+
 fn scenario_large(o: &Options, rep: &mut Report) {
     let size = if o.small { 100u64 << 20 } else { 400u64 << 20 };
     let up = FakeUpstream::start(Corpus::new().with_large_zip(size), FakeOptions::default());
@@ -696,6 +865,9 @@ fn main() {
     }
     if matches!(o.scenario.as_str(), "all" | "index") {
         scenario_index(&o, &mut rep);
+    }
+    if matches!(o.scenario.as_str(), "all" | "walk") {
+        scenario_walk(&o, &mut rep);
     }
     if matches!(o.scenario.as_str(), "all" | "large") {
         scenario_large(&o, &mut rep);

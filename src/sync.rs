@@ -12,7 +12,8 @@
 //! after a growing delay.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::discover::{Preview, Recorder, discover_all};
 use crate::fetch::{WorkSource, fetch_and_publish};
@@ -27,6 +28,7 @@ use crate::settings::Settings;
 use crate::state::db::Db;
 use crate::state::{FilterChange, State, Todo};
 use crate::store::Store;
+use crate::sumdb::client::LogClient;
 use crate::trust::{open_log, restore_served_head, save_heads};
 
 /// Flags of `gomirror sync`.
@@ -119,17 +121,43 @@ async fn pipeline(
     report.backfilled_versions = change.queued_versions;
     report.unwanted_modules = change.unwanted_modules;
 
-    let mut intake = Recorder {
-        db,
-        filter: settings.filter.clone(),
-        out,
-        report: &mut *report,
-    };
-    discover_all(settings, &mut intake).await?;
+    // A walk that goes on for a while (a new mirror, a large backfill) gets
+    // downloads beside it; a short one (the usual cron run) is over first.
+    let walk_done = AtomicBool::new(false);
+    let mut early = SyncReport::default();
+    let mut early_client: Option<Arc<LogClient>> = None;
+    {
+        let mut intake = Recorder {
+            db,
+            filter: settings.filter.clone(),
+            out,
+            report: &mut *report,
+        };
+        let walk = async {
+            let walked = discover_all(settings, &mut intake).await;
+            walk_done.store(true, Ordering::SeqCst);
+            walked
+        };
+        let beside = fetch_beside_the_walk(
+            settings,
+            opts,
+            out,
+            &mut early,
+            &mut early_client,
+            db,
+            tree,
+            &upstream,
+            &walk_done,
+        );
+        tokio::try_join!(walk, beside)?;
+    }
     interrupted()?;
 
     // The checksum database: prove the new head extends the one trusted before.
-    let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
+    let client = match early_client {
+        Some(c) => c,
+        None => Arc::new(open_log(settings, db, tree, &upstream).await?),
+    };
     let latest = client.refresh_latest().await.map_err(Fatal::from)?;
     report.tree_size = Some(latest.tree.n);
     save_heads(db, &client).await?;
@@ -138,8 +166,10 @@ async fn pipeline(
     let retry_failed = opts.retry_failed;
     let todo = db.call(move |s| s.count_todo(now, retry_failed)).await?;
     let due = todo.due;
-    report.deferred = todo.deferred;
-    report.missing_waiting = todo.missing;
+    // Versions that failed or were not there beside the walk wait for their
+    // retry time now: they are this run's, not "from earlier runs".
+    report.deferred = todo.deferred.saturating_sub(early.failures.len() as u64);
+    report.missing_waiting = todo.missing.saturating_sub(early.not_yet);
 
     // Lists left stale by a killed run are rewritten first.
     rewrite_dirty_lists(db, tree).await?;
@@ -152,6 +182,7 @@ async fn pipeline(
         )
         .await?;
     }
+    add_fetched(report, early);
     save_heads(db, &client).await?;
     interrupted()?;
 
@@ -223,6 +254,84 @@ pub async fn write_trace(
         .await
         .map_err(|e| Fatal::crashed("the trace writer", e))?
         .map_err(Fatal::from)
+}
+
+/// How long a walk of the index runs before downloads start beside it.
+/// `GOMIRROR_TEST_EARLY_FETCH_MS` overrides it in debug builds (tests).
+fn early_fetch_after() -> Duration {
+    if cfg!(debug_assertions)
+        && let Some(ms) = std::env::var("GOMIRROR_TEST_EARLY_FETCH_MS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+    {
+        return Duration::from_millis(ms);
+    }
+    Duration::from_secs(5)
+}
+
+/// Downloads what the walk has queued so far, while it goes on: nothing
+/// happens unless the walk is still running after [`early_fetch_after`].
+/// Then the checksum database's head is refreshed (and kept for the rest of
+/// the run) and due versions are fetched and published batch by batch, until
+/// the walk ends; what it queues after the last pass is fetched by the sync's
+/// own pass right after it. Counts go into `early` (added to the summary by
+/// [`add_fetched`]).
+#[allow(clippy::too_many_arguments)]
+async fn fetch_beside_the_walk(
+    settings: &Settings,
+    opts: &SyncOptions,
+    out: &Reporter,
+    early: &mut SyncReport,
+    early_client: &mut Option<Arc<LogClient>>,
+    db: &Db,
+    tree: &Arc<dyn Store>,
+    upstream: &Arc<crate::http::Upstream>,
+    walk_done: &AtomicBool,
+) -> Result<(), Fatal> {
+    let deadline = tokio::time::Instant::now() + early_fetch_after();
+    while tokio::time::Instant::now() < deadline {
+        if walk_done.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while !walk_done.load(Ordering::SeqCst) {
+        let client = match early_client {
+            Some(c) => c.clone(),
+            None => {
+                let c = Arc::new(open_log(settings, db, tree, upstream).await?);
+                c.refresh_latest().await.map_err(Fatal::from)?;
+                save_heads(db, &c).await?;
+                out.verbose("index walk still running: downloading what it found so far");
+                early_client.insert(c).clone()
+            }
+        };
+        let (now, retry_failed) = (report::now(), opts.retry_failed);
+        let todo = db.call(move |s| s.count_todo(now, retry_failed)).await?;
+        if todo.due == 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let mut pass = SyncReport::default();
+        let source = WorkSource::Due { now, retry_failed };
+        fetch_and_publish(
+            settings, source, out, &mut pass, db, tree, upstream, &client, todo.due,
+        )
+        .await?;
+        save_heads(db, &client).await?;
+        add_fetched(early, pass);
+    }
+    Ok(())
+}
+
+/// Adds the download counts of an earlier pass (beside the walk) to `report`.
+fn add_fetched(report: &mut SyncReport, pass: SyncReport) {
+    report.attempted += pass.attempted;
+    report.published += pass.published;
+    report.gone += pass.gone;
+    report.not_yet += pass.not_yet;
+    report.failures.extend(pass.failures);
+    report.failed = report.failures.len() as u64;
 }
 
 /// Fetches, verifies and republishes exactly `todos` (for `verify --repair`).

@@ -11,6 +11,7 @@ mod faults;
 mod from_files;
 mod fuzz_corpus;
 mod index_faults;
+mod index_walk;
 mod load;
 mod no_index;
 mod operations;

@@ -7,10 +7,8 @@
 //! validated before it can become a file name: a malformed line, an invalid
 //! module path or a non-canonical version is counted, reported and skipped.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use std::time::Instant;
 
 use reqwest::Url;
 use serde::Deserialize;
@@ -19,8 +17,9 @@ pub use crate::clock::{is_rfc3339, timestamp_cmp};
 use crate::gomod;
 use crate::http::Upstream;
 use crate::http::redact::redact_url;
-use crate::source::{Discovery, Event, Intake, LocalBoxFuture, SourceError};
-use crate::state::{IndexEntry, PageStats};
+use crate::source::walk::{DEFAULT_WALKERS, PageSource, WalkOptions, walk_feed};
+use crate::source::{BoxFuture, Discovery, Event, Intake, LocalBoxFuture, SourceError};
+use crate::state::IndexEntry;
 
 /// Entries per page (the index's maximum).
 pub const PAGE_LIMIT: usize = 2000;
@@ -56,6 +55,13 @@ pub struct Page {
     /// Timestamp), valid or not: a page with lines but none of these is not an
     /// index feed at all (an HTML error page, a captive portal).
     pub well_formed: usize,
+    /// The instant of each entry in `entries` (a parallel walk records only
+    /// the entries before the end of its stretch).
+    pub times: Vec<jiff::Timestamp>,
+    /// `last_timestamp` as an instant.
+    pub last_time: Option<jiff::Timestamp>,
+    /// The smallest usable timestamp on the page.
+    pub first_time: Option<jiff::Timestamp>,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +87,7 @@ pub fn parse_page(body: &[u8]) -> Page {
 /// Parses one page body; an entry stamped after `not_after` (RFC 3339) is
 /// invalid.
 pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
+    let limit: Option<jiff::Timestamp> = not_after.and_then(|l| l.parse().ok());
     let mut page = Page::default();
     for (i, line) in body.split(|&b| b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -107,7 +114,12 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
                 continue;
             }
         };
-        if !is_rfc3339(&raw.timestamp) {
+        let time: Option<jiff::Timestamp> = if is_rfc3339(&raw.timestamp) {
+            raw.timestamp.parse().ok()
+        } else {
+            None
+        };
+        let Some(time) = time else {
             invalid(
                 format!(
                     "{:?}@{:?}: invalid timestamp {:?}",
@@ -118,9 +130,9 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
                 None,
             );
             continue;
-        }
-        if let Some(limit) = not_after
-            && timestamp_cmp(&raw.timestamp, limit).is_gt()
+        };
+        if let Some(limit) = limit
+            && time > limit
         {
             invalid(
                 format!(
@@ -138,13 +150,17 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
         // even when its path or version is refused: the cursor may move past it
         // (it will never become valid), so a run of refused lines cannot stall
         // the walk.
-        match &page.last_timestamp {
-            Some(t) if timestamp_cmp(t, &raw.timestamp).is_gt() => {}
-            Some(t) if timestamp_cmp(t, &raw.timestamp).is_eq() => page.at_last_timestamp += 1,
+        match page.last_time {
+            Some(t) if t > time => {}
+            Some(t) if t == time => page.at_last_timestamp += 1,
             _ => {
                 page.last_timestamp = Some(raw.timestamp.to_string());
+                page.last_time = Some(time);
                 page.at_last_timestamp = 1;
             }
+        }
+        if page.first_time.is_none_or(|f| time < f) {
+            page.first_time = Some(time);
         }
         if let Err(e) = gomod::check(&raw.path, &raw.version) {
             invalid(
@@ -167,6 +183,7 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
             path: raw.path.into_owned(),
             version: raw.version.into_owned(),
         });
+        page.times.push(time);
     }
     page
 }
@@ -243,11 +260,23 @@ impl IndexSince {
 }
 
 /// The module index as a discovery source: pages from the stored cursor (or
-/// `index_since` on a first run) to the end of the feed.
+/// `index_since` on a first run) to the end of the feed, several at once
+/// where the feed is long ([`crate::source::walk`]).
 pub struct IndexFeed {
     upstream: Arc<Upstream>,
     url: Url,
     since: Option<IndexSince>,
+    walkers: usize,
+}
+
+/// `GOMIRROR_INDEX_WALKERS`: requests a long walk keeps in flight (1: one
+/// page at a time), for tests and the benchmark.
+fn walkers_from_env() -> usize {
+    std::env::var("GOMIRROR_INDEX_WALKERS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_WALKERS)
 }
 
 impl IndexFeed {
@@ -256,15 +285,8 @@ impl IndexFeed {
             upstream,
             url,
             since,
+            walkers: walkers_from_env(),
         }
-    }
-
-    async fn fetch_page(&self, since: Option<&str>) -> Result<Vec<u8>, SourceError> {
-        let url = page_url(&self.url, since, PAGE_LIMIT);
-        self.upstream
-            .get_bytes(&url, PAGE_BYTES)
-            .await
-            .map_err(SourceError::Index)
     }
 
     async fn walk(&self, intake: &mut dyn Intake) -> Result<(), SourceError> {
@@ -275,128 +297,42 @@ impl IndexFeed {
             since = self.since.as_ref().map(|s| s.resolve(crate::clock::now()));
         }
         intake.note(Event::Started("index"));
-        let mut body = self.fetch_page(since.as_deref()).await?;
-        let started = Instant::now();
-        let (mut pages, mut lines, mut new) = (0u64, 0u64, 0u64);
-        // Invalid lines already reported this run (pages overlap at their edges).
-        let mut reported: HashSet<u64> = HashSet::new();
-        loop {
-            let not_after = latest_acceptable(jiff::Timestamp::now());
-            let page =
-                tokio::task::spawn_blocking(move || parse_page_until(&body, Some(&not_after)))
-                    .await
-                    .map_err(|e| SourceError::Parser(e.to_string()))?;
-            pages += 1;
-            lines += page.lines as u64;
-            intake.note(Event::Page { lines: page.lines });
-            for inv in &page.invalid {
-                let seen_before = match (&inv.timestamp, &since) {
-                    (Some(t), Some(s)) => timestamp_cmp(t, s).is_le() && (from_cursor || pages > 1),
-                    _ => false,
-                };
-                if seen_before || (reported.len() < 1_000_000 && !reported.insert(inv.fingerprint))
-                {
-                    continue;
-                }
-                intake.note(Event::Invalid(format!(
-                    "index page since={}: line {}: {}",
-                    since.as_deref().unwrap_or("(start)"),
-                    inv.line,
-                    inv.reason
-                )));
-            }
-            // A feed that is not a feed (an HTML error page, a captive portal)
-            // must not look like the end of the index.
-            if page.lines > 0 && page.well_formed == 0 {
-                return Err(SourceError::Feed(format!(
-                    "the module index {} answered a page of {} lines, none of them an index entry ({}); is `upstream.index` an index feed?",
-                    redact_url(&self.url),
-                    page.lines,
-                    page.invalid
-                        .first()
-                        .map(|i| i.reason.as_str())
-                        .unwrap_or("no detail")
-                )));
-            }
-            if let (Some(newest), Some(s)) = (&page.last_timestamp, &since)
-                && timestamp_cmp(newest, s).is_lt()
-            {
-                return Err(SourceError::Feed(format!(
-                    "the module index went back in time: asked for entries since {s}, it answered a page whose newest entry is stamped {newest}; the cursor is not moved backwards"
-                )));
-            }
-            let advanced = match (&page.last_timestamp, &since) {
-                (Some(n), Some(s)) => timestamp_cmp(n, s).is_gt(),
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
-            let full = page.lines >= PAGE_LIMIT;
-            let mut next = page.last_timestamp.clone().or_else(|| since.clone());
-            let mut skipped = false;
-            if full && !advanced {
-                // A full page of one timestamp: `since` is inclusive, so asking
-                // again returns the same page for ever. Move one nanosecond past it
-                // and say what may have been missed.
-                let at = since.clone().or_else(|| page.last_timestamp.clone());
-                let skip_to = at.as_deref().and_then(next_instant);
-                let msg = match (&at, &skip_to) {
-                    (Some(at), Some(to)) => format!(
-                        "index page since={at} holds {} lines all stamped {at} (or refused): the index cannot be paged past them; moved on to {to}. Entries stamped exactly {at} beyond this page may have been skipped",
-                        page.lines
-                    ),
-                    _ => format!(
-                        "index page since={} holds {} lines and none has a usable timestamp: the walk cannot continue",
-                        since.as_deref().unwrap_or("(start)"),
-                        page.lines
-                    ),
-                };
-                intake.note(Event::Gap(msg));
-                if skip_to.is_some() {
-                    next = skip_to;
-                    skipped = true;
-                }
-            }
-            let advanced = advanced || skipped;
-            // Fetch the next page while this one is taken in.
-            let offered = async {
-                match next.clone() {
-                    Some(c) => intake.offer(page.entries, Some(c)).await,
-                    None => Ok(PageStats::default()),
-                }
-            };
-            let prefetch = async {
-                if advanced {
-                    Some(self.fetch_page(next.as_deref()).await)
-                } else {
-                    None
-                }
-            };
-            let (stats, next_body) = tokio::join!(offered, prefetch);
-            new += stats?.new;
-            intake.note(Event::Progress {
-                n: pages,
-                message: format!(
-                    "pages, {new} new entries, at {}",
-                    next.as_deref().unwrap_or("the start")
-                ),
-            });
-            if pages.is_multiple_of(50) {
-                intake.note(Event::Verbose(format!(
-                    "index: {pages} pages, {lines} entries, {new} new, cursor {} ({})",
-                    next.as_deref().unwrap_or("-"),
-                    crate::report::duration(started.elapsed())
-                )));
-            }
-            match next_body {
-                Some(b) => {
-                    body = b?;
-                    since = next;
-                }
-                None => break,
-            }
-        }
+        let pages = Arc::new(HttpPages {
+            upstream: self.upstream.clone(),
+            url: self.url.clone(),
+        });
+        let opts = WalkOptions {
+            walkers: self.walkers,
+            limit: PAGE_LIMIT,
+            feed: redact_url(&self.url),
+            now: None,
+        };
+        walk_feed(pages, intake, since, from_cursor, opts).await?;
         intake.note(Event::Finished);
         Ok(())
+    }
+}
+
+/// The index's pages over HTTP.
+struct HttpPages {
+    upstream: Arc<Upstream>,
+    url: Url,
+}
+
+impl PageSource for HttpPages {
+    fn fetch(
+        &self,
+        since: Option<String>,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<u8>, SourceError>> {
+        let upstream = self.upstream.clone();
+        let url = page_url(&self.url, since.as_deref(), limit);
+        Box::pin(async move {
+            upstream
+                .get_bytes(&url, PAGE_BYTES)
+                .await
+                .map_err(SourceError::Index)
+        })
     }
 }
 

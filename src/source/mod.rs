@@ -25,6 +25,7 @@ pub mod index;
 pub mod proxy;
 pub mod seeds;
 pub mod toolchains;
+pub mod walk;
 
 use std::future::Future;
 use std::path::Path;

@@ -83,11 +83,18 @@ impl State {
                     "INSERT OR IGNORE INTO versions(module_id, version, state) VALUES (?1, ?2, ?3)",
                 )
                 .map_err(|x| e("cannot record index page", x))?;
+            // A page often names one module several times (its versions are
+            // tagged together): look each up once per page.
+            let mut known: std::collections::HashMap<&str, (i64, bool)> =
+                std::collections::HashMap::new();
             for entry in entries {
-                let found: Option<(i64, bool)> = find
-                    .query_row([&entry.path], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-                    .map_err(|x| e("cannot record index page", x))?;
+                let found: Option<(i64, bool)> = match known.get(entry.path.as_str()) {
+                    Some(&f) => Some(f),
+                    None => find
+                        .query_row([&entry.path], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                        .map_err(|x| e("cannot record index page", x))?,
+                };
                 let (id, wanted) = match found {
                     Some(f) => f,
                     None => {
@@ -98,6 +105,7 @@ impl State {
                         (tx.last_insert_rowid(), wanted)
                     }
                 };
+                known.insert(entry.path.as_str(), (id, wanted));
                 let st = if wanted {
                     VersionState::Pending
                 } else {

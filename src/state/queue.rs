@@ -44,6 +44,19 @@ pub fn retry_delay_secs(attempts: i64) -> i64 {
     (60i64 << exp).min(6 * 3600)
 }
 
+// The state lists are literal so that SQLite uses the partial index
+// `versions_todo` (a bound parameter cannot prove its condition, and neither
+// can `state = 2` alone: SQLite only matches the index's own `IN` term). Without
+// it each count scans every version: on a mirror that knows the whole index
+// (a million rows), two scans were most of a no-op sync.
+const COUNT_DUE: &str = "SELECT count(*) FROM versions
+     WHERE state IN (1 /* pending */, 2 /* failed */, 5 /* missing */)
+       AND (state = 1 /* pending */ OR ?2 OR next_attempt IS NULL OR next_attempt <= ?1)";
+const COUNT_DEFERRED: &str = "SELECT count(*) FROM versions
+     WHERE state IN (1, 2, 5) AND state = 2 /* failed */ AND NOT ?2 AND next_attempt > ?1";
+const COUNT_MISSING: &str = "SELECT count(*) FROM versions
+     WHERE state IN (1, 2, 5) AND state = 5 /* missing */ AND NOT ?2 AND next_attempt > ?1";
+
 impl State {
     /// How many versions are due now, how many failed ones wait for their
     /// retry time, and how many the upstream did not have yet. With
@@ -56,13 +69,7 @@ impl State {
                 .map(|n| n as u64)
                 .map_err(|e| self.err("cannot count work", e))
         };
-        // The state lists are literal so that SQLite uses the partial index
-        // `versions_todo` (a bound parameter cannot prove its condition).
-        let mut due = count(
-            "SELECT count(*) FROM versions
-                 WHERE state IN (1 /* pending */, 2 /* failed */, 5 /* missing */)
-                   AND (state = 1 /* pending */ OR ?2 OR next_attempt IS NULL OR next_attempt <= ?1)",
-        )?;
+        let mut due = count(COUNT_DUE)?;
         if retry_failed {
             due += self
                 .conn
@@ -76,14 +83,8 @@ impl State {
         }
         Ok(TodoCounts {
             due,
-            deferred: count(
-                "SELECT count(*) FROM versions
-                     WHERE state = 2 /* failed */ AND NOT ?2 AND next_attempt > ?1",
-            )?,
-            missing: count(
-                "SELECT count(*) FROM versions
-                     WHERE state = 5 /* missing */ AND NOT ?2 AND next_attempt > ?1",
-            )?,
+            deferred: count(COUNT_DEFERRED)?,
+            missing: count(COUNT_MISSING)?,
         })
     }
 
@@ -352,6 +353,27 @@ pub(super) fn todo_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Todo> {
 mod tests {
     use super::super::tests::{entry, open_temp};
     use super::*;
+
+    /// Issue 16: the counts a sync starts with read the partial index, not
+    /// every version the index ever named.
+    #[test]
+    fn todo_counts_use_the_partial_index() {
+        let (_d, st) = open_temp();
+        for sql in [COUNT_DUE, COUNT_DEFERRED, COUNT_MISSING] {
+            let plan: Vec<String> = st
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params![0i64, false], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<std::result::Result<_, _>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|p| p.contains("USING INDEX versions_todo")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
 
     #[test]
     fn todo_pages_cover_everything_once() {

@@ -28,6 +28,33 @@ struct Entry {
 pub struct IndexFeed {
     entries: Vec<Entry>,
     noise: u64,
+    spread: Option<Spread>,
+}
+
+/// Noise spread over a long span with a density that varies as the real
+/// index's does: growing over time, with one day holding a tenth of it all.
+#[derive(Clone, Copy, Debug)]
+pub struct Spread {
+    pub start_us: i64,
+    pub span_us: i64,
+}
+
+impl Spread {
+    /// Where noise entry `k` of `n` falls: a monotone map of `k/n` onto the
+    /// span (microseconds after `start_us`).
+    fn offset(&self, k: u64, n: u64) -> i64 {
+        let x = k as f64 / n.max(1) as f64;
+        let t = if x < 0.45 {
+            // Growing density: entries ∝ t².
+            0.5 * (x / 0.45).sqrt()
+        } else if x < 0.55 {
+            // A tenth of the feed in about a day (a mass re-index).
+            0.5 + 0.0014 * (x - 0.45) / 0.1
+        } else {
+            0.5014 + (1.0 - 0.5014) * ((x - 0.55) / 0.45).sqrt()
+        };
+        (t * self.span_us as f64) as i64
+    }
 }
 
 /// One index line: `{"Path":…,"Version":…,"Timestamp":…}`.
@@ -68,7 +95,40 @@ impl IndexFeed {
         IndexFeed {
             entries: Vec::new(),
             noise,
+            spread: None,
         }
+    }
+
+    /// Noise entries spread over `spread` instead of one per millisecond
+    /// from `corpus_start()`.
+    pub fn spread_over(noise: u64, spread: Spread) -> IndexFeed {
+        IndexFeed {
+            entries: Vec::new(),
+            noise,
+            spread: Some(spread),
+        }
+    }
+
+    /// Timestamp of noise entry `k`.
+    pub fn noise_ts(&self, k: u64) -> i64 {
+        match self.spread {
+            None => noise_ts(k),
+            Some(s) => s.start_us + s.offset(k, self.noise),
+        }
+    }
+
+    /// The first noise entry stamped at or after `since_us`.
+    fn first_noise_at(&self, since_us: i64) -> u64 {
+        let (mut lo, mut hi) = (0u64, self.noise);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.noise_ts(mid) < since_us {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     pub fn noise(&self) -> u64 {
@@ -78,7 +138,7 @@ impl IndexFeed {
     /// Timestamp of the latest entry, noise included (`None` if empty).
     pub fn last_ts(&self) -> Option<i64> {
         let real = self.entries.last().map(|e| e.ts);
-        let noise = (self.noise > 0).then(|| noise_ts(self.noise - 1));
+        let noise = (self.noise > 0).then(|| self.noise_ts(self.noise - 1));
         real.max(noise)
     }
 
@@ -154,15 +214,10 @@ impl IndexFeed {
     pub fn page(&self, since_us: i64, limit: usize) -> String {
         let mut out = String::new();
         let mut i = self.entries.partition_point(|e| e.ts < since_us);
-        let base = noise_ts(0);
-        let mut k: u64 = if since_us <= base {
-            0
-        } else {
-            ((since_us - base) as u64).div_ceil(NOISE_STEP_US as u64)
-        };
+        let mut k = self.first_noise_at(since_us);
         for _ in 0..limit {
             let real = self.entries.get(i);
-            let noise = (k < self.noise).then(|| noise_ts(k));
+            let noise = (k < self.noise).then(|| self.noise_ts(k));
             match (real, noise) {
                 (Some(e), Some(nts)) if e.ts <= nts => {
                     out.push_str(&e.line);
@@ -173,8 +228,8 @@ impl IndexFeed {
                     i += 1;
                 }
                 (_, Some(_)) => {
-                    let (p, v, ts) = noise_entry(k);
-                    out.push_str(&entry_line(&p, &v, ts));
+                    let (p, v, _) = noise_entry(k);
+                    out.push_str(&entry_line(&p, &v, self.noise_ts(k)));
                     k += 1;
                 }
                 (None, None) => break,

@@ -51,6 +51,11 @@ pub struct FakeOptions {
     /// Caps the total rate of zip bodies (bytes per second, all connections
     /// together, like one network link); 0 means no cap.
     pub rate_bytes_per_sec: u64,
+    /// Spreads the noise entries over this span (microseconds from its
+    /// start) with a varying density, instead of one per millisecond.
+    pub index_spread: Option<index::Spread>,
+    /// Every index page is answered this much later: a round-trip time.
+    pub index_page_delay: Duration,
 }
 
 impl Default for FakeOptions {
@@ -62,6 +67,8 @@ impl Default for FakeOptions {
             seed: *b"gomirror fake upstream test key!",
             port: 0,
             rate_bytes_per_sec: 0,
+            index_spread: None,
+            index_page_delay: Duration::ZERO,
         }
     }
 }
@@ -261,6 +268,8 @@ struct Shared {
     wrong_signer: NoteSigner,
     zip_dir: PathBuf,
     next_zip: AtomicU64,
+    /// `FakeOptions::index_page_delay`.
+    index_page_delay: Duration,
 }
 
 impl Shared {
@@ -393,7 +402,12 @@ impl FakeUpstream {
             state: Mutex::new(State {
                 modules: HashMap::new(),
                 order: Vec::new(),
-                index: IndexFeed::new(options.extra_index_entries as u64),
+                index: match options.index_spread {
+                    Some(spread) => {
+                        IndexFeed::spread_over(options.extra_index_entries as u64, spread)
+                    }
+                    None => IndexFeed::new(options.extra_index_entries as u64),
+                },
                 log: Log::new(options.filler_records as u64),
                 fork: None,
                 rewind: None,
@@ -417,6 +431,7 @@ impl FakeUpstream {
             wrong_signer: NoteSigner::from_seed(&options.sumdb_name, wrong_seed),
             zip_dir,
             next_zip: AtomicU64::new(0),
+            index_page_delay: options.index_page_delay,
         });
         let served = build_all(&shared, corpus.versions);
         {
@@ -548,6 +563,18 @@ impl FakeUpstream {
             .last_ts()
             .map_or(index::corpus_start(), |t| t + 2_345);
         state.insert(served, ts);
+    }
+
+    /// Publishes a new version whose index entry is stamped `ts_us`
+    /// (microseconds since the epoch), anywhere in the feed.
+    pub fn add_at(&self, v: ModuleVersionSpec, ts_us: i64) {
+        let served = build_served(&self.shared, v);
+        self.shared.lock().insert(served, ts_us);
+    }
+
+    /// The timestamp of noise entry `k` of the index (microseconds).
+    pub fn noise_timestamp(&self, k: u64) -> i64 {
+        self.shared.lock().index.noise_ts(k)
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -764,9 +791,14 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::
                         async move {
                             let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                             shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
-                            let resp = handle(&shared, req);
                             // The request counts until its body is sent or dropped.
                             let gauge = InFlight(shared.clone());
+                            if !shared.index_page_delay.is_zero()
+                                && req.uri().path().starts_with("/index")
+                            {
+                                tokio::time::sleep(shared.index_page_delay).await;
+                            }
+                            let resp = handle(&shared, req);
                             Ok::<_, Infallible>(resp.map(|body| Counted { body, _gauge: gauge }))
                         }
                     });
