@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::gomod::pattern;
 use crate::http::Upstream;
 pub use crate::http::redact::redact;
+use crate::source::feed::MirrorFeed;
 use crate::source::index::IndexFeed;
 pub use crate::source::index::IndexSince;
 use crate::source::proxy::ProxyOrigin;
@@ -46,6 +47,33 @@ struct RawConfig {
     filter: RawFilter,
     #[serde(default)]
     prune: RawPrune,
+    #[serde(default)]
+    feed: RawFeed,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    #[serde(default = "default_segment_entries")]
+    segment_entries: u64,
+    #[serde(default = "default_keep_segments")]
+    keep_segments: u64,
+}
+
+impl Default for RawFeed {
+    fn default() -> Self {
+        RawFeed {
+            segment_entries: default_segment_entries(),
+            keep_segments: default_keep_segments(),
+        }
+    }
+}
+
+fn default_segment_entries() -> u64 {
+    1000
+}
+fn default_keep_segments() -> u64 {
+    1000
 }
 
 #[derive(Deserialize)]
@@ -199,6 +227,11 @@ pub struct Settings {
     pub workers: usize,
     pub filter: Filter,
     pub prune: PruneSettings,
+    /// Another gomirror tree whose change feed says what is wanted
+    /// (`upstream.index = "mirror+URL"`): the tree's base URL.
+    pub follow: Option<Url>,
+    /// This mirror's own change feed (`<output>/feed/`).
+    pub feed: FeedSettings,
     /// The process's one HTTP client, built on first use and shared by every
     /// clone of these settings.
     client: SharedClient,
@@ -215,6 +248,16 @@ impl fmt::Debug for SharedClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SharedClient")
     }
+}
+
+/// `[feed]`: the shape of this mirror's change feed.
+#[derive(Clone, Debug)]
+pub struct FeedSettings {
+    /// Entries per segment file; fixed when the feed is created (a later
+    /// change applies to a new feed only).
+    pub segment_entries: u64,
+    /// Complete segments kept; older ones are compacted into a snapshot.
+    pub keep_segments: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -329,6 +372,12 @@ impl Settings {
         Ok(u)
     }
 
+    /// The nearest link of this mirror's upstream chain, for its feed and
+    /// trace: the feed it follows, else its proxy (credentials masked).
+    pub fn upstream_name(&self) -> String {
+        crate::http::redact::redact_url(self.follow.as_ref().unwrap_or(&self.proxy))
+    }
+
     /// Where versions' files come from: today the one configured proxy.
     pub fn origin(&self) -> Result<Arc<dyn Origin>, String> {
         Ok(Arc::new(ProxyOrigin::new(
@@ -349,6 +398,9 @@ impl Settings {
                 index.clone(),
                 self.index_since.clone(),
             )));
+        }
+        if let Some(base) = &self.follow {
+            sources.push(Box::new(MirrorFeed::new(self.upstream()?, base.clone())));
         }
         if !self.seeds.is_empty() {
             sources.push(Box::new(Seeds::new(self.origin()?, self.seeds.clone())));
@@ -386,10 +438,34 @@ impl Settings {
         let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
 
         let proxy = parse_url("upstream.proxy", &raw.upstream.proxy).map_err(&invalid)?;
-        let index = match raw.upstream.index.trim() {
-            "off" => None,
-            text => Some(parse_url("upstream.index", text).map_err(&invalid)?),
+        let (index, follow) = match raw.upstream.index.trim() {
+            "off" => (None, None),
+            text => match text.strip_prefix("mirror+") {
+                Some(url) => {
+                    let mut base = parse_url("upstream.index", url).map_err(&invalid)?;
+                    if !base.path().ends_with('/') {
+                        let p = format!("{}/", base.path());
+                        base.set_path(&p);
+                    }
+                    (None, Some(base))
+                }
+                None => (
+                    Some(parse_url("upstream.index", text).map_err(&invalid)?),
+                    None,
+                ),
+            },
         };
+        if raw.feed.segment_entries == 0 || raw.feed.segment_entries > 1_000_000 {
+            return Err(invalid(format!(
+                "feed.segment_entries must be between 1 and 1000000, not {}",
+                raw.feed.segment_entries
+            )));
+        }
+        if raw.feed.keep_segments == 0 {
+            return Err(invalid(
+                "feed.keep_segments must be at least 1 (the newest complete segment is always kept)".into(),
+            ));
+        }
         let timeout = bounded_duration(
             "upstream.timeout",
             &raw.upstream.timeout,
@@ -460,7 +536,11 @@ impl Settings {
                     .into(),
             ));
         }
-        if index.is_none() && raw.filter.seed.is_empty() && raw.filter.toolchains.is_empty() {
+        if index.is_none()
+            && follow.is_none()
+            && raw.filter.seed.is_empty()
+            && raw.filter.toolchains.is_empty()
+        {
             return Err(invalid(
                 "upstream.index is \"off\" and neither filter.seed nor filter.toolchains names anything, so nothing would be mirrored"
                     .into(),
@@ -572,6 +652,11 @@ impl Settings {
                 recheck_interval,
                 recheck_batch: raw.prune.recheck_batch,
                 scan_tree: raw.prune.scan_tree,
+            },
+            follow,
+            feed: FeedSettings {
+                segment_entries: raw.feed.segment_entries,
+                keep_segments: raw.feed.keep_segments,
             },
         })
     }

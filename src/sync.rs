@@ -19,6 +19,7 @@ use crate::fetch::{WorkSource, fetch_and_publish};
 use crate::lock::RunLock;
 use crate::plan;
 use crate::prune::{self, recheck::recheck};
+use crate::publish::feed::write_feed;
 use crate::publish::lists::rewrite_dirty_lists;
 use crate::report::summary::SyncReport;
 use crate::report::{self, Reporter};
@@ -123,8 +124,10 @@ async fn pipeline(
     report.deferred = todo.deferred;
     report.missing_waiting = todo.missing;
 
-    // Lists left stale by a killed run are rewritten first.
+    // Lists left stale by a killed run are rewritten first, then the feed
+    // entries a killed run recorded but did not write.
     rewrite_dirty_lists(db, tree).await?;
+    write_feed(settings, db, tree).await?;
     restore_served_head(settings, db, tree, &upstream).await?;
 
     if due > 0 {
@@ -143,6 +146,7 @@ async fn pipeline(
         report.pruned = Some(summary);
     }
     rewrite_dirty_lists(db, tree).await?;
+    write_feed(settings, db, tree).await?;
     report.bytes = upstream.bytes_received();
     Ok(())
 }

@@ -20,6 +20,7 @@
 //! of its own); writes are batched in transactions.
 
 pub mod db;
+mod feed;
 mod heads;
 mod index;
 mod lists;
@@ -35,6 +36,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use crate::model::{Listed, Published, Todo, missing_grace_secs};
+pub use feed::{ChangeStats, FeedEntry, FeedHead, FeedOp, FollowCursor};
 pub use heads::StoredHead;
 pub use index::{FilterChange, IndexEntry, PageStats};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};

@@ -246,6 +246,7 @@ impl State {
             for (id, v) in versions {
                 up.execute(params![id, v]).map_err(e)?;
             }
+            super::feed::append(&tx, super::FeedOp::Delete, versions).map_err(e)?;
         }
         tx.commit().map_err(e)
     }

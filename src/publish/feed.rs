@@ -1,0 +1,325 @@
+//! The change feed in the tree (`<output>/feed/`, see `docs/feed.md`): what
+//! this mirror published and deleted, in order, as static files that a stock
+//! web server serves and another gomirror follows (`index = "mirror+URL"`).
+//!
+//! The state database holds the entries (`state::feed`, appended in the
+//! transactions that publish and unpublish); this module projects them, the
+//! way `lists` projects `@v/list`: complete segments (`feed/<k>.jsonl`, never
+//! rewritten), the open segment (`feed/tail.jsonl`) and `feed/latest`, which
+//! says where the feed stands. Written in that order, each atomically through
+//! the store, with a barrier before `latest`: a follower that reads `latest`
+//! finds every entry it announces, and every entry names a version whose
+//! files and lists were in place before it was written.
+//!
+//! Compaction keeps the newest `feed.keep_segments` complete segments. Before
+//! older ones go, a snapshot of every published version (`feed/snapshot/<seq>.jsonl`)
+//! is written; a follower whose position was compacted away reads it and
+//! compares in full.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runner::Fatal;
+use crate::settings::{FeedSettings, Settings};
+// Hook for the trace file (`<output>/trace/<name>.json`, operations work):
+// the upstream chain it names is `Latest::chain` of this mirror's feed.
+use crate::state::{FeedEntry, FeedHead, db::Db};
+use crate::store::Store;
+
+/// The feed's directory in the tree: no module path can start with it (a
+/// module path's first element has a dot).
+pub const DIR: &str = "feed";
+/// The format `feed/latest` names; a follower refuses another.
+pub const FORMAT: &str = "gomirror-feed/1";
+
+/// `feed/latest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latest {
+    pub format: String,
+    /// This feed's identity (random, fixed when it was created).
+    pub id: String,
+    /// The sequence number the next entry will get: entries `first..next` exist.
+    pub next: u64,
+    /// The oldest entry still in the tree.
+    pub first: u64,
+    /// Entries per segment: segment `k` holds `k*segment_entries ..`.
+    pub segment_entries: u64,
+    /// The snapshot that replaces the compacted entries below `first`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
+    /// Where this mirror's versions come from, nearest first (the upstream
+    /// chain; a follower prepends its own upstream).
+    #[serde(default)]
+    pub chain: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// The state after entries `..seq`.
+    pub seq: u64,
+    /// Its key under `feed/`.
+    pub file: String,
+}
+
+/// One line of a segment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    pub seq: u64,
+    pub time: String,
+    pub op: String,
+    pub path: String,
+    pub version: String,
+}
+
+/// One line of a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotLine {
+    pub path: String,
+    pub version: String,
+}
+
+pub fn latest_key() -> String {
+    format!("{DIR}/latest")
+}
+
+pub fn tail_key() -> String {
+    format!("{DIR}/tail.jsonl")
+}
+
+pub fn segment_key(k: u64) -> String {
+    format!("{DIR}/{}", segment_name(k))
+}
+
+pub fn segment_name(k: u64) -> String {
+    format!("{k:012}.jsonl")
+}
+
+pub fn snapshot_name(seq: u64) -> String {
+    format!("snapshot/{seq:012}.jsonl")
+}
+
+fn render(entries: &[FeedEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 100);
+    for e in entries {
+        let line = Line {
+            seq: e.seq,
+            time: e.time.clone(),
+            op: e.op.name().to_string(),
+            path: e.path.clone(),
+            version: e.version.clone(),
+        };
+        // Serialising plain strings and numbers cannot fail.
+        serde_json::to_writer(&mut out, &line).expect("feed line");
+        out.push(b'\n');
+    }
+    out
+}
+
+fn render_latest(head: &FeedHead, chain: &[String]) -> Vec<u8> {
+    let latest = Latest {
+        format: FORMAT.to_string(),
+        id: head.id.clone(),
+        next: head.next,
+        first: head.first,
+        segment_entries: head.segment_size,
+        snapshot: head.snapshot.map(|seq| Snapshot {
+            seq,
+            file: snapshot_name(seq),
+        }),
+        chain: chain.to_vec(),
+    };
+    let mut out = serde_json::to_vec_pretty(&latest).expect("feed latest");
+    out.push(b'\n');
+    out
+}
+
+/// What one write of the feed has to put in the tree.
+struct Projection {
+    head: FeedHead,
+    /// (key, content) of segments, then the tail.
+    files: Vec<(String, Vec<u8>)>,
+}
+
+/// Brings `<output>/feed/` up to date with the state database, then compacts
+/// it if it holds more than `feed.keep_segments` complete segments. Call
+/// after the lists of everything the new entries name are in place.
+pub async fn write_feed(settings: &Settings, db: &Db, tree: &Arc<dyn Store>) -> Result<(), Fatal> {
+    let feed = settings.feed.clone();
+    let size_hint = feed.segment_entries;
+    let own = settings.upstream_name();
+    let following = settings.follow.is_some();
+    let (proj, needs_latest, chain) = db
+        .call(move |s| {
+            // The chain: this mirror's upstream, then (when it follows another
+            // mirror) the chain that mirror's feed names.
+            let mut chain = vec![own];
+            if following
+                && let Some(text) = s.meta("follow.chain")?
+                && let Ok(theirs) = serde_json::from_str::<Vec<String>>(&text)
+            {
+                chain = theirs;
+            }
+            let head = s.feed_head(Some(size_hint))?;
+            let size = head.segment_size;
+            let mut files = Vec::new();
+            let from = head.written.max(head.first);
+            if from < head.next || head.written == 0 {
+                let mut k = from / size;
+                loop {
+                    let start = k * size;
+                    let end = (start + size).min(head.next);
+                    let entries = s.feed_entries(start.max(head.first), end)?;
+                    if start + size <= head.next {
+                        files.push((segment_key(k), render(&entries)));
+                        k += 1;
+                    } else {
+                        files.push((tail_key(), render(&entries)));
+                        break;
+                    }
+                }
+            }
+            let needs = !files.is_empty();
+            Ok((Projection { head, files }, needs, chain))
+        })
+        .await?;
+    let head = proj.head.clone();
+    let t = tree.clone();
+    let chain2 = chain.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), Fatal> {
+        for (key, bytes) in &proj.files {
+            t.write_if_changed(key, bytes)?;
+        }
+        if needs_latest {
+            t.barrier()?;
+        }
+        t.write_if_changed(&latest_key(), &render_latest(&proj.head, &chain2))?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| Fatal::crashed("writing the feed", e))??;
+    if head.written != head.next {
+        let next = head.next;
+        db.call(move |s| s.set_feed_written(next)).await?;
+    }
+    compact(&feed, &chain, db, tree, head).await
+}
+
+/// Compaction: when more than `keep_segments` complete segments are kept, a
+/// snapshot of the published versions is written, the oldest segments are
+/// dropped from the state database, `latest` points at the snapshot, and
+/// only then are the old files deleted.
+async fn compact(
+    feed: &FeedSettings,
+    chain: &[String],
+    db: &Db,
+    tree: &Arc<dyn Store>,
+    head: FeedHead,
+) -> Result<(), Fatal> {
+    let size = head.segment_size;
+    let complete = head.next / size;
+    let kept_from = head.first / size;
+    if complete.saturating_sub(kept_from) <= feed.keep_segments {
+        return Ok(());
+    }
+    let new_first = (complete - feed.keep_segments) * size;
+    let seq = head.next;
+    // The snapshot, streamed page by page into a staged file.
+    let staged = tree.staging().new_file("feed-snapshot")?;
+    let mut file = std::io::BufWriter::new(staged);
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let a = after.clone();
+        let page = db
+            .call(move |s| {
+                s.feed_live_page(a.as_ref().map(|(p, v)| (p.as_str(), v.as_str())), 1000)
+            })
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = Some((last.path.clone(), last.version.clone()));
+        for e in &page {
+            let line = SnapshotLine {
+                path: e.path.clone(),
+                version: e.version.clone(),
+            };
+            serde_json::to_writer(&mut file, &line).expect("snapshot line");
+            file.write_all(b"\n")
+                .map_err(|e| Fatal::context("cannot write the feed snapshot", e))?;
+        }
+    }
+    let staged = file
+        .into_inner()
+        .map_err(|e| Fatal::context("cannot write the feed snapshot", e.into_error()))?;
+    let staged = staged.into_temp_path();
+    let t = tree.clone();
+    let key = format!("{DIR}/{}", snapshot_name(seq));
+    tokio::task::spawn_blocking(move || -> Result<(), Fatal> {
+        t.put(&staged, &key)?;
+        drop(staged.keep());
+        t.barrier()?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| Fatal::crashed("writing the feed", e))??;
+    db.call(move |s| s.compact_feed(new_first, seq)).await?;
+    let mut new_head = head.clone();
+    new_head.first = new_first;
+    new_head.snapshot = Some(seq);
+    let t = tree.clone();
+    let chain = chain.to_vec();
+    let old_snapshot = head.snapshot;
+    tokio::task::spawn_blocking(move || -> Result<(), Fatal> {
+        t.write_if_changed(&latest_key(), &render_latest(&new_head, &chain))?;
+        t.barrier()?;
+        for k in head.first / size..new_first / size {
+            t.delete(&segment_key(k))?;
+        }
+        if let Some(old) = old_snapshot.filter(|&o| o != seq) {
+            t.delete(&format!("{DIR}/{}", snapshot_name(old)))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Fatal::crashed("compacting the feed", e))??;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::FeedOp;
+
+    #[test]
+    fn lines_and_latest_read_back() {
+        let e = FeedEntry {
+            seq: 7,
+            time: "2026-01-02T03:04:05Z".into(),
+            op: FeedOp::Delete,
+            path: "a.example/m".into(),
+            version: "v1.0.0".into(),
+        };
+        let text = String::from_utf8(render(&[e])).unwrap();
+        assert_eq!(
+            text,
+            "{\"seq\":7,\"time\":\"2026-01-02T03:04:05Z\",\"op\":\"delete\",\"path\":\"a.example/m\",\"version\":\"v1.0.0\"}\n"
+        );
+        let head = FeedHead {
+            id: "abc".into(),
+            next: 12,
+            first: 10,
+            segment_size: 5,
+            written: 12,
+            snapshot: Some(11),
+        };
+        let l: Latest =
+            serde_json::from_slice(&render_latest(&head, &["https://x.example/".into()])).unwrap();
+        assert_eq!(l.snapshot.unwrap().file, "snapshot/000000000011.jsonl");
+        assert_eq!((l.next, l.first, l.segment_entries), (12, 10, 5));
+        assert_eq!(segment_key(3), "feed/000000000003.jsonl");
+    }
+}
