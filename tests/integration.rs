@@ -8,6 +8,7 @@ mod crash_points;
 mod e2e;
 mod examples;
 mod faults;
+mod feed;
 mod fuzz_corpus;
 mod index_faults;
 mod load;

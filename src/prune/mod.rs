@@ -208,7 +208,7 @@ fn dir_can_belong(rel: &str, sumdb_prefix: &str) -> bool {
     true
 }
 
-const FEED_DIR: &str = crate::publish::feed::DIR;
+const FEED_DIR: &str = crate::feed::DIR;
 const FEED_SNAPSHOTS: &str = "feed/snapshot";
 
 /// Whether a file under `feed/` is one the feed writer makes: `latest`,
@@ -451,6 +451,7 @@ async fn execute(
         let versions = keys(&page);
         db.call(move |s| s.unlist(&versions)).await.map_err(fatal)?;
         rewrite_dirty_lists(db, tree).await?;
+        crate::publish::feed::write_feed(settings, db, tree).await?;
         let (t, name) = (tree.clone(), name.clone());
         removal = tokio::task::spawn_blocking(move || {
             delete_versions(&*t, &name, page, &mut removal);
@@ -463,7 +464,6 @@ async fn execute(
         db.call(move |s| s.mark_out_of_tree(&gone))
             .await
             .map_err(fatal)?;
-        crate::publish::feed::write_feed(settings, db, tree).await?;
     }
     let t = tree.clone();
     removal = tokio::task::spawn_blocking(move || {

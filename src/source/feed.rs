@@ -21,9 +21,9 @@ use std::sync::Arc;
 
 use reqwest::Url;
 
+use crate::feed::{DIR, FORMAT, Latest, Line, SnapshotLine, latest_key, segment_key, tail_key};
 use crate::gomod;
 use crate::http::{self, Upstream};
-use crate::publish::feed::{FORMAT, Latest, Line, SnapshotLine, latest_key, segment_key, tail_key};
 use crate::source::{Discovery, Event, Intake, LocalBoxFuture, SourceError};
 use crate::state::{FeedOp, FollowCursor, IndexEntry};
 
@@ -92,14 +92,16 @@ impl MirrorFeed {
     }
 
     /// The entries of segment `k` from `from` up to `to`, read from the
-    /// complete segment or from the tail.
+    /// complete segment or from the tail, and where they end: a tail older
+    /// than `latest` (a cache in between) ends before `to`, and the rest is
+    /// read on the next sync.
     async fn segment(
         &self,
         latest: &Latest,
         k: u64,
         from: u64,
         to: u64,
-    ) -> Result<Vec<(FeedOp, IndexEntry)>, SourceError> {
+    ) -> Result<(Vec<(FeedOp, IndexEntry)>, u64), SourceError> {
         let size = latest.segment_entries;
         let start = k * size;
         let complete = start + size <= latest.next;
@@ -124,19 +126,22 @@ impl MirrorFeed {
             }
         }
         let have = start + lines.len() as u64;
-        let need = if complete { start + size } else { to };
-        if have < need {
+        if (complete && have != start + size) || (!complete && have > start + size) {
             return Err(SourceError::Feed(format!(
-                "{}: ends at entry {have}, but the feed head announces entries up to {}; the feed is damaged or incomplete",
+                "{}: holds {} entries where a segment holds {size}; the feed is damaged",
                 self.name(&key),
-                need
+                lines.len()
             )));
         }
-        Ok(lines
-            .into_iter()
-            .filter(|(seq, ..)| *seq >= from && *seq < to)
-            .map(|(_, op, e)| (op, e))
-            .collect())
+        let end = to.min(have);
+        Ok((
+            lines
+                .into_iter()
+                .filter(|(seq, ..)| *seq >= from && *seq < end)
+                .map(|(_, op, e)| (op, e))
+                .collect(),
+            end.max(from),
+        ))
     }
 
     fn parse_segment(
@@ -193,7 +198,7 @@ impl MirrorFeed {
                 latest.first
             )));
         };
-        let key = format!("{}/{}", crate::publish::feed::DIR, snap.file);
+        let key = format!("{}/{}", DIR, snap.file);
         if snap.file.contains("..") || !snap.file.starts_with("snapshot/") {
             return Err(SourceError::Feed(format!(
                 "{}: snapshot file {:?} is not under feed/snapshot/",
@@ -301,7 +306,7 @@ impl Discovery for MirrorFeed {
             while at < latest.next {
                 let k = at / latest.segment_entries;
                 let end = ((k + 1) * latest.segment_entries).min(latest.next);
-                let changes = self.segment(&latest, k, at, end).await?;
+                let (changes, reached) = self.segment(&latest, k, at, end).await?;
                 intake.note(Event::Page {
                     lines: changes.len(),
                 });
@@ -310,10 +315,17 @@ impl Discovery for MirrorFeed {
                         changes,
                         FollowCursor {
                             id: latest.id.clone(),
-                            next: end,
+                            next: reached,
                         },
                     )
                     .await?;
+                if reached < end {
+                    intake.note(Event::Verbose(format!(
+                        "{} ends at entry {reached}, before the {end} its head announces (a cache in between?); the rest next time",
+                        self.name(&tail_key())
+                    )));
+                    break;
+                }
                 at = end;
             }
             intake.note(Event::Finished);

@@ -6,8 +6,8 @@
 //! versions it withdrew (`feed_withdrawn`, never queued again by a filter).
 //!
 //! Feed entries are appended in the same transactions that record a version
-//! published ([`State::mark_published`]) or out of the tree
-//! ([`State::mark_out_of_tree`]), so the feed never misses a change and
+//! published ([`State::mark_published`]) or no longer listed, about to be
+//! deleted ([`State::unlist`]), so the feed never misses a change and
 //! never names one that did not happen. `publish::feed` projects them into
 //! `<output>/feed/`.
 
@@ -512,8 +512,8 @@ mod tests {
         // Republishing (a repair) adds nothing.
         s.mark_published(&[published(id, "v1.0.0", None)], &[], 2)
             .unwrap();
-        s.mark_out_of_tree(&[(id, "v1.0.0".to_string())]).unwrap();
-        s.mark_out_of_tree(&[(id, "v1.0.0".to_string())]).unwrap();
+        s.unlist(&[(id, "v1.0.0".to_string())]).unwrap();
+        s.unlist(&[(id, "v1.0.0".to_string())]).unwrap();
         let got: Vec<(u64, FeedOp, String)> = s
             .feed_entries(0, 10)
             .unwrap()
