@@ -965,6 +965,44 @@ include = ["golang.org/x"]
     }
 
     #[test]
+    fn index_mirror_plus_follows_another_trees_feed() {
+        let follow = |index: &str, extra: &str| {
+            cfg(&(minimal("").replace("https://index.golang.org/index", index) + extra))
+        };
+        let s = follow("mirror+https://up.example/tree", "").unwrap();
+        assert_eq!(s.index, None);
+        assert_eq!(
+            s.follow.as_ref().unwrap().as_str(),
+            "https://up.example/tree/"
+        );
+        assert_eq!(s.upstream_name(), "https://up.example/tree/");
+        let d = s.discovery().unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            d[0].describe(),
+            "the change feed of https://up.example/tree/"
+        );
+        assert_eq!((s.feed.segment_entries, s.feed.keep_segments), (1000, 1000));
+        let s = follow(
+            "https://index.example/",
+            "\n[feed]\nsegment_entries = 5\nkeep_segments = 2\n",
+        )
+        .unwrap();
+        assert!(s.follow.is_none() && s.index.is_some());
+        assert_eq!((s.feed.segment_entries, s.feed.keep_segments), (5, 2));
+        let err = follow("mirror+not a url", "").unwrap_err().to_string();
+        assert!(err.contains("upstream.index"), "{err}");
+        for (extra, key) in [
+            ("\n[feed]\nsegment_entries = 0\n", "feed.segment_entries"),
+            ("\n[feed]\nkeep_segments = 0\n", "feed.keep_segments"),
+            ("\n[feed]\nkeep = 3\n", "keep"),
+        ] {
+            let err = follow("off", extra).unwrap_err().to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
+    }
+
+    #[test]
     fn index_off_follows_seeds_and_toolchains_only() {
         let off = |filter: &str| {
             cfg(&minimal("")

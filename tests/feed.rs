@@ -370,3 +370,139 @@ fn a_follower_behind_a_compacted_feed_compares_in_full() {
         "{feed_files:?}"
     );
 }
+
+#[test]
+fn a_tier_serving_other_bytes_is_refused_and_named() {
+    let m = Mirror::with(
+        Corpus::generated(2, 2, 3),
+        FakeOptions::default(),
+        Cfg::default(),
+    );
+    m.sync().expect(0);
+    let key = m.upstream.sumdb_key();
+    let name = m.upstream.sumdb_name();
+    let nginx = Nginx::serve(&m.out());
+    let b = Follower::new(&nginx.url(), &key, &name, "");
+    b.sync().expect(0);
+
+    // The upstream tier publishes a version, then its go.mod is edited.
+    let added = ModuleVersionSpec::new("example.com/swapped", "v1.0.0");
+    m.upstream.add(added.clone());
+    m.sync().expect(0);
+    let gomod = m
+        .out()
+        .join(version_file(&added.path, &added.version, "mod"));
+    let mut text = std::fs::read_to_string(&gomod).unwrap();
+    text.push_str("\nrequire example.com/evil v1.0.0\n");
+    std::fs::write(&gomod, text).unwrap();
+    b.sync()
+        .expect(1)
+        .contains("SECURITY")
+        .contains("example.com/swapped@v1.0.0");
+    assert!(
+        !b.out()
+            .join(version_file(&added.path, &added.version, "zip"))
+            .exists(),
+        "a zip the checksum database does not vouch for was published"
+    );
+}
+
+#[test]
+fn deletions_from_the_feed_respect_max_delete() {
+    let mut m = Mirror::with(
+        Corpus::generated(3, 3, 11),
+        FakeOptions::default(),
+        Cfg::default(),
+    );
+    m.sync().expect(0);
+    let key = m.upstream.sumdb_key();
+    let name = m.upstream.sumdb_name();
+    let nginx = Nginx::serve(&m.out());
+    let b = Follower::new(&nginx.url(), &key, &name, "");
+    // A cap of one version.
+    let cfg = b.dir.path().join("sync.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("max_delete = \"50%\"", "max_delete = 1");
+    std::fs::write(&cfg, text).unwrap();
+    b.sync().expect(0);
+
+    let dropped: Vec<(String, String)> = versions_in(&m.out())
+        .into_iter()
+        .filter(|(p, _)| p == "example.com/gen/m1")
+        .collect();
+    assert!(dropped.len() > 1, "{dropped:?}");
+    m.cfg.exclude = vec!["example.com/gen/m1".into()];
+    m.write_config();
+    m.sync().expect(0);
+
+    b.sync().expect(2).contains("REFUSED");
+    for (p, v) in &dropped {
+        assert!(b.out().join(version_file(p, v, "zip")).exists(), "{p}@{v}");
+    }
+    // Still refused on the next run: the deletions are recorded, not lost.
+    b.sync().expect(2).contains("REFUSED");
+    b.run(&["prune", "--force"]).expect(0);
+    assert_same_modules(&m.out(), &b.out());
+    // And a wider filter downstream does not bring them back.
+    b.sync().expect(0);
+    assert_same_modules(&m.out(), &b.out());
+}
+
+#[test]
+fn a_feed_that_went_back_stops_and_a_short_tail_is_read_next_time() {
+    let m = Mirror::with(
+        Corpus::generated(2, 2, 13),
+        FakeOptions::default(),
+        Cfg::default(),
+    );
+    m.sync().expect(0);
+    let key = m.upstream.sumdb_key();
+    let name = m.upstream.sumdb_name();
+    let nginx = Nginx::serve(&m.out());
+    let b = Follower::new(&nginx.url(), &key, &name, "");
+    b.sync().expect(0);
+
+    // Two new versions; a cache in between still serves the tail without
+    // the last one.
+    for v in ["v0.1.0", "v0.2.0"] {
+        m.upstream
+            .add(ModuleVersionSpec::new("example.com/tail", v));
+    }
+    m.sync().expect(0);
+    let tail = m.out().join("feed/tail.jsonl");
+    let full = std::fs::read_to_string(&tail).unwrap();
+    let mut lines: Vec<&str> = full.lines().collect();
+    assert!(lines.last().unwrap().contains("example.com/tail"), "{full}");
+    let cut: serde_json::Value = serde_json::from_str(lines.pop().unwrap()).unwrap();
+    let cut = cut["version"].as_str().unwrap().to_string();
+    let kept = if cut == "v0.1.0" { "v0.2.0" } else { "v0.1.0" };
+    std::fs::write(&tail, lines.join("\n") + "\n").unwrap();
+    b.sync().expect(0);
+    let has = |v: &str| {
+        b.out()
+            .join(version_file("example.com/tail", v, "zip"))
+            .exists()
+    };
+    assert!(has(kept) && !has(&cut), "kept {kept}, cut {cut}");
+    std::fs::write(&tail, &full).unwrap();
+    b.sync().expect(0);
+    assert_same_modules(&m.out(), &b.out());
+
+    // The upstream is restored from an older backup: its feed ends before
+    // what the follower has read.
+    let latest_path = m.out().join("feed/latest");
+    let good = std::fs::read_to_string(&latest_path).unwrap();
+    let mut latest: serde_json::Value = serde_json::from_str(&good).unwrap();
+    latest["next"] = serde_json::json!(1);
+    std::fs::write(&latest_path, latest.to_string()).unwrap();
+    let before = files_under(&b.out());
+    b.sync().expect(2).contains("the upstream feed went back");
+    assert_eq!(files_under(&b.out()), before);
+    b.run(&["status"])
+        .expect(0)
+        .contains("index      cursor feed ");
+    let json: serde_json::Value =
+        serde_json::from_str(&b.run(&["status", "--json"]).expect(0).stdout).unwrap();
+    assert_eq!(json["index"], format!("mirror+{}/", nginx.url()));
+}
