@@ -400,7 +400,15 @@ impl Settings {
             )));
         }
         if let Some(base) = &self.follow {
-            sources.push(Box::new(MirrorFeed::new(self.upstream()?, base.clone())));
+            let scratch = self
+                .state
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            sources.push(Box::new(MirrorFeed::new(
+                self.upstream()?,
+                base.clone(),
+                scratch,
+            )));
         }
         if !self.seeds.is_empty() {
             sources.push(Box::new(Seeds::new(self.origin()?, self.seeds.clone())));

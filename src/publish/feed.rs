@@ -65,13 +65,6 @@ fn render_latest(head: &FeedHead, chain: &[String]) -> Vec<u8> {
     out
 }
 
-/// What one write of the feed has to put in the tree.
-struct Projection {
-    head: FeedHead,
-    /// (key, content) of segments, then the tail.
-    files: Vec<(String, Vec<u8>)>,
-}
-
 /// Brings `<output>/feed/` up to date with the state database, then compacts
 /// it if it holds more than `feed.keep_segments` complete segments. Call
 /// after the lists of everything the new entries name are in place.
@@ -80,7 +73,7 @@ pub async fn write_feed(settings: &Settings, db: &Db, tree: &Arc<dyn Store>) -> 
     let size_hint = feed.segment_entries;
     let own = settings.upstream_name();
     let following = settings.follow.is_some();
-    let (proj, needs_latest, chain) = db
+    let (head, chain) = db
         .call(move |s| {
             // The chain: this mirror's upstream, then (when it follows another
             // mirror) the chain that mirror's feed names.
@@ -91,40 +84,66 @@ pub async fn write_feed(settings: &Settings, db: &Db, tree: &Arc<dyn Store>) -> 
             {
                 chain = theirs;
             }
-            let head = s.feed_head(Some(size_hint))?;
-            let size = head.segment_size;
-            let mut files = Vec::new();
-            let from = head.written.max(head.first);
-            if from < head.next || head.written == 0 {
-                let mut k = from / size;
-                loop {
-                    let start = k * size;
-                    let end = (start + size).min(head.next);
-                    let entries = s.feed_entries(start.max(head.first), end)?;
-                    if start + size <= head.next {
-                        files.push((segment_key(k), render(&entries)));
-                        k += 1;
-                    } else {
-                        files.push((tail_key(), render(&entries)));
-                        break;
-                    }
-                }
-            }
-            let needs = !files.is_empty();
-            Ok((Projection { head, files }, needs, chain))
+            Ok((s.feed_head(Some(size_hint))?, chain))
         })
         .await?;
-    let head = proj.head.clone();
-    let t = tree.clone();
-    let chain2 = chain.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), Fatal> {
-        for (key, bytes) in &proj.files {
-            t.write_if_changed(key, bytes)?;
+    let size = head.segment_size;
+    let from = head.written.max(head.first);
+    let wrote = from < head.next || head.written == 0;
+    if wrote {
+        // The segments not yet written, a few at a time (the first feed of a
+        // large mirror names every version it holds), then the tail.
+        let mut k = from / size;
+        loop {
+            let h = head.clone();
+            let files = db
+                .call(move |s| {
+                    let mut files = Vec::new();
+                    let mut bytes = 0;
+                    let mut k = k;
+                    loop {
+                        let start = k * size;
+                        let end = (start + size).min(h.next);
+                        let entries = s.feed_entries(start.max(h.first), end)?;
+                        let text = render(&entries);
+                        bytes += text.len();
+                        if start + size <= h.next {
+                            files.push((segment_key(k), text));
+                            k += 1;
+                            if bytes >= CHUNK_BYTES {
+                                return Ok(files);
+                            }
+                        } else {
+                            files.push((tail_key(), text));
+                            return Ok(files);
+                        }
+                    }
+                })
+                .await?;
+            let done = files.last().is_some_and(|(key, _)| *key == tail_key());
+            k += files.len() as u64;
+            let t = tree.clone();
+            tokio::task::spawn_blocking(move || -> Result<(), Fatal> {
+                for (key, bytes) in &files {
+                    t.write_if_changed(key, bytes)?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| Fatal::crashed("writing the feed", e))??;
+            if done {
+                break;
+            }
         }
-        if needs_latest {
+    }
+    let t = tree.clone();
+    let latest = render_latest(&head, &chain);
+    tokio::task::spawn_blocking(move || -> Result<(), Fatal> {
+        // Every entry `latest` announces is durable before it does.
+        if wrote {
             t.barrier()?;
         }
-        t.write_if_changed(&latest_key(), &render_latest(&proj.head, &chain2))?;
+        t.write_if_changed(&latest_key(), &latest)?;
         Ok(())
     })
     .await
@@ -135,6 +154,9 @@ pub async fn write_feed(settings: &Settings, db: &Db, tree: &Arc<dyn Store>) -> 
     }
     compact(&feed, &chain, db, tree, head).await
 }
+
+/// Segment bytes rendered per call to the state thread.
+const CHUNK_BYTES: usize = 4 << 20;
 
 /// Compaction: when more than `keep_segments` complete segments are kept, a
 /// snapshot of the published versions is written, the oldest segments are

@@ -17,6 +17,8 @@
 //! away (or whose upstream is a different feed) is told so and compares the
 //! upstream's snapshot with its own state in full.
 
+use std::io::BufRead;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use reqwest::Url;
@@ -31,17 +33,26 @@ use crate::state::{FeedOp, FollowCursor, IndexEntry};
 /// bounded size.
 const LATEST_LIMIT: u64 = 1 << 20;
 const SEGMENT_LIMIT: u64 = 1 << 30;
+/// A snapshot names every version of the upstream (a few hundred bytes each).
+const SNAPSHOT_LIMIT: u64 = 64 << 30;
 /// Snapshot versions recorded per call to the state thread.
 const SNAPSHOT_PAGE: usize = 2000;
 
 pub struct MirrorFeed {
     upstream: Arc<Upstream>,
     base: Url,
+    /// Where a snapshot is streamed to before it is read line by line (the
+    /// state database's directory: local, and never served).
+    scratch: PathBuf,
 }
 
 impl MirrorFeed {
-    pub fn new(upstream: Arc<Upstream>, base: Url) -> MirrorFeed {
-        MirrorFeed { upstream, base }
+    pub fn new(upstream: Arc<Upstream>, base: Url, scratch: PathBuf) -> MirrorFeed {
+        MirrorFeed {
+            upstream,
+            base,
+            scratch,
+        }
     }
 
     fn url(&self, key: &str) -> Url {
@@ -206,16 +217,37 @@ impl MirrorFeed {
                 snap.file
             )));
         }
-        let body = self.get(&key, SEGMENT_LIMIT).await?;
-        let text = std::str::from_utf8(&body).map_err(|e| {
-            SourceError::Feed(format!(
-                "{}: not UTF-8 ({e}); the snapshot is damaged",
-                self.name(&key)
-            ))
-        })?;
+        // Streamed to a scratch file and read a line at a time: memory does
+        // not grow with the upstream's size.
+        let scratch = tempfile::Builder::new()
+            .prefix(".gomirror-feed-snapshot")
+            .tempfile_in(&self.scratch)
+            .map_err(|e| {
+                SourceError::Feed(format!(
+                    "cannot create a scratch file in `{}`: {e}",
+                    self.scratch.display()
+                ))
+            })?
+            .into_temp_path();
+        self.upstream
+            .get_to_file(&self.url(&key), SNAPSHOT_LIMIT, &scratch)
+            .await
+            .map_err(|e| {
+                SourceError::Feed(format!("cannot read the upstream mirror's feed: {e}"))
+            })?;
+        let file = std::fs::File::open(&scratch)
+            .map_err(|e| SourceError::Feed(format!("cannot read `{}`: {e}", scratch.display())))?;
         intake.snapshot_begin().await?;
         let mut page = Vec::with_capacity(SNAPSHOT_PAGE);
-        for (i, line) in text.lines().enumerate() {
+        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|e| {
+                SourceError::Feed(format!(
+                    "{}: line {}: {e}; the snapshot is damaged",
+                    self.name(&key),
+                    i + 1
+                ))
+            })?;
+            let line = line.as_str();
             let bad = |why: String| {
                 SourceError::Feed(format!(
                     "{}: line {}: {why}; the snapshot is damaged",

@@ -539,6 +539,43 @@ mod tests {
     }
 
     #[test]
+    fn a_mirror_older_than_the_feed_starts_it_with_every_version_in_its_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        {
+            // A state database as the release before the feed left it.
+            let c = rusqlite::Connection::open(&p).unwrap();
+            for sql in &crate::state::migrations::MIGRATIONS[..3] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+            c.execute_batch(
+                "INSERT INTO modules(id, path, wanted) VALUES (1, 'b.example/m', 1), (2, 'a.example/m', 1);
+                 INSERT INTO versions(module_id, version, state, in_tree) VALUES
+                     (1, 'v1.0.0', 4, 1), (2, 'v0.1.0', 4, 1), (2, 'v0.2.0', 1, 0), (2, 'v0.3.0', 3, 1);",
+            )
+            .unwrap();
+        }
+        let mut s = State::open(&p).unwrap();
+        let got: Vec<(u64, String, String)> = s
+            .feed_entries(0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.seq, e.path, e.version))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, "a.example/m".into(), "v0.1.0".into()),
+                (1, "b.example/m".into(), "v1.0.0".into()),
+            ],
+            "published versions in the tree, in order; not pending or gone ones"
+        );
+        assert_eq!(s.feed_head(None).unwrap().next, 2);
+        assert_eq!(s.feed_live_page(None, 10).unwrap().len(), 2);
+    }
+
+    #[test]
     fn a_withdrawn_version_is_gone_and_not_queued_again_by_a_wider_filter() {
         let (_d, mut s) = open_temp();
         let c = |n| FollowCursor {
