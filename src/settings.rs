@@ -124,8 +124,9 @@ struct RawPrune {
     enabled: bool,
     #[serde(default = "default_max_delete")]
     max_delete: RawMaxDelete,
-    #[serde(default = "default_recheck")]
-    recheck_interval: String,
+    /// Default: "7d", or "never" for a mirror that follows another's feed
+    /// (the feed says what was deleted).
+    recheck_interval: Option<String>,
     #[serde(default = "default_recheck_batch")]
     recheck_batch: u64,
     #[serde(default = "default_true")]
@@ -137,7 +138,7 @@ impl Default for RawPrune {
         RawPrune {
             enabled: true,
             max_delete: default_max_delete(),
-            recheck_interval: default_recheck(),
+            recheck_interval: None,
             recheck_batch: default_recheck_batch(),
             scan_tree: true,
         }
@@ -615,7 +616,14 @@ impl Settings {
             }
             RawMaxDelete::Other(v) => return Err(max_delete_message(v.to_string())),
         };
-        let recheck_interval = match raw.prune.recheck_interval.trim() {
+        let recheck_text = raw.prune.recheck_interval.clone().unwrap_or_else(|| {
+            if follow.is_some() {
+                "never".to_string()
+            } else {
+                default_recheck()
+            }
+        });
+        let recheck_interval = match recheck_text.trim() {
             "never" | "off" => None,
             text => Some(
                 bounded_duration(
@@ -991,6 +999,14 @@ include = ["golang.org/x"]
             "the change feed of https://up.example/tree/"
         );
         assert_eq!((s.feed.segment_entries, s.feed.keep_segments), (1000, 1000));
+        // The feed says what was deleted: no rechecks unless asked for.
+        assert_eq!(s.prune.recheck_interval, None);
+        let s = follow(
+            "mirror+https://up.example/",
+            "\n[prune]\nrecheck_interval = \"1d\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.prune.recheck_interval, Some(Duration::from_secs(86400)));
         let s = follow(
             "https://index.example/",
             "\n[feed]\nsegment_entries = 5\nkeep_segments = 2\n",
