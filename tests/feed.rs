@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 use crate::e2e::{GoClient, Nginx};
-use crate::support::{Corpus, FakeOptions, ModuleVersionSpec};
+use crate::support::{Corpus, FakeOptions, ModuleVersionSpec, http};
 
 /// A gomirror that follows another one's tree through `base` (an nginx URL).
 struct Follower {
@@ -339,6 +339,39 @@ fn a_follower_behind_a_compacted_feed_compares_in_full() {
     let name = m.upstream.sumdb_name();
     let nginx = Nginx::serve(&m.out());
 
+    // The shipped nginx config: the head and the tail are revalidated,
+    // complete segments and snapshots are immutable, the rest is not found.
+    let get = |rel: &str| http::get(&format!("{}/feed/{rel}", nginx.url())).unwrap();
+    let r = get("latest");
+    assert_eq!(
+        (r.status, r.header("cache-control")),
+        (200, Some("no-cache"))
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let r = get("tail.jsonl");
+    assert_eq!(
+        (r.status, r.header("cache-control")),
+        (200, Some("no-cache"))
+    );
+    let first = latest["first"].as_u64().unwrap();
+    for rel in [
+        format!("{:012}.jsonl", first / 2),
+        latest["snapshot"]["file"].as_str().unwrap().to_string(),
+    ] {
+        let r = get(&rel);
+        assert_eq!(r.status, 200, "{rel}");
+        assert!(
+            r.header("cache-control").unwrap().contains("immutable"),
+            "{rel}"
+        );
+        assert_eq!(r.header("content-type"), Some("application/jsonl"), "{rel}");
+    }
+    std::fs::write(m.out().join("feed/notes.txt"), b"x").unwrap();
+    for rel in ["notes.txt", ".hidden", format!("{:012}.jsonl", 0).as_str()] {
+        assert_eq!(get(rel).status, 404, "{rel}");
+    }
+    std::fs::remove_file(m.out().join("feed/notes.txt")).unwrap();
+
     // A new follower starts from the snapshot.
     let b = Follower::new(&nginx.url(), &key, &name, "");
     b.sync().expect(0);
@@ -505,4 +538,44 @@ fn a_feed_that_went_back_stops_and_a_short_tail_is_read_next_time() {
     let json: serde_json::Value =
         serde_json::from_str(&b.run(&["status", "--json"]).expect(0).stdout).unwrap();
     assert_eq!(json["index"], format!("mirror+{}/", nginx.url()));
+}
+
+#[test]
+fn a_follower_reads_only_the_feed_past_its_position() {
+    let m = Mirror::with(
+        Corpus::generated(20, 5, 21),
+        FakeOptions::default(),
+        Cfg::default(),
+    );
+    add_feed_config(&m, "\n[feed]\nsegment_entries = 10\n");
+    m.sync().expect(0);
+    let total = versions_in(&m.out()).len() as u64;
+    assert!(total >= 60, "{total}");
+    let key = m.upstream.sumdb_key();
+    let name = m.upstream.sumdb_name();
+    let nginx = Nginx::serve(&m.out());
+    let b = Follower::new(&nginx.url(), &key, &name, "");
+
+    // The first sync reads the whole history: every segment once.
+    let before = log_lines(&nginx);
+    b.sync().expect(0);
+    let asked = requests_since(&nginx, before);
+    let feed: Vec<&String> = asked.iter().filter(|p| p.starts_with("/feed/")).collect();
+    let segments = total.div_ceil(10) as usize;
+    assert_eq!(feed.len(), 1 + segments, "{feed:#?}");
+    assert_same_modules(&m.out(), &b.out());
+
+    // Three new versions: the head and the one segment that holds them
+    // (two if they straddle a segment boundary), not the history.
+    for v in ["v0.1.0", "v0.2.0", "v0.3.0"] {
+        m.upstream
+            .add(ModuleVersionSpec::new("example.com/late", v));
+    }
+    m.sync().expect(0);
+    let before = log_lines(&nginx);
+    b.sync().expect(0);
+    let asked = requests_since(&nginx, before);
+    let feed: Vec<&String> = asked.iter().filter(|p| p.starts_with("/feed/")).collect();
+    assert!(feed.len() <= 3 && feed[0] == "/feed/latest", "{feed:#?}");
+    assert_same_modules(&m.out(), &b.out());
 }
