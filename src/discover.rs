@@ -115,9 +115,9 @@ impl Intake for Recorder<'_> {
 
     fn snapshot_page(
         &mut self,
-        entries: Vec<IndexEntry>,
+        changes: Vec<(FeedOp, IndexEntry)>,
     ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
-        Box::pin(async move { Ok(self.db.call(move |s| s.snapshot_add(&entries)).await?) })
+        Box::pin(async move { Ok(self.db.call(move |s| s.snapshot_apply(&changes)).await?) })
     }
 
     fn snapshot_finish(
@@ -286,10 +286,15 @@ impl Intake for Preview<'_> {
 
     fn snapshot_page(
         &mut self,
-        entries: Vec<IndexEntry>,
+        changes: Vec<(FeedOp, IndexEntry)>,
     ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
         Box::pin(async move {
-            self.offer(entries, None).await?;
+            let publishes = changes
+                .into_iter()
+                .filter(|(op, _)| *op == FeedOp::Publish)
+                .map(|(_, e)| e)
+                .collect();
+            self.offer(publishes, None).await?;
             Ok(())
         })
     }

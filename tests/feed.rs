@@ -579,3 +579,48 @@ fn a_follower_reads_only_the_feed_past_its_position() {
     assert!(feed.len() <= 3 && feed[0] == "/feed/latest", "{feed:#?}");
     assert_same_modules(&m.out(), &b.out());
 }
+
+#[test]
+fn a_rebuilt_upstream_is_compared_in_full() {
+    let mut m = Mirror::with(
+        Corpus::generated(5, 3, 27),
+        FakeOptions::default(),
+        Cfg::default(),
+    );
+    m.sync().expect(0);
+    let key = m.upstream.sumdb_key();
+    let name = m.upstream.sumdb_name();
+    let nginx = Nginx::serve(&m.out());
+    let b = Follower::new(&nginx.url(), &key, &name, "");
+    b.sync().expect(0);
+    let old_id = serde_json::from_slice::<serde_json::Value>(
+        &std::fs::read(m.out().join("feed/latest")).unwrap(),
+    )
+    .unwrap()["id"]
+        .clone();
+
+    // The upstream is rebuilt from scratch (a new state database: a new
+    // feed), without one module.
+    std::fs::remove_dir_all(m.out()).unwrap();
+    for f in ["state.db", "state.db-wal", "state.db-shm"] {
+        let _ = std::fs::remove_file(m.dir.path().join(f));
+    }
+    m.cfg.exclude = vec!["example.com/gen/m1".into()];
+    m.write_config();
+    m.sync().expect(0);
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(m.out().join("feed/latest")).unwrap()).unwrap();
+    assert_ne!(latest["id"], old_id);
+    assert_eq!(latest["first"], 0);
+
+    b.sync()
+        .expect(0)
+        .contains("is not the one this mirror followed")
+        .contains("comparing with it in full");
+    assert_same_modules(&m.out(), &b.out());
+    assert!(
+        !files_under(&b.out())
+            .iter()
+            .any(|f| f.starts_with("example.com/gen/m1/"))
+    );
+}

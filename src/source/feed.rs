@@ -196,18 +196,53 @@ impl MirrorFeed {
         Ok(out)
     }
 
-    /// The full comparison: the snapshot's versions against this mirror's state.
+    /// The full comparison of an uncompacted feed: every entry from the
+    /// first, replayed into the comparison instead of recorded one by one.
+    async fn replay_in_full(
+        &self,
+        latest: &Latest,
+        intake: &mut dyn Intake,
+    ) -> Result<u64, SourceError> {
+        intake.snapshot_begin().await?;
+        let mut at = 0;
+        while at < latest.next {
+            let k = at / latest.segment_entries;
+            let end = ((k + 1) * latest.segment_entries).min(latest.next);
+            let (changes, reached) = self.segment(latest, k, at, end).await?;
+            intake.note(Event::Page {
+                lines: changes.len(),
+            });
+            intake.snapshot_page(changes).await?;
+            at = reached;
+            if reached < end {
+                break;
+            }
+        }
+        intake
+            .snapshot_finish(FollowCursor {
+                id: latest.id.clone(),
+                next: at,
+            })
+            .await?;
+        Ok(at)
+    }
+
+    /// The full comparison: the snapshot's versions (or, for a feed never
+    /// compacted, the whole feed) against this mirror's state.
     async fn compare_snapshot(
         &self,
         latest: &Latest,
         intake: &mut dyn Intake,
     ) -> Result<u64, SourceError> {
         let Some(snap) = &latest.snapshot else {
-            return Err(SourceError::Feed(format!(
-                "{}: the feed starts at entry {} and has no snapshot to compare with",
-                self.name(&latest_key()),
-                latest.first
-            )));
+            if latest.first > 0 {
+                return Err(SourceError::Feed(format!(
+                    "{}: the feed starts at entry {} and has no snapshot to compare with",
+                    self.name(&latest_key()),
+                    latest.first
+                )));
+            }
+            return self.replay_in_full(latest, intake).await;
         };
         let key = format!("{}/{}", DIR, snap.file);
         if snap.file.contains("..") || !snap.file.starts_with("snapshot/") {
@@ -259,10 +294,13 @@ impl MirrorFeed {
                 .map_err(|e| bad(format!("not a snapshot entry: {e}")))?;
             gomod::check(&l.path, &l.version)
                 .map_err(|e| bad(format!("{}@{}: {e}", l.path, l.version)))?;
-            page.push(IndexEntry {
-                path: l.path,
-                version: l.version,
-            });
+            page.push((
+                FeedOp::Publish,
+                IndexEntry {
+                    path: l.path,
+                    version: l.version,
+                },
+            ));
             if page.len() >= SNAPSHOT_PAGE {
                 intake.snapshot_page(std::mem::take(&mut page)).await?;
             }
@@ -323,14 +361,12 @@ impl Discovery for MirrorFeed {
                         "the upstream feed is not the one this mirror followed (feed {} instead of {}); comparing with it in full",
                         latest.id, c.id
                     )));
-                    if latest.first > 0 {
-                        self.compare_snapshot(&latest, intake).await?
-                    } else {
-                        0
-                    }
+                    self.compare_snapshot(&latest, intake).await?
                 }
-                None if latest.first > 0 => self.compare_snapshot(&latest, intake).await?,
-                None => 0,
+                // A first follow compares in full too: whatever this mirror
+                // holds already (it may have synced from elsewhere before)
+                // ends up as the upstream's set.
+                None => self.compare_snapshot(&latest, intake).await?,
             };
             if at < latest.next {
                 intake.note(Event::Started("reading the upstream feed"));

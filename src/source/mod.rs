@@ -113,14 +113,15 @@ pub trait Intake {
         changes: Vec<(FeedOp, IndexEntry)>,
         cursor: FollowCursor,
     ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>>;
-    /// A full comparison with the upstream's snapshot: the versions, a page at
-    /// a time (the first page after `snapshot_begin`), then `snapshot_finish`,
+    /// A full comparison with the upstream: its snapshot's versions (as
+    /// publications) or its whole feed replayed, a page at a time after
+    /// `snapshot_begin`, then `snapshot_finish`,
     /// which records them, withdraws what the snapshot lacks and moves the
     /// cursor, in one transaction.
     fn snapshot_begin(&mut self) -> LocalBoxFuture<'_, Result<(), SourceError>>;
     fn snapshot_page(
         &mut self,
-        entries: Vec<IndexEntry>,
+        changes: Vec<(FeedOp, IndexEntry)>,
     ) -> LocalBoxFuture<'_, Result<(), SourceError>>;
     fn snapshot_finish(
         &mut self,

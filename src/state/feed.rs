@@ -307,8 +307,9 @@ impl State {
             .map_err(|e| self.err("cannot compare with the upstream snapshot", e))
     }
 
-    /// A page of the snapshot's versions.
-    pub fn snapshot_add(&mut self, entries: &[IndexEntry]) -> Result<()> {
+    /// A page of the upstream's published set: a snapshot's versions (all
+    /// publications), or feed entries replayed in order.
+    pub fn snapshot_apply(&mut self, changes: &[(FeedOp, IndexEntry)]) -> Result<()> {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| err(&path, "cannot compare with the upstream snapshot", x);
         let tx = self.conn.transaction().map_err(e)?;
@@ -318,8 +319,15 @@ impl State {
                     "INSERT OR IGNORE INTO temp.feed_snapshot(path, version) VALUES (?1, ?2)",
                 )
                 .map_err(e)?;
-            for entry in entries {
-                add.execute(params![entry.path, entry.version]).map_err(e)?;
+            let mut remove = tx
+                .prepare_cached("DELETE FROM temp.feed_snapshot WHERE path = ?1 AND version = ?2")
+                .map_err(e)?;
+            for (op, entry) in changes {
+                match op {
+                    FeedOp::Publish => add.execute(params![entry.path, entry.version]),
+                    FeedOp::Delete => remove.execute(params![entry.path, entry.version]),
+                }
+                .map_err(e)?;
             }
         }
         tx.commit().map_err(e)
@@ -650,9 +658,11 @@ mod tests {
         )
         .unwrap();
         s.snapshot_begin().unwrap();
-        s.snapshot_add(&[
-            entry("a.example/m", "v1.1.0"),
-            entry("a.example/m", "v1.2.0"),
+        s.snapshot_apply(&[
+            (FeedOp::Publish, entry("a.example/m", "v1.1.0")),
+            (FeedOp::Publish, entry("a.example/m", "v1.2.0")),
+            (FeedOp::Publish, entry("a.example/m", "v1.3.0")),
+            (FeedOp::Delete, entry("a.example/m", "v1.3.0")),
         ])
         .unwrap();
         let stats = s.snapshot_finish(&|_| true, &c(40)).unwrap();
