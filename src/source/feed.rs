@@ -13,9 +13,10 @@
 //! Nothing in a feed is trusted beyond naming versions: a damaged or
 //! inconsistent file (bad JSON, a sequence gap, an invalid module path) stops
 //! the run before anything is fetched, naming the file and line, and the
-//! position does not move past it. A follower whose position was compacted
-//! away (or whose upstream is a different feed) is told so and compares the
-//! upstream's snapshot with its own state in full.
+//! position does not move past it. A first follow, a follower whose position
+//! was compacted away, and one whose upstream is a different feed (another
+//! `id`) compare in full: the upstream's snapshot, or its whole feed replayed,
+//! against this mirror's state; what the upstream lacks is withdrawn.
 
 use std::io::BufRead;
 use std::path::PathBuf;
