@@ -14,7 +14,9 @@ use crate::runner::Fatal;
 use crate::settings::{Filter, Settings};
 use crate::source::{Discovery, Event, Intake, LocalBoxFuture, SourceError};
 use crate::state::db::Db;
-use crate::state::{IndexEntry, NameStats, NamedFile, PageStats};
+use crate::state::{
+    ChangeStats, FeedOp, FollowCursor, IndexEntry, NameStats, NamedFile, PageStats,
+};
 
 /// Walks every source of `settings` into `intake`.
 pub async fn discover_all(settings: &Settings, intake: &mut dyn Intake) -> Result<(), Fatal> {
@@ -109,6 +111,73 @@ impl Intake for Recorder<'_> {
 
     fn note(&mut self, event: Event) {
         note(self.out, self.report, event)
+    }
+
+    fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>> {
+        Box::pin(async move { Ok(self.db.call(|s| s.follow_cursor()).await?) })
+    }
+
+    fn offer_changes(
+        &mut self,
+        changes: Vec<(FeedOp, IndexEntry)>,
+        cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>> {
+        Box::pin(async move {
+            let filter = self.filter.clone();
+            let stats = self
+                .db
+                .call(move |s| s.record_feed_changes(&changes, &|p| filter.wants(p), &cursor))
+                .await?;
+            self.count(stats);
+            Ok(stats)
+        })
+    }
+
+    fn snapshot_begin(&mut self) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move { Ok(self.db.call(|s| s.snapshot_begin()).await?) })
+    }
+
+    fn snapshot_page(
+        &mut self,
+        changes: Vec<(FeedOp, IndexEntry)>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move { Ok(self.db.call(move |s| s.snapshot_apply(&changes)).await?) })
+    }
+
+    fn snapshot_finish(
+        &mut self,
+        cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>> {
+        Box::pin(async move {
+            let filter = self.filter.clone();
+            let stats = self
+                .db
+                .call(move |s| s.snapshot_finish(&|p| filter.wants(p), &cursor))
+                .await?;
+            self.count(stats);
+            Ok(stats)
+        })
+    }
+
+    fn upstream_chain(
+        &mut self,
+        chain: Vec<String>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move {
+            let text = serde_json::to_string(&chain).expect("strings serialise");
+            Ok(self
+                .db
+                .call(move |s| s.set_meta("follow.chain", &text))
+                .await?)
+        })
+    }
+}
+
+impl Recorder<'_> {
+    fn count(&mut self, stats: ChangeStats) {
+        self.report.index_new += stats.new;
+        self.report.index_new_wanted += stats.new_wanted;
+        self.report.feed_withdrawn += stats.withdrawn;
     }
 }
 
@@ -256,5 +325,73 @@ impl Intake for Preview<'_> {
 
     fn note(&mut self, event: Event) {
         note(self.out, self.report, event)
+    }
+
+    fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>> {
+        Box::pin(async move { Ok(self.db.call(|s| s.follow_cursor()).await?) })
+    }
+
+    /// Prints what a sync would fetch and delete; records nothing.
+    fn offer_changes(
+        &mut self,
+        changes: Vec<(FeedOp, IndexEntry)>,
+        _cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>> {
+        Box::pin(async move {
+            let mut stats = ChangeStats::default();
+            let (publishes, deletes): (Vec<_>, Vec<_>) = changes
+                .into_iter()
+                .partition(|(op, _)| *op == FeedOp::Publish);
+            let publishes: Vec<IndexEntry> = publishes.into_iter().map(|(_, e)| e).collect();
+            let page = self.offer(publishes, None).await?;
+            stats.new = page.new;
+            stats.new_wanted = page.new_wanted;
+            for (_, e) in deletes {
+                stats.withdrawn += 1;
+                crate::report::outln(format_args!(
+                    "withdraw {}@{} (deleted by the upstream mirror)",
+                    e.path, e.version
+                ));
+            }
+            Ok(stats)
+        })
+    }
+
+    fn snapshot_begin(&mut self) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move { Ok(()) })
+    }
+
+    fn snapshot_page(
+        &mut self,
+        changes: Vec<(FeedOp, IndexEntry)>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move {
+            let publishes = changes
+                .into_iter()
+                .filter(|(op, _)| *op == FeedOp::Publish)
+                .map(|(_, e)| e)
+                .collect();
+            self.offer(publishes, None).await?;
+            Ok(())
+        })
+    }
+
+    fn snapshot_finish(
+        &mut self,
+        _cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>> {
+        Box::pin(async move {
+            crate::report::outln(format_args!(
+                "(a sync would also withdraw every version the upstream snapshot does not name)"
+            ));
+            Ok(ChangeStats::default())
+        })
+    }
+
+    fn upstream_chain(
+        &mut self,
+        _chain: Vec<String>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move { Ok(()) })
     }
 }

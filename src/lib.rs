@@ -13,6 +13,7 @@ pub mod clock;
 pub mod context;
 pub mod crashpoint;
 pub mod discover;
+pub mod feed;
 pub mod fetch;
 pub mod gomod;
 pub mod http;

@@ -17,6 +17,7 @@ use crate::gomod::pattern;
 use crate::http::Upstream;
 use crate::http::list::{EntryStats, Fallback, ListEntry, UpstreamList, parse_list};
 pub use crate::http::redact::redact;
+use crate::source::feed::MirrorFeed;
 use crate::source::files::FromFiles;
 use crate::source::index::IndexFeed;
 pub use crate::source::index::IndexSince;
@@ -50,6 +51,33 @@ struct RawConfig {
     prune: RawPrune,
     #[serde(default)]
     report: RawReport,
+    #[serde(default)]
+    feed: RawFeed,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    #[serde(default = "default_segment_entries")]
+    segment_entries: u64,
+    #[serde(default = "default_keep_segments")]
+    keep_segments: u64,
+}
+
+impl Default for RawFeed {
+    fn default() -> Self {
+        RawFeed {
+            segment_entries: default_segment_entries(),
+            keep_segments: default_keep_segments(),
+        }
+    }
+}
+
+fn default_segment_entries() -> u64 {
+    1000
+}
+fn default_keep_segments() -> u64 {
+    1000
 }
 
 #[derive(Deserialize)]
@@ -112,8 +140,9 @@ struct RawPrune {
     enabled: bool,
     #[serde(default = "default_max_delete")]
     max_delete: RawMaxDelete,
-    #[serde(default = "default_recheck")]
-    recheck_interval: String,
+    /// Default: "7d", or "never" for a mirror that follows another's feed
+    /// (the feed says what was deleted).
+    recheck_interval: Option<String>,
     #[serde(default = "default_recheck_batch")]
     recheck_batch: u64,
     #[serde(default = "default_true")]
@@ -125,7 +154,7 @@ impl Default for RawPrune {
         RawPrune {
             enabled: true,
             max_delete: default_max_delete(),
-            recheck_interval: default_recheck(),
+            recheck_interval: None,
             recheck_batch: default_recheck_batch(),
             scan_tree: true,
         }
@@ -227,6 +256,11 @@ pub struct Settings {
     pub mirror_name: String,
     /// `report.metrics_file`: rewritten after every run of every command.
     pub metrics_file: Option<PathBuf>,
+    /// Another gomirror tree whose change feed says what is wanted
+    /// (`upstream.index = "mirror+URL"`): the tree's base URL.
+    pub follow: Option<Url>,
+    /// This mirror's own change feed (`<output>/feed/`).
+    pub feed: FeedSettings,
     /// The process's one HTTP client, built on first use and shared by every
     /// clone of these settings.
     client: SharedClient,
@@ -255,6 +289,16 @@ impl fmt::Debug for SharedClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SharedClient")
     }
+}
+
+/// `[feed]`: the shape of this mirror's change feed.
+#[derive(Clone, Debug)]
+pub struct FeedSettings {
+    /// Entries per segment file; fixed when the feed is created (a later
+    /// change applies to a new feed only).
+    pub segment_entries: u64,
+    /// Complete segments kept; older ones are compacted into a snapshot.
+    pub keep_segments: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -370,6 +414,16 @@ impl Settings {
         Ok(u)
     }
 
+    /// The nearest link of this mirror's upstream chain, for its feed and
+    /// trace: the feed it follows, else its proxy list (credentials masked).
+    pub fn upstream_name(&self) -> String {
+        match &self.follow {
+            Some(f) => crate::http::redact::redact_url(f),
+            None if self.proxy.is_empty() => "off".to_string(),
+            None => crate::http::list::describe_list(&self.proxy),
+        }
+    }
+
     /// Where versions' files come from: the configured proxy list.
     pub fn origin(&self) -> Result<Arc<dyn Origin>, String> {
         if self.proxy.is_empty() {
@@ -406,6 +460,17 @@ impl Settings {
                 self.upstream()?,
                 index.clone(),
                 self.index_since.clone(),
+            )));
+        }
+        if let Some(base) = &self.follow {
+            let scratch = self
+                .state
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            sources.push(Box::new(MirrorFeed::new(
+                self.upstream()?,
+                base.clone(),
+                scratch,
             )));
         }
         if !self.seeds.is_empty() {
@@ -462,10 +527,34 @@ impl Settings {
         let proxy = parse_list("upstream.proxy", &raw.upstream.proxy, parse_url)
             .map_err(&invalid)?
             .unwrap_or_default();
-        let index = match raw.upstream.index.trim() {
-            "off" => None,
-            text => Some(parse_url("upstream.index", text).map_err(&invalid)?),
+        let (index, follow) = match raw.upstream.index.trim() {
+            "off" => (None, None),
+            text => match text.strip_prefix("mirror+") {
+                Some(url) => {
+                    let mut base = parse_url("upstream.index", url).map_err(&invalid)?;
+                    if !base.path().ends_with('/') {
+                        let p = format!("{}/", base.path());
+                        base.set_path(&p);
+                    }
+                    (None, Some(base))
+                }
+                None => (
+                    Some(parse_url("upstream.index", text).map_err(&invalid)?),
+                    None,
+                ),
+            },
         };
+        if raw.feed.segment_entries == 0 || raw.feed.segment_entries > 1_000_000 {
+            return Err(invalid(format!(
+                "feed.segment_entries must be between 1 and 1000000, not {}",
+                raw.feed.segment_entries
+            )));
+        }
+        if raw.feed.keep_segments == 0 {
+            return Err(invalid(
+                "feed.keep_segments must be at least 1 (the newest complete segment is always kept)".into(),
+            ));
+        }
         let timeout = bounded_duration(
             "upstream.timeout",
             &raw.upstream.timeout,
@@ -548,7 +637,7 @@ impl Settings {
                     .into(),
             ));
         }
-        if index.is_none() && nothing_named {
+        if index.is_none() && follow.is_none() && nothing_named {
             return Err(invalid(
                 "upstream.index is \"off\" and none of filter.seed, filter.toolchains and filter.from_files names anything, so nothing would be mirrored"
                     .into(),
@@ -627,7 +716,14 @@ impl Settings {
             }
             RawMaxDelete::Other(v) => return Err(max_delete_message(v.to_string())),
         };
-        let recheck_interval = match raw.prune.recheck_interval.trim() {
+        let recheck_text = raw.prune.recheck_interval.clone().unwrap_or_else(|| {
+            if follow.is_some() {
+                "never".to_string()
+            } else {
+                default_recheck()
+            }
+        });
+        let recheck_interval = match recheck_text.trim() {
             "never" | "off" => None,
             text => Some(
                 bounded_duration(
@@ -700,6 +796,11 @@ impl Settings {
                 recheck_interval,
                 recheck_batch: raw.prune.recheck_batch,
                 scan_tree: raw.prune.scan_tree,
+            },
+            follow,
+            feed: FeedSettings {
+                segment_entries: raw.feed.segment_entries,
+                keep_segments: raw.feed.keep_segments,
             },
         })
     }
@@ -1041,6 +1142,52 @@ include = ["golang.org/x"]
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("upstream.index_since"), "{err}");
+    }
+
+    #[test]
+    fn index_mirror_plus_follows_another_trees_feed() {
+        let follow = |index: &str, extra: &str| {
+            cfg(&(minimal("").replace("https://index.golang.org/index", index) + extra))
+        };
+        let s = follow("mirror+https://up.example/tree", "").unwrap();
+        assert_eq!(s.index, None);
+        assert_eq!(
+            s.follow.as_ref().unwrap().as_str(),
+            "https://up.example/tree/"
+        );
+        assert_eq!(s.upstream_name(), "https://up.example/tree/");
+        let d = s.discovery().unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            d[0].describe(),
+            "the change feed of https://up.example/tree/"
+        );
+        assert_eq!((s.feed.segment_entries, s.feed.keep_segments), (1000, 1000));
+        // The feed says what was deleted: no rechecks unless asked for.
+        assert_eq!(s.prune.recheck_interval, None);
+        let s = follow(
+            "mirror+https://up.example/",
+            "\n[prune]\nrecheck_interval = \"1d\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.prune.recheck_interval, Some(Duration::from_secs(86400)));
+        let s = follow(
+            "https://index.example/",
+            "\n[feed]\nsegment_entries = 5\nkeep_segments = 2\n",
+        )
+        .unwrap();
+        assert!(s.follow.is_none() && s.index.is_some());
+        assert_eq!((s.feed.segment_entries, s.feed.keep_segments), (5, 2));
+        let err = follow("mirror+not a url", "").unwrap_err().to_string();
+        assert!(err.contains("upstream.index"), "{err}");
+        for (extra, key) in [
+            ("\n[feed]\nsegment_entries = 0\n", "feed.segment_entries"),
+            ("\n[feed]\nkeep_segments = 0\n", "feed.keep_segments"),
+            ("\n[feed]\nkeep = 3\n", "keep"),
+        ] {
+            let err = follow("off", extra).unwrap_err().to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
     }
 
     #[test]

@@ -96,11 +96,17 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
         config: settings.config_path.display().to_string(),
         output: settings.output.display().to_string(),
         state: settings.state.display().to_string(),
-        index: settings
-            .index
-            .as_ref()
-            .map_or("off".into(), crate::http::redact::redact_url),
-        cursor,
+        index: match (&settings.index, &settings.follow) {
+            (Some(i), _) => crate::http::redact::redact_url(i),
+            (None, Some(f)) => format!("mirror+{}", crate::http::redact::redact_url(f)),
+            (None, None) => "off".into(),
+        },
+        cursor: match &settings.follow {
+            Some(_) => state
+                .follow_cursor()?
+                .map(|c| format!("feed {} entry {}", c.id, c.next)),
+            None => cursor,
+        },
         counts,
         from_files: state.file_counts()?,
         checksum_database: trusted.map(|t| TreeStatus {

@@ -20,6 +20,7 @@ use crate::fetch::{WorkSource, fetch_and_publish};
 use crate::lock::RunLock;
 use crate::plan;
 use crate::prune::{self, recheck::recheck};
+use crate::publish::feed::write_feed;
 use crate::publish::lists::rewrite_dirty_lists;
 use crate::report::summary::SyncReport;
 use crate::report::{self, Reporter};
@@ -171,8 +172,10 @@ async fn pipeline(
     report.deferred = todo.deferred.saturating_sub(early.failures.len() as u64);
     report.missing_waiting = todo.missing.saturating_sub(early.not_yet);
 
-    // Lists left stale by a killed run are rewritten first.
+    // Lists left stale by a killed run are rewritten first, then the feed
+    // entries a killed run recorded but did not write.
     rewrite_dirty_lists(db, tree).await?;
+    write_feed(settings, db, tree).await?;
     restore_served_head(settings, db, tree, &upstream).await?;
 
     if due > 0 {
@@ -193,6 +196,7 @@ async fn pipeline(
         report.pruned = Some(summary);
     }
     rewrite_dirty_lists(db, tree).await?;
+    write_feed(settings, db, tree).await?;
     report.bytes = upstream.bytes_received();
     write_trace(settings, db, tree, report.published).await?;
     Ok(())

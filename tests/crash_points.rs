@@ -79,14 +79,76 @@ fn copy_mirror(from: &Path) -> tempfile::TempDir {
 /// Every file a client can be served (gomirror's own directory left out), with its bytes.
 fn served_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let out = dir.join("mirror");
-    files_under(&out)
+    let mut tree: BTreeMap<String, Vec<u8>> = files_under(&out)
         .into_iter()
-        .filter(|f| !f.starts_with(".gomirror/"))
+        .filter(|f| !f.starts_with(".gomirror/") && !f.starts_with("feed/"))
         .map(|f| {
             let bytes = std::fs::read(out.join(&f)).unwrap_or_default();
             (f, bytes)
         })
-        .collect()
+        .collect();
+    // The feed's files differ between two mirrors (its id, its times, the
+    // order of a batch), so what is compared is what a follower reads from
+    // it: the set of published versions.
+    if let Some(live) = feed_replay(&out) {
+        tree.insert(FEED_REPLAY.to_string(), live.into_bytes());
+    }
+    tree
+}
+
+const FEED_REPLAY: &str = "feed/ (the published versions a follower reads)";
+
+/// The versions `<out>/feed/` says are published, one `path version` line
+/// each, sorted, as a follower reads them from `feed/latest` on.
+fn feed_replay(out: &Path) -> Option<String> {
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("feed/latest")).ok()?).ok()?;
+    let size = latest["segment_entries"].as_u64().unwrap();
+    let (first, next) = (
+        latest["first"].as_u64().unwrap(),
+        latest["next"].as_u64().unwrap(),
+    );
+    let mut live = std::collections::BTreeSet::new();
+    if let Some(file) = latest["snapshot"]["file"].as_str() {
+        let text = std::fs::read_to_string(out.join("feed").join(file)).unwrap();
+        for l in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            live.insert(format!(
+                "{} {}",
+                v["path"].as_str().unwrap(),
+                v["version"].as_str().unwrap()
+            ));
+        }
+    }
+    let start = latest["snapshot"]["seq"].as_u64().unwrap_or(first);
+    let mut k = start / size;
+    while k * size < next {
+        let name = if (k + 1) * size <= next {
+            format!("feed/{k:012}.jsonl")
+        } else {
+            "feed/tail.jsonl".to_string()
+        };
+        let text = std::fs::read_to_string(out.join(&name))
+            .unwrap_or_else(|e| panic!("{name} announced by feed/latest: {e}"));
+        for l in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let seq = v["seq"].as_u64().unwrap();
+            if seq < start || seq >= next {
+                continue;
+            }
+            let key = format!(
+                "{} {}",
+                v["path"].as_str().unwrap(),
+                v["version"].as_str().unwrap()
+            );
+            match v["op"].as_str().unwrap() {
+                "publish" => live.insert(key),
+                _ => live.remove(&key),
+            };
+        }
+        k += 1;
+    }
+    Some(live.into_iter().map(|l| l + "\n").collect())
 }
 
 /// What the upstream serves, fetched once per file.
@@ -133,6 +195,20 @@ fn client_view_problems(
             }
         }
     };
+    // A follower never reads a feed entry for files that are not there yet.
+    if let Some(live) = tree.get(FEED_REPLAY) {
+        for l in String::from_utf8_lossy(live).lines() {
+            let (path, version) = l.split_once(' ').unwrap();
+            for ext in ["info", "mod", "zip"] {
+                let rel = version_file(path, version, ext);
+                if !tree.contains_key(&rel) {
+                    problems.push(format!(
+                        "the feed names {path}@{version} but {rel} is missing"
+                    ));
+                }
+            }
+        }
+    }
     for (rel, bytes) in tree {
         if let Some(module_dir) = rel.strip_suffix("/@v/list") {
             for v in String::from_utf8_lossy(bytes)

@@ -238,7 +238,10 @@ fn hostile_module_paths_never_reach_the_disk() {
     assert_eq!(top, ["mirror", "sync.toml"]);
     for f in m.tree_files() {
         assert!(
-            f.starts_with("example.com/") || f.starts_with("sumdb/") || f.starts_with("trace/"),
+            f.starts_with("example.com/")
+                || f.starts_with("sumdb/")
+                || f.starts_with("trace/")
+                || f.starts_with("feed/"),
             "unexpected file {f}"
         );
         assert!(!f.contains(".."), "{f}");

@@ -8,6 +8,7 @@ mod crash_points;
 mod e2e;
 mod examples;
 mod faults;
+mod feed;
 mod from_files;
 mod fuzz_corpus;
 mod index_faults;

@@ -317,7 +317,7 @@ fn a_prune_that_would_empty_the_mirror_is_refused() {
     let left: Vec<String> = m
         .tree_files()
         .into_iter()
-        .filter(|f| !f.starts_with("sumdb/") && !f.starts_with("trace/"))
+        .filter(|f| !f.starts_with("sumdb/") && !f.starts_with("trace/") && !f.starts_with("feed/"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
@@ -545,7 +545,8 @@ fn prune_deletes_a_deletion_set_larger_than_a_page() {
             .iter()
             .all(|f| f.starts_with("example.com/keep/")
                 || f.starts_with("sumdb/")
-                || f.starts_with("trace/")),
+                || f.starts_with("trace/")
+                || f.starts_with("feed/")),
         "{:?}",
         m.tree_files()
             .iter()

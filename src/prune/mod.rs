@@ -158,6 +158,8 @@ fn find_strays(
         // another name (mirror.name changed) is a stray.
         let expected = if rel == trace_key {
             true
+        } else if let Some(name) = rel.strip_prefix("feed/") {
+            feed_file_expected(name)
         } else if let Some(rest) = rel.strip_prefix(&sumdb_prefix) {
             sumdb_file_expected(state, rest)?
         } else if rel.starts_with("sumdb/") {
@@ -187,6 +189,9 @@ fn find_strays(
 
 /// Whether a directory can hold mirror files at all.
 fn dir_can_belong(rel: &str, sumdb_prefix: &str) -> bool {
+    if rel == FEED_DIR || rel == FEED_SNAPSHOTS {
+        return true;
+    }
     if rel == "sumdb" || sumdb_prefix.starts_with(&format!("{rel}/")) {
         return true;
     }
@@ -214,6 +219,24 @@ fn dir_can_belong(rel: &str, sumdb_prefix: &str) -> bool {
         }
     }
     true
+}
+
+const FEED_DIR: &str = crate::feed::DIR;
+const FEED_SNAPSHOTS: &str = "feed/snapshot";
+
+/// Whether a file under `feed/` is one the feed writer makes: `latest`,
+/// `tail.jsonl`, `<12 digits>.jsonl`, `snapshot/<12 digits>.jsonl`. (Which
+/// segments are current is the feed writer's business: compaction deletes
+/// the old ones.)
+fn feed_file_expected(name: &str) -> bool {
+    let numbered = |n: &str| {
+        n.strip_suffix(".jsonl")
+            .is_some_and(|d| d.len() == 12 && d.bytes().all(|b| b.is_ascii_digit()))
+    };
+    name == "latest"
+        || name == "tail.jsonl"
+        || numbered(name)
+        || name.strip_prefix("snapshot/").is_some_and(numbered)
 }
 
 /// `a.com/m/@v/v1.0.0.zip` → (`a.com/m`, `@v/v1.0.0.zip`); `a.com/m/@latest` → (`a.com/m`, `@latest`).
@@ -455,6 +478,7 @@ async fn execute(
         .await
         .map_err(fatal)?;
         rewrite_dirty_lists(db, tree).await?;
+        crate::publish::feed::write_feed(settings, db, tree).await?;
         let (t, name) = (tree.clone(), name.clone());
         removal = tokio::task::spawn_blocking(move || {
             delete_versions(&*t, &name, page, &mut removal);

@@ -5,6 +5,7 @@
 //! ([`lists`]), then `sumdb/<name>/latest`. A version is listed only once
 //! everything it needs is in place.
 
+pub mod feed;
 pub mod lists;
 
 use std::collections::BTreeSet;
@@ -188,6 +189,8 @@ async fn publish_batch(
         .await?;
     client.write_static_files().await.map_err(Fatal::from)?;
     rewrite_dirty_lists(db, &shared.tree).await?;
+    // 5. The feed names them only now that their files and lists are in place.
+    feed::write_feed(&shared.settings, db, &shared.tree).await?;
     Ok((n, sizes.last().copied()))
 }
 

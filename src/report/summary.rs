@@ -44,6 +44,8 @@ pub struct SyncReport {
     /// Places where the index could not be paged past one timestamp: entries
     /// there may have been skipped (exit 1).
     pub index_gaps: Vec<String>,
+    /// Versions the upstream mirror's feed deleted that this mirror had or wanted.
+    pub feed_withdrawn: u64,
     pub newly_wanted_modules: u64,
     pub backfilled_versions: u64,
     pub unwanted_modules: u64,
@@ -206,6 +208,13 @@ impl SyncReport {
                 f.queued,
                 f.upgraded,
                 f.dropped
+            );
+        }
+        if self.feed_withdrawn > 0 {
+            let _ = writeln!(
+                s,
+                "feed: {} versions deleted by the upstream mirror (pruned under prune.max_delete)",
+                self.feed_withdrawn
             );
         }
         for sample in &self.invalid_samples {

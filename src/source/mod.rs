@@ -20,6 +20,7 @@
 //! Neither trait builds URLs for the caller or touches the tree; the one HTTP
 //! client is handed in by [`crate::settings::Settings`].
 
+pub mod feed;
 pub mod files;
 pub mod index;
 pub mod proxy;
@@ -33,7 +34,9 @@ use std::pin::Pin;
 
 use crate::http::list::{Avoid, Served};
 use crate::http::{Download, FetchError};
-use crate::state::{IndexEntry, NameStats, NamedFile, PageStats, StateError};
+use crate::state::{
+    ChangeStats, FeedOp, FollowCursor, IndexEntry, NameStats, NamedFile, PageStats, StateError,
+};
 
 /// A boxed future that may move between threads (origins serve the worker pool).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -123,6 +126,36 @@ pub trait Intake {
     -> LocalBoxFuture<'_, Result<NameStats, SourceError>>;
     /// Reports something that is not a version.
     fn note(&mut self, event: Event);
+
+    // ---- another mirror's change feed (`source::feed`) ----
+
+    /// Where this mirror stands in the upstream mirror's feed.
+    fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>>;
+    /// Takes a page of the upstream's publications and deletions, moving the
+    /// follow cursor to `cursor` in the same transaction.
+    fn offer_changes(
+        &mut self,
+        changes: Vec<(FeedOp, IndexEntry)>,
+        cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>>;
+    /// A full comparison with the upstream: its snapshot's versions (as
+    /// publications) or its whole feed replayed, a page at a time after
+    /// `snapshot_begin`, then `snapshot_finish`,
+    /// which records them, withdraws what the snapshot lacks and moves the
+    /// cursor, in one transaction.
+    fn snapshot_begin(&mut self) -> LocalBoxFuture<'_, Result<(), SourceError>>;
+    fn snapshot_page(
+        &mut self,
+        changes: Vec<(FeedOp, IndexEntry)>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>>;
+    fn snapshot_finish(
+        &mut self,
+        cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>>;
+    /// The upstream's own upstream chain, as its feed names it (for this
+    /// mirror's feed and trace).
+    fn upstream_chain(&mut self, chain: Vec<String>)
+    -> LocalBoxFuture<'_, Result<(), SourceError>>;
 }
 
 /// A source of wanted versions.

@@ -161,7 +161,9 @@ impl State {
                 .prepare(
                     "UPDATE versions SET state = ?2, attempts = 0, next_attempt = NULL
                      WHERE module_id = ?1 AND state IN (0 /* seen */, 3 /* gone */, 5 /* missing */)
-                       AND in_tree = 0",
+                       AND in_tree = 0
+                       AND NOT EXISTS (SELECT 1 FROM feed_withdrawn w
+                                       WHERE w.module_id = versions.module_id AND w.version = versions.version)",
                 )
                 .map_err(e)?;
             // A graph-only version of a newly wanted module needs its zip now.

@@ -120,6 +120,37 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX named_version ON named(module_id, version);
     "#,
+    // 6: the change feed (`state::feed`): this mirror's publications and
+    // deletions in order, the versions it shows as published (seeded with
+    // what the tree holds, so a feed started on an existing mirror is
+    // complete), and, when following another mirror, the versions it withdrew.
+    r#"
+    CREATE TABLE feed_entries (
+        seq       INTEGER PRIMARY KEY,
+        time      TEXT NOT NULL,
+        op        INTEGER NOT NULL,
+        module_id INTEGER NOT NULL,
+        version   TEXT NOT NULL
+    );
+    CREATE TABLE feed_live (
+        module_id INTEGER NOT NULL,
+        version   TEXT NOT NULL,
+        seq       INTEGER NOT NULL,
+        PRIMARY KEY (module_id, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE feed_withdrawn (
+        module_id INTEGER NOT NULL,
+        version   TEXT NOT NULL,
+        PRIMARY KEY (module_id, version)
+    ) WITHOUT ROWID;
+    INSERT INTO feed_entries(seq, time, op, module_id, version)
+        SELECT row_number() OVER (ORDER BY m.path, v.version) - 1,
+               strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 1, v.module_id, v.version
+        FROM versions v JOIN modules m ON m.id = v.module_id
+        WHERE v.in_tree = 1 AND v.state = 4;
+    INSERT INTO feed_live(module_id, version, seq)
+        SELECT module_id, version, seq FROM feed_entries;
+    "#,
 ];
 
 impl State {

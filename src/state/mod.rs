@@ -20,6 +20,7 @@
 //! of its own); writes are batched in transactions.
 
 pub mod db;
+mod feed;
 mod files;
 mod heads;
 mod index;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use crate::model::{Listed, Published, Todo, missing_grace_secs};
+pub use feed::{ChangeStats, FeedEntry, FeedHead, FeedOp, FollowCursor};
 pub use files::{FileCounts, NameStats, NamedFile, NamedVersion, PinnedHash};
 pub use heads::StoredHead;
 pub use index::{FilterChange, IndexEntry, PageStats};

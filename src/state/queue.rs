@@ -307,6 +307,11 @@ impl State {
             for s in served_heads {
                 serve.execute([s]).map_err(e)?;
             }
+            let keys: Vec<(i64, String)> = items
+                .iter()
+                .map(|p| (p.module_id, p.version.clone()))
+                .collect();
+            super::feed::append(&tx, super::FeedOp::Publish, &keys).map_err(e)?;
         }
         tx.commit().map_err(e)?;
         Ok(())

@@ -310,6 +310,10 @@ impl State {
                     .map_err(e)?;
                 dirty.execute([id]).map_err(e)?;
             }
+            // The feed says "deleted" as the version stops being listed, before
+            // its files go: a follower never reads a publication of files that
+            // are being removed.
+            super::feed::append(&tx, super::FeedOp::Delete, versions).map_err(e)?;
         }
         tx.commit().map_err(e)
     }
