@@ -39,7 +39,7 @@ pub fn run(settings: &Settings, json: bool) -> Result<(), StateError> {
     let trusted = state.trusted_head()?;
     let status = Status {
         config: settings.config_path.display().to_string(),
-        output: settings.output.display().to_string(),
+        output: settings.output_display(),
         state: settings.state.display().to_string(),
         index: settings
             .index
