@@ -166,8 +166,7 @@ fn assert_in_bucket(m: &Mirror, g: &Garage, bucket: &str, path: &str, version: &
 fn a_bucket_mirror_serves_go_through_nginx_and_prunes_objects() {
     let g = Garage::start();
     let (mut m, bucket) = bucket_mirror(&g, Corpus::generated(3, 3, 7));
-    let r = run(&m, &g, &["sync"]);
-    r.expect(0).contains(&format!("s3://{bucket}/{PREFIX}"));
+    run(&m, &g, &["sync"]).expect(0);
     assert!(!m.out().exists(), "a bucket mirror writes no local tree");
     let versions = m.upstream.versions();
     for (p, v) in &versions {
@@ -226,6 +225,7 @@ fn a_bucket_mirror_serves_go_through_nginx_and_prunes_objects() {
 /// Puts an object with the test key, through the S3 API (object_store).
 fn put_object(g: &Garage, bucket: &str, key: &str, bytes: &[u8]) {
     use object_store::ObjectStoreExt;
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let store = object_store::aws::AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region("garage")

@@ -115,7 +115,9 @@ pub struct S3Store {
     url: BucketUrl,
     endpoint: String,
     store: Arc<dyn ObjectStore>,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (shut down without waiting: the store may
+    /// be dropped inside another runtime).
+    runtime: Option<tokio::runtime::Runtime>,
     staging: Staging,
     /// Whether `If-None-Match: *` on create is understood; cleared the first
     /// time the store says it is not.
@@ -136,6 +138,8 @@ impl S3Store {
         options: &S3Options,
         staging_dir: &Path,
     ) -> Result<S3Store, StoreError> {
+        // The process's TLS provider (ring), as for every client of ours.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut b = AmazonS3Builder::from_env()
             .with_bucket_name(&url.bucket)
             .with_conditional_put(S3ConditionalPut::ETagMatch);
@@ -173,7 +177,7 @@ impl S3Store {
                 .clone()
                 .unwrap_or_else(|| "AWS".to_string()),
             store: Arc::new(store),
-            runtime,
+            runtime: Some(runtime),
             staging: Staging::at(staging_dir.to_path_buf()),
             conditional_create: AtomicBool::new(true),
         };
@@ -202,11 +206,17 @@ impl S3Store {
     /// Runs `f` on the store's runtime and waits for it.
     fn run<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.runtime.spawn(async move {
+        self.rt().spawn(async move {
             let _ = tx.send(f.await);
         });
         rx.recv()
             .expect("the object-store runtime runs until the store is dropped")
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the store")
     }
 
     fn obj_path(&self, key: &str) -> Result<ObjPath, StoreError> {
@@ -341,6 +351,14 @@ impl S3Store {
     /// `key` for messages.
     fn show(&self, key: &str) -> PathBuf {
         PathBuf::from(format!("{}/{key}", self.url))
+    }
+}
+
+impl Drop for S3Store {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -584,7 +602,7 @@ impl Store for S3Store {
         };
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<String, object_store::Error>>(1000);
         let store = self.store.clone();
-        self.runtime.spawn(async move {
+        self.rt().spawn(async move {
             let root = p.as_ref().is_empty();
             let mut s = store.list(if root { None } else { Some(&p) });
             while let Some(item) = s.next().await {
