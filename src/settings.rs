@@ -53,6 +53,8 @@ struct RawConfig {
     report: RawReport,
     #[serde(default)]
     feed: RawFeed,
+    #[serde(default)]
+    s3: RawS3,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +80,13 @@ fn default_segment_entries() -> u64 {
 }
 fn default_keep_segments() -> u64 {
     1000
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawS3 {
+    endpoint: Option<String>,
+    region: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -247,7 +256,12 @@ pub struct Settings {
     /// The directory the config file is in (relative paths resolve against it).
     pub config_dir: PathBuf,
     pub sumdb: SumdbSettings,
+    /// The tree's directory; for a bucket, the local staging directory
+    /// beside the state database.
     pub output: PathBuf,
+    /// `mirror.output = "s3://bucket/prefix"`: the tree lives in a bucket.
+    pub bucket: Option<crate::store::s3::BucketUrl>,
+    pub s3: crate::store::s3::S3Options,
     pub state: PathBuf,
     pub workers: usize,
     pub filter: Filter,
@@ -601,16 +615,40 @@ impl Settings {
                 raw.mirror.workers
             )));
         }
-        let output = absolute(base, &raw.mirror.output);
         let state = absolute(base, &raw.mirror.state);
         if raw.mirror.output.as_os_str().is_empty() {
             return Err(invalid("mirror.output is empty".into()));
         }
+        let bucket = match crate::store::s3::BucketUrl::parse(&raw.mirror.output.to_string_lossy())
+        {
+            None => None,
+            Some(Ok(b)) => Some(b),
+            Some(Err(e)) => return Err(invalid(format!("mirror.output: {e}"))),
+        };
+        if bucket.is_none() && (raw.s3.endpoint.is_some() || raw.s3.region.is_some()) {
+            return Err(invalid(
+                "[s3] is set but mirror.output is a directory, not an s3:// bucket".into(),
+            ));
+        }
+        if let Some(e) = &raw.s3.endpoint {
+            parse_url("s3.endpoint", e).map_err(&invalid)?;
+        }
+        // A bucket's local staging area lives beside the state database.
+        let output = match &bucket {
+            Some(_) => {
+                let name = state
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "state".into());
+                state.with_file_name(format!(".{name}.staging"))
+            }
+            None => absolute(base, &raw.mirror.output),
+        };
         // Compared as the filesystem will see them: `sub/../out/state.db`, or a
         // symlink to the output, must not slip past (prune would delete the
         // state database as a stray on every run).
         let (real_state, real_output) = (resolve_existing(&state), resolve_existing(&output));
-        if real_state.starts_with(&real_output) {
+        if bucket.is_none() && real_state.starts_with(&real_output) {
             let resolved = if (&real_state, &real_output) == (&state, &output) {
                 String::new()
             } else {
@@ -785,6 +823,11 @@ impl Settings {
                 skip,
             },
             output,
+            bucket,
+            s3: crate::store::s3::S3Options {
+                endpoint: raw.s3.endpoint.clone(),
+                region: raw.s3.region.clone(),
+            },
             state,
             workers: raw.mirror.workers,
             filter,
@@ -808,13 +851,28 @@ impl Settings {
 
 /// The store the tree lives in, built from `mirror.output`.
 impl Settings {
-    /// Opens (creating) the configured store: today always a local directory.
+    /// Opens (creating) the configured store: a local directory, or a bucket.
     pub fn open_store(
         &self,
     ) -> Result<std::sync::Arc<dyn crate::store::Store>, crate::store::StoreError> {
+        if let Some(b) = &self.bucket {
+            return Ok(std::sync::Arc::new(crate::store::s3::S3Store::open(
+                b,
+                &self.s3,
+                &self.output,
+            )?));
+        }
         Ok(std::sync::Arc::new(crate::store::LocalStore::open(
             &self.output,
         )?))
+    }
+
+    /// Where the tree lives, for messages: a directory or `s3://bucket/prefix`.
+    pub fn output_display(&self) -> String {
+        match &self.bucket {
+            Some(b) => b.to_string(),
+            None => self.output.display().to_string(),
+        }
     }
 }
 

@@ -94,7 +94,7 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
     let status = Status {
         freshness,
         config: settings.config_path.display().to_string(),
-        output: settings.output.display().to_string(),
+        output: settings.output_display(),
         state: settings.state.display().to_string(),
         index: match (&settings.index, &settings.follow) {
             (Some(i), _) => crate::http::redact::redact_url(i),

@@ -425,7 +425,7 @@ async fn preview(
     report.attempted += plan::print_fetches(db, &filter, now, retry_failed).await?;
 
     // A mirror with no tree yet has nothing to prune; opening one would create it.
-    if settings.prune.enabled && settings.output.is_dir() {
+    if settings.prune.enabled && (settings.bucket.is_some() || settings.output.is_dir()) {
         let tree = settings.open_store().map_err(Fatal::from)?;
         report.pruned = Some(prune::run_with_db(settings, db, &tree, out, true, false).await?);
     }

@@ -22,6 +22,10 @@ pub struct Cfg {
     pub proxy: Option<String>,
     /// `sumdb.url` as written, instead of the fake's checksum database URL.
     pub sumdb_url: Option<String>,
+    /// `mirror.output` as written (an `s3://` bucket), instead of `mirror`.
+    pub output: Option<String>,
+    /// More TOML appended as is (an `[s3]` section).
+    pub extra: String,
 }
 
 impl Default for Cfg {
@@ -37,6 +41,8 @@ impl Default for Cfg {
             recheck_interval: "7d".into(),
             proxy: None,
             sumdb_url: None,
+            output: None,
+            extra: String::new(),
         }
     }
 }
@@ -121,7 +127,7 @@ url = "{sumdb}"
 skip = [{skip}]
 
 [mirror]
-output = "mirror"
+output = "{output}"
 state = "state.db"
 workers = {workers}
 
@@ -134,7 +140,7 @@ seed = [{seed}]
 enabled = {prune}
 max_delete = {max_delete}
 recheck_interval = "{recheck}"
-"#,
+{extra}"#,
             proxy = self
                 .cfg
                 .proxy
@@ -155,6 +161,8 @@ recheck_interval = "{recheck}"
             prune = self.cfg.prune_enabled,
             max_delete = self.cfg.max_delete,
             recheck = self.cfg.recheck_interval,
+            output = self.cfg.output.as_deref().unwrap_or("mirror"),
+            extra = self.cfg.extra,
         );
         std::fs::write(self.config_path(), text).expect("write config");
     }

@@ -606,7 +606,7 @@ fn split_parent(rel: &str) -> (&str, &str) {
     rel.rsplit_once('/').unwrap_or(("", rel))
 }
 
-fn check_rel(rel: &str) -> Result<(), StoreError> {
+pub(crate) fn check_rel(rel: &str) -> Result<(), StoreError> {
     let bad = || StoreError::UnsafeKey(rel.to_string());
     if rel.is_empty() || rel.contains('\\') || rel.contains('\0') {
         return Err(bad());

@@ -41,6 +41,7 @@
 
 pub mod layout;
 pub mod local;
+pub mod s3;
 pub mod staging;
 
 use std::io;
