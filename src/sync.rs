@@ -221,8 +221,16 @@ pub async fn write_trace(
     tree: &Arc<dyn Store>,
     published: u64,
 ) -> Result<(), Fatal> {
-    let (cursor, counts, head) = db
-        .call(|s| Ok((s.cursor()?, s.counts()?, s.trusted_head()?)))
+    let (own, following) = (settings.upstream_name(), settings.follow.is_some());
+    let (cursor, counts, head, chain) = db
+        .call(move |s| {
+            Ok((
+                s.cursor()?,
+                s.counts()?,
+                s.trusted_head()?,
+                crate::publish::feed::upstream_chain(s, own, following)?,
+            ))
+        })
         .await?;
     let trace = report::trace::Trace {
         mirror: settings.mirror_name.clone(),
@@ -236,6 +244,7 @@ pub async fn write_trace(
         versions: counts.in_tree,
         published,
         sumdb_tree_size: head.map(|h| h.size),
+        upstream_chain: chain,
     };
     if published == 0 {
         // Nothing new: rewritten only if it does not describe this tree.

@@ -59,13 +59,15 @@ max_delete = "50%"
 }
 
 /// Every module file and lookup of a tree, by tree path: what must be the
-/// same on every tier. (Each tier has its own feed, and may hold a different
+/// same on every tier. (Each tier has its own feed and trace, and may hold a different
 /// set of tiles and a newer `latest`.)
 fn module_files(out: &Path) -> BTreeMap<String, Vec<u8>> {
     files_under(out)
         .into_iter()
         .filter(|f| {
-            let ours = f.starts_with(".gomirror/") || f.starts_with("feed/");
+            // Each tier has its own feed and its own trace (its name, its times).
+            let ours =
+                f.starts_with(".gomirror/") || f.starts_with("feed/") || f.starts_with("trace/");
             let sumdb_not_lookup = f.starts_with("sumdb/") && !f.contains("/lookup/");
             !ours && !sumdb_not_lookup
         })
@@ -179,6 +181,16 @@ fn a_downstream_and_a_third_tier_follow_through_nginx_alone() {
         ]),
         "the third tier's feed names the whole upstream chain"
     );
+    // And so does its trace file, as ftpsync's traces name their upstream.
+    let trace_dir = c.out().join("trace");
+    let trace = std::fs::read_dir(&trace_dir)
+        .unwrap()
+        .next()
+        .expect("a trace file")
+        .unwrap()
+        .path();
+    let trace: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    assert_eq!(trace["upstream_chain"], latest["chain"], "{trace:#}");
 
     // The real go command verifies the downstream tree against the checksum
     // database the tree serves.

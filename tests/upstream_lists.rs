@@ -114,8 +114,41 @@ fn comma_after_a_dead_address_stops_there_and_costs_one_attempt() {
 #[test]
 fn pipe_after_a_dead_address_falls_through() {
     let dead = dead_address();
-    let m = mirror_with_proxy(|good| format!("{dead}|{}", good.proxy_url()), 4);
+    let mut m = mirror_with_proxy(|good| format!("{dead}|{}", good.proxy_url()), 4);
+    let metrics = m.dir.path().join("gomirror.prom");
+    m.cfg.extra = format!(
+        "\n[report]\nmetrics_file = {:?}\n",
+        metrics.display().to_string()
+    );
+    m.write_config();
     m.sync().expect(0);
+    // Per-upstream counters in the metrics file, clean for promtool.
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let n3 = 3 * m.upstream.versions().len();
+    assert!(
+        text.contains(&format!(
+            "gomirror_upstream_files_total{{upstream=\"{}\"}} {n3}",
+            m.upstream.proxy_url()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "gomirror_upstream_files_total{{upstream=\"{dead}\"}} 0"
+        )),
+        "{text}"
+    );
+    let check = std::process::Command::new(crate::operations::promtool())
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&metrics).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
     assert_all_mirrored(&m);
     let n = m.upstream.versions().len() as u64;
     let good = status_upstream(&m, &m.upstream.proxy_url());

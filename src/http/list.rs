@@ -460,13 +460,18 @@ impl UpstreamList {
         }
     }
 
-    /// For a proxy's `/sumdb/<name>`: asks `<entry>/supported` once, as the
-    /// go command does; an entry that does not support it is "not found" for
+    /// For a proxy's `/sumdb/<name>` in a list of several: asks
+    /// `<entry>/supported` once, as the go command does; an entry that does not support it is "not found" for
     /// every request, so the next entry is tried whatever the separator.
     async fn check_supported(&self, e: &Entry) -> Result<(), FetchError> {
         let Some(name) = &self.sumdb_name else {
             return Ok(());
         };
+        // With one entry there is nothing to choose: its answers say it all,
+        // and a follower's no-op sync stays at two requests.
+        if self.entries.len() < 2 {
+            return Ok(());
+        }
         let suffix = format!("/sumdb/{name}");
         if !e.base.path().trim_end_matches('/').ends_with(&suffix) {
             return Ok(());

@@ -47,6 +47,23 @@ fn render(entries: &[FeedEntry]) -> Vec<u8> {
     out
 }
 
+/// The chain of upstreams this mirror's content came through, nearest
+/// first: its own upstream, or (when it follows another mirror) the chain
+/// that mirror's feed names. The feed's `latest` and the trace file carry it.
+pub fn upstream_chain(
+    s: &crate::state::State,
+    own: String,
+    following: bool,
+) -> Result<Vec<String>, crate::state::StateError> {
+    if following
+        && let Some(text) = s.meta("follow.chain")?
+        && let Ok(theirs) = serde_json::from_str::<Vec<String>>(&text)
+    {
+        return Ok(theirs);
+    }
+    Ok(vec![own])
+}
+
 fn render_latest(head: &FeedHead, chain: &[String]) -> Vec<u8> {
     let latest = Latest {
         format: FORMAT.to_string(),
@@ -71,19 +88,10 @@ fn render_latest(head: &FeedHead, chain: &[String]) -> Vec<u8> {
 pub async fn write_feed(settings: &Settings, db: &Db, tree: &Arc<dyn Store>) -> Result<(), Fatal> {
     let feed = settings.feed.clone();
     let size_hint = feed.segment_entries;
-    let own = settings.upstream_name();
-    let following = settings.follow.is_some();
+    let (own, following) = (settings.upstream_name(), settings.follow.is_some());
     let (head, chain) = db
         .call(move |s| {
-            // The chain: this mirror's upstream, then (when it follows another
-            // mirror) the chain that mirror's feed names.
-            let mut chain = vec![own];
-            if following
-                && let Some(text) = s.meta("follow.chain")?
-                && let Ok(theirs) = serde_json::from_str::<Vec<String>>(&text)
-            {
-                chain = theirs;
-            }
+            let chain = upstream_chain(s, own, following)?;
             Ok((s.feed_head(Some(size_hint))?, chain))
         })
         .await?;

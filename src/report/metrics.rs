@@ -31,7 +31,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::state::{CommandRuns, Counts, State, StateError};
+use crate::state::{CommandRuns, Counts, State, StateError, UpstreamRecord};
 
 /// What the metrics file is made of, read from the state database.
 #[derive(Clone, Debug, Default)]
@@ -41,6 +41,8 @@ pub struct MetricsInput {
     pub cursor: Option<String>,
     pub counts: Counts,
     pub sumdb_tree_size: Option<i64>,
+    /// What each upstream of the proxy list served, summed over runs.
+    pub upstreams: Vec<UpstreamRecord>,
 }
 
 /// Reads what the metrics file reports.
@@ -50,6 +52,7 @@ pub fn gather(state: &State) -> Result<MetricsInput, StateError> {
         cursor: state.cursor()?,
         counts: state.counts()?,
         sumdb_tree_size: state.trusted_head()?.map(|h| h.size),
+        upstreams: state.upstreams()?,
     })
 }
 
@@ -66,7 +69,13 @@ fn security_failures(summary: Option<&serde_json::Value>) -> u64 {
         .get("fatal")
         .and_then(|f| f.as_str())
         .is_some_and(|f| f.contains("SECURITY"));
-    mismatches + u64::from(stopped)
+    // Upstreams of a list that served refuted bytes (the version then came
+    // from another one): security events though nothing failed.
+    let lies = s
+        .get("security_events")
+        .and_then(|e| e.as_array())
+        .map_or(0, |e| e.len() as u64);
+    mismatches + u64::from(stopped) + lies
 }
 
 fn number(summary: Option<&serde_json::Value>, key: &str) -> u64 {
@@ -96,8 +105,12 @@ struct Family<'a> {
 
 impl Family<'_> {
     fn head(&mut self, name: &str, help: &str) {
+        self.head_of(name, help, "gauge");
+    }
+
+    fn head_of(&mut self, name: &str, help: &str, kind: &str) {
         let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} gauge");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
     }
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
@@ -196,11 +209,12 @@ pub fn render(input: &MetricsInput, mirror: &str, now: i64) -> String {
     let c = &input.counts;
     f.head(
         "gomirror_versions",
-        "Versions by state: published (in the tree), pending (wanted, not fetched yet), failed (waiting for a retry), missing (not on the upstream yet, waiting for a retry), gone (of wanted modules).",
+        "Versions by state: published (in the tree), graph_only (.info and .mod in the tree, no zip), pending (wanted, not fetched yet), failed (waiting for a retry), missing (not on the upstream yet, waiting for a retry), gone (of wanted modules).",
     );
     for (state, n) in [
         // The contract: the number of versions in the tree.
         ("published", c.in_tree),
+        ("graph_only", c.graph_only),
         ("pending", c.pending),
         ("failed", c.failed),
         ("missing", c.missing),
@@ -219,6 +233,46 @@ pub fn render(input: &MetricsInput, mirror: &str, now: i64) -> String {
             "Records in the checksum-database tree this mirror trusts.",
         );
         f.sample("gomirror_sumdb_tree_size", &[], n);
+    }
+    for (name, help, value) in [
+        (
+            "gomirror_upstream_requests_total",
+            "Requests to each upstream of the proxy list, over all runs.",
+            (|u: &UpstreamRecord| u.requests) as fn(&UpstreamRecord) -> i64,
+        ),
+        (
+            "gomirror_upstream_files_total",
+            "Files each upstream served.",
+            |u| u.files,
+        ),
+        (
+            "gomirror_upstream_bytes_total",
+            "Bytes each upstream served.",
+            |u| u.bytes,
+        ),
+        (
+            "gomirror_upstream_not_found_total",
+            "404/410 answers from each upstream.",
+            |u| u.not_found,
+        ),
+        (
+            "gomirror_upstream_failures_total",
+            "Failed requests to each upstream (other than 404/410).",
+            |u| u.failures,
+        ),
+        (
+            "gomirror_upstream_refused_total",
+            "Bodies from each upstream that failed verification (a SECURITY event when the checksum database refutes them).",
+            |u| u.refused,
+        ),
+    ] {
+        if input.upstreams.is_empty() {
+            break;
+        }
+        f.head_of(name, help, "counter");
+        for u in &input.upstreams {
+            f.sample(name, &[("upstream", u.url.as_str())], value(u));
+        }
     }
     f.head(
         "gomirror_metrics_generated_timestamp_seconds",
@@ -288,6 +342,7 @@ mod tests {
                 ..Counts::default()
             },
             sumdb_tree_size: Some(1004),
+            upstreams: Vec::new(),
         };
         let text = render(&input, "mirror.example", 200);
         for line in [

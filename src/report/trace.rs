@@ -25,6 +25,10 @@ pub struct Trace {
     pub published: u64,
     /// Records in the checksum-database tree this mirror serves proofs for.
     pub sumdb_tree_size: Option<i64>,
+    /// Where this mirror's content came from, nearest first: its proxy list,
+    /// or the mirror it follows and that one's chain (as ftpsync's traces
+    /// name the upstream).
+    pub upstream_chain: Vec<String>,
 }
 
 /// `trace/<name>.json`.
