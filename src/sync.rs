@@ -22,7 +22,7 @@ use crate::plan;
 use crate::prune::{self, recheck::recheck};
 use crate::publish::feed::write_feed;
 use crate::publish::lists::rewrite_dirty_lists;
-use crate::report::summary::SyncReport;
+use crate::report::summary::{SyncReport, TreeSummary};
 use crate::report::{self, Reporter};
 use crate::runner::{self, Fatal};
 use crate::settings::Settings;
@@ -198,7 +198,12 @@ async fn pipeline(
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
     report.bytes = upstream.bytes_received();
-    write_trace(settings, db, tree, report.published).await?;
+    let counts = write_trace(settings, db, tree, report.published).await?;
+    report.tree = Some(TreeSummary {
+        store: tree.describe(),
+        versions: counts.in_tree,
+        bytes: counts.published_bytes.max(0) as u64,
+    });
     Ok(())
 }
 
@@ -220,7 +225,7 @@ pub async fn write_trace(
     db: &Db,
     tree: &Arc<dyn Store>,
     published: u64,
-) -> Result<(), Fatal> {
+) -> Result<crate::state::Counts, Fatal> {
     let (own, following) = (settings.upstream_name(), settings.follow.is_some());
     let (cursor, counts, head, chain) = db
         .call(move |s| {
@@ -259,14 +264,15 @@ pub async fn write_trace(
         };
         let wanted = serde_json::to_value(&trace).expect("serializable");
         if current.is_some_and(|c| described(&c) == described(&wanted)) {
-            return Ok(());
+            return Ok(counts);
         }
     }
     let tree = tree.clone();
     tokio::task::spawn_blocking(move || report::trace::write(tree.as_ref(), &trace))
         .await
         .map_err(|e| Fatal::crashed("the trace writer", e))?
-        .map_err(Fatal::from)
+        .map_err(Fatal::from)?;
+    Ok(counts)
 }
 
 /// How long a walk of the index runs before downloads start beside it.

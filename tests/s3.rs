@@ -327,3 +327,20 @@ fn bucket_errors_are_clear_and_fatal() {
         );
     }
 }
+
+#[test]
+fn a_large_zip_goes_up_in_parts_and_verifies() {
+    let g = Garage::start();
+    // Over the 16 MiB multipart threshold: uploaded in 8 MiB parts.
+    let corpus = Corpus::generated(1, 1, 5).with_large_zip(40 << 20);
+    let (m, bucket) = bucket_mirror(&g, corpus);
+    let r = run(&m, &g, &["sync"]);
+    r.expect(0)
+        .contains(&format!("tree: bucket `s3://{bucket}/{PREFIX}`"));
+    let zip = version_file("example.com/large", "v1.0.0", "zip");
+    let (status, body) = web_get(&g, &bucket, &zip);
+    assert_eq!(status, 200);
+    assert!(body.len() > 16 << 20, "the zip is {} bytes", body.len());
+    assert!(body == m.upstream_bytes(&zip), "the uploaded zip differs");
+    run(&m, &g, &["verify"]).expect(0);
+}

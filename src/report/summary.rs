@@ -66,6 +66,8 @@ pub struct SyncReport {
     /// Failed earlier, waiting for their retry time.
     pub deferred: u64,
     pub bytes: u64,
+    /// Where the tree is and what it holds after the run.
+    pub tree: Option<TreeSummary>,
     pub seconds: f64,
     pub tree_size: Option<i64>,
     /// Published versions asked about upstream again, and how many are gone.
@@ -273,6 +275,23 @@ impl SyncReport {
         if let Some(n) = self.tree_size {
             let _ = writeln!(s, "checksum database: tree of {n} records accepted");
         }
+        if let Some(t) = &self.tree {
+            let rate = if self.seconds > 0.0 && self.bytes > 0 {
+                format!(
+                    "; received at {}/s",
+                    report::bytes((self.bytes as f64 / self.seconds) as u64)
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                s,
+                "tree: {}: {} versions, {}{rate}",
+                t.store,
+                t.versions,
+                report::bytes(t.bytes)
+            );
+        }
         // Each failure was printed on stderr as it happened (`error:` lines);
         // the summary only counts them, so cron mail shows each once.
         if self.failed > 0 {
@@ -321,6 +340,14 @@ impl SyncReport {
         }
         s
     }
+}
+
+/// The tree after a sync: the store (a directory or a bucket) and its size.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct TreeSummary {
+    pub store: String,
+    pub versions: i64,
+    pub bytes: u64,
 }
 
 /// What a prune did (or would do).
