@@ -120,6 +120,22 @@ fn metrics_file_after_clean_failing_and_fatal_runs() {
     let cursor = value(&clean, "gomirror_index_cursor_timestamp_seconds");
     assert!(cursor > 1.0e9 && cursor <= now + 1.0, "{cursor}");
     assert!(clean.contains("gomirror_info{version=\"0.1.0\",mirror=\"ops.test\"} 1"));
+
+    // A sync with nothing new is a success too: an idle mirror must not look
+    // stale to the "no successful sync in 1 h" alert.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    m.sync().expect(0);
+    let idle = read(&metrics);
+    let again = value(&idle, &sync("gomirror_last_success_timestamp_seconds"));
+    assert!(
+        again > success,
+        "a no-op sync left last_success at {success}"
+    );
+    assert_eq!(
+        value(&idle, &sync("gomirror_last_run_published_versions")),
+        0.0
+    );
+    let success = again;
     // Written by rename: no temporary file is left beside it.
     let names: Vec<_> = std::fs::read_dir(metrics.parent().unwrap())
         .unwrap()
