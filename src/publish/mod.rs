@@ -231,67 +231,103 @@ fn install_batch(
         }
     }
     store.barrier().map_err(|e| e.to_string())?;
+    // Versions go in independently of each other (each one's own files in
+    // order); a store that gains from it (a bucket: one request per file)
+    // takes several at once.
+    let threads = store.parallelism().clamp(1, staged.len().max(1));
     let mut published = Vec::with_capacity(staged.len());
-    for (v, lookup) in staged {
-        let (m, ver) = (v.todo.path.clone(), v.todo.version.clone());
-        let result = (|| -> Result<Published, String> {
-            if let Some((tmp, rel)) = &lookup {
-                store.put(tmp, rel).map_err(|e| e.to_string())?;
+    if threads == 1 {
+        for (v, lookup) in staged {
+            match install_version(store, v, lookup) {
+                Ok(p) => published.push(p),
+                Err(f) => failures.push(f),
             }
-            let rel = |ext| layout::version_file(&m, &ver, ext).map_err(|e| e.to_string());
-            // A graph-only version has no zip: `.info` and `.mod` only.
-            let zip = match (&v.zip, &v.zip_sha256) {
-                (Some(z), Some(sha)) => Some(
-                    store
-                        .put_immutable(z, &rel("zip")?, sha)
-                        .map_err(|e| e.to_string())?,
-                ),
-                _ => None,
-            };
-            let gomod = store
-                .put_immutable(&v.mod_file, &rel("mod")?, &v.mod_sha256)
-                .map_err(|e| e.to_string())?;
-            let info = store
-                .put(&v.info, &rel("info")?)
-                .map_err(|e| e.to_string())?;
-            Ok(Published {
-                module_id: v.todo.module_id,
-                version: ver.clone(),
-                info_time: v.info_time.clone(),
-                zip_h1: v.zip_h1.clone(),
-                mod_h1: v.mod_h1.clone(),
-                info_size: info.size as i64,
-                mod_size: gomod.size as i64,
-                zip_size: zip.as_ref().map_or(0, |z| z.size as i64),
-                info_mtime: info.modified_ns,
-                mod_mtime: gomod.modified_ns,
-                zip_mtime: zip.as_ref().map_or(0, |z| z.modified_ns),
-                record_id: v.lookup.as_ref().map(|l| l.record_id),
-                zip_sha256: v.zip_sha256.map(hex::encode),
-                info_sha256: Some(hex::encode(v.info_sha256)),
-                zip: zip.is_some(),
-            })
-        })();
-        // A staged lookup that was put is gone from the staging area; one
-        // that was not is removed when dropped here.
-        if let Some((tmp, _)) = lookup
-            && result.is_ok()
-        {
-            drop(tmp.keep());
         }
-        // Best effort: whatever is left is removed by the next clean of the staging area.
-        let _ = std::fs::remove_file(&v.info);
-        let _ = std::fs::remove_file(&v.mod_file);
-        if let Some(z) = &v.zip {
-            let _ = std::fs::remove_file(z);
-        }
-        match result {
-            Ok(p) => published.push(p),
-            Err(e) => failures.push(((v.todo.module_id, m, ver), format!("cannot publish: {e}"))),
+    } else {
+        let queue = std::sync::Mutex::new(staged.into_iter());
+        let results = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    loop {
+                        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                        let Some((v, lookup)) = next else { break };
+                        let r = install_version(store, v, lookup);
+                        results.lock().unwrap_or_else(|p| p.into_inner()).push(r);
+                    }
+                });
+            }
+        });
+        for r in results.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            match r {
+                Ok(p) => published.push(p),
+                Err(f) => failures.push(f),
+            }
         }
     }
     store.barrier().map_err(|e| e.to_string())?;
     Ok((published, failures))
+}
+
+/// Puts one version's files: lookup, `.zip`, `.mod`, `.info` last.
+fn install_version(
+    store: &dyn Store,
+    v: Verified,
+    lookup: Option<(TempPath, String)>,
+) -> Result<Published, InstallFailure> {
+    let (m, ver) = (v.todo.path.clone(), v.todo.version.clone());
+    let result = (|| -> Result<Published, String> {
+        if let Some((tmp, rel)) = &lookup {
+            store.put(tmp, rel).map_err(|e| e.to_string())?;
+        }
+        let rel = |ext| layout::version_file(&m, &ver, ext).map_err(|e| e.to_string());
+        // A graph-only version has no zip: `.info` and `.mod` only.
+        let zip = match (&v.zip, &v.zip_sha256) {
+            (Some(z), Some(sha)) => Some(
+                store
+                    .put_immutable(z, &rel("zip")?, sha)
+                    .map_err(|e| e.to_string())?,
+            ),
+            _ => None,
+        };
+        let gomod = store
+            .put_immutable(&v.mod_file, &rel("mod")?, &v.mod_sha256)
+            .map_err(|e| e.to_string())?;
+        let info = store
+            .put(&v.info, &rel("info")?)
+            .map_err(|e| e.to_string())?;
+        Ok(Published {
+            module_id: v.todo.module_id,
+            version: ver.clone(),
+            info_time: v.info_time.clone(),
+            zip_h1: v.zip_h1.clone(),
+            mod_h1: v.mod_h1.clone(),
+            info_size: info.size as i64,
+            mod_size: gomod.size as i64,
+            zip_size: zip.as_ref().map_or(0, |z| z.size as i64),
+            info_mtime: info.modified_ns,
+            mod_mtime: gomod.modified_ns,
+            zip_mtime: zip.as_ref().map_or(0, |z| z.modified_ns),
+            record_id: v.lookup.as_ref().map(|l| l.record_id),
+            zip_sha256: v.zip_sha256.map(hex::encode),
+            info_sha256: Some(hex::encode(v.info_sha256)),
+            zip: zip.is_some(),
+        })
+    })();
+    // A staged lookup that was put is gone from the staging area; one
+    // that was not is removed when dropped here.
+    if let Some((tmp, _)) = lookup
+        && result.is_ok()
+    {
+        drop(tmp.keep());
+    }
+    // Best effort: whatever is left is removed by the next clean of the staging area.
+    let _ = std::fs::remove_file(&v.info);
+    let _ = std::fs::remove_file(&v.mod_file);
+    if let Some(z) = &v.zip {
+        let _ = std::fs::remove_file(z);
+    }
+    result.map_err(|e| ((v.todo.module_id, m, ver), format!("cannot publish: {e}")))
 }
 
 /// Writes a lookup body to a temporary file, unless the tree already holds it.

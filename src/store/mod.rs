@@ -224,4 +224,11 @@ pub trait Store: Send + Sync {
 
     /// Makes everything written so far durable.
     fn barrier(&self) -> Result<(), StoreError>;
+
+    /// How many puts the publisher may run at once: 1 for a local directory
+    /// (a rename is cheap, and the order of durability points stays fixed),
+    /// more for a store where each put is a request.
+    fn parallelism(&self) -> usize {
+        1
+    }
 }

@@ -48,6 +48,8 @@ use super::{Entry, EntryKind, Listing, ObjectMeta, Staging, Store, StoreError, s
 pub const MULTIPART_OVER: u64 = 16 << 20;
 /// The size of one uploaded part.
 pub const PART_SIZE: usize = 8 << 20;
+/// Versions the publisher uploads at once.
+pub const UPLOAD_CONCURRENCY: usize = 8;
 /// Parts in flight at once per upload.
 pub const PART_CONCURRENCY: usize = 4;
 
@@ -627,6 +629,12 @@ impl Store for S3Store {
     fn barrier(&self) -> Result<(), StoreError> {
         crate::crashpoint::reached("syncfs barrier");
         Ok(())
+    }
+
+    /// Each put is a request (or three: a look, the upload, its metadata):
+    /// several versions go up at once.
+    fn parallelism(&self) -> usize {
+        UPLOAD_CONCURRENCY
     }
 }
 
