@@ -145,6 +145,15 @@ impl NginxS3 {
 
 impl Drop for NginxS3 {
     fn drop(&mut self) {
+        // SIGQUIT: the master stops its workers too (a SIGKILL would orphan them).
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGQUIT) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
