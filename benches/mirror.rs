@@ -369,7 +369,7 @@ fn scenario_corpus(o: &Options, rep: &mut Report) {
         // gomirror, fresh.
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), &up, "*", 16);
-        let (m, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+        let (m, ok, out) = measure(gomirror(&cfg, &["sync"]));
         assert!(ok, "gomirror sync failed:\n{out}");
         sync_t.push(m.secs);
         sync_rss.push(m.max_rss_kb as f64);
@@ -495,7 +495,7 @@ fn scenario_verify(o: &Options, rep: &mut Report) {
     let up = FakeUpstream::start(bench_corpus(o.small), FakeOptions::default());
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &up, "*", 16);
-    let (_, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+    let (_, ok, out) = measure(gomirror(&cfg, &["sync"]));
     assert!(ok, "{out}");
     let zips: Vec<PathBuf> = walk_files(&dir.path().join("mirror"))
         .into_iter()
@@ -529,7 +529,7 @@ fn scenario_verify(o: &Options, rep: &mut Report) {
             assert!(ok && out.starts_with(&format!("{} ", zips.len())), "{out}");
             floors.push(m.secs);
         }
-        let (m, ok, out) = measure(gomirror(&cfg, &["verify", "-q"]));
+        let (m, ok, out) = measure(gomirror(&cfg, &["verify"]));
         assert!(ok && out.contains("0 problems"), "{out}");
         ours.push(m.secs);
         let (m, ok, out) = measure(gomirror(&cfg, &["verify", "--quick", "-q"]));
@@ -644,7 +644,7 @@ fn scenario_index(o: &Options, rep: &mut Report) {
     );
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &up, "kept.example/only", 16);
-    let (m, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+    let (m, ok, out) = measure(gomirror(&cfg, &["sync"]));
     assert!(ok, "sync failed:\n{out}");
     assert!(out.contains("published 2 new versions"), "{out}");
     rep.line(format!(
@@ -669,7 +669,7 @@ fn scenario_index(o: &Options, rep: &mut Report) {
     );
     let mut noop = vec![];
     for _ in 0..o.runs.max(3) {
-        let (m, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+        let (m, ok, out) = measure(gomirror(&cfg, &["sync"]));
         assert!(ok && out.contains("published 0 new versions"), "{out}");
         noop.push(m.secs);
     }
@@ -725,7 +725,7 @@ fn scenario_walk(o: &Options, rep: &mut Report) {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), &up, "kept.example", 16);
         up.clear_request_log();
-        let mut cmd = gomirror(&cfg, &["sync", "-q"]);
+        let mut cmd = gomirror(&cfg, &["sync"]);
         cmd.env("GOMIRROR_INDEX_WALKERS", walkers);
         let (m, ok, out) = measure(cmd);
         assert!(ok, "sync failed:\n{out}");
@@ -799,7 +799,7 @@ fn scenario_walk(o: &Options, rep: &mut Report) {
     let mut noop_requests = vec![];
     for _ in 0..o.runs.max(5) {
         up.clear_request_log();
-        let (m, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+        let (m, ok, out) = measure(gomirror(&cfg, &["sync"]));
         assert!(ok && out.contains("published 0 new versions"), "{out}");
         noop.push(m.secs);
         noop_requests.push(up.requests("/index"));
@@ -820,7 +820,7 @@ fn scenario_large(o: &Options, rep: &mut Report) {
     for _ in 0..o.runs {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), &up, "*", 16);
-        let (m, ok, out) = measure(gomirror(&cfg, &["sync", "-q"]));
+        let (m, ok, out) = measure(gomirror(&cfg, &["sync"]));
         assert!(ok, "sync failed:\n{out}");
         rss.push(m.max_rss_kb as f64);
         secs.push(m.secs);

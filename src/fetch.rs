@@ -261,9 +261,8 @@ pub async fn fetch_and_publish(
         Err(e) => shared.fail_run(e),
     }
     report.failed = report.failures.len() as u64;
-    report.upstreams = settings.upstream_stats();
-    let records: Vec<state::UpstreamRecord> = report
-        .upstreams
+    let pass = settings.take_upstream_stats();
+    let records: Vec<state::UpstreamRecord> = pass
         .iter()
         .filter(|u| u.requests > 0)
         .map(|u| state::UpstreamRecord {
@@ -278,6 +277,7 @@ pub async fn fetch_and_publish(
             ..Default::default()
         })
         .collect();
+    crate::http::list::add_stats(&mut report.upstreams, pass);
     if !records.is_empty()
         && let Err(e) = db
             .call(move |s| s.record_upstreams(report::now(), &records))

@@ -457,11 +457,13 @@ impl Settings {
         Ok(o as Arc<dyn Origin>)
     }
 
-    /// What each proxy entry served and how it failed in this process
-    /// (empty when nothing was fetched).
-    pub fn upstream_stats(&self) -> Vec<EntryStats> {
+    /// What each proxy entry did since the last call (each fetch pass
+    /// records its own counts once).
+    pub fn take_upstream_stats(&self) -> Vec<EntryStats> {
         let slot = self.origin.0.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.as_ref().map(|o| o.list().stats()).unwrap_or_default()
+        slot.as_ref()
+            .map(|o| o.list().take_stats())
+            .unwrap_or_default()
     }
 
     /// What is wanted, in the order a sync walks it: the index feed (unless

@@ -198,11 +198,11 @@ async fn pipeline(
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
     report.bytes = upstream.bytes_received();
-    let counts = write_trace(settings, db, tree, report.published).await?;
+    let (versions, bytes) = write_trace(settings, db, tree, report.published).await?;
     report.tree = Some(TreeSummary {
         store: tree.describe(),
-        versions: counts.in_tree,
-        bytes: counts.published_bytes.max(0) as u64,
+        versions,
+        bytes: bytes.max(0) as u64,
     });
     Ok(())
 }
@@ -225,13 +225,13 @@ pub async fn write_trace(
     db: &Db,
     tree: &Arc<dyn Store>,
     published: u64,
-) -> Result<crate::state::Counts, Fatal> {
+) -> Result<(i64, i64), Fatal> {
     let (own, following) = (settings.upstream_name(), settings.follow.is_some());
     let (cursor, counts, head, chain) = db
         .call(move |s| {
             Ok((
                 s.cursor()?,
-                s.counts()?,
+                s.tree_counts()?,
                 s.trusted_head()?,
                 crate::publish::feed::upstream_chain(s, own, following)?,
             ))
@@ -246,7 +246,7 @@ pub async fn write_trace(
             .as_ref()
             .and(cursor.as_deref())
             .and_then(report::trace::rfc3339_utc),
-        versions: counts.in_tree,
+        versions: counts.0,
         published,
         sumdb_tree_size: head.map(|h| h.size),
         upstream_chain: chain,
@@ -351,6 +351,9 @@ fn add_fetched(report: &mut SyncReport, pass: SyncReport) {
     report.not_yet += pass.not_yet;
     report.failures.extend(pass.failures);
     report.failed = report.failures.len() as u64;
+    // A lie seen beside the walk still makes the run exit 1.
+    report.security_events.extend(pass.security_events);
+    crate::http::list::add_stats(&mut report.upstreams, pass.upstreams);
 }
 
 /// Fetches, verifies and republishes exactly `todos` (for `verify --repair`).

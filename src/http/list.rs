@@ -51,6 +51,26 @@ pub struct ListEntry {
     pub fallback: Fallback,
 }
 
+/// Adds `more` to `into`, entry by entry (by URL); a later last error wins.
+pub fn add_stats(into: &mut Vec<EntryStats>, more: Vec<EntryStats>) {
+    for m in more {
+        match into.iter_mut().find(|e| e.url == m.url) {
+            Some(e) => {
+                e.requests += m.requests;
+                e.files += m.files;
+                e.bytes += m.bytes;
+                e.not_found += m.not_found;
+                e.failures += m.failures;
+                e.refused += m.refused;
+                if m.last_error.is_some() {
+                    e.last_error = m.last_error;
+                }
+            }
+            None => into.push(m),
+        }
+    }
+}
+
 /// Parses a GOPROXY-style list. `Ok(None)` is `off` (no upstream at all).
 /// `check` validates each URL (scheme, host) and names the key in its errors.
 pub fn parse_list(
@@ -311,6 +331,28 @@ impl UpstreamList {
             e.counters.refused.fetch_add(1, Ordering::Relaxed);
             *e.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.to_string());
         }
+    }
+
+    /// What every entry did since the last call (the counts start again
+    /// from zero), so that each pass of a run records its own.
+    pub fn take_stats(&self) -> Vec<EntryStats> {
+        self.entries
+            .iter()
+            .map(|e| EntryStats {
+                url: e.label.clone(),
+                requests: e.counters.requests.swap(0, Ordering::Relaxed),
+                files: e.counters.files.swap(0, Ordering::Relaxed),
+                bytes: e.counters.bytes.swap(0, Ordering::Relaxed),
+                not_found: e.counters.not_found.swap(0, Ordering::Relaxed),
+                failures: e.counters.failures.swap(0, Ordering::Relaxed),
+                refused: e.counters.refused.swap(0, Ordering::Relaxed),
+                last_error: e
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .take(),
+            })
+            .collect()
     }
 
     /// What every entry did so far.

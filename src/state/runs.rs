@@ -126,6 +126,19 @@ impl State {
         })
     }
 
+    /// Versions in the tree and their bytes, the figures every sync reports
+    /// (trace file, summary): read through the partial index of what is in
+    /// the tree, so their cost follows the tree, not the index.
+    pub fn tree_counts(&self) -> Result<(i64, i64)> {
+        self.conn
+            .query_row(
+                "SELECT count(*), sum(coalesce(zip_size,0) + coalesce(mod_size,0) + coalesce(info_size,0)) FROM versions WHERE in_tree = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0))),
+            )
+            .map_err(|e| self.err("cannot count the tree", e))
+    }
+
     /// The earliest retry time among failed and missing versions.
     pub fn next_retry(&self) -> Result<Option<i64>> {
         self.conn
