@@ -591,40 +591,6 @@ mod tests {
     struct Notes(Vec<String>);
 
     impl Intake for Notes {
-        fn follow_position(
-            &mut self,
-        ) -> LocalBoxFuture<'_, Result<Option<crate::state::FollowCursor>, SourceError>> {
-            unreachable!("this source follows no feed")
-        }
-        fn offer_changes(
-            &mut self,
-            _: Vec<(crate::state::FeedOp, IndexEntry)>,
-            _: crate::state::FollowCursor,
-        ) -> LocalBoxFuture<'_, Result<crate::state::ChangeStats, SourceError>> {
-            unreachable!("this source follows no feed")
-        }
-        fn snapshot_begin(&mut self) -> LocalBoxFuture<'_, Result<(), SourceError>> {
-            unreachable!("this source follows no feed")
-        }
-        fn snapshot_page(
-            &mut self,
-            _: Vec<(crate::state::FeedOp, IndexEntry)>,
-        ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
-            unreachable!("this source follows no feed")
-        }
-        fn snapshot_finish(
-            &mut self,
-            _: crate::state::FollowCursor,
-        ) -> LocalBoxFuture<'_, Result<crate::state::ChangeStats, SourceError>> {
-            unreachable!("this source follows no feed")
-        }
-        fn upstream_chain(
-            &mut self,
-            _: Vec<String>,
-        ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
-            unreachable!("this source follows no feed")
-        }
-
         fn position(&mut self) -> LocalBoxFuture<'_, Result<Option<String>, SourceError>> {
             Box::pin(async { Ok(None) })
         }

@@ -122,40 +122,66 @@ pub trait Intake {
     /// Takes everything the `from_files` files name, replacing what they
     /// named before (a version no file names any more is no longer wanted
     /// through them).
-    fn name(&mut self, files: Vec<NamedFile>)
-    -> LocalBoxFuture<'_, Result<NameStats, SourceError>>;
+    fn name(
+        &mut self,
+        _files: Vec<NamedFile>,
+    ) -> LocalBoxFuture<'_, Result<NameStats, SourceError>> {
+        Box::pin(async { Err(no_feed("names no project files")) })
+    }
     /// Reports something that is not a version.
     fn note(&mut self, event: Event);
 
     // ---- another mirror's change feed (`source::feed`) ----
+    // Only the intakes of a sync and of a dry run take these; the defaults
+    // refuse, for intakes that never meet such a source.
 
     /// Where this mirror stands in the upstream mirror's feed.
-    fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>>;
+    fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>> {
+        Box::pin(async { Err(no_feed("follows no feed")) })
+    }
     /// Takes a page of the upstream's publications and deletions, moving the
     /// follow cursor to `cursor` in the same transaction.
     fn offer_changes(
         &mut self,
-        changes: Vec<(FeedOp, IndexEntry)>,
-        cursor: FollowCursor,
-    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>>;
+        _changes: Vec<(FeedOp, IndexEntry)>,
+        _cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>> {
+        Box::pin(async { Err(no_feed("follows no feed")) })
+    }
     /// A full comparison with the upstream: its snapshot's versions (as
     /// publications) or its whole feed replayed, a page at a time after
     /// `snapshot_begin`, then `snapshot_finish`,
     /// which records them, withdraws what the snapshot lacks and moves the
     /// cursor, in one transaction.
-    fn snapshot_begin(&mut self) -> LocalBoxFuture<'_, Result<(), SourceError>>;
+    fn snapshot_begin(&mut self) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async { Err(no_feed("follows no feed")) })
+    }
     fn snapshot_page(
         &mut self,
-        changes: Vec<(FeedOp, IndexEntry)>,
-    ) -> LocalBoxFuture<'_, Result<(), SourceError>>;
+        _changes: Vec<(FeedOp, IndexEntry)>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async { Err(no_feed("follows no feed")) })
+    }
     fn snapshot_finish(
         &mut self,
-        cursor: FollowCursor,
-    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>>;
+        _cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>> {
+        Box::pin(async { Err(no_feed("follows no feed")) })
+    }
     /// The upstream's own upstream chain, as its feed names it (for this
     /// mirror's feed and trace).
-    fn upstream_chain(&mut self, chain: Vec<String>)
-    -> LocalBoxFuture<'_, Result<(), SourceError>>;
+    fn upstream_chain(
+        &mut self,
+        _chain: Vec<String>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async { Err(no_feed("follows no feed")) })
+    }
+}
+
+/// What an intake without a sync's state says when a source asks it for
+/// what it does not take.
+fn no_feed(what: &str) -> SourceError {
+    SourceError::Parser(format!("this intake {what}"))
 }
 
 /// A source of wanted versions.
