@@ -93,6 +93,43 @@ pub enum Command {
         #[arg(value_name = "URL")]
         urls: Vec<String>,
     },
+    /// Write one bundle for an air-gapped mirror under DIR: what changed
+    /// since the last export (or, with --full, the whole mirror). Its path
+    /// is the last line on stdout.
+    Export {
+        /// The whole mirror, not the changes since the last export.
+        #[arg(long)]
+        full: bool,
+        /// Cut the bundle into parts of at most this size (650MB, 4.7GB, 25GiB).
+        #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+        max_size: Option<u64>,
+        /// Print what the bundle would carry and how big it would be; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where the bundle directory is created.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Import a bundle from `gomirror export`: every part, file and version
+    /// is verified (against this mirror's own sumdb.key) before anything is published.
+    Import {
+        /// Check the bundle and its place in the sequence, print what it would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The bundle directory (the path `gomirror export` printed).
+        #[arg(value_name = "BUNDLE")]
+        bundle: PathBuf,
+    },
+    /// Write a new note signer key NAME.key (secret, for export.signing_key)
+    /// and its verifier key NAME.pub (for import.trusted_keys).
+    Keygen {
+        /// The key's name (e.g. mirror.example.org/bundles).
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Where to write the two files.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
     /// Cursor, freshness (how far behind the index), counts, recent runs and failures.
     Status {
         /// Machine-readable output.
@@ -131,6 +168,20 @@ fn run(cli: Cli) -> i32 {
     };
     let out = Reporter::new(verbosity);
     crate::http::on_retry(report::retrying);
+    if let Command::Keygen { name, dir } = &cli.command {
+        return match crate::keygen::run(name, dir) {
+            Ok(lines) => {
+                for l in lines {
+                    report::outln(l);
+                }
+                EXIT_OK
+            }
+            Err(e) => {
+                report::errln(format_args!("error: {e}"));
+                EXIT_FATAL
+            }
+        };
+    }
     let settings = match Settings::load(&cli.config) {
         Ok(s) => s,
         Err(e) => {
@@ -181,6 +232,59 @@ fn run(cli: Cli) -> i32 {
             }
             code
         }
+        Command::Keygen { .. } => unreachable!("handled before the configuration is read"),
+        Command::Export {
+            full,
+            max_size,
+            dry_run,
+            dir,
+        } => {
+            let lock = match take_lock(&settings) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let opts = crate::export::ExportOptions {
+                dir,
+                full,
+                max_size,
+                dry_run,
+            };
+            match crate::export::run(&settings, &opts, &out, &lock) {
+                Ok(report) => {
+                    let lines = report.render();
+                    let n = lines.len();
+                    for (i, line) in lines.into_iter().enumerate() {
+                        // -q keeps the path (the last line): scripts read it.
+                        if !cli.quiet || (i + 1 == n && report.bundle.is_some()) {
+                            report::outln(line);
+                        }
+                    }
+                    EXIT_OK
+                }
+                Err(e) => {
+                    print_error(&e);
+                    e.exit_code()
+                }
+            }
+        }
+        Command::Import { dry_run, bundle } => {
+            let lock = match take_lock(&settings) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let opts = crate::import::ImportOptions { bundle, dry_run };
+            let report = crate::import::run(&settings, &opts, &out, &lock);
+            let code = report.exit_code();
+            if !(cli.quiet && code == EXIT_OK) {
+                for line in report.render() {
+                    report::outln(line);
+                }
+            }
+            for line in report.render_errors() {
+                report::errln(line);
+            }
+            code
+        }
         Command::Verify { repair, quick } => {
             let lock = match take_lock(&settings) {
                 Ok(l) => l,
@@ -225,6 +329,10 @@ fn run(cli: Cli) -> i32 {
             }
         }
     }
+}
+
+fn parse_max_size(s: &str) -> Result<u64, String> {
+    crate::bundle::parse_size(s)
 }
 
 /// Prints a rendered summary whose lines already end in newlines.

@@ -264,7 +264,8 @@ pub async fn fetch_and_publish(
     let pass = settings.take_upstream_stats();
     let records: Vec<state::UpstreamRecord> = pass
         .iter()
-        .filter(|u| u.requests > 0)
+        // A bundle being imported is read through `file://`: not an upstream.
+        .filter(|u| u.requests > 0 && !u.url.starts_with("file:"))
         .map(|u| state::UpstreamRecord {
             url: u.url.clone(),
             requests: u.requests as i64,

@@ -7,17 +7,21 @@
 //!
 //! `docs/architecture.md` maps the modules onto the pipeline.
 
+pub mod bundle;
 pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod context;
 pub mod crashpoint;
 pub mod discover;
+pub mod export;
 pub mod feed;
 pub mod fetch;
 pub mod gomod;
 pub mod http;
+pub mod import;
 pub mod interrupt;
+pub mod keygen;
 pub mod lock;
 pub mod model;
 pub mod plan;

@@ -55,6 +55,27 @@ struct RawConfig {
     feed: RawFeed,
     #[serde(default)]
     s3: RawS3,
+    #[serde(default)]
+    export: RawExport,
+    #[serde(default)]
+    import: RawImport,
+}
+
+/// `[export]`: how `gomirror export` signs its bundles.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExport {
+    /// A file holding a note signer key (`gomirror keygen NAME` writes one).
+    signing_key: Option<PathBuf>,
+}
+
+/// `[import]`: whose bundle signatures `gomirror import` accepts.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawImport {
+    /// Verifier keys (`<name>+<hash>+<key>`, the `.pub` file `keygen` writes).
+    #[serde(default)]
+    trusted_keys: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +296,11 @@ pub struct Settings {
     pub follow: Option<Url>,
     /// This mirror's own change feed (`<output>/feed/`).
     pub feed: FeedSettings,
+    /// `export.signing_key`: the note signer key file bundles are signed with.
+    pub signing_key: Option<PathBuf>,
+    /// `import.trusted_keys`: bundles signed by one of these may carry
+    /// modules the checksum database does not know (`sumdb.skip`).
+    pub trusted_keys: Vec<Verifier>,
     /// The process's one HTTP client, built on first use and shared by every
     /// clone of these settings.
     client: SharedClient,
@@ -677,9 +703,10 @@ impl Settings {
                     .into(),
             ));
         }
-        if index.is_none() && follow.is_none() && nothing_named {
+        // With the proxy off too, the mirror is fed by `gomirror import` alone.
+        if index.is_none() && follow.is_none() && nothing_named && !proxy.is_empty() {
             return Err(invalid(
-                "upstream.index is \"off\" and none of filter.seed, filter.toolchains and filter.from_files names anything, so nothing would be mirrored"
+                "upstream.index is \"off\" and none of filter.seed, filter.toolchains and filter.from_files names anything, so nothing would be mirrored (a mirror fed only by `gomirror import` sets upstream.proxy = \"off\" too)"
                     .into(),
             ));
         }
@@ -782,6 +809,31 @@ impl Settings {
             )));
         }
 
+        let signing_key = match raw.export.signing_key {
+            Some(p) if p.as_os_str().is_empty() => {
+                return Err(invalid("export.signing_key is empty".into()));
+            }
+            Some(p) => Some(absolute(base, &p)),
+            None => None,
+        };
+        let mut trusted_keys: Vec<Verifier> = Vec::new();
+        for k in &raw.import.trusted_keys {
+            let v = Verifier::parse(k.trim()).map_err(|e| {
+                invalid(format!(
+                    "import.trusted_keys: {k:?} is not a verifier key (<name>+<hash>+<key>, the .pub file `gomirror keygen` writes): {e}"
+                ))
+            })?;
+            if trusted_keys
+                .iter()
+                .any(|t| t.name() == v.name() && t.key_hash() == v.key_hash())
+            {
+                return Err(invalid(format!(
+                    "import.trusted_keys: {k:?} is listed twice"
+                )));
+            }
+            trusted_keys.push(v);
+        }
+
         let mirror_name = match raw.mirror.name {
             Some(n) => {
                 check_mirror_name(&n).map_err(|why| invalid(format!("mirror.name {n:?} {why}")))?
@@ -847,7 +899,32 @@ impl Settings {
                 segment_entries: raw.feed.segment_entries,
                 keep_segments: raw.feed.keep_segments,
             },
+            signing_key,
+            trusted_keys,
         })
+    }
+}
+
+impl Settings {
+    /// These settings with a bundle's unpacked tree at `dir` as the only
+    /// upstream: its files for the proxy, its `sumdb/<name>/` for the
+    /// checksum database (read through `file://` URLs). The HTTP client is
+    /// shared; the origin is built afresh for the bundle.
+    pub fn with_bundle_upstream(&self, dir: &Path) -> Result<Settings, String> {
+        let base = Url::from_directory_path(dir)
+            .map_err(|()| format!("`{}` is not an absolute directory path", dir.display()))?;
+        let sumdb = crate::http::join(&base, &format!("sumdb/{}/", self.sumdb.name));
+        let mut s = self.clone();
+        s.proxy = vec![ListEntry {
+            url: base,
+            fallback: crate::http::list::Fallback::NotFound,
+        }];
+        s.sumdb.urls = vec![ListEntry {
+            url: sumdb,
+            fallback: crate::http::list::Fallback::NotFound,
+        }];
+        s.origin = SharedOrigin::default();
+        Ok(s)
     }
 }
 

@@ -258,6 +258,9 @@ impl Upstream {
 
     /// GETs a small body into memory, refusing more than `limit` bytes.
     pub async fn get_bytes(&self, url: &Url, limit: u64) -> Result<Vec<u8>, FetchError> {
+        if url.scheme() == "file" {
+            return self.read_local(url, limit, None).await.map(|(b, _)| b);
+        }
         self.with_retries(
             url,
             |mut body| async move {
@@ -286,6 +289,12 @@ impl Upstream {
         limit: u64,
         dest: &Path,
     ) -> Result<Download, FetchError> {
+        if url.scheme() == "file" {
+            return self
+                .read_local(url, limit, Some(dest.to_path_buf()))
+                .await
+                .map(|(_, d)| d);
+        }
         self.with_retries(
             url,
             |mut body| async move {
@@ -330,6 +339,114 @@ impl Upstream {
             limit,
         )
         .await
+    }
+
+    /// A `file://` URL, read from the local file system as `GOPROXY=file://`
+    /// does: a bundle being imported is served this way. A missing file is
+    /// "not found" (as a 404 would be), nothing is retried; with `dest` the
+    /// file is copied there while hashed, else read into memory.
+    async fn read_local(
+        &self,
+        url: &Url,
+        limit: u64,
+        dest: Option<PathBuf>,
+    ) -> Result<(Vec<u8>, Download), FetchError> {
+        let Ok(path) = url.to_file_path() else {
+            return Err(FetchError::Status {
+                url: redact_url(url),
+                status: 400,
+                detail: " (not a local file path)".into(),
+            });
+        };
+        let shown = redact_url(url);
+        let bytes = self.bytes.clone();
+        let work = move || -> Result<(Vec<u8>, Download), FetchError> {
+            use std::io::Read;
+            let io = |source: std::io::Error, at: &Path| FetchError::Io {
+                url: shown.clone(),
+                path: at.to_path_buf(),
+                source,
+            };
+            let file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Err(FetchError::NotFound {
+                        url: shown.clone(),
+                        status: 404,
+                    });
+                }
+                Err(e) => return Err(io(e, &path)),
+            };
+            let meta = file.metadata().map_err(|e| io(e, &path))?;
+            if !meta.is_file() {
+                return Err(FetchError::NotFound {
+                    url: shown.clone(),
+                    status: 404,
+                });
+            }
+            if meta.len() > limit {
+                return Err(FetchError::TooLarge {
+                    url: shown.clone(),
+                    limit,
+                });
+            }
+            // Read one byte past the limit: a file growing meanwhile is refused too.
+            let mut reader = std::io::BufReader::with_capacity(256 << 10, file).take(limit + 1);
+            let mut hasher = Sha256::new();
+            let mut size = 0u64;
+            let mut kept = Vec::new();
+            let mut out = match &dest {
+                Some(d) => Some(std::io::BufWriter::with_capacity(
+                    256 << 10,
+                    std::fs::File::create(d).map_err(|e| io(e, d))?,
+                )),
+                None => None,
+            };
+            let mut buf = vec![0u8; 256 << 10];
+            loop {
+                let n = reader.read(&mut buf).map_err(|e| io(e, &path))?;
+                if n == 0 {
+                    break;
+                }
+                size += n as u64;
+                if size > limit {
+                    return Err(FetchError::TooLarge {
+                        url: shown.clone(),
+                        limit,
+                    });
+                }
+                hasher.update(&buf[..n]);
+                match (&mut out, &dest) {
+                    (Some(w), Some(d)) => w.write_all(&buf[..n]).map_err(|e| io(e, d))?,
+                    _ => kept.extend_from_slice(&buf[..n]),
+                }
+            }
+            if let (Some(w), Some(d)) = (out.as_mut(), &dest) {
+                w.flush().map_err(|e| io(e, d))?;
+            }
+            bytes.fetch_add(size, Ordering::Relaxed);
+            Ok((
+                kept,
+                Download {
+                    size,
+                    sha256: hasher.finalize().into(),
+                },
+            ))
+        };
+        let shown = redact_url(url);
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| FetchError::Network {
+                url: shown,
+                message: format!("the local reader crashed: {e}"),
+                retry: Retry::Permanent,
+                connect: false,
+            })?
     }
 
     /// Sends a GET, checks the status and hands a 200 response to `body`;

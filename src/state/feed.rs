@@ -285,6 +285,26 @@ impl State {
         wants: &dyn Fn(&str) -> bool,
         cursor: &FollowCursor,
     ) -> Result<ChangeStats> {
+        self.record_changes(changes, wants, Some(cursor))
+    }
+
+    /// A bundle's publications and deletions (`gomirror import`), recorded
+    /// as a followed feed's are, in one transaction; no cursor moves (the
+    /// import records the bundle itself once it is complete).
+    pub fn record_bundle_changes(
+        &mut self,
+        changes: &[(FeedOp, IndexEntry)],
+        wants: &dyn Fn(&str) -> bool,
+    ) -> Result<ChangeStats> {
+        self.record_changes(changes, wants, None)
+    }
+
+    fn record_changes(
+        &mut self,
+        changes: &[(FeedOp, IndexEntry)],
+        wants: &dyn Fn(&str) -> bool,
+        cursor: Option<&FollowCursor>,
+    ) -> Result<ChangeStats> {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| err(&path, "cannot record the upstream feed", x);
         let tx = self.conn.transaction().map_err(e)?;
@@ -292,7 +312,9 @@ impl State {
         for (op, entry) in changes {
             record_change(&tx, *op, entry, wants, &mut stats).map_err(e)?;
         }
-        set_cursor(&tx, cursor).map_err(e)?;
+        if let Some(cursor) = cursor {
+            set_cursor(&tx, cursor).map_err(e)?;
+        }
         tx.commit().map_err(e)?;
         Ok(stats)
     }
@@ -342,6 +364,20 @@ impl State {
         wants: &dyn Fn(&str) -> bool,
         cursor: &FollowCursor,
     ) -> Result<ChangeStats> {
+        self.finish_snapshot(wants, Some(cursor))
+    }
+
+    /// Ends the comparison with a full bundle (`gomirror import`): as
+    /// [`State::snapshot_finish`], moving no cursor.
+    pub fn bundle_snapshot_finish(&mut self, wants: &dyn Fn(&str) -> bool) -> Result<ChangeStats> {
+        self.finish_snapshot(wants, None)
+    }
+
+    fn finish_snapshot(
+        &mut self,
+        wants: &dyn Fn(&str) -> bool,
+        cursor: Option<&FollowCursor>,
+    ) -> Result<ChangeStats> {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| err(&path, "cannot compare with the upstream snapshot", x);
         let tx = self.conn.transaction().map_err(e)?;
@@ -376,7 +412,9 @@ impl State {
                 stats.withdrawn += 1;
             }
         }
-        set_cursor(&tx, cursor).map_err(e)?;
+        if let Some(cursor) = cursor {
+            set_cursor(&tx, cursor).map_err(e)?;
+        }
         tx.execute("DELETE FROM temp.feed_snapshot", [])
             .map_err(e)?;
         tx.commit().map_err(e)?;

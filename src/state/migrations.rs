@@ -151,6 +151,44 @@ pub(super) const MIGRATIONS: &[&str] = &[
     INSERT INTO feed_live(module_id, version, seq)
         SELECT module_id, version, seq FROM feed_entries;
     "#,
+    // 7: air-gapped transfer (`state::bundles`). On the exporting side, the
+    // bundles written (numbered) and what the far side holds once it has
+    // imported them all: versions (with or without their zip) and tiles. On
+    // the importing side, every bundle imported.
+    r#"
+    CREATE TABLE exports (
+        seq       INTEGER PRIMARY KEY,
+        id        TEXT NOT NULL,
+        previous  TEXT,
+        full      INTEGER NOT NULL,
+        created   INTEGER NOT NULL,
+        path      TEXT NOT NULL,
+        versions  INTEGER NOT NULL,
+        deletions INTEGER NOT NULL,
+        bytes     INTEGER NOT NULL,
+        tree_size INTEGER
+    );
+    CREATE TABLE exported (
+        module_id INTEGER NOT NULL,
+        version   TEXT NOT NULL,
+        zip       INTEGER NOT NULL,
+        PRIMARY KEY (module_id, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE exported_tiles (
+        key TEXT PRIMARY KEY
+    ) WITHOUT ROWID;
+    CREATE TABLE imports (
+        id          TEXT PRIMARY KEY,
+        seq         INTEGER NOT NULL,
+        mirror_id   TEXT NOT NULL,
+        mirror_name TEXT NOT NULL,
+        full        INTEGER NOT NULL,
+        imported    INTEGER NOT NULL,
+        versions    INTEGER NOT NULL,
+        deletions   INTEGER NOT NULL,
+        refused     INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 impl State {

@@ -19,6 +19,7 @@
 //! A `State` is used from one thread at a time ([`db::Db`] gives it a thread
 //! of its own); writes are batched in transactions.
 
+mod bundles;
 pub mod db;
 mod feed;
 mod files;
@@ -38,6 +39,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use crate::model::{Listed, Published, Todo, missing_grace_secs};
+pub use bundles::{ExportRecord, ExportVersion, ImportPosition, ImportRecord};
 pub use feed::{ChangeStats, FeedEntry, FeedHead, FeedOp, FollowCursor};
 pub use files::{FileCounts, NameStats, NamedFile, NamedVersion, PinnedHash};
 pub use heads::StoredHead;

@@ -1,0 +1,531 @@
+//! The bundle format of air-gapped transfer (`gomirror export`, `gomirror
+//! import`). A bundle is a directory:
+//!
+//! ```text
+//! <mirror>-000007/
+//!   manifest.json        what it carries: versions, deletions, every file with
+//!                        its size and SHA-256, every part with its size and SHA-256
+//!   manifest.json.sig    optional: a signed note naming the manifest's SHA-256
+//!   data.tar.0001        one tar stream of tree files (the tree's own keys as
+//!   data.tar.0002        paths), cut into parts of at most --max-size bytes
+//! ```
+//!
+//! The bundle's identity is the SHA-256 of `manifest.json`; each manifest
+//! names the identity of the bundle before it (`previous`) and its number
+//! (`sequence`), so the far side can tell a gap, a fork and a replay apart.
+//! The parts concatenated are an ordinary tar stream (`cat data.tar.* | tar
+//! t` lists it), holding regular files only.
+//!
+//! Nothing here trusts a bundle: [`Manifest::check`] refuses a manifest
+//! that contradicts itself, [`check_path`] every path that could leave the
+//! directory it is unpacked into, and `import` checks every part and file
+//! against the manifest and every version against the checksum database.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The `format` of the manifests this build writes and reads.
+pub const FORMAT: &str = "gomirror-bundle 1";
+pub const MANIFEST: &str = "manifest.json";
+pub const SIGNATURE: &str = "manifest.json.sig";
+/// A manifest larger than this is refused before it is parsed.
+pub const MANIFEST_LIMIT: u64 = 1 << 30;
+/// The smallest `--max-size`: one tar block and then some.
+pub const MIN_PART_SIZE: u64 = 64 << 10;
+
+/// What a bundle carries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    /// The exporting mirror.
+    pub mirror: MirrorId,
+    /// 1 for the first bundle, one more for each after it.
+    pub sequence: u64,
+    /// The SHA-256 of the previous bundle's manifest (none for the first).
+    pub previous: Option<String>,
+    /// The whole mirror, not the changes since `previous`.
+    pub full: bool,
+    /// RFC 3339, UTC.
+    pub created: String,
+    pub gomirror_version: String,
+    pub sumdb: SumdbPart,
+    /// Versions to publish (in path, version order).
+    pub versions: Vec<BundleVersion>,
+    /// Versions to delete (a delta only).
+    pub deletions: Vec<Deleted>,
+    /// Every file in the tar stream, in stream order.
+    pub files: Vec<FileEntry>,
+    /// The tar stream's parts, in order.
+    pub parts: Vec<PartEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorId {
+    /// `mirror.name` of the exporting mirror.
+    pub name: String,
+    /// Random, fixed when the mirror first exported.
+    pub id: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SumdbPart {
+    pub name: String,
+    /// The size of the tree head the bundle carries (`sumdb/<name>/latest`).
+    pub tree_size: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BundleVersion {
+    pub path: String,
+    pub version: String,
+    /// The zip is carried (else graph-only: `.info` and `.mod`).
+    pub zip: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Deleted {
+    pub path: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    /// The file's key in the tree (and its path in the tar stream).
+    pub path: String,
+    pub size: u64,
+    /// Hex.
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PartEntry {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl Manifest {
+    /// Total size of the files carried.
+    pub fn file_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// Total size of the parts.
+    pub fn part_bytes(&self) -> u64 {
+        self.parts.iter().map(|p| p.size).sum()
+    }
+
+    /// Refuses a manifest that contradicts itself or names what a bundle
+    /// may not hold: an unknown format, unsafe or repeated paths, bad
+    /// hashes, part names other than `data.tar.NNNN` in order, a version
+    /// without its files, a version both published and deleted, a sequence
+    /// that does not fit `previous`.
+    pub fn check(&self, sumdb_name: &str) -> Result<(), String> {
+        if self.format != FORMAT {
+            return Err(format!(
+                "format {:?} is not one this gomirror reads ({FORMAT:?})",
+                self.format
+            ));
+        }
+        if self.sequence == 0 {
+            return Err("sequence 0: bundles are numbered from 1".into());
+        }
+        match (&self.previous, self.sequence) {
+            (None, 1) => {}
+            (None, _) if self.full => {}
+            (None, n) => {
+                return Err(format!(
+                    "bundle {n} is a delta but names no bundle before it"
+                ));
+            }
+            (Some(p), _) => check_hash("previous", p)?,
+        }
+        if self.mirror.id.len() != 32
+            || !self
+                .mirror
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(format!("mirror.id {:?} is malformed", self.mirror.id));
+        }
+        if self.sumdb.name != sumdb_name {
+            return Err(format!(
+                "it carries checksum database {:?}, but this mirror verifies against {sumdb_name:?}",
+                self.sumdb.name
+            ));
+        }
+        let mut files: BTreeMap<&str, &FileEntry> = BTreeMap::new();
+        for f in &self.files {
+            check_path(&f.path).map_err(|why| format!("file {:?}: {why}", f.path))?;
+            check_hash(&format!("file {:?}: sha256", f.path), &f.sha256)?;
+            if files.insert(&f.path, f).is_some() {
+                return Err(format!("file {:?} is listed twice", f.path));
+            }
+        }
+        let latest = format!("sumdb/{sumdb_name}/latest");
+        if !files.contains_key(latest.as_str()) {
+            return Err(format!("it carries no tree head ({latest})"));
+        }
+        if self.parts.is_empty() {
+            return Err("it lists no parts".into());
+        }
+        for (i, p) in self.parts.iter().enumerate() {
+            if p.name != part_name(i + 1) {
+                return Err(format!(
+                    "part {} is named {:?}, not {:?}",
+                    i + 1,
+                    p.name,
+                    part_name(i + 1)
+                ));
+            }
+            check_hash(&format!("part {}: sha256", p.name), &p.sha256)?;
+        }
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        for v in &self.versions {
+            if !seen.insert((&v.path, &v.version)) {
+                return Err(format!("{}@{} is listed twice", v.path, v.version));
+            }
+            let mut need = vec!["info", "mod"];
+            if v.zip {
+                need.push("zip");
+            }
+            for ext in need {
+                let key = crate::store::layout::version_file(&v.path, &v.version, ext)
+                    .map_err(|e| format!("{}@{}: {e}", v.path, v.version))?;
+                if !files.contains_key(key.as_str()) {
+                    return Err(format!(
+                        "{}@{}: its .{ext} is not among the files",
+                        v.path, v.version
+                    ));
+                }
+            }
+        }
+        if self.full && !self.deletions.is_empty() {
+            return Err("a full bundle lists deletions".into());
+        }
+        for d in &self.deletions {
+            crate::store::layout::version_file(&d.path, &d.version, "info")
+                .map_err(|e| format!("deletion {}@{}: {e}", d.path, d.version))?;
+            if seen.contains(&(d.path.as_str(), d.version.as_str())) {
+                return Err(format!(
+                    "{}@{} is both published and deleted",
+                    d.path, d.version
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `data.tar.0001`, …
+pub fn part_name(n: usize) -> String {
+    format!("data.tar.{n:04}")
+}
+
+/// The directory name of bundle `seq` of mirror `name`.
+pub fn bundle_name(name: &str, seq: u64, full: bool) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "{}-{seq:06}{}",
+        clean.trim_start_matches('.'),
+        if full { "-full" } else { "" }
+    )
+}
+
+/// What a bundle's signature note says: the manifest's SHA-256.
+pub fn signature_text(id: &str) -> String {
+    format!("gomirror bundle {id}\n")
+}
+
+fn check_hash(what: &str, h: &str) -> Result<(), String> {
+    if h.len() == 64
+        && h.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(format!("{what} {h:?} is not a hex SHA-256"))
+    }
+}
+
+/// A path inside a bundle: relative, `/`-separated, no empty, `.` or `..`
+/// component, no backslash or control character, at most 4096 bytes. It
+/// can only name something under the directory it is unpacked into.
+pub fn check_path(p: &str) -> Result<(), &'static str> {
+    if p.is_empty() {
+        return Err("empty path");
+    }
+    if p.len() > 4096 {
+        return Err("path longer than 4096 bytes");
+    }
+    if p.starts_with('/') {
+        return Err("absolute path");
+    }
+    if p.bytes().any(|b| b == b'\\' || b < 0x20 || b == 0x7f) {
+        return Err("backslash or control character in path");
+    }
+    for c in p.split('/') {
+        match c {
+            "" => return Err("empty path component"),
+            "." | ".." => return Err("`.` or `..` in path"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Parses a `--max-size`: bytes, or a number with a unit (`k`, `M`, `G`,
+/// `T` powers of 1000 with `B`, powers of 1024 with `iB`; `650MB`, `4.7GB`,
+/// `25GiB`).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 650MB, 4.7GB, 25GiB)"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (use B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)"
+            ));
+        }
+    };
+    let bytes = (n * mult).floor();
+    if !bytes.is_finite() || bytes < MIN_PART_SIZE as f64 || bytes > u64::MAX as f64 {
+        return Err(format!(
+            "{s:?}: a part must be at least {} bytes",
+            MIN_PART_SIZE
+        ));
+    }
+    Ok(bytes as u64)
+}
+
+/// Writes one stream as parts `data.tar.NNNN` of at most `max` bytes each,
+/// hashing each; every part is flushed to disk when it is closed.
+pub struct PartWriter {
+    dir: PathBuf,
+    max: u64,
+    current: Option<(File, u64, Sha256)>,
+    parts: Vec<PartEntry>,
+}
+
+impl PartWriter {
+    pub fn new(dir: &Path, max: Option<u64>) -> PartWriter {
+        PartWriter {
+            dir: dir.to_path_buf(),
+            max: max.unwrap_or(u64::MAX),
+            current: None,
+            parts: Vec::new(),
+        }
+    }
+
+    fn close_current(&mut self) -> io::Result<()> {
+        if let Some((file, size, hasher)) = self.current.take() {
+            file.sync_all()?;
+            self.parts.push(PartEntry {
+                name: part_name(self.parts.len() + 1),
+                size,
+                sha256: hex::encode(hasher.finalize()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Closes the last part; returns them all.
+    pub fn finish(mut self) -> io::Result<Vec<PartEntry>> {
+        self.close_current()?;
+        Ok(self.parts)
+    }
+}
+
+impl Write for PartWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.current.is_none() {
+            let path = self.dir.join(part_name(self.parts.len() + 1));
+            let file = File::create_new(&path)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+            self.current = Some((file, 0, Sha256::new()));
+        }
+        let (file, size, hasher) = self.current.as_mut().expect("opened above");
+        let room = (self.max - *size).min(buf.len() as u64) as usize;
+        let n = file.write(&buf[..room])?;
+        hasher.update(&buf[..n]);
+        *size += n as u64;
+        if *size >= self.max {
+            self.close_current()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.current {
+            Some((f, _, _)) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads the parts of a bundle one after the other, as one stream.
+pub struct PartsReader {
+    paths: Vec<PathBuf>,
+    next: usize,
+    current: Option<io::BufReader<File>>,
+}
+
+impl PartsReader {
+    pub fn new(paths: Vec<PathBuf>) -> PartsReader {
+        PartsReader {
+            paths,
+            next: 0,
+            current: None,
+        }
+    }
+}
+
+impl Read for PartsReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.current.is_none() {
+                let Some(p) = self.paths.get(self.next) else {
+                    return Ok(0);
+                };
+                self.next += 1;
+                let f = File::open(p)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
+                self.current = Some(io::BufReader::with_capacity(1 << 20, f));
+            }
+            let n = self.current.as_mut().expect("opened").read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            self.current = None;
+        }
+    }
+}
+
+/// The SHA-256 and size of a file, read in full (`progress` gets each chunk's size).
+pub fn hash_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<(u64, String)> {
+    let mut f = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+        progress(n as u64);
+    }
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_could_leave_the_directory_are_refused() {
+        for good in [
+            "golang.org/x/mod/@v/v0.1.0.zip",
+            "sumdb/sum.golang.org/tile/8/0/x001/234.p/5",
+            "example.com/!upper/@v/list",
+        ] {
+            assert_eq!(check_path(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a/./b",
+            "a//b",
+            "a/",
+            "a\\..\\b",
+            "a/\u{1}b",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn sizes_read_as_media_are_labelled() {
+        assert_eq!(parse_size("650MB").unwrap(), 650_000_000);
+        assert_eq!(parse_size("4.7GB").unwrap(), 4_700_000_000);
+        assert_eq!(parse_size("25GiB").unwrap(), 25 << 30);
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("64KiB").unwrap(), 64 << 10);
+        assert!(parse_size("1KB").is_err(), "below the minimum");
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn parts_split_at_the_limit_and_read_back_as_one_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = PartWriter::new(dir.path(), Some(100_000));
+        for chunk in data.chunks(7_000) {
+            w.write_all(chunk).unwrap();
+        }
+        let parts = w.finish().unwrap();
+        assert_eq!(
+            parts.iter().map(|p| p.size).collect::<Vec<_>>(),
+            [100_000, 100_000, 100_000]
+        );
+        assert_eq!(parts[2].name, "data.tar.0003");
+        let paths = parts.iter().map(|p| dir.path().join(&p.name)).collect();
+        let mut back = Vec::new();
+        PartsReader::new(paths).read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+        let (size, sha) = hash_file(&dir.path().join("data.tar.0001"), &mut |_| {}).unwrap();
+        assert_eq!((size, sha.as_str()), (100_000, parts[0].sha256.as_str()));
+    }
+
+    #[test]
+    fn bundle_names_are_plain_directory_names() {
+        assert_eq!(
+            bundle_name("mirror.example.org", 7, false),
+            "mirror.example.org-000007"
+        );
+        assert_eq!(bundle_name("../evil/x", 1, true), "_evil_x-000001-full");
+    }
+}

@@ -1,0 +1,1035 @@
+//! `gomirror import [--dry-run] BUNDLE`: a sync whose only upstream is a
+//! bundle that `gomirror export` wrote ([`crate::bundle`]).
+//!
+//! Nothing the bundle carries is trusted. In order, before anything changes:
+//! the manifest is read and checked against itself; its signature, if any,
+//! against `import.trusted_keys`; its place in the exporting mirror's
+//! sequence against what this mirror imported before (a gap, a replay of an
+//! older bundle, another mirror's bundle or a diverged history is refused
+//! and the bundle to import first is named); every part's size and SHA-256;
+//! the free space; then the parts are unpacked outside the tree (regular
+//! files with safe paths only, each of the manifest's size and SHA-256) and
+//! the carried tree head is accepted only if it verifies under this mirror's
+//! own `sumdb.key` and is consistent with the head it already trusts.
+//!
+//! Then the unpacked bundle is the upstream of the ordinary pipeline, read
+//! through `file://` ([`Settings::with_bundle_upstream`]): the versions are
+//! recorded (a full bundle also withdraws what it lacks), each version is
+//! fetched from it and verified — its lookup proven included in the tree,
+//! both `h1:` against the record — and published in the same order and
+//! batches as a sync; `@v/list`, `@latest` and `sumdb/<name>/latest` are
+//! written from this mirror's own state, never copied. Deletions go through
+//! prune, under `prune.max_delete`. The bundle is recorded as imported last,
+//! so a killed import is completed by running it again, and importing a
+//! bundle twice is a no-op.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::bundle::{self, Manifest};
+use crate::fetch::{WorkSource, fetch_and_publish};
+use crate::lock::RunLock;
+use crate::publish::feed::write_feed;
+use crate::publish::lists::rewrite_dirty_lists;
+use crate::report::summary::{PruneSummary, SyncReport, TreeSummary, VersionFailure};
+use crate::report::{self, Reporter};
+use crate::runner::{self, Fatal};
+use crate::settings::Settings;
+use crate::state::db::Db;
+use crate::state::{FeedOp, ImportRecord, IndexEntry, State, VersionState};
+use crate::store::Store;
+use crate::sumdb::note;
+use crate::trust::{open_log, save_heads};
+
+/// Flags of `gomirror import`.
+#[derive(Clone, Debug)]
+pub struct ImportOptions {
+    pub bundle: PathBuf,
+    pub dry_run: bool,
+}
+
+/// What an import did; printed as the summary and stored in the run log.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ImportReport {
+    pub bundle: String,
+    pub sequence: u64,
+    pub mirror: String,
+    pub full: bool,
+    /// Who signed it, when a trusted key did.
+    pub signed_by: Option<String>,
+    /// Imported before: nothing was done.
+    pub already_imported: bool,
+    /// Versions and deletions the bundle carries.
+    pub versions: u64,
+    pub deletions: u64,
+    /// Of its versions, those this mirror wants and lacked.
+    pub due: u64,
+    pub published: u64,
+    /// Versions not imported, each with its reason (exit 1).
+    pub refused: Vec<VersionFailure>,
+    /// Versions this mirror had that the bundle withdraws.
+    pub withdrawn: u64,
+    pub pruned: Option<PruneSummary>,
+    /// Size of the bundle's parts.
+    pub bytes: u64,
+    pub tree_size: i64,
+    pub tree: Option<TreeSummary>,
+    pub fatal: Option<String>,
+    #[serde(serialize_with = "signal_name")]
+    pub interrupted: Option<i32>,
+    pub dry_run: bool,
+    pub seconds: f64,
+}
+
+fn signal_name<S: serde::Serializer>(sig: &Option<i32>, s: S) -> Result<S::Ok, S::Error> {
+    match sig {
+        Some(n) => s.serialize_some(&crate::interrupt::name(*n)),
+        None => s.serialize_none(),
+    }
+}
+
+impl runner::Outcome for ImportReport {
+    fn exit_code(&self) -> i32 {
+        ImportReport::exit_code(self)
+    }
+}
+
+impl ImportReport {
+    /// 0 imported (or imported before), 1 some versions refused, 2 the
+    /// bundle (or the far side) cannot be trusted or used, or prune refused.
+    pub fn exit_code(&self) -> i32 {
+        if self.fatal.is_some() || self.pruned.as_ref().is_some_and(|p| p.refused) {
+            2
+        } else if let Some(signal) = self.interrupted {
+            crate::interrupt::exit_code(signal)
+        } else if !self.refused.is_empty() {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// The closing summary (stdout).
+    pub fn render(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.sequence == 0 {
+            return lines;
+        }
+        let kind = if self.full { "full" } else { "delta" };
+        let signed = self
+            .signed_by
+            .as_ref()
+            .map(|k| format!(", signed by {k}"))
+            .unwrap_or_default();
+        let which = format!(
+            "bundle {} from {} ({kind}{signed})",
+            self.sequence, self.mirror
+        );
+        if self.already_imported {
+            lines.push(format!(
+                "import: {which} was imported before; nothing to do"
+            ));
+            return lines;
+        }
+        if self.dry_run {
+            lines.push(format!(
+                "import (dry run): {which} checks out: {} versions ({} new here), {} deletions, {}; nothing changed",
+                self.versions,
+                self.due,
+                self.deletions,
+                report::bytes(self.bytes)
+            ));
+            return lines;
+        }
+        if self.fatal.is_some() || self.interrupted.is_some() {
+            lines.push(format!(
+                "import: {which}: {} of {} versions published before it stopped; not recorded as imported",
+                self.published, self.due
+            ));
+            return lines;
+        }
+        lines.push(format!(
+            "import: {which}: published {} new versions, {} refused, {} withdrawn ({} carried, {} deletions), {} in {}",
+            self.published,
+            self.refused.len(),
+            self.withdrawn,
+            self.versions,
+            self.deletions,
+            report::bytes(self.bytes),
+            report::duration(std::time::Duration::from_secs_f64(self.seconds))
+        ));
+        for r in &self.refused {
+            lines.push(format!("  refused {}@{}: {}", r.module, r.version, r.error));
+        }
+        if let Some(p) = &self.pruned {
+            lines.push(p.render_line());
+        }
+        if let Some(t) = &self.tree {
+            lines.push(format!(
+                "tree: {} now holds {} versions ({}); checksum database tree of {} records",
+                t.store,
+                t.versions,
+                report::bytes(t.bytes),
+                self.tree_size
+            ));
+        }
+        lines
+    }
+
+    /// What goes to stderr: the error that stopped the import.
+    pub fn render_errors(&self) -> Vec<String> {
+        let text = match (&self.fatal, self.interrupted) {
+            (Some(f), _) => f.clone(),
+            (None, Some(sig)) => format!(
+                "interrupted by {}: stopped before the end; import the same bundle again to complete it",
+                crate::interrupt::name(sig)
+            ),
+            (None, None) => return Vec::new(),
+        };
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i == 0 {
+                    format!("error: {l}")
+                } else {
+                    format!("  {l}")
+                }
+            })
+            .collect()
+    }
+}
+
+/// Runs `gomirror import` under the lock (taken by the caller).
+pub fn run(
+    settings: &Settings,
+    opts: &ImportOptions,
+    out: &Reporter,
+    _lock: &RunLock,
+) -> ImportReport {
+    let started = Instant::now();
+    let mut report = ImportReport {
+        bundle: opts.bundle.display().to_string(),
+        dry_run: opts.dry_run,
+        ..ImportReport::default()
+    };
+    if opts.dry_run {
+        let outcome = (|| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| Fatal::context("cannot start the async runtime", e))?;
+            runtime.block_on(async {
+                let state = State::open_for_preview(&settings.state)?;
+                let (db, db_thread) = Db::spawn(state);
+                let r = preview(settings, opts, out, &mut report, &db).await;
+                drop(db);
+                let _ = db_thread.join();
+                r
+            })
+        })();
+        out.finish();
+        if let Err(e) = outcome {
+            report.fatal = Some(e.render());
+        }
+        report.seconds = started.elapsed().as_secs_f64();
+        return report;
+    }
+    let base = report.clone();
+    let result = runner::run_command(settings, "import", async |db, tree| {
+        let mut r = base.clone();
+        let outcome = import(settings, opts, out, &mut r, db, tree).await;
+        out.finish();
+        remove_unpacked(settings);
+        match outcome {
+            Ok(()) => {}
+            Err(Fatal::Interrupted { signal }) => r.interrupted = Some(signal),
+            Err(e) => r.fatal = Some(e.render()),
+        }
+        r.seconds = started.elapsed().as_secs_f64();
+        Ok(r)
+    });
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            remove_unpacked(settings);
+            match e {
+                Fatal::Interrupted { signal } => report.interrupted = Some(signal),
+                e => report.fatal = Some(e.render()),
+            }
+            report.seconds = started.elapsed().as_secs_f64();
+            report
+        }
+    }
+}
+
+/// A bundle whose manifest has been read and checked.
+struct Opened {
+    dir: PathBuf,
+    manifest: Manifest,
+    /// The SHA-256 of `manifest.json`: the bundle's identity.
+    id: String,
+    /// The trusted key that signed it.
+    signed_by: Option<String>,
+}
+
+/// `bundle `<dir>`: <what>` as a stopping error.
+fn refuse(dir: &Path, what: impl std::fmt::Display) -> Fatal {
+    Fatal::stopped(format!("bundle `{}`: {what}", dir.display()))
+}
+
+/// Reads and checks the manifest and its signature.
+fn open_bundle(settings: &Settings, path: &Path) -> Result<Opened, Fatal> {
+    let mut dir = path.to_path_buf();
+    if dir.file_name().is_some_and(|n| n == bundle::MANIFEST) {
+        dir.pop();
+    }
+    let meta =
+        std::fs::metadata(&dir).map_err(|e| refuse(&dir, format!("cannot read it ({e})")))?;
+    if !meta.is_dir() {
+        return Err(refuse(
+            &dir,
+            "not a directory (give the directory `gomirror export` printed)",
+        ));
+    }
+    let mpath = dir.join(bundle::MANIFEST);
+    let file = match std::fs::File::open(&mpath) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(refuse(
+                &dir,
+                "it has no manifest.json: not a gomirror bundle (or not all of one)",
+            ));
+        }
+        Err(e) => return Err(refuse(&dir, format!("cannot read manifest.json ({e})"))),
+    };
+    let mut bytes = Vec::new();
+    file.take(bundle::MANIFEST_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| refuse(&dir, format!("cannot read manifest.json ({e})")))?;
+    if bytes.len() as u64 > bundle::MANIFEST_LIMIT {
+        return Err(refuse(
+            &dir,
+            format!(
+                "manifest.json is larger than {}",
+                report::bytes(bundle::MANIFEST_LIMIT)
+            ),
+        ));
+    }
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| refuse(&dir, format!("manifest.json is damaged: {e}")))?;
+    manifest
+        .check(&settings.sumdb.name)
+        .map_err(|why| refuse(&dir, format!("manifest.json cannot be used: {why}")))?;
+    let id = hex::encode(Sha256::digest(&bytes));
+    let signed_by = check_signature(settings, &dir, &id)?;
+    Ok(Opened {
+        dir,
+        manifest,
+        id,
+        signed_by,
+    })
+}
+
+/// The trusted key that signed the bundle; `None` when it is unsigned or
+/// signed by a key this mirror does not list. A signature by a listed key
+/// that does not verify, or that names another manifest, is refused.
+fn check_signature(settings: &Settings, dir: &Path, id: &str) -> Result<Option<String>, Fatal> {
+    let sig = match std::fs::read(dir.join(bundle::SIGNATURE)) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(refuse(dir, format!("cannot read its signature ({e})"))),
+    };
+    if sig.len() > 1 << 20 {
+        return Err(refuse(dir, "its signature file is larger than 1 MiB"));
+    }
+    let text = String::from_utf8_lossy(&sig);
+    for key in &settings.trusted_keys {
+        let names_key = text.lines().any(|l| {
+            l.strip_prefix("— ")
+                .and_then(|rest| rest.split_once(' '))
+                .is_some_and(|(name, _)| name == key.name())
+        });
+        if !names_key {
+            continue;
+        }
+        return match note::open(&sig, key) {
+            Ok(signed) if signed == bundle::signature_text(id) => Ok(Some(key.name().to_string())),
+            Ok(_) => Err(refuse(
+                dir,
+                format!(
+                    "its signature by {} is for another manifest: manifest.json was changed after signing",
+                    key.name()
+                ),
+            )),
+            Err(e) => Err(refuse(
+                dir,
+                format!(
+                    "bad signature: manifest.json.sig does not verify under the trusted key {} ({e})",
+                    key.name()
+                ),
+            )),
+        };
+    }
+    Ok(None)
+}
+
+/// Whether the bundle may be imported now: `Ok(Some(_))` when it was
+/// imported before, an error naming what to import first when it is out of
+/// sequence.
+fn check_sequence(
+    b: &Opened,
+    position: Option<crate::state::ImportPosition>,
+    before: Option<ImportRecord>,
+) -> Result<Option<ImportRecord>, Fatal> {
+    if let Some(r) = before {
+        return Ok(Some(r));
+    }
+    let m = &b.manifest;
+    let name = |seq: u64, full: bool| bundle::bundle_name(&m.mirror.name, seq, full);
+    let Some(p) = position else {
+        if !m.full && m.sequence != 1 {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "out of sequence: it is delta number {} from {}, and this mirror has imported nothing yet; import {} (the first bundle) or a full bundle (`gomirror export --full`) first",
+                    m.sequence,
+                    m.mirror.name,
+                    name(1, false)
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    if p.mirror_id != m.mirror.id {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "it comes from another mirror: {} (id {}), but this mirror imports from {} (id {}); its bundles cannot follow those",
+                m.mirror.name, m.mirror.id, p.mirror_name, p.mirror_id
+            ),
+        ));
+    }
+    if m.sequence <= p.seq {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "out of sequence: it is number {} from {}, but this mirror has already imported number {} (a different bundle{}); importing it would go back in time",
+                m.sequence,
+                m.mirror.name,
+                p.seq,
+                if m.sequence == p.seq {
+                    " of the same number: was that number exported twice?"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    if m.full {
+        return Ok(None);
+    }
+    if m.sequence > p.seq + 1 {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "out of sequence: it is delta number {} from {}, and this mirror last imported number {}; import {} first{}",
+                m.sequence,
+                m.mirror.name,
+                p.seq,
+                name(p.seq + 1, false),
+                if m.sequence > p.seq + 2 {
+                    format!(" (then each one up to number {})", m.sequence - 1)
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
+    if m.previous.as_deref() != Some(p.id.as_str()) {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "it follows a bundle {} other than the number {} this mirror imported ({}): the exporting mirror's history diverged from what was carried here; import a full bundle (`gomirror export --full`)",
+                m.previous.as_deref().unwrap_or("(none)"),
+                p.seq,
+                p.id
+            ),
+        ));
+    }
+    Ok(None)
+}
+
+/// Checks every part's size and SHA-256 against the manifest.
+fn check_parts(b: &Opened, out: &Reporter) -> Result<(), Fatal> {
+    let total = b.manifest.part_bytes();
+    out.start("checking", Some(b.manifest.parts.len() as u64));
+    let mut done = 0u64;
+    for (i, p) in b.manifest.parts.iter().enumerate() {
+        let path = b.dir.join(&p.name);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(refuse(
+                    &b.dir,
+                    format!(
+                        "part {} is missing (the manifest lists {} parts; {} bytes expected)",
+                        p.name,
+                        b.manifest.parts.len(),
+                        p.size
+                    ),
+                ));
+            }
+            Err(e) => return Err(refuse(&b.dir, format!("cannot read part {} ({e})", p.name))),
+        };
+        if !meta.is_file() {
+            return Err(refuse(
+                &b.dir,
+                format!("part {} is not a regular file", p.name),
+            ));
+        }
+        if meta.len() != p.size {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "part {} is {} bytes, but the manifest says {}: {}",
+                    p.name,
+                    meta.len(),
+                    p.size,
+                    if meta.len() < p.size {
+                        "truncated (an incomplete copy?)"
+                    } else {
+                        "damaged"
+                    }
+                ),
+            ));
+        }
+        let (_, sha) = bundle::hash_file(&path, &mut |n| {
+            done += n;
+            out.progress(
+                i as u64,
+                &format!("parts, {} of {}", report::bytes(done), report::bytes(total)),
+            );
+        })
+        .map_err(|e| refuse(&b.dir, format!("cannot read part {} ({e})", p.name)))?;
+        if sha != p.sha256 {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "part {} is damaged: its SHA-256 is {sha}, the manifest says {}",
+                    p.name, p.sha256
+                ),
+            ));
+        }
+    }
+    out.finish();
+    Ok(())
+}
+
+/// Where a bundle is unpacked: beside the state database, never in the tree.
+fn unpack_dir(settings: &Settings) -> PathBuf {
+    let name = settings
+        .state
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    settings
+        .state
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!(".{name}.import"))
+}
+
+fn remove_unpacked(settings: &Settings) {
+    let _ = std::fs::remove_dir_all(unpack_dir(settings));
+}
+
+/// Bytes available to unprivileged writers on the file system of `path`.
+fn available(path: &Path) -> Option<(u64, u64)> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    let dev = std::fs::metadata(path).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.dev()
+    })?;
+    Some((st.f_bavail.saturating_mul(st.f_frsize), dev))
+}
+
+/// Refuses an import the disks cannot hold: the unpacked files beside the
+/// state database, and as much again in the tree (once, when both are on
+/// one file system and the tree is local, they add up).
+fn check_space(settings: &Settings, b: &Opened) -> Result<(), Fatal> {
+    let need = b.manifest.file_bytes();
+    let margin = |n: u64| n + n / 50 + (16 << 20);
+    let unpack_parent = unpack_dir(settings)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let Some((free, dev)) = available(&unpack_parent) else {
+        return Ok(());
+    };
+    let tree = if settings.bucket.is_none() {
+        available(&settings.output)
+    } else {
+        None
+    };
+    let (need_here, tree_need) = match tree {
+        Some((_, tdev)) if tdev == dev => (margin(2 * need), None),
+        Some((tfree, _)) => (margin(need), Some((tfree, margin(need)))),
+        None => (margin(need), None),
+    };
+    if free < need_here {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "not enough free space: unpacking and publishing it needs about {} on the file system of `{}`, which has {} free; nothing was changed",
+                report::bytes(need_here),
+                unpack_parent.display(),
+                report::bytes(free)
+            ),
+        ));
+    }
+    if let Some((tfree, tneed)) = tree_need
+        && tfree < tneed
+    {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "not enough free space: publishing it needs about {} in `{}`, which has {} free; nothing was changed",
+                report::bytes(tneed),
+                settings.output.display(),
+                report::bytes(tfree)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Unpacks the parts into `dest` (created fresh): regular files only, each
+/// listed in the manifest once, of its size and SHA-256, at a safe path.
+fn unpack(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> {
+    if dest.exists() {
+        std::fs::remove_dir_all(dest)
+            .map_err(|e| Fatal::context(format!("cannot remove `{}`", dest.display()), e))?;
+    }
+    std::fs::create_dir_all(dest)
+        .map_err(|e| Fatal::context(format!("cannot create `{}`", dest.display()), e))?;
+    let expected: HashMap<&str, &bundle::FileEntry> = b
+        .manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f))
+        .collect();
+    let mut seen: HashSet<String> = HashSet::new();
+    let paths = b
+        .manifest
+        .parts
+        .iter()
+        .map(|p| b.dir.join(&p.name))
+        .collect();
+    let mut archive = tar::Archive::new(bundle::PartsReader::new(paths));
+    let damaged = |e: io::Error| refuse(&b.dir, format!("its tar stream is damaged: {e}"));
+    out.start("unpacking", Some(expected.len() as u64));
+    let mut created_dirs: HashSet<PathBuf> = HashSet::new();
+    for entry in archive.entries().map_err(damaged)? {
+        let mut entry = entry.map_err(damaged)?;
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let path = std::str::from_utf8(&raw)
+            .map_err(|_| refuse(&b.dir, format!("tar entry {shown:?}: path is not UTF-8")))?
+            .to_string();
+        bundle::check_path(&path)
+            .map_err(|why| refuse(&b.dir, format!("tar entry {shown:?} refused: {why}")))?;
+        let kind = entry.header().entry_type();
+        if kind != tar::EntryType::Regular {
+            let what = match kind {
+                tar::EntryType::Symlink => "a symbolic link",
+                tar::EntryType::Link => "a hard link",
+                tar::EntryType::Directory => "a directory",
+                tar::EntryType::Char | tar::EntryType::Block => "a device",
+                tar::EntryType::Fifo => "a FIFO",
+                _ => "not a regular file",
+            };
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "tar entry {shown:?} refused: it is {what} (a bundle holds regular files only)"
+                ),
+            ));
+        }
+        let Some(want) = expected.get(path.as_str()) else {
+            return Err(refuse(
+                &b.dir,
+                format!("tar entry {shown:?} is not listed in the manifest"),
+            ));
+        };
+        if !seen.insert(path.clone()) {
+            return Err(refuse(&b.dir, format!("tar entry {shown:?} appears twice")));
+        }
+        let size = entry.header().size().map_err(damaged)?;
+        if size != want.size {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "{path} is {size} bytes in the tar stream, but the manifest says {}",
+                    want.size
+                ),
+            ));
+        }
+        let target = dest.join(&path);
+        if let Some(parent) = target.parent()
+            && created_dirs.insert(parent.to_path_buf())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Fatal::context(format!("cannot create `{}`", parent.display()), e))?;
+        }
+        let write_err = |e: io::Error| {
+            Fatal::context(
+                format!(
+                    "cannot unpack {path} into `{}` (nothing was changed)",
+                    dest.display()
+                ),
+                e,
+            )
+        };
+        let file = std::fs::File::create_new(&target).map_err(write_err)?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, file);
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0u64;
+        loop {
+            let n = entry.read(&mut buf).map_err(damaged)?;
+            if n == 0 {
+                break;
+            }
+            got += n as u64;
+            hasher.update(&buf[..n]);
+            w.write_all(&buf[..n]).map_err(write_err)?;
+        }
+        w.flush().map_err(write_err)?;
+        if got != want.size {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "{path} is cut short in the tar stream ({got} of {} bytes)",
+                    want.size
+                ),
+            ));
+        }
+        let sha = hex::encode(hasher.finalize());
+        if sha != want.sha256 {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "{path} does not match the manifest (SHA-256 {sha}, the manifest says {})",
+                    want.sha256
+                ),
+            ));
+        }
+        out.progress(seen.len() as u64, "files");
+    }
+    out.finish();
+    if seen.len() != expected.len() {
+        let missing: Vec<&str> = b
+            .manifest
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .filter(|p| !seen.contains(*p))
+            .take(3)
+            .collect();
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "the manifest lists {} files the tar stream does not hold (first: {})",
+                expected.len() - seen.len(),
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens, checks the sequence and the parts; shared by import and its dry run.
+async fn open_and_check(
+    settings: &Settings,
+    opts: &ImportOptions,
+    out: &Reporter,
+    report: &mut ImportReport,
+    db: &Db,
+) -> Result<(Opened, Option<ImportRecord>), Fatal> {
+    let (s, path) = (settings.clone(), opts.bundle.clone());
+    let b = tokio::task::spawn_blocking(move || open_bundle(&s, &path))
+        .await
+        .map_err(|e| Fatal::crashed("reading the bundle", e))??;
+    report.bundle = b.dir.display().to_string();
+    report.sequence = b.manifest.sequence;
+    report.mirror = b.manifest.mirror.name.clone();
+    report.full = b.manifest.full;
+    report.signed_by = b.signed_by.clone();
+    report.versions = b.manifest.versions.len() as u64;
+    report.deletions = b.manifest.deletions.len() as u64;
+    report.bytes = b.manifest.part_bytes();
+    report.tree_size = b.manifest.sumdb.tree_size;
+    let id = b.id.clone();
+    let (position, before) = db
+        .call(move |s| Ok((s.import_position()?, s.imported(&id)?)))
+        .await?;
+    let before = check_sequence(&b, position, before)?;
+    if before.is_some() {
+        return Ok((b, before));
+    }
+    let b = tokio::task::block_in_place(|| check_parts(&b, out).map(|()| b))?;
+    Ok((b, None))
+}
+
+async fn preview(
+    settings: &Settings,
+    opts: &ImportOptions,
+    out: &Reporter,
+    report: &mut ImportReport,
+    db: &Db,
+) -> Result<(), Fatal> {
+    let (b, before) = open_and_check(settings, opts, out, report, db).await?;
+    if before.is_some() {
+        report.already_imported = true;
+        return Ok(());
+    }
+    let entries: Vec<IndexEntry> = b
+        .manifest
+        .versions
+        .iter()
+        .map(|v| IndexEntry {
+            path: v.path.clone(),
+            version: v.version.clone(),
+        })
+        .collect();
+    let known = db.call(move |s| s.known_versions(&entries)).await?;
+    let filter = settings.filter.clone();
+    report.due = b
+        .manifest
+        .versions
+        .iter()
+        .zip(known)
+        .filter(|(v, known)| !known && filter.wants(&v.path))
+        .count() as u64;
+    Ok(())
+}
+
+async fn import(
+    settings: &Settings,
+    opts: &ImportOptions,
+    out: &Reporter,
+    report: &mut ImportReport,
+    db: &Db,
+    tree: &Arc<dyn Store>,
+) -> Result<(), Fatal> {
+    let (b, before) = open_and_check(settings, opts, out, report, db).await?;
+    if before.is_some() {
+        report.already_imported = true;
+        return Ok(());
+    }
+    let n = tree.clean_staging().map_err(Fatal::from)?;
+    if n > 0 {
+        out.verbose(&format!(
+            "removed {n} temporary files left by an earlier run"
+        ));
+    }
+    check_space(settings, &b)?;
+    let dest = unpack_dir(settings);
+    let b = tokio::task::block_in_place(|| unpack(&b, &dest, out).map(|()| b))?;
+    interrupted()?;
+
+    // The carried tree head: signed by this mirror's key, consistent with
+    // the head it trusts. Nothing has changed before this point.
+    let from_bundle = settings
+        .with_bundle_upstream(&dest)
+        .map_err(Fatal::Stopped)?;
+    let upstream = from_bundle.upstream().map_err(Fatal::Stopped)?;
+    let client = Arc::new(open_log(&from_bundle, db, tree, &upstream).await?);
+    let head = client.refresh_latest().await.map_err(Fatal::from)?;
+    report.tree_size = head.tree.n;
+    save_heads(db, &client).await?;
+
+    // The versions, and what the bundle withdraws.
+    let filter = settings.filter.clone();
+    let fingerprint = filter.fingerprint();
+    let f = filter.clone();
+    db.call(move |s| s.apply_filter(&fingerprint, &|p| f.wants(p)))
+        .await?;
+    let publications: Vec<(FeedOp, IndexEntry)> = b
+        .manifest
+        .versions
+        .iter()
+        .map(|v| {
+            (
+                FeedOp::Publish,
+                IndexEntry {
+                    path: v.path.clone(),
+                    version: v.version.clone(),
+                },
+            )
+        })
+        .collect();
+    let stats = if b.manifest.full {
+        db.call(|s| s.snapshot_begin()).await?;
+        for page in publications.chunks(1000) {
+            let page = page.to_vec();
+            db.call(move |s| s.snapshot_apply(&page)).await?;
+        }
+        let f = filter.clone();
+        db.call(move |s| s.bundle_snapshot_finish(&|p| f.wants(p)))
+            .await?
+    } else {
+        let mut changes = publications;
+        changes.extend(b.manifest.deletions.iter().map(|d| {
+            (
+                FeedOp::Delete,
+                IndexEntry {
+                    path: d.path.clone(),
+                    version: d.version.clone(),
+                },
+            )
+        }));
+        let f = filter.clone();
+        db.call(move |s| s.record_bundle_changes(&changes, &|p| f.wants(p)))
+            .await?
+    };
+    report.withdrawn = stats.withdrawn;
+
+    let asked: Vec<(IndexEntry, bool)> = b
+        .manifest
+        .versions
+        .iter()
+        .map(|v| {
+            (
+                IndexEntry {
+                    path: v.path.clone(),
+                    version: v.version.clone(),
+                },
+                v.zip,
+            )
+        })
+        .collect();
+    let todos = db.call(move |s| s.bundle_todos(&asked)).await?;
+    report.due = todos.len() as u64;
+
+    // Private modules have no checksum database to vouch for them: only a
+    // bundle signed by a trusted key brings them.
+    let (private, todos): (Vec<_>, Vec<_>) = todos
+        .into_iter()
+        .partition(|t| settings.sumdb.skips(&t.path) && b.signed_by.is_none());
+    for t in private {
+        let why = if settings.trusted_keys.is_empty() {
+            "a module in sumdb.skip (no checksum database vouches for it) comes only in a bundle signed by a key in import.trusted_keys, and none is configured"
+        } else {
+            "a module in sumdb.skip (no checksum database vouches for it) comes only in a bundle signed by a key in import.trusted_keys; this bundle is not"
+        };
+        let (mid, ver, msg) = (t.module_id, t.version.clone(), why.to_string());
+        db.call(move |s| s.mark_failed(mid, &ver, &msg, report::now()))
+            .await?;
+        report.refused.push(VersionFailure {
+            module: t.path,
+            version: t.version,
+            error: why.to_string(),
+            security: false,
+        });
+    }
+
+    let mut pass = SyncReport::default();
+    if !todos.is_empty() {
+        let due = todos.len() as u64;
+        fetch_and_publish(
+            &from_bundle,
+            WorkSource::List(todos.clone()),
+            out,
+            &mut pass,
+            db,
+            tree,
+            &upstream,
+            &client,
+            due,
+        )
+        .await?;
+    }
+    save_heads(db, &client).await?;
+    report.published = pass.published;
+    let failed: HashSet<(String, String)> = pass
+        .failures
+        .iter()
+        .map(|f| (f.module.clone(), f.version.clone()))
+        .collect();
+    report.refused.extend(pass.failures);
+    // What was due and neither published nor failed was not in the bundle
+    // (its lookup or a file answered "not found").
+    let check: Vec<(i64, String, String)> = todos
+        .iter()
+        .filter(|t| !failed.contains(&(t.path.clone(), t.version.clone())))
+        .map(|t| (t.module_id, t.path.clone(), t.version.clone()))
+        .collect();
+    let states = db
+        .call(move |s| {
+            check
+                .into_iter()
+                .map(|(m, p, v)| Ok((p, v.clone(), s.version_state(m, &v)?)))
+                .collect::<Result<Vec<_>, crate::state::StateError>>()
+        })
+        .await?;
+    for (p, v, st) in states {
+        if !matches!(st, Some(VersionState::Published | VersionState::GraphOnly)) {
+            report.refused.push(VersionFailure {
+                module: p,
+                version: v,
+                error: "the bundle does not carry all of it (its checksum-database lookup or a file is missing)".into(),
+                security: false,
+            });
+        }
+    }
+    interrupted()?;
+
+    // Deletions, under the same cap as prune.
+    if settings.prune.enabled {
+        let summary = crate::prune::run_with_db(settings, db, tree, out, false, false).await?;
+        let refused = summary.refused;
+        report.pruned = Some(summary);
+        if refused {
+            return Ok(());
+        }
+    }
+    // `sumdb/<name>/latest` moved with the versions published (with the
+    // tiles that prove it); a bundle that published nothing leaves it.
+    rewrite_dirty_lists(db, tree).await?;
+    write_feed(settings, db, tree).await?;
+
+    let rec = ImportRecord {
+        id: b.id.clone(),
+        seq: b.manifest.sequence,
+        mirror_id: b.manifest.mirror.id.clone(),
+        mirror_name: b.manifest.mirror.name.clone(),
+        full: b.manifest.full,
+        imported: report::now(),
+        versions: report.published,
+        deletions: report.withdrawn,
+        refused: report.refused.len() as u64,
+    };
+    db.call(move |s| s.record_import(&rec)).await?;
+    let (versions, bytes) = crate::sync::write_trace(settings, db, tree, report.published).await?;
+    report.tree = Some(TreeSummary {
+        store: tree.describe(),
+        versions,
+        bytes: bytes.max(0) as u64,
+    });
+    Ok(())
+}
+
+/// Stops the import between stages once SIGINT or SIGTERM has come.
+fn interrupted() -> Result<(), Fatal> {
+    match crate::interrupt::received() {
+        Some(signal) => Err(Fatal::Interrupted { signal }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,489 @@
+//! Air-gapped transfer, as the state database records it.
+//!
+//! The exporting side numbers its bundles (`exports`) and remembers what the
+//! far side holds once it has imported every one of them: the versions
+//! (`exported`, with whether their zip went too) and the checksum-database
+//! tiles (`exported_tiles`). The next delta is the tree minus that. Nothing
+//! is recorded until a bundle is complete on disk, so a failed or
+//! interrupted export leaves the next one to carry the same changes.
+//!
+//! The importing side records every bundle it imported (`imports`) and its
+//! position (`meta`: `import.mirror`, `import.seq`, `import.id`) in one
+//! transaction, after the bundle's versions are published and its deletions
+//! applied: a killed import is not recorded, and its rerun completes it.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{IndexEntry, Result, State, Todo, VersionState, err};
+
+/// A version in the tree that the next bundle carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportVersion {
+    pub module_id: i64,
+    pub path: String,
+    pub version: String,
+    /// Its zip goes too (else the version is graph-only: `.info`, `.mod`).
+    pub zip: bool,
+    /// What the files must hash to (recorded at publish time).
+    pub zip_sha256: Option<String>,
+    pub info_sha256: Option<String>,
+    pub mod_h1: String,
+}
+
+/// A bundle this mirror wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportRecord {
+    pub seq: u64,
+    /// The SHA-256 of its manifest.
+    pub id: String,
+    pub previous: Option<String>,
+    pub full: bool,
+    pub created: i64,
+    pub path: String,
+    pub versions: u64,
+    pub deletions: u64,
+    pub bytes: u64,
+    pub tree_size: Option<i64>,
+}
+
+/// A bundle this mirror imported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub id: String,
+    pub seq: u64,
+    pub mirror_id: String,
+    pub mirror_name: String,
+    pub full: bool,
+    pub imported: i64,
+    pub versions: u64,
+    pub deletions: u64,
+    pub refused: u64,
+}
+
+/// Where this mirror stands in the bundles of the mirror it imports from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportPosition {
+    pub mirror_id: String,
+    pub mirror_name: String,
+    pub seq: u64,
+    pub id: String,
+}
+
+impl State {
+    /// This mirror's identity in the bundles it exports: random, fixed on first use.
+    pub fn mirror_id(&mut self) -> Result<String> {
+        if let Some(id) = self.meta("mirror.id")? {
+            return Ok(id);
+        }
+        let id = format!("{:032x}", fastrand::u128(..));
+        self.set_meta("mirror.id", &id)?;
+        Ok(id)
+    }
+
+    /// The last bundle this mirror exported.
+    pub fn last_export(&self) -> Result<Option<ExportRecord>> {
+        self.conn
+            .query_row(
+                "SELECT seq, id, previous, full, created, path, versions, deletions, bytes, tree_size
+                 FROM exports ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(ExportRecord {
+                        seq: r.get::<_, i64>(0)? as u64,
+                        id: r.get(1)?,
+                        previous: r.get(2)?,
+                        full: r.get(3)?,
+                        created: r.get(4)?,
+                        path: r.get(5)?,
+                        versions: r.get::<_, i64>(6)? as u64,
+                        deletions: r.get::<_, i64>(7)? as u64,
+                        bytes: r.get::<_, i64>(8)? as u64,
+                        tree_size: r.get(9)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err("cannot read the export log", e))
+    }
+
+    /// The versions the next bundle carries: with `full`, every version in
+    /// the tree; else those the far side lacks (not exported yet, or
+    /// exported graph-only and whole now). In (path, version) order.
+    pub fn export_additions(&self, full: bool) -> Result<Vec<ExportVersion>> {
+        self.query_vec(
+            "cannot plan the export",
+            "SELECT v.module_id, m.path, v.version, v.state = 4, v.zip_sha256, v.info_sha256, v.mod_h1
+                 FROM versions v JOIN modules m ON m.id = v.module_id
+                 LEFT JOIN exported e ON e.module_id = v.module_id AND e.version = v.version
+                 WHERE v.in_tree = 1 AND v.state IN (4 /* published */, 6 /* graph-only */)
+                   AND (?1 OR e.module_id IS NULL OR (e.zip = 0 AND v.state = 4))
+                 ORDER BY m.path, v.version",
+            params![full],
+            |r| {
+                Ok(ExportVersion {
+                    module_id: r.get(0)?,
+                    path: r.get(1)?,
+                    version: r.get(2)?,
+                    zip: r.get(3)?,
+                    zip_sha256: r.get(4)?,
+                    info_sha256: r.get(5)?,
+                    mod_h1: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                })
+            },
+        )
+    }
+
+    /// Versions the far side holds (exported) that are no longer in the tree.
+    pub fn export_deletions(&self) -> Result<Vec<(i64, IndexEntry)>> {
+        self.query_vec(
+            "cannot plan the export",
+            "SELECT e.module_id, m.path, e.version FROM exported e JOIN modules m ON m.id = e.module_id
+                 LEFT JOIN versions v ON v.module_id = e.module_id AND v.version = e.version
+                 WHERE v.module_id IS NULL OR v.in_tree = 0
+                 ORDER BY m.path, e.version",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    IndexEntry {
+                        path: r.get(1)?,
+                        version: r.get(2)?,
+                    },
+                ))
+            },
+        )
+    }
+
+    /// Whether an earlier bundle carried the tile at `key`.
+    pub fn tile_exported(&self, key: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM exported_tiles WHERE key = ?1)",
+                [key],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err("cannot read the export log", e))
+    }
+
+    /// Every tile an earlier bundle carried (since the last full one).
+    pub fn exported_tiles(&self) -> Result<std::collections::HashSet<String>> {
+        Ok(self
+            .query_vec(
+                "cannot read the export log",
+                "SELECT key FROM exported_tiles",
+                [],
+                |r| r.get(0),
+            )?
+            .into_iter()
+            .collect())
+    }
+
+    /// Records a bundle written: the log entry, and what the far side holds
+    /// once it has imported it (a full bundle replaces all of that), in one
+    /// transaction.
+    pub fn record_export(
+        &mut self,
+        rec: &ExportRecord,
+        added: &[(i64, String, bool)],
+        deleted: &[(i64, String)],
+        tiles: &[String],
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot record the export", x);
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute(
+            "INSERT INTO exports(seq, id, previous, full, created, path, versions, deletions, bytes, tree_size)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                rec.seq as i64,
+                rec.id,
+                rec.previous,
+                rec.full,
+                rec.created,
+                rec.path,
+                rec.versions as i64,
+                rec.deletions as i64,
+                rec.bytes as i64,
+                rec.tree_size
+            ],
+        )
+        .map_err(e)?;
+        if rec.full {
+            tx.execute_batch("DELETE FROM exported; DELETE FROM exported_tiles;")
+                .map_err(e)?;
+        }
+        {
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO exported(module_id, version, zip) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(e)?;
+            for (id, v, zip) in added {
+                add.execute(params![id, v, zip]).map_err(e)?;
+            }
+            let mut del = tx
+                .prepare_cached("DELETE FROM exported WHERE module_id = ?1 AND version = ?2")
+                .map_err(e)?;
+            for (id, v) in deleted {
+                del.execute(params![id, v]).map_err(e)?;
+            }
+            let mut tile = tx
+                .prepare_cached("INSERT OR IGNORE INTO exported_tiles(key) VALUES (?1)")
+                .map_err(e)?;
+            for k in tiles {
+                tile.execute([k]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    // ---- the importing side ------------------------------------------------
+
+    /// The last bundle imported, and from which mirror.
+    pub fn import_position(&self) -> Result<Option<ImportPosition>> {
+        let (Some(mirror_id), Some(mirror_name), Some(seq), Some(id)) = (
+            self.meta("import.mirror")?,
+            self.meta("import.mirror_name")?,
+            self.meta("import.seq")?.and_then(|s| s.parse().ok()),
+            self.meta("import.id")?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(ImportPosition {
+            mirror_id,
+            mirror_name,
+            seq,
+            id,
+        }))
+    }
+
+    /// The bundle with manifest hash `id`, if it was imported.
+    pub fn imported(&self, id: &str) -> Result<Option<ImportRecord>> {
+        self.conn
+            .query_row(
+                "SELECT id, seq, mirror_id, mirror_name, full, imported, versions, deletions, refused
+                 FROM imports WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(ImportRecord {
+                        id: r.get(0)?,
+                        seq: r.get::<_, i64>(1)? as u64,
+                        mirror_id: r.get(2)?,
+                        mirror_name: r.get(3)?,
+                        full: r.get(4)?,
+                        imported: r.get(5)?,
+                        versions: r.get::<_, i64>(6)? as u64,
+                        deletions: r.get::<_, i64>(7)? as u64,
+                        refused: r.get::<_, i64>(8)? as u64,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err("cannot read the import log", e))
+    }
+
+    /// Records a bundle imported and moves the position to it, in one transaction.
+    pub fn record_import(&mut self, rec: &ImportRecord) -> Result<()> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot record the import", x);
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO imports(id, seq, mirror_id, mirror_name, full, imported, versions, deletions, refused)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                rec.id,
+                rec.seq as i64,
+                rec.mirror_id,
+                rec.mirror_name,
+                rec.full,
+                rec.imported,
+                rec.versions as i64,
+                rec.deletions as i64,
+                rec.refused as i64
+            ],
+        )
+        .map_err(e)?;
+        for (k, v) in [
+            ("import.mirror", rec.mirror_id.clone()),
+            ("import.mirror_name", rec.mirror_name.clone()),
+            ("import.seq", rec.seq.to_string()),
+            ("import.id", rec.id.clone()),
+        ] {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![k, v],
+            )
+            .map_err(e)?;
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Of a bundle's versions (`zip`: whole), the ones to fetch from it now:
+    /// wanted and not yet published, or published graph-only and carried
+    /// whole now (queued again for their zip). Versions of modules the
+    /// filter does not want are left alone.
+    pub fn bundle_todos(&mut self, versions: &[(IndexEntry, bool)]) -> Result<Vec<Todo>> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot plan the import", x);
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut todos = Vec::new();
+        {
+            let mut q = tx
+                .prepare_cached(
+                    "SELECT v.module_id, v.attempts, v.state, m.wanted FROM versions v
+                     JOIN modules m ON m.id = v.module_id WHERE m.path = ?1 AND v.version = ?2",
+                )
+                .map_err(e)?;
+            let mut upgrade = tx
+                .prepare_cached(
+                    "UPDATE versions SET state = ?3, attempts = 0, next_attempt = NULL
+                     WHERE module_id = ?1 AND version = ?2",
+                )
+                .map_err(e)?;
+            for (entry, zip) in versions {
+                let row: Option<(i64, i64, VersionState, bool)> = q
+                    .query_row(params![entry.path, entry.version], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .optional()
+                    .map_err(e)?;
+                let Some((module_id, attempts, state, wanted)) = row else {
+                    continue;
+                };
+                let due = match state {
+                    VersionState::Pending | VersionState::Failed | VersionState::Missing => wanted,
+                    VersionState::GraphOnly if *zip && wanted => {
+                        upgrade
+                            .execute(params![module_id, entry.version, VersionState::Pending])
+                            .map_err(e)?;
+                        true
+                    }
+                    _ => false,
+                };
+                if due {
+                    todos.push(Todo {
+                        module_id,
+                        path: entry.path.clone(),
+                        version: entry.version.clone(),
+                        attempts,
+                        zip: *zip,
+                        pinned: false,
+                    });
+                }
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(todos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::FeedOp;
+    use crate::state::tests::{entry, open_temp, published};
+
+    #[test]
+    fn a_delta_carries_what_is_new_and_what_went_since_the_last_export() {
+        let (_d, mut st) = open_temp();
+        let all = |_: &str| true;
+        st.record_entries(
+            &[
+                entry("a.example/m", "v1.0.0"),
+                entry("a.example/m", "v1.1.0"),
+            ],
+            &all,
+            None,
+        )
+        .unwrap();
+        let ids: Vec<(i64, String)> = st
+            .export_additions(true)
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.module_id, v.version))
+            .collect();
+        assert!(ids.is_empty(), "nothing is in the tree yet");
+        let m = st.module("a.example/m").unwrap().unwrap().0;
+        for v in ["v1.0.0", "v1.1.0"] {
+            st.mark_published(&[published(m, v, Some(1))], &[], 0)
+                .unwrap();
+        }
+        let first = st.export_additions(false).unwrap();
+        assert_eq!(first.len(), 2);
+        let rec = |seq| ExportRecord {
+            seq,
+            id: format!("id{seq}"),
+            previous: None,
+            full: false,
+            created: 0,
+            path: String::new(),
+            versions: 0,
+            deletions: 0,
+            bytes: 0,
+            tree_size: None,
+        };
+        let added: Vec<(i64, String, bool)> = first
+            .iter()
+            .map(|v| (v.module_id, v.version.clone(), v.zip))
+            .collect();
+        st.record_export(&rec(1), &added, &[], &["sumdb/x/tile/8/0/000".into()])
+            .unwrap();
+        assert!(st.export_additions(false).unwrap().is_empty());
+        assert!(st.export_deletions().unwrap().is_empty());
+        assert!(st.tile_exported("sumdb/x/tile/8/0/000").unwrap());
+        assert_eq!(st.export_additions(true).unwrap().len(), 2, "full: all");
+
+        st.unlist(&[(m, "v1.0.0".into())]).unwrap();
+        st.mark_out_of_tree(&[(m, "v1.0.0".into())]).unwrap();
+        let gone = st.export_deletions().unwrap();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].1.version, "v1.0.0");
+        st.record_export(&rec(2), &[], &[(m, "v1.0.0".into())], &[])
+            .unwrap();
+        assert!(st.export_deletions().unwrap().is_empty());
+        assert_eq!(st.last_export().unwrap().unwrap().seq, 2);
+    }
+
+    #[test]
+    fn an_import_is_recorded_once_with_its_position() {
+        let (_d, mut st) = open_temp();
+        assert_eq!(st.import_position().unwrap(), None);
+        let rec = ImportRecord {
+            id: "abc".into(),
+            seq: 3,
+            mirror_id: "m1".into(),
+            mirror_name: "up.example".into(),
+            full: true,
+            imported: 5,
+            versions: 2,
+            deletions: 0,
+            refused: 0,
+        };
+        st.record_import(&rec).unwrap();
+        assert_eq!(st.imported("abc").unwrap(), Some(rec.clone()));
+        let pos = st.import_position().unwrap().unwrap();
+        assert_eq!((pos.seq, pos.id.as_str()), (3, "abc"));
+        assert_eq!(pos.mirror_name, "up.example");
+    }
+
+    #[test]
+    fn bundle_versions_are_due_only_when_wanted_and_missing_here() {
+        let (_d, mut st) = open_temp();
+        let wants = |p: &str| p != "b.example/skip";
+        let changes = vec![
+            (FeedOp::Publish, entry("a.example/m", "v1.0.0")),
+            (FeedOp::Publish, entry("a.example/m", "v1.1.0")),
+            (FeedOp::Publish, entry("b.example/skip", "v1.0.0")),
+        ];
+        st.record_bundle_changes(&changes, &wants).unwrap();
+        let m = st.module("a.example/m").unwrap().unwrap().0;
+        st.mark_published(&[published(m, "v1.0.0", Some(1))], &[], 0)
+            .unwrap();
+        let asked: Vec<(IndexEntry, bool)> =
+            changes.iter().map(|(_, e)| (e.clone(), true)).collect();
+        let todos = st.bundle_todos(&asked).unwrap();
+        let names: Vec<&str> = todos.iter().map(|t| t.version.as_str()).collect();
+        assert_eq!(names, ["v1.1.0"], "published and unwanted ones are not due");
+        assert_eq!(st.follow_cursor().unwrap(), None, "no feed cursor moved");
+    }
+}
