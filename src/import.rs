@@ -45,7 +45,7 @@ use crate::state::db::Db;
 use crate::state::{FeedOp, ImportRecord, IndexEntry, State, VersionState};
 use crate::store::Store;
 use crate::sumdb::note;
-use crate::trust::{open_log, save_heads};
+use crate::trust::{open_log, restore_served_head, save_heads};
 
 /// Flags of `gomirror import`.
 #[derive(Clone, Debug)]
@@ -830,7 +830,14 @@ async fn import(
 ) -> Result<(), Fatal> {
     let (b, before) = open_and_check(settings, opts, out, report, db).await?;
     if before.is_some() {
+        // A run killed after recording the import may not have written the
+        // trace: the tail of an import is idempotent, so it runs again.
         report.already_imported = true;
+        let upstream = settings.upstream().map_err(Fatal::Stopped)?;
+        rewrite_dirty_lists(db, tree).await?;
+        write_feed(settings, db, tree).await?;
+        restore_served_head(settings, db, tree, &upstream).await?;
+        crate::sync::write_trace(settings, db, tree, 0).await?;
         return Ok(());
     }
     let n = tree.clean_staging().map_err(Fatal::from)?;
@@ -1002,8 +1009,10 @@ async fn import(
     }
     // `sumdb/<name>/latest` moved with the versions published (with the
     // tiles that prove it); a bundle that published nothing leaves it.
+    // A killed run may have recorded a batch without writing them.
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
+    restore_served_head(settings, db, tree, &upstream).await?;
 
     let rec = ImportRecord {
         id: b.id.clone(),

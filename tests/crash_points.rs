@@ -431,6 +431,34 @@ fn crash_at_every_point_of_a_prune_recovers() {
     assert!(points >= 5, "only {points} points");
 }
 
+#[test]
+fn crash_at_every_point_of_an_import_recovers() {
+    let mut m = Mirror::new(corpus());
+    m.cfg.max_delete = "100".into();
+    m.write_config();
+    m.sync().expect(0);
+    let media = tempfile::tempdir().unwrap();
+    let first = crate::airgap::export(&m, media.path(), &[]);
+    let far = crate::airgap::Far::new(&m.upstream.sumdb_key());
+    let args = ["import", first.to_str().unwrap()];
+    let points = crash_at_every_point(&m, far.dir.path(), &args, "first import");
+    assert!(points >= 10, "only {points} points");
+
+    // A delta that adds and deletes, into the far side as bundle 1 left it.
+    far.import(&first).expect(0);
+    m.upstream
+        .add(ModuleVersionSpec::new("example.com/gen/m0", "v1.9.0"));
+    m.upstream
+        .add(ModuleVersionSpec::new("example.com/later", "v0.1.0"));
+    m.cfg.exclude = vec!["example.com/gen/m2".into()];
+    m.write_config();
+    m.sync().expect(0);
+    let second = crate::airgap::export(&m, media.path(), &[]);
+    let args = ["import", second.to_str().unwrap()];
+    let points = crash_at_every_point(&m, far.dir.path(), &args, "delta import");
+    assert!(points >= 10, "only {points} points");
+}
+
 /// Found by the fresh-sync sweep: a crash just after the commit that records
 /// a batch, before `supported` and `latest` were written, left them missing
 /// for good — the rerun had nothing new to publish, so it never wrote them,

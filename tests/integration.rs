@@ -1,6 +1,7 @@
 //! gomirror's integration tests: the built binary against a fake upstream
 //! (`support/`), and end to end with the real `go` command and nginx.
 
+mod airgap;
 mod architecture;
 mod common;
 mod config_checks;
