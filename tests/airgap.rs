@@ -805,8 +805,10 @@ fn a_forked_or_rewound_log_in_a_bundle_is_refused() {
 
 #[test]
 fn private_modules_come_only_in_a_bundle_signed_by_a_trusted_key() {
-    let mut cfg = Cfg::default();
-    cfg.skip = vec!["example.com/gen/m1".into()];
+    let cfg = Cfg {
+        skip: vec!["example.com/gen/m1".into()],
+        ..Cfg::default()
+    };
     let near = Mirror::with(Corpus::generated(2, 2, 71), FakeOptions::default(), cfg);
     near.sync().expect(0);
     let keys = tempfile::tempdir().unwrap();
