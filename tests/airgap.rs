@@ -21,6 +21,10 @@ pub struct Far {
     pub skip: Vec<String>,
     pub extra: String,
     pub max_delete: String,
+    /// `mirror.output` (default `mirror`, a directory).
+    pub output: String,
+    /// Environment for every run (a bucket's credentials).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Far {
@@ -31,6 +35,8 @@ impl Far {
             skip: Vec::new(),
             extra: String::new(),
             max_delete: "\"50%\"".into(),
+            output: "mirror".into(),
+            env: Vec::new(),
         };
         f.write_config();
         f
@@ -48,7 +54,7 @@ key = "{key}"
 skip = [{skip}]
 
 [mirror]
-output = "mirror"
+output = "{output}"
 state = "state.db"
 name = "far.test"
 
@@ -62,6 +68,7 @@ max_delete = {max_delete}
             skip = skip.join(", "),
             max_delete = self.max_delete,
             extra = self.extra,
+            output = self.output,
         );
         std::fs::write(self.config(), text).unwrap();
     }
@@ -75,7 +82,12 @@ max_delete = {max_delete}
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        gomirror(&self.config(), args)
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gomirror"));
+        cmd.arg("-c").arg(self.config()).args(args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        run_command(cmd)
     }
 
     pub fn import(&self, bundle: &Path) -> Run {

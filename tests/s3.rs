@@ -231,6 +231,62 @@ fn a_bucket_mirror_serves_go_through_nginx_and_prunes_objects() {
     assert_eq!(web_get(&g, &bucket, "example.com/junk.txt").0, 404);
 }
 
+/// Air-gapped transfer between buckets: a bucket mirror exports, a far side
+/// whose tree is another bucket imports, and go verifies it through nginx.
+#[test]
+fn a_bucket_mirror_exports_and_a_bucket_far_side_imports() {
+    let g = Garage::start();
+    let (m, bucket) = bucket_mirror(&g, Corpus::generated(3, 2, 17));
+    run(&m, &g, &["sync"]).expect(0);
+    let media = tempfile::tempdir().unwrap();
+    let r = run(&m, &g, &["export", media.path().to_str().unwrap()]);
+    r.expect(0);
+    let bundle = std::path::PathBuf::from(r.stdout.lines().last().unwrap());
+
+    let far_bucket = g.bucket();
+    let mut far = crate::airgap::Far::new(&m.upstream.sumdb_key());
+    far.output = format!("s3://{far_bucket}/{PREFIX}");
+    far.extra = format!(
+        "\n[s3]\nendpoint = \"{}\"\nregion = \"garage\"\n",
+        g.endpoint()
+    );
+    far.env = g.env();
+    far.write_config();
+    m.upstream.inject(Fault::Status {
+        path_prefix: "/".into(),
+        status: 503,
+    });
+    m.upstream.clear_request_log();
+    let versions = m.upstream.versions();
+    far.import(&bundle)
+        .expect(0)
+        .contains(&format!("published {} new versions", versions.len()));
+    far.run(&["verify"]).expect(0);
+    for (p, v) in &versions {
+        for ext in ["info", "mod", "zip"] {
+            let key = version_file(p, v, ext);
+            assert_eq!(
+                web_get(&g, &far_bucket, &key),
+                web_get(&g, &bucket, &key),
+                "{key}"
+            );
+        }
+        let list = format!("{}/@v/list", crate::common::escape(p));
+        assert_eq!(web_get(&g, &far_bucket, &list), web_get(&g, &bucket, &list));
+    }
+    let latest = format!("sumdb/{}/latest", m.upstream.sumdb_name());
+    assert_eq!(
+        web_get(&g, &far_bucket, &latest),
+        web_get(&g, &bucket, &latest)
+    );
+    let nginx = NginxS3::serve(&g, &far_bucket);
+    let go = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    go.download_all(&versions);
+    let log = m.upstream.request_log();
+    assert!(log.is_empty(), "the upstream was contacted: {log:?}");
+    far.import(&bundle).expect(0).contains("imported before");
+}
+
 /// Puts an object with the test key, through the S3 API (object_store).
 fn put_object(g: &Garage, bucket: &str, key: &str, bytes: &[u8]) {
     use object_store::ObjectStoreExt;
