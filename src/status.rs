@@ -10,7 +10,10 @@ use serde::Serialize;
 pub use crate::clock::{format_time, rfc3339};
 use crate::report;
 use crate::settings::Settings;
-use crate::state::{Counts, Failure, FileCounts, RunRecord, State, StateError, UpstreamRecord};
+use crate::state::{
+    Counts, ExportRecord, Failure, FileCounts, ImportRecord, RunRecord, State, StateError,
+    UpstreamRecord,
+};
 
 #[derive(Serialize)]
 struct Status {
@@ -31,6 +34,9 @@ struct Status {
     proxy: String,
     upstreams: Vec<UpstreamRecord>,
     freshness: Freshness,
+    /// Air-gapped transfer: the last bundle exported, the last imported.
+    last_export: Option<ExportRecord>,
+    last_import: Option<ImportRecord>,
 }
 
 /// How far behind the upstream this mirror is, and what waits for a retry.
@@ -122,6 +128,11 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
             crate::http::list::describe_list(&settings.proxy)
         },
         upstreams: state.upstreams()?,
+        last_export: state.last_export()?,
+        last_import: match state.import_position()? {
+            Some(p) => state.imported(&p.id)?,
+            None => None,
+        },
     };
     if json {
         report::outln(serde_json::to_string_pretty(&status).expect("serializable"));
@@ -291,6 +302,30 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
         ),
         None => format!("sumdb      {sumdb_name} (no tree head accepted yet)"),
     });
+    if let Some(e) = &status.last_export {
+        lines.push(format!(
+            "exported   bundle {} ({}) at {}: {} versions, {} deletions, {} -> {}",
+            e.seq,
+            if e.full { "full" } else { "delta" },
+            format_time(e.created),
+            e.versions,
+            e.deletions,
+            report::bytes(e.bytes),
+            e.path
+        ));
+    }
+    if let Some(i) = &status.last_import {
+        lines.push(format!(
+            "imported   bundle {} ({}) from {} at {}: {} versions published, {} withdrawn, {} refused",
+            i.seq,
+            if i.full { "full" } else { "delta" },
+            i.mirror_name,
+            format_time(i.imported),
+            i.versions,
+            i.deletions,
+            i.refused
+        ));
+    }
     lines.push(format!("proxy      {}", status.proxy));
     for u in &status.upstreams {
         let mut line = format!(

@@ -469,6 +469,16 @@ fn go_verifies_an_air_gapped_mirror_seeded_and_grown_by_bundles() {
     let log = near.upstream.request_log();
     assert!(log.is_empty(), "the upstream was contacted: {log:?}");
     far.run(&["verify"]).expect(0);
+    far.run(&["status"])
+        .expect(0)
+        .contains("imported   bundle 2 (delta) from");
+    near.run(&["status"])
+        .expect(0)
+        .contains("exported   bundle 2 (delta) at");
+    let status: serde_json::Value =
+        serde_json::from_str(&far.run(&["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["last_import"]["seq"], 2, "{status:#}");
+    assert_eq!(status["proxy"], "off");
     eprintln!(
         "air-gapped round trip: bundle 1 {b1} bytes ({} versions), export {:.2}s, import {:.2}s; bundle 2 {b2} bytes (2 versions, 3 deletions), export {:.2}s, import {:.2}s",
         versions.len(),

@@ -627,4 +627,49 @@ fn the_airgap_example_works_as_shipped() {
             "projects/app/go.sum (go.sum): 2 versions named, 2 mirrored (1 of them graph-only)",
         )
         .contains("tools.txt (list): 0 versions named, 0 mirrored");
+
+    // Across the gap: export, then import with far-side.toml as shipped
+    // (only the key pointed at the fake's), the upstream switched off.
+    let media = tempfile::tempdir().unwrap();
+    let bundle = crate::airgap::export(&m, media.path(), &["--max-size", "100KiB"]);
+    switch_off(&m);
+    let far = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(format!("{dir}/far-side.toml")).unwrap();
+    let far_config: String = shipped
+        .lines()
+        .map(|l| {
+            if l.starts_with("key = ") {
+                format!("key = {:?}\n", m.upstream.sumdb_key())
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    assert_ne!(far_config.trim(), shipped.trim());
+    let far_toml = far.path().join("far-side.toml");
+    std::fs::write(&far_toml, far_config).unwrap();
+    gomirror(&far_toml, &["import", bundle.to_str().unwrap()])
+        .expect(0)
+        .contains("published 2 new versions");
+    let far_file = |rel: &str| far.path().join("mirror").join(rel);
+    assert_eq!(
+        std::fs::read(far_file(&version_file(
+            "example.com/proj/c",
+            "v1.2.0",
+            "zip"
+        )))
+        .unwrap(),
+        m.file(&version_file("example.com/proj/c", "v1.2.0", "zip"))
+            .unwrap()
+    );
+    assert!(far_file(&version_file("example.com/proj/d", "v0.1.0", "mod")).exists());
+    assert!(
+        !far_file(&version_file("example.com/proj/d", "v0.1.0", "zip")).exists(),
+        "graph-only stays graph-only across the gap"
+    );
+    gomirror(&far_toml, &["status"])
+        .expect(0)
+        .contains("1 graph-only");
+    gomirror(&far_toml, &["verify"]).expect(0);
+    assert_upstream_untouched(&m);
 }

@@ -31,7 +31,7 @@ pub struct ExportVersion {
 }
 
 /// A bundle this mirror wrote.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ExportRecord {
     pub seq: u64,
     /// The SHA-256 of its manifest.
@@ -47,7 +47,7 @@ pub struct ExportRecord {
 }
 
 /// A bundle this mirror imported.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ImportRecord {
     pub id: String,
     pub seq: u64,
