@@ -18,8 +18,12 @@
 //! * **large** — a sync whose one zip is 400 MB: peak memory.
 //! * **verify** — `gomirror verify` of the corpus's mirror against plain
 //!   `sha256sum` of the same zips (MB/s of zip data).
+//! * **airgap** — the corpus's mirror exported in full (in 4.7 GB parts) and
+//!   imported into a fresh far side with no upstream; then ten new versions
+//!   synced, exported as a delta and imported: times, bundle sizes, peak
+//!   memory of export and import.
 //!
-//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|all`,
+//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|airgap|all`,
 //! `--small` (a quick, reduced corpus), `--json FILE` (write the figures),
 //! `--rate-mbit N` (cap the upstream's zip bandwidth, like a network link;
 //! by default everything runs at loopback speed).
@@ -836,6 +840,128 @@ fn scenario_large(o: &Options, rep: &mut Report) {
     rep.value("large_zip_seconds", median(&secs).into());
 }
 
+/// A far side: no upstream, the same checksum database key.
+fn far_config(dir: &Path, up: &FakeUpstream) -> PathBuf {
+    let p = dir.join("far.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[upstream]\nproxy = \"off\"\nindex = \"off\"\n[sumdb]\nkey = \"{}\"\n\
+             [mirror]\noutput = \"far\"\nstate = \"far.db\"\nworkers = 16\n\
+             [filter]\ninclude = [\"*\"]\n",
+            up.sumdb_key()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    walk_files(dir)
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum()
+}
+
+fn scenario_airgap(o: &Options, rep: &mut Report) {
+    let corpus = bench_corpus(o.small);
+    let up = FakeUpstream::start(
+        corpus,
+        FakeOptions {
+            filler_records: 200_000,
+            ..FakeOptions::default()
+        },
+    );
+    let near = tempfile::tempdir().unwrap();
+    let cfg = config(near.path(), &up, "*", 16);
+    let (_, ok, out) = measure(gomirror(&cfg, &["sync"]));
+    assert!(ok, "gomirror sync failed:\n{out}");
+    let tree = dir_bytes(&near.path().join("mirror"));
+    let bundle_of =
+        |out: &str| PathBuf::from(out.lines().rev().find(|l| l.starts_with('/')).unwrap());
+    let (mut ex_t, mut ex_rss, mut im_t, mut im_rss, mut size) =
+        (vec![], vec![], vec![], vec![], 0);
+    let media = tempfile::tempdir().unwrap();
+    let mut last_full = PathBuf::new();
+    for run in 0..o.runs {
+        let media = tempfile::tempdir_in(media.path()).unwrap();
+        let (m, ok, out) = measure(gomirror(
+            &cfg,
+            &[
+                "export",
+                "--full",
+                "--max-size",
+                "4.7GB",
+                media.path().to_str().unwrap(),
+            ],
+        ));
+        assert!(ok, "export failed:\n{out}");
+        ex_t.push(m.secs);
+        ex_rss.push(m.max_rss_kb as f64);
+        let bundle = bundle_of(&out);
+        size = dir_bytes(&bundle);
+        let far = tempfile::tempdir().unwrap();
+        let fcfg = far_config(far.path(), &up);
+        let (m, ok, out) = measure(gomirror(&fcfg, &["import", bundle.to_str().unwrap()]));
+        assert!(ok, "import failed:\n{out}");
+        im_t.push(m.secs);
+        im_rss.push(m.max_rss_kb as f64);
+        last_full = media.keep().join(bundle.file_name().unwrap());
+        eprintln!(
+            "run {}: export {:.2}s, import {:.2}s",
+            run + 1,
+            ex_t[run],
+            im_t[run]
+        );
+    }
+    rep.line(format!(
+        "export --full              median {:6.2}s  (peak RSS {:.0} MB): bundle {:.1} MB for a {:.1} MB tree",
+        median(&ex_t),
+        median(&ex_rss) / 1024.0,
+        size as f64 / 1e6,
+        tree as f64 / 1e6
+    ));
+    rep.line(format!(
+        "import of it (fresh)       median {:6.2}s  (peak RSS {:.0} MB), {:.0} MB/s of bundle",
+        median(&im_t),
+        median(&im_rss) / 1024.0,
+        size as f64 / 1e6 / median(&im_t)
+    ));
+    rep.value("export_full_seconds", median(&ex_t).into());
+    rep.value("import_full_seconds", median(&im_t).into());
+    rep.value("bundle_full_bytes", size.into());
+
+    // A delta after the last full bundle: ten new versions, imported in order.
+    let far = tempfile::tempdir().unwrap();
+    let fcfg = far_config(far.path(), &up);
+    let (_, ok, out) = measure(gomirror(&fcfg, &["import", last_full.to_str().unwrap()]));
+    assert!(ok, "import failed:\n{out}");
+    for i in 0..10 {
+        up.add(
+            ModuleVersionSpec::new(&format!("bench.example/mod{i:03}"), "v1.9.0")
+                .with_file("new.go", go_text(9000 + i, 64_000)),
+        );
+    }
+    let (_, ok, out) = measure(gomirror(&cfg, &["sync"]));
+    assert!(ok, "second sync failed:\n{out}");
+    let (ed, ok, out) = measure(gomirror(&cfg, &["export", media.path().to_str().unwrap()]));
+    assert!(ok, "delta export failed:\n{out}");
+    let delta = bundle_of(&out);
+    let dsize = dir_bytes(&delta);
+    let (id, ok, out) = measure(gomirror(&fcfg, &["import", delta.to_str().unwrap()]));
+    assert!(ok, "delta import failed:\n{out}");
+    rep.line(format!(
+        "delta of 10 new versions   export {:.2}s, import {:.2}s, bundle {:.1} KB ({:.2}% of the full one)",
+        ed.secs,
+        id.secs,
+        dsize as f64 / 1e3,
+        dsize as f64 * 100.0 / size as f64
+    ));
+    rep.value("bundle_delta_bytes", dsize.into());
+    rep.value("export_delta_seconds", ed.secs.into());
+    rep.value("import_delta_seconds", id.secs.into());
+}
+
 fn which(tool: &str) -> Option<PathBuf> {
     let out = Command::new("sh")
         .arg("-c")
@@ -874,6 +1000,9 @@ fn main() {
     }
     if matches!(o.scenario.as_str(), "all" | "verify") {
         scenario_verify(&o, &mut rep);
+    }
+    if matches!(o.scenario.as_str(), "all" | "airgap") {
+        scenario_airgap(&o, &mut rep);
     }
     rep.line(format!(
         "(benchmark took {:.0?})",

@@ -71,8 +71,12 @@ pub struct ImportReport {
     /// Of its versions, those this mirror wants and lacked.
     pub due: u64,
     pub published: u64,
-    /// Versions not imported, each with its reason (exit 1).
+    /// Versions not imported, each with its reason (exit 1); `failures` in
+    /// the run log, as a sync's (the metrics count them).
+    #[serde(rename = "failures")]
     pub refused: Vec<VersionFailure>,
+    /// How many were refused.
+    pub failed: u64,
     /// Versions this mirror had that the bundle withdraws.
     pub withdrawn: u64,
     pub pruned: Option<PruneSummary>,
@@ -251,6 +255,7 @@ pub fn run(
             Err(Fatal::Interrupted { signal }) => r.interrupted = Some(signal),
             Err(e) => r.fatal = Some(e.render()),
         }
+        r.failed = r.refused.len() as u64;
         r.seconds = started.elapsed().as_secs_f64();
         Ok(r)
     });
@@ -846,6 +851,8 @@ async fn import(
             "removed {n} temporary files left by an earlier run"
         ));
     }
+    // What a killed import left unpacked counts against the free space.
+    remove_unpacked(settings);
     check_space(settings, &b)?;
     let dest = unpack_dir(settings);
     let b = tokio::task::block_in_place(|| unpack(&b, &dest, out).map(|()| b))?;

@@ -44,6 +44,16 @@ pub struct SyncOptions {
 
 /// Runs one sync under the lock (taken by the caller).
 pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunLock) -> SyncReport {
+    if settings.proxy.is_empty() {
+        return SyncReport {
+            dry_run: opts.dry_run,
+            fatal: Some(
+                "upstream.proxy is \"off\": this mirror has no upstream to sync from; it is fed by `gomirror import BUNDLE` (see examples/airgap/)"
+                    .into(),
+            ),
+            ..SyncReport::default()
+        };
+    }
     if opts.dry_run {
         return dry_run(settings, opts, out);
     }

@@ -371,7 +371,9 @@ fn go_verifies_an_air_gapped_mirror_seeded_and_grown_by_bundles() {
 
     // The far side never reaches the upstream: it is switched off.
     switch_off(&near);
-    let far = Far::new(&near.upstream.sumdb_key());
+    let mut far = Far::new(&near.upstream.sumdb_key());
+    far.extra = "\n[report]\nmetrics_file = \"metrics.prom\"\n".into();
+    far.write_config();
     let t = std::time::Instant::now();
     far.import(&first)
         .expect(0)
@@ -380,7 +382,25 @@ fn go_verifies_an_air_gapped_mirror_seeded_and_grown_by_bundles() {
     // The far tree is the connected one, file for file: lists, lookups,
     // tiles and the tree head regenerated from its own state.
     assert_eq!(served(&far.out()), served(&near.out()));
+    let metrics = std::fs::read_to_string(far.dir.path().join("metrics.prom")).unwrap();
+    for want in [
+        "gomirror_last_exit_code{command=\"import\"} 0".to_string(),
+        format!(
+            "gomirror_last_run_published_versions{{command=\"import\"}} {}",
+            versions.len()
+        ),
+        format!(
+            "gomirror_versions{{state=\"published\"}} {}",
+            versions.len()
+        ),
+    ] {
+        assert!(metrics.contains(&want), "metrics lack {want}:\n{metrics}");
+    }
     far.import(&first).expect(0).contains("imported before");
+    // A far side has nothing to sync from, and says so (no request anywhere).
+    far.run(&["sync"])
+        .expect(2)
+        .contains("fed by `gomirror import BUNDLE`");
 
     let nginx = Nginx::serve(&far.out());
     let go = GoClient::new(&nginx.url(), &near.upstream.sumdb_key());
