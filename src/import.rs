@@ -443,11 +443,12 @@ fn check_sequence(
         return Err(refuse(
             &b.dir,
             format!(
-                "out of sequence: it is delta number {} from {}, and this mirror last imported number {}; import {} first{}",
+                "out of sequence: it is delta number {} from {}, and this mirror last imported number {}; import {} first (or {}, if that one was a full export){}",
                 m.sequence,
                 m.mirror.name,
                 p.seq,
                 name(p.seq + 1, false),
+                name(p.seq + 1, true),
                 if m.sequence > p.seq + 2 {
                     format!(" (then each one up to number {})", m.sequence - 1)
                 } else {

@@ -1054,3 +1054,26 @@ fn a_damaged_tree_is_never_exported() {
         .expect(0)
         .contains("nothing changed");
 }
+
+#[test]
+fn a_full_bundle_withdraws_what_it_lacks() {
+    let near = connected(Corpus::generated(3, 2, 101));
+    let media = tempfile::tempdir().unwrap();
+    let far = Far::new(&near.upstream.sumdb_key());
+    far.import(&export(&near, media.path(), &[])).expect(0);
+    let mut cfg = near.cfg.clone();
+    cfg.exclude = vec!["example.com/gen/m1".into()];
+    let near = Mirror { cfg, ..near };
+    near.write_config();
+    near.sync().expect(0).contains("deleted 2 versions");
+    let full = export(&near, media.path(), &["--full"]);
+    let m = manifest(&full);
+    assert_eq!(m["deletions"].as_array().unwrap().len(), 0);
+    assert_eq!(m["versions"].as_array().unwrap().len(), 4);
+    far.import(&full)
+        .expect(0)
+        .contains("2 withdrawn")
+        .contains("deleted 2 versions");
+    assert_eq!(served(&far.out()), served(&near.out()));
+    far.run(&["verify"]).expect(0);
+}

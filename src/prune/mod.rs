@@ -263,8 +263,12 @@ fn known_module(state: &State, escaped_module: &str) -> Result<Option<KnownModul
     let Some((id, _)) = state.module(&module).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
+    // Lists of a module whose versions are all gone now (withdrawn, or 404
+    // past the grace period) still name them: prune rewrites them when it
+    // unlists those versions, so they are not strays to count and delete.
     let listed = state
         .module_has_listed_version(id)
+        .and_then(|l| Ok(l || state.module_has_gone_in_tree(id)?))
         .map_err(|e| format!("cannot read versions of {module}: {e}"))?;
     Ok(Some(KnownModule { id, listed }))
 }

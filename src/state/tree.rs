@@ -215,6 +215,18 @@ impl State {
         )
     }
 
+    /// Whether a module has a version in the tree that is gone (withdrawn by
+    /// an upstream mirror's feed or a bundle, or 404 past the grace period):
+    /// prune is about to unlist and delete it, and rewrites (or removes) the
+    /// module's `@v/list` and `@latest` then, so those are not strays.
+    pub fn module_has_gone_in_tree(&self, module_id: i64) -> Result<bool> {
+        self.exists(
+            &format!("cannot read versions of module {module_id}"),
+            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND in_tree = 1 AND state = ?2)",
+            params![module_id, VersionState::Gone],
+        )
+    }
+
     /// Whether a version's files are in the tree.
     pub fn version_in_tree(&self, module_id: i64, version: &str) -> Result<bool> {
         self.exists(
