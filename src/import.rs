@@ -789,7 +789,14 @@ async fn open_and_check(
     if before.is_some() {
         return Ok((b, before));
     }
+    let t = Instant::now();
     let b = tokio::task::block_in_place(|| check_parts(&b, out).map(|()| b))?;
+    out.verbose(&format!(
+        "checked {} parts ({}) in {}",
+        b.manifest.parts.len(),
+        report::bytes(b.manifest.part_bytes()),
+        report::duration(t.elapsed())
+    ));
     Ok((b, None))
 }
 
@@ -856,7 +863,14 @@ async fn import(
     remove_unpacked(settings);
     check_space(settings, &b)?;
     let dest = unpack_dir(settings);
+    let t = Instant::now();
     let b = tokio::task::block_in_place(|| unpack(&b, &dest, out).map(|()| b))?;
+    out.verbose(&format!(
+        "unpacked {} files ({}) in {}",
+        b.manifest.files.len(),
+        report::bytes(b.manifest.file_bytes()),
+        report::duration(t.elapsed())
+    ));
     interrupted()?;
 
     // The carried tree head: signed by this mirror's key, consistent with
@@ -956,6 +970,7 @@ async fn import(
     }
 
     let mut pass = SyncReport::default();
+    let t = Instant::now();
     if !todos.is_empty() {
         let due = todos.len() as u64;
         fetch_and_publish(
@@ -972,6 +987,11 @@ async fn import(
         .await?;
     }
     save_heads(db, &client).await?;
+    out.verbose(&format!(
+        "verified and published {} versions in {}",
+        pass.published,
+        report::duration(t.elapsed())
+    ));
     report.published = pass.published;
     let failed: HashSet<(String, String)> = pass
         .failures
