@@ -1,0 +1,505 @@
+//! What `gomirror import` checks before it changes anything: the manifest
+//! and its signature, the bundle's place in the sequence, every part, the
+//! free space, and the tar stream as it is unpacked (beside the state
+//! database, never in the tree). Each refusal is a [`Fatal`] that names the
+//! bundle and what is wrong.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::bundle::{self, Manifest};
+use crate::report::{self, Reporter};
+use crate::runner::Fatal;
+use crate::settings::Settings;
+use crate::state::ImportRecord;
+use crate::sumdb::note;
+
+/// A bundle whose manifest has been read and checked.
+pub(super) struct Opened {
+    pub(super) dir: PathBuf,
+    pub(super) manifest: Manifest,
+    /// The SHA-256 of `manifest.json`: the bundle's identity.
+    pub(super) id: String,
+    /// The trusted key that signed it.
+    pub(super) signed_by: Option<String>,
+}
+
+/// `bundle `<dir>`: <what>` as a stopping error.
+pub(super) fn refuse(dir: &Path, what: impl std::fmt::Display) -> Fatal {
+    Fatal::stopped(format!("bundle `{}`: {what}", dir.display()))
+}
+
+/// Reads and checks the manifest and its signature.
+pub(super) fn open_bundle(settings: &Settings, path: &Path) -> Result<Opened, Fatal> {
+    let mut dir = path.to_path_buf();
+    if dir.file_name().is_some_and(|n| n == bundle::MANIFEST) {
+        dir.pop();
+    }
+    let meta =
+        std::fs::metadata(&dir).map_err(|e| refuse(&dir, format!("cannot read it ({e})")))?;
+    if !meta.is_dir() {
+        return Err(refuse(
+            &dir,
+            "not a directory (give the directory `gomirror export` printed)",
+        ));
+    }
+    let mpath = dir.join(bundle::MANIFEST);
+    let file = match std::fs::File::open(&mpath) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(refuse(
+                &dir,
+                "it has no manifest.json: not a gomirror bundle (or not all of one)",
+            ));
+        }
+        Err(e) => return Err(refuse(&dir, format!("cannot read manifest.json ({e})"))),
+    };
+    let mut bytes = Vec::new();
+    file.take(bundle::MANIFEST_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| refuse(&dir, format!("cannot read manifest.json ({e})")))?;
+    if bytes.len() as u64 > bundle::MANIFEST_LIMIT {
+        return Err(refuse(
+            &dir,
+            format!(
+                "manifest.json is larger than {}",
+                report::bytes(bundle::MANIFEST_LIMIT)
+            ),
+        ));
+    }
+    let manifest: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| refuse(&dir, format!("manifest.json is damaged: {e}")))?;
+    manifest
+        .check(&settings.sumdb.name)
+        .map_err(|why| refuse(&dir, format!("manifest.json cannot be used: {why}")))?;
+    let id = hex::encode(Sha256::digest(&bytes));
+    let signed_by = check_signature(settings, &dir, &id)?;
+    Ok(Opened {
+        dir,
+        manifest,
+        id,
+        signed_by,
+    })
+}
+
+/// The trusted key that signed the bundle; `None` when it is unsigned or
+/// signed by a key this mirror does not list. A signature by a listed key
+/// that does not verify, or that names another manifest, is refused.
+fn check_signature(settings: &Settings, dir: &Path, id: &str) -> Result<Option<String>, Fatal> {
+    let sig = match std::fs::read(dir.join(bundle::SIGNATURE)) {
+        Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(refuse(dir, format!("cannot read its signature ({e})"))),
+    };
+    if sig.len() > 1 << 20 {
+        return Err(refuse(dir, "its signature file is larger than 1 MiB"));
+    }
+    let text = String::from_utf8_lossy(&sig);
+    for key in &settings.trusted_keys {
+        let names_key = text.lines().any(|l| {
+            l.strip_prefix("— ")
+                .and_then(|rest| rest.split_once(' '))
+                .is_some_and(|(name, _)| name == key.name())
+        });
+        if !names_key {
+            continue;
+        }
+        return match note::open(&sig, key) {
+            Ok(signed) if signed == bundle::signature_text(id) => Ok(Some(key.name().to_string())),
+            Ok(_) => Err(refuse(
+                dir,
+                format!(
+                    "its signature by {} is for another manifest: manifest.json was changed after signing",
+                    key.name()
+                ),
+            )),
+            Err(e) => Err(refuse(
+                dir,
+                format!(
+                    "bad signature: manifest.json.sig does not verify under the trusted key {} ({e})",
+                    key.name()
+                ),
+            )),
+        };
+    }
+    Ok(None)
+}
+
+/// Whether the bundle may be imported now: `Ok(Some(_))` when it was
+/// imported before, an error naming what to import first when it is out of
+/// sequence.
+pub(super) fn check_sequence(
+    b: &Opened,
+    position: Option<crate::state::ImportPosition>,
+    before: Option<ImportRecord>,
+) -> Result<Option<ImportRecord>, Fatal> {
+    if let Some(r) = before {
+        return Ok(Some(r));
+    }
+    let m = &b.manifest;
+    let name = |seq: u64, full: bool| bundle::bundle_name(&m.mirror.name, seq, full);
+    let Some(p) = position else {
+        if !m.full && m.sequence != 1 {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "out of sequence: it is delta number {} from {}, and this mirror has imported nothing yet; import {} (the first bundle) or a full bundle (`gomirror export --full`) first",
+                    m.sequence,
+                    m.mirror.name,
+                    name(1, false)
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    if p.mirror_id != m.mirror.id {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "it comes from another mirror: {} (id {}), but this mirror imports from {} (id {}); its bundles cannot follow those",
+                m.mirror.name, m.mirror.id, p.mirror_name, p.mirror_id
+            ),
+        ));
+    }
+    if m.sequence <= p.seq {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "out of sequence: it is number {} from {}, but this mirror has already imported number {} (a different bundle{}); importing it would go back in time",
+                m.sequence,
+                m.mirror.name,
+                p.seq,
+                if m.sequence == p.seq {
+                    " of the same number: was that number exported twice?"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    if m.full {
+        return Ok(None);
+    }
+    if m.sequence > p.seq + 1 {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "out of sequence: it is delta number {} from {}, and this mirror last imported number {}; import {} first (or {}, if that one was a full export){}",
+                m.sequence,
+                m.mirror.name,
+                p.seq,
+                name(p.seq + 1, false),
+                name(p.seq + 1, true),
+                if m.sequence > p.seq + 2 {
+                    format!(" (then each one up to number {})", m.sequence - 1)
+                } else {
+                    String::new()
+                }
+            ),
+        ));
+    }
+    if m.previous.as_deref() != Some(p.id.as_str()) {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "it follows a bundle {} other than the number {} this mirror imported ({}): the exporting mirror's history diverged from what was carried here; import a full bundle (`gomirror export --full`)",
+                m.previous.as_deref().unwrap_or("(none)"),
+                p.seq,
+                p.id
+            ),
+        ));
+    }
+    Ok(None)
+}
+
+/// Checks every part's size and SHA-256 against the manifest.
+pub(super) fn check_parts(b: &Opened, out: &Reporter) -> Result<(), Fatal> {
+    let total = b.manifest.part_bytes();
+    out.start("checking", Some(b.manifest.parts.len() as u64));
+    let mut done = 0u64;
+    for (i, p) in b.manifest.parts.iter().enumerate() {
+        let path = b.dir.join(&p.name);
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(refuse(
+                    &b.dir,
+                    format!(
+                        "part {} is missing (the manifest lists {} parts; {} bytes expected)",
+                        p.name,
+                        b.manifest.parts.len(),
+                        p.size
+                    ),
+                ));
+            }
+            Err(e) => return Err(refuse(&b.dir, format!("cannot read part {} ({e})", p.name))),
+        };
+        if !meta.is_file() {
+            return Err(refuse(
+                &b.dir,
+                format!("part {} is not a regular file", p.name),
+            ));
+        }
+        if meta.len() != p.size {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "part {} is {} bytes, but the manifest says {}: {}",
+                    p.name,
+                    meta.len(),
+                    p.size,
+                    if meta.len() < p.size {
+                        "truncated (an incomplete copy?)"
+                    } else {
+                        "damaged"
+                    }
+                ),
+            ));
+        }
+        let (_, sha) = bundle::hash_file(&path, &mut |n| {
+            done += n;
+            out.progress(
+                i as u64,
+                &format!("parts, {} of {}", report::bytes(done), report::bytes(total)),
+            );
+        })
+        .map_err(|e| refuse(&b.dir, format!("cannot read part {} ({e})", p.name)))?;
+        if sha != p.sha256 {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "part {} is damaged: its SHA-256 is {sha}, the manifest says {}",
+                    p.name, p.sha256
+                ),
+            ));
+        }
+    }
+    out.finish();
+    Ok(())
+}
+
+/// Where a bundle is unpacked: beside the state database, never in the tree.
+pub(super) fn unpack_dir(settings: &Settings) -> PathBuf {
+    let name = settings
+        .state
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "state".into());
+    settings
+        .state
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!(".{name}.import"))
+}
+
+pub(super) fn remove_unpacked(settings: &Settings) {
+    let _ = std::fs::remove_dir_all(unpack_dir(settings));
+}
+
+/// Bytes available to unprivileged writers on the file system of `path`.
+fn available(path: &Path) -> Option<(u64, u64)> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    let dev = std::fs::metadata(path).ok().map(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.dev()
+    })?;
+    Some((st.f_bavail.saturating_mul(st.f_frsize), dev))
+}
+
+/// Refuses an import the disks cannot hold: the unpacked files beside the
+/// state database, and as much again in the tree (once, when both are on
+/// one file system and the tree is local, they add up).
+pub(super) fn check_space(settings: &Settings, b: &Opened) -> Result<(), Fatal> {
+    let need = b.manifest.file_bytes();
+    let margin = |n: u64| n + n / 50 + (16 << 20);
+    let unpack_parent = unpack_dir(settings)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let Some((free, dev)) = available(&unpack_parent) else {
+        return Ok(());
+    };
+    let tree = if settings.bucket.is_none() {
+        available(&settings.output)
+    } else {
+        None
+    };
+    let (need_here, tree_need) = match tree {
+        Some((_, tdev)) if tdev == dev => (margin(2 * need), None),
+        Some((tfree, _)) => (margin(need), Some((tfree, margin(need)))),
+        None => (margin(need), None),
+    };
+    if free < need_here {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "not enough free space: unpacking and publishing it needs about {} on the file system of `{}`, which has {} free; nothing was changed",
+                report::bytes(need_here),
+                unpack_parent.display(),
+                report::bytes(free)
+            ),
+        ));
+    }
+    if let Some((tfree, tneed)) = tree_need
+        && tfree < tneed
+    {
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "not enough free space: publishing it needs about {} in `{}`, which has {} free; nothing was changed",
+                report::bytes(tneed),
+                settings.output.display(),
+                report::bytes(tfree)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Unpacks the parts into `dest` (created fresh): regular files only, each
+/// listed in the manifest once, of its size and SHA-256, at a safe path.
+pub(super) fn unpack(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> {
+    if dest.exists() {
+        std::fs::remove_dir_all(dest)
+            .map_err(|e| Fatal::context(format!("cannot remove `{}`", dest.display()), e))?;
+    }
+    std::fs::create_dir_all(dest)
+        .map_err(|e| Fatal::context(format!("cannot create `{}`", dest.display()), e))?;
+    let expected: HashMap<&str, &bundle::FileEntry> = b
+        .manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f))
+        .collect();
+    let mut seen: HashSet<String> = HashSet::new();
+    let paths = b
+        .manifest
+        .parts
+        .iter()
+        .map(|p| b.dir.join(&p.name))
+        .collect();
+    let mut archive = tar::Archive::new(bundle::PartsReader::new(paths));
+    let damaged = |e: io::Error| refuse(&b.dir, format!("its tar stream is damaged: {e}"));
+    out.start("unpacking", Some(expected.len() as u64));
+    let mut created_dirs: HashSet<PathBuf> = HashSet::new();
+    for entry in archive.entries().map_err(damaged)? {
+        let mut entry = entry.map_err(damaged)?;
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let path = std::str::from_utf8(&raw)
+            .map_err(|_| refuse(&b.dir, format!("tar entry {shown:?}: path is not UTF-8")))?
+            .to_string();
+        bundle::check_path(&path)
+            .map_err(|why| refuse(&b.dir, format!("tar entry {shown:?} refused: {why}")))?;
+        let kind = entry.header().entry_type();
+        if kind != tar::EntryType::Regular {
+            let what = match kind {
+                tar::EntryType::Symlink => "a symbolic link",
+                tar::EntryType::Link => "a hard link",
+                tar::EntryType::Directory => "a directory",
+                tar::EntryType::Char | tar::EntryType::Block => "a device",
+                tar::EntryType::Fifo => "a FIFO",
+                _ => "not a regular file",
+            };
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "tar entry {shown:?} refused: it is {what} (a bundle holds regular files only)"
+                ),
+            ));
+        }
+        let Some(want) = expected.get(path.as_str()) else {
+            return Err(refuse(
+                &b.dir,
+                format!("tar entry {shown:?} is not listed in the manifest"),
+            ));
+        };
+        if !seen.insert(path.clone()) {
+            return Err(refuse(&b.dir, format!("tar entry {shown:?} appears twice")));
+        }
+        let size = entry.header().size().map_err(damaged)?;
+        if size != want.size {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "{path} is {size} bytes in the tar stream, but the manifest says {}",
+                    want.size
+                ),
+            ));
+        }
+        let target = dest.join(&path);
+        if let Some(parent) = target.parent()
+            && created_dirs.insert(parent.to_path_buf())
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Fatal::context(format!("cannot create `{}`", parent.display()), e))?;
+        }
+        let write_err = |e: io::Error| {
+            Fatal::context(
+                format!(
+                    "cannot unpack {path} into `{}` (nothing was changed)",
+                    dest.display()
+                ),
+                e,
+            )
+        };
+        let file = std::fs::File::create_new(&target).map_err(write_err)?;
+        let mut w = io::BufWriter::with_capacity(1 << 20, file);
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0u64;
+        loop {
+            let n = entry.read(&mut buf).map_err(damaged)?;
+            if n == 0 {
+                break;
+            }
+            got += n as u64;
+            hasher.update(&buf[..n]);
+            w.write_all(&buf[..n]).map_err(write_err)?;
+        }
+        w.flush().map_err(write_err)?;
+        if got != want.size {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "{path} is cut short in the tar stream ({got} of {} bytes)",
+                    want.size
+                ),
+            ));
+        }
+        let sha = hex::encode(hasher.finalize());
+        if sha != want.sha256 {
+            return Err(refuse(
+                &b.dir,
+                format!(
+                    "{path} does not match the manifest (SHA-256 {sha}, the manifest says {})",
+                    want.sha256
+                ),
+            ));
+        }
+        out.progress(seen.len() as u64, "files");
+    }
+    out.finish();
+    if seen.len() != expected.len() {
+        let missing: Vec<&str> = b
+            .manifest
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .filter(|p| !seen.contains(*p))
+            .take(3)
+            .collect();
+        return Err(refuse(
+            &b.dir,
+            format!(
+                "the manifest lists {} files the tar stream does not hold (first: {})",
+                expected.len() - seen.len(),
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
