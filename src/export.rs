@@ -542,6 +542,10 @@ fn write_bundle(
         let mut entries = Vec::with_capacity(files.len());
         let mut bytes = 0u64;
         for (i, f) in files.into_iter().enumerate() {
+            // On a blocked thread, out of the signal's reach: look between files.
+            if let Some(signal) = crate::interrupt::received() {
+                return Err(Fatal::Interrupted { signal });
+            }
             let mut header = tar::Header::new_gnu();
             header.set_size(f.size);
             header.set_mode(0o644);

@@ -1077,3 +1077,59 @@ fn a_full_bundle_withdraws_what_it_lacks() {
     assert_eq!(served(&far.out()), served(&near.out()));
     far.run(&["verify"]).expect(0);
 }
+
+#[test]
+fn sigterm_during_an_import_stops_it_cleanly_and_a_rerun_completes_it() {
+    let near = connected(Corpus::generated(3, 3, 111));
+    let media = tempfile::tempdir().unwrap();
+    let bundle = export(&near, media.path(), &[]);
+    let far = Far::new(&near.upstream.sumdb_key());
+    let before = far.fingerprint();
+    // Unpacking pauses 100 ms per file (a debug-build knob): seconds in all.
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_gomirror"))
+        .arg("-c")
+        .arg(far.config())
+        .arg("import")
+        .arg(&bundle)
+        .env("GOMIRROR_TEST_UNPACK_DELAY_MS", "100")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let unpacking = far.dir.path().join(".state.db.import");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !unpacking.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unpack never began"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let signalled = std::time::Instant::now();
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(143), "{stdout}\n{stderr}");
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?} to stop",
+        signalled.elapsed()
+    );
+    assert!(stdout.contains("not recorded as imported"), "{stdout}");
+    assert!(
+        stderr.contains("interrupted by SIGTERM")
+            && stderr.contains("import the same bundle again"),
+        "{stderr}"
+    );
+    assert_eq!(far.fingerprint(), before, "nothing changed");
+    assert!(!unpacking.exists(), "the unpacked files were left behind");
+    far.import(&bundle).expect(0);
+    assert_eq!(served(&far.out()), served(&near.out()));
+}

@@ -221,6 +221,7 @@ pub(super) fn check_parts(b: &Opened, out: &Reporter) -> Result<(), Fatal> {
     out.start("checking", Some(b.manifest.parts.len() as u64));
     let mut done = 0u64;
     for (i, p) in b.manifest.parts.iter().enumerate() {
+        stop_if_interrupted()?;
         let path = b.dir.join(&p.name);
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(m) => m,
@@ -385,7 +386,17 @@ pub(super) fn unpack(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fata
     let damaged = |e: io::Error| refuse(&b.dir, format!("its tar stream is damaged: {e}"));
     out.start("unpacking", Some(expected.len() as u64));
     let mut created_dirs: HashSet<PathBuf> = HashSet::new();
+    // Debug builds: a pause per file, for tests that signal a long unpack.
+    let pause = cfg!(debug_assertions)
+        .then(|| std::env::var("GOMIRROR_TEST_UNPACK_DELAY_MS").ok())
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis);
     for entry in archive.entries().map_err(damaged)? {
+        stop_if_interrupted()?;
+        if let Some(p) = pause {
+            std::thread::sleep(p);
+        }
         let mut entry = entry.map_err(damaged)?;
         let raw = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw).into_owned();
@@ -502,4 +513,13 @@ pub(super) fn unpack(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fata
         ));
     }
     Ok(())
+}
+
+/// The long loops here run on a blocked thread, out of the signal's reach:
+/// they look for SIGINT and SIGTERM themselves, between files and parts.
+pub(super) fn stop_if_interrupted() -> Result<(), Fatal> {
+    match crate::interrupt::received() {
+        Some(signal) => Err(Fatal::Interrupted { signal }),
+        None => Ok(()),
+    }
 }
