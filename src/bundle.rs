@@ -19,7 +19,8 @@
 //! Nothing here trusts a bundle: [`Manifest::check`] refuses a manifest
 //! that contradicts itself, [`check_path`] every path that could leave the
 //! directory it is unpacked into, and `import` checks every part and file
-//! against the manifest and every version against the checksum database.
+//! against the manifest (the parts as it reads them, in one pass) and every
+//! version against the checksum database.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -402,44 +403,6 @@ impl Write for PartWriter {
     }
 }
 
-/// Reads the parts of a bundle one after the other, as one stream.
-pub struct PartsReader {
-    paths: Vec<PathBuf>,
-    next: usize,
-    current: Option<io::BufReader<File>>,
-}
-
-impl PartsReader {
-    pub fn new(paths: Vec<PathBuf>) -> PartsReader {
-        PartsReader {
-            paths,
-            next: 0,
-            current: None,
-        }
-    }
-}
-
-impl Read for PartsReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if self.current.is_none() {
-                let Some(p) = self.paths.get(self.next) else {
-                    return Ok(0);
-                };
-                self.next += 1;
-                let f = File::open(p)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", p.display())))?;
-                self.current = Some(io::BufReader::with_capacity(1 << 20, f));
-            }
-            let n = self.current.as_mut().expect("opened").read(buf)?;
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
-            }
-            self.current = None;
-        }
-    }
-}
-
 /// The SHA-256 and size of a file, read in full (`progress` gets each chunk's size).
 pub fn hash_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<(u64, String)> {
     let mut f = File::open(path)?;
@@ -512,9 +475,10 @@ mod tests {
             [100_000, 100_000, 100_000]
         );
         assert_eq!(parts[2].name, "data.tar.0003");
-        let paths = parts.iter().map(|p| dir.path().join(&p.name)).collect();
         let mut back = Vec::new();
-        PartsReader::new(paths).read_to_end(&mut back).unwrap();
+        for p in &parts {
+            back.extend(std::fs::read(dir.path().join(&p.name)).unwrap());
+        }
         assert_eq!(back, data);
         let (size, sha) = hash_file(&dir.path().join("data.tar.0001"), &mut |_| {}).unwrap();
         assert_eq!((size, sha.as_str()), (100_000, parts[0].sha256.as_str()));

@@ -533,6 +533,21 @@ fn a_damaged_missing_or_truncated_part_is_refused_and_changes_nothing() {
     std::fs::write(&p, bytes).unwrap();
     far.refuses(&flipped, 2, "part data.tar.0002 is damaged: its SHA-256 is");
 
+    // A byte flipped in the stream's trailing padding breaks no file and no
+    // tar header: only the part's hash can tell, checked at its very end.
+    let padding = copy_bundle(&bundle, &scratch.path().join("padding"));
+    let p = padding.join(format!("data.tar.{n:04}"));
+    let mut bytes = std::fs::read(&p).unwrap();
+    let last = bytes.len() - 1;
+    assert_eq!(bytes[last], 0, "tar pads with zeros");
+    bytes[last] = 1;
+    std::fs::write(&p, bytes).unwrap();
+    far.refuses(
+        &padding,
+        2,
+        &format!("part data.tar.{n:04} is damaged: its SHA-256 is"),
+    );
+
     let missing = copy_bundle(&bundle, &scratch.path().join("missing"));
     std::fs::remove_file(missing.join("data.tar.0002")).unwrap();
     far.refuses(&missing, 2, "part data.tar.0002 is missing");

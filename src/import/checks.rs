@@ -215,13 +215,11 @@ pub(super) fn check_sequence(
     Ok(None)
 }
 
-/// Checks every part's size and SHA-256 against the manifest.
-pub(super) fn check_parts(b: &Opened, out: &Reporter) -> Result<(), Fatal> {
-    let total = b.manifest.part_bytes();
-    out.start("checking", Some(b.manifest.parts.len() as u64));
-    let mut done = 0u64;
-    for (i, p) in b.manifest.parts.iter().enumerate() {
-        stop_if_interrupted()?;
+/// Checks that every part is there, a regular file of the manifest's size:
+/// a missing or short part (a copy still arriving) is refused before any
+/// byte is read.
+pub(super) fn check_parts_present(b: &Opened) -> Result<(), Fatal> {
+    for p in &b.manifest.parts {
         let path = b.dir.join(&p.name);
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(m) => m,
@@ -260,6 +258,28 @@ pub(super) fn check_parts(b: &Opened, out: &Reporter) -> Result<(), Fatal> {
                 ),
             ));
         }
+    }
+    Ok(())
+}
+
+fn damaged_part(b: &Opened, name: &str, sha: &str, want: &str) -> Fatal {
+    refuse(
+        &b.dir,
+        format!("part {name} is damaged: its SHA-256 is {sha}, the manifest says {want}"),
+    )
+}
+
+/// Checks every part's size and SHA-256 against the manifest, reading them
+/// all (a dry run; and, after an unpack that failed, to tell a damaged part
+/// from a manifest that lies).
+pub(super) fn check_parts(b: &Opened, out: &Reporter) -> Result<(), Fatal> {
+    check_parts_present(b)?;
+    let total = b.manifest.part_bytes();
+    out.start("checking", Some(b.manifest.parts.len() as u64));
+    let mut done = 0u64;
+    for (i, p) in b.manifest.parts.iter().enumerate() {
+        stop_if_interrupted()?;
+        let path = b.dir.join(&p.name);
         let (_, sha) = bundle::hash_file(&path, &mut |n| {
             done += n;
             out.progress(
@@ -269,17 +289,66 @@ pub(super) fn check_parts(b: &Opened, out: &Reporter) -> Result<(), Fatal> {
         })
         .map_err(|e| refuse(&b.dir, format!("cannot read part {} ({e})", p.name)))?;
         if sha != p.sha256 {
-            return Err(refuse(
-                &b.dir,
-                format!(
-                    "part {} is damaged: its SHA-256 is {sha}, the manifest says {}",
-                    p.name, p.sha256
-                ),
-            ));
+            return Err(damaged_part(b, &p.name, &sha, &p.sha256));
         }
     }
     out.finish();
     Ok(())
+}
+
+/// A part whose bytes, read through to its end, are not the manifest's.
+#[derive(Debug, thiserror::Error)]
+#[error("part {name} is damaged: its SHA-256 is {sha}, the manifest says {want}")]
+struct PartDamaged {
+    name: String,
+    sha: String,
+    want: String,
+}
+
+/// The parts as one stream, each hashed as it is read and checked against
+/// the manifest when its end is reached: one pass over the medium (a DVD, a
+/// slow disk) checks the parts and unpacks them.
+struct CheckedParts<'a> {
+    b: &'a Opened,
+    next: usize,
+    current: Option<(io::BufReader<std::fs::File>, Sha256, u64)>,
+    /// Bytes read so far, for the progress display.
+    read: u64,
+}
+
+impl Read for CheckedParts<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.current.is_none() {
+                let Some(p) = self.b.manifest.parts.get(self.next) else {
+                    return Ok(0);
+                };
+                let path = self.b.dir.join(&p.name);
+                let f = std::fs::File::open(&path)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                self.current = Some((io::BufReader::with_capacity(1 << 20, f), Sha256::new(), 0));
+            }
+            let (r, hasher, size) = self.current.as_mut().expect("opened above");
+            let n = r.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                hasher.update(&buf[..n]);
+                *size += n as u64;
+                self.read += n as u64;
+                return Ok(n);
+            }
+            let (_, hasher, size) = self.current.take().expect("opened above");
+            let p = &self.b.manifest.parts[self.next];
+            let sha = hex::encode(hasher.finalize());
+            if size != p.size || sha != p.sha256 {
+                return Err(io::Error::other(PartDamaged {
+                    name: p.name.clone(),
+                    sha,
+                    want: p.sha256.clone(),
+                }));
+            }
+            self.next += 1;
+        }
+    }
 }
 
 /// Where a bundle is unpacked: beside the state database, never in the tree.
@@ -363,6 +432,22 @@ pub(super) fn check_space(settings: &Settings, b: &Opened) -> Result<(), Fatal> 
 /// Unpacks the parts into `dest` (created fresh): regular files only, each
 /// listed in the manifest once, of its size and SHA-256, at a safe path.
 pub(super) fn unpack(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> {
+    let result = unpack_checked(b, dest, out);
+    out.finish();
+    match result {
+        Ok(()) => Ok(()),
+        Err(e @ Fatal::Interrupted { .. }) => Err(e),
+        // A damaged part shows first as whatever its bytes broke (a tar
+        // header, a file's hash): say which part it is, if one is.
+        Err(e) => {
+            check_parts(b, out)?;
+            Err(e)
+        }
+    }
+}
+
+/// [`unpack`]'s one pass: the parts are checked as they are read.
+fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> {
     if dest.exists() {
         std::fs::remove_dir_all(dest)
             .map_err(|e| Fatal::context(format!("cannot remove `{}`", dest.display()), e))?;
@@ -376,14 +461,17 @@ pub(super) fn unpack(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fata
         .map(|f| (f.path.as_str(), f))
         .collect();
     let mut seen: HashSet<String> = HashSet::new();
-    let paths = b
-        .manifest
-        .parts
-        .iter()
-        .map(|p| b.dir.join(&p.name))
-        .collect();
-    let mut archive = tar::Archive::new(bundle::PartsReader::new(paths));
-    let damaged = |e: io::Error| refuse(&b.dir, format!("its tar stream is damaged: {e}"));
+    let reader = CheckedParts {
+        b,
+        next: 0,
+        current: None,
+        read: 0,
+    };
+    let mut archive = tar::Archive::new(reader);
+    let damaged = |e: io::Error| match e.get_ref().and_then(|i| i.downcast_ref::<PartDamaged>()) {
+        Some(p) => damaged_part(b, &p.name, &p.sha, &p.want),
+        None => refuse(&b.dir, format!("its tar stream is damaged: {e}")),
+    };
     out.start("unpacking", Some(expected.len() as u64));
     let mut created_dirs: HashSet<PathBuf> = HashSet::new();
     // Debug builds: a pause per file, for tests that signal a long unpack.
@@ -493,7 +581,10 @@ pub(super) fn unpack(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fata
         }
         out.progress(seen.len() as u64, "files");
     }
-    out.finish();
+    // The stream ends before its parts do (tar's padding): read them to
+    // their ends, so that every part's hash is checked.
+    let mut rest = archive.into_inner();
+    io::copy(&mut rest, &mut io::sink()).map_err(damaged)?;
     if seen.len() != expected.len() {
         let missing: Vec<&str> = b
             .manifest
