@@ -189,6 +189,11 @@ pub struct Upstream {
     /// are for (a version's lookup, `.info`, `.mod` and `.zip` overlap).
     slots: tokio::sync::Semaphore,
     bytes: Arc<AtomicU64>,
+    /// A local directory whose files `file://` downloads may take by hard
+    /// link instead of copying: a bundle unpacked for an import, which its
+    /// owner removes afterwards (never a user's `file://` proxy, whose files
+    /// must not become the tree's).
+    lend: std::sync::RwLock<Option<PathBuf>>,
 }
 
 /// Counts the clients this process built. A debug build run with
@@ -248,7 +253,17 @@ impl Upstream {
             transfer: TransferPolicy::from_env(),
             slots: tokio::sync::Semaphore::new(max_in_flight.max(1)),
             bytes: Arc::new(AtomicU64::new(0)),
+            lend: std::sync::RwLock::new(None),
         })
+    }
+
+    /// Lets `file://` downloads of files under `dir` be hard links to them
+    /// (`None`: copies again). For a directory this process owns and removes.
+    pub fn lend_files_under(&self, dir: Option<PathBuf>) {
+        *self
+            .lend
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = dir;
     }
 
     /// Bytes of response bodies received so far (for progress and summaries).
@@ -360,6 +375,12 @@ impl Upstream {
         };
         let shown = redact_url(url);
         let bytes = self.bytes.clone();
+        let lendable = self
+            .lend
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|root| path.starts_with(root));
         let work = move || -> Result<(Vec<u8>, Download), FetchError> {
             use std::io::Read;
             let io = |source: std::io::Error, at: &Path| FetchError::Io {
@@ -395,6 +416,14 @@ impl Upstream {
                     limit,
                 });
             }
+            // A lent file becomes the download by a hard link (same file
+            // system); it is then read once, for its hash.
+            let to_memory = dest.is_none();
+            let linked = lendable
+                && dest
+                    .as_ref()
+                    .is_some_and(|d| std::fs::hard_link(&path, d).is_ok());
+            let dest = if linked { None } else { dest };
             // Read one byte past the limit: a file growing meanwhile is refused too.
             let mut reader = std::io::BufReader::with_capacity(256 << 10, file).take(limit + 1);
             let mut hasher = Sha256::new();
@@ -423,7 +452,9 @@ impl Upstream {
                 hasher.update(&buf[..n]);
                 match (&mut out, &dest) {
                     (Some(w), Some(d)) => w.write_all(&buf[..n]).map_err(|e| io(e, d))?,
-                    _ => kept.extend_from_slice(&buf[..n]),
+                    _ if to_memory => kept.extend_from_slice(&buf[..n]),
+                    // Linked: only hashed.
+                    _ => {}
                 }
             }
             if let (Some(w), Some(d)) = (out.as_mut(), &dest) {

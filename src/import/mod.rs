@@ -400,6 +400,9 @@ async fn import(
         .with_bundle_upstream(&dest)
         .map_err(Fatal::Stopped)?;
     let upstream = from_bundle.upstream().map_err(Fatal::Stopped)?;
+    // The unpacked files are this import's own (removed at its end): the
+    // fetch pass takes them by hard link rather than copying them again.
+    upstream.lend_files_under(Some(dest.clone()));
     let client = Arc::new(open_log(&from_bundle, db, tree, &upstream).await?);
     let head = client.refresh_latest().await.map_err(Fatal::from)?;
     report.tree_size = head.tree.n;
