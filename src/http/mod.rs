@@ -1196,6 +1196,65 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn file_urls_read_local_files_and_lend_only_what_they_are_told() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (own, other) = (dir.path().join("own"), dir.path().join("other"));
+        for d in [&own, &other] {
+            std::fs::create_dir_all(d.join("m/@v")).unwrap();
+            std::fs::write(d.join("m/@v/v1.0.0.zip"), b"zip bytes").unwrap();
+        }
+        let up = client(Duration::from_secs(5), 1);
+        up.lend_files_under(Some(own.clone()));
+        let url =
+            |d: &Path, rel: &str| Url::parse(&format!("file://{}/{rel}", d.display())).unwrap();
+        let want: [u8; 32] = Sha256::digest(b"zip bytes").into();
+
+        let dest = dir.path().join("staged-own");
+        let got = up
+            .get_to_file(&url(&own, "m/@v/v1.0.0.zip"), 100, &dest)
+            .await
+            .unwrap();
+        assert_eq!((got.size, got.sha256), (9, want));
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().nlink(),
+            2,
+            "lent: a hard link"
+        );
+
+        let dest = dir.path().join("staged-other");
+        let got = up
+            .get_to_file(&url(&other, "m/@v/v1.0.0.zip"), 100, &dest)
+            .await
+            .unwrap();
+        assert_eq!(got.sha256, want);
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().nlink(),
+            1,
+            "not lent: a copy"
+        );
+        assert_eq!(std::fs::read(&dest).unwrap(), b"zip bytes");
+
+        assert_eq!(
+            up.get_bytes(&url(&other, "m/@v/v1.0.0.zip"), 100)
+                .await
+                .unwrap(),
+            b"zip bytes"
+        );
+        let missing = up
+            .get_bytes(&url(&own, "m/@v/v9.zip"), 100)
+            .await
+            .unwrap_err();
+        assert!(missing.is_not_found(), "{missing}");
+        let big = up
+            .get_bytes(&url(&other, "m/@v/v1.0.0.zip"), 4)
+            .await
+            .unwrap_err();
+        assert!(matches!(big, FetchError::TooLarge { .. }), "{big}");
+        assert_eq!(up.bytes_received(), 27, "three reads of 9 bytes count as received");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn errors_never_show_credentials() {
         let server = RawServer::start(|path, stream| match path {
