@@ -1252,7 +1252,11 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(big, FetchError::TooLarge { .. }), "{big}");
-        assert_eq!(up.bytes_received(), 27, "three reads of 9 bytes count as received");
+        assert_eq!(
+            up.bytes_received(),
+            27,
+            "three reads of 9 bytes count as received"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
