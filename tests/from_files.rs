@@ -673,3 +673,54 @@ fn the_airgap_example_works_as_shipped() {
     gomirror(&far_toml, &["verify"]).expect(0);
     assert_upstream_untouched(&m);
 }
+
+/// The change feed names whole versions only: a follower of a mirror synced
+/// from a go.sum gets its whole versions and is never sent for the zip of a
+/// graph-only one (which that tree does not have).
+#[test]
+fn a_follower_is_not_sent_for_the_zips_of_graph_only_versions() {
+    let m = Mirror::with(Corpus::project(), FakeOptions::default(), Cfg::default());
+    from_files(&m, &["projects/app/go.sum"]);
+    write(
+        m.dir.path(),
+        "projects/app/go.sum",
+        &go_sum_for(
+            &m,
+            &[
+                ("example.com/proj/c", "v1.2.0", true),
+                ("example.com/proj/d", "v0.1.0", false),
+            ],
+        ),
+    );
+    m.sync().expect(0);
+    let nginx = Nginx::serve(&m.out());
+    let base = nginx.url();
+    let follower = tempfile::tempdir().unwrap();
+    let config = follower.path().join("sync.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[upstream]\nproxy = \"{base}\"\nindex = \"mirror+{base}/\"\n[sumdb]\nkey = \"{}\"\nurl = \"{base}/sumdb/{}\"\n[mirror]\noutput = \"mirror\"\nstate = \"state.db\"\n[filter]\ninclude = [\"*\"]\n",
+            m.upstream.sumdb_key(),
+            m.upstream.sumdb_name()
+        ),
+    )
+    .unwrap();
+    let r = gomirror(&config, &["sync"]);
+    r.expect(0).contains("published 1 new version ");
+    assert!(!r.all().contains("not on the upstream yet"), "{}", r.all());
+    let out = follower.path().join("mirror");
+    assert!(
+        out.join(version_file("example.com/proj/c", "v1.2.0", "zip"))
+            .exists()
+    );
+    assert!(
+        !out.join(version_file("example.com/proj/d", "v0.1.0", "info"))
+            .exists()
+    );
+    let access = std::fs::read_to_string(nginx.access_log()).unwrap();
+    assert!(
+        !access.contains(&version_file("example.com/proj/d", "v0.1.0", "zip")),
+        "the follower asked for a zip the tree never had:\n{access}"
+    );
+}

@@ -535,6 +535,35 @@ mod tests {
     use crate::state::tests::{entry, open_temp, published};
 
     #[test]
+    fn the_feed_names_whole_versions_only() {
+        let (_d, mut s) = open_temp();
+        s.record_entries(&[entry("a.example/m", "v1.0.0")], &|_| true, None)
+            .unwrap();
+        let (id, _) = s.module("a.example/m").unwrap().unwrap();
+        let graph_only = crate::state::Published {
+            zip: false,
+            ..published(id, "v1.0.0", None)
+        };
+        s.mark_published(&[graph_only], &[], 1).unwrap();
+        assert!(
+            s.feed_entries(0, 10).unwrap().is_empty(),
+            "a graph-only version is nothing a follower can fetch"
+        );
+        // Whole now: published in the feed; graph-only again: deleted from it.
+        s.mark_published(&[published(id, "v1.0.0", None)], &[], 2)
+            .unwrap();
+        s.unlist_zips(&[(id, "v1.0.0".to_string())]).unwrap();
+        let got: Vec<FeedOp> = s
+            .feed_entries(0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.op)
+            .collect();
+        assert_eq!(got, [FeedOp::Publish, FeedOp::Delete]);
+        assert!(s.feed_live_page(None, 10).unwrap().is_empty());
+    }
+
+    #[test]
     fn publications_and_deletions_are_appended_once_in_order() {
         let (_d, mut s) = open_temp();
         s.record_entries(

@@ -307,8 +307,11 @@ impl State {
             for s in served_heads {
                 serve.execute([s]).map_err(e)?;
             }
+            // The feed names whole versions only: a graph-only one (no zip,
+            // not listed) is nothing a follower could fetch.
             let keys: Vec<(i64, String)> = items
                 .iter()
+                .filter(|p| p.zip)
                 .map(|p| (p.module_id, p.version.clone()))
                 .collect();
             super::feed::append(&tx, super::FeedOp::Publish, &keys).map_err(e)?;

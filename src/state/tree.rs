@@ -265,6 +265,8 @@ impl State {
                     .map_err(e)?;
                 dirty.execute([id]).map_err(e)?;
             }
+            // No longer whole: the feed says so before the zip goes.
+            super::feed::append(&tx, super::FeedOp::Delete, versions).map_err(e)?;
         }
         tx.commit().map_err(e)
     }
