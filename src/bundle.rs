@@ -153,13 +153,7 @@ impl Manifest {
             }
             (Some(p), _) => check_hash("previous", p)?,
         }
-        if self.mirror.id.len() != 32
-            || !self
-                .mirror
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if !is_lower_hex(&self.mirror.id, 32) {
             return Err(format!("mirror.id {:?} is malformed", self.mirror.id));
         }
         if self.sumdb.name != sumdb_name {
@@ -260,11 +254,15 @@ pub fn signature_text(id: &str) -> String {
     format!("gomirror bundle {id}\n")
 }
 
-fn check_hash(what: &str, h: &str) -> Result<(), String> {
-    if h.len() == 64
-        && h.bytes()
+/// `len` lowercase hex digits, as this format writes every id and hash.
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+}
+
+fn check_hash(what: &str, h: &str) -> Result<(), String> {
+    if is_lower_hex(h, 64) {
         Ok(())
     } else {
         Err(format!("{what} {h:?} is not a hex SHA-256"))
@@ -403,22 +401,52 @@ impl Write for PartWriter {
     }
 }
 
-/// The SHA-256 and size of a file, read in full (`progress` gets each chunk's size).
+/// A reader that hashes (SHA-256) and counts what passes through it: a
+/// file going into a bundle, out of one, or checked in place.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<R: Read> Hashing<R> {
+    pub fn new(inner: R) -> Hashing<R> {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// The size and SHA-256 of everything read.
+    pub fn finish(self) -> (u64, [u8; 32]) {
+        (self.size, self.hasher.finalize().into())
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+}
+
+/// The SHA-256 (hex) and size of a file, read in full (`progress` gets each
+/// chunk's size).
 pub fn hash_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<(u64, String)> {
-    let mut f = File::open(path)?;
-    let mut hasher = Sha256::new();
+    let mut r = Hashing::new(File::open(path)?);
     let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
     loop {
-        let n = f.read(&mut buf)?;
+        let n = r.read(&mut buf)?;
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
-        size += n as u64;
         progress(n as u64);
     }
-    Ok((size, hex::encode(hasher.finalize())))
+    let (size, sha) = r.finish();
+    Ok((size, hex::encode(sha)))
 }
 
 #[cfg(test)]

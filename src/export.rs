@@ -28,7 +28,7 @@ use crate::report::{self, Reporter};
 use crate::runner::{self, Fatal};
 use crate::settings::Settings;
 use crate::state::db::Db;
-use crate::state::{ExportRecord, ExportVersion, State};
+use crate::state::{ExportRecord, ExportVersion};
 use crate::store::{EntryKind, Store, layout};
 use crate::sumdb::{note, tlog};
 
@@ -121,18 +121,9 @@ pub fn run(
 ) -> Result<ExportReport, Fatal> {
     let started = Instant::now();
     if opts.dry_run {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Fatal::context("cannot start the async runtime", e))?;
-        let mut report = runtime.block_on(async {
-            let state = State::open_for_preview(&settings.state)?;
+        let mut report = runner::run_preview(settings, async |db| {
             let tree = settings.open_store()?;
-            let (db, db_thread) = Db::spawn(state);
-            let result = export(settings, opts, out, &db, &tree).await;
-            drop(db);
-            let _ = db_thread.join();
-            result
+            export(settings, opts, out, db, &tree).await
         })?;
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
@@ -488,22 +479,6 @@ fn read_signer(path: &Path) -> Result<note::Signer, Fatal> {
     })
 }
 
-/// Hashes what it reads.
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    size: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-}
-
 /// Writes the bundle under `dir/.<name>.partial`, checks every file against
 /// what it must hash to, signs, makes it durable and renames it to `target`.
 /// Returns the manifest and its SHA-256 (the bundle's identity).
@@ -543,9 +518,7 @@ fn write_bundle(
         let mut bytes = 0u64;
         for (i, f) in files.into_iter().enumerate() {
             // On a blocked thread, out of the signal's reach: look between files.
-            if let Some(signal) = crate::interrupt::received() {
-                return Err(Fatal::Interrupted { signal });
-            }
+            runner::stop_if_interrupted()?;
             let mut header = tar::Header::new_gnu();
             header.set_size(f.size);
             header.set_mode(0o644);
@@ -564,18 +537,14 @@ fn write_bundle(
                 Box::new(io::BufReader::with_capacity(1 << 20, file))
             };
             // Exactly the size announced: a file that changed size is caught below.
-            let mut reader = Hashing {
-                inner: source.take(f.size),
-                hasher: Sha256::new(),
-                size: 0,
-            };
+            let mut reader = bundle::Hashing::new(source.take(f.size));
             tar.append_data(&mut header, &f.key, &mut reader)
                 .map_err(io_err(format!("cannot write {} into the bundle", f.key)))?;
-            let sha: [u8; 32] = reader.hasher.finalize().into();
-            if reader.size != f.size {
+            let (size, sha) = reader.finish();
+            if size != f.size {
                 return Err(Fatal::stopped(format!(
                     "{} changed size while exporting ({} bytes, {} expected)",
-                    f.key, reader.size, f.size
+                    f.key, size, f.size
                 )));
             }
             let good = match &f.check {

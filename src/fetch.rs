@@ -294,10 +294,7 @@ pub async fn fetch_and_publish(
     {
         return Err(f);
     }
-    if let Some(signal) = crate::interrupt::received() {
-        return Err(Fatal::Interrupted { signal });
-    }
-    Ok(())
+    crate::runner::stop_if_interrupted()
 }
 
 /// Prints the warnings and failures gathered since the last call; the

@@ -121,10 +121,7 @@ pub fn run_command<T: Outcome>(
     command: &str,
     work: impl AsyncFnOnce(&Db, &Arc<dyn Store>) -> Result<T, Fatal>,
 ) -> Result<T, Fatal> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Fatal::context("cannot start the async runtime", e))?;
+    let runtime = runtime()?;
     runtime.block_on(async {
         crate::interrupt::listen(say);
         let state = State::open(&settings.state)?;
@@ -175,6 +172,44 @@ pub fn run_command<T: Outcome>(
             (result, _) => result,
         }
     })
+}
+
+/// The async runtime a command runs on.
+fn runtime() -> Result<tokio::runtime::Runtime, Fatal> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Fatal::context("cannot start the async runtime", e))
+}
+
+/// Runs `work` for a dry run: the state database opened for a preview
+/// (read-only, or empty in memory when there is none yet), no run recorded,
+/// no metrics written.
+pub fn run_preview<T>(
+    settings: &Settings,
+    work: impl AsyncFnOnce(&Db) -> Result<T, Fatal>,
+) -> Result<T, Fatal> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let state = State::open_for_preview(&settings.state)?;
+        let (db, db_thread) = Db::spawn(state);
+        let result = work(&db).await;
+        drop(db);
+        if db_thread.join().is_err() {
+            return Err(Fatal::stopped("the state database thread crashed"));
+        }
+        result
+    })
+}
+
+/// `Err(Interrupted)` once SIGINT or SIGTERM has come: for the places a run
+/// stops between stages, and for loops on a blocked thread, which the
+/// runner's own wait for the signal cannot reach.
+pub fn stop_if_interrupted() -> Result<(), Fatal> {
+    match crate::interrupt::received() {
+        Some(signal) => Err(Fatal::Interrupted { signal }),
+        None => Ok(()),
+    }
 }
 
 /// A line on stderr, for the signal listener (which sits below `report`).

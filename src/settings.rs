@@ -468,7 +468,7 @@ impl Settings {
     pub fn origin(&self) -> Result<Arc<dyn Origin>, String> {
         if self.proxy.is_empty() {
             return Err(
-                "upstream.proxy is \"off\": this mirror has no upstream to fetch from (it is fed by `gomirror import`)".to_string(),
+                "upstream.proxy is \"off\": this mirror has no upstream to fetch from; it is fed by `gomirror import BUNDLE` (see examples/airgap/)".to_string(),
             );
         }
         let mut slot = self.origin.0.lock().unwrap_or_else(PoisonError::into_inner);

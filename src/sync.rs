@@ -27,7 +27,7 @@ use crate::report::{self, Reporter};
 use crate::runner::{self, Fatal};
 use crate::settings::Settings;
 use crate::state::db::Db;
-use crate::state::{FilterChange, State, Todo};
+use crate::state::{FilterChange, Todo};
 use crate::store::Store;
 use crate::sumdb::client::LogClient;
 use crate::trust::{open_log, restore_served_head, save_heads};
@@ -44,13 +44,11 @@ pub struct SyncOptions {
 
 /// Runs one sync under the lock (taken by the caller).
 pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunLock) -> SyncReport {
-    if settings.proxy.is_empty() {
+    // A mirror with no upstream (fed by `gomirror import`) has nothing to sync.
+    if let Err(e) = settings.origin() {
         return SyncReport {
             dry_run: opts.dry_run,
-            fatal: Some(
-                "upstream.proxy is \"off\": this mirror has no upstream to sync from; it is fed by `gomirror import BUNDLE` (see examples/airgap/)"
-                    .into(),
-            ),
+            fatal: Some(e),
             ..SyncReport::default()
         };
     }
@@ -162,7 +160,7 @@ async fn pipeline(
         );
         tokio::try_join!(walk, beside)?;
     }
-    interrupted()?;
+    runner::stop_if_interrupted()?;
 
     // The checksum database: prove the new head extends the one trusted before.
     let client = match early_client {
@@ -197,7 +195,7 @@ async fn pipeline(
     }
     add_fetched(report, early);
     save_heads(db, &client).await?;
-    interrupted()?;
+    runner::stop_if_interrupted()?;
 
     if settings.prune.enabled {
         let origin = settings.origin().map_err(Fatal::Stopped)?;
@@ -208,21 +206,8 @@ async fn pipeline(
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
     report.bytes = upstream.bytes_received();
-    let (versions, bytes) = write_trace(settings, db, tree, report.published).await?;
-    report.tree = Some(TreeSummary {
-        store: tree.describe(),
-        versions,
-        bytes: bytes.max(0) as u64,
-    });
+    report.tree = Some(write_trace(settings, db, tree, report.published).await?);
     Ok(())
-}
-
-/// Stops the run between stages once SIGINT or SIGTERM has come.
-fn interrupted() -> Result<(), Fatal> {
-    match crate::interrupt::received() {
-        Some(signal) => Err(Fatal::Interrupted { signal }),
-        None => Ok(()),
-    }
 }
 
 /// Rewrites `<output>/trace/<mirror.name>.json`, last: everything it
@@ -230,12 +215,13 @@ fn interrupted() -> Result<(), Fatal> {
 /// also when the trace is missing or describes another state (versions,
 /// index cursor, checksum tree: a prune, a cursor that moved, a run killed
 /// after publishing and before its trace), so it never lags the tree.
+/// Returns what the tree holds.
 pub async fn write_trace(
     settings: &Settings,
     db: &Db,
     tree: &Arc<dyn Store>,
     published: u64,
-) -> Result<(i64, i64), Fatal> {
+) -> Result<TreeSummary, Fatal> {
     let (own, following) = (settings.upstream_name(), settings.follow.is_some());
     let (cursor, counts, head, chain) = db
         .call(move |s| {
@@ -274,15 +260,23 @@ pub async fn write_trace(
         };
         let wanted = serde_json::to_value(&trace).expect("serializable");
         if current.is_some_and(|c| described(&c) == described(&wanted)) {
-            return Ok(counts);
+            return Ok(tree_summary(tree, counts));
         }
     }
-    let tree = tree.clone();
-    tokio::task::spawn_blocking(move || report::trace::write(tree.as_ref(), &trace))
+    let t = tree.clone();
+    tokio::task::spawn_blocking(move || report::trace::write(t.as_ref(), &trace))
         .await
         .map_err(|e| Fatal::crashed("the trace writer", e))?
         .map_err(Fatal::from)?;
-    Ok(counts)
+    Ok(tree_summary(tree, counts))
+}
+
+fn tree_summary(tree: &Arc<dyn Store>, (versions, bytes): (i64, i64)) -> TreeSummary {
+    TreeSummary {
+        store: tree.describe(),
+        versions,
+        bytes: bytes.max(0) as u64,
+    }
 }
 
 /// How long a walk of the index runs before downloads start beside it.
@@ -409,22 +403,9 @@ fn dry_run(settings: &Settings, opts: &SyncOptions, out: &Reporter) -> SyncRepor
         dry_run: true,
         ..SyncReport::default()
     };
-    let outcome = (|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Fatal::context("cannot start the async runtime", e))?;
-        runtime.block_on(async {
-            let state = State::open_for_preview(&settings.state)?;
-            let (db, db_thread) = Db::spawn(state);
-            let result = preview(settings, opts, out, &mut report, &db).await;
-            drop(db);
-            if db_thread.join().is_err() {
-                return Err(Fatal::stopped("the state database thread crashed"));
-            }
-            result
-        })
-    })();
+    let outcome = runner::run_preview(settings, async |db| {
+        preview(settings, opts, out, &mut report, db).await
+    });
     out.finish();
     if let Err(e) = outcome {
         report.fatal = Some(e.render());

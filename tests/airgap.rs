@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::common::*;
 use crate::e2e::{GoClient, Nginx};
-use crate::support::{Corpus, FakeOptions, Fault, ModuleVersionSpec};
+use crate::support::{Corpus, FakeOptions, ModuleVersionSpec};
 
 /// A mirror fed by `gomirror import` alone.
 pub struct Far {
@@ -304,21 +304,31 @@ pub fn rewrite(
     .unwrap();
 }
 
+/// A copy of `bundle` in `into` whose file `key` is `change`d, with a
+/// manifest that agrees (so only what the bytes say can refuse it).
+pub fn with_file_changed(
+    bundle: &Path,
+    into: &Path,
+    key: &str,
+    change: &dyn Fn(&[u8]) -> Vec<u8>,
+) -> PathBuf {
+    let b = copy_bundle(bundle, into);
+    let mut raw = as_raw(&b);
+    let r = raw
+        .iter_mut()
+        .find(|r| r.name == key.as_bytes())
+        .unwrap_or_else(|| panic!("{key} is not in the bundle"));
+    r.data = change(&r.data);
+    rewrite(&b, &raw, &|_| true, &|_| {});
+    b
+}
+
 /// The bundle's own entries as `Raw` regular files.
 pub fn as_raw(bundle: &Path) -> Vec<Raw> {
     entries(bundle)
         .into_iter()
         .map(|(p, d)| Raw::file(&p, &d))
         .collect()
-}
-
-/// Every request the upstream gets from now on fails, and none is logged.
-fn switch_off(m: &Mirror) {
-    m.upstream.inject(Fault::Status {
-        path_prefix: "/".into(),
-        status: 503,
-    });
-    m.upstream.clear_request_log();
 }
 
 /// The files a client can fetch, gomirror's own bookkeeping (staging, the
@@ -405,8 +415,7 @@ fn go_verifies_an_air_gapped_mirror_seeded_and_grown_by_bundles() {
     let nginx = Nginx::serve(&far.out());
     let go = GoClient::new(&nginx.url(), &near.upstream.sumdb_key());
     go.download_all(&versions);
-    let log = near.upstream.request_log();
-    assert!(log.is_empty(), "the upstream was contacted: {log:?}");
+    assert_upstream_untouched(&near);
     let name = near.upstream.sumdb_name();
     let client_latest = go
         .home
@@ -486,8 +495,7 @@ fn go_verifies_an_air_gapped_mirror_seeded_and_grown_by_bundles() {
         !ok || out.contains("\"Error\""),
         "a deleted version is still served:\n{out}"
     );
-    let log = near.upstream.request_log();
-    assert!(log.is_empty(), "the upstream was contacted: {log:?}");
+    assert_upstream_untouched(&near);
     far.run(&["verify"]).expect(0);
     far.run(&["status"])
         .expect(0)
@@ -638,17 +646,9 @@ fn a_manifest_that_lies_is_refused_and_changes_nothing() {
     // its `h1:` covers every byte; a zip's covers the files in it.)
     let (victim_path, victim_version) = near.upstream.versions()[0].clone();
     let mod_key = version_file(&victim_path, &victim_version, "mod");
-    let tampered = copy_bundle(&bundle, &scratch.path().join("tampered"));
-    let mut raw = as_raw(&tampered);
-    let mut hit = false;
-    for r in raw.iter_mut() {
-        if r.name == mod_key.as_bytes() {
-            r.data.extend_from_slice(b"require evil.example v1.0.0\n");
-            hit = true;
-        }
-    }
-    assert!(hit, "{mod_key} is not in the bundle");
-    rewrite(&tampered, &raw, &all, &|_| {});
+    let tampered = with_file_changed(&bundle, &scratch.path().join("tampered"), &mod_key, &|m| {
+        [m, b"require evil.example v1.0.0\n"].concat()
+    });
     let r = far.import(&tampered);
     r.expect(1)
         .contains(&format!("{victim_path}@{victim_version}"))
@@ -819,15 +819,9 @@ fn a_forked_or_rewound_log_in_a_bundle_is_refused() {
     let far = Far::new(&near.upstream.sumdb_key());
     far.import(&first).expect(0);
     let scratch = tempfile::tempdir().unwrap();
-    let all = |_: &str| true;
-    let forked = copy_bundle(&second, &scratch.path().join("fork"));
-    let mut raw = as_raw(&forked);
-    for r in raw.iter_mut() {
-        if r.name == latest.as_bytes() {
-            r.data = forked_head.clone();
-        }
-    }
-    rewrite(&forked, &raw, &all, &|_| {});
+    let forked = with_file_changed(&second, &scratch.path().join("fork"), &latest, &|_| {
+        forked_head.clone()
+    });
     far.refuses(&forked, 2, "SECURITY ERROR");
 
     far.import(&second).expect(0);
@@ -837,27 +831,24 @@ fn a_forked_or_rewound_log_in_a_bundle_is_refused() {
         .find(|(p, _)| *p == latest)
         .unwrap()
         .1;
-    let rewound = copy_bundle(&third, &scratch.path().join("rewound"));
-    let mut raw = as_raw(&rewound);
-    for r in raw.iter_mut() {
-        if r.name == latest.as_bytes() {
-            r.data = old_head.clone();
-        }
-    }
-    rewrite(&rewound, &raw, &all, &|_| {});
+    let rewound = with_file_changed(&third, &scratch.path().join("rewound"), &latest, &|_| {
+        old_head.clone()
+    });
     far.refuses(&rewound, 2, "rewound");
     // A head not signed by the far side's key.
-    let unsigned = copy_bundle(&third, &scratch.path().join("unsigned"));
-    let mut raw = as_raw(&unsigned);
-    for r in raw.iter_mut() {
-        if r.name == latest.as_bytes() {
-            let text = String::from_utf8(r.data.clone()).unwrap();
-            r.data = text.replace("\n\n— ", "\n\n— x").into_bytes();
-        }
-    }
-    rewrite(&unsigned, &raw, &all, &|_| {});
+    let unsigned = with_file_changed(&third, &scratch.path().join("unsigned"), &latest, &|h| {
+        let text = String::from_utf8(h.to_vec()).unwrap();
+        text.replace("\n\n— ", "\n\n— x").into_bytes()
+    });
     far.refuses(&unsigned, 2, "tree head rejected");
     far.import(&third).expect(0);
+}
+
+/// `gomirror keygen NAME --dir DIR`; returns the verifier key it wrote to `DIR/<stem>.pub`.
+fn keygen(m: &Mirror, dir: &Path, name: &str, stem: &str) -> String {
+    m.run(&["keygen", name, "--dir", dir.to_str().unwrap()])
+        .expect(0);
+    std::fs::read_to_string(dir.join(format!("{stem}.pub"))).unwrap()
 }
 
 #[test]
@@ -869,14 +860,7 @@ fn private_modules_come_only_in_a_bundle_signed_by_a_trusted_key() {
     let near = Mirror::with(Corpus::generated(2, 2, 71), FakeOptions::default(), cfg);
     near.sync().expect(0);
     let keys = tempfile::tempdir().unwrap();
-    near.run(&[
-        "keygen",
-        "near.test/bundles",
-        "--dir",
-        keys.path().to_str().unwrap(),
-    ])
-    .expect(0);
-    let vkey = std::fs::read_to_string(keys.path().join("near.test_bundles.pub")).unwrap();
+    let vkey = keygen(&near, keys.path(), "near.test/bundles", "near.test_bundles");
     let media = tempfile::tempdir().unwrap();
     let unsigned = export(&near, media.path(), &[]);
     assert!(!unsigned.join("manifest.json.sig").exists());
@@ -957,14 +941,7 @@ fn private_modules_come_only_in_a_bundle_signed_by_a_trusted_key() {
     fresh(vkey.trim()).refuses(&changed, 2, "for another manifest");
     // Signed by a key the far side does not trust: as unsigned.
     let other = tempfile::tempdir().unwrap();
-    near.run(&[
-        "keygen",
-        "someone.else",
-        "--dir",
-        other.path().to_str().unwrap(),
-    ])
-    .expect(0);
-    let other_key = std::fs::read_to_string(other.path().join("someone.else.pub")).unwrap();
+    let other_key = keygen(&near, other.path(), "someone.else", "someone.else");
     fresh(other_key.trim())
         .import(&signed)
         .expect(1)

@@ -265,6 +265,22 @@ recheck_interval = "{recheck}"
     }
 }
 
+/// Every request the upstream gets from now on fails, and the test can check
+/// that none arrived: the upstream is out of reach.
+pub fn switch_off(m: &Mirror) {
+    m.upstream.inject(crate::support::Fault::Status {
+        path_prefix: "/".into(),
+        status: 503,
+    });
+    m.upstream.clear_request_log();
+}
+
+#[track_caller]
+pub fn assert_upstream_untouched(m: &Mirror) {
+    let log = m.upstream.request_log();
+    assert!(log.is_empty(), "the upstream was contacted: {log:?}");
+}
+
 /// Runs the built binary with a config file.
 pub fn gomirror(config: &Path, args: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gomirror"));

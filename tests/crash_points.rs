@@ -385,6 +385,17 @@ fn template_of(m: &Mirror) -> PathBuf {
     m.dir.path().to_path_buf()
 }
 
+/// The upstream grows (a new version of a kept module, a new module) and
+/// the filter drops a module: the next run publishes and prune deletes.
+fn grow_and_narrow(m: &mut Mirror) {
+    m.upstream
+        .add(ModuleVersionSpec::new("example.com/gen/m0", "v1.9.0"));
+    m.upstream
+        .add(ModuleVersionSpec::new("example.com/later", "v0.1.0"));
+    m.cfg.exclude = vec!["example.com/gen/m2".into()];
+    m.write_config();
+}
+
 #[test]
 fn crash_at_every_point_of_a_fresh_sync_recovers() {
     let m = Mirror::new(corpus());
@@ -398,14 +409,7 @@ fn crash_at_every_point_of_a_sync_that_adds_and_prunes_recovers() {
     m.cfg.max_delete = "100".into();
     m.write_config();
     m.sync().expect(0);
-    // The upstream grows (a new version of a kept module, a new module) and
-    // the filter drops a module: the sync publishes and prune deletes.
-    m.upstream
-        .add(ModuleVersionSpec::new("example.com/gen/m0", "v1.9.0"));
-    m.upstream
-        .add(ModuleVersionSpec::new("example.com/later", "v0.1.0"));
-    m.cfg.exclude = vec!["example.com/gen/m2".into()];
-    m.write_config();
+    grow_and_narrow(&mut m);
     let points = crash_at_every_point(&m, &template_of(&m), &["sync"], "second sync");
     assert!(points >= 10, "only {points} points");
 }
@@ -446,12 +450,7 @@ fn crash_at_every_point_of_an_import_recovers() {
 
     // A delta that adds and deletes, into the far side as bundle 1 left it.
     far.import(&first).expect(0);
-    m.upstream
-        .add(ModuleVersionSpec::new("example.com/gen/m0", "v1.9.0"));
-    m.upstream
-        .add(ModuleVersionSpec::new("example.com/later", "v0.1.0"));
-    m.cfg.exclude = vec!["example.com/gen/m2".into()];
-    m.write_config();
+    grow_and_narrow(&mut m);
     m.sync().expect(0);
     let second = crate::airgap::export(&m, media.path(), &[]);
     let args = ["import", second.to_str().unwrap()];

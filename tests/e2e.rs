@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use crate::support::{Corpus, FakeOptions, Fault, ModuleVersionSpec, http};
+use crate::support::{Corpus, FakeOptions, ModuleVersionSpec, http};
 
 /// Finds a required tool or fails the test with instructions.
 pub fn require(tool: &str) -> PathBuf {
@@ -237,22 +237,6 @@ impl GoClient {
             assert!(zip.exists(), "{p}@{v} not in the module cache");
         }
     }
-}
-
-/// Every request the upstream gets from now on fails, and the test can check
-/// that none arrived: the upstream is out of reach.
-fn switch_off(m: &Mirror) {
-    m.upstream.inject(Fault::Status {
-        path_prefix: "/".into(),
-        status: 503,
-    });
-    m.upstream.clear_request_log();
-}
-
-#[track_caller]
-fn assert_upstream_untouched(m: &Mirror) {
-    let log = m.upstream.request_log();
-    assert!(log.is_empty(), "the upstream was contacted: {log:?}");
 }
 
 fn e2e_corpus() -> Corpus {

@@ -12,7 +12,7 @@ use crate::common::*;
 use crate::e2e::{GoClient, Nginx};
 use crate::no_index::feedless;
 use crate::support::corpus::{PROJECT_GO_MOD, PROJECT_MAIN_GO};
-use crate::support::{Corpus, FakeOptions, Fault};
+use crate::support::{Corpus, FakeOptions};
 
 /// Points the mirror at no index feed, `include = []`, and these files.
 fn from_files(m: &Mirror, files: &[&str]) {
@@ -55,21 +55,6 @@ fn go_sum_entries(text: &str) -> Vec<(String, String, bool)> {
             Some((f[0].to_string(), v.to_string(), go_mod))
         })
         .collect()
-}
-
-/// Every request the upstream gets from now on fails.
-fn switch_off(m: &Mirror) {
-    m.upstream.inject(Fault::Status {
-        path_prefix: "/".into(),
-        status: 503,
-    });
-    m.upstream.clear_request_log();
-}
-
-#[track_caller]
-fn assert_upstream_untouched(m: &Mirror) {
-    let log = m.upstream.request_log();
-    assert!(log.is_empty(), "the upstream was contacted: {log:?}");
 }
 
 /// Builds, verifies and tidies a copy of `project` with a fresh module
@@ -273,6 +258,22 @@ fn go_sum_for(m: &Mirror, versions: &[(&str, &str, bool)]) -> String {
         out.push_str(&format!("{p} {v}/go.mod {mod_h1}\n"));
     }
     out
+}
+
+/// `projects/app/go.sum` naming example.com/proj/c whole and
+/// example.com/proj/d for its go.mod alone (graph-only).
+fn write_app_go_sum(m: &Mirror) {
+    write(
+        m.dir.path(),
+        "projects/app/go.sum",
+        &go_sum_for(
+            m,
+            &[
+                ("example.com/proj/c", "v1.2.0", true),
+                ("example.com/proj/d", "v0.1.0", false),
+            ],
+        ),
+    );
 }
 
 #[test]
@@ -598,17 +599,7 @@ fn the_airgap_example_works_as_shipped() {
     assert_ne!(config.trim(), shipped.trim());
     std::fs::write(m.config_path(), config).unwrap();
     std::fs::copy(format!("{dir}/tools.txt"), m.dir.path().join("tools.txt")).unwrap();
-    write(
-        m.dir.path(),
-        "projects/app/go.sum",
-        &go_sum_for(
-            &m,
-            &[
-                ("example.com/proj/c", "v1.2.0", true),
-                ("example.com/proj/d", "v0.1.0", false),
-            ],
-        ),
-    );
+    write_app_go_sum(&m);
     m.sync()
         .expect(0)
         .contains("\"projects/*/go.work.sum\" matches no file");
@@ -681,17 +672,7 @@ fn the_airgap_example_works_as_shipped() {
 fn a_follower_is_not_sent_for_the_zips_of_graph_only_versions() {
     let m = Mirror::with(Corpus::project(), FakeOptions::default(), Cfg::default());
     from_files(&m, &["projects/app/go.sum"]);
-    write(
-        m.dir.path(),
-        "projects/app/go.sum",
-        &go_sum_for(
-            &m,
-            &[
-                ("example.com/proj/c", "v1.2.0", true),
-                ("example.com/proj/d", "v0.1.0", false),
-            ],
-        ),
-    );
+    write_app_go_sum(&m);
     m.sync().expect(0);
     let nginx = Nginx::serve(&m.out());
     let base = nginx.url();

@@ -278,7 +278,7 @@ pub(super) fn check_parts(b: &Opened, out: &Reporter) -> Result<(), Fatal> {
     out.start("checking", Some(b.manifest.parts.len() as u64));
     let mut done = 0u64;
     for (i, p) in b.manifest.parts.iter().enumerate() {
-        stop_if_interrupted()?;
+        crate::runner::stop_if_interrupted()?;
         let path = b.dir.join(&p.name);
         let (_, sha) = bundle::hash_file(&path, &mut |n| {
             done += n;
@@ -311,34 +311,36 @@ struct PartDamaged {
 struct CheckedParts<'a> {
     b: &'a Opened,
     next: usize,
-    current: Option<(io::BufReader<std::fs::File>, Sha256, u64)>,
-    /// Bytes read so far, for the progress display.
-    read: u64,
+    current: Option<bundle::Hashing<io::BufReader<std::fs::File>>>,
 }
 
 impl Read for CheckedParts<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.current.is_none() {
-                let Some(p) = self.b.manifest.parts.get(self.next) else {
-                    return Ok(0);
-                };
-                let path = self.b.dir.join(&p.name);
-                let f = std::fs::File::open(&path)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-                self.current = Some((io::BufReader::with_capacity(1 << 20, f), Sha256::new(), 0));
-            }
-            let (r, hasher, size) = self.current.as_mut().expect("opened above");
-            let n = r.read(buf)?;
+            let part = match &mut self.current {
+                Some(part) => part,
+                None => {
+                    let Some(p) = self.b.manifest.parts.get(self.next) else {
+                        return Ok(0);
+                    };
+                    let path = self.b.dir.join(&p.name);
+                    let f = std::fs::File::open(&path).map_err(|e| {
+                        io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+                    })?;
+                    self.current
+                        .insert(bundle::Hashing::new(io::BufReader::with_capacity(
+                            1 << 20,
+                            f,
+                        )))
+                }
+            };
+            let n = part.read(buf)?;
             if n > 0 || buf.is_empty() {
-                hasher.update(&buf[..n]);
-                *size += n as u64;
-                self.read += n as u64;
                 return Ok(n);
             }
-            let (_, hasher, size) = self.current.take().expect("opened above");
+            let (size, sha) = self.current.take().expect("read above").finish();
             let p = &self.b.manifest.parts[self.next];
-            let sha = hex::encode(hasher.finalize());
+            let sha = hex::encode(sha);
             if size != p.size || sha != p.sha256 {
                 return Err(io::Error::other(PartDamaged {
                     name: p.name.clone(),
@@ -465,7 +467,6 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
         b,
         next: 0,
         current: None,
-        read: 0,
     };
     let mut archive = tar::Archive::new(reader);
     let damaged = |e: io::Error| match e.get_ref().and_then(|i| i.downcast_ref::<PartDamaged>()) {
@@ -481,7 +482,7 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
         .and_then(|v| v.parse::<u64>().ok())
         .map(std::time::Duration::from_millis);
     for entry in archive.entries().map_err(damaged)? {
-        stop_if_interrupted()?;
+        crate::runner::stop_if_interrupted()?;
         if let Some(p) = pause {
             std::thread::sleep(p);
         }
@@ -547,19 +548,17 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
         };
         let file = std::fs::File::create_new(&target).map_err(write_err)?;
         let mut w = io::BufWriter::with_capacity(1 << 20, file);
-        let mut hasher = Sha256::new();
+        let mut r = bundle::Hashing::new(&mut entry);
         let mut buf = vec![0u8; 1 << 20];
-        let mut got = 0u64;
         loop {
-            let n = entry.read(&mut buf).map_err(damaged)?;
+            let n = r.read(&mut buf).map_err(damaged)?;
             if n == 0 {
                 break;
             }
-            got += n as u64;
-            hasher.update(&buf[..n]);
             w.write_all(&buf[..n]).map_err(write_err)?;
         }
         w.flush().map_err(write_err)?;
+        let (got, sha) = r.finish();
         if got != want.size {
             return Err(refuse(
                 &b.dir,
@@ -569,7 +568,7 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
                 ),
             ));
         }
-        let sha = hex::encode(hasher.finalize());
+        let sha = hex::encode(sha);
         if sha != want.sha256 {
             return Err(refuse(
                 &b.dir,
@@ -604,13 +603,4 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
         ));
     }
     Ok(())
-}
-
-/// The long loops here run on a blocked thread, out of the signal's reach:
-/// they look for SIGINT and SIGTERM themselves, between files and parts.
-pub(super) fn stop_if_interrupted() -> Result<(), Fatal> {
-    match crate::interrupt::received() {
-        Some(signal) => Err(Fatal::Interrupted { signal }),
-        None => Ok(()),
-    }
 }

@@ -41,7 +41,7 @@ use crate::report::{self, Reporter};
 use crate::runner::{self, Fatal};
 use crate::settings::Settings;
 use crate::state::db::Db;
-use crate::state::{FeedOp, ImportRecord, IndexEntry, State, VersionState};
+use crate::state::{FeedOp, ImportRecord, IndexEntry, VersionState};
 use crate::store::Store;
 use crate::trust::{open_log, restore_served_head, save_heads};
 use checks::{
@@ -87,17 +87,10 @@ pub struct ImportReport {
     pub tree_size: i64,
     pub tree: Option<TreeSummary>,
     pub fatal: Option<String>,
-    #[serde(serialize_with = "signal_name")]
+    #[serde(serialize_with = "crate::report::summary::signal_name")]
     pub interrupted: Option<i32>,
     pub dry_run: bool,
     pub seconds: f64,
-}
-
-fn signal_name<S: serde::Serializer>(sig: &Option<i32>, s: S) -> Result<S::Ok, S::Error> {
-    match sig {
-        Some(n) => s.serialize_some(&crate::interrupt::name(*n)),
-        None => s.serialize_none(),
-    }
 }
 
 impl runner::Outcome for ImportReport {
@@ -190,24 +183,11 @@ impl ImportReport {
 
     /// What goes to stderr: the error that stopped the import.
     pub fn render_errors(&self) -> Vec<String> {
-        let text = match (&self.fatal, self.interrupted) {
-            (Some(f), _) => f.clone(),
-            (None, Some(sig)) => format!(
-                "interrupted by {}: stopped before the end; import the same bundle again to complete it",
-                crate::interrupt::name(sig)
-            ),
-            (None, None) => return Vec::new(),
-        };
-        text.lines()
-            .enumerate()
-            .map(|(i, l)| {
-                if i == 0 {
-                    format!("error: {l}")
-                } else {
-                    format!("  {l}")
-                }
-            })
-            .collect()
+        crate::report::summary::error_lines(
+            self.fatal.as_deref(),
+            self.interrupted,
+            "import the same bundle again to complete it",
+        )
     }
 }
 
@@ -225,20 +205,9 @@ pub fn run(
         ..ImportReport::default()
     };
     if opts.dry_run {
-        let outcome = (|| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Fatal::context("cannot start the async runtime", e))?;
-            runtime.block_on(async {
-                let state = State::open_for_preview(&settings.state)?;
-                let (db, db_thread) = Db::spawn(state);
-                let r = preview(settings, opts, out, &mut report, &db).await;
-                drop(db);
-                let _ = db_thread.join();
-                r
-            })
-        })();
+        let outcome = runner::run_preview(settings, async |db| {
+            preview(settings, opts, out, &mut report, db).await
+        });
         out.finish();
         if let Err(e) = outcome {
             report.fatal = Some(e.render());
@@ -251,7 +220,7 @@ pub fn run(
         let mut r = base.clone();
         let outcome = import(settings, opts, out, &mut r, db, tree).await;
         out.finish();
-        remove_unpacked(settings);
+        tokio::task::block_in_place(|| remove_unpacked(settings));
         match outcome {
             Ok(()) => {}
             Err(Fatal::Interrupted { signal }) => r.interrupted = Some(signal),
@@ -336,10 +305,7 @@ async fn preview(
         .manifest
         .versions
         .iter()
-        .map(|v| IndexEntry {
-            path: v.path.clone(),
-            version: v.version.clone(),
-        })
+        .map(|v| entry(&v.path, &v.version))
         .collect();
     let known = db.call(move |s| s.known_versions(&entries)).await?;
     let filter = settings.filter.clone();
@@ -363,14 +329,9 @@ async fn import(
 ) -> Result<(), Fatal> {
     let (b, before) = open_and_check(settings, opts, out, report, db).await?;
     if before.is_some() {
-        // A run killed after recording the import may not have written the
-        // trace: the tail of an import is idempotent, so it runs again.
+        // A run killed after recording the import may not have finished it.
         report.already_imported = true;
-        let upstream = settings.upstream().map_err(Fatal::Stopped)?;
-        rewrite_dirty_lists(db, tree).await?;
-        write_feed(settings, db, tree).await?;
-        restore_served_head(settings, db, tree, &upstream).await?;
-        crate::sync::write_trace(settings, db, tree, 0).await?;
+        report.tree = Some(finish(settings, db, tree, 0).await?);
         return Ok(());
     }
     let n = tree.clean_staging().map_err(Fatal::from)?;
@@ -380,7 +341,7 @@ async fn import(
         ));
     }
     // What a killed import left unpacked counts against the free space.
-    remove_unpacked(settings);
+    tokio::task::block_in_place(|| remove_unpacked(settings));
     check_space(settings, &b)?;
     let dest = unpack_dir(settings);
     let t = Instant::now();
@@ -392,7 +353,7 @@ async fn import(
         report::bytes(b.manifest.file_bytes()),
         report::duration(t.elapsed())
     ));
-    interrupted()?;
+    runner::stop_if_interrupted()?;
 
     // The carried tree head: signed by this mirror's key, consistent with
     // the head it trusts. Nothing has changed before this point.
@@ -418,15 +379,7 @@ async fn import(
         .manifest
         .versions
         .iter()
-        .map(|v| {
-            (
-                FeedOp::Publish,
-                IndexEntry {
-                    path: v.path.clone(),
-                    version: v.version.clone(),
-                },
-            )
-        })
+        .map(|v| (FeedOp::Publish, entry(&v.path, &v.version)))
         .collect();
     let stats = if b.manifest.full {
         db.call(|s| s.snapshot_begin()).await?;
@@ -439,15 +392,12 @@ async fn import(
             .await?
     } else {
         let mut changes = publications;
-        changes.extend(b.manifest.deletions.iter().map(|d| {
-            (
-                FeedOp::Delete,
-                IndexEntry {
-                    path: d.path.clone(),
-                    version: d.version.clone(),
-                },
-            )
-        }));
+        changes.extend(
+            b.manifest
+                .deletions
+                .iter()
+                .map(|d| (FeedOp::Delete, entry(&d.path, &d.version))),
+        );
         let f = filter.clone();
         db.call(move |s| s.record_bundle_changes(&changes, &|p| f.wants(p)))
             .await?
@@ -458,15 +408,7 @@ async fn import(
         .manifest
         .versions
         .iter()
-        .map(|v| {
-            (
-                IndexEntry {
-                    path: v.path.clone(),
-                    version: v.version.clone(),
-                },
-                v.zip,
-            )
-        })
+        .map(|v| (entry(&v.path, &v.version), v.zip))
         .collect();
     let todos = db.call(move |s| s.bundle_todos(&asked)).await?;
     report.due = todos.len() as u64;
@@ -548,7 +490,7 @@ async fn import(
             });
         }
     }
-    interrupted()?;
+    runner::stop_if_interrupted()?;
 
     // Deletions, under the same cap as prune.
     if settings.prune.enabled {
@@ -559,13 +501,6 @@ async fn import(
             return Ok(());
         }
     }
-    // `sumdb/<name>/latest` moved with the versions published (with the
-    // tiles that prove it); a bundle that published nothing leaves it.
-    // A killed run may have recorded a batch without writing them.
-    rewrite_dirty_lists(db, tree).await?;
-    write_feed(settings, db, tree).await?;
-    restore_served_head(settings, db, tree, &upstream).await?;
-
     let rec = ImportRecord {
         id: b.id.clone(),
         seq: b.manifest.sequence,
@@ -578,19 +513,32 @@ async fn import(
         refused: report.refused.len() as u64,
     };
     db.call(move |s| s.record_import(&rec)).await?;
-    let (versions, bytes) = crate::sync::write_trace(settings, db, tree, report.published).await?;
-    report.tree = Some(TreeSummary {
-        store: tree.describe(),
-        versions,
-        bytes: bytes.max(0) as u64,
-    });
+    report.tree = Some(finish(settings, db, tree, report.published).await?);
     Ok(())
 }
 
-/// Stops the import between stages once SIGINT or SIGTERM has come.
-fn interrupted() -> Result<(), Fatal> {
-    match crate::interrupt::received() {
-        Some(signal) => Err(Fatal::Interrupted { signal }),
-        None => Ok(()),
+/// A version the manifest names, as the state database takes it.
+fn entry(path: &str, version: &str) -> IndexEntry {
+    IndexEntry {
+        path: path.to_string(),
+        version: version.to_string(),
     }
+}
+
+/// The end of an import, recorded or found recorded (a run killed after
+/// its commit runs it again; every step is idempotent): the lists and feed
+/// entries a killed batch left unwritten, `sumdb/<name>/latest` for the
+/// largest head served (it moved with the versions published, with the
+/// tiles that prove it), then the trace. Returns what the tree holds.
+async fn finish(
+    settings: &Settings,
+    db: &Db,
+    tree: &Arc<dyn Store>,
+    published: u64,
+) -> Result<TreeSummary, Fatal> {
+    let upstream = settings.upstream().map_err(Fatal::Stopped)?;
+    rewrite_dirty_lists(db, tree).await?;
+    write_feed(settings, db, tree).await?;
+    restore_served_head(settings, db, tree, &upstream).await?;
+    crate::sync::write_trace(settings, db, tree, published).await
 }

@@ -86,7 +86,10 @@ pub struct SyncReport {
     pub dry_run: bool,
 }
 
-fn signal_name<S: serde::Serializer>(sig: &Option<i32>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn signal_name<S: serde::Serializer>(
+    sig: &Option<i32>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match sig {
         Some(n) => s.serialize_some(&crate::interrupt::name(*n)),
         None => s.serialize_none(),
@@ -115,24 +118,11 @@ impl SyncReport {
     /// What goes to stderr after the summary: the error that stopped the
     /// run, as `error:` and indented `Caused by:` lines.
     pub fn render_errors(&self) -> Vec<String> {
-        let text = match (&self.fatal, self.interrupted) {
-            (Some(f), _) => f.clone(),
-            (None, Some(sig)) => format!(
-                "interrupted by {}: stopped before the end; versions not fetched yet are fetched by the next run",
-                crate::interrupt::name(sig)
-            ),
-            (None, None) => return Vec::new(),
-        };
-        text.lines()
-            .enumerate()
-            .map(|(i, l)| {
-                if i == 0 {
-                    format!("error: {l}")
-                } else {
-                    format!("  {l}")
-                }
-            })
-            .collect()
+        error_lines(
+            self.fatal.as_deref(),
+            self.interrupted,
+            "versions not fetched yet are fetched by the next run",
+        )
     }
 
     /// The closing summary a person reads (stdout); errors are in
@@ -340,6 +330,30 @@ impl SyncReport {
         }
         s
     }
+}
+
+/// A command's stopping error for stderr: `error:` and indented `Caused by:`
+/// lines; for an interrupted run, which signal and what the next run does
+/// (`carry_on`).
+pub fn error_lines(fatal: Option<&str>, interrupted: Option<i32>, carry_on: &str) -> Vec<String> {
+    let text = match (fatal, interrupted) {
+        (Some(f), _) => f.to_string(),
+        (None, Some(sig)) => format!(
+            "interrupted by {}: stopped before the end; {carry_on}",
+            crate::interrupt::name(sig)
+        ),
+        (None, None) => return Vec::new(),
+    };
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("error: {l}")
+            } else {
+                format!("  {l}")
+            }
+        })
+        .collect()
 }
 
 /// The tree after a sync: the store (a directory or a bucket) and its size.

@@ -75,7 +75,7 @@ impl State {
         if let Some(id) = self.meta("mirror.id")? {
             return Ok(id);
         }
-        let id = format!("{:032x}", fastrand::u128(..));
+        let id = super::random_id();
         self.set_meta("mirror.id", &id)?;
         Ok(id)
     }

@@ -153,7 +153,7 @@ impl State {
     /// This mirror's feed: creates its identity on first use.
     pub fn feed_head(&mut self, segment_size: Option<u64>) -> Result<FeedHead> {
         if self.meta("feed.id")?.is_none() {
-            let id = format!("{:032x}", fastrand::u128(..));
+            let id = super::random_id();
             self.set_meta("feed.id", &id)?;
             let s = segment_size.unwrap_or(SEGMENT_SIZE_DEFAULT).max(1);
             self.set_meta("feed.segment_size", &s.to_string())?;

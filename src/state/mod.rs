@@ -75,6 +75,11 @@ fn uri_path(path: &Path) -> String {
     out
 }
 
+/// A random 128-bit name (a feed's, a mirror's), as 32 hex digits.
+fn random_id() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
 /// An open state database. Its connection is private to this module: every
 /// query is a named method in one of the child modules.
 pub struct State {
