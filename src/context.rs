@@ -5,12 +5,12 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::fatal::Fatal;
 use crate::http::Upstream;
 use crate::report::summary::VersionFailure;
-use crate::runner::Fatal;
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::sumdb::client::LogClient;
+use crate::trust::client::LogClient;
 
 pub struct RunContext {
     pub settings: Settings,

@@ -7,21 +7,24 @@
 
 use std::collections::HashSet;
 
+use crate::fatal::Fatal;
 use crate::plan::{self, EntryAction};
 use crate::report::Reporter;
 use crate::report::summary::{FilesSummary, SyncReport};
-use crate::runner::Fatal;
-use crate::settings::{Filter, Settings};
+use crate::settings::Filter;
 use crate::source::{Discovery, Event, Intake, LocalBoxFuture, SourceError};
 use crate::state::db::Db;
 use crate::state::{
     ChangeStats, FeedOp, FollowCursor, IndexEntry, NameStats, NamedFile, PageStats,
 };
 
-/// Walks every source of `settings` into `intake`.
-pub async fn discover_all(settings: &Settings, intake: &mut dyn Intake) -> Result<(), Fatal> {
-    let sources: Vec<Box<dyn Discovery>> = settings.discovery().map_err(Fatal::Stopped)?;
-    for source in &sources {
+/// Walks `sources` (built by [`crate::services::Upstreams::discovery`])
+/// into `intake`, in order.
+pub async fn discover_all(
+    sources: &[Box<dyn Discovery>],
+    intake: &mut dyn Intake,
+) -> Result<(), Fatal> {
+    for source in sources {
         source.discover(intake).await.map_err(Fatal::from)?;
     }
     Ok(())

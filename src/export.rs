@@ -23,9 +23,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::bundle::{self, BundleVersion, Deleted, FileEntry, Manifest, MirrorId, SumdbPart};
+use crate::fatal::Fatal;
 use crate::lock::RunLock;
 use crate::report::{self, Reporter};
-use crate::runner::{self, Fatal};
+use crate::runner;
 use crate::settings::Settings;
 use crate::state::db::Db;
 use crate::state::{ExportRecord, ExportVersion};
@@ -121,15 +122,15 @@ pub fn run(
 ) -> Result<ExportReport, Fatal> {
     let started = Instant::now();
     if opts.dry_run {
-        let mut report = runner::run_preview(settings, async |db| {
-            let tree = settings.open_store()?;
+        let mut report = runner::run_preview(settings, async |db, upstreams| {
+            let tree = crate::services::open_store(settings, upstreams)?;
             export(settings, opts, out, db, &tree).await
         })?;
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }
-    let mut report = runner::run_command(settings, "export", async |db, tree| {
-        let r = export(settings, opts, out, db, tree).await;
+    let mut report = runner::run_command(settings, "export", async |svc| {
+        let r = export(settings, opts, out, &svc.db, &svc.tree).await;
         out.finish();
         r
     })?;
@@ -518,7 +519,7 @@ fn write_bundle(
         let mut bytes = 0u64;
         for (i, f) in files.into_iter().enumerate() {
             // On a blocked thread, out of the signal's reach: look between files.
-            runner::stop_if_interrupted()?;
+            crate::fatal::stop_if_interrupted()?;
             let mut header = tar::Header::new_gnu();
             header.set_size(f.size);
             header.set_mode(0o644);

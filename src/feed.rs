@@ -4,9 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::layout::{self, FeedFile, Key};
+
 /// The feed's directory in the tree: no module path can start with it (a
 /// module path's first element has a dot).
-pub const DIR: &str = "feed";
+pub const DIR: &str = layout::FEED_DIR;
 /// The format `feed/latest` names; a follower refuses another.
 pub const FORMAT: &str = "gomirror-feed/1";
 
@@ -60,22 +62,30 @@ pub struct SnapshotLine {
     pub version: String,
 }
 
+/// `feed/latest` (names are made by [`crate::store::layout`]).
 pub fn latest_key() -> String {
-    format!("{DIR}/latest")
+    layout::plain(Key::Feed(FeedFile::Latest))
 }
 
+/// `feed/tail.jsonl`.
 pub fn tail_key() -> String {
-    format!("{DIR}/tail.jsonl")
+    layout::plain(Key::Feed(FeedFile::Tail))
 }
 
+/// `feed/<k>.jsonl`: complete segment `k`.
 pub fn segment_key(k: u64) -> String {
-    format!("{DIR}/{}", segment_name(k))
+    layout::plain(Key::Feed(FeedFile::Segment(k)))
 }
 
-pub fn segment_name(k: u64) -> String {
-    format!("{k:012}.jsonl")
+/// `feed/snapshot/<seq>.jsonl`.
+pub fn snapshot_key(seq: u64) -> String {
+    layout::plain(Key::Feed(FeedFile::Snapshot(seq)))
 }
 
+/// The snapshot's name as `feed/latest` gives it: its key under `feed/`.
 pub fn snapshot_name(seq: u64) -> String {
-    format!("snapshot/{seq:012}.jsonl")
+    snapshot_key(seq)
+        .strip_prefix("feed/")
+        .expect("a feed key")
+        .to_string()
 }

@@ -1,7 +1,10 @@
-//! Fetch: the worker pool. `mirror.workers` versions at once: each version's
-//! lookup (with its signature, consistency and inclusion proofs), `.info`,
-//! `.mod` and `.zip` stream to temporary files, are checked ([`crate::check`])
-//! and handed to the publisher ([`crate::publish`]) in batches.
+//! Fetch: the worker pool, and the one fetch pass every command that brings
+//! versions in runs ([`pass`]: sync, its early passes beside a long walk,
+//! `verify --repair`, import). `mirror.workers` versions at once: each
+//! version's lookup (with its signature, consistency and inclusion proofs),
+//! `.info`, `.mod` and `.zip` stream to temporary files, are checked
+//! ([`crate::check`]) and handed to the publisher ([`crate::publish`]) in
+//! batches.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,23 +14,21 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::check::INFO_LIMIT;
-use crate::check::check_info;
+use crate::check::{Fetched, INFO_LIMIT, Refusal, check_version};
+use crate::check::{Verified, VersionError, failed, fetch_err};
 use crate::context::RunContext;
-use crate::gomod::{self, dirhash, zip as modzip};
-use crate::http::list::{Avoid, Served};
-use crate::http::{Download, Upstream};
-use crate::model::{Verified, VersionError, failed, fetch_err};
+use crate::fatal::Fatal;
+use crate::gomod::{self, zip as modzip};
+use crate::http::list::Avoid;
 use crate::publish::{BATCH, publish_loop};
 use crate::report::summary::{SyncReport, VersionFailure};
 use crate::report::{self, Reporter};
-use crate::runner::Fatal;
+use crate::services::Services;
 use crate::settings::Settings;
 use crate::source::{Origin, OriginError, VersionFile};
-use crate::state::db::Db;
 use crate::state::{self, PinnedHash, Todo};
-use crate::store::Store;
-use crate::sumdb::client::{LogClient, Lookup};
+use crate::trust::client::LogClient;
+use crate::trust::save_heads;
 
 /// Temporary files removed on drop unless kept.
 struct Temps(Vec<PathBuf>);
@@ -48,23 +49,38 @@ pub enum WorkSource {
     List(Vec<Todo>),
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn fetch_and_publish(
+/// One fetch pass: the run's checksum-database client (opened, its head
+/// refreshed and saved, on the run's first pass), then `due` versions from
+/// `work` fetched, checked and published, then the heads the pass accepted
+/// saved. Counts, failures and what each upstream did go into `report`.
+pub async fn pass(
     settings: &Settings,
-    source: WorkSource,
+    svc: &Services,
+    work: WorkSource,
+    due: u64,
     out: &Reporter,
     report: &mut SyncReport,
-    db: &Db,
-    tree: &Arc<dyn Store>,
-    upstream: &Arc<Upstream>,
-    client: &Arc<LogClient>,
-    due: u64,
 ) -> Result<(), Fatal> {
+    let client = svc.log(settings).await?;
+    fetch_and_publish(settings, svc, &client, work, due, out, report).await?;
+    save_heads(&svc.db, &client).await
+}
+
+async fn fetch_and_publish(
+    settings: &Settings,
+    svc: &Services,
+    client: &Arc<LogClient>,
+    source: WorkSource,
+    due: u64,
+    out: &Reporter,
+    report: &mut SyncReport,
+) -> Result<(), Fatal> {
+    let db = &svc.db;
     let shared = Arc::new(RunContext {
         settings: settings.clone(),
-        upstream: upstream.clone(),
+        upstream: svc.upstreams.http.clone(),
         client: client.clone(),
-        tree: tree.clone(),
+        tree: svc.tree.clone(),
         stop: AtomicBool::new(false),
         fatal: Mutex::new(None),
         failures: Mutex::new(Vec::new()),
@@ -83,7 +99,7 @@ pub async fn fetch_and_publish(
         tokio::spawn(async move { publish_loop(shared, db, vrx).await })
     };
 
-    let origin = settings.origin().map_err(Fatal::Stopped)?;
+    let origin = svc.upstreams.origin()?;
     let sem = Arc::new(Semaphore::new(settings.workers));
     let mut tasks = tokio::task::JoinSet::new();
     let mut after: Option<(i64, String)> = None;
@@ -261,7 +277,7 @@ pub async fn fetch_and_publish(
         Err(e) => shared.fail_run(e),
     }
     report.failed = report.failures.len() as u64;
-    let pass = settings.take_upstream_stats();
+    let pass = svc.upstreams.take_stats();
     let records: Vec<state::UpstreamRecord> = pass
         .iter()
         // A bundle being imported is read through `file://`: not an upstream.
@@ -294,7 +310,7 @@ pub async fn fetch_and_publish(
     {
         return Err(f);
     }
-    crate::runner::stop_if_interrupted()
+    crate::fatal::stop_if_interrupted()
 }
 
 /// Prints the warnings and failures gathered since the last call; the
@@ -328,15 +344,6 @@ fn origin_err(what: &str, e: OriginError) -> VersionError {
         OriginError::Name { reason, .. } => failed(reason),
         e @ OriginError::NoneLeft => failed(e.to_string()),
     }
-}
-
-/// The files of one version as one upstream (or several, file by file)
-/// served them.
-struct Fetched {
-    info: Served<Vec<u8>>,
-    gomod: Served<Download>,
-    /// `None` for a graph-only version (`.info` and `.mod` only).
-    zip: Option<Served<Download>>,
 }
 
 async fn fetch_files(
@@ -381,25 +388,6 @@ async fn fetch_files(
     })
 }
 
-/// Why a version's files were not accepted.
-enum Refusal {
-    /// Upstream `by` served a body that fails verification: another
-    /// upstream may serve the right one. `security`: the checksum database
-    /// refutes it (a lying upstream), not merely a malformed body.
-    From {
-        by: usize,
-        error: VersionError,
-        security: bool,
-    },
-    Other(VersionError),
-}
-
-impl From<VersionError> for Refusal {
-    fn from(e: VersionError) -> Refusal {
-        Refusal::Other(e)
-    }
-}
-
 /// Fetches and verifies one version into temporary files: `.info`, `.mod`
 /// and, unless the version is graph-only, `.zip`. `pins` are the hashes the
 /// `from_files` go.sum files give for it: each must equal what was fetched
@@ -439,11 +427,29 @@ async fn process_version(
     let with_zip = todo.zip;
     let (lookup, fetched) =
         tokio::join!(lookup, fetch_files(origin, m, v, with_zip, &temps, avoid));
-    // A security failure outranks everything else.
-    let lookup = lookup?;
-    let mut fetched = fetched?;
+    // A security failure (a forked log, a bad signature) outranks everything
+    // else; then "no upstream has it" outranks a checksum database that
+    // cannot answer for it (a private module not in `sumdb.skip`, an outage):
+    // a version no upstream serves goes missing, then gone, instead of
+    // failing on every run.
+    let (lookup, mut fetched) = match (lookup.map_err(VersionError::from), fetched) {
+        (Err(e @ VersionError::Fatal(_)), _) => return Err(e),
+        (_, Err(e @ VersionError::NotFound(_))) => return Err(e),
+        (lookup, fetched) => (lookup?, fetched?),
+    };
     loop {
-        match check_files(shared, m, v, lookup.as_ref(), &fetched, &temps, pins).await {
+        let checked = check_version(
+            m,
+            v,
+            lookup.as_ref(),
+            shared.client.name(),
+            &fetched,
+            &temps.0[0],
+            &temps.0[2],
+            pins,
+        )
+        .await;
+        match checked {
             Ok(checked) => {
                 let Fetched { info, gomod, zip } = fetched;
                 let mut temps = temps;
@@ -514,118 +520,4 @@ async fn process_version(
             }
         }
     }
-}
-
-/// What the checks of one version found.
-struct Checked {
-    info_time: Option<String>,
-    mod_h1: String,
-    /// `None` for a graph-only version.
-    zip_h1: Option<String>,
-}
-
-/// Checks the fetched files against Go's rules and the checksum database;
-/// a refusal names the upstream that served the offending file.
-async fn check_files(
-    shared: &RunContext,
-    m: &str,
-    v: &str,
-    lookup: Option<&Lookup>,
-    fetched: &Fetched,
-    temps: &Temps,
-    pins: &[PinnedHash],
-) -> Result<Checked, Refusal> {
-    let info_time = check_info(&fetched.info.value, v).map_err(|msg| Refusal::From {
-        by: fetched.info.by,
-        error: failed(format!("invalid .info: {msg}")),
-        security: false,
-    })?;
-    tokio::fs::write(&temps.0[0], &fetched.info.value)
-        .await
-        .map_err(|e| failed(format!("cannot write temporary file: {e}")))?;
-
-    let mod_h1 = dirhash::go_mod_hash(fetched.gomod.value.sha256);
-    let zip_h1 = match &fetched.zip {
-        Some(zip) => {
-            let zip_path = temps.0[2].clone();
-            let (mm, vv) = (m.to_string(), v.to_string());
-            let summary = tokio::task::spawn_blocking(move || {
-                modzip::check_and_hash_zip(&zip_path, &mm, &vv)
-            })
-            .await
-            .map_err(|e| failed(format!("zip check crashed: {e}")))?
-            .map_err(|e| Refusal::From {
-                by: zip.by,
-                error: failed(format!("invalid module zip: {e}")),
-                security: false,
-            })?;
-            Some((summary.h1, zip.by))
-        }
-        None => None,
-    };
-
-    if let Some(l) = lookup {
-        let db = shared.client.name();
-        if mod_h1 != l.mod_h1 {
-            return Err(Refusal::From {
-                by: fetched.gomod.by,
-                error: VersionError::Failed {
-                    message: format!(
-                        "go.mod checksum mismatch: the upstream's .mod has {mod_h1}, {db} says {}; refusing it",
-                        l.mod_h1
-                    ),
-                    security: true,
-                },
-                security: true,
-            });
-        }
-        if let Some((h1, by)) = &zip_h1
-            && *h1 != l.zip_h1
-        {
-            return Err(Refusal::From {
-                by: *by,
-                error: VersionError::Failed {
-                    message: format!(
-                        "zip checksum mismatch: the upstream's .zip has {h1}, {db} says {}; refusing it",
-                        l.zip_h1
-                    ),
-                    security: true,
-                },
-                security: true,
-            });
-        }
-    }
-    // What the project files pin: the go command would refuse a mismatch as
-    // a SECURITY ERROR, so the mirror refuses the version and names the line.
-    for pin in pins {
-        let (what, got) = if pin.zip {
-            match &zip_h1 {
-                Some((h1, _)) => ("zip", h1.as_str()),
-                // Graph-only here although the file gives the zip's hash:
-                // another rule took the zip away; nothing to compare.
-                None => continue,
-            }
-        } else {
-            ("go.mod", mod_h1.as_str())
-        };
-        if pin.h1 != got {
-            let vouched = if lookup.is_some() {
-                format!(", as {} says", shared.client.name())
-            } else {
-                String::new()
-            };
-            return Err(Refusal::Other(VersionError::Failed {
-                message: format!(
-                    "{}:{} says {} for the {what}, but it is {got}{vouched}; refusing it (fix or regenerate that go.sum)",
-                    pin.file, pin.line, pin.h1
-                ),
-                security: true,
-            }));
-        }
-    }
-    Ok(Checked {
-        info_time,
-        mod_h1,
-        zip_h1: zip_h1.map(|(h1, _)| h1),
-    })
 }

@@ -4,8 +4,8 @@
 //! `sync --dry-run` prints them, reading the state database page by page
 //! (the whole to-do list is never held in memory) and writing nothing.
 
+use crate::fatal::Fatal;
 use crate::report::summary::SyncReport;
-use crate::runner::Fatal;
 use crate::settings::Filter;
 use crate::state::db::Db;
 

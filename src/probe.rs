@@ -27,9 +27,10 @@ use sha2::{Digest, Sha256};
 
 use crate::gomod::{dirhash, zip as modzip};
 use crate::http::list::{Fallback, ListEntry, describe_list};
-use crate::http::redact::redact_url;
 use crate::http::{self, FetchError, Upstream};
+use crate::redact::redact_url;
 use crate::report::{self, Reporter};
+use crate::services::Upstreams;
 use crate::settings::Settings;
 use crate::state::{SampleVersion, State};
 use crate::store::layout;
@@ -120,7 +121,8 @@ pub fn run(settings: &Settings, opts: &ProbeOptions, out: &Reporter) -> Result<b
     } else {
         (Vec::new(), Vec::new())
     };
-    let upstream = settings.upstream().map_err(ProbeError::Usage)?;
+    let upstreams = Upstreams::new(settings).map_err(|e| ProbeError::Usage(e.to_string()))?;
+    let upstream = upstreams.http.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -135,11 +137,14 @@ pub fn run(settings: &Settings, opts: &ProbeOptions, out: &Reporter) -> Result<b
         }
         out.info(&format!(
             "the mirror has published nothing yet: sampling the seeds' versions through {}, proved against {}",
-            settings.origin().map_err(ProbeError::Usage)?.describe(),
+            upstreams
+                .origin()
+                .map_err(|e| ProbeError::Usage(e.to_string()))?
+                .describe(),
             settings.sumdb.name
         ));
         runtime
-            .block_on(sample_from_seeds(settings, &upstream, want))
+            .block_on(sample_from_seeds(settings, &upstreams, want))
             .map_err(ProbeError::Usage)?
     } else {
         (random, newest)
@@ -280,10 +285,10 @@ fn render(results: &[ProbeResult]) -> Vec<String> {
 /// checksum database (tiles kept in a temporary directory, not the tree).
 async fn sample_from_seeds(
     settings: &Settings,
-    upstream: &Arc<Upstream>,
+    upstreams: &Upstreams,
     n: usize,
 ) -> Result<(Vec<SampleVersion>, Vec<SampleVersion>), String> {
-    let origin = settings.origin()?;
+    let origin = upstreams.origin().map_err(|e| e.to_string())?;
     let mut all: Vec<(String, String)> = Vec::new();
     for module in &settings.seeds {
         let body = origin
@@ -316,7 +321,7 @@ async fn sample_from_seeds(
         crate::store::LocalStore::open(temp.path())
             .map_err(|e| format!("cannot open a temporary tile store: {e}"))?,
     );
-    let client = crate::trust::log_client(settings, upstream, &tiles);
+    let client = upstreams.log_client(settings, &tiles);
     let prove = async |list: Vec<(String, String)>| -> Result<Vec<SampleVersion>, String> {
         let mut out = Vec::new();
         for (path, version) in list {

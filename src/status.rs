@@ -103,8 +103,8 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
         output: settings.output_display(),
         state: settings.state.display().to_string(),
         index: match (&settings.index, &settings.follow) {
-            (Some(i), _) => crate::http::redact::redact_url(i),
-            (None, Some(f)) => format!("mirror+{}", crate::http::redact::redact_url(f)),
+            (Some(i), _) => crate::redact::redact_url(i),
+            (None, Some(f)) => format!("mirror+{}", crate::redact::redact_url(f)),
             (None, None) => "off".into(),
         },
         cursor: match &settings.follow {
@@ -159,9 +159,9 @@ fn measure_lag(settings: &Settings, index: &reqwest::Url, cursor: &str, f: &mut 
     let Ok(cursor_t) = cursor.parse::<jiff::Timestamp>() else {
         return note(f, format!("the cursor {cursor:?} is not a time"));
     };
-    let upstream = match settings.upstream() {
-        Ok(u) => u,
-        Err(e) => return note(f, e),
+    let upstream = match crate::services::Upstreams::new(settings) {
+        Ok(u) => u.http,
+        Err(e) => return note(f, e.to_string()),
     };
     let mut url = index.clone();
     url.query_pairs_mut()

@@ -11,26 +11,25 @@
 //! failed version is recorded with its reason and retried on a later run
 //! after a growing delay.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::discover::{Preview, Recorder, discover_all};
-use crate::fetch::{WorkSource, fetch_and_publish};
+use crate::fatal::{Fatal, stop_if_interrupted};
+use crate::fetch::{self, WorkSource};
 use crate::lock::RunLock;
 use crate::plan;
 use crate::prune::{self, recheck::recheck};
 use crate::publish::feed::write_feed;
 use crate::publish::lists::rewrite_dirty_lists;
-use crate::report::summary::{SyncReport, TreeSummary};
+use crate::report::summary::SyncReport;
+use crate::report::trace::write_trace;
 use crate::report::{self, Reporter};
-use crate::runner::{self, Fatal};
+use crate::runner;
+use crate::services::{self, Services, Upstreams};
 use crate::settings::Settings;
+use crate::state::FilterChange;
 use crate::state::db::Db;
-use crate::state::{FilterChange, Todo};
-use crate::store::Store;
-use crate::sumdb::client::LogClient;
-use crate::trust::{open_log, restore_served_head, save_heads};
 
 /// Flags of `gomirror sync`.
 #[derive(Clone, Debug, Default)]
@@ -45,10 +44,10 @@ pub struct SyncOptions {
 /// Runs one sync under the lock (taken by the caller).
 pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunLock) -> SyncReport {
     // A mirror with no upstream (fed by `gomirror import`) has nothing to sync.
-    if let Err(e) = settings.origin() {
+    if let Err(e) = services::require_proxy(settings) {
         return SyncReport {
             dry_run: opts.dry_run,
-            fatal: Some(e),
+            fatal: Some(e.render()),
             ..SyncReport::default()
         };
     }
@@ -60,16 +59,16 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
         dry_run: opts.dry_run,
         ..SyncReport::default()
     };
-    let result = runner::run_command(settings, "sync", async |db, tree| {
+    let result = runner::run_command(settings, "sync", async |svc| {
         let mut report = fresh();
         let outcome = async {
-            let n = tree.clean_staging().map_err(Fatal::from)?;
+            let n = svc.tree.clean_staging().map_err(Fatal::from)?;
             if n > 0 {
                 out.verbose(&format!(
                     "removed {n} temporary files left by an earlier run"
                 ));
             }
-            pipeline(settings, opts, out, &mut report, db, tree).await
+            pipeline(settings, opts, out, &mut report, svc).await
         }
         .await;
         // A display left running by an early error is cleared before the summary.
@@ -82,7 +81,7 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
                 // drop; one whose write was in flight on the blocking pool can
                 // reappear after that. Best effort here; the next run's
                 // start removes whatever is left (staging is never served).
-                let t = tree.clone();
+                let t = svc.tree.clone();
                 let _ = tokio::task::spawn_blocking(move || t.clean_staging()).await;
             }
             Err(e) => report.fatal = Some(e.render()),
@@ -115,10 +114,9 @@ async fn pipeline(
     opts: &SyncOptions,
     out: &Reporter,
     report: &mut SyncReport,
-    db: &Db,
-    tree: &Arc<dyn Store>,
+    svc: &Services,
 ) -> Result<(), Fatal> {
-    let upstream = settings.upstream().map_err(Fatal::Stopped)?;
+    let (db, tree) = (&svc.db, &svc.tree);
 
     // The filter is state: a changed filter backfills or stops wanting modules.
     let filter = settings.filter.clone();
@@ -134,8 +132,8 @@ async fn pipeline(
     // downloads beside it; a short one (the usual cron run) is over first.
     let walk_done = AtomicBool::new(false);
     let mut early = SyncReport::default();
-    let mut early_client: Option<Arc<LogClient>> = None;
     {
+        let sources = svc.upstreams.discovery(settings, Some(tree.clone()))?;
         let mut intake = Recorder {
             db,
             filter: settings.filter.clone(),
@@ -143,33 +141,18 @@ async fn pipeline(
             report: &mut *report,
         };
         let walk = async {
-            let walked = discover_all(settings, &mut intake).await;
+            let walked = discover_all(&sources, &mut intake).await;
             walk_done.store(true, Ordering::SeqCst);
             walked
         };
-        let beside = fetch_beside_the_walk(
-            settings,
-            opts,
-            out,
-            &mut early,
-            &mut early_client,
-            db,
-            tree,
-            &upstream,
-            &walk_done,
-        );
+        let beside = fetch_beside_the_walk(settings, opts, out, &mut early, svc, &walk_done);
         tokio::try_join!(walk, beside)?;
     }
-    runner::stop_if_interrupted()?;
+    stop_if_interrupted()?;
 
     // The checksum database: prove the new head extends the one trusted before.
-    let client = match early_client {
-        Some(c) => c,
-        None => Arc::new(open_log(settings, db, tree, &upstream).await?),
-    };
-    let latest = client.refresh_latest().await.map_err(Fatal::from)?;
+    let latest = svc.refresh_log(settings).await?;
     report.tree_size = Some(latest.tree.n);
-    save_heads(db, &client).await?;
 
     let now = report::now();
     let retry_failed = opts.retry_failed;
@@ -184,99 +167,26 @@ async fn pipeline(
     // entries a killed run recorded but did not write.
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
-    restore_served_head(settings, db, tree, &upstream).await?;
+    svc.restore_served_head(settings).await?;
 
     if due > 0 {
-        let source = WorkSource::Due { now, retry_failed };
-        fetch_and_publish(
-            settings, source, out, report, db, tree, &upstream, &client, due,
-        )
-        .await?;
+        let work = WorkSource::Due { now, retry_failed };
+        fetch::pass(settings, svc, work, due, out, report).await?;
     }
     add_fetched(report, early);
-    save_heads(db, &client).await?;
-    runner::stop_if_interrupted()?;
+    stop_if_interrupted()?;
 
     if settings.prune.enabled {
-        let origin = settings.origin().map_err(Fatal::Stopped)?;
+        let origin = svc.upstreams.origin()?;
         recheck(settings, out, report, db, &origin).await?;
         let summary = prune::run_with_db(settings, db, tree, out, false, false).await?;
         report.pruned = Some(summary);
     }
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
-    report.bytes = upstream.bytes_received();
+    report.bytes = svc.upstreams.http.bytes_received();
     report.tree = Some(write_trace(settings, db, tree, report.published).await?);
     Ok(())
-}
-
-/// Rewrites `<output>/trace/<mirror.name>.json`, last: everything it
-/// describes is in place. Written when this run published something, and
-/// also when the trace is missing or describes another state (versions,
-/// index cursor, checksum tree: a prune, a cursor that moved, a run killed
-/// after publishing and before its trace), so it never lags the tree.
-/// Returns what the tree holds.
-pub async fn write_trace(
-    settings: &Settings,
-    db: &Db,
-    tree: &Arc<dyn Store>,
-    published: u64,
-) -> Result<TreeSummary, Fatal> {
-    let (own, following) = (settings.upstream_name(), settings.follow.is_some());
-    let (cursor, counts, head, chain) = db
-        .call(move |s| {
-            Ok((
-                s.cursor()?,
-                s.tree_counts()?,
-                s.trusted_head()?,
-                crate::publish::feed::upstream_chain(s, own, following)?,
-            ))
-        })
-        .await?;
-    let trace = report::trace::Trace {
-        mirror: settings.mirror_name.clone(),
-        gomirror_version: env!("CARGO_PKG_VERSION"),
-        finished: crate::clock::rfc3339(report::now()),
-        index_cursor: settings
-            .index
-            .as_ref()
-            .and(cursor.as_deref())
-            .and_then(report::trace::rfc3339_utc),
-        versions: counts.0,
-        published,
-        sumdb_tree_size: head.map(|h| h.size),
-        upstream_chain: chain,
-    };
-    if published == 0 {
-        // Nothing new: rewritten only if it does not describe this tree.
-        let key = report::trace::key(&settings.mirror_name);
-        let current = tree
-            .read(&key, 1 << 20)
-            .ok()
-            .flatten()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        let described = |t: &serde_json::Value| {
-            ["versions", "index_cursor", "sumdb_tree_size"].map(|k| t.get(k).cloned())
-        };
-        let wanted = serde_json::to_value(&trace).expect("serializable");
-        if current.is_some_and(|c| described(&c) == described(&wanted)) {
-            return Ok(tree_summary(tree, counts));
-        }
-    }
-    let t = tree.clone();
-    tokio::task::spawn_blocking(move || report::trace::write(t.as_ref(), &trace))
-        .await
-        .map_err(|e| Fatal::crashed("the trace writer", e))?
-        .map_err(Fatal::from)?;
-    Ok(tree_summary(tree, counts))
-}
-
-fn tree_summary(tree: &Arc<dyn Store>, (versions, bytes): (i64, i64)) -> TreeSummary {
-    TreeSummary {
-        store: tree.describe(),
-        versions,
-        bytes: bytes.max(0) as u64,
-    }
 }
 
 /// How long a walk of the index runs before downloads start beside it.
@@ -299,16 +209,12 @@ fn early_fetch_after() -> Duration {
 /// the walk ends; what it queues after the last pass is fetched by the sync's
 /// own pass right after it. Counts go into `early` (added to the summary by
 /// [`add_fetched`]).
-#[allow(clippy::too_many_arguments)]
 async fn fetch_beside_the_walk(
     settings: &Settings,
     opts: &SyncOptions,
     out: &Reporter,
     early: &mut SyncReport,
-    early_client: &mut Option<Arc<LogClient>>,
-    db: &Db,
-    tree: &Arc<dyn Store>,
-    upstream: &Arc<crate::http::Upstream>,
+    svc: &Services,
     walk_done: &AtomicBool,
 ) -> Result<(), Fatal> {
     let deadline = tokio::time::Instant::now() + early_fetch_after();
@@ -318,30 +224,26 @@ async fn fetch_beside_the_walk(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let mut told = false;
     while !walk_done.load(Ordering::SeqCst) {
-        let client = match early_client {
-            Some(c) => c.clone(),
-            None => {
-                let c = Arc::new(open_log(settings, db, tree, upstream).await?);
-                c.refresh_latest().await.map_err(Fatal::from)?;
-                save_heads(db, &c).await?;
-                out.verbose("index walk still running: downloading what it found so far");
-                early_client.insert(c).clone()
-            }
-        };
+        if !told {
+            // The run's checksum-database head, refreshed once here.
+            svc.log(settings).await?;
+            out.verbose("index walk still running: downloading what it found so far");
+            told = true;
+        }
         let (now, retry_failed) = (report::now(), opts.retry_failed);
-        let todo = db.call(move |s| s.count_todo(now, retry_failed)).await?;
+        let todo = svc
+            .db
+            .call(move |s| s.count_todo(now, retry_failed))
+            .await?;
         if todo.due == 0 {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
         let mut pass = SyncReport::default();
-        let source = WorkSource::Due { now, retry_failed };
-        fetch_and_publish(
-            settings, source, out, &mut pass, db, tree, upstream, &client, todo.due,
-        )
-        .await?;
-        save_heads(db, &client).await?;
+        let work = WorkSource::Due { now, retry_failed };
+        fetch::pass(settings, svc, work, todo.due, out, &mut pass).await?;
         add_fetched(early, pass);
     }
     Ok(())
@@ -360,38 +262,6 @@ fn add_fetched(report: &mut SyncReport, pass: SyncReport) {
     crate::http::list::add_stats(&mut report.upstreams, pass.upstreams);
 }
 
-/// Fetches, verifies and republishes exactly `todos` (for `verify --repair`).
-pub async fn refetch(
-    settings: &Settings,
-    out: &Reporter,
-    db: &Db,
-    tree: &Arc<dyn Store>,
-    todos: Vec<Todo>,
-) -> Result<SyncReport, Fatal> {
-    let mut report = SyncReport::default();
-    let upstream = settings.upstream().map_err(Fatal::Stopped)?;
-    let client = Arc::new(open_log(settings, db, tree, &upstream).await?);
-    client.refresh_latest().await.map_err(Fatal::from)?;
-    save_heads(db, &client).await?;
-    let due = todos.len() as u64;
-    fetch_and_publish(
-        settings,
-        WorkSource::List(todos),
-        out,
-        &mut report,
-        db,
-        tree,
-        &upstream,
-        &client,
-        due,
-    )
-    .await?;
-    save_heads(db, &client).await?;
-    client.write_static_files().await.map_err(Fatal::from)?;
-    report.bytes = upstream.bytes_received();
-    Ok(report)
-}
-
 /// `sync --dry-run`: the plan, printed as it is found, and nothing changed —
 /// not the state database (opened read-only; no run is recorded), not the
 /// checksum database's trusted head, not the tree. Discovery walks the same
@@ -403,8 +273,8 @@ fn dry_run(settings: &Settings, opts: &SyncOptions, out: &Reporter) -> SyncRepor
         dry_run: true,
         ..SyncReport::default()
     };
-    let outcome = runner::run_preview(settings, async |db| {
-        preview(settings, opts, out, &mut report, db).await
+    let outcome = runner::run_preview(settings, async |db, upstreams| {
+        preview(settings, opts, out, &mut report, db, upstreams).await
     });
     out.finish();
     if let Err(e) = outcome {
@@ -420,11 +290,16 @@ async fn preview(
     out: &Reporter,
     report: &mut SyncReport,
     db: &Db,
+    upstreams: &Upstreams,
 ) -> Result<(), Fatal> {
+    // A mirror with no tree yet has nothing to prune, and opening one would
+    // create it.
+    let tree = services::open_store_if_present(settings, upstreams)?;
     let filter = settings.filter.clone();
     plan::print_filter_change(db, &filter, settings.prune.enabled, report).await?;
+    let sources = upstreams.discovery(settings, tree.clone())?;
     let mut intake = Preview::new(db, filter.clone(), out, &mut *report);
-    discover_all(settings, &mut intake).await?;
+    discover_all(&sources, &mut intake).await?;
 
     let now = report::now();
     let retry_failed = opts.retry_failed;
@@ -433,13 +308,11 @@ async fn preview(
     report.missing_waiting = todo.missing;
     report.attempted += plan::print_fetches(db, &filter, now, retry_failed).await?;
 
-    // A mirror with no tree yet has nothing to prune; opening one would create it.
-    if settings.prune.enabled && (settings.bucket.is_some() || settings.output.is_dir()) {
-        let tree = settings.open_store().map_err(Fatal::from)?;
-        report.pruned = Some(prune::run_with_db(settings, db, &tree, out, true, false).await?);
+    if settings.prune.enabled
+        && let Some(tree) = &tree
+    {
+        report.pruned = Some(prune::run_with_db(settings, db, tree, out, true, false).await?);
     }
-    if let Ok(upstream) = settings.upstream() {
-        report.bytes = upstream.bytes_received();
-    }
+    report.bytes = upstreams.http.bytes_received();
     Ok(())
 }

@@ -24,17 +24,20 @@ use std::time::Instant;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::fatal::Fatal;
+use crate::fetch::{self, WorkSource};
 use crate::gomod::{dirhash, zip as modzip};
-use crate::http::Upstream;
 use crate::lock::RunLock;
 use crate::publish::lists::{self, Listed};
+use crate::report::summary::SyncReport;
 use crate::report::{self, Reporter};
-use crate::runner::{self, Fatal};
+use crate::runner;
+use crate::services::Services;
 use crate::settings::Settings;
-use crate::state::db::Db;
 use crate::state::{PublishedVersion, Todo};
-use crate::store::{Store, StoreError, layout};
-use crate::sumdb::client::LogClient;
+use crate::store::layout::{self, Key};
+use crate::store::{Store, StoreError};
+use crate::trust::client::LogClient;
 
 /// Flags of `gomirror verify`.
 #[derive(Clone, Debug, Default)]
@@ -171,8 +174,8 @@ pub fn run(
     out: &Reporter,
     _lock: &RunLock,
 ) -> Result<VerifyReport, Fatal> {
-    runner::run_command(settings, "verify", async |db, tree| {
-        verify_and_repair(settings, opts, out, db, tree).await
+    runner::run_command(settings, "verify", async |svc| {
+        verify_and_repair(settings, opts, out, svc).await
     })
 }
 
@@ -186,26 +189,16 @@ async fn verify_and_repair(
     settings: &Settings,
     opts: &VerifyOptions,
     out: &Reporter,
-    db: &Db,
-    tree: &Arc<dyn Store>,
+    svc: &Services,
 ) -> Result<VerifyReport, Fatal> {
+    let (db, tree) = (&svc.db, &svc.tree);
     let started = Instant::now();
     let mut report = VerifyReport {
         quick: opts.quick,
         ..VerifyReport::default()
     };
     let mut repairs = opts.repair.then(Repairs::default);
-    report.problems = check(
-        settings,
-        opts,
-        out,
-        db,
-        tree,
-        &mut report,
-        repairs.as_mut(),
-        "",
-    )
-    .await?;
+    report.problems = check(settings, opts, out, svc, &mut report, repairs.as_mut(), "").await?;
     report.seconds = started.elapsed().as_secs_f64();
     let Some(mut repairs) = repairs else {
         return Ok(report);
@@ -214,11 +207,10 @@ async fn verify_and_repair(
         return Ok(report);
     }
     report.repair_attempted = true;
-    repairs.flush(settings, out, db, tree).await?;
+    repairs.flush(settings, out, svc).await?;
     if !repairs.refetched {
         // Only derived files were wrong; the checksum database files may be among them.
-        let upstream = settings.upstream().map_err(Fatal::Stopped)?;
-        let client = served_anchor_client(settings, db, tree, &upstream, false).await?;
+        let client = served_anchor_client(settings, svc, false).await?;
         client.write_static_files().await.map_err(Fatal::from)?;
     }
     // Indexes are derived: rewrite those found wrong (marked dirty by the check).
@@ -227,17 +219,7 @@ async fn verify_and_repair(
 
     // Check again, everything (a repair must leave the whole tree right).
     let mut again = VerifyReport::default();
-    report.remaining = check(
-        settings,
-        opts,
-        out,
-        db,
-        tree,
-        &mut again,
-        None,
-        "after repair: ",
-    )
-    .await?;
+    report.remaining = check(settings, opts, out, svc, &mut again, None, "after repair: ").await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -258,9 +240,9 @@ impl Repairs {
         &mut self,
         settings: &Settings,
         out: &Reporter,
-        db: &Db,
-        tree: &Arc<dyn Store>,
+        svc: &Services,
     ) -> Result<(), Fatal> {
+        let (db, tree) = (&svc.db, &svc.tree);
         if self.damaged.is_empty() {
             return Ok(());
         }
@@ -274,7 +256,11 @@ impl Repairs {
             .map_err(Fatal::from)?;
         crate::publish::lists::rewrite_dirty_lists(db, tree).await?;
         out.info(&format!("repairing {} versions", todos.len()));
-        let r = crate::sync::refetch(settings, out, db, tree, todos).await?;
+        let mut r = SyncReport::default();
+        let due = todos.len() as u64;
+        fetch::pass(settings, svc, WorkSource::List(todos), due, out, &mut r).await?;
+        let client = svc.log(settings).await?;
+        client.write_static_files().await.map_err(Fatal::from)?;
         self.republished += r.published;
         self.refetched = true;
         Ok(())
@@ -285,16 +271,15 @@ impl Repairs {
 /// `latest`): the view of a go client that only ever saw this mirror.
 async fn served_anchor_client(
     settings: &Settings,
-    db: &Db,
-    tree: &Arc<dyn Store>,
-    upstream: &Arc<Upstream>,
+    svc: &Services,
     offline: bool,
 ) -> Result<LogClient, Fatal> {
-    let served = db
+    let served = svc
+        .db
         .call(|s| s.largest_served_head())
         .await
         .map_err(Fatal::from)?;
-    let client = crate::trust::log_client(settings, upstream, tree);
+    let client = svc.upstreams.log_client(settings, &svc.tree);
     let client = match served {
         Some(h) => {
             let head = client.parse_head(&h.note).map_err(|e| {
@@ -318,23 +303,21 @@ async fn check(
     settings: &Settings,
     opts: &VerifyOptions,
     out: &Reporter,
-    db: &Db,
-    tree: &Arc<dyn Store>,
+    svc: &Services,
     report: &mut VerifyReport,
     mut repairs: Option<&mut Repairs>,
     // Printed before each problem of this pass (the check after a repair).
     pass: &str,
 ) -> Result<Problems, Fatal> {
-    let upstream = settings.upstream().map_err(Fatal::Stopped)?;
-    let client = served_anchor_client(settings, db, tree, &upstream, true).await?;
+    let (db, tree) = (&svc.db, &svc.tree);
+    let client = served_anchor_client(settings, svc, true).await?;
     let mut problems = Problems::default();
     let name = settings.sumdb.name.clone();
 
     // The checksum database's static files.
-    let dir = layout::sumdb_dir(&name);
     let served_max = client.trusted();
     if let Some(anchor) = &served_max {
-        let supported = format!("{dir}/supported");
+        let supported = layout::plain(Key::SumdbSupported { db: name.clone() });
         if !matches!(stat_async(tree, &supported).await, Ok(Some(_))) {
             problems.push(Problem {
                 module: String::new(),
@@ -343,7 +326,7 @@ async fn check(
                 message: "missing".into(),
             });
         }
-        let latest = format!("{dir}/latest");
+        let latest = layout::plain(Key::SumdbLatest { db: name.clone() });
         let body = read_async(tree, &latest, NOTE_LIMIT).await.ok().flatten();
         match body {
             Some(b) if b == anchor.note => {}
@@ -515,7 +498,7 @@ async fn check(
         if let Some(r) = repairs.as_deref_mut()
             && r.damaged.len() >= REPAIR_BATCH
         {
-            r.flush(settings, out, db, tree).await?;
+            r.flush(settings, out, svc).await?;
         }
         out.progress(
             done.load(Ordering::Relaxed),

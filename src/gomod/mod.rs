@@ -12,6 +12,7 @@ pub mod path;
 pub mod pattern;
 pub mod pseudo;
 pub mod semver;
+pub mod toolchain;
 pub mod zip;
 
 mod quote;

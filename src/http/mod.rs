@@ -52,7 +52,8 @@
 
 pub mod list;
 pub mod netrc;
-pub mod redact;
+/// Kept under its old name while other branches still say `http::redact`.
+pub use crate::redact;
 mod retry;
 mod transfer;
 
@@ -69,7 +70,7 @@ use std::time::{Duration, Instant};
 use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 
-use crate::http::redact::{Secrets, redact_url};
+use crate::redact::{Secrets, redact_url};
 
 /// Why a request failed. Every variant names the URL (credentials masked).
 #[derive(Debug, thiserror::Error)]
@@ -264,6 +265,12 @@ impl Upstream {
             .lend
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = dir;
+    }
+
+    /// The underlying client, for a library that makes its own requests
+    /// (the object store): one connection pool per command.
+    pub fn reqwest_client(&self) -> reqwest::Client {
+        self.client.clone()
     }
 
     /// Bytes of response bodies received so far (for progress and summaries).

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::bundle::{self, Manifest};
+use crate::fatal::Fatal;
 use crate::report::{self, Reporter};
-use crate::runner::Fatal;
 use crate::settings::Settings;
 use crate::state::ImportRecord;
 use crate::sumdb::note;
@@ -278,7 +278,7 @@ pub(super) fn check_parts(b: &Opened, out: &Reporter) -> Result<(), Fatal> {
     out.start("checking", Some(b.manifest.parts.len() as u64));
     let mut done = 0u64;
     for (i, p) in b.manifest.parts.iter().enumerate() {
-        crate::runner::stop_if_interrupted()?;
+        crate::fatal::stop_if_interrupted()?;
         let path = b.dir.join(&p.name);
         let (_, sha) = bundle::hash_file(&path, &mut |n| {
             done += n;
@@ -482,7 +482,7 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
         .and_then(|v| v.parse::<u64>().ok())
         .map(std::time::Duration::from_millis);
     for entry in archive.entries().map_err(damaged)? {
-        crate::runner::stop_if_interrupted()?;
+        crate::fatal::stop_if_interrupted()?;
         if let Some(p) = pause {
             std::thread::sleep(p);
         }

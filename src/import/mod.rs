@@ -13,7 +13,7 @@
 //! own `sumdb.key` and is consistent with the head it already trusts.
 //!
 //! Then the unpacked bundle is the upstream of the ordinary pipeline, read
-//! through `file://` ([`Settings::with_bundle_upstream`]): the versions are
+//! through `file://` ([`crate::services::Upstreams::for_bundle`]): the versions are
 //! recorded (a full bundle also withdraws what it lacks), each version is
 //! fetched from it and verified — its lookup proven included in the tree,
 //! both `h1:` against the record — and published in the same order and
@@ -27,23 +27,23 @@ mod checks;
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::fetch::{WorkSource, fetch_and_publish};
+use crate::fatal::Fatal;
+use crate::fetch::{self, WorkSource};
 use crate::lock::RunLock;
 use crate::publish::feed::write_feed;
 use crate::publish::lists::rewrite_dirty_lists;
 use crate::report::summary::{PruneSummary, SyncReport, TreeSummary, VersionFailure};
+use crate::report::trace::write_trace;
 use crate::report::{self, Reporter};
-use crate::runner::{self, Fatal};
+use crate::runner;
+use crate::services::Services;
 use crate::settings::Settings;
 use crate::state::db::Db;
 use crate::state::{FeedOp, ImportRecord, IndexEntry, VersionState};
-use crate::store::Store;
-use crate::trust::{open_log, restore_served_head, save_heads};
 use checks::{
     Opened, check_parts, check_parts_present, check_sequence, check_space, open_bundle,
     remove_unpacked, unpack, unpack_dir,
@@ -205,7 +205,7 @@ pub fn run(
         ..ImportReport::default()
     };
     if opts.dry_run {
-        let outcome = runner::run_preview(settings, async |db| {
+        let outcome = runner::run_preview(settings, async |db, _| {
             preview(settings, opts, out, &mut report, db).await
         });
         out.finish();
@@ -216,9 +216,9 @@ pub fn run(
         return report;
     }
     let base = report.clone();
-    let result = runner::run_command(settings, "import", async |db, tree| {
+    let result = runner::run_command(settings, "import", async |svc| {
         let mut r = base.clone();
-        let outcome = import(settings, opts, out, &mut r, db, tree).await;
+        let outcome = import(settings, opts, out, &mut r, svc).await;
         out.finish();
         tokio::task::block_in_place(|| remove_unpacked(settings));
         match outcome {
@@ -324,14 +324,14 @@ async fn import(
     opts: &ImportOptions,
     out: &Reporter,
     report: &mut ImportReport,
-    db: &Db,
-    tree: &Arc<dyn Store>,
+    svc: &Services,
 ) -> Result<(), Fatal> {
+    let (db, tree) = (&svc.db, &svc.tree);
     let (b, before) = open_and_check(settings, opts, out, report, db).await?;
     if before.is_some() {
         // A run killed after recording the import may not have finished it.
         report.already_imported = true;
-        report.tree = Some(finish(settings, db, tree, 0).await?);
+        report.tree = Some(finish(settings, svc, 0).await?);
         return Ok(());
     }
     let n = tree.clean_staging().map_err(Fatal::from)?;
@@ -353,21 +353,19 @@ async fn import(
         report::bytes(b.manifest.file_bytes()),
         report::duration(t.elapsed())
     ));
-    runner::stop_if_interrupted()?;
+    crate::fatal::stop_if_interrupted()?;
 
     // The carried tree head: signed by this mirror's key, consistent with
     // the head it trusts. Nothing has changed before this point.
-    let from_bundle = settings
-        .with_bundle_upstream(&dest)
-        .map_err(Fatal::Stopped)?;
-    let upstream = from_bundle.upstream().map_err(Fatal::Stopped)?;
+    let from_bundle = svc.with_upstreams(svc.upstreams.for_bundle(settings, &dest)?);
     // The unpacked files are this import's own (removed at its end): the
     // fetch pass takes them by hard link rather than copying them again.
-    upstream.lend_files_under(Some(dest.clone()));
-    let client = Arc::new(open_log(&from_bundle, db, tree, &upstream).await?);
-    let head = client.refresh_latest().await.map_err(Fatal::from)?;
+    from_bundle
+        .upstreams
+        .http
+        .lend_files_under(Some(dest.clone()));
+    let head = from_bundle.refresh_log(settings).await?;
     report.tree_size = head.tree.n;
-    save_heads(db, &client).await?;
 
     // The versions, and what the bundle withdraws.
     let filter = settings.filter.clone();
@@ -439,20 +437,9 @@ async fn import(
     let t = Instant::now();
     if !todos.is_empty() {
         let due = todos.len() as u64;
-        fetch_and_publish(
-            &from_bundle,
-            WorkSource::List(todos.clone()),
-            out,
-            &mut pass,
-            db,
-            tree,
-            &upstream,
-            &client,
-            due,
-        )
-        .await?;
+        let work = WorkSource::List(todos.clone());
+        fetch::pass(settings, &from_bundle, work, due, out, &mut pass).await?;
     }
-    save_heads(db, &client).await?;
     out.verbose(&format!(
         "verified and published {} versions in {}",
         pass.published,
@@ -490,7 +477,7 @@ async fn import(
             });
         }
     }
-    runner::stop_if_interrupted()?;
+    crate::fatal::stop_if_interrupted()?;
 
     // Deletions, under the same cap as prune.
     if settings.prune.enabled {
@@ -513,7 +500,7 @@ async fn import(
         refused: report.refused.len() as u64,
     };
     db.call(move |s| s.record_import(&rec)).await?;
-    report.tree = Some(finish(settings, db, tree, report.published).await?);
+    report.tree = Some(finish(settings, svc, report.published).await?);
     Ok(())
 }
 
@@ -530,15 +517,9 @@ fn entry(path: &str, version: &str) -> IndexEntry {
 /// entries a killed batch left unwritten, `sumdb/<name>/latest` for the
 /// largest head served (it moved with the versions published, with the
 /// tiles that prove it), then the trace. Returns what the tree holds.
-async fn finish(
-    settings: &Settings,
-    db: &Db,
-    tree: &Arc<dyn Store>,
-    published: u64,
-) -> Result<TreeSummary, Fatal> {
-    let upstream = settings.upstream().map_err(Fatal::Stopped)?;
-    rewrite_dirty_lists(db, tree).await?;
-    write_feed(settings, db, tree).await?;
-    restore_served_head(settings, db, tree, &upstream).await?;
-    crate::sync::write_trace(settings, db, tree, published).await
+async fn finish(settings: &Settings, svc: &Services, published: u64) -> Result<TreeSummary, Fatal> {
+    rewrite_dirty_lists(&svc.db, &svc.tree).await?;
+    write_feed(settings, &svc.db, &svc.tree).await?;
+    svc.restore_served_head(settings).await?;
+    write_trace(settings, &svc.db, &svc.tree, published).await
 }

@@ -24,14 +24,15 @@ use serde::Serialize;
 
 pub use crate::report::summary::PruneSummary;
 
-use crate::gomod;
+use crate::fatal::Fatal;
 use crate::publish::lists::rewrite_dirty_lists;
 use crate::report::Reporter;
-use crate::runner::{self, Fatal};
+use crate::runner;
 use crate::settings::Settings;
 use crate::state::db::Db;
 use crate::state::{DeletionReason, State, StateError};
-use crate::store::{EntryKind, Store, layout};
+use crate::store::layout::{self, Key, VersionExt};
+use crate::store::{EntryKind, Store};
 
 /// A version to delete.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -113,6 +114,8 @@ fn doomed_page(state: &State, after: Option<&(String, String)>) -> Result<Vec<Do
 }
 
 /// Walks the tree; every entry the database does not account for is a stray.
+/// Each file is classified by [`Key::parse`] (the one parser of the tree's
+/// names), then asked of the database where that kind of file depends on it.
 ///
 /// Memory stays bounded whatever the mirror size: each file found is checked
 /// against the database with an indexed query, and only the module being
@@ -125,7 +128,16 @@ fn find_strays(
     plan: &mut PrunePlan,
 ) -> Result<(), String> {
     let mut current: Option<(String, Option<KnownModule>)> = None;
-    let sumdb_prefix = format!("sumdb/{sumdb_name}/");
+    let mut known = |module: &str| -> Result<Option<KnownModule>, String> {
+        match &current {
+            Some((m, k)) if m == module => Ok(*k),
+            _ => {
+                let k = known_module(state, module)?;
+                current = Some((module.to_string(), k));
+                Ok(k)
+            }
+        }
+    };
     // A stray directory goes as a whole: its content (listed right after it) is skipped.
     let mut skipping: Option<String> = None;
 
@@ -146,7 +158,7 @@ fn find_strays(
             EntryKind::Dir => {
                 // Directories are judged by what they hold; a directory that cannot
                 // be part of the layout is a stray as a whole.
-                if !dir_can_belong(&rel, &sumdb_prefix) {
+                if !layout::is_layout_dir(&rel, sumdb_name) {
                     skipping = Some(format!("{rel}/"));
                     plan.stray_dirs.push(rel);
                 }
@@ -154,97 +166,46 @@ fn find_strays(
             }
             EntryKind::File => {}
         }
-        // This mirror's trace file (`trace/<mirror.name>.json`); a trace under
-        // another name (mirror.name changed) is a stray.
-        let expected = if rel == trace_key {
-            true
-        } else if let Some(name) = rel.strip_prefix("feed/") {
-            feed_file_expected(name)
-        } else if let Some(rest) = rel.strip_prefix(&sumdb_prefix) {
-            sumdb_file_expected(state, rest)?
-        } else if rel.starts_with("sumdb/") {
-            false
-        } else if let Some((module_dir, file)) = split_module_file(&rel) {
-            let known = match &current {
-                Some((dir, known)) if dir == module_dir => *known,
-                _ => {
-                    let known = known_module(state, module_dir)?;
-                    current = Some((module_dir.to_string(), known));
-                    known
-                }
-            };
-            match known {
-                Some(m) => module_file_expected(state, m, file)?,
-                None => false,
+        let db_err = |e: StateError| e.to_string();
+        let expected = match Key::parse(&rel) {
+            None => false,
+            // This mirror's trace file; a trace under another name
+            // (mirror.name changed) is a stray.
+            Some(Key::Trace { .. }) => rel == trace_key,
+            // Which segments are current is the feed writer's business:
+            // compaction deletes the old ones.
+            Some(Key::Feed(_)) => true,
+            // Tiles are shared by every version: any well-formed tile of
+            // this mirror's database stays.
+            Some(Key::SumdbSupported { db } | Key::SumdbLatest { db } | Key::Tile { db, .. }) => {
+                db == sumdb_name
             }
-        } else {
-            false
+            Some(Key::Lookup {
+                db,
+                module,
+                version,
+            }) => db == sumdb_name && state.lookup_in_tree(&module, &version).map_err(db_err)?,
+            Some(Key::List { module } | Key::Latest { module }) => {
+                known(&module)?.is_some_and(|m| m.listed)
+            }
+            Some(Key::Version {
+                module,
+                version,
+                ext,
+            }) => match known(&module)? {
+                None => false,
+                // A graph-only version's zip does not belong.
+                Some(m) if ext == VersionExt::Zip => {
+                    state.zip_in_tree(m.id, &version).map_err(db_err)?
+                }
+                Some(m) => state.version_in_tree(m.id, &version).map_err(db_err)?,
+            },
         };
         if !expected {
             plan.stray_files.push(rel);
         }
     }
     Ok(())
-}
-
-/// Whether a directory can hold mirror files at all.
-fn dir_can_belong(rel: &str, sumdb_prefix: &str) -> bool {
-    if rel == FEED_DIR || rel == FEED_SNAPSHOTS {
-        return true;
-    }
-    if rel == "sumdb" || sumdb_prefix.starts_with(&format!("{rel}/")) {
-        return true;
-    }
-    if let Some(rest) = rel.strip_prefix(sumdb_prefix) {
-        return rest == "lookup"
-            || rest.starts_with("lookup/")
-            || rest == "tile"
-            || rest.starts_with("tile/");
-    }
-    if rel.starts_with("sumdb/") {
-        return false;
-    }
-    // Module directories: every element must be a valid escaped path element,
-    // or `@v` directly below a valid module directory (`<root>/@v` has none).
-    let mut elems = rel.split('/').peekable();
-    while let Some(e) = elems.next() {
-        if e == "@v" {
-            return elems.peek().is_none()
-                && rel
-                    .strip_suffix("/@v")
-                    .is_some_and(|module| gomod::unescape_path(module).is_ok());
-        }
-        if e.is_empty() || e.starts_with('.') || e.contains('@') {
-            return false;
-        }
-    }
-    true
-}
-
-const FEED_DIR: &str = crate::feed::DIR;
-const FEED_SNAPSHOTS: &str = "feed/snapshot";
-
-/// Whether a file under `feed/` is one the feed writer makes: `latest`,
-/// `tail.jsonl`, `<12 digits>.jsonl`, `snapshot/<12 digits>.jsonl`. (Which
-/// segments are current is the feed writer's business: compaction deletes
-/// the old ones.)
-fn feed_file_expected(name: &str) -> bool {
-    let numbered = |n: &str| {
-        n.strip_suffix(".jsonl")
-            .is_some_and(|d| d.len() == 12 && d.bytes().all(|b| b.is_ascii_digit()))
-    };
-    name == "latest"
-        || name == "tail.jsonl"
-        || numbered(name)
-        || name.strip_prefix("snapshot/").is_some_and(numbered)
-}
-
-/// `a.com/m/@v/v1.0.0.zip` → (`a.com/m`, `@v/v1.0.0.zip`); `a.com/m/@latest` → (`a.com/m`, `@latest`).
-fn split_module_file(rel: &str) -> Option<(&str, &str)> {
-    if let Some(i) = rel.find("/@v/") {
-        return Some((&rel[..i], &rel[i + 1..]));
-    }
-    rel.strip_suffix("/@latest").map(|m| (m, "@latest"))
 }
 
 /// A module directory the database knows.
@@ -256,11 +217,8 @@ struct KnownModule {
 }
 
 /// The module an escaped directory names, if the database knows it.
-fn known_module(state: &State, escaped_module: &str) -> Result<Option<KnownModule>, String> {
-    let Ok(module) = gomod::unescape_path(escaped_module) else {
-        return Ok(None);
-    };
-    let Some((id, _)) = state.module(&module).map_err(|e| e.to_string())? else {
+fn known_module(state: &State, module: &str) -> Result<Option<KnownModule>, String> {
+    let Some((id, _)) = state.module(module).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     // Lists of a module whose versions are all gone now (withdrawn, or 404
@@ -273,65 +231,6 @@ fn known_module(state: &State, escaped_module: &str) -> Result<Option<KnownModul
     Ok(Some(KnownModule { id, listed }))
 }
 
-/// Whether `file` (`@latest`, `@v/list`, `@v/<escaped version>.<ext>`) belongs
-/// in a known module's directory. Only the canonical escaping of a version in
-/// the tree belongs.
-fn module_file_expected(state: &State, m: KnownModule, file: &str) -> Result<bool, String> {
-    if file == "@latest" || file == "@v/list" {
-        return Ok(m.listed);
-    }
-    let Some((escaped, ext)) = file.strip_prefix("@v/").and_then(|f| f.rsplit_once('.')) else {
-        return Ok(false);
-    };
-    if !matches!(ext, "info" | "mod" | "zip") {
-        return Ok(false);
-    }
-    let Some(version) = canonical_version(escaped) else {
-        return Ok(false);
-    };
-    // A graph-only version's zip does not belong.
-    if ext == "zip" {
-        return state.zip_in_tree(m.id, &version).map_err(|e| e.to_string());
-    }
-    state
-        .version_in_tree(m.id, &version)
-        .map_err(|e| e.to_string())
-}
-
-/// The version an escaped file name stands for, if it is the canonical escaping.
-fn canonical_version(escaped: &str) -> Option<String> {
-    let v = gomod::unescape_version(escaped).ok()?;
-    (gomod::escape_version(&v).ok()? == escaped).then_some(v)
-}
-
-fn sumdb_file_expected(state: &State, rest: &str) -> Result<bool, String> {
-    if rest == "supported" || rest == "latest" {
-        return Ok(true);
-    }
-    if let Some(t) = rest.strip_prefix("tile/") {
-        // Tiles are shared by every version: any well-formed tile stays.
-        return Ok(crate::sumdb::tile::parse_tile_path(&format!("tile/{t}")).is_ok());
-    }
-    let Some((escaped_module, escaped_version)) = rest
-        .strip_prefix("lookup/")
-        .and_then(|l| l.rsplit_once('@'))
-    else {
-        return Ok(false);
-    };
-    let Ok(module) = gomod::unescape_path(escaped_module) else {
-        return Ok(false);
-    };
-    let Some(version) = canonical_version(escaped_version) else {
-        return Ok(false);
-    };
-    if gomod::escape_path(&module).ok().as_deref() != Some(escaped_module) {
-        return Ok(false);
-    }
-    state
-        .lookup_in_tree(&module, &version)
-        .map_err(|e| e.to_string())
-}
-
 /// `gomirror prune`: plans and carries out a prune from the state database
 /// and the tree alone (no network), under the caller's lock.
 pub fn run_command(
@@ -341,13 +240,14 @@ pub fn run_command(
     out: &Reporter,
     _lock: &crate::lock::RunLock,
 ) -> Result<PruneSummary, Fatal> {
-    runner::run_command(settings, "prune", async |db, tree| {
+    runner::run_command(settings, "prune", async |svc| {
         // Apply the configured filter first, so a narrowed filter is seen.
         let filter = settings.filter.clone();
         let fingerprint = filter.fingerprint();
-        db.call(move |s| s.apply_filter(&fingerprint, &|p| filter.wants(p)))
+        svc.db
+            .call(move |s| s.apply_filter(&fingerprint, &|p| filter.wants(p)))
             .await?;
-        run_with_db(settings, db, tree, out, dry_run, force).await
+        run_with_db(settings, &svc.db, &svc.tree, out, dry_run, force).await
     })
 }
 
@@ -603,61 +503,4 @@ fn keys(versions: &[Doomed]) -> Vec<(i64, String)> {
         .iter()
         .map(|d| (d.module_id, d.version.clone()))
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layout_directories() {
-        let p = "sumdb/sum.golang.org/";
-        assert!(dir_can_belong("golang.org", p));
-        assert!(dir_can_belong("golang.org/x/mod", p));
-        assert!(dir_can_belong("golang.org/x/mod/@v", p));
-        assert!(dir_can_belong("github.com/!azure/go", p));
-        assert!(!dir_can_belong("golang.org/x/mod/@v/sub", p));
-        assert!(!dir_can_belong("golang.org/.git", p));
-        assert!(!dir_can_belong("golang.org/x@y", p));
-        assert!(dir_can_belong("sumdb", p));
-        assert!(dir_can_belong("sumdb/sum.golang.org", p));
-        assert!(dir_can_belong("sumdb/sum.golang.org/tile/8/0", p));
-        assert!(!dir_can_belong("sumdb/other.example", p));
-        assert!(!dir_can_belong("sumdb/sum.golang.org/junk", p));
-    }
-
-    #[test]
-    fn a_directory_named_at_v_without_a_module_is_a_stray_not_a_panic() {
-        let p = "sumdb/sum.golang.org/";
-        assert!(!dir_can_belong("@v", p));
-        assert!(!dir_can_belong("x/@v", p), "`x` is not a module path");
-        assert!(!dir_can_belong("@v/@v", p));
-        assert!(dir_can_belong("x.example/@v", p));
-    }
-
-    #[test]
-    fn only_canonical_version_file_names_belong() {
-        assert_eq!(
-            canonical_version("v1.0.0-!r!c1").as_deref(),
-            Some("v1.0.0-RC1")
-        );
-        assert_eq!(canonical_version("v1.0.0-RC1"), None);
-        assert_eq!(
-            canonical_version("v1.0.0+incompatible").as_deref(),
-            Some("v1.0.0+incompatible")
-        );
-    }
-
-    #[test]
-    fn module_files_split() {
-        assert_eq!(
-            split_module_file("a.com/m/@v/v1.0.0.zip"),
-            Some(("a.com/m", "@v/v1.0.0.zip"))
-        );
-        assert_eq!(
-            split_module_file("a.com/m/@latest"),
-            Some(("a.com/m", "@latest"))
-        );
-        assert_eq!(split_module_file("a.com/m/README"), None);
-    }
 }

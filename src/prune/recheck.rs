@@ -8,9 +8,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::check::INFO_LIMIT;
+use crate::fatal::Fatal;
 use crate::report::summary::SyncReport;
 use crate::report::{self, Reporter};
-use crate::runner::Fatal;
 use crate::settings::Settings;
 use crate::source::{Origin, OriginError, VersionFile};
 use crate::state;

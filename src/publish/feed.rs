@@ -19,13 +19,13 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::runner::Fatal;
+use crate::fatal::Fatal;
 use crate::settings::{FeedSettings, Settings};
 // Hook for the trace file (`<output>/trace/<name>.json`, operations work):
 // the upstream chain it names is `Latest::chain` of this mirror's feed.
 use crate::feed::{
-    DIR, FORMAT, Latest, Line, Snapshot, SnapshotLine, latest_key, segment_key, snapshot_name,
-    tail_key,
+    FORMAT, Latest, Line, Snapshot, SnapshotLine, latest_key, segment_key, snapshot_key,
+    snapshot_name, tail_key,
 };
 use crate::state::{FeedEntry, FeedHead, db::Db};
 use crate::store::Store;
@@ -45,23 +45,6 @@ fn render(entries: &[FeedEntry]) -> Vec<u8> {
         out.push(b'\n');
     }
     out
-}
-
-/// The chain of upstreams this mirror's content came through, nearest
-/// first: its own upstream, or (when it follows another mirror) the chain
-/// that mirror's feed names. The feed's `latest` and the trace file carry it.
-pub fn upstream_chain(
-    s: &crate::state::State,
-    own: String,
-    following: bool,
-) -> Result<Vec<String>, crate::state::StateError> {
-    if following
-        && let Some(text) = s.meta("follow.chain")?
-        && let Ok(theirs) = serde_json::from_str::<Vec<String>>(&text)
-    {
-        return Ok(theirs);
-    }
-    Ok(vec![own])
 }
 
 fn render_latest(head: &FeedHead, chain: &[String]) -> Vec<u8> {
@@ -91,7 +74,7 @@ pub async fn write_feed(settings: &Settings, db: &Db, tree: &Arc<dyn Store>) -> 
     let (own, following) = (settings.upstream_name(), settings.follow.is_some());
     let (head, chain) = db
         .call(move |s| {
-            let chain = upstream_chain(s, own, following)?;
+            let chain = s.upstream_chain(own, following)?;
             Ok((s.feed_head(Some(size_hint))?, chain))
         })
         .await?;
@@ -213,7 +196,7 @@ async fn compact(
         .map_err(|e| Fatal::context("cannot write the feed snapshot", e.into_error()))?;
     let staged = staged.into_temp_path();
     let t = tree.clone();
-    let key = format!("{DIR}/{}", snapshot_name(seq));
+    let key = snapshot_key(seq);
     tokio::task::spawn_blocking(move || -> Result<(), Fatal> {
         t.put(&staged, &key)?;
         drop(staged.keep());
@@ -236,7 +219,7 @@ async fn compact(
             t.delete(&segment_key(k))?;
         }
         if let Some(old) = old_snapshot.filter(|&o| o != seq) {
-            t.delete(&format!("{DIR}/{}", snapshot_name(old)))?;
+            t.delete(&snapshot_key(old))?;
         }
         Ok(())
     })

@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
+use crate::fatal::Fatal;
 use crate::gomod::{dirhash, pseudo, semver};
 pub use crate::model::Listed;
-use crate::runner::Fatal;
 use crate::state::{self, db::Db};
 use crate::store::{Store, layout};
 use sha2::{Digest, Sha256};

@@ -17,10 +17,10 @@ use std::time::Duration;
 use tempfile::TempPath;
 use tokio::sync::mpsc;
 
+use crate::check::Verified;
 use crate::context::RunContext;
-use crate::model::Verified;
+use crate::fatal::Fatal;
 use crate::report::{self, summary::VersionFailure};
-use crate::runner::Fatal;
 use crate::state::db::Db;
 use crate::state::{Published, Todo};
 use crate::store::{Store, layout};

@@ -203,19 +203,7 @@ pub fn bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
 }
 
-/// `2m 05s`, `3.2s`. Ours, not `indicatif::HumanDuration`: that one rounds to
-/// a single unit ("2 minutes" for 2m 59s, "0 seconds" for 0.4s), too coarse
-/// for a summary that operators compare from run to run.
-pub fn duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h {:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m {:02}s", s / 60, s % 60)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
+pub use crate::clock::duration;
 
 /// What became of a standard stream.
 #[derive(Debug, Default)]

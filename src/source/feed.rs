@@ -61,7 +61,7 @@ impl MirrorFeed {
     }
 
     fn name(&self, key: &str) -> String {
-        http::redact::redact_url(&self.url(key))
+        crate::redact::redact_url(&self.url(key))
     }
 
     async fn get(&self, key: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
@@ -323,7 +323,7 @@ impl Discovery for MirrorFeed {
     fn describe(&self) -> String {
         format!(
             "the change feed of {}",
-            http::redact::redact_url(&self.base)
+            crate::redact::redact_url(&self.base)
         )
     }
 
@@ -333,7 +333,7 @@ impl Discovery for MirrorFeed {
     ) -> LocalBoxFuture<'a, Result<(), SourceError>> {
         Box::pin(async move {
             let latest = self.latest().await?;
-            let mut chain = vec![http::redact::redact_url(&self.base)];
+            let mut chain = vec![crate::redact::redact_url(&self.base)];
             chain.extend(latest.chain.iter().cloned());
             intake.upstream_chain(chain).await?;
             let cursor = intake.follow_position().await?;

@@ -46,10 +46,7 @@ fn kind_of(path: &Path) -> &'static str {
     }
 }
 
-/// Whether a `from_files` entry is a pattern (else a path that must exist).
-pub fn is_glob(pattern: &str) -> bool {
-    pattern.contains(['*', '?', '['])
-}
+pub use crate::settings::is_glob;
 
 pub struct FromFiles {
     base: PathBuf,

@@ -8,7 +8,6 @@
 //! module path or a non-canonical version is counted, reported and skipped.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::Url;
 use serde::Deserialize;
@@ -16,7 +15,7 @@ use serde::Deserialize;
 pub use crate::clock::{is_rfc3339, timestamp_cmp};
 use crate::gomod;
 use crate::http::Upstream;
-use crate::http::redact::redact_url;
+use crate::redact::redact_url;
 use crate::source::walk::{DEFAULT_WALKERS, PageSource, WalkOptions, walk_feed};
 use crate::source::{BoxFuture, Discovery, Event, Intake, LocalBoxFuture, SourceError};
 use crate::state::IndexEntry;
@@ -237,27 +236,7 @@ fn excerpt(line: &[u8]) -> String {
     format!("{s:?}")
 }
 
-/// `upstream.index_since`: where a mirror with no cursor yet starts reading
-/// the index.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum IndexSince {
-    /// An RFC 3339 time.
-    At(String),
-    /// That long before the first run.
-    Ago(Duration),
-}
-
-impl IndexSince {
-    /// The `since` value for a first run at `now` (Unix seconds).
-    pub fn resolve(&self, now: i64) -> String {
-        match self {
-            IndexSince::At(t) => t.clone(),
-            IndexSince::Ago(d) => crate::clock::rfc3339(
-                now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-            ),
-        }
-    }
-}
+pub use crate::settings::IndexSince;
 
 /// The module index as a discovery source: pages from the stored cursor (or
 /// `index_since` on a first run) to the end of the feed, several at once

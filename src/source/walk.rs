@@ -243,7 +243,7 @@ pub async fn walk_feed(
                 walk.stats.new,
                 stored.as_deref().unwrap_or("-"),
                 walk.tasks.len(),
-                crate::report::duration(started.elapsed())
+                crate::clock::duration(started.elapsed())
             )));
         }
     }
@@ -253,7 +253,7 @@ pub async fn walk_feed(
             walk.stats.requests,
             walk.stats.stretches,
             walk.stats.most_in_flight,
-            crate::report::duration(started.elapsed())
+            crate::clock::duration(started.elapsed())
         )));
     }
     Ok(walk.stats)

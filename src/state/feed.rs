@@ -150,6 +150,20 @@ pub(super) fn append(
 }
 
 impl State {
+    /// The chain of upstreams this mirror's content came through, nearest
+    /// first: its own upstream (`own`), or, when it follows another mirror,
+    /// the chain that mirror's feed names. The feed's `latest` and the trace
+    /// file carry it.
+    pub fn upstream_chain(&self, own: String, following: bool) -> Result<Vec<String>> {
+        if following
+            && let Some(text) = self.meta("follow.chain")?
+            && let Ok(theirs) = serde_json::from_str::<Vec<String>>(&text)
+        {
+            return Ok(theirs);
+        }
+        Ok(vec![own])
+    }
+
     /// This mirror's feed: creates its identity on first use.
     pub fn feed_head(&mut self, segment_size: Option<u64>) -> Result<FeedHead> {
         if self.meta("feed.id")?.is_none() {

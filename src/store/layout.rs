@@ -1,7 +1,255 @@
-//! Tree-relative paths of a module's files and of the checksum database, built
-//! only from validated, `!`-escaped components.
+//! Every name in the tree, made and read in one place: [`Key`] names each
+//! kind of file the mirror writes ([`Key::path`]) and reads a tree-relative
+//! path back into one ([`Key::parse`], strict: only the exact form `path`
+//! makes is accepted, so a parsed key always round-trips). Module paths and
+//! versions are escaped with Go's rules (`!`-escaping) and validated first.
+//!
+//! Prune classifies what it finds in the tree with [`Key::parse`] and
+//! [`is_layout_dir`], matching on every kind: a new kind of file is added
+//! here, and the compiler then asks prune whether it belongs — it cannot be
+//! born a stray.
 
 use crate::gomod::{self, ModuleError};
+use crate::relpath;
+use crate::sumdb::tile::{Tile, parse_tile_path};
+
+/// The checksum database's directory (`sumdb/<name>/…`).
+pub const SUMDB_DIR: &str = "sumdb";
+/// The change feed's directory: no module path can start with it (a module
+/// path's first element has a dot).
+pub const FEED_DIR: &str = "feed";
+/// Trace files (`trace/<mirror.name>.json`).
+pub const TRACE_DIR: &str = "trace";
+
+/// A file of a version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VersionExt {
+    Info,
+    Mod,
+    Zip,
+}
+
+impl VersionExt {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionExt::Info => "info",
+            VersionExt::Mod => "mod",
+            VersionExt::Zip => "zip",
+        }
+    }
+
+    fn parse(s: &str) -> Option<VersionExt> {
+        match s {
+            "info" => Some(VersionExt::Info),
+            "mod" => Some(VersionExt::Mod),
+            "zip" => Some(VersionExt::Zip),
+            _ => None,
+        }
+    }
+}
+
+/// A file of the change feed (`docs/feed.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FeedFile {
+    /// `feed/latest`: the feed's head.
+    Latest,
+    /// `feed/tail.jsonl`: the entries after the last complete segment.
+    Tail,
+    /// `feed/<k, 12 digits>.jsonl`: complete segment `k`.
+    Segment(u64),
+    /// `feed/snapshot/<seq, 12 digits>.jsonl`: the state after entries `..seq`.
+    Snapshot(u64),
+}
+
+/// One file of the tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// `<module>/@v/<version>.info|.mod|.zip`
+    Version {
+        module: String,
+        version: String,
+        ext: VersionExt,
+    },
+    /// `<module>/@v/list`
+    List { module: String },
+    /// `<module>/@latest`
+    Latest { module: String },
+    /// `sumdb/<db>/supported`
+    SumdbSupported { db: String },
+    /// `sumdb/<db>/latest`: the signed tree head the mirror serves.
+    SumdbLatest { db: String },
+    /// `sumdb/<db>/lookup/<module>@<version>`
+    Lookup {
+        db: String,
+        module: String,
+        version: String,
+    },
+    /// `sumdb/<db>/tile/H/L/NNN[.p/W]`
+    Tile { db: String, tile: Tile },
+    /// `feed/…`
+    Feed(FeedFile),
+    /// `trace/<mirror>.json`
+    Trace { mirror: String },
+}
+
+impl Key {
+    /// The key's tree-relative path. Fails only for a module path or version
+    /// Go's escaping refuses.
+    pub fn path(&self) -> Result<String, ModuleError> {
+        Ok(match self {
+            Key::Version {
+                module,
+                version,
+                ext,
+            } => format!(
+                "{}/@v/{}.{}",
+                gomod::escape_path(module)?,
+                gomod::escape_version(version)?,
+                ext.as_str()
+            ),
+            Key::List { module } => format!("{}/@v/list", gomod::escape_path(module)?),
+            Key::Latest { module } => format!("{}/@latest", gomod::escape_path(module)?),
+            Key::SumdbSupported { db } => format!("{SUMDB_DIR}/{db}/supported"),
+            Key::SumdbLatest { db } => format!("{SUMDB_DIR}/{db}/latest"),
+            Key::Lookup {
+                db,
+                module,
+                version,
+            } => format!(
+                "{SUMDB_DIR}/{db}/lookup/{}@{}",
+                gomod::escape_path(module)?,
+                gomod::escape_version(version)?
+            ),
+            Key::Tile { db, tile } => format!("{SUMDB_DIR}/{db}/{}", tile.path()),
+            Key::Feed(f) => match f {
+                FeedFile::Latest => format!("{FEED_DIR}/latest"),
+                FeedFile::Tail => format!("{FEED_DIR}/tail.jsonl"),
+                FeedFile::Segment(k) => format!("{FEED_DIR}/{k:012}.jsonl"),
+                FeedFile::Snapshot(seq) => format!("{FEED_DIR}/snapshot/{seq:012}.jsonl"),
+            },
+            Key::Trace { mirror } => format!("{TRACE_DIR}/{mirror}.json"),
+        })
+    }
+
+    /// The key `path` names, if it is one the mirror writes, spelt exactly as
+    /// [`Key::path`] spells it (canonical escaping, canonical numbers).
+    pub fn parse(path: &str) -> Option<Key> {
+        let key = Key::parse_loose(path)?;
+        (key.path().ok()? == path).then_some(key)
+    }
+
+    fn parse_loose(path: &str) -> Option<Key> {
+        if let Some(rest) = path.strip_prefix("sumdb/") {
+            // A database's name may have several elements: it ends where the
+            // file's own part begins.
+            let db = |d: &str| relpath::is_db_name(d).then(|| d.to_string());
+            if let Some(d) = rest.strip_suffix("/supported") {
+                return Some(Key::SumdbSupported { db: db(d)? });
+            }
+            if let Some(d) = rest.strip_suffix("/latest") {
+                return Some(Key::SumdbLatest { db: db(d)? });
+            }
+            if let Some((d, lookup)) = rest.split_once("/lookup/") {
+                let (m, v) = lookup.rsplit_once('@')?;
+                let (module, version) = unescape_module_version(m, v)?;
+                return Some(Key::Lookup {
+                    db: db(d)?,
+                    module,
+                    version,
+                });
+            }
+            let i = rest.find("/tile/")?;
+            return Some(Key::Tile {
+                db: db(&rest[..i])?,
+                tile: parse_tile_path(&rest[i + 1..]).ok()?,
+            });
+        }
+        if let Some(name) = path.strip_prefix("feed/") {
+            let numbered = |n: &str| {
+                n.strip_suffix(".jsonl")
+                    .filter(|d| d.len() == 12 && d.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|d| d.parse::<u64>().ok())
+            };
+            return match name {
+                "latest" => Some(Key::Feed(FeedFile::Latest)),
+                "tail.jsonl" => Some(Key::Feed(FeedFile::Tail)),
+                _ => match name.strip_prefix("snapshot/") {
+                    Some(s) => numbered(s).map(|seq| Key::Feed(FeedFile::Snapshot(seq))),
+                    None => numbered(name).map(|k| Key::Feed(FeedFile::Segment(k))),
+                },
+            };
+        }
+        if let Some(name) = path.strip_prefix("trace/") {
+            let mirror = name.strip_suffix(".json")?;
+            return relpath::is_mirror_name(mirror).then(|| Key::Trace {
+                mirror: mirror.to_string(),
+            });
+        }
+        if let Some(m) = path.strip_suffix("/@latest") {
+            let module = gomod::unescape_path(m).ok()?;
+            return Some(Key::Latest { module });
+        }
+        let (m, file) = path.split_once("/@v/")?;
+        if file == "list" {
+            let module = gomod::unescape_path(m).ok()?;
+            return Some(Key::List { module });
+        }
+        let (v, ext) = file.rsplit_once('.')?;
+        let ext = VersionExt::parse(ext)?;
+        let (module, version) = unescape_module_version(m, v)?;
+        Some(Key::Version {
+            module,
+            version,
+            ext,
+        })
+    }
+}
+
+/// A module path and version from their escaped forms, both valid.
+fn unescape_module_version(m: &str, v: &str) -> Option<(String, String)> {
+    let module = gomod::unescape_path(m).ok()?;
+    let version = gomod::unescape_version(v).ok()?;
+    gomod::check(&module, &version).ok()?;
+    Some((module, version))
+}
+
+/// Whether a directory of the tree can hold files the mirror writes: the
+/// directories on the way to some [`Key`]'s path. `db` is the configured
+/// checksum database's name (another database's directory does not belong).
+pub fn is_layout_dir(rel: &str, db: &str) -> bool {
+    let sumdb = format!("{SUMDB_DIR}/{db}");
+    if rel == FEED_DIR || rel == "feed/snapshot" || rel == TRACE_DIR {
+        return true;
+    }
+    // `sumdb`, and each directory on the way to `sumdb/<db>`.
+    if sumdb == rel || sumdb.starts_with(&format!("{rel}/")) {
+        return true;
+    }
+    if let Some(rest) = rel.strip_prefix(&format!("{sumdb}/")) {
+        return rest == "lookup"
+            || rest.starts_with("lookup/")
+            || rest == "tile"
+            || rest.starts_with("tile/");
+    }
+    if rel.starts_with("sumdb/") {
+        return false;
+    }
+    // Module directories: every element must be a valid escaped path element,
+    // or `@v` directly below a valid module directory (`<root>/@v` has none).
+    let mut elems = rel.split('/').peekable();
+    while let Some(e) = elems.next() {
+        if e == "@v" {
+            return elems.peek().is_none()
+                && rel
+                    .strip_suffix("/@v")
+                    .is_some_and(|module| gomod::unescape_path(module).is_ok());
+        }
+        if e.is_empty() || e.starts_with('.') || e.contains('@') {
+            return false;
+        }
+    }
+    true
+}
 
 /// `<module>` escaped.
 pub fn module_dir(module: &str) -> Result<String, ModuleError> {
@@ -10,33 +258,173 @@ pub fn module_dir(module: &str) -> Result<String, ModuleError> {
 
 /// `<module>/@v/<version>.<ext>`.
 pub fn version_file(module: &str, version: &str, ext: &str) -> Result<String, ModuleError> {
-    Ok(format!(
-        "{}/@v/{}.{ext}",
-        gomod::escape_path(module)?,
-        gomod::escape_version(version)?
-    ))
+    let ext = VersionExt::parse(ext).expect("callers name info, mod or zip");
+    Key::Version {
+        module: module.to_string(),
+        version: version.to_string(),
+        ext,
+    }
+    .path()
 }
 
 /// `<module>/@v/list`.
 pub fn list(module: &str) -> Result<String, ModuleError> {
-    Ok(format!("{}/@v/list", gomod::escape_path(module)?))
+    Key::List {
+        module: module.to_string(),
+    }
+    .path()
 }
 
 /// `<module>/@latest`.
 pub fn latest(module: &str) -> Result<String, ModuleError> {
-    Ok(format!("{}/@latest", gomod::escape_path(module)?))
+    Key::Latest {
+        module: module.to_string(),
+    }
+    .path()
 }
 
 /// `sumdb/<name>`.
 pub fn sumdb_dir(name: &str) -> String {
-    format!("sumdb/{name}")
+    format!("{SUMDB_DIR}/{name}")
 }
 
 /// `sumdb/<name>/lookup/<module>@<version>`.
 pub fn lookup(name: &str, module: &str, version: &str) -> Result<String, ModuleError> {
-    Ok(format!(
-        "sumdb/{name}/lookup/{}@{}",
-        gomod::escape_path(module)?,
-        gomod::escape_version(version)?
-    ))
+    Key::Lookup {
+        db: name.to_string(),
+        module: module.to_string(),
+        version: version.to_string(),
+    }
+    .path()
+}
+
+/// `sumdb/<name>/<tile path>`.
+pub fn tile(name: &str, tile: Tile) -> String {
+    Key::Tile {
+        db: name.to_string(),
+        tile,
+    }
+    .path()
+    .expect("a tile key has nothing to escape")
+}
+
+/// A key with nothing to escape (the feed, the trace, the checksum database's
+/// static files).
+pub fn plain(key: Key) -> String {
+    key.path().expect("this kind of key has nothing to escape")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_of_key_round_trips() {
+        let keys = [
+            "golang.org/x/mod/@v/v0.1.0.zip",
+            "github.com/!azure/x/@v/v1.0.0-!r!c1.info",
+            "github.com/!azure/x/@v/v1.0.0+incompatible.mod",
+            "golang.org/x/mod/@v/list",
+            "golang.org/x/mod/@latest",
+            "sumdb/sum.golang.org/supported",
+            "sumdb/sum.golang.org/latest",
+            "sumdb/sum.golang.org/lookup/github.com/!azure/x@v1.0.0",
+            "sumdb/sum.golang.org/tile/8/0/x001/234",
+            "sumdb/sum.golang.org/tile/8/1/005.p/17",
+            "feed/latest",
+            "feed/tail.jsonl",
+            "feed/000000000003.jsonl",
+            "feed/snapshot/000000001000.jsonl",
+            "trace/mirror.example.org.json",
+        ];
+        for k in keys {
+            let key = Key::parse(k).unwrap_or_else(|| panic!("{k} is a key"));
+            assert_eq!(key.path().unwrap(), k);
+        }
+    }
+
+    #[test]
+    fn near_misses_are_not_keys() {
+        for k in [
+            "golang.org/x/mod/@v/v0.1.0.tar",
+            "golang.org/x/mod/@v/V0.1.0.zip",
+            "github.com/Azure/x/@v/v1.0.0.zip",
+            "golang.org/x/mod/@v/lists",
+            "golang.org/x/mod/@v/v0.1.0.zip/more",
+            "sumdb/sum.golang.org/tile/8/0/1234",
+            "sumdb/sum.golang.org/tile/8/0/001.p/256",
+            "sumdb/sum.golang.org/lookup/golang.org/x/mod",
+            "sumdb/../latest",
+            "sumdb/sum.golang.org/junk",
+            "feed/3.jsonl",
+            "feed/snapshot/%2e%2e/%2e%2e/secret.jsonl",
+            "feed/snapshot/../000000000001.jsonl",
+            "trace/.hidden.json",
+            "trace/a/b.json",
+            "@v/list",
+            "",
+        ] {
+            assert_eq!(Key::parse(k), None, "{k:?} parsed");
+        }
+    }
+
+    #[test]
+    fn layout_directories() {
+        let db = "sum.golang.org";
+        for d in [
+            "golang.org",
+            "golang.org/x/mod",
+            "golang.org/x/mod/@v",
+            "sumdb",
+            "sumdb/sum.golang.org",
+            "sumdb/sum.golang.org/tile/8/0",
+            "sumdb/sum.golang.org/lookup/golang.org/x",
+            "feed",
+            "feed/snapshot",
+            "trace",
+        ] {
+            assert!(is_layout_dir(d, db), "{d}");
+        }
+        for d in [
+            "golang.org/x/mod/@v/sub",
+            "golang.org/.git",
+            "golang.org/x@y",
+            "@v",
+            "x/@v",
+            "@v/@v",
+            "sumdb/other.example",
+            "sumdb/sum.golang.org/junk",
+            ".hidden",
+            "a/.b",
+        ] {
+            assert!(!is_layout_dir(d, db), "{d}");
+        }
+        assert!(is_layout_dir("x.example/@v", db));
+        assert!(is_layout_dir("github.com/!azure/go", db));
+        // A database named with several elements: each directory on the way.
+        assert!(is_layout_dir("sumdb/a.example", "a.example/sumdb"));
+        assert!(is_layout_dir(
+            "sumdb/a.example/sumdb/tile",
+            "a.example/sumdb"
+        ));
+        assert!(
+            Key::parse("sumdb/a.example/sumdb/lookup/golang.org/x/tile@v1.0.0").is_some(),
+            "a module path with a `tile` element"
+        );
+    }
+
+    #[test]
+    fn only_the_canonical_escaping_of_a_version_is_a_key() {
+        assert_eq!(
+            Key::parse("a.com/m/@v/v1.0.0-!r!c1.zip"),
+            Some(Key::Version {
+                module: "a.com/m".into(),
+                version: "v1.0.0-RC1".into(),
+                ext: VersionExt::Zip
+            })
+        );
+        assert_eq!(Key::parse("a.com/m/@v/v1.0.0-RC1.zip"), None);
+        assert!(Key::parse("a.com/m/@v/v1.0.0+incompatible.mod").is_some());
+        assert_eq!(Key::parse("a.com/m/README"), None);
+    }
 }

@@ -26,7 +26,7 @@ use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{self as rfs, AtFlags, CWD, Dir, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -607,22 +607,11 @@ fn split_parent(rel: &str) -> (&str, &str) {
 }
 
 pub(crate) fn check_rel(rel: &str) -> Result<(), StoreError> {
-    let bad = || StoreError::UnsafeKey(rel.to_string());
-    if rel.is_empty() || rel.contains('\\') || rel.contains('\0') {
-        return Err(bad());
+    if crate::relpath::is_safe(rel) {
+        Ok(())
+    } else {
+        Err(StoreError::UnsafeKey(rel.to_string()))
     }
-    for c in Path::new(rel).components() {
-        match c {
-            Component::Normal(s) => {
-                let s = s.to_str().ok_or_else(bad)?;
-                if s.is_empty() || s.starts_with('.') {
-                    return Err(bad());
-                }
-            }
-            _ => return Err(bad()),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

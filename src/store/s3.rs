@@ -24,10 +24,12 @@
 //!   [`PART_SIZE`] parts, at most [`PART_CONCURRENCY`] at once; listings
 //!   stream through a bounded channel.
 //!
-//! The methods are synchronous like every store's: each runs its request on
-//! the store's own runtime and waits on a channel, so it may be called from
-//! the blocking pool or from an async task alike. The state database and the
-//! staging area stay on local disk.
+//! The methods are synchronous like every store's: each spawns its request on
+//! the command's runtime and waits for it, giving its thread up to the
+//! runtime while it waits if it is one of the runtime's workers, so it may be
+//! called from the blocking pool or from an async task alike. Requests go
+//! through the command's one HTTP client (its connection pool). The state
+//! database and the staging area stay on local disk.
 
 use std::future::Future;
 use std::io::{Read, Write};
@@ -53,73 +55,14 @@ pub const UPLOAD_CONCURRENCY: usize = 8;
 /// Parts in flight at once per upload.
 pub const PART_CONCURRENCY: usize = 4;
 
-/// Where the tree lives: `s3://bucket/prefix`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BucketUrl {
-    pub bucket: String,
-    /// Without leading or trailing `/`; empty for the bucket's root.
-    pub prefix: String,
-}
-
-impl BucketUrl {
-    /// Parses `s3://bucket[/prefix]`; `None` when `s` is not an `s3://` URL.
-    pub fn parse(s: &str) -> Option<Result<BucketUrl, String>> {
-        let rest = s.strip_prefix("s3://")?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let prefix = prefix.trim_matches('/').to_string();
-        if bucket.is_empty() {
-            return Some(Err(format!("{s:?} names no bucket")));
-        }
-        // S3's rules for bucket names (the strict, DNS-compatible ones).
-        let ok = bucket.len() >= 3
-            && bucket.len() <= 63
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-            && !bucket.starts_with(['-', '.'])
-            && !bucket.ends_with(['-', '.']);
-        if !ok {
-            return Some(Err(format!(
-                "{bucket:?} is not a valid bucket name (3–63 lower-case letters, digits, `-` and `.`)"
-            )));
-        }
-        if !prefix.is_empty()
-            && let Err(e) = check_rel(&prefix)
-        {
-            return Some(Err(format!("prefix {prefix:?}: {e}")));
-        }
-        Some(Ok(BucketUrl {
-            bucket: bucket.to_string(),
-            prefix,
-        }))
-    }
-}
-
-impl std::fmt::Display for BucketUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.prefix.is_empty() {
-            write!(f, "s3://{}", self.bucket)
-        } else {
-            write!(f, "s3://{}/{}", self.bucket, self.prefix)
-        }
-    }
-}
-
-/// How to reach the store (`[s3]`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct S3Options {
-    /// `None`: AWS itself.
-    pub endpoint: Option<String>,
-    pub region: Option<String>,
-}
+pub use crate::settings::bucket::{BucketUrl, S3Options};
 
 pub struct S3Store {
     url: BucketUrl,
     endpoint: String,
     store: Arc<dyn ObjectStore>,
-    /// Always `Some` until dropped (shut down without waiting: the store may
-    /// be dropped inside another runtime).
-    runtime: Option<tokio::runtime::Runtime>,
+    /// The command's runtime, where requests run.
+    runtime: tokio::runtime::Handle,
     staging: Staging,
     /// Whether `If-None-Match: *` on create is understood; cleared the first
     /// time the store says it is not.
@@ -133,18 +76,22 @@ fn remote(what: &'static str, key: &str, e: object_store::Error) -> StoreError {
 
 impl S3Store {
     /// Connects to the bucket (credentials from the environment or the AWS
-    /// configuration chain, never from the config file) and checks that it
-    /// can be listed; `staging_dir` is a local directory for temporary files.
+    /// configuration chain, never from the config file) through `http` on
+    /// `runtime`, and checks that it can be listed; `staging_dir` is a local
+    /// directory for temporary files.
     pub fn open(
         url: &BucketUrl,
         options: &S3Options,
         staging_dir: &Path,
+        http: reqwest::Client,
+        runtime: tokio::runtime::Handle,
     ) -> Result<S3Store, StoreError> {
         // The process's TLS provider (ring), as for every client of ours.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut b = AmazonS3Builder::from_env()
             .with_bucket_name(&url.bucket)
-            .with_conditional_put(S3ConditionalPut::ETagMatch);
+            .with_conditional_put(S3ConditionalPut::ETagMatch)
+            .with_http_connector(SharedClient(http));
         if let Some(r) = &options.region {
             b = b.with_region(r);
         }
@@ -166,12 +113,6 @@ impl S3Store {
             std::fs::create_dir_all(&d)
                 .map_err(|e| StoreError::io("cannot create the staging directory", &d, e))?;
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("gomirror-s3")
-            .enable_all()
-            .build()
-            .map_err(|e| StoreError::io("cannot start the object-store runtime", staging_dir, e))?;
         let s = S3Store {
             url: url.clone(),
             endpoint: options
@@ -179,7 +120,7 @@ impl S3Store {
                 .clone()
                 .unwrap_or_else(|| "AWS".to_string()),
             store: Arc::new(store),
-            runtime: Some(runtime),
+            runtime,
             staging: Staging::at(staging_dir.to_path_buf()),
             conditional_create: AtomicBool::new(true),
         };
@@ -205,20 +146,14 @@ impl S3Store {
         })
     }
 
-    /// Runs `f` on the store's runtime and waits for it.
+    /// Runs `f` on the command's runtime and waits for it. On one of the
+    /// runtime's own workers the wait gives the thread up (`block_in_place`),
+    /// so the request can run; elsewhere (the blocking pool) it just waits.
     fn run<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> T {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.rt().spawn(async move {
-            let _ = tx.send(f.await);
-        });
-        rx.recv()
-            .expect("the object-store runtime runs until the store is dropped")
-    }
-
-    fn rt(&self) -> &tokio::runtime::Runtime {
-        self.runtime
-            .as_ref()
-            .expect("the runtime lives as long as the store")
+        let task = self.runtime.spawn(f);
+        let handle = self.runtime.clone();
+        tokio::task::block_in_place(move || handle.block_on(task))
+            .expect("object-store requests run until the command's runtime ends")
     }
 
     fn obj_path(&self, key: &str) -> Result<ObjPath, StoreError> {
@@ -356,11 +291,17 @@ impl S3Store {
     }
 }
 
-impl Drop for S3Store {
-    fn drop(&mut self) {
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
+/// Hands object_store the command's HTTP client instead of letting it
+/// build a client (and a connection pool) of its own.
+#[derive(Debug)]
+struct SharedClient(reqwest::Client);
+
+impl object_store::client::HttpConnector for SharedClient {
+    fn connect(
+        &self,
+        _options: &object_store::ClientOptions,
+    ) -> object_store::Result<object_store::client::HttpClient> {
+        Ok(object_store::client::HttpClient::new(self.0.clone()))
     }
 }
 
@@ -602,22 +543,25 @@ impl Store for S3Store {
             Ok(p) => p,
             Err(e) => return Box::new(std::iter::once(Err(e))),
         };
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<String, object_store::Error>>(1000);
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<String, object_store::Error>>(1000);
         let store = self.store.clone();
-        self.rt().spawn(async move {
+        self.runtime.spawn(async move {
             let root = p.as_ref().is_empty();
             let mut s = store.list(if root { None } else { Some(&p) });
             while let Some(item) = s.next().await {
                 let item = item.map(|m| m.location.as_ref().to_string());
                 let stop = item.is_err();
                 // The reader stopped: so do we.
-                if tx.send(item).is_err() || stop {
+                if tx.send(item).await.is_err() || stop {
                     break;
                 }
             }
         });
         let prefix = prefix.to_string();
-        Box::new(rx.into_iter().map(move |item| match item {
+        // The reader may be one of the runtime's workers: it gives its
+        // thread up while it waits for the next page.
+        let items = std::iter::from_fn(move || tokio::task::block_in_place(|| rx.blocking_recv()));
+        Box::new(items.map(move |item| match item {
             Ok(full) => Ok(Entry {
                 key: self.key_of(&full),
                 kind: EntryKind::File,

@@ -5,27 +5,43 @@
 //! error naming the key, relative paths resolve against the file's directory, and
 //! every value that could only fail later (a URL, a key, a pattern) fails here.
 
+pub mod bucket;
+pub mod lists;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use reqwest::Url;
 use serde::Deserialize;
 
 use crate::gomod::pattern;
-use crate::http::Upstream;
-use crate::http::list::{EntryStats, Fallback, ListEntry, UpstreamList, parse_list};
-pub use crate::http::redact::redact;
-use crate::source::feed::MirrorFeed;
-use crate::source::files::FromFiles;
-use crate::source::index::IndexFeed;
-pub use crate::source::index::IndexSince;
-use crate::source::proxy::ProxyOrigin;
-use crate::source::seeds::Seeds;
-use crate::source::toolchains::{self, Toolchains};
-use crate::source::{Discovery, Origin};
+use crate::gomod::toolchain;
+pub use crate::redact::redact;
 use crate::sumdb::note::Verifier;
+use lists::{Fallback, ListEntry, parse_list};
+
+/// `upstream.index_since`: where a mirror with no cursor yet starts reading
+/// the index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndexSince {
+    /// An RFC 3339 time.
+    At(String),
+    /// That long before the first run.
+    Ago(Duration),
+}
+
+impl IndexSince {
+    /// The `since` value for a first run at `now` (Unix seconds).
+    pub fn resolve(&self, now: i64) -> String {
+        match self {
+            IndexSince::At(t) => t.clone(),
+            IndexSince::Ago(d) => crate::clock::rfc3339(
+                now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+            ),
+        }
+    }
+}
 
 /// Why the configuration was refused.
 #[derive(Debug, thiserror::Error)]
@@ -281,8 +297,8 @@ pub struct Settings {
     /// beside the state database.
     pub output: PathBuf,
     /// `mirror.output = "s3://bucket/prefix"`: the tree lives in a bucket.
-    pub bucket: Option<crate::store::s3::BucketUrl>,
-    pub s3: crate::store::s3::S3Options,
+    pub bucket: Option<bucket::BucketUrl>,
+    pub s3: bucket::S3Options,
     pub state: PathBuf,
     pub workers: usize,
     pub filter: Filter,
@@ -301,34 +317,6 @@ pub struct Settings {
     /// `import.trusted_keys`: bundles signed by one of these may carry
     /// modules the checksum database does not know (`sumdb.skip`).
     pub trusted_keys: Vec<Verifier>,
-    /// The process's one HTTP client, built on first use and shared by every
-    /// clone of these settings.
-    client: SharedClient,
-    /// The proxy list, built once per process: its entries' health and
-    /// counts are the run's.
-    origin: SharedOrigin,
-}
-
-#[derive(Clone, Default)]
-struct SharedOrigin(Arc<Mutex<Option<Arc<ProxyOrigin>>>>);
-
-impl fmt::Debug for SharedOrigin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SharedOrigin")
-    }
-}
-
-/// Built lazily so that parsing a configuration (tests, `status`) builds no
-/// client, and shared through an `Arc` so that every command's stages —
-/// sync, the refetch of `verify --repair`, the checksum database — use the
-/// same connection pool and the same in-flight limit.
-#[derive(Clone, Default)]
-struct SharedClient(Arc<Mutex<Option<Arc<Upstream>>>>);
-
-impl fmt::Debug for SharedClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SharedClient")
-    }
 }
 
 /// `[feed]`: the shape of this mirror's change feed.
@@ -443,101 +431,14 @@ impl fmt::Display for MaxDelete {
 }
 
 impl Settings {
-    /// The one HTTP client of this process (see [`SharedClient`]).
-    pub fn upstream(&self) -> Result<Arc<Upstream>, String> {
-        let mut slot = self.client.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(u) = &*slot {
-            return Ok(u.clone());
-        }
-        let u = Arc::new(Upstream::new(self.timeout, self.workers)?);
-        *slot = Some(u.clone());
-        Ok(u)
-    }
-
     /// The nearest link of this mirror's upstream chain, for its feed and
     /// trace: the feed it follows, else its proxy list (credentials masked).
     pub fn upstream_name(&self) -> String {
         match &self.follow {
-            Some(f) => crate::http::redact::redact_url(f),
+            Some(f) => crate::redact::redact_url(f),
             None if self.proxy.is_empty() => "off".to_string(),
-            None => crate::http::list::describe_list(&self.proxy),
+            None => lists::describe_list(&self.proxy),
         }
-    }
-
-    /// Where versions' files come from: the configured proxy list.
-    pub fn origin(&self) -> Result<Arc<dyn Origin>, String> {
-        if self.proxy.is_empty() {
-            return Err(
-                "upstream.proxy is \"off\": this mirror has no upstream to fetch from; it is fed by `gomirror import BUNDLE` (see examples/airgap/)".to_string(),
-            );
-        }
-        let mut slot = self.origin.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(o) = &*slot {
-            return Ok(o.clone() as Arc<dyn Origin>);
-        }
-        let o = Arc::new(ProxyOrigin::new(Arc::new(UpstreamList::new(
-            self.upstream()?,
-            &self.proxy,
-        ))));
-        *slot = Some(o.clone());
-        Ok(o as Arc<dyn Origin>)
-    }
-
-    /// What each proxy entry did since the last call (each fetch pass
-    /// records its own counts once).
-    pub fn take_upstream_stats(&self) -> Vec<EntryStats> {
-        let slot = self.origin.0.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.as_ref()
-            .map(|o| o.list().take_stats())
-            .unwrap_or_default()
-    }
-
-    /// What is wanted, in the order a sync walks it: the index feed (unless
-    /// `index = "off"`), then the seeds (whose versions the index usually
-    /// named already), then the toolchains.
-    pub fn discovery(&self) -> Result<Vec<Box<dyn Discovery>>, String> {
-        let mut sources: Vec<Box<dyn Discovery>> = Vec::new();
-        if let Some(index) = &self.index {
-            sources.push(Box::new(IndexFeed::new(
-                self.upstream()?,
-                index.clone(),
-                self.index_since.clone(),
-            )));
-        }
-        if let Some(base) = &self.follow {
-            let scratch = self
-                .state
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            sources.push(Box::new(MirrorFeed::new(
-                self.upstream()?,
-                base.clone(),
-                scratch,
-            )));
-        }
-        if !self.seeds.is_empty() {
-            sources.push(Box::new(Seeds::new(self.origin()?, self.seeds.clone())));
-        }
-        if !self.toolchains.is_empty() {
-            sources.push(Box::new(Toolchains::new(self.origin()?, &self.toolchains)));
-        }
-        if !self.from_files.is_empty() {
-            // Mirrored .mod files are read from the tree; a dry run on a
-            // mirror without one must not create it.
-            let tree = if self.output.is_dir() {
-                Some(self.open_store().map_err(|e| e.to_string())?)
-            } else {
-                None
-            };
-            sources.push(Box::new(FromFiles::new(
-                self.config_dir.clone(),
-                self.from_files.clone(),
-                self.filter.exclude.clone(),
-                self.origin()?,
-                tree,
-            )));
-        }
-        Ok(sources)
     }
 
     /// Reads and checks the config file at `path`.
@@ -609,13 +510,7 @@ impl Settings {
             .map_err(|e| invalid(format!("sumdb.key: {e}: {:?}", raw.sumdb.key)))?;
         let name = verifier.name().to_string();
         // The name becomes directories of the tree (`sumdb/<name>/`).
-        if name.split('/').any(|e| {
-            e.is_empty()
-                || e.starts_with('.')
-                || !e
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
-        }) {
+        if !crate::relpath::is_db_name(&name) {
             return Err(invalid(format!(
                 "sumdb.key: the database name {name:?} cannot be used as a directory name"
             )));
@@ -647,8 +542,7 @@ impl Settings {
         if raw.mirror.output.as_os_str().is_empty() {
             return Err(invalid("mirror.output is empty".into()));
         }
-        let bucket = match crate::store::s3::BucketUrl::parse(&raw.mirror.output.to_string_lossy())
-        {
+        let bucket = match bucket::BucketUrl::parse(&raw.mirror.output.to_string_lossy()) {
             None => None,
             Some(Ok(b)) => Some(b),
             Some(Err(e)) => return Err(invalid(format!("mirror.output: {e}"))),
@@ -714,7 +608,7 @@ impl Settings {
             if pattern.trim().is_empty() {
                 return Err(invalid("filter.from_files: an entry is empty".into()));
             }
-            if crate::source::files::is_glob(pattern) {
+            if is_glob(pattern) {
                 glob::Pattern::new(pattern).map_err(|e| {
                     invalid(format!(
                         "filter.from_files: {pattern:?} is not a valid glob: {e}"
@@ -725,7 +619,7 @@ impl Settings {
         let exclude = join_patterns("filter.exclude", &raw.filter.exclude).map_err(&invalid)?;
         let mut toolchain_platforms: Vec<String> = Vec::new();
         for platform in &raw.filter.toolchains {
-            if !toolchains::is_platform(platform) {
+            if !toolchain::is_platform(platform) {
                 return Err(invalid(format!(
                     "filter.toolchains: {platform:?} is not a GOOS-GOARCH pair Go releases toolchains for (e.g. \"linux-amd64\", \"darwin-arm64\"; see `go tool dist list`)"
                 )));
@@ -741,7 +635,7 @@ impl Settings {
             Vec::new()
         };
         if !toolchain_platforms.is_empty() {
-            exact.push(toolchains::MODULE.to_string());
+            exact.push(toolchain::MODULE.to_string());
         }
         exact.sort();
         exact.dedup();
@@ -758,10 +652,10 @@ impl Settings {
                 )));
             }
         }
-        if !toolchain_platforms.is_empty() && !filter.wants(toolchains::MODULE) {
+        if !toolchain_platforms.is_empty() && !filter.wants(toolchain::MODULE) {
             return Err(invalid(format!(
                 "filter.toolchains: {} is excluded by filter.exclude, so no toolchain would be mirrored",
-                toolchains::MODULE
+                toolchain::MODULE
             )));
         }
         let index_since = match &raw.upstream.index_since {
@@ -878,15 +772,13 @@ impl Settings {
             },
             output,
             bucket,
-            s3: crate::store::s3::S3Options {
+            s3: bucket::S3Options {
                 endpoint: raw.s3.endpoint.clone(),
                 region: raw.s3.region.clone(),
             },
             state,
             workers: raw.mirror.workers,
             filter,
-            client: SharedClient::default(),
-            origin: SharedOrigin::default(),
             prune: PruneSettings {
                 enabled: raw.prune.enabled,
                 max_delete,
@@ -906,46 +798,6 @@ impl Settings {
 }
 
 impl Settings {
-    /// These settings with a bundle's unpacked tree at `dir` as the only
-    /// upstream: its files for the proxy, its `sumdb/<name>/` for the
-    /// checksum database (read through `file://` URLs). The HTTP client is
-    /// shared; the origin is built afresh for the bundle.
-    pub fn with_bundle_upstream(&self, dir: &Path) -> Result<Settings, String> {
-        let base = Url::from_directory_path(dir)
-            .map_err(|()| format!("`{}` is not an absolute directory path", dir.display()))?;
-        let sumdb = crate::http::join(&base, &format!("sumdb/{}/", self.sumdb.name));
-        let mut s = self.clone();
-        s.proxy = vec![ListEntry {
-            url: base,
-            fallback: crate::http::list::Fallback::NotFound,
-        }];
-        s.sumdb.urls = vec![ListEntry {
-            url: sumdb,
-            fallback: crate::http::list::Fallback::NotFound,
-        }];
-        s.origin = SharedOrigin::default();
-        Ok(s)
-    }
-}
-
-/// The store the tree lives in, built from `mirror.output`.
-impl Settings {
-    /// Opens (creating) the configured store: a local directory, or a bucket.
-    pub fn open_store(
-        &self,
-    ) -> Result<std::sync::Arc<dyn crate::store::Store>, crate::store::StoreError> {
-        if let Some(b) = &self.bucket {
-            return Ok(std::sync::Arc::new(crate::store::s3::S3Store::open(
-                b,
-                &self.s3,
-                &self.output,
-            )?));
-        }
-        Ok(std::sync::Arc::new(crate::store::LocalStore::open(
-            &self.output,
-        )?))
-    }
-
     /// Where the tree lives, for messages: a directory or `s3://bucket/prefix`.
     pub fn output_display(&self) -> String {
         match &self.bucket {
@@ -959,19 +811,16 @@ impl Settings {
 /// mirrors and monitors request: a host-name-like word, nothing that could
 /// leave the directory or hide the file.
 fn check_mirror_name(name: &str) -> Result<String, &'static str> {
-    if name.is_empty() || name.len() > 253 {
-        return Err("must be 1 to 253 characters long");
+    if crate::relpath::is_mirror_name(name) {
+        return Ok(name.to_string());
     }
-    if name.starts_with('.') || name.starts_with('-') {
-        return Err("must not start with '.' or '-'");
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
-    {
-        return Err("may hold only letters, digits, '.', '-' and '_' (it names trace/<name>.json)");
-    }
-    Ok(name.to_string())
+    Err(if name.is_empty() || name.len() > 253 {
+        "must be 1 to 253 characters long"
+    } else if name.starts_with('.') || name.starts_with('-') {
+        "must not start with '.' or '-'"
+    } else {
+        "may hold only letters, digits, '.', '-' and '_' (it names trace/<name>.json)"
+    })
 }
 
 /// The host name, as `hostname` prints it; `gomirror` if it is not usable as
@@ -1058,7 +907,7 @@ fn resolve_existing(path: &Path) -> PathBuf {
 /// `upstream.index_since`: an RFC 3339 time not after `now`, or a duration
 /// before the first run.
 fn parse_index_since(t: &str, now: jiff::Timestamp) -> Result<IndexSince, String> {
-    if crate::source::index::is_rfc3339(t) {
+    if crate::clock::is_rfc3339(t) {
         let at: jiff::Timestamp = t
             .parse()
             .map_err(|e| format!("upstream.index_since: {t:?}: {e}"))?;
@@ -1128,6 +977,11 @@ fn parse_max_delete(t: &str) -> Option<MaxDelete> {
     } else {
         t.parse().ok().map(MaxDelete::Count)
     }
+}
+
+/// Whether a `from_files` entry is a pattern (else a path that must exist).
+pub fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
 }
 
 /// Parses durations like `90s`, `15m`, `12h`, `7d`, `1h 30m`, `2w`, or a bare
@@ -1293,12 +1147,6 @@ include = ["golang.org/x"]
             "https://up.example/tree/"
         );
         assert_eq!(s.upstream_name(), "https://up.example/tree/");
-        let d = s.discovery().unwrap();
-        assert_eq!(d.len(), 1);
-        assert_eq!(
-            d[0].describe(),
-            "the change feed of https://up.example/tree/"
-        );
         assert_eq!((s.feed.segment_entries, s.feed.keep_segments), (1000, 1000));
         // The feed says what was deleted: no rechecks unless asked for.
         assert_eq!(s.prune.recheck_interval, None);
@@ -1339,16 +1187,9 @@ include = ["golang.org/x"]
         assert!(s.filter.wants("golang.org/x/mod"));
         // Exactly the seeds: not their subpaths, not their neighbours.
         assert!(!s.filter.wants("golang.org/x/mod/sub") && !s.filter.wants("golang.org/x/net"));
-        assert_eq!(s.discovery().unwrap().len(), 1);
         let s = off("toolchains = [\"linux-amd64\", \"darwin-arm64\", \"linux-amd64\"]").unwrap();
         assert_eq!(s.toolchains, ["linux-amd64", "darwin-arm64"]);
         assert!(s.filter.wants("golang.org/toolchain") && !s.filter.wants("golang.org/x/mod"));
-        let d = s.discovery().unwrap();
-        assert_eq!(d.len(), 1);
-        assert!(
-            d[0].describe()
-                .starts_with("toolchains (darwin-arm64, linux-amd64)")
-        );
         // Seeds with include patterns must still be wanted by them.
         let s = off("include = [\"golang.org/x\"]\nseed = [\"golang.org/x/mod\"]").unwrap();
         assert!(s.filter.wants("golang.org/x/net"));
@@ -1363,13 +1204,6 @@ include = ["golang.org/x"]
         let s = off("include = []\nfrom_files = [\"projects/*/go.sum\", \"tools.txt\"]").unwrap();
         assert_eq!(s.from_files, ["projects/*/go.sum", "tools.txt"]);
         assert!(!s.filter.wants("golang.org/x/mod"));
-        let d = s.discovery().unwrap();
-        assert_eq!(d.len(), 1);
-        assert!(
-            d[0].describe().starts_with("files ("),
-            "{}",
-            d[0].describe()
-        );
         let err = off("include = []\nfrom_files = [\"projects/[*/go.sum\"]")
             .unwrap_err()
             .to_string();
@@ -1391,7 +1225,6 @@ include = ["golang.org/x"]
         ))
         .unwrap();
         assert!(s.index.is_some() && s.filter.wants("golang.org/toolchain"));
-        assert_eq!(s.discovery().unwrap().len(), 2);
     }
 
     #[test]
@@ -1519,7 +1352,7 @@ include = ["golang.org/x"]
 
     #[test]
     fn readme_configuration_block_is_accepted() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let section = &readme[readme.find("## Configuration").expect("section")..];
         let start = section.find("```toml\n").expect("toml block") + "```toml\n".len();
         let block = &section[start..start + section[start..].find("```").expect("block end")];
@@ -1594,7 +1427,7 @@ include = ["golang.org/x"]
         assert!(err.contains("upstream.index_since"), "{err}");
         let now = 1_795_017_600;
         let since = IndexSince::Ago(Duration::from_secs(u64::MAX)).resolve(now);
-        assert!(crate::source::index::timestamp_cmp(&since, &crate::clock::rfc3339(now)).is_lt());
+        assert!(crate::clock::timestamp_cmp(&since, &crate::clock::rfc3339(now)).is_lt());
         let s =
             cfg(&minimal("").replace("[upstream]", "[upstream]\nindex_since = \"20y\"")).unwrap();
         assert_eq!(

@@ -61,13 +61,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::note::{self, Verifier};
-use super::tile::{self, Tile};
-use super::tlog::{self, Hash, Tree};
 use crate::gomod;
 use crate::http::FetchError;
 use crate::http::list::{Avoid, UpstreamList};
 use crate::store::{Store, StoreError, layout};
+use crate::sumdb::note::{self, Verifier};
+use crate::sumdb::tile::{self, Tile};
+use crate::sumdb::tlog::{self, Hash, Tree};
 
 /// The tile height of sum.golang.org, which the go command assumes.
 pub const TILE_HEIGHT: i32 = 8;
@@ -132,6 +132,14 @@ pub enum SumdbError {
     /// Its files could not be read from or written to the mirror tree.
     #[error("checksum database files: {0}")]
     Store(#[source] StoreError),
+}
+
+/// A checksum-database failure that stops a command keeps its type as the
+/// cause of [`crate::fatal::Fatal::Checksum`].
+impl From<SumdbError> for crate::fatal::Fatal {
+    fn from(e: SumdbError) -> crate::fatal::Fatal {
+        crate::fatal::Fatal::Checksum(Box::new(e))
+    }
 }
 
 impl SumdbError {

@@ -1,0 +1,44 @@
+//! Safe relative paths: the one rule for every tree key and bucket prefix.
+//! A key names a file inside the tree and nothing else: no absolute path, no
+//! `.` or `..`, no empty component, no hidden (dot) name — the store's
+//! internal files and the staging area are dot-directories — and no
+//! backslash or NUL that another layer could read differently.
+
+use std::path::{Component, Path};
+
+/// Whether `rel` is a safe tree-relative path (see the module docs).
+pub fn is_safe(rel: &str) -> bool {
+    if rel.is_empty() || rel.contains('\\') || rel.contains('\0') {
+        return false;
+    }
+    Path::new(rel).components().all(|c| match c {
+        Component::Normal(s) => s
+            .to_str()
+            .is_some_and(|s| !s.is_empty() && !s.starts_with('.')),
+        _ => false,
+    })
+}
+
+/// A checksum database's name as the tree uses it (`sumdb/<name>/…`): one or
+/// more elements of letters, digits and `-._~`, none empty or hidden.
+pub fn is_db_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('/').all(|e| {
+            !e.is_empty()
+                && !e.starts_with('.')
+                && e.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+        })
+}
+
+/// A mirror's name as `trace/<name>.json` carries it (`mirror.name`): a
+/// host-name-like word, nothing that could leave the directory or hide the
+/// file.
+pub fn is_mirror_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+}
