@@ -68,13 +68,8 @@ mod armed {
 
     fn settings() -> &'static Settings {
         SETTINGS.get_or_init(|| {
-            let crash_at = std::env::var("GOMIRROR_CRASH_AT")
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|&n| n > 0);
-            let count_file = std::env::var_os("GOMIRROR_CRASH_COUNT")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from);
+            let crash_at = crate::env::test::crash_at();
+            let count_file = crate::env::test::crash_count_file();
             if count_file.is_some() {
                 // SAFETY: registers a plain function with no preconditions;
                 // `std::process::exit` (how gomirror ends) runs it.

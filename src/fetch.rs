@@ -173,7 +173,7 @@ async fn fetch_and_publish(
                         }
                         Err(VersionError::NotFound(m)) => {
                             let (mid, ver, msg) = (todo.module_id, todo.version.clone(), m.clone());
-                            let grace = state::missing_grace_secs();
+                            let grace = shared.settings.prune.missing_grace_secs();
                             let recorded = db
                                 .call(move |s| {
                                     s.mark_not_found(mid, &ver, &msg, report::now(), grace)

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod context;
 pub mod crashpoint;
 pub mod discover;
+pub mod env;
 pub mod export;
 pub mod fatal;
 pub mod feed;

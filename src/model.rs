@@ -36,17 +36,6 @@ pub struct Published {
     pub zip: bool,
 }
 
-/// How long a version the upstream answers 404/410 for is retried before it
-/// counts as gone: three days, long enough for a lagging proxy or mirror to
-/// catch up. `GOMIRROR_MISSING_GRACE_SECS` overrides it (tests).
-pub fn missing_grace_secs() -> i64 {
-    std::env::var("GOMIRROR_MISSING_GRACE_SECS")
-        .ok()
-        .and_then(|v| v.parse::<i64>().ok())
-        .filter(|v| *v >= 0)
-        .unwrap_or(3 * 24 * 3600)
-}
-
 /// One published version as listing needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Listed {

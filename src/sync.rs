@@ -57,6 +57,7 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
     let started = Instant::now();
     let fresh = || SyncReport {
         dry_run: opts.dry_run,
+        missing_grace: settings.prune.missing_grace,
         ..SyncReport::default()
     };
     let result = runner::run_command(settings, "sync", async |svc| {
@@ -189,17 +190,10 @@ async fn pipeline(
     Ok(())
 }
 
-/// How long a walk of the index runs before downloads start beside it.
-/// `GOMIRROR_TEST_EARLY_FETCH_MS` overrides it in debug builds (tests).
+/// How long a walk of the index runs before downloads start beside it
+/// (a test knob may shorten it).
 fn early_fetch_after() -> Duration {
-    if cfg!(debug_assertions)
-        && let Some(ms) = std::env::var("GOMIRROR_TEST_EARLY_FETCH_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-    {
-        return Duration::from_millis(ms);
-    }
-    Duration::from_secs(5)
+    crate::env::test::early_fetch_after().unwrap_or(Duration::from_secs(5))
 }
 
 /// Downloads what the walk has queued so far, while it goes on: nothing

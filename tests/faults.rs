@@ -150,7 +150,7 @@ fn version_gone_upstream_is_recorded_not_retried() {
         status: 410,
     });
     // Issue 9.7: gone only once missing for the grace period (here: at once).
-    let grace = [("GOMIRROR_MISSING_GRACE_SECS", "0")];
+    let grace = [("GOMIRROR_TEST_MISSING_GRACE_SECS", "0")];
     let r = m.run_env(&["sync"], &grace);
     r.expect(0).contains("1 not on the upstream");
     m.assert_absent(M, &v);

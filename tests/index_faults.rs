@@ -164,7 +164,7 @@ fn a_version_missing_past_the_grace_period_is_gone_and_can_be_retried() {
         path_prefix: format!("/proxy/{}", version_file(M, &v, "zip")),
         status: 410,
     });
-    let grace = [("GOMIRROR_MISSING_GRACE_SECS", "0")];
+    let grace = [("GOMIRROR_TEST_MISSING_GRACE_SECS", "0")];
     m.run_env(&["sync"], &grace)
         .expect(0)
         .contains("given up")

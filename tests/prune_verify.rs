@@ -282,7 +282,7 @@ fn versions_removed_upstream_are_pruned() {
         status: 410,
     });
     // Gone once missing for the grace period (here: at once).
-    let r = m.run_env(&["sync"], &[("GOMIRROR_MISSING_GRACE_SECS", "0")]);
+    let r = m.run_env(&["sync"], &[("GOMIRROR_TEST_MISSING_GRACE_SECS", "0")]);
     r.expect(0)
         .contains("1 no longer there")
         .contains("deleted 1 versions");

@@ -72,10 +72,7 @@ pub fn parse(text: &str) -> Vec<NetrcLine> {
 
 /// The netrc file the go command would read.
 pub fn path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("NETRC").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".netrc"))
+    crate::env::netrc_path()
 }
 
 /// Reads the netrc file; a missing or unreadable one gives no credentials.

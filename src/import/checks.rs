@@ -476,11 +476,7 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
     out.start("unpacking", Some(expected.len() as u64));
     let mut created_dirs: HashSet<PathBuf> = HashSet::new();
     // Debug builds: a pause per file, for tests that signal a long unpack.
-    let pause = cfg!(debug_assertions)
-        .then(|| std::env::var("GOMIRROR_TEST_UNPACK_DELAY_MS").ok())
-        .flatten()
-        .and_then(|v| v.parse::<u64>().ok())
-        .map(std::time::Duration::from_millis);
+    let pause = crate::env::test::unpack_delay();
     for entry in archive.entries().map_err(damaged)? {
         crate::fatal::stop_if_interrupted()?;
         if let Some(p) = pause {

@@ -54,7 +54,7 @@ pub async fn recheck(
         });
     }
     let mut still_there = Vec::new();
-    let grace = state::missing_grace_secs();
+    let grace = settings.prune.missing_grace_secs();
     let note_error = |report: &mut SyncReport, msg: String| {
         report.recheck_errors += 1;
         out.warn(&format!("recheck: {msg}"));

@@ -37,14 +37,7 @@ const BATCH_WAIT: Duration = Duration::from_millis(500);
 /// batches (and so the durability points of a run) the same on every run,
 /// however loaded the machine.
 fn batch_wait() -> Duration {
-    if cfg!(debug_assertions)
-        && let Some(ms) = std::env::var("GOMIRROR_TEST_BATCH_WAIT_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-    {
-        return Duration::from_millis(ms);
-    }
-    BATCH_WAIT
+    crate::env::test::batch_wait().unwrap_or(BATCH_WAIT)
 }
 
 #[derive(Default)]

@@ -35,6 +35,9 @@ pub struct FilesSummary {
 /// What a sync did; printed as the summary and stored in the run log.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SyncReport {
+    /// `prune.missing_grace`, for the summary's words about 404s.
+    #[serde(skip)]
+    pub missing_grace: Duration,
     pub index_pages: u64,
     pub index_lines: u64,
     pub index_new: u64,
@@ -221,9 +224,7 @@ impl SyncReport {
                 "not on the upstream yet: {} this run, {} waiting from earlier runs; asked again with backoff, gone after {} of 404s",
                 self.not_yet,
                 self.missing_waiting,
-                report::duration(Duration::from_secs(
-                    crate::model::missing_grace_secs() as u64
-                ))
+                report::duration(self.missing_grace)
             );
         }
         if self.newly_wanted_modules + self.unwanted_modules > 0 {

@@ -193,6 +193,10 @@ struct RawPrune {
     recheck_batch: u64,
     #[serde(default = "default_true")]
     scan_tree: bool,
+    /// How long a version the upstream answers 404/410 for stays "not
+    /// there yet" before it counts as gone.
+    #[serde(default = "default_missing_grace")]
+    missing_grace: String,
 }
 
 impl Default for RawPrune {
@@ -203,8 +207,13 @@ impl Default for RawPrune {
             recheck_interval: None,
             recheck_batch: default_recheck_batch(),
             scan_tree: true,
+            missing_grace: default_missing_grace(),
         }
     }
+}
+
+fn default_missing_grace() -> String {
+    "3d".to_string()
 }
 
 #[derive(Deserialize)]
@@ -263,6 +272,13 @@ const RECHECK_BOUNDS: Bounds = Bounds {
     min: Duration::ZERO,
     max: YEAR.saturating_mul(10),
     text: "between 0s and 10y (or \"never\")",
+};
+/// A lagging proxy or mirror catches up within hours; less than an hour
+/// would turn one passing 404 into a deletion.
+const MISSING_GRACE_BOUNDS: Bounds = Bounds {
+    min: Duration::from_secs(3600),
+    max: YEAR,
+    text: "between 1h and 1y",
 };
 /// The batch becomes an SQL `LIMIT`; a huge one is no limit at all.
 const RECHECK_BATCH_MAX: u64 = 1_000_000;
@@ -393,9 +409,18 @@ pub struct PruneSettings {
     /// Whether pruning walks the tree for strays (large mirrors may leave this
     /// to a daily `gomirror prune`).
     pub scan_tree: bool,
+    /// How long a version the upstream answers 404/410 for is retried before
+    /// it counts as gone (`prune.missing_grace`, default three days: long
+    /// enough for a lagging proxy or mirror to catch up).
+    pub missing_grace: Duration,
 }
 
 impl PruneSettings {
+    /// [`PruneSettings::missing_grace`] in seconds, as the state database counts.
+    pub fn missing_grace_secs(&self) -> i64 {
+        i64::try_from(self.missing_grace.as_secs()).unwrap_or(i64::MAX)
+    }
+
     /// Published versions last checked at or before this (Unix seconds) are
     /// due a recheck at `now`; `None` when rechecks are off.
     pub fn recheck_cutoff(&self, now: i64) -> Option<i64> {
@@ -696,6 +721,16 @@ impl Settings {
                 .map_err(&invalid)?,
             ),
         };
+        let missing_grace = match crate::env::test::missing_grace() {
+            Some(d) => d,
+            None => bounded_duration(
+                "prune.missing_grace",
+                &raw.prune.missing_grace,
+                &MISSING_GRACE_BOUNDS,
+                "\"3d\"",
+            )
+            .map_err(&invalid)?,
+        };
         if raw.prune.recheck_batch == 0 || raw.prune.recheck_batch > RECHECK_BATCH_MAX {
             return Err(invalid(format!(
                 "prune.recheck_batch must be between 1 and {RECHECK_BATCH_MAX}, not {} (recheck_interval = \"never\" turns rechecks off)",
@@ -785,6 +820,7 @@ impl Settings {
                 recheck_interval,
                 recheck_batch: raw.prune.recheck_batch,
                 scan_tree: raw.prune.scan_tree,
+                missing_grace,
             },
             follow,
             feed: FeedSettings {

@@ -14,6 +14,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::version::{state_code, state_codes};
 use super::{IndexEntry, Result, State, Todo, VersionState, err};
 
 /// A version in the tree that the next bundle carries.
@@ -112,12 +113,20 @@ impl State {
     pub fn export_additions(&self, full: bool) -> Result<Vec<ExportVersion>> {
         self.query_vec(
             "cannot plan the export",
-            "SELECT v.module_id, m.path, v.version, v.state = 4, v.zip_sha256, v.info_sha256, v.mod_h1
+            concat!(
+                "SELECT v.module_id, m.path, v.version, v.state = ",
+                state_code!(Published),
+                ", v.zip_sha256, v.info_sha256, v.mod_h1
                  FROM versions v JOIN modules m ON m.id = v.module_id
                  LEFT JOIN exported e ON e.module_id = v.module_id AND e.version = v.version
-                 WHERE v.in_tree = 1 AND v.state IN (4 /* published */, 6 /* graph-only */)
-                   AND (?1 OR e.module_id IS NULL OR (e.zip = 0 AND v.state = 4))
-                 ORDER BY m.path, v.version",
+                 WHERE v.in_tree = 1 AND v.state IN (",
+                state_codes!(Published, GraphOnly),
+                ")
+                   AND (?1 OR e.module_id IS NULL OR (e.zip = 0 AND v.state = ",
+                state_code!(Published),
+                "))
+                 ORDER BY m.path, v.version"
+            ),
             params![full],
             |r| {
                 Ok(ExportVersion {

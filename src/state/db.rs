@@ -100,10 +100,5 @@ impl Db {
 /// job panic, so tests can show that a crash there is exit 2 with the run
 /// recorded.
 fn test_panic_at() -> Option<usize> {
-    if !cfg!(debug_assertions) {
-        return None;
-    }
-    std::env::var("GOMIRROR_TEST_STATE_PANIC_AT")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    crate::env::test::state_panic_at()
 }

@@ -13,6 +13,7 @@
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
+use super::version::state_codes;
 use super::{IndexEntry, Result, State, VersionState, err};
 
 /// What a feed entry says happened to a version.
@@ -411,9 +412,9 @@ impl State {
             let gone: Vec<(i64, String)> = {
                 let mut q = tx
                     .prepare(
-                        "SELECT v.module_id, v.version FROM versions v JOIN modules m ON m.id = v.module_id
-                         WHERE v.state IN (1, 2, 4, 5)
-                           AND NOT EXISTS (SELECT 1 FROM temp.feed_snapshot s WHERE s.path = m.path AND s.version = v.version)",
+                        concat!("SELECT v.module_id, v.version FROM versions v JOIN modules m ON m.id = v.module_id
+                         WHERE v.state IN (", state_codes!(Pending, Failed, Published, Missing), ")
+                           AND NOT EXISTS (SELECT 1 FROM temp.feed_snapshot s WHERE s.path = m.path AND s.version = v.version)"),
                     )
                     .map_err(e)?;
                 q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))

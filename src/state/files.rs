@@ -11,6 +11,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::version::{state_code, state_codes};
 use super::{Result, State, VersionState, err};
 
 /// One version a file names.
@@ -196,9 +197,13 @@ impl State {
         // Neither named nor wanted by the filter: stop fetching it.
         stats.dropped = tx
             .execute(
-                "UPDATE versions SET state = ?1
-                 WHERE state IN (1 /* pending */, 2 /* failed */, 5 /* missing */) AND named = 0
-                   AND module_id IN (SELECT id FROM modules WHERE wanted = 0)",
+                concat!(
+                    "UPDATE versions SET state = ?1
+                 WHERE state IN (",
+                    state_codes!(Pending, Failed, Missing),
+                    ") AND named = 0
+                   AND module_id IN (SELECT id FROM modules WHERE wanted = 0)"
+                ),
                 params![VersionState::Seen],
             )
             .map_err(e)? as u64;
@@ -235,14 +240,20 @@ impl State {
     pub fn file_counts(&self) -> Result<Vec<FileCounts>> {
         self.query_vec(
             "cannot count named versions",
-            "SELECT f.file, f.kind, count(n.version),
-                    coalesce(sum(CASE WHEN v.in_tree = 1 AND (v.state = 4 OR (v.state = 6 AND n.zip = 0))
+            concat!(
+                "SELECT f.file, f.kind, count(n.version),
+                    coalesce(sum(CASE WHEN v.in_tree = 1 AND (v.state = ",
+                state_code!(Published),
+                " OR (v.state = ",
+                state_code!(GraphOnly),
+                " AND n.zip = 0))
                                       THEN 1 ELSE 0 END), 0),
                     coalesce(sum(CASE WHEN n.zip = 0 THEN 1 ELSE 0 END), 0)
                  FROM named_files f
                  LEFT JOIN named n ON n.file = f.file
                  LEFT JOIN versions v ON v.module_id = n.module_id AND v.version = n.version
-                 GROUP BY f.file, f.kind ORDER BY f.file",
+                 GROUP BY f.file, f.kind ORDER BY f.file"
+            ),
             [],
             |r| {
                 Ok(FileCounts {

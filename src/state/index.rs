@@ -10,6 +10,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::version::{state_code, state_codes};
 use super::{Result, State, VersionState, err};
 
 /// One index entry that passed validation.
@@ -159,27 +160,30 @@ impl State {
                 .map_err(e)?;
             let mut queue = tx
                 .prepare(
-                    "UPDATE versions SET state = ?2, attempts = 0, next_attempt = NULL
-                     WHERE module_id = ?1 AND state IN (0 /* seen */, 3 /* gone */, 5 /* missing */)
+                    concat!("UPDATE versions SET state = ?2, attempts = 0, next_attempt = NULL
+                     WHERE module_id = ?1 AND state IN (", state_codes!(Seen, Gone, Missing), ")
                        AND in_tree = 0
                        AND NOT EXISTS (SELECT 1 FROM feed_withdrawn w
-                                       WHERE w.module_id = versions.module_id AND w.version = versions.version)",
+                                       WHERE w.module_id = versions.module_id AND w.version = versions.version)"),
                 )
                 .map_err(e)?;
             // A graph-only version of a newly wanted module needs its zip now.
             let mut upgrade = tx
-                .prepare(
+                .prepare(concat!(
                     "UPDATE versions SET state = ?2, attempts = 0, next_attempt = NULL
-                     WHERE module_id = ?1 AND state = 6 /* graph-only */",
-                )
+                     WHERE module_id = ?1 AND state = ",
+                    state_code!(GraphOnly)
+                ))
                 .map_err(e)?;
             // What a file still names stays wanted.
             let mut unqueue = tx
-                .prepare(
+                .prepare(concat!(
                     "UPDATE versions SET state = ?2
-                     WHERE module_id = ?1 AND state IN (1 /* pending */, 2 /* failed */, 5 /* missing */)
-                       AND named = 0",
-                )
+                     WHERE module_id = ?1 AND state IN (",
+                    state_codes!(Pending, Failed, Missing),
+                    ")
+                       AND named = 0"
+                ))
                 .map_err(e)?;
             while let Some(row) = rows.next().map_err(e)? {
                 let id: i64 = row.get(0).map_err(e)?;
@@ -255,10 +259,14 @@ impl State {
     pub fn backfill_page(&self, module_id: i64, after: &str, limit: usize) -> Result<Vec<String>> {
         self.query_vec(
             "cannot list versions",
-            "SELECT version FROM versions
-                 WHERE module_id = ?1 AND state IN (0 /* seen */, 3 /* gone */, 5 /* missing */)
+            concat!(
+                "SELECT version FROM versions
+                 WHERE module_id = ?1 AND state IN (",
+                state_codes!(Seen, Gone, Missing),
+                ")
                    AND in_tree = 0 AND version > ?2
-                 ORDER BY version LIMIT ?3",
+                 ORDER BY version LIMIT ?3"
+            ),
             params![module_id, after, limit as i64],
             |r| r.get(0),
         )

@@ -8,12 +8,14 @@
 //! as the numbers [`super::VersionState`] names (the partial indexes below
 //! spell them out: 1 pending, 2 failed, 5 missing).
 
+use super::version::{state_code, state_codes};
 use super::{Result, State, StateError, err};
 
 /// The schema, one migration per entry. Append only.
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: initial schema.
-    r#"
+    concat!(
+        r#"
     CREATE TABLE meta (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -47,7 +49,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         checked_at   INTEGER,
         PRIMARY KEY (module_id, version)
     ) WITHOUT ROWID;
-    CREATE INDEX versions_todo ON versions(state) WHERE state IN (1, 2);
+    CREATE INDEX versions_todo ON versions(state) WHERE state IN ("#,
+        state_codes!(Pending, Failed),
+        r#");
     CREATE INDEX versions_in_tree ON versions(module_id) WHERE in_tree = 1;
     CREATE TABLE cursor (
         id    INTEGER PRIMARY KEY CHECK (id = 1),
@@ -67,7 +71,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
         exit_code INTEGER,
         summary   TEXT
     );
-    "#,
+    "#
+    ),
     // 2: whole-file SHA-256 of the .zip and .info as downloaded, so verify sees
     // byte-level damage that the content hash (h1:) ignores (zip metadata).
     r#"
@@ -76,11 +81,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
     "#,
     // 3: a 404/410 is "not yet" for a bounded time (state 5, since `missing_since`),
     // not "gone" at once: a proxy that has not caught up must not lose versions.
-    r#"
+    concat!(
+        r#"
     ALTER TABLE versions ADD COLUMN missing_since INTEGER;
     DROP INDEX versions_todo;
-    CREATE INDEX versions_todo ON versions(state) WHERE state IN (1, 2, 5);
-    "#,
+    CREATE INDEX versions_todo ON versions(state) WHERE state IN ("#,
+        state_codes!(Pending, Failed, Missing),
+        r#");
+    "#
+    ),
     // 4: what each upstream of the proxy list served, summed over runs, and
     // its last error (URLs stored with credentials masked).
     r#"
@@ -124,7 +133,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // deletions in order, the versions it shows as published (seeded with
     // what the tree holds, so a feed started on an existing mirror is
     // complete), and, when following another mirror, the versions it withdrew.
-    r#"
+    concat!(
+        r#"
     CREATE TABLE feed_entries (
         seq       INTEGER PRIMARY KEY,
         time      TEXT NOT NULL,
@@ -147,10 +157,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         SELECT row_number() OVER (ORDER BY m.path, v.version) - 1,
                strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 1, v.module_id, v.version
         FROM versions v JOIN modules m ON m.id = v.module_id
-        WHERE v.in_tree = 1 AND v.state = 4;
+        WHERE v.in_tree = 1 AND v.state = "#,
+        state_code!(Published),
+        r#";
     INSERT INTO feed_live(module_id, version, seq)
         SELECT module_id, version, seq FROM feed_entries;
-    "#,
+    "#
+    ),
     // 7: air-gapped transfer (`state::bundles`). On the exporting side, the
     // bundles written (numbered) and what the far side holds once it has
     // imported them all: versions (with or without their zip) and tiles. On

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-pub use crate::model::{Listed, Published, Todo, missing_grace_secs};
+pub use crate::model::{Listed, Published, Todo};
 pub use bundles::{ExportRecord, ExportVersion, ImportPosition, ImportRecord};
 pub use feed::{ChangeStats, FeedEntry, FeedHead, FeedOp, FollowCursor};
 pub use files::{FileCounts, NameStats, NamedFile, NamedVersion, PinnedHash};

@@ -13,6 +13,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::version::{state_code, state_codes};
 use super::{Published, Result, State, StateError, Todo, VersionState, err};
 
 /// The work queue at the start of a sync.
@@ -46,16 +47,34 @@ pub fn retry_delay_secs(attempts: i64) -> i64 {
 
 // The state lists are literal so that SQLite uses the partial index
 // `versions_todo` (a bound parameter cannot prove its condition, and neither
-// can `state = 2` alone: SQLite only matches the index's own `IN` term). Without
+// can a single `state = <code>` term: SQLite only matches the index's own `IN` term). Without
 // it each count scans every version: on a mirror that knows the whole index
 // (a million rows), two scans were most of a no-op sync.
-const COUNT_DUE: &str = "SELECT count(*) FROM versions
-     WHERE state IN (1 /* pending */, 2 /* failed */, 5 /* missing */)
-       AND (state = 1 /* pending */ OR ?2 OR next_attempt IS NULL OR next_attempt <= ?1)";
-const COUNT_DEFERRED: &str = "SELECT count(*) FROM versions
-     WHERE state IN (1, 2, 5) AND state = 2 /* failed */ AND NOT ?2 AND next_attempt > ?1";
-const COUNT_MISSING: &str = "SELECT count(*) FROM versions
-     WHERE state IN (1, 2, 5) AND state = 5 /* missing */ AND NOT ?2 AND next_attempt > ?1";
+const COUNT_DUE: &str = concat!(
+    "SELECT count(*) FROM versions
+     WHERE state IN (",
+    state_codes!(Pending, Failed, Missing),
+    ")
+       AND (state = ",
+    state_code!(Pending),
+    " OR ?2 OR next_attempt IS NULL OR next_attempt <= ?1)"
+);
+const COUNT_DEFERRED: &str = concat!(
+    "SELECT count(*) FROM versions
+     WHERE state IN (",
+    state_codes!(Pending, Failed, Missing),
+    ") AND state = ",
+    state_code!(Failed),
+    " AND NOT ?2 AND next_attempt > ?1"
+);
+const COUNT_MISSING: &str = concat!(
+    "SELECT count(*) FROM versions
+     WHERE state IN (",
+    state_codes!(Pending, Failed, Missing),
+    ") AND state = ",
+    state_code!(Missing),
+    " AND NOT ?2 AND next_attempt > ?1"
+);
 
 impl State {
     /// How many versions are due now, how many failed ones wait for their
@@ -100,15 +119,23 @@ impl State {
         let (aid, aver) = after.unwrap_or((-1, ""));
         self.query_vec(
             "cannot list work",
-            "SELECT v.module_id, m.path, v.version, v.attempts,
+            concat!(
+                "SELECT v.module_id, m.path, v.version, v.attempts,
                     NOT (v.named = 1 AND m.wanted = 0), v.named > 0
                  FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE ((v.state IN (1 /* pending */, 2 /* failed */, 5 /* missing */)
-                         AND (v.state = 1 /* pending */ OR ?3 OR v.next_attempt IS NULL OR v.next_attempt <= ?2))
-                        OR (?3 AND v.state = 3 /* gone */ AND v.in_tree = 0 AND m.wanted = 1))
+                 WHERE ((v.state IN (",
+                state_codes!(Pending, Failed, Missing),
+                ")
+                         AND (v.state = ",
+                state_code!(Pending),
+                " OR ?3 OR v.next_attempt IS NULL OR v.next_attempt <= ?2))
+                        OR (?3 AND v.state = ",
+                state_code!(Gone),
+                " AND v.in_tree = 0 AND m.wanted = 1))
                    AND (v.module_id > ?4 OR (v.module_id = ?4 AND v.version > ?5))
                  ORDER BY v.module_id, v.version
-                 LIMIT ?1",
+                 LIMIT ?1"
+            ),
             params![limit as i64, now, retry_failed, aid, aver],
             todo_row,
         )

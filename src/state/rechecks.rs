@@ -9,6 +9,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::queue::todo_row;
+use super::version::state_code;
 use super::{NotFound, Result, State, Todo, VersionState, err, retry_delay_secs};
 
 impl State {
@@ -67,13 +68,17 @@ impl State {
     pub fn due_rechecks(&self, cutoff: i64, limit: u64) -> Result<Vec<Todo>> {
         self.query_vec(
             "cannot list rechecks",
-            "SELECT v.module_id, m.path, v.version, v.attempts,
+            concat!(
+                "SELECT v.module_id, m.path, v.version, v.attempts,
                     NOT (v.named = 1 AND m.wanted = 0), v.named > 0
                  FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.in_tree = 1 AND v.state IN (?3, 6 /* graph-only */)
+                 WHERE v.in_tree = 1 AND v.state IN (?3, ",
+                state_code!(GraphOnly),
+                ")
                    AND (m.wanted = 1 OR v.named > 0)
                    AND (v.checked_at IS NULL OR v.checked_at <= ?1)
-                 ORDER BY v.checked_at LIMIT ?2",
+                 ORDER BY v.checked_at LIMIT ?2"
+            ),
             params![cutoff, limit as i64, VersionState::Published],
             todo_row,
         )
@@ -110,7 +115,14 @@ mod tests {
             .unwrap();
         let t = st.todo_page(None, 10, 0, false).unwrap().remove(0);
         st.conn
-            .execute("UPDATE versions SET state = 4, in_tree = 1", [])
+            .execute(
+                concat!(
+                    "UPDATE versions SET state = ",
+                    state_code!(Published),
+                    ", in_tree = 1"
+                ),
+                [],
+            )
             .unwrap();
         let r = st
             .mark_recheck_not_found(t.module_id, &t.version, "404", 100, 50)
@@ -125,7 +137,14 @@ mod tests {
         assert_eq!(st.counts().unwrap().gone, 1);
         // A recheck that finds it again resets the clock.
         st.conn
-            .execute("UPDATE versions SET state = 4, missing_since = 100", [])
+            .execute(
+                concat!(
+                    "UPDATE versions SET state = ",
+                    state_code!(Published),
+                    ", missing_since = 100"
+                ),
+                [],
+            )
             .unwrap();
         st.mark_checked(&[(t.module_id, t.version.clone())], 200)
             .unwrap();

@@ -8,6 +8,7 @@
 
 use rusqlite::params;
 
+use super::version::state_code;
 use super::{Result, State, VersionState};
 
 /// A failed version, for reports.
@@ -114,10 +115,12 @@ impl State {
             failed: in_state(VersionState::Failed)?,
             missing: in_state(VersionState::Missing)?,
             // Gone versions of unwanted modules are no loss to report.
-            gone: q(
+            gone: q(concat!(
                 "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
-                     WHERE v.state = 3 /* gone */ AND m.wanted = 1",
-            )?,
+                     WHERE v.state = ",
+                state_code!(Gone),
+                " AND m.wanted = 1"
+            ))?,
             graph_only: in_state(VersionState::GraphOnly)?,
             in_tree: q("SELECT count(*) FROM versions WHERE in_tree = 1")?,
             published_bytes: q(

@@ -10,13 +10,18 @@
 
 use rusqlite::params;
 
+use super::version::state_code;
 use super::{Published, Result, State, VersionState, err};
 
 /// The deletion set's condition (with `?1` bound to the gone state): gone
 /// from the upstream; or neither wanted by the filter nor named by a file;
 /// or named for its go.mod alone while its zip is still in the tree.
-const DOOMED: &str = "(v.state = ?1
-      OR (m.wanted = 0 AND (v.named = 0 OR (v.named = 1 AND v.state = 4 /* published */))))";
+const DOOMED: &str = concat!(
+    "(v.state = ?1
+      OR (m.wanted = 0 AND (v.named = 0 OR (v.named = 1 AND v.state = ",
+    state_code!(Published),
+    "))))"
+);
 
 /// A version in the tree, as `verify` reads it back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,12 +61,12 @@ impl State {
         let (aid, aver) = after.unwrap_or((-1, ""));
         self.query_vec(
             "cannot list published versions",
-            "SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
+            concat!("SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
                     v.info_size, v.mod_size, v.zip_size, v.info_mtime, v.mod_mtime, v.zip_mtime, v.record_id,
-                    v.zip_sha256, v.info_sha256, v.state != 6 /* graph-only */
+                    v.zip_sha256, v.info_sha256, v.state != ", state_code!(GraphOnly), "
                  FROM versions v JOIN modules m ON m.id = v.module_id
                  WHERE v.in_tree = 1 AND (v.module_id > ?2 OR (v.module_id = ?2 AND v.version > ?3))
-                 ORDER BY v.module_id, v.version LIMIT ?1",
+                 ORDER BY v.module_id, v.version LIMIT ?1"),
             params![limit as i64, aid, aver],
             |r| {
                 let or_unknown = |i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(-1));
@@ -155,8 +160,12 @@ impl State {
     pub fn zip_only_deletion_count(&self) -> Result<u64> {
         self.conn
             .query_row(
-                "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
-                     WHERE v.in_tree = 1 AND v.state = 4 AND v.named = 1 AND m.wanted = 0",
+                concat!(
+                    "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
+                     WHERE v.in_tree = 1 AND v.state = ",
+                    state_code!(Published),
+                    " AND v.named = 1 AND m.wanted = 0"
+                ),
                 [],
                 |r| r.get::<_, i64>(0),
             )
@@ -240,7 +249,7 @@ impl State {
     pub fn zip_in_tree(&self, module_id: i64, version: &str) -> Result<bool> {
         self.exists(
             &format!("cannot read version {version} of module {module_id}"),
-            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND version = ?2 AND in_tree = 1 AND state != 6)",
+            concat!("SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND version = ?2 AND in_tree = 1 AND state != ", state_code!(GraphOnly), ")"),
             params![module_id, version],
         )
     }

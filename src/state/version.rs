@@ -74,6 +74,49 @@ impl VersionState {
     }
 }
 
+/// A state's stored code as a string literal, for SQL put together with
+/// `concat!`: `concat!("… WHERE state = ", state_code!(Published))`. The
+/// codes must be literal in the statement, not bound parameters, where a
+/// partial index on `state` is to be used (SQLite proves an index's
+/// condition from the statement's text). The one place besides
+/// [`VersionState`] that knows the numbers; a test holds the two together.
+macro_rules! state_code {
+    (Seen) => {
+        "0"
+    };
+    (Pending) => {
+        "1"
+    };
+    (Failed) => {
+        "2"
+    };
+    (Gone) => {
+        "3"
+    };
+    (Published) => {
+        "4"
+    };
+    (Missing) => {
+        "5"
+    };
+    (GraphOnly) => {
+        "6"
+    };
+}
+
+/// Several states' codes, comma-separated, for an SQL `IN (…)` list:
+/// `state_codes!(Pending, Failed)` is `"1, 2"`.
+macro_rules! state_codes {
+    ($first:ident $(, $rest:ident)*) => {
+        concat!(
+            $crate::state::version::state_code!($first)
+            $(, ", ", $crate::state::version::state_code!($rest))*
+        )
+    };
+}
+
+pub(crate) use {state_code, state_codes};
+
 impl std::fmt::Display for VersionState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -95,6 +138,24 @@ impl FromSql for VersionState {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_sql_codes_are_the_stored_codes() {
+        let pairs = [
+            (state_code!(Seen), VersionState::Seen),
+            (state_code!(Pending), VersionState::Pending),
+            (state_code!(Failed), VersionState::Failed),
+            (state_code!(Gone), VersionState::Gone),
+            (state_code!(Published), VersionState::Published),
+            (state_code!(Missing), VersionState::Missing),
+            (state_code!(GraphOnly), VersionState::GraphOnly),
+        ];
+        assert_eq!(pairs.len(), VersionState::ALL.len());
+        for (text, state) in pairs {
+            assert_eq!(text, state.code().to_string(), "{state}");
+        }
+        assert_eq!(state_codes!(Pending, Failed, Missing), "1, 2, 5");
+    }
+
     use super::*;
 
     #[test]
