@@ -360,6 +360,41 @@ fn unknown_to_the_checksum_database_fails_and_is_retried() {
     m.assert_absent(M, &v);
 }
 
+/// Issue 22 (found by reading): a checksum database that cannot answer for
+/// a version (404, or an outage) outranked every proxy's 404, so a version no
+/// upstream serves — a private module not in `sumdb.skip`, say — failed on
+/// every run (exit 1) instead of going missing, then gone.
+#[test]
+fn a_version_no_upstream_serves_goes_missing_whatever_the_checksum_database_says() {
+    for sumdb_status in [404, 503] {
+        let m = Mirror::new(small());
+        let v = first_version(&m);
+        m.upstream.inject(Fault::Status {
+            path_prefix: format!("/proxy/{}/@v/{}.", escape(M), escape(&v)),
+            status: 404,
+        });
+        m.upstream.inject(Fault::Status {
+            path_prefix: format!("/sumdb/lookup/{}@{}", escape(M), escape(&v)),
+            status: sumdb_status,
+        });
+        m.sync()
+            .expect(0)
+            .contains("not on the upstream yet")
+            .contains("; 0 failed;");
+        m.assert_absent(M, &v);
+        // Past the grace period it is gone, still exit 0.
+        let grace = [("GOMIRROR_TEST_MISSING_GRACE_SECS", "0")];
+        m.run_env(&["sync", "--retry-failed"], &grace).expect(0);
+        let status = m.run(&["status", "--json", "--offline"]);
+        let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+        assert_eq!(
+            json["counts"]["gone"], 1,
+            "sumdb {sumdb_status}: {}",
+            status.stdout
+        );
+    }
+}
+
 #[test]
 fn private_modules_skip_the_checksum_database_but_are_checked() {
     let corpus = small().with(ModuleVersionSpec::new("corp.example/private", "v1.0.0"));

@@ -2,7 +2,8 @@
 //! fetch only what is new; the lock; killed runs; status.
 
 use crate::common::*;
-use crate::support::{Corpus, ModuleVersionSpec};
+use crate::support::goformat::unescape;
+use crate::support::{Corpus, Fault, ModuleVersionSpec};
 
 fn corpus() -> Corpus {
     Corpus::generated(4, 3, 7)
@@ -245,4 +246,78 @@ fn at_most_workers_requests_are_in_flight() {
         "{} requests at once",
         m.upstream.max_in_flight()
     );
+}
+
+/// `m@v` for every version file (`.info`) in the tree.
+fn versions_in_tree(m: &Mirror) -> std::collections::BTreeSet<String> {
+    m.tree_files()
+        .iter()
+        .filter_map(|f| {
+            let (module, v) = f.strip_suffix(".info")?.split_once("/@v/")?;
+            Some(format!("{}@{}", unescape(module)?, unescape(v)?))
+        })
+        .collect()
+}
+
+/// Issue 22: what `sync --dry-run` says a sync would fetch and delete is
+/// what the sync then does, from the same state: new versions upstream, a
+/// filter that stops wanting a module, one that starts wanting another
+/// (backfill), and a failed version waiting for its retry.
+#[test]
+fn a_dry_run_and_the_real_run_agree() {
+    let mut m = Mirror::new(corpus());
+    m.cfg.exclude = vec!["example.com/gen/m3".into()];
+    m.cfg.max_delete = "100".into();
+    m.write_config();
+    // One version fails on the first run (and waits for its retry).
+    let failing = "example.com/gen/m1";
+    let v = m
+        .upstream
+        .versions()
+        .into_iter()
+        .find(|(p, _)| p == failing)
+        .unwrap()
+        .1;
+    m.upstream.inject(Fault::Status {
+        path_prefix: format!("/proxy/{}/@v/{}.zip", escape(failing), escape(&v)),
+        status: 500,
+    });
+    m.sync().expect(1);
+    m.upstream.clear_faults();
+    // Then: new versions, one module no longer wanted, one wanted again.
+    m.upstream
+        .add(ModuleVersionSpec::new("example.com/gen/m0", "v1.9.0"));
+    m.upstream
+        .add(ModuleVersionSpec::new("example.com/later", "v0.1.0"));
+    m.cfg.exclude = vec!["example.com/gen/m2".into()];
+    m.write_config();
+
+    let before = versions_in_tree(&m);
+    let dry = m.run(&["sync", "--dry-run", "--retry-failed"]);
+    dry.expect(0);
+    assert_eq!(versions_in_tree(&m), before, "a dry run changed the tree");
+    let said = |verb: &str| -> std::collections::BTreeSet<String> {
+        dry.stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix(verb))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    let (fetch, delete) = (said("fetch "), said("delete "));
+    assert!(
+        fetch.contains("example.com/later@v0.1.0") && fetch.contains(&format!("{failing}@{v}")),
+        "{fetch:?}"
+    );
+    assert!(
+        fetch.iter().any(|f| f.starts_with("example.com/gen/m3@")),
+        "the backfill is planned: {fetch:?}"
+    );
+    assert!(!delete.is_empty(), "the narrowed filter deletes");
+
+    m.run(&["sync", "--retry-failed"]).expect(0);
+    let after = versions_in_tree(&m);
+    let fetched: std::collections::BTreeSet<String> = after.difference(&before).cloned().collect();
+    let deleted: std::collections::BTreeSet<String> = before.difference(&after).cloned().collect();
+    assert_eq!(fetched, fetch, "fetched what the dry run said");
+    assert_eq!(deleted, delete, "deleted what the dry run said");
 }
