@@ -9,13 +9,13 @@
 //! | 3 | another run holds the lock |
 //! | 130, 143 | interrupted by SIGINT, SIGTERM (128 + the signal's number) |
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
 use crate::lock::{LockError, RunLock};
 use crate::report::{self, Reporter, Verbosity};
-use crate::settings::Settings;
+use crate::settings::{ConfigError, Settings};
 use crate::{status, sync, verify};
 
 pub const EXIT_OK: i32 = 0;
@@ -23,12 +23,15 @@ pub const EXIT_PARTIAL: i32 = 1;
 pub const EXIT_FATAL: i32 = 2;
 pub const EXIT_LOCKED: i32 = 3;
 
+/// The configuration file read without `-c`.
+const DEFAULT_CONFIG: &str = "sync.toml";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "gomirror",
     version,
     about = "Keeps a verified mirror of Go modules: a static GOPROXY tree with its checksum database",
-    after_help = "Exit codes: 0 all good, 1 some versions failed / problems remain, 2 fatal (or prune refused), 3 another run holds the lock, 130/143 interrupted by SIGINT/SIGTERM."
+    after_help = "Exit codes: 0 all good, 1 some versions failed / problems remain, 2 fatal (or prune refused), 3 another run holds the lock, 130/143 interrupted by SIGINT/SIGTERM.\n\nDocumentation: README.md (quick start, configuration reference) and docs/ in the gomirror source tree. Sample configurations: sync.toml there (a small mirror to try), examples/production/sync.toml (a server install)."
 )]
 pub struct Cli {
     /// The configuration file.
@@ -186,6 +189,14 @@ fn run(cli: Cli) -> i32 {
         Ok(s) => s,
         Err(e) => {
             print_error(&e);
+            if let ConfigError::Read { source, .. } = &e
+                && source.kind() == std::io::ErrorKind::NotFound
+                && cli.config == Path::new(DEFAULT_CONFIG)
+            {
+                report::errln(format_args!(
+                    "hint: without -c, gomirror reads ./{DEFAULT_CONFIG}; an installed mirror's is usually `-c /etc/gomirror/sync.toml` (a sample: examples/production/sync.toml)"
+                ));
+            }
             return EXIT_FATAL;
         }
     };
@@ -213,7 +224,7 @@ fn run(cli: Cli) -> i32 {
             dry_run,
             retry_failed,
         } => {
-            let lock = match take_lock(&settings) {
+            let lock = match take_lock(&settings, cli.quiet) {
                 Ok(l) => l,
                 Err(code) => return code,
             };
@@ -239,7 +250,7 @@ fn run(cli: Cli) -> i32 {
             dry_run,
             dir,
         } => {
-            let lock = match take_lock(&settings) {
+            let lock = match take_lock(&settings, cli.quiet) {
                 Ok(l) => l,
                 Err(code) => return code,
             };
@@ -268,7 +279,7 @@ fn run(cli: Cli) -> i32 {
             }
         }
         Command::Import { dry_run, bundle } => {
-            let lock = match take_lock(&settings) {
+            let lock = match take_lock(&settings, cli.quiet) {
                 Ok(l) => l,
                 Err(code) => return code,
             };
@@ -286,7 +297,7 @@ fn run(cli: Cli) -> i32 {
             code
         }
         Command::Verify { repair, quick } => {
-            let lock = match take_lock(&settings) {
+            let lock = match take_lock(&settings, cli.quiet) {
                 Ok(l) => l,
                 Err(code) => return code,
             };
@@ -306,7 +317,7 @@ fn run(cli: Cli) -> i32 {
             }
         }
         Command::Prune { dry_run, force } => {
-            let lock = match take_lock(&settings) {
+            let lock = match take_lock(&settings, cli.quiet) {
                 Ok(l) => l,
                 Err(code) => return code,
             };
@@ -342,11 +353,17 @@ fn print_block(text: &str) {
     }
 }
 
-fn take_lock(settings: &Settings) -> Result<RunLock, i32> {
+/// The run lock, or the exit code to end with. Under `-q` a lock held by
+/// another run is not news (exit 3 alone): a cron line every five minutes
+/// during a long first sync would otherwise mail each time, though the
+/// systemd unit counts exit 3 as success.
+fn take_lock(settings: &Settings, quiet: bool) -> Result<RunLock, i32> {
     match RunLock::acquire(&settings.state) {
         Ok(l) => Ok(l),
         Err(e @ LockError::Busy { .. }) => {
-            report::errln(format_args!("error: {e}"));
+            if !quiet {
+                report::errln(format_args!("error: {e}"));
+            }
             Err(EXIT_LOCKED)
         }
         Err(e) => {

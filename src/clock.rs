@@ -101,6 +101,23 @@ fn timestamp(secs: i64) -> jiff::Timestamp {
     );
     jiff::Timestamp::from_second(secs).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
+/// Serde: Unix seconds written as RFC 3339 (`status --json` shows every
+/// time in one form).
+pub fn serialize_rfc3339<S: serde::Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*secs))
+}
+
+/// [`serialize_rfc3339`] for an optional time (`null` when absent).
+pub fn serialize_rfc3339_opt<S: serde::Serializer>(
+    secs: &Option<i64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match secs {
+        Some(t) => s.serialize_some(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
 /// `2m 05s`, `3.2s`. Ours, not `indicatif::HumanDuration`: that one rounds to
 /// a single unit ("2 minutes" for 2m 59s, "0 seconds" for 0.4s), too coarse
 /// for a summary that operators compare from run to run.

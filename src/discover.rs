@@ -25,6 +25,9 @@ pub async fn discover_all(
     intake: &mut dyn Intake,
 ) -> Result<(), Fatal> {
     for source in sources {
+        source.preflight().map_err(Fatal::from)?;
+    }
+    for source in sources {
         source.discover(intake).await.map_err(Fatal::from)?;
     }
     Ok(())

@@ -40,7 +40,12 @@ pub enum Fatal {
     Stopped(String),
     /// SIGINT or SIGTERM stopped the run (see [`crate::interrupt`]).
     #[error("interrupted by {}: stopped before the end; the next run carries on", crate::interrupt::name(*signal))]
-    Interrupted { signal: i32 },
+    Interrupted {
+        signal: i32,
+        /// Bytes received from the upstreams before the stop (the runner
+        /// fills it in: the work that counted them may have been dropped).
+        received: u64,
+    },
 }
 
 impl Fatal {
@@ -69,7 +74,7 @@ impl Fatal {
     /// or 128 + the signal's number for an interrupted run.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Fatal::Interrupted { signal } => crate::interrupt::exit_code(*signal),
+            Fatal::Interrupted { signal, .. } => crate::interrupt::exit_code(*signal),
             _ => 2,
         }
     }
@@ -104,7 +109,10 @@ pub fn render_chain(e: &dyn std::error::Error) -> String {
 /// runner's own wait for the signal cannot reach.
 pub fn stop_if_interrupted() -> Result<(), Fatal> {
     match crate::interrupt::received() {
-        Some(signal) => Err(Fatal::Interrupted { signal }),
+        Some(signal) => Err(Fatal::Interrupted {
+            signal,
+            received: 0,
+        }),
         None => Ok(()),
     }
 }

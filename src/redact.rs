@@ -34,8 +34,30 @@ const PLAIN_QUERY_KEYS: &[&str] = &["since", "limit"];
 pub fn redact(url: &str) -> String {
     match Url::parse(url) {
         Ok(u) => redact_url(&u),
-        Err(_) => "<unparsable URL>".to_string(),
+        Err(_) => redact_unparsed(url),
     }
+}
+
+/// What was typed where a URL was expected but none parses: shown so the
+/// user sees the mistake, with whatever could be a secret masked all the
+/// same — a user-info part (before the last `@` of the authority) and the
+/// query.
+fn redact_unparsed(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(i) => text.split_at(i + 3),
+        None => ("", text),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(i) => format!("{MASK}@{}", &authority[i + 1..]),
+        None => authority.to_string(),
+    };
+    let path = match path.find('?') {
+        Some(i) => format!("{}?{MASK}", &path[..i]),
+        None => path.to_string(),
+    };
+    format!("{scheme}{authority}{path}")
 }
 
 /// [`redact`] for a URL already parsed.

@@ -28,6 +28,15 @@ pub fn run_command<T: Outcome>(
     command: &str,
     work: impl AsyncFnOnce(&Services) -> Result<T, Fatal>,
 ) -> Result<T, Fatal> {
+    // Only the commands that fill a mirror make its state database; the
+    // others on a mirror that never synced would check an empty one and
+    // report "0 problems".
+    if !matches!(command, "sync" | "import") && !settings.state.exists() {
+        return Err(Fatal::stopped(format!(
+            "no state database at `{}`: this mirror has not synced yet (run `gomirror sync` first)",
+            settings.state.display()
+        )));
+    }
     let runtime = runtime()?;
     runtime.block_on(async {
         crate::interrupt::listen(say);
@@ -45,7 +54,15 @@ pub fn run_command<T: Outcome>(
                 crate::interrupt::wait().await;
                 tokio::time::sleep(crate::interrupt::GRACE).await;
                 crate::interrupt::received().unwrap_or(libc::SIGTERM)
-            } => Err(Fatal::Interrupted { signal }),
+            } => Err(Fatal::Interrupted { signal, received: 0 }),
+        };
+        // What was received before a stop, whichever way the work ended.
+        let result = match result {
+            Err(Fatal::Interrupted { signal, .. }) => Err(Fatal::Interrupted {
+                signal,
+                received: svc.upstreams.http.bytes_received(),
+            }),
+            other => other,
         };
         drop(svc);
         let (code, summary) = match &result {
@@ -53,11 +70,12 @@ pub fn run_command<T: Outcome>(
                 outcome.exit_code(),
                 serde_json::to_value(outcome).unwrap_or_default(),
             ),
-            Err(Fatal::Interrupted { signal }) => (
+            Err(Fatal::Interrupted { signal, received }) => (
                 crate::interrupt::exit_code(*signal),
                 serde_json::json!({
                     "interrupted": crate::interrupt::name(*signal),
                     "fatal": result.as_ref().err().map(Fatal::render),
+                    "bytes": received,
                 }),
             ),
             Err(e) => (e.exit_code(), serde_json::json!({ "fatal": e.render() })),

@@ -72,11 +72,13 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
             pipeline(settings, opts, out, &mut report, svc).await
         }
         .await;
+        // Counted whichever way the pipeline ended (an interrupted run too).
+        report.bytes = svc.upstreams.http.bytes_received();
         // A display left running by an early error is cleared before the summary.
         out.finish();
         match outcome {
             Ok(()) => {}
-            Err(Fatal::Interrupted { signal }) => {
+            Err(Fatal::Interrupted { signal, .. }) => {
                 report.interrupted = Some(signal);
                 // The abandoned downloads' files are removed as their workers
                 // drop; one whose write was in flight on the blocking pool can
@@ -91,8 +93,9 @@ pub fn run(settings: &Settings, opts: &SyncOptions, out: &Reporter, _lock: &RunL
         Ok(report)
     });
     result.unwrap_or_else(|e| match e {
-        Fatal::Interrupted { signal } => SyncReport {
+        Fatal::Interrupted { signal, received } => SyncReport {
             interrupted: Some(signal),
+            bytes: received,
             seconds: started.elapsed().as_secs_f64(),
             ..fresh()
         },
@@ -185,7 +188,6 @@ async fn pipeline(
     }
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
-    report.bytes = svc.upstreams.http.bytes_received();
     report.tree = Some(write_trace(settings, db, tree, report.published).await?);
     Ok(())
 }

@@ -139,19 +139,25 @@ impl VerifyReport {
     pub fn render(&self) -> String {
         use std::fmt::Write;
         let mut s = String::new();
-        let rate = if self.seconds > 0.0 {
-            self.zip_bytes as f64 / self.seconds / 1e6
+        let took = report::duration(std::time::Duration::from_secs_f64(self.seconds));
+        // --quick compares sizes and times: it reads no zip, so it has no rate.
+        let read = if self.quick {
+            format!("sizes and modification times checked in {took}")
+        } else if self.seconds > 0.0 && self.zip_bytes > 0 {
+            format!(
+                "{} of zips in {took} ({:.0} MB/s)",
+                report::bytes(self.zip_bytes),
+                self.zip_bytes as f64 / self.seconds / 1e6
+            )
         } else {
-            0.0
+            format!("{} of zips in {took}", report::bytes(self.zip_bytes))
         };
         let _ = writeln!(
             s,
-            "gomirror verify{}: {} versions in {} modules, {} of zips in {} ({rate:.0} MB/s); {}",
+            "gomirror verify{}: {} in {}, {read}; {}",
             if self.quick { " --quick" } else { "" },
-            self.versions,
-            self.modules,
-            report::bytes(self.zip_bytes),
-            report::duration(std::time::Duration::from_secs_f64(self.seconds)),
+            report::count(self.versions, "version"),
+            report::count(self.modules, "module"),
             self.problems.count_phrase(),
         );
         if self.repair_attempted {

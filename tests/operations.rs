@@ -294,7 +294,7 @@ fn quiet_is_silent_on_a_clean_run_and_loud_on_failure() {
     });
     let r = m.run(&["-q", "sync"]);
     r.expect(1);
-    assert!(r.stdout.starts_with("gomirror sync: done:"), "{}", r.stdout);
+    assert!(r.stdout.starts_with("gomirror sync: done, with problems:"), "{}", r.stdout);
     assert!(r.stdout.contains("1 failed"), "{}", r.stdout);
     let errors: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(errors.len(), 1, "each failure once: {}", r.stderr);
@@ -409,6 +409,13 @@ fn sigterm_mid_sync_stops_cleanly_and_a_rerun_converges() {
     let run = &status["runs"][0];
     assert_eq!(run["exit_code"], 143, "{run}");
     assert_eq!(run["summary"]["interrupted"], "SIGTERM", "{run}");
+    // Issue 24: what was received before the stop is counted, in the
+    // summary and in the run log (it said `0 B` though status showed MiB).
+    assert!(
+        run["summary"]["bytes"].as_u64().unwrap_or(0) > 0,
+        "the run log has the bytes received: {run}"
+    );
+    assert!(!stdout.contains("(0 B received)"), "{stdout}");
     let text = read(&metrics);
     assert_promtool_clean(&text);
     assert_eq!(

@@ -90,7 +90,7 @@ fn assert_last_run(m: &Mirror, command: &str, exit: i64) -> serde_json::Value {
         "the run was not recorded: {status:#}"
     );
     assert!(
-        run["finished"].is_i64(),
+        run["finished"].is_string(),
         "the run did not finish: {status:#}"
     );
     status
@@ -409,4 +409,134 @@ fn status_output() {
     let r = m.run(&["status"]);
     r.expect(0);
     assert_output(&m, "status_after_sync", &r);
+}
+
+// ---- cron mail (issue 24) --------------------------------------------------
+// What `-q` lets through is what cron mails: each case is a snapshot.
+
+#[test]
+fn cron_mail_is_empty_while_another_run_holds_the_lock() {
+    let m = Mirror::with(small(), FakeOptions::default(), one_worker());
+    let lock = File::create(m.dir.path().join("state.db.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let r = m.run(&["-q", "sync"]);
+    r.expect(3);
+    assert_output(&m, "cron_lock_held", &r);
+    // Without -q a person is told.
+    m.run(&["sync"])
+        .expect(3)
+        .contains("another gomirror run holds the lock");
+}
+
+#[test]
+fn cron_mail_of_a_refused_prune_is_a_few_lines() {
+    // A mirror of many versions whose filter suddenly wants almost none.
+    let mut m = Mirror::with(
+        Corpus::generated(30, 3, 5),
+        FakeOptions::default(),
+        one_worker(),
+    );
+    m.cfg.max_delete = "5".into();
+    m.write_config();
+    m.sync().expect(0);
+    m.cfg.include = vec![M.into()];
+    m.write_config();
+    let r = m.run(&["-q", "sync"]);
+    r.expect(2);
+    assert!(
+        r.all().lines().count() < 15,
+        "a refusal is a few lines, not the deletion set:\n{}",
+        r.all()
+    );
+    assert_output(&m, "cron_prune_refused", &r);
+}
+
+#[test]
+fn configuration_errors_show_what_was_typed_and_check_before_any_request() {
+    let mut m = Mirror::with(small(), FakeOptions::default(), one_worker());
+    // A proxy without its scheme.
+    m.cfg.proxy = Some("proxy.golang.org".into());
+    m.write_config();
+    let r = m.run(&["sync"]);
+    r.expect(2);
+    assert_output(&m, "config_url_without_scheme", &r);
+    // A number written as a string.
+    m.cfg.proxy = None;
+    m.cfg.extra = String::new();
+    m.write_config();
+    let text = std::fs::read_to_string(m.config_path())
+        .unwrap()
+        .replace("workers = 1", "workers = \"16\"");
+    std::fs::write(m.config_path(), text).unwrap();
+    let r = m.run(&["sync"]);
+    r.expect(2);
+    assert_output(&m, "config_number_in_quotes", &r);
+    // A project file that is missing is named before any request is made
+    // (the seed would be listed over the network first otherwise).
+    m.cfg.seed = vec![M.into()];
+    m.cfg.extra = String::new();
+    m.write_config();
+    let text = std::fs::read_to_string(m.config_path()).unwrap().replace(
+        "[filter]\n",
+        "[filter]\nfrom_files = [\"projects/app/go.sum\"]\n",
+    );
+    std::fs::write(m.config_path(), text).unwrap();
+    m.upstream.clear_request_log();
+    let r = m.run(&["sync"]);
+    r.expect(2);
+    assert_output(&m, "config_missing_project_file", &r);
+    assert!(
+        m.upstream.request_log().is_empty(),
+        "requests before the check: {:?}",
+        m.upstream.request_log()
+    );
+}
+
+#[test]
+fn commands_on_a_mirror_that_never_synced_say_so() {
+    let m = Mirror::with(small(), FakeOptions::default(), one_worker());
+    for cmd in ["verify", "prune"] {
+        let r = m.run(&[cmd]);
+        r.expect(2);
+        assert_output(&m, &format!("never_synced_{cmd}"), &r);
+    }
+    assert!(
+        !m.dir.path().join("state.db").exists(),
+        "no state database was created"
+    );
+    // No configuration where the default is read: a hint at the usual place.
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_gomirror"))
+        .arg("status")
+        .current_dir(empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("-c /etc/gomirror/sync.toml"),
+        "a hint at the installed config: {stderr}"
+    );
+}
+
+#[test]
+fn one_form_for_times_and_words_that_agree_with_their_numbers() {
+    let m = Mirror::with(
+        Corpus::generated(1, 1, 3),
+        FakeOptions::default(),
+        one_worker(),
+    );
+    m.sync().expect(0);
+    let status = m.status();
+    let run = &status["runs"][0];
+    for key in ["started", "finished"] {
+        let t = run[key].as_str().unwrap_or_else(|| panic!("{key}: {run}"));
+        assert!(
+            t.ends_with('Z') && t.contains('T'),
+            "{key} is RFC 3339: {t}"
+        );
+    }
+    let r = m.run(&["verify", "--quick"]);
+    r.expect(0);
+    assert_output(&m, "verify_quick_one_module", &r);
 }

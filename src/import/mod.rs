@@ -223,7 +223,7 @@ pub fn run(
         tokio::task::block_in_place(|| remove_unpacked(settings));
         match outcome {
             Ok(()) => {}
-            Err(Fatal::Interrupted { signal }) => r.interrupted = Some(signal),
+            Err(Fatal::Interrupted { signal, .. }) => r.interrupted = Some(signal),
             Err(e) => r.fatal = Some(e.render()),
         }
         r.failed = r.refused.len() as u64;
@@ -235,7 +235,7 @@ pub fn run(
         Err(e) => {
             remove_unpacked(settings);
             match e {
-                Fatal::Interrupted { signal } => report.interrupted = Some(signal),
+                Fatal::Interrupted { signal, .. } => report.interrupted = Some(signal),
                 e => report.fatal = Some(e.render()),
             }
             report.seconds = started.elapsed().as_secs_f64();

@@ -257,6 +257,9 @@ impl runner::Outcome for PruneSummary {
     }
 }
 
+/// How many deletions a refusal names.
+const REFUSAL_SAMPLE: usize = 5;
+
 /// Plans and (unless `dry_run`) carries out a prune, under the caller's lock.
 pub async fn run_with_db(
     settings: &Settings,
@@ -283,6 +286,7 @@ pub async fn run_with_db(
         refused: false,
         dry_run,
         files_deleted: 0,
+        sample: Vec::new(),
     };
     if plan.size() == 0 {
         return Ok(summary);
@@ -290,7 +294,8 @@ pub async fn run_with_db(
     // A version that only loses its zip stays in the mirror.
     let empties_mirror = plan.total_versions > 0
         && plan.versions.saturating_sub(plan.zip_only) >= plan.total_versions;
-    if dry_run || (!force && (plan.size() > limit || empties_mirror)) {
+    if dry_run {
+        // The whole deletion set, a page at a time: it is what was asked for.
         let mut after: Option<(String, String)> = None;
         loop {
             let a = after.clone();
@@ -310,9 +315,30 @@ pub async fn run_with_db(
         for d in &plan.stray_dirs {
             crate::report::outln(format_args!("delete stray directory {d}/"));
         }
-        if !dry_run {
-            summary.refused = true;
-            out.error(&summary.render_line());
+        return Ok(summary);
+    }
+    if !force && (plan.size() > limit || empties_mirror) {
+        // A refusal repeats on every run until someone acts: a few lines
+        // (the counts, the first names, what to run), never the whole set.
+        summary.refused = true;
+        let first = db.call(|s| doomed_page(s, None)).await?;
+        summary.sample = first
+            .iter()
+            .map(|d| format!("{}@{}", d.module, d.version))
+            .chain(plan.stray_files.iter().map(|f| format!("stray file {f}")))
+            .chain(
+                plan.stray_dirs
+                    .iter()
+                    .map(|d| format!("stray directory {d}/")),
+            )
+            .take(REFUSAL_SAMPLE)
+            .collect();
+        let mut lines = summary.render_refusal().into_iter();
+        if let Some(first) = lines.next() {
+            out.error(&first);
+        }
+        for line in lines {
+            crate::report::errln(line);
         }
         return Ok(summary);
     }

@@ -205,6 +205,15 @@ pub fn bytes(n: u64) -> String {
 
 pub use crate::clock::duration;
 
+/// `1 module`, `2 modules`: a count with its noun (an `s` for other than one).
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// What became of a standard stream.
 #[derive(Debug, Default)]
 enum StreamState {

@@ -118,6 +118,18 @@ impl SyncReport {
         }
     }
 
+    /// The first word of the summary, saying what the exit code says.
+    fn headline(&self) -> String {
+        let refused = self.pruned.as_ref().is_some_and(|p| p.refused);
+        match (&self.fatal, self.interrupted) {
+            (Some(_), _) => "STOPPED:".to_string(),
+            (None, _) if refused => "PRUNE REFUSED:".to_string(),
+            (None, Some(sig)) => format!("INTERRUPTED by {}:", crate::interrupt::name(sig)),
+            (None, None) if self.exit_code() == 1 => "done, with problems:".to_string(),
+            (None, None) => "done:".to_string(),
+        }
+    }
+
     /// What goes to stderr after the summary: the error that stopped the
     /// run, as `error:` and indented `Caused by:` lines.
     pub fn render_errors(&self) -> Vec<String> {
@@ -141,11 +153,7 @@ impl SyncReport {
         let _ = writeln!(
             s,
             "gomirror sync: {} {verb} {} new version{} in {} ({} received); {} failed; {} not on the upstream{}",
-            match (&self.fatal, self.interrupted) {
-                (Some(_), _) => "STOPPED:".to_string(),
-                (None, Some(sig)) => format!("INTERRUPTED by {}:", crate::interrupt::name(sig)),
-                (None, None) => "done:".to_string(),
-            },
+            self.headline(),
             if self.dry_run {
                 self.attempted
             } else {
@@ -175,8 +183,11 @@ impl SyncReport {
             String::new()
         };
         // No page read means no index feed (`upstream.index = "off"`): the
-        // new entries came from seeds and toolchains.
-        let _ = if self.index_pages == 0 {
+        // new entries came from seeds and toolchains. A run stopped before
+        // discovery found anything says nothing about it.
+        let _ = if self.fatal.is_some() && self.index_pages == 0 && self.index_new == 0 {
+            Ok(())
+        } else if self.index_pages == 0 {
             writeln!(
                 s,
                 "discover: {} new entries ({} wanted) from seeds and toolchains; no index feed{invalid}",
@@ -375,6 +386,9 @@ pub struct PruneSummary {
     pub refused: bool,
     pub dry_run: bool,
     pub files_deleted: u64,
+    /// When refused: the first deletions it would have made.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<String>,
 }
 
 impl PruneSummary {
@@ -393,14 +407,36 @@ impl PruneSummary {
             } else {
                 "that would empty the mirror".to_string()
             };
-            format!(
-                "prune: REFUSED to delete {what}: {why}; nothing was deleted (use `gomirror prune --force` if this is intended)"
-            )
+            format!("prune: REFUSED to delete {what}: {why}; nothing was deleted")
         } else if self.dry_run {
             format!("prune (dry run): would delete {what}")
         } else {
             format!("prune: deleted {what} ({} files)", self.files_deleted)
         }
+    }
+
+    /// A refusal in a few lines: what and why, the first deletions, what
+    /// to run. It repeats on every run until someone acts, so it stays short
+    /// whatever the size of the deletion set.
+    pub fn render_refusal(&self) -> Vec<String> {
+        let total = self.versions + self.stray_files + self.stray_dirs;
+        let mut lines = vec![self.render_line()];
+        if !self.sample.is_empty() {
+            let more = total.saturating_sub(self.sample.len() as u64);
+            lines.push(format!(
+                "  first: {}{}",
+                self.sample.join(", "),
+                if more > 0 {
+                    format!(", and {more} more")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        lines.push(
+            "  every deletion: `gomirror prune --dry-run`; to go ahead: `gomirror prune --force`, or raise prune.max_delete".to_string(),
+        );
+        lines
     }
 }
 

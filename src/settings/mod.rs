@@ -490,7 +490,8 @@ impl Settings {
             path: path.to_path_buf(),
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| invalid(plain_words(&e.to_string())))?;
 
         let proxy = parse_list("upstream.proxy", &raw.upstream.proxy, parse_url)
             .map_err(&invalid)?
@@ -977,8 +978,50 @@ fn bounded_duration(
     Ok(d)
 }
 
+/// A TOML error in the words a user of `sync.toml` reads: serde names Rust
+/// types (`expected usize`); the user wrote `workers = "16"`.
+fn plain_words(message: &str) -> String {
+    let mut m = message.to_string();
+    for (rust, plain) in [
+        (
+            "expected usize",
+            "expected a whole number, written without quotes (workers = 16)",
+        ),
+        (
+            "expected u64",
+            "expected a whole number, written without quotes",
+        ),
+        (
+            "expected i64",
+            "expected a whole number, written without quotes",
+        ),
+        (
+            "expected u32",
+            "expected a whole number, written without quotes",
+        ),
+        (
+            "expected a boolean",
+            "expected true or false, written without quotes",
+        ),
+        ("expected a sequence", "expected a list: [\"a\", \"b\"]"),
+    ] {
+        m = m.replace(rust, plain);
+    }
+    m
+}
+
 fn parse_url(key: &str, s: &str) -> Result<Url, String> {
-    let url = Url::parse(s).map_err(|e| format!("{key}: invalid URL {:?}: {e}", redact(s)))?;
+    let url = Url::parse(s).map_err(|e| {
+        let hint = if !s.contains("://") && !s.trim().is_empty() {
+            format!(
+                " (a URL starts with its scheme: did you mean {:?}?)",
+                redact(&format!("https://{}", s.trim()))
+            )
+        } else {
+            String::new()
+        };
+        format!("{key}: {:?} is not a URL: {e}{hint}", redact(s))
+    })?;
     match url.scheme() {
         "http" | "https" => {}
         other => {

@@ -84,24 +84,31 @@ impl FromFiles {
             .to_string()
     }
 
+    /// A file named by path (not a pattern) that is missing, or not a
+    /// regular file: found before any source makes a request.
+    fn check_named(&self, pattern: &str) -> Result<PathBuf, SourceError> {
+        let full = self.base.join(pattern);
+        if full.is_file() {
+            return Ok(full);
+        }
+        Err(SourceError::File {
+            file: pattern.to_string(),
+            line: None,
+            message: if full.exists() {
+                "filter.from_files names it, but it is not a regular file".into()
+            } else {
+                "filter.from_files names it, but it does not exist".into()
+            },
+        })
+    }
+
     /// The files the patterns name, in pattern order, each once.
     fn expand(&self, intake: &mut dyn Intake) -> Result<Vec<PathBuf>, SourceError> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for pattern in &self.patterns {
-            let full = self.base.join(pattern);
             if !is_glob(pattern) {
-                if !full.is_file() {
-                    return Err(SourceError::File {
-                        file: pattern.clone(),
-                        line: None,
-                        message: if full.exists() {
-                            "filter.from_files names it, but it is not a regular file".into()
-                        } else {
-                            "filter.from_files names it, but it does not exist".into()
-                        },
-                    });
-                }
+                let full = self.check_named(pattern)?;
                 if seen.insert(full.clone()) {
                     out.push(full);
                 }
@@ -495,6 +502,13 @@ async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
 }
 
 impl Discovery for FromFiles {
+    fn preflight(&self) -> Result<(), SourceError> {
+        for pattern in self.patterns.iter().filter(|p| !is_glob(p)) {
+            self.check_named(pattern)?;
+        }
+        Ok(())
+    }
+
     fn describe(&self) -> String {
         format!("files ({})", self.patterns.join(", "))
     }

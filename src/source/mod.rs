@@ -188,6 +188,12 @@ fn no_feed(what: &str) -> SourceError {
 pub trait Discovery {
     /// For messages: what this source is.
     fn describe(&self) -> String;
+    /// What can be checked before any source makes a request (a project
+    /// file that is missing): every source's preflight runs before the
+    /// first walk.
+    fn preflight(&self) -> Result<(), SourceError> {
+        Ok(())
+    }
     /// Walks the source, offering its versions to `intake` batch by batch
     /// (never the whole walk at once).
     fn discover<'a>(

@@ -39,6 +39,7 @@ pub struct ExportRecord {
     pub id: String,
     pub previous: Option<String>,
     pub full: bool,
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
     pub created: i64,
     pub path: String,
     pub versions: u64,
@@ -55,6 +56,7 @@ pub struct ImportRecord {
     pub mirror_id: String,
     pub mirror_name: String,
     pub full: bool,
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
     pub imported: i64,
     pub versions: u64,
     pub deletions: u64,

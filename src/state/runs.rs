@@ -17,6 +17,7 @@ pub struct Failure {
     pub path: String,
     pub version: String,
     pub attempts: i64,
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339_opt")]
     pub next_attempt: Option<i64>,
     pub error: String,
 }
@@ -44,7 +45,9 @@ pub struct Counts {
 pub struct RunRecord {
     pub id: i64,
     pub command: String,
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
     pub started: i64,
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339_opt")]
     pub finished: Option<i64>,
     pub exit_code: Option<i64>,
     pub summary: Option<serde_json::Value>,

@@ -17,8 +17,10 @@ pub struct UpstreamRecord {
     pub failures: i64,
     /// Bodies refused: they failed verification.
     pub refused: i64,
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339_opt")]
     pub last_used: Option<i64>,
     pub last_error: Option<String>,
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339_opt")]
     pub last_error_at: Option<i64>,
 }
 
