@@ -25,6 +25,7 @@ use crate::source::proxy::ProxyOrigin;
 use crate::source::seeds::Seeds;
 use crate::source::toolchains::{self, Toolchains};
 use crate::source::{Discovery, Origin};
+use crate::sumdb::client::TileMode;
 use crate::sumdb::note::Verifier;
 
 /// Why the configuration was refused.
@@ -127,6 +128,10 @@ struct RawSumdb {
     url: Option<String>,
     #[serde(default)]
     skip: Vec<String>,
+    /// "all" (default) or "needed": which tiles the tree holds.
+    tiles: Option<String>,
+    /// Tiles older than those held that one run fetches at most.
+    max_tiles_per_run: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -352,6 +357,12 @@ pub struct SumdbSettings {
     pub urls: Vec<ListEntry>,
     /// GONOSUMDB-style patterns: modules verified only structurally.
     pub skip: String,
+    /// Which tiles the tree holds (`sumdb.tiles`).
+    pub tiles: TileMode,
+    /// At most this many tiles older than those the tree holds are fetched
+    /// per run (`sumdb.max_tiles_per_run`); `None`: no limit. New tiles at
+    /// the head are always fetched.
+    pub max_tiles_per_run: Option<u64>,
 }
 
 impl SumdbSettings {
@@ -636,6 +647,21 @@ impl Settings {
             }],
         };
         let skip = join_patterns("sumdb.skip", &raw.sumdb.skip).map_err(&invalid)?;
+        let tiles = match raw.sumdb.tiles.as_deref() {
+            None | Some("all") => TileMode::All,
+            Some("needed") => TileMode::Needed,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "sumdb.tiles must be \"all\" (every tile, so that any go client verifies through the mirror) or \"needed\" (only those that prove this mirror's own lookups), not {other:?}"
+                )));
+            }
+        };
+        if raw.sumdb.max_tiles_per_run == Some(0) {
+            return Err(invalid(
+                "sumdb.max_tiles_per_run must be at least 1 (leave it out for no limit)"
+                    .to_string(),
+            ));
+        }
 
         if raw.mirror.workers == 0 || raw.mirror.workers > 256 {
             return Err(invalid(format!(
@@ -875,6 +901,8 @@ impl Settings {
                 name,
                 urls: sumdb_urls,
                 skip,
+                tiles,
+                max_tiles_per_run: raw.sumdb.max_tiles_per_run,
             },
             output,
             bucket,
@@ -1251,6 +1279,30 @@ include = ["golang.org/x"]
         .unwrap();
         assert!(s.sumdb.skips("corp.example/lib"));
         assert!(!s.sumdb.skips("golang.org/x/mod"));
+    }
+
+    #[test]
+    fn sumdb_tiles_all_by_default_needed_or_bounded_per_run() {
+        let with = |extra: &str| {
+            cfg(&minimal("").replace(
+                &format!("key = \"{KEY}\""),
+                &format!("key = \"{KEY}\"\n{extra}"),
+            ))
+        };
+        let s = with("").unwrap();
+        assert_eq!(s.sumdb.tiles, TileMode::All);
+        assert_eq!(s.sumdb.max_tiles_per_run, None);
+        let s = with("tiles = \"needed\"\nmax_tiles_per_run = 5000").unwrap();
+        assert_eq!(s.sumdb.tiles, TileMode::Needed);
+        assert_eq!(s.sumdb.max_tiles_per_run, Some(5000));
+        let err = with("tiles = \"some\"").unwrap_err().to_string();
+        assert!(
+            err.contains("sumdb.tiles") && err.contains("\"some\""),
+            "{err}"
+        );
+        let err = with("max_tiles_per_run = 0").unwrap_err().to_string();
+        assert!(err.contains("sumdb.max_tiles_per_run"), "{err}");
+        assert!(with("max_tiles_per_run = -1").is_err());
     }
 
     #[test]

@@ -170,6 +170,17 @@ async fn pipeline(
     let latest = client.refresh_latest().await.map_err(Fatal::from)?;
     report.tree_size = Some(latest.tree.n);
     save_heads(db, &client).await?;
+    // Every tile a go client whose head is not newer can ask for, before
+    // the lists and `latest` are published (`sumdb.tiles`).
+    report.tiles = crate::tiles::fill(
+        &client,
+        db,
+        settings.sumdb.tiles,
+        settings.sumdb.max_tiles_per_run,
+        settings.workers,
+        out,
+    )
+    .await?;
 
     let now = report::now();
     let retry_failed = opts.retry_failed;

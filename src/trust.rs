@@ -28,6 +28,7 @@ pub fn log_client(
         )),
         tree.clone(),
     )
+    .with_tiles(settings.sumdb.tiles)
 }
 
 /// A client of the configured checksum database that trusts the head stored

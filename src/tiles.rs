@@ -1,0 +1,518 @@
+//! The tile fill: the tree holds every tile of the checksum database that a
+//! go client whose tree head is not newer than the mirror's can ask for.
+//!
+//! # Why
+//!
+//! A go client proves that the head it already trusts (in
+//! `$GOPATH/pkg/sumdb/<name>/latest`, often from the upstream, before this
+//! mirror existed) is a prefix of every newer head it is shown, and that
+//! every record it uses is in its latest head. Both read, at every level, the
+//! tiles on the paths from its own tree's edge and from the record, clipped
+//! to its head (`tileParent(t, k, n)`): full tiles where its tree is complete,
+//! the partial tile of exactly its width at the right edge. A client asks
+//! for that partial tile first and, on a 404, for the full tile, whose prefix
+//! it takes (`sumdb/client.go readTile`). So a static tree serves every
+//! client whose head N ≤ the mirror's head T when it holds
+//!
+//! * every full tile of T, at every level (~2.3 GB of level-0 hashes for the
+//!   public log's 73 M records; data tiles are never read by go clients);
+//! * at T's right edge, the partial tile of every width 1..=w at every level
+//!   (a narrower partial tile is a prefix of a wider one, so they are all cut
+//!   from T's, which T's signed hash proves).
+//!
+//! A client whose head N is newer than T cannot be served by any static tree
+//! (T's tiles cannot prove N): the fill runs on every sync, so that window is
+//! one sync interval long.
+//!
+//! # How
+//!
+//! [`fill`] runs after the head is refreshed and saved, before the run
+//! publishes lists and `latest`. With [`TileMode::All`]:
+//!
+//! 1. T's edge tiles (its tree-hash tiles) are read and proven against T's
+//!    signed hash ([`LogClient::edge_tiles`]).
+//! 2. Top level first, the full tiles new since the last fill are fetched,
+//!    side by side (at most `concurrency` at once, through the checksum
+//!    database's URL list and its retries), each proven against its parent
+//!    one level up (an edge tile, or a full tile already proven) with
+//!    [`tile::check_full_tile`], and written; a run of them is recorded in the
+//!    state database ([`crate::state::TileProgress`]) once a barrier has made
+//!    it durable.
+//! 3. Every new width of T's edge tiles is written, made durable, and T is
+//!    recorded as the served head (`latest` shows it from then on).
+//! 4. Older full tiles the tree lacks (a new mirror: all of them) are fetched
+//!    newest first, a parent's 256 at a time, at most `max_per_run` per run.
+//!
+//! Nothing is written before it is proven; a tile that does not prove is a
+//! security failure (the run stops). A tile the database cannot be reached
+//! for stops the fill without failing the run's versions (exit 1, the next
+//! run carries on from what was recorded). With [`TileMode::Needed`] the
+//! tree keeps only the tiles that prove the mirror's own lookups and heads:
+//! T gets what publishing stores for a new head ([`LogClient::mirror_tiles`]:
+//! its edge tiles and the paths from the last served head's edge), and is
+//! recorded as served.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+
+use crate::report::Reporter;
+use crate::report::summary::TileSummary;
+use crate::runner::{self, Fatal};
+use crate::state::TileProgress;
+use crate::state::db::Db;
+use crate::store::Store;
+use crate::sumdb::client::{LogClient, SumdbError, TILE_HEIGHT, TileMode, write_tile};
+use crate::sumdb::tile::{self, Tile};
+use crate::sumdb::tlog::Tree;
+
+/// Bytes in a full tile of height 8.
+const FULL_TILE_BYTES: usize = 32 << TILE_HEIGHT;
+/// Full tiles one level up kept in memory to prove the level below (8 KiB each).
+const PARENT_CACHE: usize = 1024;
+
+/// Fills the tree with the tiles `mode` asks for, for the head `client`
+/// trusts (accepted and saved by the caller), fetching through `client`'s
+/// URL list at most `concurrency` tiles at once and, with
+/// [`TileMode::All`], at most `max_per_run` tiles older than those the tree
+/// holds. Returns what it did (`None` with [`TileMode::Needed`] unless a
+/// tile could not be fetched, or when no head is trusted yet); a tile that
+/// could not be fetched is in the summary's `error`, not an `Err`: the run's
+/// versions go on, the run exits 1.
+pub async fn fill(
+    client: &LogClient,
+    db: &Db,
+    mode: TileMode,
+    max_per_run: Option<u64>,
+    concurrency: usize,
+    out: &Reporter,
+) -> Result<Option<TileSummary>, Fatal> {
+    let Some(head) = client.trusted() else {
+        return Ok(None);
+    };
+    let t = head.tree;
+    let started = Instant::now();
+    let soft = |e: SumdbError| -> Result<Option<TileSummary>, Fatal> {
+        if e.is_fatal() {
+            return Err(e.into());
+        }
+        Ok(Some(TileSummary {
+            needed: mode == TileMode::Needed,
+            error: Some(format!("the tiles of tree {}: {e}", t.n)),
+            ..TileSummary::default()
+        }))
+    };
+    if mode == TileMode::Needed {
+        // What publishing stores for a new head (`mirror_tiles`): the paths
+        // from the last served head's edge, and the new head's edge tiles.
+        let previous = db.call(|s| s.largest_served_head()).await?.map(|h| h.size);
+        if previous.is_some_and(|p| p >= t.n) {
+            return Ok(None);
+        }
+        if let Err(e) = client.mirror_tiles(&[], &[t.n], previous).await {
+            return soft(e);
+        }
+        barrier(client.store()).await?;
+        db.call(move |s| s.mark_head_served(t.n)).await?;
+        return Ok(None);
+    }
+    let edges = match client.edge_tiles(t).await {
+        Ok(e) => e,
+        Err(e) => return soft(e),
+    };
+    let progress = db.call(|s| s.tile_progress()).await?;
+    let mut filler = Filler {
+        client,
+        db,
+        tree: t,
+        edges: edges.iter().map(|(e, d)| ((e.l, e.n), d.clone())).collect(),
+        parents: HashMap::new(),
+        concurrency: concurrency.max(1),
+        summary: TileSummary::default(),
+        out,
+    };
+    let result = filler.run(&progress, &edges, max_per_run).await;
+    let mut summary = filler.summary;
+    match result {
+        Ok(()) => {}
+        Err(Stop::Fatal(e)) => return Err(e),
+        Err(Stop::Fetch(msg)) => summary.error = Some(msg),
+    }
+    let after = db.call(|s| s.tile_progress()).await?;
+    for l in 0..tile::tile_levels(TILE_HEIGHT, t.n) {
+        let count = tile::full_tile_count(TILE_HEIGHT, l, t.n);
+        let (lo, hi) = after.level(l).unwrap_or((count, count));
+        summary.full += (hi - lo).max(0) as u64;
+        summary.missing += (count - (hi - lo).max(0)).max(0) as u64;
+    }
+    summary.tree_size = t.n;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(Some(summary))
+}
+
+/// Why a fill stopped early.
+enum Stop {
+    /// The run stops (a tile that does not prove, the state database, the tree).
+    Fatal(Fatal),
+    /// A tile could not be fetched: the fill ends here, the run goes on.
+    Fetch(String),
+}
+
+impl From<Fatal> for Stop {
+    fn from(e: Fatal) -> Stop {
+        Stop::Fatal(e)
+    }
+}
+
+impl From<crate::state::StateError> for Stop {
+    fn from(e: crate::state::StateError) -> Stop {
+        Stop::Fatal(e.into())
+    }
+}
+
+struct Filler<'a> {
+    client: &'a LogClient,
+    db: &'a Db,
+    tree: Tree,
+    /// T's edge tiles by (level, index), proven by its signed hash.
+    edges: HashMap<(i32, i64), Arc<Vec<u8>>>,
+    /// Full tiles of levels ≥ 1 proven this run, by (level, index).
+    parents: HashMap<(i32, i64), Arc<Vec<u8>>>,
+    concurrency: usize,
+    summary: TileSummary,
+    out: &'a Reporter,
+}
+
+impl Filler<'_> {
+    async fn run(
+        &mut self,
+        progress: &TileProgress,
+        edges: &[(Tile, Arc<Vec<u8>>)],
+        max_per_run: Option<u64>,
+    ) -> Result<(), Stop> {
+        let t = self.tree;
+        let levels = tile::tile_levels(TILE_HEIGHT, t.n);
+        let mut runs: HashMap<i32, (i64, i64)> = HashMap::new();
+        // 2. New full tiles, top level first: each level's parents are in
+        // place before it.
+        for l in (0..levels).rev() {
+            let count = tile::full_tile_count(TILE_HEIGHT, l, t.n);
+            // A level never filled starts empty at the head: all of it is
+            // older than what the tree holds.
+            let (lo, hi) = progress.level(l).unwrap_or((count, count));
+            let (lo, hi) = (lo.clamp(0, count), hi.clamp(0, count));
+            let (lo, hi) = (lo.min(hi), hi);
+            runs.insert(l, (lo, hi));
+            let mut next = hi;
+            while next < count {
+                // Up to the next parent's boundary: one parent proves them all.
+                let end = (((next >> TILE_HEIGHT) + 1) << TILE_HEIGHT).min(count);
+                self.fetch_range(l, next, end, true, false).await?;
+                next = end;
+                self.commit(l, lo, next).await?;
+                runs.insert(l, (lo, next));
+                runner_check()?;
+            }
+        }
+        // 3. Every width of the edge tiles a client can ask for; then T is
+        // what `latest` may show.
+        if progress.edge.is_none_or(|e| e < t.n) {
+            let written = self
+                .client
+                .write_edge_widths(progress.edge, t, edges)
+                .await
+                .map_err(sumdb_stop)?;
+            self.summary.written += written;
+            barrier(self.client.store()).await?;
+            let n = t.n;
+            self.db.call(move |s| s.save_tile_edge(n)).await?;
+        }
+        runner_check()?;
+        // 4. Older tiles, newest first, within the budget.
+        let mut budget = max_per_run.unwrap_or(u64::MAX);
+        let total_missing: u64 = runs.values().map(|&(lo, _)| lo.max(0) as u64).sum();
+        if total_missing > 0 {
+            self.out.start("tiles", Some(total_missing.min(budget)));
+        }
+        let mut done = 0u64;
+        for l in (0..levels).rev() {
+            let (mut lo, hi) = runs[&l];
+            while lo > 0 && budget > 0 {
+                let parent_start = ((lo - 1) >> TILE_HEIGHT) << TILE_HEIGHT;
+                let start = parent_start.max(lo - budget.min(1 << TILE_HEIGHT) as i64);
+                match self.fetch_range(l, start, lo, false, true).await {
+                    Ok(()) => {}
+                    Err(Stop::Fetch(msg)) if msg.starts_with(NOT_SERVED) => {
+                        self.summary.stopped = Some(msg);
+                        budget = 0;
+                        break;
+                    }
+                    Err(e) => {
+                        self.out.finish();
+                        return Err(e);
+                    }
+                }
+                budget -= (lo - start) as u64;
+                done += (lo - start) as u64;
+                lo = start;
+                self.commit(l, lo, hi).await?;
+                self.out.progress(done, &format!("older tiles (level {l})"));
+                if let Err(e) = runner_check() {
+                    self.out.finish();
+                    return Err(e);
+                }
+            }
+        }
+        self.out.finish();
+        Ok(())
+    }
+
+    /// Makes the tiles written so far durable and records the run `lo..hi`.
+    async fn commit(&self, level: i32, lo: i64, hi: i64) -> Result<(), Stop> {
+        barrier(self.client.store()).await?;
+        self.db
+            .call(move |s| s.save_tile_run(level, lo, hi))
+            .await?;
+        Ok(())
+    }
+
+    /// Fetches, proves and writes the full tiles `start..end` of `level`, all
+    /// under one parent. `from_tree`: a tile already in the tree (written by
+    /// publishing) is proven and kept instead of fetched. `older`: a tile the
+    /// database does not serve ends the fill quietly ([`NOT_SERVED`]).
+    async fn fetch_range(
+        &mut self,
+        level: i32,
+        start: i64,
+        end: i64,
+        from_tree: bool,
+        older: bool,
+    ) -> Result<(), Stop> {
+        if start >= end {
+            return Ok(());
+        }
+        let p = start >> TILE_HEIGHT;
+        debug_assert_eq!((end - 1) >> TILE_HEIGHT, p);
+        let (parent, parent_data) = self.parent(level + 1, p).await?;
+        let tiles: Vec<Tile> = (start..end).map(|n| full(level, n)).collect();
+        let name = self.client.name().to_string();
+        let store = self.client.store().clone();
+        let client = self.client;
+        let fetched: Vec<Result<Fetched, Stop>> =
+            futures_util::stream::iter(tiles.into_iter().map(|t| {
+                let (store, name, parent_data) = (store.clone(), name.clone(), parent_data.clone());
+                async move {
+                    if from_tree
+                        && let Some(data) = read_tree_tile(&store, &name, t).await
+                        && tile::check_full_tile(t, &data, parent, &parent_data).is_ok()
+                    {
+                        return Ok(Fetched {
+                            tile: t,
+                            data,
+                            fresh: false,
+                        });
+                    }
+                    match client.fetch_tile(t).await {
+                        Ok(data) => Ok(Fetched {
+                            tile: t,
+                            data,
+                            fresh: true,
+                        }),
+                        Err(e) if e.is_not_found() && older => {
+                            Err(Stop::Fetch(format!("{NOT_SERVED} {} ({e})", t.path())))
+                        }
+                        Err(e) => Err(Stop::Fetch(format!(
+                            "tile {} of checksum database {name}: {e}",
+                            t.path()
+                        ))),
+                    }
+                }
+            }))
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        let mut writes = Vec::with_capacity(fetched.len());
+        for r in fetched {
+            let Fetched {
+                tile: t,
+                data,
+                fresh,
+            } = r?;
+            if fresh {
+                self.summary.fetched += 1;
+                self.summary.bytes += data.len() as u64;
+            }
+            if let Err(e) = tile::check_full_tile(t, &data, parent, &parent_data) {
+                return Err(Stop::Fatal(
+                    SumdbError::Security(format!(
+                        "checksum database {name} served tile {} that does not match its signed tree of {} records ({}): {e}. Nothing was written for it",
+                        t.path(),
+                        self.tree.n,
+                        self.tree.hash
+                    ))
+                    .into(),
+                ));
+            }
+            if level > 0 {
+                self.remember(t, Arc::new(data.clone()));
+            }
+            writes.push((t, data));
+        }
+        self.summary.written += writes.len() as u64;
+        let (store, name2) = (store.clone(), name.clone());
+        tokio::task::spawn_blocking(move || {
+            for (t, d) in writes {
+                write_tile(&*store, &name2, t, &d)?;
+            }
+            Ok::<(), crate::store::StoreError>(())
+        })
+        .await
+        .map_err(|e| Fatal::crashed("writing tiles", e))?
+        .map_err(Fatal::from)?;
+        Ok(())
+    }
+
+    fn remember(&mut self, t: Tile, data: Arc<Vec<u8>>) {
+        if self.parents.len() >= PARENT_CACHE {
+            self.parents.clear();
+        }
+        self.parents.insert((t.l, t.n), data);
+    }
+
+    /// Tile `n` of `level` as clipped to T (an edge tile, or a full tile),
+    /// proven: from memory, or from the tree (proven again against its own
+    /// parent), or fetched and written.
+    async fn parent(&mut self, level: i32, n: i64) -> Result<(Tile, Arc<Vec<u8>>), Stop> {
+        // The chain of tiles up to one already proven.
+        let mut chain = Vec::new();
+        let (mut l, mut k) = (level, n);
+        let (top, mut data) = loop {
+            let t = tile::tile_parent(full(l, k), 0, self.tree.n);
+            if t.w <= 0 {
+                return Err(Stop::Fatal(Fatal::stopped(format!(
+                    "tile {} is beyond the tree of {} records",
+                    full(l, k).path(),
+                    self.tree.n
+                ))));
+            }
+            if let Some(d) = self.known(t) {
+                break (t, d);
+            }
+            if !t.is_full() {
+                return Err(Stop::Fatal(Fatal::stopped(format!(
+                    "the edge tile {} of the tree of {} records was not proven",
+                    t.path(),
+                    self.tree.n
+                ))));
+            }
+            chain.push(t);
+            (l, k) = (l + 1, k >> TILE_HEIGHT);
+        };
+        let mut proven = top;
+        // Down the chain, each proven against the one above.
+        while let Some(t) = chain.pop() {
+            let name = self.client.name().to_string();
+            let on_disk = read_tree_tile(self.client.store(), &name, t).await;
+            let d = match on_disk {
+                Some(d) if tile::check_full_tile(t, &d, proven, &data).is_ok() => d,
+                _ => {
+                    let d = self.client.fetch_tile(t).await.map_err(|e| {
+                        Stop::Fetch(format!(
+                            "tile {} of checksum database {name}: {e}",
+                            t.path()
+                        ))
+                    })?;
+                    self.summary.fetched += 1;
+                    self.summary.bytes += d.len() as u64;
+                    tile::check_full_tile(t, &d, proven, &data).map_err(|e| {
+                        Stop::Fatal(
+                            SumdbError::Security(format!(
+                                "checksum database {name} served tile {} that does not match its signed tree of {} records: {e}",
+                                t.path(),
+                                self.tree.n
+                            ))
+                            .into(),
+                        )
+                    })?;
+                    let (store, dd) = (self.client.store().clone(), d.clone());
+                    tokio::task::spawn_blocking(move || write_tile(&*store, &name, t, &dd))
+                        .await
+                        .map_err(|e| Fatal::crashed("writing tiles", e))?
+                        .map_err(Fatal::from)?;
+                    self.summary.written += 1;
+                    d
+                }
+            };
+            let d = Arc::new(d);
+            self.remember(t, d.clone());
+            proven = t;
+            data = d;
+        }
+        Ok((proven, data))
+    }
+
+    fn known(&self, t: Tile) -> Option<Arc<Vec<u8>>> {
+        if t.is_full() {
+            self.parents.get(&(t.l, t.n)).cloned()
+        } else {
+            self.edges
+                .get(&(t.l, t.n))
+                .filter(|d| d.len() == t.w as usize * 32)
+                .cloned()
+        }
+    }
+}
+
+/// A full tile read for a range: fetched now (`fresh`) or found in the tree.
+struct Fetched {
+    tile: Tile,
+    data: Vec<u8>,
+    fresh: bool,
+}
+
+/// What a 404 for an older tile says: the fill stops there quietly.
+const NOT_SERVED: &str = "the checksum database does not serve older tile";
+
+fn full(l: i32, n: i64) -> Tile {
+    Tile {
+        h: TILE_HEIGHT,
+        l,
+        n,
+        w: 1 << TILE_HEIGHT,
+    }
+}
+
+fn sumdb_stop(e: SumdbError) -> Stop {
+    if e.is_fatal() || matches!(e, SumdbError::Store(_) | SumdbError::Io(_)) {
+        Stop::Fatal(e.into())
+    } else {
+        Stop::Fetch(e.to_string())
+    }
+}
+
+fn runner_check() -> Result<(), Stop> {
+    runner::stop_if_interrupted().map_err(Stop::Fatal)
+}
+
+/// A full tile as the tree holds it, if it is there and of a full tile's size.
+async fn read_tree_tile(store: &Arc<dyn Store>, name: &str, t: Tile) -> Option<Vec<u8>> {
+    let (store, key) = (
+        store.clone(),
+        format!("{}/{}", crate::store::layout::sumdb_dir(name), t.path()),
+    );
+    let read = tokio::task::spawn_blocking(move || store.read(&key, FULL_TILE_BYTES as u64)).await;
+    match read {
+        Ok(Ok(Some(d))) if d.len() == FULL_TILE_BYTES => Some(d),
+        _ => None,
+    }
+}
+
+async fn barrier(store: &Arc<dyn Store>) -> Result<(), Fatal> {
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || s.barrier())
+        .await
+        .map_err(|e| Fatal::crashed("making tiles durable", e))?
+        .map_err(Fatal::from)
+}
