@@ -540,3 +540,39 @@ fn a_follower_holds_every_tile_of_its_upstream_mirror() {
     assert!(tile_requests(&nginx, from).is_empty());
     assert_upstream_untouched(&m);
 }
+
+#[test]
+fn verify_finds_every_damaged_or_missing_tile_and_repair_restores_it() {
+    let m = Mirror::new(corpus());
+    let name = m.upstream.sumdb_name();
+    m.sync().expect(0);
+    let t = mirror_head(&m.out(), &name);
+    m.run(&["verify"]).expect(0);
+    let dir = m.out().join(format!("sumdb/{name}"));
+    // A full tile no lookup's proof reads, a narrow width of the edge tile
+    // (only a client whose head ended there reads it), and a missing one.
+    let full = dir.join(tile_path(0, 0, 256));
+    let good = std::fs::read(&full).unwrap();
+    let mut bad = good.clone();
+    bad[100] ^= 1;
+    std::fs::write(&full, &bad).unwrap();
+    let narrow = dir.join(tile_path(0, t >> 8, 7));
+    let narrow_good = std::fs::read(&narrow).unwrap();
+    std::fs::write(&narrow, &narrow_good[..6 * 32]).unwrap();
+    std::fs::remove_file(dir.join(tile_path(0, 1, 256))).unwrap();
+    m.run(&["verify"])
+        .expect(1)
+        .contains("tile/8/0/000: does not match the served head's tree")
+        .contains("would reject it")
+        .contains(&format!("{}: differs", tile_path(0, t >> 8, 7)))
+        .contains("tile/8/0/001: missing")
+        .contains("3 problems");
+    // `--quick` does not read tiles.
+    m.run(&["verify", "--quick"]).expect(0);
+    m.run(&["verify", "--repair"])
+        .expect(0)
+        .contains("0 problems remain");
+    assert_eq!(std::fs::read(&full).unwrap(), good);
+    assert_eq!(std::fs::read(&narrow).unwrap(), narrow_good);
+    assert_every_tile(&m.out(), &name, t);
+}
