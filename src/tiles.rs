@@ -64,7 +64,9 @@ use crate::runner::{self, Fatal};
 use crate::state::TileProgress;
 use crate::state::db::Db;
 use crate::store::Store;
-use crate::sumdb::client::{LogClient, SumdbError, TILE_HEIGHT, TileMode, write_tile};
+use crate::sumdb::client::{
+    LogClient, SumdbError, TILE_HEIGHT, TileMode, write_older_tile, write_tile,
+};
 use crate::sumdb::tile::{self, Tile};
 use crate::sumdb::tlog::Tree;
 
@@ -311,7 +313,20 @@ pub async fn repair(
             partial = true;
             continue;
         }
-        match filler.fetch_range(tl.l, tl.n, tl.n + 1, false, false).await {
+        let fetched = match client.fetch_tile(tl).await {
+            Ok(data) => Fetched {
+                tile: tl,
+                data,
+                fresh: true,
+            },
+            Err(e) => {
+                return Err(Fatal::stopped(format!(
+                    "cannot repair tile {}: {e}",
+                    tl.path()
+                )));
+            }
+        };
+        match filler.prove_and_write(tl.l, vec![fetched], true).await {
             Ok(()) => {}
             Err(Stop::Fatal(e)) => return Err(e),
             Err(Stop::Fetch(m)) => return Err(Fatal::stopped(m)),
@@ -377,18 +392,13 @@ impl Filler<'_> {
             // A level never filled starts empty at the head: all of it is
             // older than what the tree holds.
             let (lo, hi) = progress.level(l).unwrap_or((count, count));
-            let (lo, hi) = (lo.clamp(0, count), hi.clamp(0, count));
-            let (lo, hi) = (lo.min(hi), hi);
+            let hi = hi.clamp(0, count);
+            let lo = lo.clamp(0, hi);
             runs.insert(l, (lo, hi));
-            let mut next = hi;
-            while next < count {
-                // Up to the next parent's boundary: one parent proves them all.
-                let end = (((next >> TILE_HEIGHT) + 1) << TILE_HEIGHT).min(count);
-                self.fetch_range(l, next, end, true, false).await?;
-                next = end;
-                self.commit(l, lo, next).await?;
-                runs.insert(l, (lo, next));
-                runner_check()?;
+            let chunks = chunks_up(hi, count);
+            if !chunks.is_empty() {
+                let done = self.fill_chunks(l, &chunks, Run::Up { low: lo }).await?;
+                runs.insert(l, (lo, done));
             }
         }
         // 3. Every width of the edge tiles a client can ask for; then T is
@@ -407,119 +417,182 @@ impl Filler<'_> {
         runner_check()?;
         // 4. Older tiles, newest first, within the budget.
         let mut budget = max_per_run.unwrap_or(u64::MAX);
-        let total_missing: u64 = runs.values().map(|&(lo, _)| lo.max(0) as u64).sum();
-        if total_missing > 0 {
-            self.out.start("tiles", Some(total_missing.min(budget)));
+        let older: u64 = runs.values().map(|&(lo, _)| lo.max(0) as u64).sum();
+        if older > 0 {
+            self.out.start("tiles", Some(older.min(budget)));
         }
-        let mut done = 0u64;
-        for l in (0..levels).rev() {
-            let (mut lo, hi) = runs[&l];
-            while lo > 0 && budget > 0 {
-                let parent_start = ((lo - 1) >> TILE_HEIGHT) << TILE_HEIGHT;
-                let start = parent_start.max(lo - budget.min(1 << TILE_HEIGHT) as i64);
-                match self.fetch_range(l, start, lo, false, true).await {
-                    Ok(()) => {}
-                    Err(Stop::Fetch(msg)) if msg.starts_with(NOT_SERVED) => {
-                        self.summary.stopped = Some(msg);
-                        budget = 0;
-                        break;
-                    }
-                    Err(e) => {
-                        self.out.finish();
-                        return Err(e);
-                    }
+        let result = async {
+            for l in (0..levels).rev() {
+                let (lo, hi) = runs[&l];
+                let chunks = chunks_down(lo, budget);
+                if chunks.is_empty() {
+                    continue;
                 }
-                budget -= (lo - start) as u64;
-                done += (lo - start) as u64;
-                lo = start;
-                self.commit(l, lo, hi).await?;
-                self.out.progress(done, &format!("older tiles (level {l})"));
-                if let Err(e) = runner_check() {
-                    self.out.finish();
-                    return Err(e);
+                let low = self.fill_chunks(l, &chunks, Run::Down { high: hi }).await?;
+                budget = budget.saturating_sub((lo - low) as u64);
+                if self.summary.stopped.is_some() {
+                    break;
                 }
             }
+            Ok(())
         }
+        .await;
         self.out.finish();
-        Ok(())
+        result
     }
 
-    /// Makes the tiles written so far durable and records the run `lo..hi`.
-    async fn commit(&self, level: i32, lo: i64, hi: i64) -> Result<(), Stop> {
-        barrier(self.client.store()).await?;
-        self.db
-            .call(move |s| s.save_tile_run(level, lo, hi))
-            .await?;
-        Ok(())
-    }
-
-    /// Fetches, proves and writes the full tiles `start..end` of `level`, all
-    /// under one parent. `from_tree`: a tile already in the tree (written by
-    /// publishing) is proven and kept instead of fetched. `older`: a tile the
-    /// database does not serve ends the fill quietly ([`NOT_SERVED`]).
-    async fn fetch_range(
+    /// Fetches (at most `concurrency` at once, one stream across chunks),
+    /// proves and writes the full tiles of `chunks` of `level`, each chunk
+    /// under one parent; after each chunk, makes it durable and records the
+    /// run (`Run`). Returns where the run ends: its `high` going up, its
+    /// `low` going down. Going down, a tile the database does not serve ends
+    /// the fill quietly ([`TileSummary::stopped`]).
+    async fn fill_chunks(
         &mut self,
         level: i32,
-        start: i64,
-        end: i64,
-        from_tree: bool,
-        older: bool,
-    ) -> Result<(), Stop> {
-        if start >= end {
-            return Ok(());
-        }
-        let p = start >> TILE_HEIGHT;
-        debug_assert_eq!((end - 1) >> TILE_HEIGHT, p);
-        let (parent, parent_data) = self.parent(level + 1, p).await?;
-        let tiles: Vec<Tile> = (start..end).map(|n| full(level, n)).collect();
-        let name = self.client.name().to_string();
-        let store = self.client.store().clone();
-        let client = self.client;
-        let fetched: Vec<Result<Fetched, Stop>> =
-            futures_util::stream::iter(tiles.into_iter().map(|t| {
-                let (store, name, parent_data) = (store.clone(), name.clone(), parent_data.clone());
-                async move {
-                    if from_tree
-                        && let Some(data) = read_tree_tile(&store, &name, t).await
-                        && tile::check_full_tile(t, &data, parent, &parent_data).is_ok()
-                    {
-                        return Ok(Fetched {
-                            tile: t,
-                            data,
-                            fresh: false,
-                        });
-                    }
-                    match client.fetch_tile(t).await {
-                        Ok(data) => Ok(Fetched {
-                            tile: t,
-                            data,
-                            fresh: true,
-                        }),
-                        Err(e) if e.is_not_found() && older => {
-                            Err(Stop::Fetch(format!("{NOT_SERVED} {} ({e})", t.path())))
-                        }
-                        Err(e) => Err(Stop::Fetch(format!(
-                            "tile {} of checksum database {name}: {e}",
-                            t.path()
-                        ))),
-                    }
+        chunks: &[(i64, i64)],
+        run: Run,
+    ) -> Result<i64, Stop> {
+        let (name, store, client) = (
+            self.client.name().to_string(),
+            self.client.store().clone(),
+            self.client,
+        );
+        let going_up = matches!(run, Run::Up { .. });
+        // Going down, each chunk from its top: a tile that is not served ends
+        // the run just above it, keeping what came before.
+        let positions = chunks.iter().flat_map(move |&(a, b)| {
+            let down = if going_up { None } else { Some((a..b).rev()) };
+            let up = if going_up { Some(a..b) } else { None };
+            up.into_iter().flatten().chain(down.into_iter().flatten())
+        });
+        let mut stream = futures_util::stream::iter(positions.map(|n| {
+            let (store, name, t) = (store.clone(), name.clone(), full(level, n));
+            async move {
+                // Going up, publishing may have written it already.
+                if going_up && let Some(data) = read_tree_tile(&store, &name, t).await {
+                    return Ok(Fetched {
+                        tile: t,
+                        data,
+                        fresh: false,
+                    });
                 }
-            }))
-            .buffered(self.concurrency)
-            .collect()
-            .await;
-        let mut writes = Vec::with_capacity(fetched.len());
-        for r in fetched {
-            let Fetched {
-                tile: t,
-                data,
-                fresh,
-            } = r?;
+                match client.fetch_tile(t).await {
+                    Ok(data) => Ok(Fetched {
+                        tile: t,
+                        data,
+                        fresh: true,
+                    }),
+                    Err(e) if e.is_not_found() && !going_up => {
+                        Err(Stop::Fetch(format!("{NOT_SERVED} {} ({e})", t.path())))
+                    }
+                    Err(e) => Err(Stop::Fetch(format!(
+                        "tile {} of checksum database {name}: {e}",
+                        t.path()
+                    ))),
+                }
+            }
+        }))
+        .buffered(self.concurrency);
+        let mut at = match run {
+            Run::Up { .. } => chunks[0].0,
+            Run::Down { .. } => chunks[0].1,
+        };
+        let mut done = 0u64;
+        for &(a, b) in chunks {
+            let mut got = Vec::with_capacity((b - a) as usize);
+            let mut stopped = None;
+            for _ in a..b {
+                match stream.next().await {
+                    Some(Ok(f)) => got.push(f),
+                    Some(Err(Stop::Fetch(msg))) if msg.starts_with(NOT_SERVED) => {
+                        stopped = Some(msg);
+                        break;
+                    }
+                    Some(Err(e)) => return Err(e),
+                    None => break,
+                }
+            }
+            let whole = got.len() as i64 == b - a;
+            if !whole && going_up {
+                return Ok(at);
+            }
+            let reached = got.last().map(|f| f.tile.n);
+            self.prove_and_write(level, got, going_up).await?;
+            at = match (going_up, whole, reached) {
+                (true, _, _) => b,
+                (false, true, _) => a,
+                (false, false, Some(n)) => n,
+                (false, false, None) => at,
+            };
+            let (lo, hi) = match run {
+                Run::Up { low } => (low, at),
+                Run::Down { high } => (at, high),
+            };
+            barrier(self.client.store()).await?;
+            self.db
+                .call(move |s| s.save_tile_run(level, lo, hi))
+                .await?;
+            if !going_up {
+                done += (b - at) as u64;
+                self.out
+                    .progress(done, &format!("older tiles of level {level}"));
+            }
+            if let Some(msg) = stopped {
+                self.summary.stopped = Some(msg);
+                return Ok(at);
+            }
+            if !whole {
+                return Ok(at);
+            }
+            runner_check()?;
+        }
+        Ok(at)
+    }
+
+    /// Proves the full tiles `got` (all under one parent, in order) against
+    /// that parent and writes them. Nothing is written unless all prove.
+    /// `at_edges`: they may be where a right edge was, so each supersedes
+    /// the partial tiles of its position; older ones are written side by
+    /// side when the store gains from it (a bucket).
+    async fn prove_and_write(
+        &mut self,
+        level: i32,
+        got: Vec<Fetched>,
+        at_edges: bool,
+    ) -> Result<(), Stop> {
+        let Some(first) = got.first() else {
+            return Ok(());
+        };
+        let (parent, parent_data) = self.parent(level + 1, first.tile.n >> TILE_HEIGHT).await?;
+        let name = self.client.name().to_string();
+        let mut writes = Vec::with_capacity(got.len());
+        for Fetched {
+            tile: t,
+            data,
+            fresh,
+        } in got
+        {
             if fresh {
                 self.summary.fetched += 1;
                 self.summary.bytes += data.len() as u64;
             }
             if let Err(e) = tile::check_full_tile(t, &data, parent, &parent_data) {
+                if !fresh {
+                    // Damaged in the tree: fetched again (and proven) below.
+                    let again = self.client.fetch_tile(t).await.map_err(|e| {
+                        Stop::Fetch(format!(
+                            "tile {} of checksum database {name}: {e}",
+                            t.path()
+                        ))
+                    })?;
+                    self.summary.fetched += 1;
+                    self.summary.bytes += again.len() as u64;
+                    if tile::check_full_tile(t, &again, parent, &parent_data).is_ok() {
+                        writes.push((t, again));
+                        continue;
+                    }
+                }
                 return Err(Stop::Fatal(
                     SumdbError::Security(format!(
                         "checksum database {name} served tile {} that does not match its signed tree of {} records ({}): {e}. Nothing was written for it",
@@ -530,22 +603,23 @@ impl Filler<'_> {
                     .into(),
                 ));
             }
-            if level > 0 {
-                self.remember(t, Arc::new(data.clone()));
+            if fresh {
+                writes.push((t, data));
+            } else if level > 0 {
+                self.remember(t, Arc::new(data));
             }
-            writes.push((t, data));
+        }
+        for (t, d) in &writes {
+            if level > 0 {
+                self.remember(*t, Arc::new(d.clone()));
+            }
         }
         self.summary.written += writes.len() as u64;
-        let (store, name2) = (store.clone(), name.clone());
-        tokio::task::spawn_blocking(move || {
-            for (t, d) in writes {
-                write_tile(&*store, &name2, t, &d)?;
-            }
-            Ok::<(), crate::store::StoreError>(())
-        })
-        .await
-        .map_err(|e| Fatal::crashed("writing tiles", e))?
-        .map_err(Fatal::from)?;
+        let store = self.client.store().clone();
+        tokio::task::spawn_blocking(move || write_tiles(&*store, &name, writes, at_edges))
+            .await
+            .map_err(|e| Fatal::crashed("writing tiles", e))?
+            .map_err(Fatal::from)?;
         Ok(())
     }
 
@@ -640,6 +714,42 @@ impl Filler<'_> {
     }
 }
 
+/// Which way a run of full tiles grows, and its other end.
+#[derive(Clone, Copy)]
+enum Run {
+    /// New tiles at the head: the run is `low..` what is done.
+    Up { low: i64 },
+    /// Older tiles: the run is what is done `..high`.
+    Down { high: i64 },
+}
+
+/// `from..to` cut at parent boundaries (one parent proves each piece), upwards.
+fn chunks_up(from: i64, to: i64) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut a = from;
+    while a < to {
+        let b = (((a >> TILE_HEIGHT) + 1) << TILE_HEIGHT).min(to);
+        out.push((a, b));
+        a = b;
+    }
+    out
+}
+
+/// At most `budget` positions below `below`, newest first, cut at parent
+/// boundaries.
+fn chunks_down(below: i64, budget: u64) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let (mut b, mut left) = (below, budget);
+    while b > 0 && left > 0 {
+        let parent_start = ((b - 1) >> TILE_HEIGHT) << TILE_HEIGHT;
+        let a = parent_start.max(b - left.min(b as u64) as i64);
+        out.push((a, b));
+        left -= (b - a) as u64;
+        b = a;
+    }
+    out
+}
+
 /// A full tile read for a range: fetched now (`fresh`) or found in the tree.
 struct Fetched {
     tile: Tile,
@@ -671,6 +781,53 @@ fn runner_check() -> Result<(), Stop> {
     runner::stop_if_interrupted().map_err(Stop::Fatal)
 }
 
+/// Writes proven full tiles: one at a time where a partial tile may have to
+/// go (`at_edges`), else as many at once as the store takes
+/// (`Store::parallelism`: 1 for a directory, more for a bucket).
+fn write_tiles(
+    store: &dyn Store,
+    name: &str,
+    writes: Vec<(Tile, Vec<u8>)>,
+    at_edges: bool,
+) -> Result<(), crate::store::StoreError> {
+    if at_edges {
+        for (t, d) in writes {
+            write_tile(store, name, t, &d)?;
+        }
+        return Ok(());
+    }
+    let threads = store.parallelism().clamp(1, writes.len().max(1));
+    if threads == 1 {
+        for (t, d) in writes {
+            write_older_tile(store, name, t, &d)?;
+        }
+        return Ok(());
+    }
+    let queue = std::sync::Mutex::new(writes.into_iter());
+    let failed = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                    let Some((t, d)) = next else { break };
+                    if let Err(e) = write_older_tile(store, name, t, &d) {
+                        failed
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// A full tile as the tree holds it, if it is there and of a full tile's size.
 async fn read_tree_tile(store: &Arc<dyn Store>, name: &str, t: Tile) -> Option<Vec<u8>> {
     let (store, key) = (
@@ -690,4 +847,26 @@ async fn barrier(store: &Arc<dyn Store>) -> Result<(), Fatal> {
         .await
         .map_err(|e| Fatal::crashed("making tiles durable", e))?
         .map_err(Fatal::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_stop_at_parent_boundaries_and_the_budget() {
+        assert_eq!(chunks_up(5, 5), []);
+        assert_eq!(chunks_up(250, 600), [(250, 256), (256, 512), (512, 600)]);
+        assert_eq!(chunks_up(0, 256), [(0, 256)]);
+        assert_eq!(chunks_down(0, 100), []);
+        assert_eq!(chunks_down(600, 0), []);
+        assert_eq!(
+            chunks_down(600, u64::MAX),
+            [(512, 600), (256, 512), (0, 256)]
+        );
+        // Newest first, at most the budget.
+        assert_eq!(chunks_down(600, 100), [(512, 600), (500, 512)]);
+        assert_eq!(chunks_down(273, 100), [(256, 273), (173, 256)]);
+        assert_eq!(chunks_down(3, 2), [(1, 3)]);
+    }
 }

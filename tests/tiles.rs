@@ -367,6 +367,17 @@ fn a_bounded_first_fill_takes_the_newest_tiles_first_and_completes_over_runs() {
         "{held} full tiles after one run"
     );
 
+    // A far side fed by a bundle of it holds the same slice, and says the
+    // older tiles have yet to come.
+    let media = tempfile::tempdir().unwrap();
+    let bundle = crate::airgap::export(&m, media.path(), &[]);
+    let far = crate::airgap::Far::new(&m.upstream.sumdb_key());
+    far.import(&bundle)
+        .expect(0)
+        .contains("does not serve older tile")
+        .contains("a later bundle carries them");
+    assert_eq!(tile_files(&far.out(), &name), have);
+
     // A client whose head is recent is served already.
     let nginx = Nginx::serve(&m.out());
     switch_off(&m);

@@ -851,6 +851,24 @@ pub fn write_tile(tree: &dyn Store, name: &str, tile: Tile, data: &[u8]) -> Resu
     mirror_tile(tree, &layout::sumdb_dir(name), tile, data)
 }
 
+/// Writes an authenticated full tile of database `name` at a position that
+/// never was a right edge of the tree (an older tile the fill brings in):
+/// there is no partial tile to supersede, so neither a removal nor the lock
+/// that orders it with partial writes; several may be written at once.
+pub fn write_older_tile(
+    tree: &dyn Store,
+    name: &str,
+    tile: Tile,
+    data: &[u8],
+) -> Result<(), StoreError> {
+    debug_assert!(tile.is_full());
+    tree.write_if_changed(
+        &format!("{}/{}", layout::sumdb_dir(name), tile.path()),
+        data,
+    )?;
+    Ok(())
+}
+
 /// Writes one authenticated partial tile of database `name` unless its full
 /// tile is there; returns whether it was written (or rewritten).
 fn write_partial_tile(
