@@ -317,7 +317,7 @@ pub async fn repair(
             Ok(data) => Fetched {
                 tile: tl,
                 data,
-                fresh: true,
+                from: Source::Upstream,
             },
             Err(e) => {
                 return Err(Fatal::stopped(format!(
@@ -469,19 +469,29 @@ impl Filler<'_> {
         let mut stream = futures_util::stream::iter(positions.map(|n| {
             let (store, name, t) = (store.clone(), name.clone(), full(level, n));
             async move {
-                // Going up, publishing may have written it already.
-                if going_up && let Some(data) = read_tree_tile(&store, &name, t).await {
-                    return Ok(Fetched {
-                        tile: t,
-                        data,
-                        fresh: false,
-                    });
+                // Going up, publishing may have written it already, or
+                // proving the new head read it.
+                if going_up {
+                    if let Some(data) = read_tree_tile(&store, &name, t).await {
+                        return Ok(Fetched {
+                            tile: t,
+                            data,
+                            from: Source::Tree,
+                        });
+                    }
+                    if let Some(data) = client.tile_in_memory(t) {
+                        return Ok(Fetched {
+                            tile: t,
+                            data: data.to_vec(),
+                            from: Source::Memory,
+                        });
+                    }
                 }
                 match client.fetch_tile(t).await {
                     Ok(data) => Ok(Fetched {
                         tile: t,
                         data,
-                        fresh: true,
+                        from: Source::Upstream,
                     }),
                     Err(e) if e.is_not_found() && !going_up => {
                         Err(Stop::Fetch(format!("{NOT_SERVED} {} ({e})", t.path())))
@@ -570,15 +580,15 @@ impl Filler<'_> {
         for Fetched {
             tile: t,
             data,
-            fresh,
+            from,
         } in got
         {
-            if fresh {
+            if from == Source::Upstream {
                 self.summary.fetched += 1;
                 self.summary.bytes += data.len() as u64;
             }
             if let Err(e) = tile::check_full_tile(t, &data, parent, &parent_data) {
-                if !fresh {
+                if from != Source::Upstream {
                     // Damaged in the tree: fetched again (and proven) below.
                     let again = self.client.fetch_tile(t).await.map_err(|e| {
                         Stop::Fetch(format!(
@@ -603,7 +613,7 @@ impl Filler<'_> {
                     .into(),
                 ));
             }
-            if fresh {
+            if from != Source::Tree {
                 writes.push((t, data));
             } else if level > 0 {
                 self.remember(t, Arc::new(data));
@@ -750,11 +760,20 @@ fn chunks_down(below: i64, budget: u64) -> Vec<(i64, i64)> {
     out
 }
 
-/// A full tile read for a range: fetched now (`fresh`) or found in the tree.
+/// A full tile read for a range, and where from.
 struct Fetched {
     tile: Tile,
     data: Vec<u8>,
-    fresh: bool,
+    from: Source,
+}
+
+/// Where a tile came from: only one from the upstream counts as fetched,
+/// only one not already in the tree is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Tree,
+    Memory,
+    Upstream,
 }
 
 /// What a 404 for an older tile says: the fill stops there quietly.

@@ -323,13 +323,26 @@ fn a_sync_with_nothing_to_publish_still_moves_the_served_head_and_its_tiles() {
     m.sync()
         .expect(0)
         .contains("published 0 new versions")
-        .contains("all 3 full tiles held (1 fetched");
+        .contains("checksum database: tree of 832 records accepted; all 3 full tiles held\n");
     let t2 = mirror_head(&m.out(), &name);
     assert_eq!(t2, m.upstream.tree_size());
     assert_every_tile(&m.out(), &name, t2);
-    // The new full tile, the edge tiles, `latest`: not the whole log again.
+    // `latest`, the new head's edge tiles and the tile completed since (read
+    // once, to prove the new head, then kept): not the whole log again.
     let more = m.upstream.requests("/sumdb/") - fetched;
-    assert!(more <= 5, "{more} requests: {:?}", m.upstream.request_log());
+    assert!(more <= 4, "{more} requests: {:?}", m.upstream.request_log());
+    // A sync every 5 minutes at 100 k records a day: 347 records a sync.
+    m.upstream.clear_request_log();
+    m.upstream.append_records(347);
+    let r = m.sync();
+    r.expect(0);
+    let log = m.upstream.request_log();
+    eprintln!(
+        "a sync after 347 new records: {} checksum-database requests {log:?}\n{}",
+        m.upstream.requests("/sumdb/"),
+        r.stdout
+    );
+    assert_every_tile(&m.out(), &name, mirror_head(&m.out(), &name));
 
     // And a client whose head was the old one verifies against the new.
     let nginx = Nginx::serve(&m.out());
@@ -513,6 +526,27 @@ fn bundles_carry_the_tiles_and_the_far_side_serves_a_client_of_the_connected_sid
     let (ok, out) = go.run_in(&app, &["get", "example.com/tool@v1.1.0"]);
     assert!(ok, "after a delta import:\n{out}");
     assert_upstream_untouched(&m);
+
+    // The log moves on with nothing for this mirror: a newer head is a
+    // change, its bundle carries the head and its tiles.
+    m.upstream.clear_faults();
+    m.sync().expect(0);
+    let again = m.run(&["export", media.path().to_str().unwrap()]);
+    again.expect(0).contains("nothing changed since bundle 2");
+    m.upstream.append_records(260);
+    m.sync().expect(0).contains("published 0 new versions");
+    let t4 = mirror_head(&m.out(), &name);
+    let third = crate::airgap::export(&m, media.path(), &[]);
+    assert_eq!(
+        crate::airgap::manifest(&third)["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    far.import(&third).expect(0);
+    assert_eq!(mirror_head(&far.out(), &name), t4);
+    assert_every_tile(&far.out(), &name, t4);
 }
 
 #[test]

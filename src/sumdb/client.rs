@@ -718,6 +718,18 @@ impl LogClient {
         self.fetch(&tile.path(), TILE_LIMIT).await
     }
 
+    /// A tile this client read and proved in this process (for any head it
+    /// then accepted; a forked log's tiles are forgotten), still in memory.
+    /// The caller proves it again before storing it.
+    pub fn tile_in_memory(&self, tile: Tile) -> Option<Arc<Vec<u8>>> {
+        let inner = self.state();
+        inner
+            .cache
+            .get(&tile)
+            .map(|(d, _)| d.clone())
+            .filter(|d| d.len() == tile.w as usize * 32)
+    }
+
     /// The tree this client mirrors into.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.tree
