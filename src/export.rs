@@ -5,9 +5,10 @@
 //! state database remembers what the far side holds once it has imported
 //! every bundle so far): new versions' `.info`, `.mod`, `.zip` and lookups,
 //! the tiles not carried before, the current tree head, and the versions
-//! deleted. `--full` carries the whole tree. Every file is read back from
-//! the tree and checked against what the state database recorded at publish
-//! time before it goes in, so a damaged tree never travels.
+//! deleted (a newer tree head alone makes a bundle: its tiles). `--full`
+//! carries the whole tree. Every file is read back from the tree and
+//! checked against what the state database recorded at publish time before
+//! it goes in, so a damaged tree never travels.
 //!
 //! The bundle is written under `DIR/.<name>.partial`, made durable, renamed
 //! into place, and only then recorded: an interrupted export records
@@ -198,27 +199,35 @@ async fn export(
         dry_run,
         ..ExportReport::default()
     };
-    if !full
-        && additions.is_empty()
-        && deletions.is_empty()
-        && let Some(l) = &last
-    {
-        report.unchanged = true;
-        report.sequence = l.seq;
-        return Ok(report);
-    }
-
     // The tree head the tree serves: verified with the configured key.
     let t = tree.clone();
     let key = latest_key.clone();
     let head_note = tokio::task::spawn_blocking(move || t.read(&key, 1 << 20))
         .await
-        .map_err(|e| Fatal::crashed("reading the tree head", e))??
-        .ok_or_else(|| {
-            Fatal::stopped(format!(
-                "the tree holds no checksum-database tree head ({latest_key}): sync first, then export"
-            ))
-        })?;
+        .map_err(|e| Fatal::crashed("reading the tree head", e))??;
+    // A newer head (and its tiles) is a change too: the far side then
+    // serves the clients that trusted a head up to it (`docs/tiles.md`).
+    let served_size = head_note.as_deref().and_then(|n| {
+        note::open(n, &settings.sumdb.verifier)
+            .ok()
+            .and_then(|text| tlog::parse_tree(text.as_bytes()).ok())
+            .map(|t| t.n)
+    });
+    if !full
+        && additions.is_empty()
+        && deletions.is_empty()
+        && let Some(l) = &last
+        && (served_size.is_none() || l.tree_size >= served_size)
+    {
+        report.unchanged = true;
+        report.sequence = l.seq;
+        return Ok(report);
+    }
+    let head_note = head_note.ok_or_else(|| {
+        Fatal::stopped(format!(
+            "the tree holds no checksum-database tree head ({latest_key}): sync first, then export"
+        ))
+    })?;
     let text = note::open(&head_note, &settings.sumdb.verifier).map_err(|e| {
         Fatal::stopped(format!(
             "{latest_key} in the tree does not verify with sumdb.key ({e}); run `gomirror verify`"

@@ -42,5 +42,6 @@ pub mod status;
 pub mod store;
 pub mod sumdb;
 pub mod sync;
+pub mod tiles;
 pub mod trust;
 pub mod verify;

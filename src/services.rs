@@ -130,6 +130,7 @@ impl Upstreams {
             self.sumdb.clone(),
             tree.clone(),
         )
+        .with_tiles(settings.sumdb.tiles)
     }
 
     /// What is wanted, in the order a sync walks it: the index feed (unless

@@ -157,6 +157,18 @@ async fn pipeline(
     // The checksum database: prove the new head extends the one trusted before.
     let latest = svc.refresh_log(settings).await?;
     report.tree_size = Some(latest.tree.n);
+    // Every tile a go client whose head is not newer can ask for, before
+    // the lists and `latest` are published (`sumdb.tiles`).
+    let client = svc.log(settings).await?;
+    report.tiles = crate::tiles::fill(
+        &client,
+        db,
+        settings.sumdb.tiles,
+        settings.sumdb.max_tiles_per_run,
+        settings.workers,
+        out,
+    )
+    .await?;
 
     let now = report::now();
     let retry_failed = opts.retry_failed;

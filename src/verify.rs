@@ -214,6 +214,11 @@ async fn verify_and_repair(
     }
     report.repair_attempted = true;
     repairs.flush(settings, out, svc).await?;
+    if !repairs.tiles.is_empty() {
+        let client = served_anchor_client(settings, svc, false).await?;
+        out.info(&format!("repairing {} tiles", repairs.tiles.len()));
+        crate::tiles::repair(&client, db, &repairs.tiles, settings.workers, out).await?;
+    }
     if !repairs.refetched {
         // Only derived files were wrong; the checksum database files may be among them.
         let client = served_anchor_client(settings, svc, false).await?;
@@ -237,6 +242,8 @@ struct Repairs {
     damaged: BTreeMap<(i64, String), Todo>,
     republished: u64,
     refetched: bool,
+    /// Checksum-database tiles found damaged or missing (tree keys).
+    tiles: Vec<String>,
 }
 
 impl Repairs {
@@ -357,6 +364,26 @@ async fn check(
     // The checksum database's static files: at most three problems so far.
     for p in &problems.sample {
         out.error(&format!("{pass}{p}"));
+    }
+
+    // Every tile a go client may ask for (`sumdb.tiles = "all"`).
+    if settings.sumdb.tiles == crate::settings::TileMode::All && !opts.quick {
+        let mut damaged = Vec::new();
+        crate::tiles::check(&client, db, |file, message| {
+            let p = Problem {
+                module: String::new(),
+                version: None,
+                file,
+                message,
+            };
+            out.error(&format!("{pass}{p}"));
+            damaged.push(p.file.clone());
+            problems.push(p);
+        })
+        .await?;
+        if let Some(r) = repairs.as_mut() {
+            r.tiles.extend(damaged);
+        }
     }
 
     let total = db.call(|s| s.in_tree_count()).await.map_err(Fatal::from)?;

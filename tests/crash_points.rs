@@ -380,6 +380,18 @@ fn corpus() -> Corpus {
     Corpus::generated(3, 2, 77)
 }
 
+/// A mirror of [`corpus`] on a log whose right edge is narrow: the tree
+/// holds every width of the edge tiles (one file and one crash point each),
+/// and a few widths exercise every kind of point as well as 240 would, at a
+/// fifth of the sweep's time.
+fn swept_mirror() -> Mirror {
+    let options = crate::support::FakeOptions {
+        filler_records: 1020,
+        ..crate::support::FakeOptions::default()
+    };
+    Mirror::with(corpus(), options, Cfg::default())
+}
+
 /// The mirror directory of `m` as it is now, for copies.
 fn template_of(m: &Mirror) -> PathBuf {
     m.dir.path().to_path_buf()
@@ -398,14 +410,14 @@ fn grow_and_narrow(m: &mut Mirror) {
 
 #[test]
 fn crash_at_every_point_of_a_fresh_sync_recovers() {
-    let m = Mirror::new(corpus());
+    let m = swept_mirror();
     let points = crash_at_every_point(&m, &template_of(&m), &["sync"], "fresh sync");
     assert!(points >= 10, "only {points} points");
 }
 
 #[test]
 fn crash_at_every_point_of_a_sync_that_adds_and_prunes_recovers() {
-    let mut m = Mirror::new(corpus());
+    let mut m = swept_mirror();
     m.cfg.max_delete = "100".into();
     m.write_config();
     m.sync().expect(0);
@@ -416,7 +428,7 @@ fn crash_at_every_point_of_a_sync_that_adds_and_prunes_recovers() {
 
 #[test]
 fn crash_at_every_point_of_a_prune_recovers() {
-    let mut m = Mirror::new(corpus());
+    let mut m = swept_mirror();
     m.cfg.max_delete = "100".into();
     m.cfg.prune_enabled = false;
     m.write_config();
@@ -437,7 +449,7 @@ fn crash_at_every_point_of_a_prune_recovers() {
 
 #[test]
 fn crash_at_every_point_of_an_import_recovers() {
-    let mut m = Mirror::new(corpus());
+    let mut m = swept_mirror();
     m.cfg.max_delete = "100".into();
     m.write_config();
     m.sync().expect(0);
@@ -464,7 +476,7 @@ fn crash_at_every_point_of_an_import_recovers() {
 /// and every go client using the mirror's checksum database failed.
 #[test]
 fn sync_restores_sumdb_latest_left_unwritten_by_a_killed_run() {
-    let m = Mirror::new(corpus());
+    let m = swept_mirror();
     m.sync().expect(0);
     let name = m.upstream.sumdb_name();
     let latest = format!("sumdb/{name}/latest");

@@ -454,14 +454,22 @@ fn go_rejects_a_tampered_mirror() {
     assert!(out.contains("verifying"), "{out}");
     std::fs::write(&lookup, good).unwrap();
 
-    // A tampered tile (the right edge of the tree, which authenticates the head).
+    // A tampered tile: the right edge of the tree at the served head's width
+    // (the tree keeps every narrower width too, which this client never reads),
+    // which authenticates the head.
     let tiles = files_under(&m.out().join(format!("sumdb/{name}/tile")));
-    let edge = tiles
-        .iter()
-        .find(|t| t.contains(".p/"))
-        .or(tiles.last())
-        .expect("tiles")
-        .clone();
+    let head: u64 = m
+        .text(&format!("sumdb/{name}/latest"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let edge = match head & 255 {
+        0 => tiles.last().expect("tiles").clone(),
+        w => crate::support::server::tile_path(Some(0), head >> 8, w),
+    };
     let tile = m.out().join(format!("sumdb/{name}/tile/{edge}"));
     let mut bytes = std::fs::read(&tile).unwrap();
     bytes[0] ^= 0xff;

@@ -27,5 +27,6 @@ mod sources;
 mod sumdb_trust;
 mod support;
 mod sync_basics;
+mod tiles;
 mod upstream_lists;
 mod zip_memory;

@@ -294,7 +294,11 @@ fn quiet_is_silent_on_a_clean_run_and_loud_on_failure() {
     });
     let r = m.run(&["-q", "sync"]);
     r.expect(1);
-    assert!(r.stdout.starts_with("gomirror sync: done, with problems:"), "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with("gomirror sync: done, with problems:"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("1 failed"), "{}", r.stdout);
     let errors: Vec<&str> = r.stderr.lines().collect();
     assert_eq!(errors.len(), 1, "each failure once: {}", r.stderr);

@@ -36,7 +36,7 @@ use crate::fetch::{self, WorkSource};
 use crate::lock::RunLock;
 use crate::publish::feed::write_feed;
 use crate::publish::lists::rewrite_dirty_lists;
-use crate::report::summary::{PruneSummary, SyncReport, TreeSummary, VersionFailure};
+use crate::report::summary::{PruneSummary, SyncReport, TileSummary, TreeSummary, VersionFailure};
 use crate::report::trace::write_trace;
 use crate::report::{self, Reporter};
 use crate::runner;
@@ -85,6 +85,8 @@ pub struct ImportReport {
     /// Size of the bundle's parts.
     pub bytes: u64,
     pub tree_size: i64,
+    /// What the tile fill took from the bundle (`sumdb.tiles = "all"`).
+    pub tiles: Option<TileSummary>,
     pub tree: Option<TreeSummary>,
     pub fatal: Option<String>,
     #[serde(serialize_with = "crate::report::summary::signal_name")]
@@ -107,7 +109,8 @@ impl ImportReport {
             2
         } else if let Some(signal) = self.interrupted {
             crate::interrupt::exit_code(signal)
-        } else if !self.refused.is_empty() {
+        } else if !self.refused.is_empty() || self.tiles.as_ref().is_some_and(|t| t.error.is_some())
+        {
             1
         } else {
             0
@@ -171,12 +174,28 @@ impl ImportReport {
         }
         if let Some(t) = &self.tree {
             lines.push(format!(
-                "tree: {} now holds {} versions ({}); checksum database tree of {} records",
+                "tree: {} now holds {} versions ({}); checksum database tree of {} records{}",
                 t.store,
                 t.versions,
                 report::bytes(t.bytes),
-                self.tree_size
+                self.tree_size,
+                self.tiles
+                    .as_ref()
+                    .map(TileSummary::render_suffix)
+                    .unwrap_or_default()
             ));
+        }
+        if let Some(t) = &self.tiles {
+            if let Some(stopped) = &t.stopped {
+                lines.push(format!(
+                    "tiles: {stopped}; a later bundle carries them once the connected side has them"
+                ));
+            }
+            if let Some(e) = &t.error {
+                lines.push(format!(
+                    "tiles: error: {e}; the versions were imported, a later bundle completes the tiles"
+                ));
+            }
         }
         lines
     }
@@ -366,6 +385,17 @@ async fn import(
         .lend_files_under(Some(dest.clone()));
     let head = from_bundle.refresh_log(settings).await?;
     report.tree_size = head.tree.n;
+    // The tiles the bundle carries, proven against that head (`sumdb.tiles`).
+    let client = from_bundle.log(settings).await?;
+    report.tiles = crate::tiles::fill(
+        &client,
+        db,
+        settings.sumdb.tiles,
+        settings.sumdb.max_tiles_per_run,
+        settings.workers,
+        out,
+    )
+    .await?;
 
     // The versions, and what the bundle withdraws.
     let filter = settings.filter.clone();

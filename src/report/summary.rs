@@ -82,6 +82,8 @@ pub struct SyncReport {
     pub pruned: Option<PruneSummary>,
     /// Set when `filter.from_files` was read.
     pub from_files: Option<FilesSummary>,
+    /// What the tile fill did (`sumdb.tiles = "all"`).
+    pub tiles: Option<TileSummary>,
     pub fatal: Option<String>,
     /// The signal (SIGINT, SIGTERM) that stopped the run.
     #[serde(serialize_with = "signal_name")]
@@ -111,6 +113,7 @@ impl SyncReport {
             || self.deferred > 0
             || !self.index_gaps.is_empty()
             || !self.security_events.is_empty()
+            || self.tiles.as_ref().is_some_and(|t| t.error.is_some())
         {
             1
         } else {
@@ -275,7 +278,23 @@ impl SyncReport {
             }
         }
         if let Some(n) = self.tree_size {
-            let _ = writeln!(s, "checksum database: tree of {n} records accepted");
+            let tiles = self
+                .tiles
+                .as_ref()
+                .map(TileSummary::render_suffix)
+                .unwrap_or_default();
+            let _ = writeln!(s, "checksum database: tree of {n} records accepted{tiles}");
+        }
+        if let Some(t) = &self.tiles {
+            if let Some(stopped) = &t.stopped {
+                let _ = writeln!(s, "tiles: {stopped}; the fill goes on once it does");
+            }
+            if let Some(e) = &t.error {
+                let _ = writeln!(
+                    s,
+                    "tiles: error: {e}; versions were not held back, the next run fills the rest"
+                );
+            }
         }
         if let Some(t) = &self.tree {
             let rate = if self.seconds > 0.0 && self.bytes > 0 {
@@ -374,6 +393,60 @@ pub struct TreeSummary {
     pub store: String,
     pub versions: i64,
     pub bytes: u64,
+}
+
+/// What the tile fill did (`crate::tiles`, with `sumdb.tiles = "all"`).
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct TileSummary {
+    /// `sumdb.tiles = "needed"`: only an error is reported.
+    pub needed: bool,
+    /// The tree head the tiles are for.
+    pub tree_size: i64,
+    /// Tiles fetched from the checksum database, and their bytes.
+    pub fetched: u64,
+    pub bytes: u64,
+    /// Tiles written into the tree (full ones, and partial ones at every width).
+    pub written: u64,
+    /// Full tiles of the head the tree holds, and those it still lacks
+    /// (older ones, left for later runs by `sumdb.max_tiles_per_run`).
+    pub full: u64,
+    pub missing: u64,
+    /// Older tiles the database does not serve (a bundle that does not
+    /// carry them yet): the fill stopped there, without failing.
+    pub stopped: Option<String>,
+    /// A tile that could not be fetched: the fill stopped (exit 1); the next
+    /// run carries on.
+    pub error: Option<String>,
+    pub seconds: f64,
+}
+
+impl TileSummary {
+    /// What follows "checksum database: tree of N records accepted".
+    pub fn render_suffix(&self) -> String {
+        if self.needed {
+            return String::new();
+        }
+        let fetched = if self.fetched > 0 {
+            format!(
+                " ({} fetched, {}, in {})",
+                self.fetched,
+                report::bytes(self.bytes),
+                report::duration(Duration::from_secs_f64(self.seconds))
+            )
+        } else {
+            String::new()
+        };
+        if self.missing == 0 {
+            format!("; all {} full tiles held{fetched}", self.full)
+        } else {
+            format!(
+                "; {} of {} full tiles held{fetched}, {} older ones left for later runs",
+                self.full,
+                self.full + self.missing,
+                self.missing
+            )
+        }
+    }
 }
 
 /// What a prune did (or would do).

@@ -143,6 +143,10 @@ struct RawSumdb {
     url: Option<String>,
     #[serde(default)]
     skip: Vec<String>,
+    /// "all" (default) or "needed": which tiles the tree holds.
+    tiles: Option<String>,
+    /// Tiles older than those held that one run fetches at most.
+    max_tiles_per_run: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -356,6 +360,12 @@ pub struct SumdbSettings {
     pub urls: Vec<ListEntry>,
     /// GONOSUMDB-style patterns: modules verified only structurally.
     pub skip: String,
+    /// Which tiles the tree holds (`sumdb.tiles`).
+    pub tiles: TileMode,
+    /// At most this many tiles older than those the tree holds are fetched
+    /// per run (`sumdb.max_tiles_per_run`); `None`: no limit. New tiles at
+    /// the head are always fetched.
+    pub max_tiles_per_run: Option<u64>,
 }
 
 impl SumdbSettings {
@@ -363,6 +373,21 @@ impl SumdbSettings {
     pub fn skips(&self, module: &str) -> bool {
         !self.skip.is_empty() && pattern::match_prefix_patterns(&self.skip, module)
     }
+}
+
+/// Which tiles of the checksum database the mirror tree holds (`sumdb.tiles`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TileMode {
+    /// Every tile a client whose tree head is not newer than the mirror's
+    /// can ask for: every full tile up to the mirror's head at every level,
+    /// and every width of the partial tiles at its right edge. Any go
+    /// client verifies through the mirror, whatever head it trusted before.
+    #[default]
+    All,
+    /// Only the tiles that prove the mirror's own lookups and heads: a
+    /// client that only ever used this mirror verifies; one that trusted a
+    /// head from elsewhere may find tiles missing.
+    Needed,
 }
 
 /// Which modules the mirror wants: GOPRIVATE-style include and exclude patterns.
@@ -557,6 +582,21 @@ impl Settings {
             }],
         };
         let skip = join_patterns("sumdb.skip", &raw.sumdb.skip).map_err(&invalid)?;
+        let tiles = match raw.sumdb.tiles.as_deref() {
+            None | Some("all") => TileMode::All,
+            Some("needed") => TileMode::Needed,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "sumdb.tiles must be \"all\" (every tile, so that any go client verifies through the mirror) or \"needed\" (only those that prove this mirror's own lookups), not {other:?}"
+                )));
+            }
+        };
+        if raw.sumdb.max_tiles_per_run == Some(0) {
+            return Err(invalid(
+                "sumdb.max_tiles_per_run must be at least 1 (leave it out for no limit)"
+                    .to_string(),
+            ));
+        }
 
         if raw.mirror.workers == 0 || raw.mirror.workers > 256 {
             return Err(invalid(format!(
@@ -805,6 +845,8 @@ impl Settings {
                 name,
                 urls: sumdb_urls,
                 skip,
+                tiles,
+                max_tiles_per_run: raw.sumdb.max_tiles_per_run,
             },
             output,
             bucket,
@@ -1184,6 +1226,30 @@ include = ["golang.org/x"]
         .unwrap();
         assert!(s.sumdb.skips("corp.example/lib"));
         assert!(!s.sumdb.skips("golang.org/x/mod"));
+    }
+
+    #[test]
+    fn sumdb_tiles_all_by_default_needed_or_bounded_per_run() {
+        let with = |extra: &str| {
+            cfg(&minimal("").replace(
+                &format!("key = \"{KEY}\""),
+                &format!("key = \"{KEY}\"\n{extra}"),
+            ))
+        };
+        let s = with("").unwrap();
+        assert_eq!(s.sumdb.tiles, TileMode::All);
+        assert_eq!(s.sumdb.max_tiles_per_run, None);
+        let s = with("tiles = \"needed\"\nmax_tiles_per_run = 5000").unwrap();
+        assert_eq!(s.sumdb.tiles, TileMode::Needed);
+        assert_eq!(s.sumdb.max_tiles_per_run, Some(5000));
+        let err = with("tiles = \"some\"").unwrap_err().to_string();
+        assert!(
+            err.contains("sumdb.tiles") && err.contains("\"some\""),
+            "{err}"
+        );
+        let err = with("max_tiles_per_run = 0").unwrap_err().to_string();
+        assert!(err.contains("sumdb.max_tiles_per_run"), "{err}");
+        assert!(with("max_tiles_per_run = -1").is_err());
     }
 
     #[test]

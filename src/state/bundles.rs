@@ -234,6 +234,15 @@ impl State {
                 tile.execute([k]).map_err(e)?;
             }
         }
+        // A partial tile whose full tile was carried is gone from the tree
+        // for good: forgetting it keeps this table at about one row per full
+        // tile, however many widths the right edges went through.
+        tx.execute(
+            "DELETE FROM exported_tiles WHERE instr(key, '.p/') > 0
+               AND substr(key, 1, instr(key, '.p/') - 1) IN (SELECT key FROM exported_tiles)",
+            [],
+        )
+        .map_err(e)?;
         tx.commit().map_err(e)
     }
 
@@ -446,6 +455,31 @@ mod tests {
             .unwrap();
         assert!(st.export_deletions().unwrap().is_empty());
         assert_eq!(st.last_export().unwrap().unwrap().seq, 2);
+
+        // Partial tiles are forgotten once their full tile was carried.
+        let t = |k: &str| format!("sumdb/x/tile/8/{k}");
+        st.record_export(
+            &rec(3),
+            &[],
+            &[],
+            &[t("0/001.p/3"), t("0/001.p/4"), t("1/000.p/1")],
+        )
+        .unwrap();
+        assert_eq!(st.exported_tiles().unwrap().len(), 4);
+        st.record_export(&rec(4), &[], &[], &[t("0/001"), t("0/002.p/9")])
+            .unwrap();
+        let left = st.exported_tiles().unwrap();
+        let mut left: Vec<&str> = left.iter().map(String::as_str).collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "sumdb/x/tile/8/0/000",
+                "sumdb/x/tile/8/0/001",
+                "sumdb/x/tile/8/0/002.p/9",
+                "sumdb/x/tile/8/1/000.p/1"
+            ]
+        );
     }
 
     #[test]

@@ -202,6 +202,20 @@ pub(super) const MIGRATIONS: &[&str] = &[
         refused     INTEGER NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 8: every tile of the checksum database (`state::tiles`): per level, the
+    // run of full tiles the tree holds, and the tree size whose right-edge
+    // partial tiles are all there.
+    r#"
+    CREATE TABLE sumdb_tiles (
+        level INTEGER PRIMARY KEY,
+        low   INTEGER NOT NULL,
+        high  INTEGER NOT NULL
+    );
+    CREATE TABLE sumdb_tile_edge (
+        id   INTEGER PRIMARY KEY CHECK (id = 1),
+        size INTEGER NOT NULL
+    );
+    "#,
 ];
 
 impl State {

@@ -12,7 +12,8 @@
 //! [`index`] (index entries, cursor, filter), [`queue`] (the work queue),
 //! [`rechecks`] (published versions asked about again),
 //! [`lists`] (what `@v/list` and `@latest` are built from), [`tree`] (what is
-//! in the tree, for verify and prune), [`heads`] (checksum-database heads) and
+//! in the tree, for verify and prune), [`heads`] (checksum-database heads),
+//! [`tiles`] (how far the tree holds the checksum database's tiles) and
 //! [`runs`] (the run log and status). No SQL runs outside this module: the
 //! connection is private, and version states are a [`VersionState`].
 //!
@@ -30,6 +31,7 @@ mod migrations;
 mod queue;
 mod rechecks;
 mod runs;
+mod tiles;
 mod tree;
 mod upstreams;
 mod version;
@@ -46,6 +48,7 @@ pub use heads::StoredHead;
 pub use index::{FilterChange, IndexEntry, PageStats};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
 pub use runs::{CommandRuns, Counts, Failure, RunRecord};
+pub use tiles::TileProgress;
 pub use tree::{DeletionCandidate, DeletionReason, PublishedVersion};
 pub use upstreams::{SampleVersion, UpstreamRecord};
 pub use version::VersionState;

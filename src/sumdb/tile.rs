@@ -306,6 +306,108 @@ pub fn new_tiles(h: i32, old_tree_size: i64, new_tree_size: i64) -> Vec<Tile> {
     tiles
 }
 
+/// How many full tiles of height `h` level `l` of a tree of `n` records has
+/// (tiles `0..count` at that level are full; 0 for junk input).
+pub fn full_tile_count(h: i32, l: i32, n: i64) -> i64 {
+    if !(1..=MAX_HEIGHT).contains(&h) || !(0..=MAX_LEVEL).contains(&l) || n <= 0 {
+        return 0;
+    }
+    shr(shr(n, i64::from(h) * i64::from(l)), i64::from(h))
+}
+
+/// The levels of a tree of `n` records that hold any hash with tiles of
+/// height `h`: `0..tile_levels(h, n)`.
+pub fn tile_levels(h: i32, n: i64) -> i32 {
+    if !(1..=MAX_HEIGHT).contains(&h) || n <= 0 {
+        return 0;
+    }
+    let mut l = 0;
+    while l <= MAX_LEVEL && shr(n, i64::from(h) * i64::from(l)) > 0 {
+        l += 1;
+    }
+    l
+}
+
+/// The partial tile at the right edge of level `l` of a tree of `n`
+/// records, as a client holding that tree asks for it; `None` when the
+/// level ends on a full tile.
+///
+/// It is the tree-hash tile of that level (`tileParent` of the level's
+/// tree-hash hashes, clipped to `n`), so every hash in it is authenticated
+/// by the tree hash.
+pub fn edge_tile(h: i32, l: i32, n: i64) -> Option<Tile> {
+    if !(1..=MAX_HEIGHT).contains(&h) || !(0..=MAX_LEVEL).contains(&l) || n <= 0 {
+        return None;
+    }
+    let at_level = shr(n, i64::from(h) * i64::from(l));
+    let w = at_level & (full_width(h) - 1);
+    (w > 0).then(|| Tile {
+        h,
+        l,
+        n: at_level >> h,
+        w: w as i32,
+    })
+}
+
+/// The partial tiles at the right edges of a tree of `n` records that a
+/// client may ask for and that the edges of a tree of `old` records (every
+/// width of which is already held) do not include: at each level, the
+/// widths above `old`'s at the same position, or every width from 1 at a
+/// position `old` had not reached. A narrower partial tile is a prefix of
+/// a wider one, so all of them are cut from the edge tile of `n`.
+pub fn new_edge_widths(h: i32, old: Option<i64>, n: i64) -> Vec<Tile> {
+    let mut out = Vec::new();
+    for l in 0..tile_levels(h, n) {
+        let Some(edge) = edge_tile(h, l, n) else {
+            continue;
+        };
+        let from = match old.and_then(|o| edge_tile(h, l, o)) {
+            Some(before) if before.n == edge.n && before.w <= edge.w => before.w + 1,
+            _ => 1,
+        };
+        out.extend((from..=edge.w).map(|w| Tile { w, ..edge }));
+    }
+    out
+}
+
+/// Checks that `data` is the full tile `t`, given its authenticated parent
+/// `parent` (the tile one level up that holds `t`'s hash, as clipped to the
+/// tree: `tile_parent(t, 1, n)`) and that parent's content.
+///
+/// A full tile is its 2^h hashes; they hash to one value at the next level,
+/// which must be the parent's entry for `t`. So a tile that passes is exactly
+/// the log's, as far as its parent is.
+pub fn check_full_tile(
+    t: Tile,
+    data: &[u8],
+    parent: Tile,
+    parent_data: &[u8],
+) -> Result<(), TlogError> {
+    check_hash_tile(t)?;
+    if !t.is_full() || data.len() != t.w as usize * HASH_SIZE {
+        return Err(TlogError::InconsistentTile);
+    }
+    if parent.h != t.h || parent.l != t.l + 1 || parent.n != t.n >> t.h {
+        return Err(TlogError::Read(format!(
+            "{} is not the parent of {}",
+            parent.path(),
+            t.path()
+        )));
+    }
+    if parent_data.len() != parent.w as usize * HASH_SIZE {
+        return Err(TlogError::InconsistentTile);
+    }
+    let want = hash_from_tile(
+        parent,
+        parent_data,
+        stored_hash_index(parent.l * parent.h, t.n),
+    )?;
+    if want != tile_hash(data) {
+        return Err(TlogError::InconsistentTile);
+    }
+    Ok(())
+}
+
 /// `ReadTileData(t, r)`: the content of tile `t` from a stored-hash reader.
 /// A width of 0 means a full tile.
 pub fn read_tile_data(t: Tile, r: &dyn HashReader) -> Result<Vec<u8>, TlogError> {
@@ -657,6 +759,123 @@ mod tests {
             new_tiles(30, i64::MAX - 1, i64::MAX),
             [tile(30, 0, i64::MAX >> 30, (1 << 30) - 1)]
         );
+    }
+
+    #[test]
+    fn levels_counts_and_edges() {
+        assert_eq!(full_tile_count(8, 0, 1000), 3);
+        assert_eq!(full_tile_count(8, 1, 70_000), 1);
+        assert_eq!(full_tile_count(8, 0, 0), 0);
+        assert_eq!(full_tile_count(0, 0, 1000), 0);
+        assert_eq!(full_tile_count(8, 64, 1000), 0);
+        // Today's log: ~285 k level-0 tiles, ~1.1 k level-1.
+        assert_eq!(full_tile_count(8, 0, 72_845_123), 284_551);
+        assert_eq!(full_tile_count(8, 1, 72_845_123), 1111);
+        assert_eq!(full_tile_count(8, 2, 72_845_123), 4);
+        assert_eq!(full_tile_count(8, 3, 72_845_123), 0);
+        for (n, want) in [(0, 0), (1, 1), (255, 1), (256, 2), (65_535, 2), (65_536, 3)] {
+            assert_eq!(tile_levels(8, n), want, "{n}");
+        }
+        assert_eq!(tile_levels(8, i64::MAX), 8);
+        assert_eq!(tile_levels(31, 5), 0);
+        assert_eq!(edge_tile(8, 0, 1000), Some(tile(8, 0, 3, 232)));
+        assert_eq!(edge_tile(8, 1, 1000), Some(tile(8, 1, 0, 3)));
+        assert_eq!(edge_tile(8, 2, 1000), None);
+        assert_eq!(edge_tile(8, 0, 1024), None);
+        assert_eq!(edge_tile(8, 1, 70_000), Some(tile(8, 1, 1, 17)));
+        // The client: its level-2 edge is 004.p/87.
+        assert_eq!(
+            edge_tile(8, 2, 72_845_123).unwrap().path(),
+            "tile/8/2/004.p/87"
+        );
+        assert_eq!(edge_tile(8, 0, -5), None);
+        // The edges are exactly the tree-hash tiles a client reads.
+        for n in [1, 5, 255, 256, 257, 1000, 65_536, 70_000, 72_845_123] {
+            let plan = plan_read_hashes(8, n, &[]).unwrap();
+            let edges: Vec<Tile> = (0..tile_levels(8, n))
+                .filter_map(|l| edge_tile(8, l, n))
+                .collect();
+            let mut stx = plan.tiles.clone();
+            stx.sort();
+            assert_eq!(stx, edges, "tree {n}");
+        }
+    }
+
+    #[test]
+    fn new_edge_widths_cover_every_width_a_client_can_hold() {
+        assert_eq!(new_edge_widths(8, None, 1000).len(), 232 + 3);
+        assert_eq!(
+            new_edge_widths(8, Some(1000), 1003),
+            [tile(8, 0, 3, 233), tile(8, 0, 3, 234), tile(8, 0, 3, 235)]
+        );
+        let moved = new_edge_widths(8, Some(1000), 1030);
+        assert_eq!(moved.len(), 6 + 1, "{moved:?}");
+        assert_eq!(moved[6], tile(8, 1, 0, 4));
+        assert!(new_edge_widths(8, Some(1000), 1000).is_empty());
+        // Level 0 ends on a full tile; level 1 gains an entry.
+        assert_eq!(new_edge_widths(8, Some(1000), 1024), [tile(8, 1, 0, 4)]);
+        // With small tiles, every pair of sizes: what `old`'s edges held plus
+        // what is new is every width at or below `n`'s edge.
+        for old in 0..70i64 {
+            for n in old..70 {
+                let mut held: std::collections::BTreeSet<Tile> = Default::default();
+                if old > 0 {
+                    held.extend(new_edge_widths(2, None, old));
+                }
+                let new = new_edge_widths(2, (old > 0).then_some(old), n);
+                for t in &new {
+                    assert!(held.insert(*t), "{old}->{n}: {t:?} written twice");
+                }
+                for l in 0..tile_levels(2, n) {
+                    if let Some(e) = edge_tile(2, l, n) {
+                        for w in 1..=e.w {
+                            assert!(held.contains(&Tile { w, ..e }), "{old}->{n}: {e:?} w {w}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn full_tiles_check_against_their_parent() {
+        let mut storage = HashStorage::default();
+        for i in 0..100i64 {
+            let data = format!("leaf {i}");
+            let hashes = stored_hashes(i, data.as_bytes(), &storage).unwrap();
+            storage.0.extend(hashes);
+        }
+        let n = 100;
+        for l in 0..tile_levels(TEST_H, n) - 1 {
+            for k in 0..full_tile_count(TEST_H, l, n) {
+                let t = tile(TEST_H, l, k, 1 << TEST_H);
+                let data = read_tile_data(t, &storage).unwrap();
+                let parent = tile_parent(t, 1, n);
+                let pdata = read_tile_data(parent, &storage).unwrap();
+                check_full_tile(t, &data, parent, &pdata).unwrap();
+                let mut bad = data.clone();
+                bad[7] ^= 1;
+                assert_eq!(
+                    check_full_tile(t, &bad, parent, &pdata),
+                    Err(TlogError::InconsistentTile)
+                );
+                let mut badp = pdata.clone();
+                let at = (k as usize & 3) * 32;
+                badp[at] ^= 1;
+                assert_eq!(
+                    check_full_tile(t, &data, parent, &badp),
+                    Err(TlogError::InconsistentTile)
+                );
+                assert_eq!(
+                    check_full_tile(t, &data[..32], parent, &pdata),
+                    Err(TlogError::InconsistentTile)
+                );
+                let other = tile_parent(tile(TEST_H, l, k + 4, 4), 1, 1 << 20);
+                assert!(check_full_tile(t, &data, other, &pdata).is_err());
+            }
+        }
+        let partial = tile(TEST_H, 0, 24, 3);
+        assert!(check_full_tile(partial, &[0; 96], tile(TEST_H, 1, 6, 1), &[0; 32]).is_err());
     }
 
     #[test]

@@ -64,7 +64,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::gomod;
 use crate::http::FetchError;
 use crate::http::list::{Avoid, UpstreamList};
-use crate::store::{Store, StoreError, layout};
+use crate::store::layout::{self, Key};
+use crate::store::{Store, StoreError};
 use crate::sumdb::note::{self, Verifier};
 use crate::sumdb::tile::{self, Tile};
 use crate::sumdb::tlog::{self, Hash, Tree};
@@ -77,6 +78,10 @@ const NOTE_LIMIT: u64 = 1 << 20;
 const TILE_LIMIT: u64 = 32 << TILE_HEIGHT;
 /// Tiles kept in memory (8 KiB each at most).
 const TILE_CACHE: usize = 4096;
+/// Full tiles completed since the last served head that publishing stores
+/// itself with [`TileMode::All`] (a day of the public log completes a few
+/// hundred); more, after a long pause, are left to the next tile fill.
+const FORWARD_TILES_IN_PUBLISH: usize = 1024;
 
 /// A signed tree head: the tree and the signed note that states it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +165,8 @@ struct Inner {
     cache: HashMap<Tile, (Arc<Vec<u8>>, bool)>,
 }
 
+pub use crate::settings::TileMode;
+
 /// A client of one checksum database, which also maintains its mirror.
 pub struct LogClient {
     name: String,
@@ -172,6 +179,8 @@ pub struct LogClient {
     accept_lock: tokio::sync::Mutex<()>,
     /// When set, tiles come from the mirror tree only (for `verify`).
     offline: bool,
+    /// Which tiles the mirror tree holds ([`TileMode`]).
+    tiles: TileMode,
 }
 
 impl LogClient {
@@ -189,7 +198,15 @@ impl LogClient {
             }),
             accept_lock: tokio::sync::Mutex::new(()),
             offline: false,
+            tiles: TileMode::default(),
         }
+    }
+
+    /// Which tiles [`LogClient::mirror_tiles`] keeps in the tree (default:
+    /// [`TileMode::All`]).
+    pub fn with_tiles(mut self, mode: TileMode) -> LogClient {
+        self.tiles = mode;
+        self
     }
 
     /// Trusts `head` (accepted earlier, verified again by the caller with
@@ -548,6 +565,12 @@ impl LogClient {
     /// the new records, {N−1} for new sizes N, and previous_max−1 (whose partial
     /// tiles may have filled since), the tile at every level clipped to T; and
     /// for every new size, its tree-hash tiles.
+    ///
+    /// With [`TileMode::All`] the tree also keeps what a client holding any
+    /// head between `previous_max` and T needs (the tile fill, `crate::tiles`,
+    /// holds it up to `previous_max`): every full tile completed in between
+    /// (when they are few: after a long pause the next fill does it), and every
+    /// width of T's right-edge tiles that `previous_max`'s did not have.
     pub async fn mirror_tiles(
         &self,
         records: &[i64],
@@ -565,6 +588,20 @@ impl LogClient {
             && p < t.n
         {
             positions.push(p - 1);
+            if self.tiles == TileMode::All {
+                // The last record under each tile completed since: reading
+                // its path stores the tile, full, at its level.
+                let completed: Vec<Tile> = tile::new_tiles(TILE_HEIGHT, p, t.n)
+                    .into_iter()
+                    .filter(Tile::is_full)
+                    .collect();
+                if completed.len() <= FORWARD_TILES_IN_PUBLISH {
+                    positions.extend(completed.iter().map(|c| {
+                        let shift = i64::from(TILE_HEIGHT) * i64::from(c.l + 1);
+                        ((c.n + 1) << shift) - 1
+                    }));
+                }
+            }
         }
         positions.sort_unstable();
         positions.dedup();
@@ -600,17 +637,108 @@ impl LogClient {
                 self.hash_reader(Tree { n, hash }).read_hashes(&[]).await?;
             }
         }
+        if self.tiles == TileMode::All && previous_max.is_none_or(|p| p < t.n) {
+            let edges = self.edge_tiles(t).await?;
+            self.write_edge_widths(previous_max, t, &edges).await?;
+        }
         Ok(())
+    }
+
+    /// The tiles at the right edge of the accepted tree `tree` (one partial
+    /// tile per level that does not end on a full one: its tree-hash tiles),
+    /// authenticated against its signed hash and mirrored at its width.
+    /// Every hash in them is proven by the tree hash.
+    pub async fn edge_tiles(&self, tree: Tree) -> Result<Vec<(Tile, Arc<Vec<u8>>)>, SumdbError> {
+        if self.known_hash(tree.n) != Some(tree.hash) {
+            return Err(SumdbError::Security(format!(
+                "tiles of tree {} asked for, but that head was not accepted",
+                tree.n
+            )));
+        }
+        let (_, tiles) = self.hash_reader(tree).read(&[]).await?;
+        Ok(tiles)
+    }
+
+    /// Writes every partial tile at the right edges of `tree` that a client
+    /// can ask for and that the edges of a tree of `old` records did not
+    /// already include ([`tile::new_edge_widths`]), cut from `edges` (from
+    /// [`LogClient::edge_tiles`]). Returns how many were written.
+    pub async fn write_edge_widths(
+        &self,
+        old: Option<i64>,
+        tree: Tree,
+        edges: &[(Tile, Arc<Vec<u8>>)],
+    ) -> Result<u64, SumdbError> {
+        if self.offline {
+            return Ok(0);
+        }
+        let wanted = tile::new_edge_widths(TILE_HEIGHT, old, tree.n);
+        let mut cuts = Vec::with_capacity(wanted.len());
+        for w in wanted {
+            let Some((edge, data)) = edges.iter().find(|(e, _)| e.l == w.l && e.n == w.n) else {
+                return Err(SumdbError::Security(format!(
+                    "no edge tile of tree {} for {}",
+                    tree.n,
+                    w.path()
+                )));
+            };
+            if w.w > edge.w || data.len() < w.w as usize * 32 {
+                return Err(SumdbError::Security(format!(
+                    "edge tile {} of tree {} is too narrow for {}",
+                    edge.path(),
+                    tree.n,
+                    w.path()
+                )));
+            }
+            cuts.push((w, data.clone()));
+        }
+        let (store, name) = (self.tree.clone(), self.name.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut written = 0;
+            for (w, data) in cuts {
+                if write_partial_tile(&*store, &name, w, &data[..w.w as usize * 32])? {
+                    written += 1;
+                }
+            }
+            Ok(written)
+        })
+        .await
+        .map_err(|e| SumdbError::Io(std::io::Error::other(e.to_string())))?
+        .map_err(SumdbError::Store)
+    }
+
+    /// Fetches `tile` exactly as the database serves it (through the list's
+    /// failover), not yet authenticated: the caller proves it before it is
+    /// used or stored.
+    pub async fn fetch_tile(&self, tile: Tile) -> Result<Vec<u8>, FetchError> {
+        self.fetch(&tile.path(), TILE_LIMIT).await
+    }
+
+    /// A tile this client read and proved in this process (for any head it
+    /// then accepted; a forked log's tiles are forgotten), still in memory.
+    /// The caller proves it again before storing it.
+    pub fn tile_in_memory(&self, tile: Tile) -> Option<Arc<Vec<u8>>> {
+        let inner = self.state();
+        inner
+            .cache
+            .get(&tile)
+            .map(|(d, _)| d.clone())
+            .filter(|d| d.len() == tile.w as usize * 32)
+    }
+
+    /// The tree this client mirrors into.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.tree
     }
 
     /// Writes `sumdb/<name>/supported` and `latest` (the trusted head).
     pub async fn write_static_files(&self) -> Result<(), SumdbError> {
-        let dir = layout::sumdb_dir(&self.name);
+        let db = self.name.clone();
         let (tree, latest) = (self.tree.clone(), self.trusted().map(|t| t.note));
         blocking(move || {
-            tree.write_if_changed(&format!("{dir}/supported"), b"")?;
+            tree.write_if_changed(&layout::plain(Key::SumdbSupported { db: db.clone() }), b"")?;
             if let Some(note) = latest {
-                tree.write_if_changed(&format!("{dir}/latest"), &note)?;
+                tree.write_if_changed(&layout::plain(Key::SumdbLatest { db }), &note)?;
             }
             Ok(())
         })
@@ -632,10 +760,9 @@ impl LogClient {
         if let Some((d, on_disk)) = self.cached(tile) {
             return Ok((d, !on_disk));
         }
-        let dir = layout::sumdb_dir(&self.name);
         let want = tile.w as usize * 32;
         for candidate in [tile, tile.full()] {
-            let (tree, key) = (self.tree.clone(), format!("{dir}/{}", candidate.path()));
+            let (tree, key) = (self.tree.clone(), layout::tile(&self.name, candidate));
             // Unreadable or damaged on disk: fetched again (and authenticated) below.
             let on_disk = tokio::task::spawn_blocking(move || tree.read(&key, TILE_LIMIT)).await;
             if let Ok(Ok(Some(data))) = on_disk
@@ -708,43 +835,83 @@ impl LogClient {
         if !write {
             return Ok(());
         }
-        let (tree, dir, data) = (
-            self.tree.clone(),
-            layout::sumdb_dir(&self.name),
-            data.clone(),
-        );
-        blocking(move || mirror_tile(&*tree, &dir, tile, &data)).await
+        let (tree, name, data) = (self.tree.clone(), self.name.clone(), data.clone());
+        blocking(move || mirror_tile(&*tree, &name, tile, &data)).await
+    }
+}
+
+/// Serialises tile writes. Check-then-write of a partial must not interleave
+/// with a full tile's write-then-remove of the partials (lookups with older
+/// heads than the latest make both happen at once): the partial's directory
+/// vanished under its write, or a partial was left beside its full tile.
+static TILE_WRITES: Mutex<()> = Mutex::new(());
+
+/// Writes an authenticated tile of database `name` into the tree, as
+/// [`LogClient`] does: a full tile supersedes the partial ones at its
+/// position (clients fall back to it), a partial tile is only written while
+/// its full tile is absent.
+pub fn write_tile(tree: &dyn Store, name: &str, tile: Tile, data: &[u8]) -> Result<(), StoreError> {
+    mirror_tile(tree, name, tile, data)
+}
+
+/// Writes an authenticated full tile of database `name` at a position that
+/// never was a right edge of the tree (an older tile the fill brings in):
+/// there is no partial tile to supersede, so neither a removal nor the lock
+/// that orders it with partial writes; several may be written at once.
+pub fn write_older_tile(
+    tree: &dyn Store,
+    name: &str,
+    tile: Tile,
+    data: &[u8],
+) -> Result<(), StoreError> {
+    debug_assert!(tile.is_full());
+    tree.write_if_changed(&layout::tile(name, tile), data)?;
+    Ok(())
+}
+
+/// Writes one authenticated partial tile of database `name` unless its full
+/// tile is there; returns whether it was written (or rewritten).
+fn write_partial_tile(
+    tree: &dyn Store,
+    name: &str,
+    tile: Tile,
+    data: &[u8],
+) -> Result<bool, StoreError> {
+    let _one_at_a_time = TILE_WRITES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if full_tile_present(tree, name, tile)? {
+        return Ok(false);
+    }
+    tree.write_if_changed(&layout::tile(name, tile), data)
+}
+
+fn full_tile_present(tree: &dyn Store, name: &str, tile: Tile) -> Result<bool, StoreError> {
+    match tree.stat(&layout::tile(name, tile.full())) {
+        Ok(found) => Ok(found.is_some()),
+        // Not a file the mirror wrote (a stray, removed by prune): clients
+        // cannot fall back to it, so the partial tile is written.
+        Err(StoreError::NotAFile(_)) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
 /// Writes an authenticated tile into the tree: a full tile supersedes the
 /// partial ones at its position (clients fall back to it), and a partial tile
 /// is only written while its full tile is absent.
-fn mirror_tile(tree: &dyn Store, dir: &str, tile: Tile, data: &[u8]) -> Result<(), StoreError> {
-    // Check-then-write of a partial must not interleave with a full tile's
-    // write-then-remove of the partials (lookups with older heads than the
-    // latest make both happen at once): the partial's directory vanished under
-    // its write, or a partial was left beside its full tile.
-    static TILE_WRITES: Mutex<()> = Mutex::new(());
+fn mirror_tile(tree: &dyn Store, name: &str, tile: Tile, data: &[u8]) -> Result<(), StoreError> {
     let _one_at_a_time = TILE_WRITES
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if tile.is_full() {
-        let rel = format!("{dir}/{}", tile.path());
+        let rel = layout::tile(name, tile);
         tree.write_if_changed(&rel, data)?;
         // Never through a link on the way; a link at `.p` itself is removed.
         tree.delete_tree(&format!("{rel}.p"))?;
         return Ok(());
     }
-    let full_present = match tree.stat(&format!("{dir}/{}", tile.full().path())) {
-        Ok(found) => found.is_some(),
-        // Not a file the mirror wrote (a stray, removed by prune): clients
-        // cannot fall back to it, so the partial tile is written.
-        Err(StoreError::NotAFile(_)) => false,
-        Err(e) => return Err(e),
-    };
-    if !full_present {
-        tree.write_if_changed(&format!("{dir}/{}", tile.path()), data)?;
+    if !full_tile_present(tree, name, tile)? {
+        tree.write_if_changed(&layout::tile(name, tile), data)?;
     }
     Ok(())
 }
@@ -775,8 +942,16 @@ struct TileHashes<'a> {
     persist: bool,
 }
 
+/// Authenticated tiles with their content, as read for a plan.
+type ReadTiles = Vec<(Tile, Arc<Vec<u8>>)>;
+
 impl TileHashes<'_> {
     async fn read_hashes(&self, indexes: &[i64]) -> Result<Vec<Hash>, SumdbError> {
+        Ok(self.read(indexes).await?.0)
+    }
+
+    /// The hashes at `indexes` and every tile read to prove them.
+    async fn read(&self, indexes: &[i64]) -> Result<(Vec<Hash>, ReadTiles), SumdbError> {
         let plan = tile::plan_read_hashes(TILE_HEIGHT, self.tree.n, indexes).map_err(|e| {
             SumdbError::Security(format!(
                 "cannot plan tile reads for tree {}: {e}",
@@ -840,7 +1015,7 @@ impl TileHashes<'_> {
         for ((t, d), f) in plan.tiles.iter().zip(&data).zip(&fresh) {
             self.client.store_tile(*t, d, *f, self.persist).await?;
         }
-        Ok(hashes)
+        Ok((hashes, plan.tiles.iter().copied().zip(data).collect()))
     }
 
     /// `TreeHash(n)` read through this (larger) tree's tiles.

@@ -135,6 +135,10 @@ pub enum Fault {
     /// signed by the real key: a tree the log cannot prove (it has no tiles
     /// for it). Lookups and tiles show the real log.
     AbsurdLatest { size: u64 },
+    /// The checksum database serves tile `tile` (`8/0/001`, as after
+    /// `tile/`; a partial one too) with one byte flipped, signed heads and
+    /// every other tile intact: a lying database or a damaged cache.
+    TamperTile { tile: String },
     /// Matching successful responses keep their headers (Content-Length
     /// included) but send the body at `bytes_per_sec` (at least 1), so a
     /// read timeout never fires.
@@ -219,6 +223,8 @@ struct State {
     lookup_fork: Option<Log>,
     /// `Fault::AbsurdLatest`: the size `/latest` claims.
     absurd_latest: Option<u64>,
+    /// `Fault::TamperTile`: tiles served with a byte flipped.
+    tampered_tiles: Vec<String>,
     /// Every tree size a signed head was served for. Like sum.golang.org, a
     /// partial tile exists only at a width some published head had.
     published_sizes: std::collections::BTreeSet<u64>,
@@ -424,6 +430,7 @@ impl FakeUpstream {
                     .then(|| Arc::new(Pacer::new(options.rate_bytes_per_sec))),
                 lookup_fork: None,
                 absurd_latest: None,
+                tampered_tiles: Vec::new(),
                 published_sizes: Default::default(),
                 lookup_sizes: HashMap::new(),
             }),
@@ -686,6 +693,10 @@ impl FakeUpstream {
                 state.absurd_latest = Some(size);
                 return;
             }
+            Fault::TamperTile { tile } => {
+                state.tampered_tiles.push(tile);
+                return;
+            }
             Fault::Trickle {
                 path_prefix,
                 bytes_per_sec,
@@ -717,6 +728,18 @@ impl FakeUpstream {
         state.index.clear_injected();
         state.lookup_fork = None;
         state.absurd_latest = None;
+        state.tampered_tiles.clear();
+    }
+
+    /// Appends `n` records of modules nobody serves (as other people's
+    /// publications grow the real log): new signed heads, new tiles.
+    pub fn append_records(&self, n: usize) {
+        let mut state = self.shared.lock();
+        for _ in 0..n {
+            let i = state.log.size();
+            let text = sumlog::filler_text(i).replace("filler.example/f", "growth.example/g");
+            state.log.append(text);
+        }
     }
 
     /// How many requests had a decoded path (plus `?query`) starting with
@@ -1407,7 +1430,12 @@ fn sumdb(shared: &Shared, state: &mut State, rest: &str) -> Response<Body> {
                 None => not_found(format!("tile/{tile}")),
             },
             Some(level) => match log.tile(level, n, width, size) {
-                Some(data) => respond(200, "application/octet-stream", data),
+                Some(mut data) => {
+                    if state.tampered_tiles.iter().any(|t| t == tile) {
+                        data[7] ^= 0x10;
+                    }
+                    respond(200, "application/octet-stream", data)
+                }
                 None => not_found(format!("tile/{tile}")),
             },
         };
