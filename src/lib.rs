@@ -39,3 +39,4 @@ pub mod sumdb;
 pub mod sync;
 pub mod trust;
 pub mod verify;
+pub mod vuln;

@@ -59,6 +59,18 @@ struct RawConfig {
     export: RawExport,
     #[serde(default)]
     import: RawImport,
+    #[serde(default)]
+    vulndb: RawVulndb,
+}
+
+/// `[vulndb]`: the Go vulnerability database mirrored into `<output>/vuln/`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVulndb {
+    /// A list like `upstream.proxy` (`,` and `|`), or "off". Absent: off,
+    /// or for a mirror following another (`index = "mirror+URL"`) that
+    /// mirror's `vuln/`.
+    url: Option<String>,
 }
 
 /// `[export]`: how `gomirror export` signs its bundles.
@@ -161,6 +173,9 @@ struct RawFilter {
     toolchains: Vec<String>,
     #[serde(default)]
     from_files: Vec<String>,
+    /// Which Go releases' toolchains (`source::toolchains::ToolchainVersions`);
+    /// absent: every one listed.
+    toolchain_versions: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -271,6 +286,10 @@ pub struct Settings {
     pub seeds: Vec<String>,
     /// GOOS-GOARCH platforms whose `golang.org/toolchain` versions are mirrored.
     pub toolchains: Vec<String>,
+    /// `filter.toolchain_versions`: which Go releases (`None`: every one listed).
+    pub toolchain_versions: Option<toolchains::ToolchainVersions>,
+    /// `[vulndb]`: where the vulnerability database is mirrored from.
+    pub vulndb: VulndbSettings,
     /// `filter.from_files`: globs (or paths) of go.sum, go.mod and module-list
     /// files, relative to [`Settings::config_dir`], read on every sync.
     pub from_files: Vec<String>,
@@ -329,6 +348,15 @@ impl fmt::Debug for SharedClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SharedClient")
     }
+}
+
+/// `[vulndb]`: where the Go vulnerability database comes from.
+#[derive(Clone, Debug, Default)]
+pub struct VulndbSettings {
+    /// A list like `upstream.proxy`'s; empty: off.
+    pub urls: Vec<ListEntry>,
+    /// Nobody configured it: the followed mirror's `vuln/`, which may have none.
+    pub implied: bool,
 }
 
 /// `[feed]`: the shape of this mirror's change feed.
@@ -519,7 +547,13 @@ impl Settings {
             sources.push(Box::new(Seeds::new(self.origin()?, self.seeds.clone())));
         }
         if !self.toolchains.is_empty() {
-            sources.push(Box::new(Toolchains::new(self.origin()?, &self.toolchains)));
+            sources.push(Box::new(Toolchains::new(
+                self.origin()?,
+                &self.toolchains,
+                self.toolchain_versions.clone(),
+                self.config_dir.clone(),
+                self.from_files.clone(),
+            )));
         }
         if !self.from_files.is_empty() {
             // Mirrored .mod files are read from the tree; a dry run on a
@@ -764,6 +798,36 @@ impl Settings {
                 toolchains::MODULE
             )));
         }
+        let toolchain_versions = match &raw.filter.toolchain_versions {
+            None => None,
+            Some(_) if toolchain_platforms.is_empty() => {
+                return Err(invalid(
+                    "filter.toolchain_versions says which Go releases, but filter.toolchains names no platform to mirror them for".into(),
+                ));
+            }
+            Some(entries) => Some(
+                toolchains::ToolchainVersions::parse(entries)
+                    .map_err(|e| invalid(format!("filter.toolchain_versions: {e}")))?,
+            ),
+        };
+        let vulndb = match raw.vulndb.url.as_deref() {
+            Some(u) => VulndbSettings {
+                urls: parse_list("vulndb.url", u, parse_vulndb_url)
+                    .map_err(&invalid)?
+                    .unwrap_or_default(),
+                implied: false,
+            },
+            None => match &follow {
+                Some(base) => VulndbSettings {
+                    urls: vec![ListEntry {
+                        url: crate::http::join(base, "vuln/"),
+                        fallback: Fallback::NotFound,
+                    }],
+                    implied: true,
+                },
+                None => VulndbSettings::default(),
+            },
+        };
         let index_since = match &raw.upstream.index_since {
             None => None,
             Some(t) => Some(parse_index_since(t, jiff::Timestamp::now()).map_err(&invalid)?),
@@ -867,6 +931,8 @@ impl Settings {
             index_since,
             seeds: raw.filter.seed,
             toolchains: toolchain_platforms,
+            toolchain_versions,
+            vulndb,
             from_files: raw.filter.from_files,
             config_dir: base.to_path_buf(),
             sumdb: SumdbSettings {
@@ -1106,6 +1172,21 @@ fn parse_url(key: &str, s: &str) -> Result<Url, String> {
         return Err(format!("{key}: URL {:?} has no host", redact(s)));
     }
     Ok(url)
+}
+
+/// A vulnerability database's URL: http(s) like the proxy's, or a local
+/// directory (`file:///srv/vulndb`) holding vuln.go.dev's layout.
+fn parse_vulndb_url(key: &str, s: &str) -> Result<Url, String> {
+    if let Some(path) = s.strip_prefix("file://") {
+        let url = Url::parse(s).map_err(|e| format!("{key}: invalid URL {:?}: {e}", redact(s)))?;
+        if !path.starts_with('/') || url.to_file_path().is_err() {
+            return Err(format!(
+                "{key}: {s:?} must name an absolute directory (file:///path)"
+            ));
+        }
+        return Ok(url);
+    }
+    parse_url(key, s)
 }
 
 fn join_patterns(key: &str, list: &[String]) -> Result<String, String> {

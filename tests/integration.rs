@@ -28,4 +28,5 @@ mod sumdb_trust;
 mod support;
 mod sync_basics;
 mod upstream_lists;
+mod vuln;
 mod zip_memory;

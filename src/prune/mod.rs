@@ -160,6 +160,8 @@ fn find_strays(
             true
         } else if let Some(name) = rel.strip_prefix("feed/") {
             feed_file_expected(name)
+        } else if let Some(rest) = rel.strip_prefix("vuln/") {
+            crate::vuln::tree_file_expected(state, rest)?
         } else if let Some(rest) = rel.strip_prefix(&sumdb_prefix) {
             sumdb_file_expected(state, rest)?
         } else if rel.starts_with("sumdb/") {

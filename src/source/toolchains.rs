@@ -5,8 +5,18 @@
 //! mirror that should serve offline builds must hold them. They are read from
 //! the origin's `@v/list` on every run, like seeds, and only the configured
 //! platforms are offered: each zip is tens of MB.
+//!
+//! Which Go releases are offered is `[filter] toolchain_versions` (absent:
+//! every one listed, about 145 per platform and 10 GB for linux-amd64), in
+//! the go command's terms ([`ToolchainVersions`]), plus what the `go` and
+//! `toolchain` lines of `[filter] from_files` go.mod files ask for: a
+//! project that says `go 1.24.3` gets go1.24.3, as `GOTOOLCHAIN=auto` would
+//! fetch it.
 
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::source::seeds;
@@ -87,25 +97,397 @@ pub fn split_version(version: &str) -> Option<(&str, &str)> {
     (go.starts_with("go") && platform.contains('-')).then_some((go, platform))
 }
 
+/// A Go version as the go command orders them (`go/version`, cmd/go's
+/// `gover`): the language version `1.24` before its prereleases
+/// `1.24rc1` (betas before release candidates), before the releases
+/// `1.24.0`, `1.24.1`…
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GoVersion {
+    pub major: u32,
+    pub minor: u32,
+    /// 0: the language version, 1: beta, 2: release candidate, 3: release.
+    kind: u8,
+    /// The beta or rc number, or the patch number of a release.
+    num: u32,
+}
+
+impl GoVersion {
+    /// `1.24.3`, `go1.24.3`, `1.25rc1`, `go1.21beta2`, `1.24` (a language
+    /// version; `go1.20` and older name their first release so).
+    pub fn parse(s: &str) -> Option<GoVersion> {
+        let s = s.strip_prefix("go").unwrap_or(s);
+        let num = |t: &str| -> Option<u32> {
+            (!t.is_empty()
+                && t.len() <= 9
+                && t.bytes().all(|b| b.is_ascii_digit())
+                && (t == "0" || !t.starts_with('0')))
+            .then(|| t.parse().ok())
+            .flatten()
+        };
+        let (major, rest) = s.split_once('.')?;
+        let major = num(major)?;
+        let split = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let minor = num(&rest[..split])?;
+        let tail = &rest[split..];
+        let (kind, n) = if tail.is_empty() {
+            // Before Go 1.21, "go1.20" was the first release itself.
+            if (major, minor) < (1, 21) {
+                (3, 0)
+            } else {
+                (0, 0)
+            }
+        } else if let Some(p) = tail.strip_prefix('.') {
+            (3, num(p)?)
+        } else if let Some(p) = tail.strip_prefix("rc") {
+            (2, num(p)?)
+        } else if let Some(p) = tail.strip_prefix("beta") {
+            (1, num(p)?)
+        } else {
+            return None;
+        };
+        Some(GoVersion {
+            major,
+            minor,
+            kind,
+            num: n,
+        })
+    }
+
+    /// A release (`1.24.3`), not a language version or a prerelease.
+    pub fn is_release(&self) -> bool {
+        self.kind == 3
+    }
+
+    fn line(&self) -> (u32, u32) {
+        (self.major, self.minor)
+    }
+}
+
+impl fmt::Display for GoVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            0 => write!(f, "go{}.{}", self.major, self.minor),
+            1 => write!(f, "go{}.{}beta{}", self.major, self.minor, self.num),
+            2 => write!(f, "go{}.{}rc{}", self.major, self.minor, self.num),
+            _ if (self.major, self.minor) < (1, 21) && self.num == 0 => {
+                write!(f, "go{}.{}", self.major, self.minor)
+            }
+            _ => write!(f, "go{}.{}.{}", self.major, self.minor, self.num),
+        }
+    }
+}
+
+/// One term of a `toolchain_versions` entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Term {
+    /// `>=1.24`, `<1.26`, `>1.24.2`, `<=1.25.4`.
+    Compare(Ordering, bool, GoVersion),
+    /// `1.24.3`, `go1.25rc1`: exactly this version (a prerelease only so).
+    Exact(GoVersion),
+    /// `1.24`: every release of the 1.24 line.
+    Line(u32, u32),
+    /// `patches N`: the newest N releases of each minor line.
+    Patches(usize),
+    /// `minors N`: the releases of the newest N minor lines.
+    Minors(usize),
+}
+
+/// `[filter] toolchain_versions`: which Go releases to mirror toolchains
+/// for. Each entry is terms separated by spaces, all of which must hold; the
+/// entries' selections are added together.
+///
+/// | term | selects |
+/// |---|---|
+/// | `1.24.3`, `go1.24.3`, `1.25rc1` | exactly that version (a prerelease is selected only when named so) |
+/// | `1.24` | every release of Go 1.24 |
+/// | `>=1.24`, `>1.24.2`, `<1.26`, `<=1.25.4` | releases in that range, as the go command orders versions |
+/// | `patches N` | of what the other terms select, the newest N releases of each minor line |
+/// | `minors N` | of what the other terms select, the releases of the newest N minor lines |
+/// | `latest` | the newest release (`minors 1 patches 1`) |
+///
+/// `"minors 2 patches 1"` is the newest patch of each supported Go;
+/// `">=1.23 patches 2"` the two newest patches of every line from 1.23.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ToolchainVersions {
+    entries: Vec<Vec<Term>>,
+}
+
+impl ToolchainVersions {
+    /// Parses the configured entries; the error names the entry and the term.
+    pub fn parse(entries: &[String]) -> Result<ToolchainVersions, String> {
+        let mut out = Vec::new();
+        for entry in entries {
+            let bad = |why: String| format!("{entry:?}: {why}");
+            let mut terms = Vec::new();
+            let mut words = entry.split_whitespace().peekable();
+            if words.peek().is_none() {
+                return Err(bad("an entry is empty".into()));
+            }
+            while let Some(w) = words.next() {
+                let count = |words: &mut std::iter::Peekable<std::str::SplitWhitespace<'_>>| {
+                    words
+                        .next()
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .filter(|n| (1..=1000).contains(n))
+                        .ok_or_else(|| bad(format!("{w:?} needs a count from 1 to 1000 after it")))
+                };
+                let term = match w {
+                    "patches" => Term::Patches(count(&mut words)?),
+                    "minors" => Term::Minors(count(&mut words)?),
+                    "latest" => {
+                        terms.push(Term::Minors(1));
+                        Term::Patches(1)
+                    }
+                    _ => {
+                        let (op, rest) = [">=", "<=", ">", "<", "="]
+                            .iter()
+                            .find_map(|op| w.strip_prefix(op).map(|r| (*op, r)))
+                            .unwrap_or(("", w));
+                        // `>= 1.24` with a space is the same term.
+                        let rest = if rest.is_empty() && !op.is_empty() {
+                            words.next().unwrap_or("")
+                        } else {
+                            rest
+                        };
+                        let v = GoVersion::parse(rest).ok_or_else(|| {
+                            bad(format!(
+                                "{w:?} is not a Go version (1.24.3, go1.24.3, 1.25rc1), a line (1.24), a comparison (>=1.24) or patches N, minors N, latest"
+                            ))
+                        })?;
+                        match op {
+                            ">=" => Term::Compare(Ordering::Greater, true, v),
+                            ">" => Term::Compare(Ordering::Greater, false, v),
+                            "<=" => Term::Compare(Ordering::Less, true, v),
+                            "<" => Term::Compare(Ordering::Less, false, v),
+                            _ if v.kind == 0 => Term::Line(v.major, v.minor),
+                            _ => Term::Exact(v),
+                        }
+                    }
+                };
+                terms.push(term);
+            }
+            out.push(terms);
+        }
+        Ok(ToolchainVersions { entries: out })
+    }
+
+    /// The versions of `available` the entries select.
+    pub fn select(&self, available: &BTreeSet<GoVersion>) -> BTreeSet<GoVersion> {
+        let mut chosen = BTreeSet::new();
+        for terms in &self.entries {
+            chosen.extend(select_entry(terms, available));
+        }
+        chosen
+    }
+}
+
+fn select_entry(terms: &[Term], available: &BTreeSet<GoVersion>) -> BTreeSet<GoVersion> {
+    let named_prerelease = terms
+        .iter()
+        .any(|t| matches!(t, Term::Exact(v) if !v.is_release()));
+    let mut set: Vec<GoVersion> = available
+        .iter()
+        .copied()
+        .filter(|v| v.is_release() || named_prerelease)
+        .filter(|v| {
+            terms.iter().all(|t| match t {
+                Term::Compare(dir, or_equal, bound) => {
+                    let c = v.cmp(bound);
+                    c == *dir || (*or_equal && c == Ordering::Equal)
+                }
+                Term::Exact(x) => v == x,
+                Term::Line(major, minor) => v.line() == (*major, *minor),
+                Term::Patches(_) | Term::Minors(_) => true,
+            })
+        })
+        .collect();
+    for t in terms {
+        if let Term::Minors(n) = t {
+            let lines: BTreeSet<(u32, u32)> = set.iter().map(GoVersion::line).collect();
+            let keep: HashSet<(u32, u32)> = lines.into_iter().rev().take(*n).collect();
+            set.retain(|v| keep.contains(&v.line()));
+        }
+    }
+    for t in terms {
+        if let Term::Patches(n) = t {
+            let mut by_line: BTreeMap<(u32, u32), Vec<GoVersion>> = BTreeMap::new();
+            for v in &set {
+                by_line.entry(v.line()).or_default().push(*v);
+            }
+            set = by_line
+                .into_values()
+                .flat_map(|mut vs| {
+                    vs.sort();
+                    let skip = vs.len().saturating_sub(*n);
+                    vs.into_iter().skip(skip)
+                })
+                .collect();
+        }
+    }
+    set.into_iter().collect()
+}
+
+/// A `go` or `toolchain` line of a project's go.mod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GoLine {
+    /// The file, relative to the config file's directory when below it.
+    pub file: String,
+    pub line: usize,
+    /// `go` or `toolchain`.
+    pub directive: &'static str,
+    pub version: GoVersion,
+}
+
+/// The `go` and `toolchain` lines of the go.mod files `patterns` (the
+/// `from_files` globs, relative to `base`) name. Files that cannot be read
+/// are left out: the `from_files` source itself reports them.
+pub fn go_lines(base: &Path, patterns: &[String]) -> Vec<GoLine> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for p in patterns {
+        let full = base.join(p);
+        if !crate::source::files::is_glob(p) {
+            files.push(full);
+            continue;
+        }
+        let text = if Path::new(p).is_absolute() {
+            p.clone()
+        } else {
+            format!("{}/{p}", glob::Pattern::escape(&base.to_string_lossy()))
+        };
+        if let Ok(paths) = glob::glob(&text) {
+            files.extend(paths.flatten());
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for f in files {
+        if f.file_name().and_then(|n| n.to_str()) != Some("go.mod") || !seen.insert(f.clone()) {
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(&f) else {
+            continue;
+        };
+        if !meta.is_file() || meta.len() > 16 << 20 {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let shown = f.strip_prefix(base).unwrap_or(&f).display().to_string();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            let words: Vec<&str> = code.split_whitespace().collect();
+            let (directive, v) = match words[..] {
+                ["go", v] => ("go", v),
+                ["toolchain", v] => ("toolchain", v),
+                _ => continue,
+            };
+            let Some(version) = GoVersion::parse(v.trim_matches('"')) else {
+                continue;
+            };
+            out.push(GoLine {
+                file: shown.clone(),
+                line: i + 1,
+                directive,
+                version,
+            });
+        }
+    }
+    out
+}
+
+/// What the `go` and `toolchain` lines ask for, given what is `available`:
+/// a release or prerelease named exactly, or for a language version
+/// (`go 1.24`) the newest release of that line. Go before 1.21 cannot
+/// switch toolchains: nothing. Returns what is wanted and the lines asking
+/// for a version the upstream does not list.
+pub fn wanted_by_lines(
+    lines: &[GoLine],
+    available: &BTreeSet<GoVersion>,
+) -> (BTreeSet<GoVersion>, Vec<GoLine>) {
+    let mut wanted = BTreeSet::new();
+    let mut unlisted = Vec::new();
+    for l in lines {
+        if (l.version.major, l.version.minor) < (1, 21) {
+            continue;
+        }
+        let found = if l.version.kind == 0 {
+            available
+                .iter()
+                .rev()
+                .find(|v| v.is_release() && v.line() == l.version.line())
+                .copied()
+        } else {
+            available.get(&l.version).copied()
+        };
+        match found {
+            Some(v) => {
+                wanted.insert(v);
+            }
+            None => unlisted.push(l.clone()),
+        }
+    }
+    (wanted, unlisted)
+}
+
 pub struct Toolchains {
     origin: Arc<dyn Origin>,
     platforms: BTreeSet<String>,
+    /// `None`: every listed version.
+    versions: Option<ToolchainVersions>,
+    /// The config file's directory and the `from_files` patterns, whose
+    /// go.mod files' `go` and `toolchain` lines are wanted too.
+    base: PathBuf,
+    from_files: Vec<String>,
 }
 
 impl Toolchains {
-    pub fn new(origin: Arc<dyn Origin>, platforms: &[String]) -> Toolchains {
+    pub fn new(
+        origin: Arc<dyn Origin>,
+        platforms: &[String],
+        versions: Option<ToolchainVersions>,
+        base: PathBuf,
+        from_files: Vec<String>,
+    ) -> Toolchains {
         Toolchains {
             origin,
             platforms: platforms.iter().cloned().collect(),
+            versions,
+            base,
+            from_files,
         }
     }
 
-    /// The versions of `listed` for the configured platforms.
-    fn wanted(&self, listed: Vec<IndexEntry>) -> Vec<IndexEntry> {
-        listed
+    /// The versions of `listed` for the configured platforms and Go
+    /// versions; with the `go`/`toolchain` lines no listed version answers.
+    fn wanted(&self, listed: Vec<IndexEntry>) -> (Vec<IndexEntry>, Vec<GoLine>) {
+        let ours: Vec<(IndexEntry, Option<GoVersion>)> = listed
             .into_iter()
-            .filter(|e| split_version(&e.version).is_some_and(|(_, p)| self.platforms.contains(p)))
-            .collect()
+            .filter_map(|e| {
+                let (go, platform) = split_version(&e.version)?;
+                if !self.platforms.contains(platform) {
+                    return None;
+                }
+                let v = GoVersion::parse(go);
+                Some((e, v))
+            })
+            .collect();
+        let Some(versions) = &self.versions else {
+            return (ours.into_iter().map(|(e, _)| e).collect(), Vec::new());
+        };
+        let available: BTreeSet<GoVersion> = ours.iter().filter_map(|(_, v)| *v).collect();
+        let mut chosen = versions.select(&available);
+        let lines = go_lines(&self.base, &self.from_files);
+        let (by_lines, unlisted) = wanted_by_lines(&lines, &available);
+        chosen.extend(by_lines);
+        let wanted = ours
+            .into_iter()
+            .filter(|(_, v)| v.is_some_and(|v| chosen.contains(&v)))
+            .map(|(e, _)| e)
+            .collect();
+        (wanted, unlisted)
     }
 }
 
@@ -130,8 +512,18 @@ impl Discovery for Toolchains {
             let Some(listed) = seeds::list_module(&*self.origin, MODULE, intake).await? else {
                 return Ok(());
             };
-            let wanted = self.wanted(listed);
-            if wanted.is_empty() {
+            let (wanted, unlisted) = self.wanted(listed);
+            for l in unlisted {
+                intake.note(Event::Warning(format!(
+                    "toolchains: {}:{} says `{} {}`, but {} lists no {MODULE} version of it",
+                    l.file,
+                    l.line,
+                    l.directive,
+                    l.version,
+                    self.origin.describe()
+                )));
+            }
+            if wanted.is_empty() && self.versions.is_none() {
                 intake.note(Event::Warning(format!(
                     "toolchains: {} lists no {MODULE} version for {}",
                     self.origin.describe(),
@@ -206,12 +598,18 @@ mod tests {
                 unreachable!()
             }
         }
-        let t = Toolchains::new(Arc::new(NoOrigin), &["linux-amd64".to_string()]);
+        let t = Toolchains::new(
+            Arc::new(NoOrigin),
+            &["linux-amd64".to_string()],
+            None,
+            PathBuf::from("."),
+            Vec::new(),
+        );
         let e = |v: &str| IndexEntry {
             path: MODULE.into(),
             version: v.into(),
         };
-        let got = t.wanted(vec![
+        let (got, _) = t.wanted(vec![
             e("v0.0.1-go1.22.3.linux-amd64"),
             e("v0.0.1-go1.22.3.linux-arm64"),
             e("v0.0.1-go1.22.3.linux-amd64p32"),

@@ -13,7 +13,8 @@
 //! [`rechecks`] (published versions asked about again),
 //! [`lists`] (what `@v/list` and `@latest` are built from), [`tree`] (what is
 //! in the tree, for verify and prune), [`heads`] (checksum-database heads) and
-//! [`runs`] (the run log and status). No SQL runs outside this module: the
+//! [`runs`] (the run log and status) and [`vuln`] (the vulnerability
+//! database held, and what `audit` caches). No SQL runs outside this module: the
 //! connection is private, and version states are a [`VersionState`].
 //!
 //! A `State` is used from one thread at a time ([`db::Db`] gives it a thread
@@ -33,6 +34,7 @@ mod runs;
 mod tree;
 mod upstreams;
 mod version;
+mod vuln;
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +51,7 @@ pub use runs::{CommandRuns, Counts, Failure, RunRecord};
 pub use tree::{DeletionCandidate, DeletionReason, PublishedVersion};
 pub use upstreams::{SampleVersion, UpstreamRecord};
 pub use version::VersionState;
+pub use vuln::{AuditVersion, ModuleFacts, NamedPin, VulnEntryRow, VulnFile, VulnStatus};
 
 /// A state-database failure. Always names the database file.
 #[derive(Debug, thiserror::Error)]
