@@ -22,7 +22,9 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::bundle::{self, BundleVersion, Deleted, FileEntry, Manifest, MirrorId, SumdbPart};
+use crate::bundle::{
+    self, BundleVersion, Deleted, FileEntry, Manifest, MirrorId, SumdbPart, VulndbPart,
+};
 use crate::lock::RunLock;
 use crate::report::{self, Reporter};
 use crate::runner::{self, Fatal};
@@ -59,6 +61,8 @@ pub struct ExportReport {
     pub tree_size: i64,
     /// Nothing changed since the last export: no bundle written.
     pub unchanged: bool,
+    /// The vulnerability database carried (its `modified`), if any.
+    pub vulndb: Option<String>,
     pub dry_run: bool,
     pub seconds: f64,
 }
@@ -105,6 +109,9 @@ impl ExportReport {
             self.tree_size,
             report::duration(std::time::Duration::from_secs_f64(self.seconds))
         )];
+        if let Some(m) = &self.vulndb {
+            lines.push(format!("  with the vulnerability database (modified {m})"));
+        }
         if let Some(p) = &self.bundle {
             lines.push(p.display().to_string());
         }
@@ -190,6 +197,7 @@ async fn export(
             ))
         })
         .await?;
+    let vuln = crate::vuln::export_plan(db, full).await?;
     let sequence = last.as_ref().map_or(1, |l| l.seq + 1);
     let mut report = ExportReport {
         sequence,
@@ -200,6 +208,7 @@ async fn export(
     if !full
         && additions.is_empty()
         && deletions.is_empty()
+        && vuln.is_none()
         && let Some(l) = &last
     {
         report.unchanged = true;
@@ -242,6 +251,14 @@ async fn export(
         size: head_note.len() as u64,
         check: Expect::Nothing,
     });
+    for f in vuln.iter().flat_map(|c| &c.files) {
+        files.push(Carried {
+            key: f.key.clone(),
+            size: f.size,
+            check: Expect::Sha256(f.sha256.clone()),
+        });
+    }
+    report.vulndb = vuln.as_ref().map(|c| c.modified.clone());
     report.versions = additions.len() as u64;
     report.deletions = deletions.len() as u64;
     report.files = files.len() as u64;
@@ -312,6 +329,10 @@ async fn export(
                 version: e.version.clone(),
             })
             .collect(),
+        vulndb: vuln.as_ref().map(|c| VulndbPart {
+            modified: c.modified.clone(),
+            entries: c.entries,
+        }),
         files: Vec::new(),
         parts: Vec::new(),
     };
@@ -376,6 +397,9 @@ async fn export(
                 e,
             )
         })?;
+    if let Some(c) = vuln {
+        crate::vuln::record_export(db, c).await?;
+    }
     Ok(report)
 }
 

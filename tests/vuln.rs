@@ -310,3 +310,311 @@ fn a_lost_tree_copy_is_fetched_again_and_an_unreachable_database_changes_nothing
         .contains("cannot read index/db.json");
     assert!(vuln_files(&m.out()) == before);
 }
+
+fn gz(b: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+/// The `vuln/` files a bundle carries.
+fn carried(bundle: &Path) -> Vec<String> {
+    crate::airgap::entries(bundle)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.starts_with("vuln/"))
+        .collect()
+}
+
+#[test]
+fn bundles_carry_the_database_and_a_delta_only_what_changed() {
+    use crate::airgap::{Far, export, manifest, with_file_changed};
+    let mut db = VulnDb::fixtures();
+    let fake = FakeVulnDb::start(&db);
+    let m = mirror_with_vulndb(small(), &fake);
+    m.sync().expect(0);
+    let media = tempfile::tempdir().unwrap();
+    let b1 = export(&m, media.path(), &[]);
+    assert_eq!(manifest(&b1)["vulndb"]["modified"], "2024-06-04T15:00:00Z");
+    assert_eq!(manifest(&b1)["vulndb"]["entries"], 6);
+    assert_eq!(carried(&b1).len(), 3 + 6, "{:?}", carried(&b1));
+    assert!(carried(&b1).iter().all(|p| p.ends_with(".json.gz")));
+
+    let far = Far::new(&m.upstream.sumdb_key());
+    far.import(&b1).expect(0);
+    assert_same_database(&far.out(), &db);
+    let st = far.run(&["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&st.expect(0).stdout).unwrap();
+    assert_eq!(st["vulndb"]["modified"], "2024-06-04T15:00:00Z");
+    assert!(
+        st["vulndb"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("bundle 1 from "),
+        "{st}"
+    );
+
+    // A delta carries the indexes and the changed entry only.
+    db.touch("GO-2023-2102", "2024-07-01T00:00:00Z");
+    fake.set(&db);
+    m.sync().expect(0);
+    let b2 = export(&m, media.path(), &[]);
+    let mut got = carried(&b2);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "vuln/ID/GO-2023-2102.json.gz",
+            "vuln/index/db.json.gz",
+            "vuln/index/modules.json.gz",
+            "vuln/index/vulns.json.gz"
+        ]
+    );
+    assert_eq!(manifest(&b2)["versions"].as_array().unwrap().len(), 0);
+    far.import(&b2).expect(0);
+    assert_same_database(&far.out(), &db);
+    // Nothing new: no bundle.
+    m.run(&["export", media.path().to_str().unwrap()])
+        .expect(0)
+        .contains("nothing changed");
+
+    // A bundle whose entry was altered on the way is refused; nothing changes.
+    db.touch("GO-2021-0113", "2024-08-01T00:00:00Z");
+    fake.set(&db);
+    m.sync().expect(0);
+    let b3 = export(&m, media.path(), &[]);
+    let scratch = tempfile::tempdir().unwrap();
+    let liar = with_file_changed(
+        &b3,
+        &scratch.path().join("l"),
+        "vuln/ID/GO-2021-0113.json.gz",
+        &|b| {
+            let json = String::from_utf8(gunzip(b)).unwrap();
+            gz(json
+                .replace("2024-08-01T00:00:00Z", "2024-08-02T00:00:00Z")
+                .as_bytes())
+        },
+    );
+    far.refuses(&liar, 2, "is not the 2024-08-01T00:00:00Z the index gives");
+    // A manifest naming another database than it carries is refused too.
+    let other = crate::airgap::copy_bundle(&b3, &scratch.path().join("o"));
+    let mut man = manifest(&other);
+    man["vulndb"]["modified"] = serde_json::json!("2024-09-01T00:00:00Z");
+    std::fs::write(other.join("manifest.json"), serde_json::to_vec(&man).unwrap()).unwrap();
+    far.refuses(&other, 2, "not the 2024-09-01T00:00:00Z the bundle's manifest names");
+    far.import(&b3).expect(0);
+    assert_same_database(&far.out(), &db);
+    // The far side's prune keeps the database.
+    let r = far.run(&["prune", "--dry-run"]);
+    assert!(!r.expect(0).all().contains("vuln/"), "{}", r.all());
+}
+
+/// The real govulncheck, installed by `scripts/test` from the Go module
+/// proxy at a pinned version into `target/govulncheck/bin/`
+/// (`GOMIRROR_GOVULNCHECK` names another).
+pub fn govulncheck() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("GOMIRROR_GOVULNCHECK") {
+        return p.into();
+    }
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/govulncheck/bin/govulncheck");
+    assert!(
+        p.is_file(),
+        "the vulnerability tests need govulncheck in {}: run scripts/test, which installs it (GOBIN=$PWD/target/govulncheck/bin go install golang.org/x/vuln/cmd/govulncheck@v1.10.0)",
+        p.display()
+    );
+    p
+}
+
+/// golang.org/x/text at `version`, with a `language` package whose `Parse`
+/// is the symbol GO-2021-0113 names (fixed in v0.3.7).
+fn x_text(version: &str) -> crate::support::ModuleVersionSpec {
+    crate::support::ModuleVersionSpec::new("golang.org/x/text", version).with_file(
+        "language/language.go",
+        "// Package language is test content standing in for golang.org/x/text/language.\npackage language\n\n// Parse returns s.\nfunc Parse(s string) (string, error) { return s, nil }\n",
+    )
+}
+
+/// Runs govulncheck with `db` in `dir`, with the go client's environment.
+fn run_govulncheck(go: &crate::e2e::GoClient, dir: &Path, args: &[&str]) -> (i32, String) {
+    let template = go.command(dir, &[]);
+    let mut cmd = std::process::Command::new(govulncheck());
+    cmd.args(args).current_dir(dir).env_clear();
+    for (k, v) in template.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd.output().expect("run govulncheck");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn govulncheck_finds_a_known_vulnerability_through_the_mirror_alone() {
+    use crate::e2e::{GoClient, Nginx};
+    let tool = govulncheck();
+    let (ok, version) = {
+        let out = std::process::Command::new(&tool).arg("-version").output().unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    assert!(ok && version.contains("govulncheck@v1."), "{version}");
+
+    let db = VulnDb::fixtures();
+    let fake = FakeVulnDb::start(&db);
+    let corpus = Corpus::new().with(x_text("v0.3.6")).with(x_text("v0.3.7"));
+    let m = mirror_with_vulndb(corpus, &fake);
+    m.sync().expect(0);
+    assert_same_database(&m.out(), &db);
+
+    let nginx = Nginx::serve(&m.out());
+    switch_off(&m);
+    fake.fail("", 503);
+    fake.clear_requests();
+
+    // nginx serves the database as vuln.go.dev does: .json.gz as bytes.
+    let r = crate::support::http::get(&format!("{}/vuln/index/modules.json.gz", nginx.url()))
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/gzip"));
+    assert_eq!(r.header("content-encoding"), None);
+    assert_eq!(r.header("cache-control"), Some("no-cache"));
+    assert_eq!(gunzip(&r.body), db.files()["index/modules.json"]);
+    let r = crate::support::http::get(&format!("{}/vuln/ID/GO-2021-0113.json", nginx.url()))
+        .unwrap();
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    for hidden in ["/vuln/", "/vuln/index/other.json", "/vuln/ID/.x.json"] {
+        let r = crate::support::http::get(&format!("{}{hidden}", nginx.url())).unwrap();
+        assert_eq!(r.status, 404, "{hidden}");
+    }
+
+    let go = GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    let app = go.home.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("go.mod"),
+        "module example.org/app\n\ngo 1.21\n\nrequire golang.org/x/text v0.3.6\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\n\t\"golang.org/x/text/language\"\n)\n\nfunc main() {\n\tfmt.Println(language.Parse(\"en\"))\n}\n",
+    )
+    .unwrap();
+    let (ok, out) = go.run_in(&app, &["mod", "tidy"]);
+    assert!(ok, "go mod tidy: {out}");
+
+    let http_db = format!("{}/vuln", nginx.url());
+    let file_db = format!("file://{}/vuln", m.out().display());
+    for dbu in [&http_db, &file_db] {
+        let (code, out) = run_govulncheck(&go, &app, &["-db", dbu, "./..."]);
+        assert_eq!(code, 3, "govulncheck -db {dbu} should report GO-2021-0113 (exit 3):\n{out}");
+        assert!(out.contains("GO-2021-0113"), "{out}");
+        assert!(out.contains("golang.org/x/text/language"), "{out}");
+        // Module mode reads the same database.
+        let (code, out) = run_govulncheck(&go, &app, &["-db", dbu, "-scan", "module"]);
+        assert_eq!(code, 3, "-scan module:\n{out}");
+        assert!(out.contains("GO-2021-0113"), "{out}");
+    }
+
+    // At the fixed version: nothing.
+    let (ok, out) = go.run_in(&app, &["get", "golang.org/x/text@v0.3.7"]);
+    assert!(ok, "go get: {out}");
+    for dbu in [&http_db, &file_db] {
+        let (code, out) = run_govulncheck(&go, &app, &["-db", dbu, "./..."]);
+        assert_eq!(code, 0, "govulncheck -db {dbu} at the fixed version:\n{out}");
+        assert!(out.contains("No vulnerabilities found"), "{out}");
+    }
+    assert_upstream_untouched(&m);
+    assert!(fake.requests().is_empty(), "the upstream database was asked: {:?}", fake.requests());
+}
+
+/// A gomirror following the tree at `base` (`index = "mirror+…"`), with
+/// `extra` appended to its config.
+fn follower(base: &str, m: &Mirror, extra: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[upstream]\nproxy = \"{base}\"\nindex = \"mirror+{base}/\"\ntimeout = \"20s\"\n\n[sumdb]\nkey = \"{key}\"\nurl = \"{base}/sumdb/{name}\"\n\n[mirror]\noutput = \"mirror\"\nstate = \"state.db\"\nworkers = 4\n\n[filter]\ninclude = [\"*\"]\n{extra}\n",
+        key = m.upstream.sumdb_key(),
+        name = m.upstream.sumdb_name(),
+    );
+    let config = dir.path().join("sync.toml");
+    std::fs::write(&config, text).unwrap();
+    (dir, config)
+}
+
+/// The request paths nginx logged after line `from`.
+fn nginx_requests(nginx: &crate::e2e::Nginx, from: usize) -> Vec<String> {
+    std::fs::read_to_string(nginx.access_log())
+        .unwrap_or_default()
+        .lines()
+        .skip(from)
+        .filter_map(|l| l.split('"').nth(1))
+        .filter_map(|r| r.split(' ').nth(1))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_follower_takes_its_upstream_mirrors_database_through_nginx() {
+    use crate::e2e::Nginx;
+    let mut db = VulnDb::fixtures();
+    let fake = FakeVulnDb::start(&db);
+    let m = mirror_with_vulndb(small(), &fake);
+    m.sync().expect(0);
+    let nginx = Nginx::serve(&m.out());
+    fake.clear_requests();
+
+    // No [vulndb] on the follower: the upstream mirror's vuln/ is its source.
+    let (dir, config) = follower(&nginx.url(), &m, "");
+    gomirror(&config, &["sync"]).expect(0);
+    let out = dir.path().join("mirror");
+    assert_same_database(&out, &db);
+    assert!(fake.requests().is_empty(), "the follower reached the origin database");
+    let st = gomirror(&config, &["status", "--json"]);
+    let st: serde_json::Value = serde_json::from_str(&st.expect(0).stdout).unwrap();
+    assert_eq!(st["vulndb"]["configured"], format!("{}/vuln", nginx.url()));
+
+    // A change upstream reaches the follower: the indexes and one entry.
+    db.touch("GO-2022-0969", "2024-07-01T00:00:00Z");
+    fake.set(&db);
+    m.sync().expect(0);
+    let from = std::fs::read_to_string(nginx.access_log()).unwrap().lines().count();
+    gomirror(&config, &["sync"]).expect(0);
+    let mut asked: Vec<String> = nginx_requests(&nginx, from)
+        .into_iter()
+        .filter(|p| p.starts_with("/vuln/"))
+        .collect();
+    asked.sort();
+    assert_eq!(
+        asked,
+        [
+            "/vuln/ID/GO-2022-0969.json.gz",
+            "/vuln/index/db.json.gz",
+            "/vuln/index/modules.json.gz",
+            "/vuln/index/vulns.json.gz"
+        ]
+    );
+    assert_same_database(&out, &db);
+
+    // Turned off on the follower: nothing is asked.
+    let (dir2, config2) = follower(&nginx.url(), &m, "\n[vulndb]\nurl = \"off\"\n");
+    gomirror(&config2, &["sync"]).expect(0);
+    assert!(!dir2.path().join("mirror/vuln").exists());
+
+    // An upstream mirror without a database: a note, not a failure.
+    let plain = Mirror::new(small());
+    plain.sync().expect(0);
+    let nginx_plain = Nginx::serve(&plain.out());
+    let (dir3, config3) = follower(&nginx_plain.url(), &plain, "");
+    gomirror(&config3, &["sync", "-v"])
+        .expect(0)
+        .contains("carries no vulnerability database");
+    assert!(!dir3.path().join("mirror/vuln").exists());
+}

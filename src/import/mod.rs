@@ -368,6 +368,14 @@ async fn import(
     let head = client.refresh_latest().await.map_err(Fatal::from)?;
     report.tree_size = head.tree.n;
     save_heads(db, &client).await?;
+    // The vulnerability database it carries, checked like any upstream's.
+    if let Some(v) = &b.manifest.vulndb {
+        let from = format!(
+            "bundle {} from {}",
+            b.manifest.sequence, b.manifest.mirror.name
+        );
+        crate::vuln::import_stage(&upstream, tree, db, &dest, &v.modified, &from, out).await?;
+    }
 
     // The versions, and what the bundle withdraws.
     let filter = settings.filter.clone();

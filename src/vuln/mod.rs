@@ -63,13 +63,15 @@ pub async fn sync_stage(
 
 /// An import's stage: the database a bundle carries, unpacked at
 /// `unpacked` (the bundle's `vuln/`), read through `file://` and checked
-/// like any upstream; its `modified` must be the manifest's.
+/// like any upstream; its `modified` must be the manifest's. `status` then
+/// names `bundle` as where it came from.
 pub async fn import_stage(
     upstream: &Arc<Upstream>,
     tree: &Arc<dyn Store>,
     db: &Db,
     unpacked: &Path,
     modified: &str,
+    bundle: &str,
     out: &Reporter,
 ) -> Result<VulnReport, Fatal> {
     let url = reqwest::Url::from_directory_path(unpacked.join(format::DIR)).map_err(|()| {
@@ -87,9 +89,13 @@ pub async fn import_stage(
         implied: false,
         expect: Some(modified),
     };
-    let report = stage::mirror(upstream, tree, db, &source, out)
+    let mut report = stage::mirror(upstream, tree, db, &source, out)
         .await?
         .expect("a source was given");
+    report.url = bundle.to_string();
+    let label = bundle.to_string();
+    db.call(move |s| s.record_vuln_checked(&label, crate::clock::now()))
+        .await?;
     out.verbose(&report.line());
     Ok(report)
 }
