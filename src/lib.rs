@@ -7,6 +7,7 @@
 //!
 //! `docs/architecture.md` maps the modules onto the pipeline.
 
+pub mod audit;
 pub mod bundle;
 pub mod check;
 pub mod cli;

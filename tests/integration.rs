@@ -3,6 +3,7 @@
 
 mod airgap;
 mod architecture;
+mod audit;
 mod common;
 mod config_checks;
 mod crash_points;

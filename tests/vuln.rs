@@ -401,8 +401,16 @@ fn bundles_carry_the_database_and_a_delta_only_what_changed() {
     let other = crate::airgap::copy_bundle(&b3, &scratch.path().join("o"));
     let mut man = manifest(&other);
     man["vulndb"]["modified"] = serde_json::json!("2024-09-01T00:00:00Z");
-    std::fs::write(other.join("manifest.json"), serde_json::to_vec(&man).unwrap()).unwrap();
-    far.refuses(&other, 2, "not the 2024-09-01T00:00:00Z the bundle's manifest names");
+    std::fs::write(
+        other.join("manifest.json"),
+        serde_json::to_vec(&man).unwrap(),
+    )
+    .unwrap();
+    far.refuses(
+        &other,
+        2,
+        "not the 2024-09-01T00:00:00Z the bundle's manifest names",
+    );
     far.import(&b3).expect(0);
     assert_same_database(&far.out(), &db);
     // The far side's prune keeps the database.
@@ -461,8 +469,14 @@ fn govulncheck_finds_a_known_vulnerability_through_the_mirror_alone() {
     use crate::e2e::{GoClient, Nginx};
     let tool = govulncheck();
     let (ok, version) = {
-        let out = std::process::Command::new(&tool).arg("-version").output().unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        let out = std::process::Command::new(&tool)
+            .arg("-version")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     assert!(ok && version.contains("govulncheck@v1."), "{version}");
 
@@ -479,15 +493,15 @@ fn govulncheck_finds_a_known_vulnerability_through_the_mirror_alone() {
     fake.clear_requests();
 
     // nginx serves the database as vuln.go.dev does: .json.gz as bytes.
-    let r = crate::support::http::get(&format!("{}/vuln/index/modules.json.gz", nginx.url()))
-        .unwrap();
+    let r =
+        crate::support::http::get(&format!("{}/vuln/index/modules.json.gz", nginx.url())).unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/gzip"));
     assert_eq!(r.header("content-encoding"), None);
     assert_eq!(r.header("cache-control"), Some("no-cache"));
     assert_eq!(gunzip(&r.body), db.files()["index/modules.json"]);
-    let r = crate::support::http::get(&format!("{}/vuln/ID/GO-2021-0113.json", nginx.url()))
-        .unwrap();
+    let r =
+        crate::support::http::get(&format!("{}/vuln/ID/GO-2021-0113.json", nginx.url())).unwrap();
     assert_eq!(r.header("content-type"), Some("application/json"));
     for hidden in ["/vuln/", "/vuln/index/other.json", "/vuln/ID/.x.json"] {
         let r = crate::support::http::get(&format!("{}{hidden}", nginx.url())).unwrap();
@@ -514,7 +528,10 @@ fn govulncheck_finds_a_known_vulnerability_through_the_mirror_alone() {
     let file_db = format!("file://{}/vuln", m.out().display());
     for dbu in [&http_db, &file_db] {
         let (code, out) = run_govulncheck(&go, &app, &["-db", dbu, "./..."]);
-        assert_eq!(code, 3, "govulncheck -db {dbu} should report GO-2021-0113 (exit 3):\n{out}");
+        assert_eq!(
+            code, 3,
+            "govulncheck -db {dbu} should report GO-2021-0113 (exit 3):\n{out}"
+        );
         assert!(out.contains("GO-2021-0113"), "{out}");
         assert!(out.contains("golang.org/x/text/language"), "{out}");
         // Module mode reads the same database.
@@ -528,11 +545,18 @@ fn govulncheck_finds_a_known_vulnerability_through_the_mirror_alone() {
     assert!(ok, "go get: {out}");
     for dbu in [&http_db, &file_db] {
         let (code, out) = run_govulncheck(&go, &app, &["-db", dbu, "./..."]);
-        assert_eq!(code, 0, "govulncheck -db {dbu} at the fixed version:\n{out}");
+        assert_eq!(
+            code, 0,
+            "govulncheck -db {dbu} at the fixed version:\n{out}"
+        );
         assert!(out.contains("No vulnerabilities found"), "{out}");
     }
     assert_upstream_untouched(&m);
-    assert!(fake.requests().is_empty(), "the upstream database was asked: {:?}", fake.requests());
+    assert!(
+        fake.requests().is_empty(),
+        "the upstream database was asked: {:?}",
+        fake.requests()
+    );
 }
 
 /// A gomirror following the tree at `base` (`index = "mirror+…"`), with
@@ -576,7 +600,10 @@ fn a_follower_takes_its_upstream_mirrors_database_through_nginx() {
     gomirror(&config, &["sync"]).expect(0);
     let out = dir.path().join("mirror");
     assert_same_database(&out, &db);
-    assert!(fake.requests().is_empty(), "the follower reached the origin database");
+    assert!(
+        fake.requests().is_empty(),
+        "the follower reached the origin database"
+    );
     let st = gomirror(&config, &["status", "--json"]);
     let st: serde_json::Value = serde_json::from_str(&st.expect(0).stdout).unwrap();
     assert_eq!(st["vulndb"]["configured"], format!("{}/vuln", nginx.url()));
@@ -585,7 +612,10 @@ fn a_follower_takes_its_upstream_mirrors_database_through_nginx() {
     db.touch("GO-2022-0969", "2024-07-01T00:00:00Z");
     fake.set(&db);
     m.sync().expect(0);
-    let from = std::fs::read_to_string(nginx.access_log()).unwrap().lines().count();
+    let from = std::fs::read_to_string(nginx.access_log())
+        .unwrap()
+        .lines()
+        .count();
     gomirror(&config, &["sync"]).expect(0);
     let mut asked: Vec<String> = nginx_requests(&nginx, from)
         .into_iter()

@@ -81,6 +81,8 @@ pub struct NamedPin {
     pub version: String,
     /// 0: reached through a go.mod's requirement graph.
     pub line: i64,
+    /// The build needs its zip (else only its go.mod: not built).
+    pub zip: bool,
 }
 
 impl State {
@@ -406,7 +408,7 @@ impl State {
     pub fn named_pins(&self) -> Result<Vec<NamedPin>> {
         self.query_vec(
             "cannot read what from_files names",
-            "SELECT n.file, f.kind, m.path, n.version, n.line FROM named n
+            "SELECT n.file, f.kind, m.path, n.version, n.line, n.zip FROM named n
                  JOIN named_files f ON f.file = n.file
                  JOIN modules m ON m.id = n.module_id
                  ORDER BY n.file, n.line, m.path, n.version",
@@ -418,6 +420,7 @@ impl State {
                     module: r.get(2)?,
                     version: r.get(3)?,
                     line: r.get(4)?,
+                    zip: r.get::<_, i64>(5)? != 0,
                 })
             },
         )
