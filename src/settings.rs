@@ -525,23 +525,32 @@ impl Settings {
     /// named already), then the toolchains.
     pub fn discovery(&self) -> Result<Vec<Box<dyn Discovery>>, String> {
         let mut sources: Vec<Box<dyn Discovery>> = Vec::new();
+        // With toolchain_versions, the Toolchains source alone says which Go
+        // releases are wanted: the feeds' toolchain publications are left out.
+        let feed = |d: Box<dyn Discovery>| -> Box<dyn Discovery> {
+            if self.toolchain_versions.is_some() {
+                Box::new(toolchains::WithoutToolchains(d))
+            } else {
+                d
+            }
+        };
         if let Some(index) = &self.index {
-            sources.push(Box::new(IndexFeed::new(
+            sources.push(feed(Box::new(IndexFeed::new(
                 self.upstream()?,
                 index.clone(),
                 self.index_since.clone(),
-            )));
+            ))));
         }
         if let Some(base) = &self.follow {
             let scratch = self
                 .state
                 .parent()
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            sources.push(Box::new(MirrorFeed::new(
+            sources.push(feed(Box::new(MirrorFeed::new(
                 self.upstream()?,
                 base.clone(),
                 scratch,
-            )));
+            ))));
         }
         if !self.seeds.is_empty() {
             sources.push(Box::new(Seeds::new(self.origin()?, self.seeds.clone())));
@@ -1259,6 +1268,86 @@ include = ["golang.org/x"]
 {extra}
 "#
         )
+    }
+
+    #[test]
+    fn vulndb_url_is_a_list_off_by_default_and_the_followed_mirrors_when_following() {
+        let s = cfg(&minimal("")).unwrap();
+        assert!(s.vulndb.urls.is_empty());
+        let s = cfg(&minimal(
+            "[vulndb]\nurl = \"https://vuln.go.dev|https://vuln.example/db,file:///srv/vulndb\"",
+        ))
+        .unwrap();
+        let urls: Vec<&str> = s.vulndb.urls.iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://vuln.go.dev/",
+                "https://vuln.example/db",
+                "file:///srv/vulndb"
+            ]
+        );
+        assert_eq!(s.vulndb.urls[0].fallback, Fallback::AnyError);
+        assert!(!s.vulndb.implied);
+        let s = cfg(&minimal("[vulndb]\nurl = \"off\"")).unwrap();
+        assert!(s.vulndb.urls.is_empty());
+        for (bad, why) in [
+            ("ftp://x.example", "unsupported URL scheme"),
+            ("file://relative/dir", "absolute directory"),
+            ("", "no upstream given"),
+        ] {
+            let err = cfg(&minimal(&format!("[vulndb]\nurl = {bad:?}")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("vulndb.url") && err.contains(why),
+                "{bad}: {err}"
+            );
+        }
+        let err = cfg(&minimal("[vulndb]\nurls = \"x\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("urls"), "{err}");
+        // A follower takes its upstream mirror's vuln/ unless told otherwise.
+        let follow = minimal("").replace(
+            "index = \"https://index.golang.org/index\"",
+            "index = \"mirror+https://up.example/tree\"",
+        );
+        let s = cfg(&follow).unwrap();
+        assert_eq!(
+            s.vulndb.urls[0].url.as_str(),
+            "https://up.example/tree/vuln/"
+        );
+        assert!(s.vulndb.implied);
+        let s = cfg(&format!("{follow}\n[vulndb]\nurl = \"off\"\n")).unwrap();
+        assert!(s.vulndb.urls.is_empty());
+    }
+
+    #[test]
+    fn toolchain_versions_need_platforms_and_a_valid_selection() {
+        let with = |tv: &str| {
+            minimal("").replace(
+                "include = [\"golang.org/x\"]",
+                &format!("include = [\"golang.org/x\"]\n{tv}"),
+            )
+        };
+        let s = cfg(&with("toolchains = [\"linux-amd64\"]\ntoolchain_versions = [\">=1.24\", \"minors 2 patches 1\"]")).unwrap();
+        assert!(s.toolchain_versions.is_some());
+        let s = cfg(&with("toolchains = [\"linux-amd64\"]")).unwrap();
+        assert!(s.toolchain_versions.is_none());
+        let err = cfg(&with("toolchain_versions = [\">=1.24\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("filter.toolchains names no platform"), "{err}");
+        let err = cfg(&with(
+            "toolchains = [\"linux-amd64\"]\ntoolchain_versions = [\"1.24.x\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("filter.toolchain_versions: \"1.24.x\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod sources;
 mod sumdb_trust;
 mod support;
 mod sync_basics;
+mod toolchains;
 mod upstream_lists;
 mod vuln;
 mod zip_memory;

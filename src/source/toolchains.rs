@@ -20,8 +20,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::source::seeds;
-use crate::source::{Discovery, Event, Intake, LocalBoxFuture, Origin};
-use crate::state::IndexEntry;
+use crate::source::{Discovery, Event, Intake, LocalBoxFuture, Origin, SourceError};
+use crate::state::{
+    ChangeStats, FeedOp, FollowCursor, IndexEntry, NameStats, NamedFile, PageStats,
+};
 
 /// The module the go command downloads toolchains from.
 pub const MODULE: &str = "golang.org/toolchain";
@@ -540,6 +542,92 @@ impl Discovery for Toolchains {
     }
 }
 
+/// A discovery source (the index feed, another mirror's feed) whose
+/// `golang.org/toolchain` publications are left out, so that with
+/// `toolchain_versions` only the [`Toolchains`] source says which Go
+/// releases are wanted: the index lists every release for every platform.
+/// Deletions pass (a version withdrawn upstream is withdrawn here too).
+pub struct WithoutToolchains(pub Box<dyn Discovery>);
+
+impl Discovery for WithoutToolchains {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+
+    fn discover<'a>(
+        &'a self,
+        intake: &'a mut dyn Intake,
+    ) -> LocalBoxFuture<'a, Result<(), crate::source::SourceError>> {
+        Box::pin(async move {
+            let mut filtered = Filtered(intake);
+            self.0.discover(&mut filtered).await
+        })
+    }
+}
+
+/// The intake [`WithoutToolchains`] hands its source.
+struct Filtered<'i>(&'i mut dyn Intake);
+
+fn publishes_toolchain((op, e): &(FeedOp, IndexEntry)) -> bool {
+    *op == FeedOp::Publish && e.path == MODULE
+}
+
+impl Intake for Filtered<'_> {
+    fn position(&mut self) -> LocalBoxFuture<'_, Result<Option<String>, SourceError>> {
+        self.0.position()
+    }
+    fn offer(
+        &mut self,
+        mut entries: Vec<IndexEntry>,
+        position: Option<String>,
+    ) -> LocalBoxFuture<'_, Result<PageStats, SourceError>> {
+        entries.retain(|e| e.path != MODULE);
+        self.0.offer(entries, position)
+    }
+    fn name(
+        &mut self,
+        files: Vec<NamedFile>,
+    ) -> LocalBoxFuture<'_, Result<NameStats, SourceError>> {
+        self.0.name(files)
+    }
+    fn note(&mut self, event: Event) {
+        self.0.note(event)
+    }
+    fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>> {
+        self.0.follow_position()
+    }
+    fn offer_changes(
+        &mut self,
+        mut changes: Vec<(FeedOp, IndexEntry)>,
+        cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>> {
+        changes.retain(|c| !publishes_toolchain(c));
+        self.0.offer_changes(changes, cursor)
+    }
+    fn snapshot_begin(&mut self) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        self.0.snapshot_begin()
+    }
+    fn snapshot_page(
+        &mut self,
+        mut changes: Vec<(FeedOp, IndexEntry)>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        changes.retain(|c| !publishes_toolchain(c));
+        self.0.snapshot_page(changes)
+    }
+    fn snapshot_finish(
+        &mut self,
+        cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>> {
+        self.0.snapshot_finish(cursor)
+    }
+    fn upstream_chain(
+        &mut self,
+        chain: Vec<String>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        self.0.upstream_chain(chain)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,5 +709,148 @@ mod tests {
             ["v0.0.1-go1.22.3.linux-amd64", "v0.0.1-go1.23.0.linux-amd64"]
         );
         assert!(is_platform("darwin-arm64") && !is_platform("linux-x86_64"));
+    }
+
+    fn versions(list: &[&str]) -> BTreeSet<GoVersion> {
+        list.iter().map(|v| GoVersion::parse(v).unwrap()).collect()
+    }
+
+    fn chosen(entries: &[&str], available: &BTreeSet<GoVersion>) -> Vec<String> {
+        let tv =
+            ToolchainVersions::parse(&entries.iter().map(|e| e.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        tv.select(available).iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn go_versions_order_as_the_go_command_orders_them() {
+        let order = [
+            "1.20",
+            "1.21",
+            "1.21beta1",
+            "1.21rc1",
+            "1.21rc2",
+            "1.21.0",
+            "1.21.1",
+            "1.21.10",
+            "1.22.0",
+        ];
+        let parsed: Vec<GoVersion> = order.iter().map(|v| GoVersion::parse(v).unwrap()).collect();
+        for w in parsed.windows(2) {
+            assert!(w[0] < w[1], "{} < {}", w[0], w[1]);
+        }
+        assert_eq!(
+            GoVersion::parse("go1.22.3").unwrap().to_string(),
+            "go1.22.3"
+        );
+        assert_eq!(GoVersion::parse("1.20").unwrap().to_string(), "go1.20");
+        assert!(GoVersion::parse("1.20").unwrap().is_release());
+        assert!(!GoVersion::parse("1.21").unwrap().is_release());
+        for bad in [
+            "",
+            "1",
+            "1.x",
+            "1.21.",
+            "1.21alpha1",
+            "1.021",
+            "v1.21.0",
+            "1.21.0.1",
+        ] {
+            assert_eq!(GoVersion::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn toolchain_versions_select_in_go_terms() {
+        let avail = versions(&[
+            "1.21.0", "1.21.1", "1.21.13", "1.22rc1", "1.22.0", "1.22.5", "1.22.12", "1.23.0",
+            "1.23.4", "1.24rc2", "1.24.0", "1.24.1",
+        ]);
+        assert_eq!(
+            chosen(&[">=1.23"], &avail),
+            ["go1.23.0", "go1.23.4", "go1.24.0", "go1.24.1"]
+        );
+        assert_eq!(chosen(&[">= 1.24"], &avail), ["go1.24.0", "go1.24.1"]);
+        assert_eq!(
+            chosen(&["minors 2 patches 1"], &avail),
+            ["go1.23.4", "go1.24.1"]
+        );
+        assert_eq!(
+            chosen(&[">=1.22 patches 2"], &avail),
+            [
+                "go1.22.5",
+                "go1.22.12",
+                "go1.23.0",
+                "go1.23.4",
+                "go1.24.0",
+                "go1.24.1"
+            ]
+        );
+        assert_eq!(chosen(&["latest"], &avail), ["go1.24.1"]);
+        assert_eq!(
+            chosen(&["1.22"], &avail),
+            ["go1.22.0", "go1.22.5", "go1.22.12"]
+        );
+        assert_eq!(
+            chosen(&["1.21.1", "go1.24rc2"], &avail),
+            ["go1.21.1", "go1.24rc2"]
+        );
+        assert_eq!(
+            chosen(&[">1.22.5 <1.24"], &avail),
+            ["go1.22.12", "go1.23.0", "go1.23.4"]
+        );
+        assert_eq!(chosen(&["<=1.21.1"], &avail), ["go1.21.0", "go1.21.1"]);
+        assert!(chosen(&["1.30.0"], &avail).is_empty());
+        for (bad, why) in [
+            ("", "empty"),
+            ("patches", "needs a count"),
+            ("patches 0", "needs a count"),
+            ("minors x", "needs a count"),
+            ("newest", "is not a Go version"),
+            (">=", "is not a Go version"),
+            ("1.22.x", "is not a Go version"),
+        ] {
+            let err = ToolchainVersions::parse(&[bad.to_string()]).unwrap_err();
+            assert!(
+                err.contains(why) && err.contains(&format!("{bad:?}")),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn go_mod_lines_ask_for_what_toolchain_switching_fetches() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a");
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(
+            p.join("go.mod"),
+            "module x.y/a\n\ngo 1.22 // the language\n\ntoolchain go1.23.0\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("b")).unwrap();
+        std::fs::write(dir.path().join("b/go.mod"), "module x.y/b\ngo 1.19\n").unwrap();
+        std::fs::write(dir.path().join("b/go.sum"), "go 1.24.0\n").unwrap();
+        let lines = go_lines(dir.path(), &["*/go.mod".into(), "*/go.sum".into()]);
+        let shown: Vec<String> = lines
+            .iter()
+            .map(|l| format!("{}:{} {} {}", l.file, l.line, l.directive, l.version))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "a/go.mod:3 go go1.22",
+                "a/go.mod:5 toolchain go1.23.0",
+                "b/go.mod:2 go go1.19"
+            ]
+        );
+        let avail = versions(&["1.22.0", "1.22.7", "1.23rc1"]);
+        let (wanted, unlisted) = wanted_by_lines(&lines, &avail);
+        assert_eq!(
+            wanted.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+            ["go1.22.7"]
+        );
+        assert_eq!(unlisted.len(), 1);
+        assert_eq!(unlisted[0].version.to_string(), "go1.23.0");
     }
 }
