@@ -233,8 +233,13 @@ fn run(cli: Cli) -> i32 {
                     if json {
                         report::outln(serde_json::to_string_pretty(&report).expect("serializable"));
                     } else {
-                        for line in report.render() {
-                            report::outln(line);
+                        let lines = report.render();
+                        let n = lines.len();
+                        // -q: the findings only, not the summary line (for cron).
+                        for (i, line) in lines.into_iter().enumerate() {
+                            if !(cli.quiet && i + 1 == n) {
+                                report::outln(line);
+                            }
                         }
                     }
                     report.exit_code()

@@ -1633,6 +1633,7 @@ include = ["golang.org/x"]
         );
         assert!(s.filter.wants("golang.org/x/mod") && !s.filter.wants("github.com/x/y"));
         assert!(s.seeds.iter().any(|m| m == "golang.org/x/mod"));
+        assert_eq!(s.vulndb.urls[0].url.as_str(), "https://vuln.go.dev/");
     }
 
     #[test]
