@@ -648,3 +648,65 @@ fn a_follower_takes_its_upstream_mirrors_database_through_nginx() {
         .contains("carries no vulnerability database");
     assert!(!dir3.path().join("mirror/vuln").exists());
 }
+
+#[test]
+fn the_database_goes_into_a_bucket_and_govulncheck_reads_it_through_nginx() {
+    use crate::garage::Garage;
+    use crate::s3::{NginxS3, PREFIX, run, web_get};
+    let g = Garage::start();
+    let db = VulnDb::fixtures();
+    let fake = FakeVulnDb::start(&db);
+    let bucket = g.bucket();
+    let cfg = Cfg {
+        output: Some(format!("s3://{bucket}/{PREFIX}")),
+        extra: format!(
+            "\n[s3]\nendpoint = \"{}\"\nregion = \"garage\"\n\n[vulndb]\nurl = \"{}\"\n",
+            g.endpoint(),
+            fake.url()
+        ),
+        ..Cfg::default()
+    };
+    let corpus = Corpus::new().with(x_text("v0.3.6")).with(x_text("v0.3.7"));
+    let m = Mirror::with(corpus, FakeOptions::default(), cfg);
+    run(&m, &g, &["sync"]).expect(0);
+    for (rel, bytes) in db.files() {
+        let (status, body) = web_get(&g, &bucket, &format!("vuln/{rel}"));
+        assert_eq!(status, 200, "vuln/{rel} is not in the bucket");
+        if let Some(json) = rel.strip_suffix(".gz") {
+            assert_eq!(gunzip(&body), db.files()[json], "{rel}");
+        } else {
+            assert!(body == bytes, "{rel} differs");
+        }
+    }
+    fake.clear_requests();
+    run(&m, &g, &["sync"]).expect(0);
+    assert_eq!(fake.requests(), ["index/db.json.gz"]);
+    let r = run(&m, &g, &["prune", "--dry-run"]);
+    assert!(!r.expect(0).all().contains("vuln/"), "{}", r.all());
+
+    let nginx = NginxS3::serve(&g, &bucket);
+    let r = crate::support::http::get(&format!("{}/vuln/index/db.json.gz", nginx.url())).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-encoding"), None);
+    assert_eq!(gunzip(&r.body), db.files()["index/db.json"]);
+    switch_off(&m);
+    fake.fail("", 503);
+    let go = crate::e2e::GoClient::new(&nginx.url(), &m.upstream.sumdb_key());
+    let app = go.home.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("go.mod"),
+        "module example.org/app\n\ngo 1.21\n\nrequire golang.org/x/text v0.3.6\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("main.go"),
+        "package main\n\nimport \"golang.org/x/text/language\"\n\nfunc main() { _, _ = language.Parse(\"en\") }\n",
+    )
+    .unwrap();
+    let (ok, out) = go.run_in(&app, &["mod", "tidy"]);
+    assert!(ok, "go mod tidy: {out}");
+    let (code, out) = run_govulncheck(&go, &app, &["-db", &format!("{}/vuln", nginx.url()), "./..."]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("GO-2021-0113"), "{out}");
+}
