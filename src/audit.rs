@@ -282,9 +282,11 @@ impl AuditReport {
             }
         };
         lines.push(format!(
-            "audit: {} versions of {} modules: {} vulnerable ({} vulnerabilit{}), {} retracted, {} deprecated; {} project pin{} affected; {db}",
+            "audit: {} version{} of {} module{}: {} vulnerable ({} vulnerabilit{}), {} retracted, {} deprecated; {} project pin{} affected; {db}",
             c.versions,
+            if c.versions == 1 { "" } else { "s" },
             c.modules,
+            if c.modules == 1 { "" } else { "s" },
             c.vulnerable,
             c.vulns,
             if c.vulns == 1 { "y" } else { "ies" },
