@@ -24,7 +24,8 @@ use std::process::ExitCode;
 
 use support::vulndb::VulnDb;
 
-const HELP: &str = "fake-vulndb: build a Go vulnerability database (vuln.go.dev's layout) from OSV entries.
+const HELP: &str =
+    "fake-vulndb: build a Go vulnerability database (vuln.go.dev's layout) from OSV entries.
 
 Usage: fake-vulndb --osv DIR --out DIR [--touch N]
 

@@ -328,7 +328,11 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
         ));
     }
     let v = &status.vulndb;
-    let ago = |s: i64| report::duration(std::time::Duration::from_secs(s.max(0) as u64));
+    // A database's age is days, not hours, once it is past two.
+    let ago = |s: i64| match s.max(0) {
+        s if s >= 2 * 86400 => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
+        s => report::duration(std::time::Duration::from_secs(s as u64)),
+    };
     lines.push(match &v.held.modified {
         Some(m) => format!(
             "vulndb     modified {m} ({} entries, {} old); last checked {} ago against {}",

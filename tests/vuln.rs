@@ -706,7 +706,11 @@ fn the_database_goes_into_a_bucket_and_govulncheck_reads_it_through_nginx() {
     .unwrap();
     let (ok, out) = go.run_in(&app, &["mod", "tidy"]);
     assert!(ok, "go mod tidy: {out}");
-    let (code, out) = run_govulncheck(&go, &app, &["-db", &format!("{}/vuln", nginx.url()), "./..."]);
+    let (code, out) = run_govulncheck(
+        &go,
+        &app,
+        &["-db", &format!("{}/vuln", nginx.url()), "./..."],
+    );
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("GO-2021-0113"), "{out}");
 }
