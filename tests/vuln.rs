@@ -714,3 +714,38 @@ fn the_database_goes_into_a_bucket_and_govulncheck_reads_it_through_nginx() {
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("GO-2021-0113"), "{out}");
 }
+
+#[test]
+fn indexes_a_killed_update_left_old_are_written_again() {
+    // A sync killed after recording the new state and before its indexes
+    // leaves the tree's indexes older than the state database: the next sync
+    // notices (one upstream index says what the state says, the tree's not)
+    // and writes them, fetching no entry again.
+    let mut db = VulnDb::fixtures();
+    let old_files = db.files();
+    let fake = FakeVulnDb::start(&db);
+    let m = mirror_with_vulndb(small(), &fake);
+    m.sync().expect(0);
+    db.touch("GO-2021-0113", "2024-07-01T00:00:00Z");
+    fake.set(&db);
+    m.sync().expect(0);
+    for name in ["db", "modules", "vulns"] {
+        for ext in ["json", "json.gz"] {
+            let rel = format!("index/{name}.{ext}");
+            std::fs::write(m.out().join("vuln").join(&rel), &old_files[&rel]).unwrap();
+        }
+    }
+    fake.clear_requests();
+    m.sync().expect(0);
+    let mut asked = fake.requests();
+    asked.sort();
+    assert_eq!(
+        asked,
+        [
+            "index/db.json.gz",
+            "index/modules.json.gz",
+            "index/vulns.json.gz"
+        ]
+    );
+    assert_same_database(&m.out(), &db);
+}
