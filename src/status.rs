@@ -333,7 +333,8 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
         s if s >= 2 * 86400 => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
         s => report::duration(std::time::Duration::from_secs(s as u64)),
     };
-    lines.push(match &v.held.modified {
+    // Nothing configured and nothing held: no line (as for the other optional parts).
+    let vulndb_line = match &v.held.modified {
         Some(m) => format!(
             "vulndb     modified {m} ({} entries, {} old); last checked {} ago against {}",
             v.held.entries,
@@ -341,9 +342,12 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
             v.checked_seconds_ago.map_or_else(|| "?".into(), ago),
             v.held.url.as_deref().unwrap_or("?")
         ),
-        None if v.configured == "off" => "vulndb     off ([vulndb] url)".into(),
+        None if v.configured == "off" => String::new(),
         None => format!("vulndb     none yet (from {})", v.configured),
-    });
+    };
+    if !vulndb_line.is_empty() {
+        lines.push(vulndb_line);
+    }
     lines.push(match &status.checksum_database {
         Some(t) => format!(
             "sumdb      {} tree of {} records ({})",

@@ -647,6 +647,15 @@ fn a_follower_takes_its_upstream_mirrors_database_through_nginx() {
         .expect(0)
         .contains("carries no vulnerability database");
     assert!(!dir3.path().join("mirror/vuln").exists());
+    // ... and is not asked again on every sync (a follower's no-op sync
+    // stays at its feed's requests).
+    let from = std::fs::read_to_string(nginx_plain.access_log())
+        .unwrap()
+        .lines()
+        .count();
+    gomirror(&config3, &["sync"]).expect(0);
+    let asked = nginx_requests(&nginx_plain, from);
+    assert!(!asked.iter().any(|p| p.starts_with("/vuln/")), "{asked:?}");
 }
 
 #[test]

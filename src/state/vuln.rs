@@ -248,6 +248,27 @@ impl State {
         self.set_meta("vulndb.checked", &now.to_string())
     }
 
+    /// When a followed mirror's implied database (`url`) was last found
+    /// absent: (url, Unix seconds).
+    pub fn vuln_absent(&self) -> Result<Option<(String, i64)>> {
+        Ok(self.meta("vulndb.absent")?.and_then(|v| {
+            let (at, url) = v.split_once(' ')?;
+            Some((url.to_string(), at.parse().ok()?))
+        }))
+    }
+
+    /// Records (or, with `None`, forgets) that `url` had no database at `at`.
+    pub fn set_vuln_absent(&mut self, absent: Option<(&str, i64)>) -> Result<()> {
+        match absent {
+            Some((url, at)) => self.set_meta("vulndb.absent", &format!("{at} {url}")),
+            None => self
+                .conn
+                .execute("DELETE FROM meta WHERE key = 'vulndb.absent'", [])
+                .map(|_| ())
+                .map_err(|e| self.err("cannot write meta", e)),
+        }
+    }
+
     // ---- export ------------------------------------------------------------
 
     /// The entries a bundle must carry: all of them for a full bundle, else

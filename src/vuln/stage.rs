@@ -44,6 +44,11 @@ use super::format::{self, Entry};
 /// Entries fetched at once (the HTTP client's own limit applies too).
 const IN_FLIGHT: usize = 16;
 
+/// A followed mirror found without a database is asked again after this
+/// long, not on every sync (a follower's sync with nothing new stays at its
+/// feed's requests).
+pub const ABSENT_RECHECK_SECS: i64 = 86_400;
+
 /// What a pass did (a line of the sync's output; `status` shows the state).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct VulnReport {
@@ -69,7 +74,7 @@ impl VulnReport {
     pub fn line(&self) -> String {
         if self.absent {
             return format!(
-                "vulndb: {} carries no vulnerability database; nothing mirrored",
+                "vulndb: {} carries no vulnerability database; nothing mirrored (asked again within a day)",
                 self.url
             );
         }
@@ -129,15 +134,35 @@ pub async fn mirror(
         ..VulnReport::default()
     };
 
+    // A followed mirror that had none a moment ago is not asked again yet.
+    let absent_before = if source.implied {
+        db.call(|s| s.vuln_absent()).await?
+    } else {
+        None
+    };
+    if let Some((url, at)) = &absent_before
+        && *url == report.url
+        && crate::clock::now().saturating_sub(*at) < ABSENT_RECHECK_SECS
+    {
+        report.absent = true;
+        return Ok(Some(report));
+    }
+
     // index/db.json: is there anything to do?
     let db_json = match reader.first_db().await {
         Ok(b) => b,
         Err(e) if e.is_not_found() && source.implied => {
             report.absent = true;
+            let url = report.url.clone();
+            db.call(move |s| s.set_vuln_absent(Some((&url, crate::clock::now()))))
+                .await?;
             return Ok(Some(report));
         }
         Err(e) => return Err(reader.failed("index/db.json", e)),
     };
+    if absent_before.is_some() {
+        db.call(|s| s.set_vuln_absent(None)).await?;
+    }
     report.url = reader.label();
     let fail = |what: &str, why: String| {
         Fatal::stopped(format!(
