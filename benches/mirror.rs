@@ -18,12 +18,18 @@
 //! * **large** — a sync whose one zip is 400 MB: peak memory.
 //! * **verify** — `gomirror verify` of the corpus's mirror against plain
 //!   `sha256sum` of the same zips (MB/s of zip data).
+//! * **audit** — `gomirror audit` of the corpus's mirror against a full-size
+//!   vulnerability database (the real entries of golang.org/x/vulndb's
+//!   `data/osv` when `GOMIRROR_BENCH_VULNDB_OSV` names that directory, else
+//!   the fixtures plus 5,000 entries in their shape, a tenth of them naming
+//!   corpus modules): the first audit (every module's latest go.mod read) and
+//!   the next ones (from the state database's cache).
 //! * **airgap** — the corpus's mirror exported in full (in 4.7 GB parts) and
 //!   imported into a fresh far side with no upstream; then ten new versions
 //!   synced, exported as a delta and imported: times, bundle sizes, peak
 //!   memory of export and import.
 //!
-//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|airgap|all`,
+//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|audit|airgap|all`,
 //! `--small` (a quick, reduced corpus), `--json FILE` (write the figures),
 //! `--rate-mbit N` (cap the upstream's zip bandwidth, like a network link;
 //! by default everything runs at loopback speed).
@@ -962,6 +968,75 @@ fn scenario_airgap(o: &Options, rep: &mut Report) {
     rep.value("import_delta_seconds", id.secs.into());
 }
 
+/// A full-size vulnerability database: the real one's entries when
+/// `GOMIRROR_BENCH_VULNDB_OSV` names golang.org/x/vulndb's `data/osv`, else
+/// the fixtures and 5,000 entries made in their shape, every tenth naming a
+/// module of the bench corpus with a range that covers some of its versions.
+fn bench_vulndb() -> (support::vulndb::VulnDb, &'static str) {
+    use support::vulndb::{OsvEntry, VulnDb};
+    if let Some(dir) = std::env::var_os("GOMIRROR_BENCH_VULNDB_OSV") {
+        return (VulnDb::from_osv_dir(Path::new(&dir)), "the real entries");
+    }
+    let mut db = VulnDb::fixtures();
+    let template: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(support::vulndb::fixtures_dir().join("GO-2021-0113.json")).unwrap(),
+    )
+    .unwrap();
+    for i in 0..5000u32 {
+        let mut e = template.clone();
+        let id = format!("GO-2030-{i:05}");
+        e["id"] = serde_json::json!(id);
+        let module = if i % 10 == 0 {
+            format!("bench.example/mod{:03}", (i / 10) % 300)
+        } else {
+            format!("other{}.example/m{}", i % 97, i)
+        };
+        e["affected"][0]["package"]["name"] = serde_json::json!(module);
+        e["affected"][0]["ranges"][0]["events"] =
+            serde_json::json!([{"introduced": "0"}, {"fixed": format!("1.{}.0", 1 + i % 3)}]);
+        e["affected"][0]["ecosystem_specific"]["imports"][0]["path"] =
+            serde_json::json!(format!("{module}/pkg"));
+        db.add(OsvEntry::from_bytes(serde_json::to_vec_pretty(&e).unwrap()));
+    }
+    (db, "the fixtures and 5,000 entries in their shape")
+}
+
+fn scenario_audit(o: &Options, rep: &mut Report) {
+    let up = FakeUpstream::start(bench_corpus(o.small), FakeOptions::default());
+    let (db, what) = bench_vulndb();
+    let fake = support::vulndb::FakeVulnDb::start(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &up, "*", 16);
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!("[vulndb]\nurl = \"{}\"\n", fake.url()));
+    std::fs::write(&cfg, text).unwrap();
+    let (sync, ok, out) = measure(gomirror(&cfg, &["sync"]));
+    assert!(ok, "{out}");
+    let (first, ok, out) = measure(gomirror(&cfg, &["audit", "-q"]));
+    assert!(ok, "{out}");
+    let mut warm = Vec::new();
+    let mut summary = String::new();
+    for _ in 0..o.runs.max(3) {
+        let (m, ok, out) = measure(gomirror(&cfg, &["audit"]));
+        assert!(ok, "{out}");
+        summary = out.lines().last().unwrap_or("").to_string();
+        warm.push(m.secs);
+    }
+    let warm = median(&warm);
+    rep.line(format!(
+        "audit: the corpus's mirror against {} entries ({what}): first audit {:.3} s (every latest go.mod read), then {:.3} s (median); sync with the database {:.1} s",
+        db.entries.len(),
+        first.secs,
+        warm,
+        sync.secs
+    ));
+    rep.line(format!("  {summary}"));
+    rep.value(
+        "audit",
+        serde_json::json!({"entries": db.entries.len(), "first_s": first.secs, "warm_s": warm, "summary": summary}),
+    );
+}
+
 fn which(tool: &str) -> Option<PathBuf> {
     let out = Command::new("sh")
         .arg("-c")
@@ -1000,6 +1075,9 @@ fn main() {
     }
     if matches!(o.scenario.as_str(), "all" | "verify") {
         scenario_verify(&o, &mut rep);
+    }
+    if matches!(o.scenario.as_str(), "all" | "audit") {
+        scenario_audit(&o, &mut rep);
     }
     if matches!(o.scenario.as_str(), "all" | "airgap") {
         scenario_airgap(&o, &mut rep);

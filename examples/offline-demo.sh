@@ -40,12 +40,14 @@ sumdb_url=$(field sumdb_url)
 sumdb_key=$(field sumdb_key)
 echo "fake upstream: $proxy"
 
-# The shipped sync.toml, pointed at the fake upstream, mirroring everything.
+# The shipped sync.toml, pointed at the fake upstream, mirroring everything
+# (the vulnerability database off: vuln.go.dev is not the fake's).
 sed -e "s|^proxy = .*|proxy = \"$proxy\"|" \
     -e "s|^index = .*|index = \"$index\"|" \
     -e "s|^index_since = .*||" \
     -e "s|^key = .*|key = \"$sumdb_key\"|" \
-    -e "s|^url = .*|url = \"$sumdb_url\"|" \
+    -e "/^\[vulndb\]/,\$ s|^url = .*|url = \"off\"|" \
+    -e "s|^url = \"https.*|url = \"$sumdb_url\"|" \
     -e "s|^include = .*|include = [\"*\"]|" \
     -e "s|^seed = .*|seed = []|" \
     sync.toml > "$work/sync.toml"

@@ -60,6 +60,10 @@ pub struct Manifest {
     pub versions: Vec<BundleVersion>,
     /// Versions to delete (a delta only).
     pub deletions: Vec<Deleted>,
+    /// The vulnerability database carried: its `vuln/` files (gzipped) are
+    /// among `files`. Absent when the bundle carries none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulndb: Option<VulndbPart>,
     /// Every file in the tar stream, in stream order.
     pub files: Vec<FileEntry>,
     /// The tar stream's parts, in order.
@@ -81,6 +85,16 @@ pub struct SumdbPart {
     pub name: String,
     /// The size of the tree head the bundle carries (`sumdb/<name>/latest`).
     pub tree_size: i64,
+}
+
+/// What a bundle carries of the vulnerability database: `index/*.json.gz`
+/// at this `modified`, and the entries the far side lacks.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VulndbPart {
+    pub modified: String,
+    /// Entries of the whole database (a delta carries only the changed ones).
+    pub entries: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

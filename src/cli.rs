@@ -133,6 +133,24 @@ pub enum Command {
         #[arg(long, value_name = "DIR", default_value = ".")]
         dir: PathBuf,
     },
+    /// Per mirrored version: known vulnerabilities (from the mirrored
+    /// vulnerability database), retraction, deprecation; and the from_files
+    /// project pins affected. Exit 1 with --fail-on when something matched.
+    Audit {
+        /// Machine-readable output (one JSON object).
+        #[arg(long)]
+        json: bool,
+        /// Exit 1 when a version is vulnerable, retracted or deprecated
+        /// (repeat, or separate with commas).
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "FINDING")]
+        fail_on: Vec<crate::audit::FailOn>,
+        /// List every version checked, not only those with a finding.
+        #[arg(long)]
+        all: bool,
+        /// Modules to audit: paths or GOPRIVATE-style patterns, or module@version (default: all).
+        #[arg(value_name = "MODULE")]
+        modules: Vec<String>,
+    },
     /// Cursor, freshness (how far behind the index), counts, recent runs and failures.
     Status {
         /// Machine-readable output.
@@ -209,6 +227,40 @@ fn run(cli: Cli) -> i32 {
                 EXIT_FATAL
             }
         },
+        Command::Audit {
+            json,
+            fail_on,
+            all,
+            modules,
+        } => {
+            let opts = crate::audit::AuditOptions {
+                json,
+                fail_on,
+                all,
+                modules,
+            };
+            match crate::audit::run(&settings, &opts) {
+                Ok(report) => {
+                    if json {
+                        report::outln(serde_json::to_string_pretty(&report).expect("serializable"));
+                    } else {
+                        let lines = report.render();
+                        let n = lines.len();
+                        // -q: the findings only, not the summary line (for cron).
+                        for (i, line) in lines.into_iter().enumerate() {
+                            if !(cli.quiet && i + 1 == n) {
+                                report::outln(line);
+                            }
+                        }
+                    }
+                    report.exit_code()
+                }
+                Err(e) => {
+                    print_error(&e);
+                    e.exit_code()
+                }
+            }
+        }
         Command::Probe { json, sample, urls } => {
             let opts = crate::probe::ProbeOptions { json, sample, urls };
             match crate::probe::run(&settings, &opts, &out) {

@@ -23,7 +23,9 @@ use std::time::Instant;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::bundle::{self, BundleVersion, Deleted, FileEntry, Manifest, MirrorId, SumdbPart};
+use crate::bundle::{
+    self, BundleVersion, Deleted, FileEntry, Manifest, MirrorId, SumdbPart, VulndbPart,
+};
 use crate::fatal::Fatal;
 use crate::lock::RunLock;
 use crate::report::{self, Reporter};
@@ -31,7 +33,8 @@ use crate::runner;
 use crate::settings::Settings;
 use crate::state::db::Db;
 use crate::state::{ExportRecord, ExportVersion};
-use crate::store::{EntryKind, Store, layout};
+use crate::store::layout::{self, Key};
+use crate::store::{EntryKind, Store};
 use crate::sumdb::{note, tlog};
 
 /// Flags of `gomirror export`.
@@ -61,6 +64,8 @@ pub struct ExportReport {
     pub tree_size: i64,
     /// Nothing changed since the last export: no bundle written.
     pub unchanged: bool,
+    /// The vulnerability database carried (its `modified`), if any.
+    pub vulndb: Option<String>,
     pub dry_run: bool,
     pub seconds: f64,
 }
@@ -107,6 +112,9 @@ impl ExportReport {
             self.tree_size,
             report::duration(std::time::Duration::from_secs_f64(self.seconds))
         )];
+        if let Some(m) = &self.vulndb {
+            lines.push(format!("  with the vulnerability database (modified {m})"));
+        }
         if let Some(p) = &self.bundle {
             lines.push(p.display().to_string());
         }
@@ -163,7 +171,7 @@ async fn export(
     tree: &Arc<dyn Store>,
 ) -> Result<ExportReport, Fatal> {
     let sumdb = settings.sumdb.name.clone();
-    let latest_key = format!("{}/latest", layout::sumdb_dir(&sumdb));
+    let latest_key = layout::plain(Key::SumdbLatest { db: sumdb.clone() });
     let full = opts.full;
     let dry_run = opts.dry_run;
     let (mirror_id, last, additions, deletions, exported_tiles) = db
@@ -192,6 +200,7 @@ async fn export(
             ))
         })
         .await?;
+    let vuln = crate::vuln::export_plan(db, full).await?;
     let sequence = last.as_ref().map_or(1, |l| l.seq + 1);
     let mut report = ExportReport {
         sequence,
@@ -216,6 +225,7 @@ async fn export(
     if !full
         && additions.is_empty()
         && deletions.is_empty()
+        && vuln.is_none()
         && let Some(l) = &last
         && (served_size.is_none() || l.tree_size >= served_size)
     {
@@ -248,10 +258,18 @@ async fn export(
     .map_err(|e| Fatal::crashed("planning the export", e))??;
     let (mut files, tiles, additions) = plan;
     files.push(Carried {
-        key: format!("{}/latest", layout::sumdb_dir(&sumdb)),
+        key: latest_key.clone(),
         size: head_note.len() as u64,
         check: Expect::Nothing,
     });
+    for f in vuln.iter().flat_map(|c| &c.files) {
+        files.push(Carried {
+            key: f.key.clone(),
+            size: f.size,
+            check: Expect::Sha256(f.sha256.clone()),
+        });
+    }
+    report.vulndb = vuln.as_ref().map(|c| c.modified.clone());
     report.versions = additions.len() as u64;
     report.deletions = deletions.len() as u64;
     report.files = files.len() as u64;
@@ -322,6 +340,10 @@ async fn export(
                 version: e.version.clone(),
             })
             .collect(),
+        vulndb: vuln.as_ref().map(|c| VulndbPart {
+            modified: c.modified.clone(),
+            entries: c.entries,
+        }),
         files: Vec::new(),
         parts: Vec::new(),
     };
@@ -386,6 +408,9 @@ async fn export(
                 e,
             )
         })?;
+    if let Some(c) = vuln {
+        crate::vuln::record_export(db, c).await?;
+    }
     Ok(report)
 }
 

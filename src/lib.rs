@@ -7,6 +7,7 @@
 //!
 //! `docs/architecture.md` maps the modules onto the pipeline.
 
+pub mod audit;
 pub mod bundle;
 pub mod check;
 pub mod cli;
@@ -45,3 +46,4 @@ pub mod sync;
 pub mod tiles;
 pub mod trust;
 pub mod verify;
+pub mod vuln;

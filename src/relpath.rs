@@ -42,3 +42,16 @@ pub fn is_mirror_name(name: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
 }
+
+/// Joins path segments onto a base URL, keeping the base's own path
+/// (`https://host/proxy` + `golang.org/x/mod/@v/list`). Segments are
+/// percent-encoded as a path (`!` stays literal, which every proxy accepts).
+pub fn join_url(base: &reqwest::Url, rel: &str) -> reqwest::Url {
+    let mut url = base.clone();
+    let joined = {
+        let p = url.path().trim_end_matches('/');
+        format!("{p}/{}", rel.trim_start_matches('/'))
+    };
+    url.set_path(&joined);
+    url
+}

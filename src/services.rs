@@ -25,7 +25,7 @@ use crate::source::files::FromFiles;
 use crate::source::index::IndexFeed;
 use crate::source::proxy::ProxyOrigin;
 use crate::source::seeds::Seeds;
-use crate::source::toolchains::Toolchains;
+use crate::source::toolchains::{Toolchains, WithoutToolchains};
 use crate::source::{Discovery, Origin};
 use crate::state::db::Db;
 use crate::store::Store;
@@ -144,19 +144,28 @@ impl Upstreams {
         tree: Option<Arc<dyn Store>>,
     ) -> Result<Vec<Box<dyn Discovery>>, Fatal> {
         let mut sources: Vec<Box<dyn Discovery>> = Vec::new();
+        // With toolchain_versions, the Toolchains source alone says which Go
+        // releases are wanted: the feeds' toolchain publications are left out.
+        let feed = |d: Box<dyn Discovery>| -> Box<dyn Discovery> {
+            if settings.toolchain_versions.is_some() {
+                Box::new(WithoutToolchains(d))
+            } else {
+                d
+            }
+        };
         if let Some(index) = &settings.index {
-            sources.push(Box::new(IndexFeed::new(
+            sources.push(feed(Box::new(IndexFeed::new(
                 self.http.clone(),
                 index.clone(),
                 settings.index_since.clone(),
-            )));
+            ))));
         }
         if let Some(base) = &settings.follow {
-            sources.push(Box::new(MirrorFeed::new(
+            sources.push(feed(Box::new(MirrorFeed::new(
                 self.http.clone(),
                 base.clone(),
                 scratch_dir(settings),
-            )));
+            ))));
         }
         if !settings.seeds.is_empty() {
             sources.push(Box::new(Seeds::new(self.origin()?, settings.seeds.clone())));
@@ -165,6 +174,9 @@ impl Upstreams {
             sources.push(Box::new(Toolchains::new(
                 self.origin()?,
                 &settings.toolchains,
+                settings.toolchain_versions.clone(),
+                settings.config_dir.clone(),
+                settings.from_files.clone(),
             )));
         }
         if !settings.from_files.is_empty() {

@@ -12,7 +12,7 @@ use crate::report;
 use crate::settings::Settings;
 use crate::state::{
     Counts, ExportRecord, Failure, FileCounts, ImportRecord, RunRecord, State, StateError,
-    UpstreamRecord,
+    UpstreamRecord, VulnStatus,
 };
 
 #[derive(Serialize)]
@@ -37,6 +37,21 @@ struct Status {
     /// Air-gapped transfer: the last bundle exported, the last imported.
     last_export: Option<ExportRecord>,
     last_import: Option<ImportRecord>,
+    /// The vulnerability database held (`[vulndb]`).
+    vulndb: VulndbStatus,
+}
+
+/// The vulnerability database: what is held and how fresh it is.
+#[derive(Serialize)]
+struct VulndbStatus {
+    /// `[vulndb] url` as configured (credentials masked), or "off".
+    configured: String,
+    #[serde(flatten)]
+    held: VulnStatus,
+    /// now − the database's `modified`, in seconds.
+    age_seconds: Option<i64>,
+    /// now − when an upstream last confirmed it, in seconds.
+    checked_seconds_ago: Option<i64>,
 }
 
 /// How far behind the upstream this mirror is, and what waits for a retry.
@@ -97,7 +112,24 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
         (Some(_), None) => freshness.index_note = Some("no cursor yet".into()),
         (Some(index), Some(cursor)) => measure_lag(settings, index, cursor, &mut freshness),
     }
+    let now = crate::clock::now();
+    let held = state.vuln_status()?;
+    let vulndb = VulndbStatus {
+        configured: if settings.vulndb.urls.is_empty() {
+            "off".into()
+        } else {
+            crate::http::list::describe_list(&settings.vulndb.urls)
+        },
+        age_seconds: held
+            .modified
+            .as_deref()
+            .and_then(|m| m.parse::<jiff::Timestamp>().ok())
+            .map(|t| (now - t.as_second()).max(0)),
+        checked_seconds_ago: held.checked.map(|c| (now - c).max(0)),
+        held,
+    };
     let status = Status {
+        vulndb,
         freshness,
         config: settings.config_path.display().to_string(),
         output: settings.output_display(),
@@ -294,6 +326,27 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
                 .map(|t| format!(" (next at {t})"))
                 .unwrap_or_default()
         ));
+    }
+    let v = &status.vulndb;
+    // A database's age is days, not hours, once it is past two.
+    let ago = |s: i64| match s.max(0) {
+        s if s >= 2 * 86400 => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
+        s => report::duration(std::time::Duration::from_secs(s as u64)),
+    };
+    // Nothing configured and nothing held: no line (as for the other optional parts).
+    let vulndb_line = match &v.held.modified {
+        Some(m) => format!(
+            "vulndb     modified {m} ({} entries, {} old); last checked {} ago against {}",
+            v.held.entries,
+            v.age_seconds.map_or_else(|| "?".into(), ago),
+            v.checked_seconds_ago.map_or_else(|| "?".into(), ago),
+            v.held.url.as_deref().unwrap_or("?")
+        ),
+        None if v.configured == "off" => String::new(),
+        None => format!("vulndb     none yet (from {})", v.configured),
+    };
+    if !vulndb_line.is_empty() {
+        lines.push(vulndb_line);
     }
     lines.push(match &status.checksum_database {
         Some(t) => format!(

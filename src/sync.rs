@@ -198,6 +198,17 @@ async fn pipeline(
         let summary = prune::run_with_db(settings, db, tree, out, false, false).await?;
         report.pruned = Some(summary);
     }
+    // The vulnerability database, last: refused, it stops the run before
+    // the trace, and the modules published above stand.
+    crate::vuln::sync_stage(
+        &svc.upstreams.http,
+        tree,
+        db,
+        &settings.vulndb.urls,
+        settings.vulndb.implied,
+        out,
+    )
+    .await?;
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
     report.tree = Some(write_trace(settings, db, tree, report.published).await?);

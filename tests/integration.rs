@@ -3,6 +3,7 @@
 
 mod airgap;
 mod architecture;
+mod audit;
 mod common;
 mod config_checks;
 mod crash_points;
@@ -28,5 +29,7 @@ mod sumdb_trust;
 mod support;
 mod sync_basics;
 mod tiles;
+mod toolchains;
 mod upstream_lists;
+mod vuln;
 mod zip_memory;

@@ -35,7 +35,7 @@ pub fn promtool() -> PathBuf {
 
 /// `promtool check metrics` on `text`: its complaints, if any.
 #[track_caller]
-fn assert_promtool_clean(text: &str) {
+pub fn assert_promtool_clean(text: &str) {
     use std::io::Write;
     let mut child = Command::new(promtool())
         .args(["check", "metrics"])

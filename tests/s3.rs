@@ -10,7 +10,7 @@ use crate::e2e::{GoClient, require};
 use crate::garage::Garage;
 use crate::support::{Corpus, FakeOptions, Fault};
 
-const PREFIX: &str = "mirror";
+pub const PREFIX: &str = "mirror";
 
 fn bucket_mirror(g: &Garage, corpus: Corpus) -> (Mirror, String) {
     let bucket = g.bucket();
@@ -25,14 +25,14 @@ fn bucket_mirror(g: &Garage, corpus: Corpus) -> (Mirror, String) {
     (Mirror::with(corpus, FakeOptions::default(), cfg), bucket)
 }
 
-fn run(m: &Mirror, g: &Garage, args: &[&str]) -> Run {
+pub fn run(m: &Mirror, g: &Garage, args: &[&str]) -> Run {
     let env = g.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     m.run_env(args, &env)
 }
 
 /// GET `path` from the website endpoint as the bucket's host: (status, body).
-fn web_get(g: &Garage, bucket: &str, path: &str) -> (u16, Vec<u8>) {
+pub fn web_get(g: &Garage, bucket: &str, path: &str) -> (u16, Vec<u8>) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", g.web_port)).unwrap();
     write!(
         s,
@@ -56,14 +56,14 @@ fn web_get(g: &Garage, bucket: &str, path: &str) -> (u16, Vec<u8>) {
 }
 
 /// nginx running `examples/nginx-s3.conf` as shipped, in front of the bucket.
-struct NginxS3 {
+pub struct NginxS3 {
     child: Child,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl NginxS3 {
-    fn serve(g: &Garage, bucket: &str) -> NginxS3 {
+    pub fn serve(g: &Garage, bucket: &str) -> NginxS3 {
         let nginx = require("nginx");
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -138,7 +138,7 @@ impl NginxS3 {
         }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 }

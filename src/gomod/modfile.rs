@@ -599,6 +599,122 @@ pub fn parse_module_list(text: &str) -> Result<Vec<ListEntry>, LineError> {
     Ok(out)
 }
 
+// ---- what a go.mod says about its own module (for `gomirror audit`) ----
+
+/// A `retract` directive with its rationale (the comment on or above it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetractNote {
+    pub low: String,
+    pub high: String,
+    pub rationale: String,
+}
+
+/// What the go.mod of a module's latest version says about the module: its
+/// deprecation (`// Deprecated: …` on the `module` line) and its
+/// retractions, as the go command reads them from a dependency (modfile's
+/// lax parse and `parseDirectiveComment`: the comment lines right above a
+/// directive, no blank line between, and the comment after it; for a
+/// directive in a block without its own, the block's).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModuleNotes {
+    pub deprecated: Option<String>,
+    pub retract: Vec<RetractNote>,
+}
+
+/// Reads [`ModuleNotes`] from a `.mod` file. Lax, as for a dependency's
+/// go.mod: a line that does not parse is skipped.
+pub fn module_notes(text: &str) -> ModuleNotes {
+    let mut notes = ModuleNotes::default();
+    // Comment lines since the last blank line or directive.
+    let mut above: Vec<String> = Vec::new();
+    // An open block: its verb and its own comments.
+    let mut block: Option<(String, Vec<String>)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let Ok((tokens, comment)) = lex_line(raw, i + 1) else {
+            above.clear();
+            continue;
+        };
+        if tokens.is_empty() {
+            match comment {
+                Some(c) => above.push(c),
+                None => above.clear(),
+            }
+            continue;
+        }
+        let mut own = std::mem::take(&mut above);
+        own.extend(comment);
+        if let Some((verb, block_comments)) = &block {
+            if tokens == [Token::Close] {
+                block = None;
+                continue;
+            }
+            let text = if own.is_empty() {
+                block_comments.clone()
+            } else {
+                own
+            };
+            note(&mut notes, verb, &tokens, &text.join("\n"));
+            continue;
+        }
+        let Some(verb) = tokens[0].text().map(str::to_string) else {
+            continue;
+        };
+        if tokens[1..] == [Token::Open] {
+            block = Some((verb, own));
+            continue;
+        }
+        note(&mut notes, &verb, &tokens[1..], &own.join("\n"));
+    }
+    notes
+}
+
+fn note(notes: &mut ModuleNotes, verb: &str, args: &[Token], comment: &str) {
+    match verb {
+        "module" => notes.deprecated = deprecation(comment),
+        "retract" => {
+            let (low, high) = match args {
+                [t] => match t.text() {
+                    Some(v) => (v, v),
+                    None => return,
+                },
+                [Token::LBracket, lo, Token::Comma, hi, Token::RBracket] => {
+                    match (lo.text(), hi.text()) {
+                        (Some(l), Some(h)) => (l, h),
+                        _ => return,
+                    }
+                }
+                _ => return,
+            };
+            if [low, high]
+                .iter()
+                .all(|v| gomod::semver::is_valid(v) && gomod::canonical_version(v) == *v)
+            {
+                notes.retract.push(RetractNote {
+                    low: low.to_string(),
+                    high: high.to_string(),
+                    rationale: comment.to_string(),
+                });
+            }
+        }
+        _ => {}
+    }
+}
+
+/// modfile's `deprecatedRE`, `(?s)(?:^|\n\n)Deprecated: *(.*?)(?:$|\n\n)`:
+/// a paragraph that starts with `Deprecated:`.
+fn deprecation(comment: &str) -> Option<String> {
+    let mut from = 0;
+    while let Some(i) = comment[from..].find("Deprecated:").map(|i| i + from) {
+        if i == 0 || comment[..i].ends_with("\n\n") {
+            let rest = comment[i + "Deprecated:".len()..].trim_start_matches(' ');
+            let end = rest.find("\n\n").unwrap_or(rest.len());
+            return Some(rest[..end].to_string());
+        }
+        from = i + 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -803,6 +919,43 @@ retract [v0.1.0, v0.2.0]
             let e = parse_module_list(bad).unwrap_err();
             assert_eq!(e.line, 1);
             assert!(e.message.contains(needle), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn module_notes_read_deprecation_and_retractions_as_the_go_command_does() {
+        let text = "// Deprecated: use example.com/m/v2 instead.\nmodule example.com/m\n\ngo 1.21\n\n// Published too early.\nretract v1.0.0\n\nretract [v1.1.0, v1.1.5] // Data race in Parse.\n\n// All of these.\nretract (\n\tv0.9.0\n\t// Broken build.\n\t\"v0.9.1\"\n)\nretract bad\n";
+        let n = module_notes(text);
+        assert_eq!(
+            n.deprecated.as_deref(),
+            Some("use example.com/m/v2 instead.")
+        );
+        let r: Vec<(&str, &str, &str)> = n
+            .retract
+            .iter()
+            .map(|r| (r.low.as_str(), r.high.as_str(), r.rationale.as_str()))
+            .collect();
+        assert_eq!(
+            r,
+            [
+                ("v1.0.0", "v1.0.0", "Published too early."),
+                ("v1.1.0", "v1.1.5", "Data race in Parse."),
+                ("v0.9.0", "v0.9.0", "All of these."),
+                ("v0.9.1", "v0.9.1", "Broken build."),
+            ]
+        );
+        // A blank line detaches a comment; a paragraph must start with the word.
+        for (text, want) in [
+            ("// Deprecated: x\n\nmodule a.b/c\n", None),
+            ("module a.b/c // Deprecated: gone\n", Some("gone")),
+            (
+                "// Intro.\n//\n// Deprecated: two\n// lines.\n//\n// More.\nmodule a.b/c\n",
+                Some("two\nlines."),
+            ),
+            ("// Not Deprecated: x\nmodule a.b/c\n", None),
+            ("// Deprecated:\nmodule a.b/c\n", Some("")),
+        ] {
+            assert_eq!(module_notes(text).deprecated.as_deref(), want, "{text:?}");
         }
     }
 }

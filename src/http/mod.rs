@@ -693,18 +693,7 @@ async fn status_error(url: &Url, resp: reqwest::Response) -> FetchError {
     }
 }
 
-/// Joins path segments onto a base URL, keeping the base's own path
-/// (`https://host/proxy` + `golang.org/x/mod/@v/list`). Segments are
-/// percent-encoded as a path (`!` stays literal, which every proxy accepts).
-pub fn join(base: &Url, rel: &str) -> Url {
-    let mut url = base.clone();
-    let joined = {
-        let p = url.path().trim_end_matches('/');
-        format!("{p}/{}", rel.trim_start_matches('/'))
-    };
-    url.set_path(&joined);
-    url
-}
+pub use crate::relpath::join_url as join;
 
 #[cfg(test)]
 mod tests {

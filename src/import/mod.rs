@@ -396,6 +396,23 @@ async fn import(
         out,
     )
     .await?;
+    // The vulnerability database it carries, checked like any upstream's.
+    if let Some(v) = &b.manifest.vulndb {
+        let from = format!(
+            "bundle {} from {}",
+            b.manifest.sequence, b.manifest.mirror.name
+        );
+        crate::vuln::import_stage(
+            &from_bundle.upstreams.http,
+            tree,
+            db,
+            &dest,
+            &v.modified,
+            &from,
+            out,
+        )
+        .await?;
+    }
 
     // The versions, and what the bundle withdraws.
     let filter = settings.filter.clone();

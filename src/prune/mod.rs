@@ -200,6 +200,9 @@ fn find_strays(
                 }
                 Some(m) => state.version_in_tree(m.id, &version).map_err(db_err)?,
             },
+            // The vulnerability database's indexes while one is held, its
+            // entries while the state database holds them.
+            Some(Key::Vuln(file)) => crate::vuln::tree_file_expected(state, &file)?,
         };
         if !expected {
             plan.stray_files.push(rel);

@@ -25,13 +25,20 @@
 //! | `gomirror_versions` | `state` | versions by state |
 //! | `gomirror_tree_bytes` | | bytes of `.info`, `.mod` and `.zip` in the tree |
 //! | `gomirror_sumdb_tree_size` | | records in the trusted checksum-database tree |
+//! | `gomirror_vulndb_modified_timestamp_seconds` | | the vulnerability database's `modified` (absent: none held) |
+//! | `gomirror_vulndb_checked_timestamp_seconds` | | when an upstream last confirmed it current |
+//! | `gomirror_vulndb_entries` | | its entries |
+//! | `gomirror_audit_versions` | `finding` | mirrored versions `vulnerable`, `retracted`, `deprecated` (as of the last `gomirror audit`) |
+//! | `gomirror_audit_vulnerabilities` | | distinct vulnerabilities affecting a mirrored version |
+//! | `gomirror_audit_affected_pins` | | `from_files` pins of an affected version |
+//! | `gomirror_audit_timestamp_seconds` | | when the last audit ran |
 //! | `gomirror_metrics_generated_timestamp_seconds` | | when this file was written |
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::state::{CommandRuns, Counts, State, StateError, UpstreamRecord};
+use crate::state::{CommandRuns, Counts, State, StateError, UpstreamRecord, VulnStatus};
 
 /// What the metrics file is made of, read from the state database.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +50,10 @@ pub struct MetricsInput {
     pub sumdb_tree_size: Option<i64>,
     /// What each upstream of the proxy list served, summed over runs.
     pub upstreams: Vec<UpstreamRecord>,
+    /// The vulnerability database held.
+    pub vulndb: VulnStatus,
+    /// The last audit's counts (`audit::AuditCounts` as JSON).
+    pub audit: Option<serde_json::Value>,
 }
 
 /// Reads what the metrics file reports.
@@ -53,6 +64,10 @@ pub fn gather(state: &State) -> Result<MetricsInput, StateError> {
         counts: state.counts()?,
         sumdb_tree_size: state.trusted_head()?.map(|h| h.size),
         upstreams: state.upstreams()?,
+        vulndb: state.vuln_status()?,
+        audit: state
+            .last_audit()?
+            .and_then(|t| serde_json::from_str(&t).ok()),
     })
 }
 
@@ -274,6 +289,55 @@ pub fn render(input: &MetricsInput, mirror: &str, now: i64) -> String {
             f.sample(name, &[("upstream", u.url.as_str())], value(u));
         }
     }
+    let v = &input.vulndb;
+    if let Some(t) = v.modified.as_deref().and_then(epoch_seconds) {
+        f.head(
+            "gomirror_vulndb_modified_timestamp_seconds",
+            "The vulnerability database's modified time (vuln/index/db.json).",
+        );
+        f.sample("gomirror_vulndb_modified_timestamp_seconds", &[], t);
+        f.head(
+            "gomirror_vulndb_entries",
+            "Entries of the vulnerability database in the tree.",
+        );
+        f.sample("gomirror_vulndb_entries", &[], v.entries);
+    }
+    if let Some(t) = v.checked {
+        f.head(
+            "gomirror_vulndb_checked_timestamp_seconds",
+            "When an upstream last confirmed the vulnerability database current.",
+        );
+        f.sample("gomirror_vulndb_checked_timestamp_seconds", &[], t);
+    }
+    if let Some(a) = &input.audit {
+        let n = |k: &str| a.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        f.head(
+            "gomirror_audit_versions",
+            "Mirrored versions with a finding, as of the last gomirror audit: vulnerable (a known vulnerability affects it), retracted (by its module's highest mirrored go.mod), deprecated (its module is).",
+        );
+        for finding in ["vulnerable", "retracted", "deprecated"] {
+            f.sample(
+                "gomirror_audit_versions",
+                &[("finding", finding)],
+                n(finding),
+            );
+        }
+        f.head(
+            "gomirror_audit_vulnerabilities",
+            "Distinct vulnerabilities affecting at least one mirrored version (last audit).",
+        );
+        f.sample("gomirror_audit_vulnerabilities", &[], n("vulns"));
+        f.head(
+            "gomirror_audit_affected_pins",
+            "Versions from_files projects pin that are vulnerable or retracted (last audit).",
+        );
+        f.sample("gomirror_audit_affected_pins", &[], n("pins"));
+        f.head(
+            "gomirror_audit_timestamp_seconds",
+            "When the last gomirror audit ran.",
+        );
+        f.sample("gomirror_audit_timestamp_seconds", &[], n("at"));
+    }
     f.head(
         "gomirror_metrics_generated_timestamp_seconds",
         "When gomirror wrote this file.",
@@ -343,6 +407,16 @@ mod tests {
             },
             sumdb_tree_size: Some(1004),
             upstreams: Vec::new(),
+            vulndb: VulnStatus {
+                modified: Some("2024-06-04T15:00:00Z".into()),
+                entries: 6,
+                checked: Some(190),
+                ..VulnStatus::default()
+            },
+            audit: Some(serde_json::json!({
+                "at": 195, "versions": 10, "vulnerable": 3, "retracted": 1,
+                "deprecated": 2, "vulns": 4, "pins": 1
+            })),
         };
         let text = render(&input, "mirror.example", 200);
         for line in [
@@ -358,6 +432,15 @@ mod tests {
             "gomirror_versions{state=\"failed\"} 1",
             "gomirror_tree_bytes 9000",
             "gomirror_sumdb_tree_size 1004",
+            "gomirror_vulndb_modified_timestamp_seconds 1717513200",
+            "gomirror_vulndb_entries 6",
+            "gomirror_vulndb_checked_timestamp_seconds 190",
+            "gomirror_audit_versions{finding=\"vulnerable\"} 3",
+            "gomirror_audit_versions{finding=\"retracted\"} 1",
+            "gomirror_audit_versions{finding=\"deprecated\"} 2",
+            "gomirror_audit_vulnerabilities 4",
+            "gomirror_audit_affected_pins 1",
+            "gomirror_audit_timestamp_seconds 195",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

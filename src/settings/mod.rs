@@ -75,6 +75,18 @@ struct RawConfig {
     export: RawExport,
     #[serde(default)]
     import: RawImport,
+    #[serde(default)]
+    vulndb: RawVulndb,
+}
+
+/// `[vulndb]`: the Go vulnerability database mirrored into `<output>/vuln/`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVulndb {
+    /// A list like `upstream.proxy` (`,` and `|`), or "off". Absent: off,
+    /// or for a mirror following another (`index = "mirror+URL"`) that
+    /// mirror's `vuln/`.
+    url: Option<String>,
 }
 
 /// `[export]`: how `gomirror export` signs its bundles.
@@ -181,6 +193,9 @@ struct RawFilter {
     toolchains: Vec<String>,
     #[serde(default)]
     from_files: Vec<String>,
+    /// Which Go releases' toolchains (`source::toolchain::ToolchainVersions`);
+    /// absent: every one listed.
+    toolchain_versions: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -307,6 +322,10 @@ pub struct Settings {
     pub seeds: Vec<String>,
     /// GOOS-GOARCH platforms whose `golang.org/toolchain` versions are mirrored.
     pub toolchains: Vec<String>,
+    /// `filter.toolchain_versions`: which Go releases (`None`: every one listed).
+    pub toolchain_versions: Option<toolchain::ToolchainVersions>,
+    /// `[vulndb]`: where the vulnerability database is mirrored from.
+    pub vulndb: VulndbSettings,
     /// `filter.from_files`: globs (or paths) of go.sum, go.mod and module-list
     /// files, relative to [`Settings::config_dir`], read on every sync.
     pub from_files: Vec<String>,
@@ -337,6 +356,15 @@ pub struct Settings {
     /// `import.trusted_keys`: bundles signed by one of these may carry
     /// modules the checksum database does not know (`sumdb.skip`).
     pub trusted_keys: Vec<Verifier>,
+}
+
+/// `[vulndb]`: where the Go vulnerability database comes from.
+#[derive(Clone, Debug, Default)]
+pub struct VulndbSettings {
+    /// A list like `upstream.proxy`'s; empty: off.
+    pub urls: Vec<ListEntry>,
+    /// Nobody configured it: the followed mirror's `vuln/`, which may have none.
+    pub implied: bool,
 }
 
 /// `[feed]`: the shape of this mirror's change feed.
@@ -724,6 +752,36 @@ impl Settings {
                 toolchain::MODULE
             )));
         }
+        let toolchain_versions = match &raw.filter.toolchain_versions {
+            None => None,
+            Some(_) if toolchain_platforms.is_empty() => {
+                return Err(invalid(
+                    "filter.toolchain_versions says which Go releases, but filter.toolchains names no platform to mirror them for".into(),
+                ));
+            }
+            Some(entries) => Some(
+                toolchain::ToolchainVersions::parse(entries)
+                    .map_err(|e| invalid(format!("filter.toolchain_versions: {e}")))?,
+            ),
+        };
+        let vulndb = match raw.vulndb.url.as_deref() {
+            Some(u) => VulndbSettings {
+                urls: parse_list("vulndb.url", u, parse_vulndb_url)
+                    .map_err(&invalid)?
+                    .unwrap_or_default(),
+                implied: false,
+            },
+            None => match &follow {
+                Some(base) => VulndbSettings {
+                    urls: vec![ListEntry {
+                        url: crate::relpath::join_url(base, "vuln/"),
+                        fallback: Fallback::NotFound,
+                    }],
+                    implied: true,
+                },
+                None => VulndbSettings::default(),
+            },
+        };
         let index_since = match &raw.upstream.index_since {
             None => None,
             Some(t) => Some(parse_index_since(t, jiff::Timestamp::now()).map_err(&invalid)?),
@@ -837,6 +895,8 @@ impl Settings {
             index_since,
             seeds: raw.filter.seed,
             toolchains: toolchain_platforms,
+            toolchain_versions,
+            vulndb,
             from_files: raw.filter.from_files,
             config_dir: base.to_path_buf(),
             sumdb: SumdbSettings {
@@ -1078,6 +1138,21 @@ fn parse_url(key: &str, s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// A vulnerability database's URL: http(s) like the proxy's, or a local
+/// directory (`file:///srv/vulndb`) holding vuln.go.dev's layout.
+fn parse_vulndb_url(key: &str, s: &str) -> Result<Url, String> {
+    if let Some(path) = s.strip_prefix("file://") {
+        let url = Url::parse(s).map_err(|e| format!("{key}: invalid URL {:?}: {e}", redact(s)))?;
+        if !path.starts_with('/') || url.to_file_path().is_err() {
+            return Err(format!(
+                "{key}: {s:?} must name an absolute directory (file:///path)"
+            ));
+        }
+        return Ok(url);
+    }
+    parse_url(key, s)
+}
+
 fn join_patterns(key: &str, list: &[String]) -> Result<String, String> {
     for p in list {
         pattern::check_patterns(p).map_err(|e| format!("{key}: {e}"))?;
@@ -1153,6 +1228,86 @@ include = ["golang.org/x"]
 {extra}
 "#
         )
+    }
+
+    #[test]
+    fn vulndb_url_is_a_list_off_by_default_and_the_followed_mirrors_when_following() {
+        let s = cfg(&minimal("")).unwrap();
+        assert!(s.vulndb.urls.is_empty());
+        let s = cfg(&minimal(
+            "[vulndb]\nurl = \"https://vuln.go.dev|https://vuln.example/db,file:///srv/vulndb\"",
+        ))
+        .unwrap();
+        let urls: Vec<&str> = s.vulndb.urls.iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "https://vuln.go.dev/",
+                "https://vuln.example/db",
+                "file:///srv/vulndb"
+            ]
+        );
+        assert_eq!(s.vulndb.urls[0].fallback, Fallback::AnyError);
+        assert!(!s.vulndb.implied);
+        let s = cfg(&minimal("[vulndb]\nurl = \"off\"")).unwrap();
+        assert!(s.vulndb.urls.is_empty());
+        for (bad, why) in [
+            ("ftp://x.example", "unsupported URL scheme"),
+            ("file://relative/dir", "absolute directory"),
+            ("", "no upstream given"),
+        ] {
+            let err = cfg(&minimal(&format!("[vulndb]\nurl = {bad:?}")))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("vulndb.url") && err.contains(why),
+                "{bad}: {err}"
+            );
+        }
+        let err = cfg(&minimal("[vulndb]\nurls = \"x\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("urls"), "{err}");
+        // A follower takes its upstream mirror's vuln/ unless told otherwise.
+        let follow = minimal("").replace(
+            "index = \"https://index.golang.org/index\"",
+            "index = \"mirror+https://up.example/tree\"",
+        );
+        let s = cfg(&follow).unwrap();
+        assert_eq!(
+            s.vulndb.urls[0].url.as_str(),
+            "https://up.example/tree/vuln/"
+        );
+        assert!(s.vulndb.implied);
+        let s = cfg(&format!("{follow}\n[vulndb]\nurl = \"off\"\n")).unwrap();
+        assert!(s.vulndb.urls.is_empty());
+    }
+
+    #[test]
+    fn toolchain_versions_need_platforms_and_a_valid_selection() {
+        let with = |tv: &str| {
+            minimal("").replace(
+                "include = [\"golang.org/x\"]",
+                &format!("include = [\"golang.org/x\"]\n{tv}"),
+            )
+        };
+        let s = cfg(&with("toolchains = [\"linux-amd64\"]\ntoolchain_versions = [\">=1.24\", \"minors 2 patches 1\"]")).unwrap();
+        assert!(s.toolchain_versions.is_some());
+        let s = cfg(&with("toolchains = [\"linux-amd64\"]")).unwrap();
+        assert!(s.toolchain_versions.is_none());
+        let err = cfg(&with("toolchain_versions = [\">=1.24\"]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("filter.toolchains names no platform"), "{err}");
+        let err = cfg(&with(
+            "toolchains = [\"linux-amd64\"]\ntoolchain_versions = [\"1.24.x\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("filter.toolchain_versions: \"1.24.x\""),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1441,6 +1596,7 @@ include = ["golang.org/x"]
         );
         assert!(s.filter.wants("golang.org/x/mod") && !s.filter.wants("github.com/x/y"));
         assert!(s.seeds.iter().any(|m| m == "golang.org/x/mod"));
+        assert_eq!(s.vulndb.urls[0].url.as_str(), "https://vuln.go.dev/");
     }
 
     #[test]

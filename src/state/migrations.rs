@@ -216,6 +216,36 @@ pub(super) const MIGRATIONS: &[&str] = &[
         size INTEGER NOT NULL
     );
     "#,
+    // 9 (vulnerability database and audit, `state::vuln`): the OSV entries
+    // held in `vuln/ID/` (their `modified`, what the audit needs of them, the
+    // sizes and SHA-256 of `.json` and `.json.gz`, the `modified` a bundle
+    // last carried), the three index files, and per module the facts of its
+    // highest mirrored go.mod (deprecation, retractions) the audit caches.
+    r#"
+    CREATE TABLE vuln_entries (
+        id          TEXT PRIMARY KEY,
+        modified    TEXT NOT NULL,
+        summary     TEXT NOT NULL,
+        json_size   INTEGER NOT NULL,
+        json_sha256 TEXT NOT NULL,
+        gz_size     INTEGER NOT NULL,
+        gz_sha256   TEXT NOT NULL,
+        exported    TEXT
+    ) WITHOUT ROWID;
+    CREATE TABLE vuln_indexes (
+        name        TEXT PRIMARY KEY,
+        json_size   INTEGER NOT NULL,
+        json_sha256 TEXT NOT NULL,
+        gz_size     INTEGER NOT NULL,
+        gz_sha256   TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE module_facts (
+        module_id  INTEGER PRIMARY KEY,
+        version    TEXT NOT NULL,
+        deprecated TEXT,
+        retracts   TEXT NOT NULL
+    );
+    "#,
 ];
 
 impl State {

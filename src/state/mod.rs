@@ -13,8 +13,9 @@
 //! [`rechecks`] (published versions asked about again),
 //! [`lists`] (what `@v/list` and `@latest` are built from), [`tree`] (what is
 //! in the tree, for verify and prune), [`heads`] (checksum-database heads),
-//! [`tiles`] (how far the tree holds the checksum database's tiles) and
-//! [`runs`] (the run log and status). No SQL runs outside this module: the
+//! [`tiles`] (how far the tree holds the checksum database's tiles),
+//! [`runs`] (the run log and status) and [`vuln`] (the vulnerability
+//! database held, and what `audit` caches). No SQL runs outside this module: the
 //! connection is private, and version states are a [`VersionState`].
 //!
 //! A `State` is used from one thread at a time ([`db::Db`] gives it a thread
@@ -35,6 +36,7 @@ mod tiles;
 mod tree;
 mod upstreams;
 mod version;
+mod vuln;
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +54,7 @@ pub use tiles::TileProgress;
 pub use tree::{DeletionCandidate, DeletionReason, PublishedVersion};
 pub use upstreams::{SampleVersion, UpstreamRecord};
 pub use version::VersionState;
+pub use vuln::{AuditVersion, ModuleFacts, NamedPin, VulnEntryRow, VulnFile, VulnStatus};
 
 /// A state-database failure. Always names the database file.
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,12 @@ pub const SUMDB_DIR: &str = "sumdb";
 pub const FEED_DIR: &str = "feed";
 /// Trace files (`trace/<mirror.name>.json`).
 pub const TRACE_DIR: &str = "trace";
+/// The Go vulnerability database, in vuln.go.dev's layout (`vuln/…`).
+pub const VULN_DIR: &str = "vuln";
+/// The index files of the vulnerability database (`vuln/index/<name>.json`).
+pub const VULN_INDEXES: [&str; 3] = ["vulns", "modules", "db"];
+/// The longest vulnerability id taken.
+pub const VULN_ID_MAX: usize = 128;
 
 /// A file of a version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,6 +67,15 @@ pub enum FeedFile {
     Snapshot(u64),
 }
 
+/// A file of the vulnerability database, as `.json` or (`gz`) `.json.gz`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VulnFile {
+    /// `vuln/index/<name>.json[.gz]`, `name` one of [`VULN_INDEXES`].
+    Index { name: &'static str, gz: bool },
+    /// `vuln/ID/<id>.json[.gz]`.
+    Entry { id: String, gz: bool },
+}
+
 /// One file of the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
@@ -90,6 +105,8 @@ pub enum Key {
     Feed(FeedFile),
     /// `trace/<mirror>.json`
     Trace { mirror: String },
+    /// `vuln/…`
+    Vuln(VulnFile),
 }
 
 impl Key {
@@ -128,6 +145,16 @@ impl Key {
                 FeedFile::Snapshot(seq) => format!("{FEED_DIR}/snapshot/{seq:012}.jsonl"),
             },
             Key::Trace { mirror } => format!("{TRACE_DIR}/{mirror}.json"),
+            Key::Vuln(v) => {
+                let (dir, stem, gz) = match v {
+                    VulnFile::Index { name, gz } => ("index", *name, *gz),
+                    VulnFile::Entry { id, gz } => ("ID", id.as_str(), *gz),
+                };
+                format!(
+                    "{VULN_DIR}/{dir}/{stem}.json{}",
+                    if gz { ".gz" } else { "" }
+                )
+            }
         })
     }
 
@@ -179,6 +206,19 @@ impl Key {
                 },
             };
         }
+        if let Some(rest) = path.strip_prefix("vuln/") {
+            let json = |n: &str| match n.strip_suffix(".gz") {
+                Some(j) => j.strip_suffix(".json").map(|s| (s.to_string(), true)),
+                None => n.strip_suffix(".json").map(|s| (s.to_string(), false)),
+            };
+            if let Some(name) = rest.strip_prefix("index/") {
+                let (stem, gz) = json(name)?;
+                let name = VULN_INDEXES.into_iter().find(|i| *i == stem)?;
+                return Some(Key::Vuln(VulnFile::Index { name, gz }));
+            }
+            let (id, gz) = json(rest.strip_prefix("ID/")?)?;
+            return is_vuln_id(&id).then_some(Key::Vuln(VulnFile::Entry { id, gz }));
+        }
         if let Some(name) = path.strip_prefix("trace/") {
             let mirror = name.strip_suffix(".json")?;
             return relpath::is_mirror_name(mirror).then(|| Key::Trace {
@@ -213,12 +253,35 @@ fn unescape_module_version(m: &str, v: &str) -> Option<(String, String)> {
     Some((module, version))
 }
 
+/// A vulnerability id as the tree names a file after it (`GO-2024-1234`):
+/// letters, digits, `-`, `_` and `.`, a dash, no `..`, at most
+/// [`VULN_ID_MAX`] bytes, starting with a letter or digit.
+pub fn is_vuln_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= VULN_ID_MAX
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id.contains('-')
+        && !id.contains("..")
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// Whether a directory of the tree can hold files the mirror writes: the
 /// directories on the way to some [`Key`]'s path. `db` is the configured
 /// checksum database's name (another database's directory does not belong).
 pub fn is_layout_dir(rel: &str, db: &str) -> bool {
     let sumdb = format!("{SUMDB_DIR}/{db}");
-    if rel == FEED_DIR || rel == "feed/snapshot" || rel == TRACE_DIR {
+    if [
+        FEED_DIR,
+        "feed/snapshot",
+        TRACE_DIR,
+        VULN_DIR,
+        "vuln/index",
+        "vuln/ID",
+    ]
+    .contains(&rel)
+    {
         return true;
     }
     // `sumdb`, and each directory on the way to `sumdb/<db>`.
@@ -336,6 +399,10 @@ mod tests {
             "feed/000000000003.jsonl",
             "feed/snapshot/000000001000.jsonl",
             "trace/mirror.example.org.json",
+            "vuln/index/db.json",
+            "vuln/index/modules.json.gz",
+            "vuln/ID/GO-2024-1234.json",
+            "vuln/ID/GO-2024-1234.json.gz",
         ];
         for k in keys {
             let key = Key::parse(k).unwrap_or_else(|| panic!("{k} is a key"));
@@ -360,6 +427,10 @@ mod tests {
             "feed/snapshot/%2e%2e/%2e%2e/secret.jsonl",
             "feed/snapshot/../000000000001.jsonl",
             "trace/.hidden.json",
+            "vuln/index/other.json",
+            "vuln/ID/../x.json",
+            "vuln/ID/GO2024.json",
+            "vuln/ID/GO-1.txt",
             "trace/a/b.json",
             "@v/list",
             "",

@@ -15,6 +15,7 @@ pub mod http;
 pub mod index;
 pub mod server;
 pub mod sumlog;
+pub mod vulndb;
 pub mod zipbuild;
 
 #[cfg(test)]
