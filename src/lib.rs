@@ -7,6 +7,7 @@
 //!
 //! `docs/architecture.md` maps the modules onto the pipeline.
 
+pub mod bounded;
 pub mod bundle;
 pub mod check;
 pub mod cli;
@@ -31,6 +32,7 @@ pub mod publish;
 pub mod report;
 pub mod runner;
 pub mod settings;
+pub mod shown;
 pub mod source;
 pub mod state;
 pub mod status;
