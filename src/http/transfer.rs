@@ -29,6 +29,9 @@ pub enum Slowness {
         elapsed: Duration,
         deadline: Duration,
     },
+    /// Found too slow `times` times in this run already: not asked again.
+    #[error("found too slow {times} times in this run already; not asked again until the next run")]
+    Earlier { times: u32 },
 }
 
 /// `30 s`, or `1.5 s` below ten seconds.
@@ -246,5 +249,6 @@ pub(crate) fn too_slow(url: &Url, slowness: Slowness) -> FetchError {
     FetchError::TooSlow {
         url: redact_url(url),
         slowness: Box::new(slowness),
+        again: true,
     }
 }
