@@ -505,15 +505,7 @@ impl Settings {
             )));
         }
         if let Some(base) = &self.follow {
-            let scratch = self
-                .state
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            sources.push(Box::new(MirrorFeed::new(
-                self.upstream()?,
-                base.clone(),
-                scratch,
-            )));
+            sources.push(Box::new(MirrorFeed::new(self.upstream()?, base.clone())));
         }
         if !self.seeds.is_empty() {
             sources.push(Box::new(Seeds::new(self.origin()?, self.seeds.clone())));

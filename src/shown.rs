@@ -34,6 +34,12 @@ fn plain(c: char) -> bool {
         )
 }
 
+/// Whether `s` would be shown as it is: every character plain visible text
+/// (an identifier with a documented form must be, to be stored raw).
+pub fn is_plain(s: &str) -> bool {
+    s.chars().all(plain)
+}
+
 fn push_escaped(out: &mut String, c: char, quote: bool) {
     match c {
         '\n' => out.push_str("\\n"),

@@ -485,7 +485,7 @@ impl Upstream {
     /// caller keeps what it made of it and asks again later.
     pub async fn get_streamed<'a>(
         &'a self,
-        url: &'a Url,
+        url: &Url,
         limit: u64,
     ) -> Result<Streamed<'a>, FetchError> {
         let source = if url.scheme() == "file" {
@@ -659,7 +659,7 @@ impl Upstream {
     /// held.
     async fn with_retries<'a, T, F, Fut>(
         &'a self,
-        url: &'a Url,
+        url: &Url,
         body: F,
         limit: u64,
         tries: u32,
@@ -728,7 +728,7 @@ impl Upstream {
     /// also the server's Retry-After.
     async fn attempt<'a, T, F, Fut>(
         &'a self,
-        url: &'a Url,
+        url: &Url,
         body: &F,
         limit: u64,
     ) -> Result<T, (FetchError, Option<Duration>)>
@@ -783,7 +783,7 @@ impl Upstream {
         body(Incoming {
             resp,
             meter,
-            url,
+            url: url.clone(),
             bytes: &self.bytes,
         })
         .await

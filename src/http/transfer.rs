@@ -206,7 +206,7 @@ impl RateMeter {
 pub(crate) struct Incoming<'a> {
     pub(crate) resp: reqwest::Response,
     pub(crate) meter: RateMeter,
-    pub(crate) url: &'a Url,
+    pub(crate) url: Url,
     pub(crate) bytes: &'a AtomicU64,
 }
 
