@@ -86,3 +86,353 @@ fn a_slow_accepting_upstream_does_not_pile_up_connections() {
     within_memory(&r);
     let _ = fingerprint;
 }
+
+// ---- another mirror's change feed (`mirror+URL`) ----
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use crate::support::FakeUpstream;
+use crate::support::hostile::{Answer, Peer};
+
+type Serve = Arc<dyn Fn() -> Answer + Send + Sync>;
+
+/// A tree that serves a feed the test writes (and rewrites), every module
+/// file forwarded to a fake upstream, and a follower of it.
+struct FeedPeer {
+    peer: Peer,
+    files: Arc<Mutex<BTreeMap<String, Serve>>>,
+    fake: FakeUpstream,
+    dir: tempfile::TempDir,
+}
+
+const SEGMENT: u64 = 1000;
+const FEED_ID: &str = "6c1f0e3a9b0d4e77a1c2f3e4d5b6a798";
+
+fn feed_line(seq: u64, path: &str, version: &str) -> String {
+    format!(
+        "{{\"seq\":{seq},\"time\":\"2026-01-01T00:00:00Z\",\"op\":\"publish\",\"path\":\"{path}\",\"version\":\"{version}\"}}\n"
+    )
+}
+
+fn latest_json(id: &str, next: u64, segment_entries: u64, extra: &str) -> Vec<u8> {
+    format!(
+        "{{\"format\":\"gomirror-feed/1\",\"id\":\"{id}\",\"next\":{next},\"first\":0,\"segment_entries\":{segment_entries}{extra}}}"
+    )
+    .into_bytes()
+}
+
+impl FeedPeer {
+    /// A follower of a feed naming the fake's first `n` versions.
+    fn new(n: usize) -> FeedPeer {
+        let fake = FakeUpstream::start(Corpus::generated(3, 2, 7), FakeOptions::default());
+        let files: Arc<Mutex<BTreeMap<String, Serve>>> = Arc::default();
+        let (f, proxy) = (files.clone(), fake.proxy_url());
+        let peer = Peer::start(move |path| {
+            let serve = f.lock().unwrap().get(path).cloned();
+            match serve {
+                Some(s) => s(),
+                None if path.starts_with("/feed/") => Answer::Status(404),
+                None => Answer::Forward(format!("{proxy}{path}")),
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let base = peer.url();
+        let text = format!(
+            r#"[upstream]
+proxy = "{base}"
+index = "mirror+{base}/"
+timeout = "20s"
+
+[sumdb]
+key = "{key}"
+url = "{sumdb}"
+
+[mirror]
+output = "mirror"
+state = "state.db"
+workers = 4
+
+[filter]
+include = ["*"]
+
+[prune]
+max_delete = "50%"
+"#,
+            key = fake.sumdb_key(),
+            sumdb = fake.sumdb_url(),
+        );
+        std::fs::write(dir.path().join("sync.toml"), text).unwrap();
+        let p = FeedPeer {
+            peer,
+            files,
+            fake,
+            dir,
+        };
+        p.serve_good(n);
+        p
+    }
+
+    fn serve(&self, path: &str, s: impl Fn() -> Answer + Send + Sync + 'static) {
+        self.files
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), Arc::new(s));
+    }
+
+    fn serve_bytes(&self, path: &str, body: Vec<u8>) {
+        self.serve(path, move || Answer::Ok(body.clone()));
+    }
+
+    /// A well-formed feed of the fake's first `n` versions, all in the tail.
+    fn serve_good(&self, n: usize) {
+        let mut tail = String::new();
+        for (i, (p, v)) in self.fake.versions().iter().take(n).enumerate() {
+            tail.push_str(&feed_line(i as u64, p, v));
+        }
+        self.serve_bytes("/feed/latest", latest_json(FEED_ID, n as u64, SEGMENT, ""));
+        self.serve_bytes("/feed/tail.jsonl", tail.into_bytes());
+    }
+
+    fn config(&self) -> std::path::PathBuf {
+        self.dir.path().join("sync.toml")
+    }
+
+    fn sync(&self, timeout: Duration) -> Measured {
+        run_measured(command(&self.config(), &["sync"], &[]), None, timeout)
+    }
+
+    fn state(&self) -> (BTreeMap<String, String>, Vec<String>) {
+        fingerprint(
+            &self.dir.path().join("mirror"),
+            &self.dir.path().join("state.db"),
+        )
+    }
+
+    /// A sync that must be refused: exit 2 naming `message`, within memory
+    /// and `deadline`, the tree and the state as they were, no control
+    /// character on the terminal.
+    #[track_caller]
+    fn refuses(&self, message: &str, deadline: Duration) -> Measured {
+        let before = self.state();
+        let r = self.sync(deadline + Duration::from_secs(60));
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(r.all().contains(message), "lacks {message:?}:\n{}", r.all());
+        assert!(r.took < deadline, "took {:?}\n{}", r.took, r.all());
+        within_memory(&r);
+        no_control_characters(&r);
+        let after = self.state();
+        assert_eq!(before.0, after.0, "the tree changed");
+        assert_eq!(before.1, after.1, "the state changed");
+        r
+    }
+}
+
+/// Nothing a peer sent reaches the terminal raw: no escape, no carriage
+/// return, no other control character but the newlines of our own lines.
+#[track_caller]
+fn no_control_characters(r: &Measured) {
+    let bad: Vec<char> = r
+        .all()
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "control characters {bad:?} in:\n{}",
+        r.all()
+    );
+    assert!(
+        r.all().lines().all(|l| l.len() < 4096),
+        "a line of {} bytes",
+        r.all().lines().map(str::len).max().unwrap_or(0)
+    );
+}
+
+/// An endless tail (valid-looking lines for ever) where `latest` announces
+/// three entries: the follower reads three and hangs up.
+#[test]
+fn an_endless_feed_tail_is_read_no_further_than_latest_announces() {
+    let f = FeedPeer::new(3);
+    let versions = f.fake.versions();
+    let mut head = String::new();
+    for (i, (p, v)) in versions.iter().take(3).enumerate() {
+        head.push_str(&feed_line(i as u64, p, v));
+    }
+    let (p, v) = versions[3].clone();
+    f.serve("/feed/tail.jsonl", move || Answer::Endless {
+        head: head.clone().into_bytes(),
+        pattern: feed_line(3, &p, &v).into_bytes(),
+    });
+    let r = f.sync(Duration::from_secs(120));
+    assert_eq!(r.code, 0, "{}", r.all());
+    within_memory(&r);
+    assert!(r.took < Duration::from_secs(60), "took {:?}", r.took);
+    let out = f.dir.path().join("mirror");
+    for (p, v) in versions.iter().take(3) {
+        assert!(out.join(version_file(p, v, "zip")).is_file(), "{p}@{v}");
+    }
+    assert!(
+        !out.join(version_file(&versions[3].0, &versions[3].1, "zip"))
+            .exists()
+    );
+    // Status says where the follower stands, not "no index feed".
+    let st = gomirror(&f.config(), &["status"]);
+    st.expect(0);
+    assert!(!st.stdout.contains("no index feed"), "{}", st.stdout);
+    assert!(
+        st.stdout.contains("follows the change feed of"),
+        "{}",
+        st.stdout
+    );
+    assert!(st.stdout.contains("0 entries behind"), "{}", st.stdout);
+}
+
+/// A complete segment that never ends is refused at its entry
+/// `segment_entries + 1`, as it arrives; a tail of 3 million lines costs
+/// what the announced entries cost.
+#[test]
+fn an_oversize_segment_is_refused_at_the_entry_past_its_size() {
+    let f = FeedPeer::new(2);
+    f.sync(Duration::from_secs(120));
+    // Segment 0 is complete (next = 1500, segment_entries = 1000) and
+    // endless: every line well-formed, in sequence, naming versions the
+    // follower already has.
+    let versions = f.fake.versions();
+    let (p, v) = versions[0].clone();
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    f.serve_bytes("/feed/latest", latest_json(FEED_ID, 1500, SEGMENT, ""));
+    let c = counter.clone();
+    f.serve("/feed/000000000000.jsonl", move || {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut lines = String::new();
+        for i in 0..200_000u64 {
+            lines.push_str(&feed_line(i, &p, &v));
+        }
+        Answer::Endless {
+            head: lines.into_bytes(),
+            pattern: b"{\"seq\":0}\n".to_vec(),
+        }
+    });
+    f.refuses(
+        "holds more than 1000 entries where it may hold 1000; the feed is damaged",
+        Duration::from_secs(60),
+    );
+}
+
+/// One line of 1.5 GB, in a tail and in a snapshot: refused once the line
+/// is longer than a feed line can be.
+#[test]
+fn a_giant_feed_line_is_refused_as_it_grows() {
+    let f = FeedPeer::new(2);
+    f.sync(Duration::from_secs(120));
+    f.serve_bytes("/feed/latest", latest_json(FEED_ID, 5, SEGMENT, ""));
+    f.serve("/feed/tail.jsonl", || Answer::Endless {
+        head: b"{\"seq\":0,\"path\":\"".to_vec(),
+        pattern: b"x".to_vec(),
+    });
+    f.refuses(
+        "tail.jsonl: line 1 is longer than 16384 bytes; the feed is damaged",
+        Duration::from_secs(60),
+    );
+
+    // A snapshot of one endless line: another feed id makes the follower
+    // compare in full with it.
+    let other = "00000000000000000000000000000001";
+    f.serve_bytes(
+        "/feed/latest",
+        latest_json(
+            other,
+            10,
+            SEGMENT,
+            r#","snapshot":{"seq":10,"file":"snapshot/000000000010.jsonl"}"#,
+        ),
+    );
+    f.serve("/feed/snapshot/000000000010.jsonl", || Answer::Endless {
+        head: Vec::new(),
+        pattern: b"y".to_vec(),
+    });
+    f.refuses(
+        "snapshot/000000000010.jsonl: line 1 is longer than 16384 bytes",
+        Duration::from_secs(60),
+    );
+}
+
+/// `latest` that is endless, names a snapshot outside `feed/` (which URL
+/// normalisation would have turned into `<base>/secret.jsonl`), an id
+/// laden with escapes, an absurd segment size or a chain of escapes: each
+/// refused naming what is wrong, nothing requested outside `feed/`.
+#[test]
+fn a_hostile_feed_head_is_refused_by_its_documented_form() {
+    let f = FeedPeer::new(2);
+    f.sync(Duration::from_secs(120));
+    f.serve("/secret.jsonl", || Answer::Ok(b"{}".to_vec()));
+    f.serve_bytes(
+        "/feed/latest",
+        latest_json(
+            "00000000000000000000000000000002",
+            10,
+            SEGMENT,
+            r#","snapshot":{"seq":10,"file":"snapshot/%2e%2e/%2e%2e/secret.jsonl"}"#,
+        ),
+    );
+    f.refuses(
+        "is not \"snapshot/000000000010.jsonl\"",
+        Duration::from_secs(30),
+    );
+    assert_eq!(f.peer.requests("/secret"), 0, "{:?}", f.peer.log());
+    assert!(
+        f.peer.log().iter().all(|p| !p.contains("secret")),
+        "{:?}",
+        f.peer.log()
+    );
+
+    let ansi = "\\u001b[2J\\u001b[31merror: all versions deleted\\r";
+    f.serve_bytes("/feed/latest", latest_json(ansi, 10, SEGMENT, ""));
+    let r = f.refuses("is not 32 lowercase hex digits", Duration::from_secs(30));
+    assert!(r.all().contains("\\u{1b}[2J"), "{}", r.all());
+
+    f.serve_bytes("/feed/latest", latest_json(FEED_ID, 10, 1 << 40, ""));
+    f.refuses("segment_entries is 1099511627776", Duration::from_secs(30));
+
+    f.serve_bytes(
+        "/feed/latest",
+        latest_json(FEED_ID, 10, SEGMENT, r#","chain":["\u001b]0;pwned\u0007"]"#),
+    );
+    f.refuses("not an upstream's name", Duration::from_secs(30));
+
+    f.serve("/feed/latest", || Answer::Endless {
+        head: b"{\"format\":\"gomirror-feed/1\",\"chain\":[\"".to_vec(),
+        pattern: b"a".to_vec(),
+    });
+    f.refuses(
+        "larger than the limit of 65536 bytes",
+        Duration::from_secs(30),
+    );
+}
+
+/// A deletion the feed sends past `prune.max_delete` is refused (exit 2,
+/// nothing deleted); `verify` afterwards finds the tree as the state
+/// database says it is (it used to exit 1 for the `@v/list` of a module
+/// whose versions were all withdrawn but still in the tree).
+#[test]
+fn verify_is_clean_after_a_refused_feed_deletion() {
+    let f = FeedPeer::new(3);
+    let r = f.sync(Duration::from_secs(120));
+    assert_eq!(r.code, 0, "{}", r.all());
+    let versions = f.fake.versions();
+    let mut tail = String::new();
+    for (i, (p, v)) in versions.iter().take(3).enumerate() {
+        tail.push_str(&feed_line(i as u64, p, v));
+    }
+    for (i, (p, v)) in versions.iter().take(2).enumerate() {
+        tail.push_str(&feed_line(3 + i as u64, p, v).replace("publish", "delete"));
+    }
+    f.serve_bytes("/feed/latest", latest_json(FEED_ID, 5, SEGMENT, ""));
+    f.serve_bytes("/feed/tail.jsonl", tail.into_bytes());
+    let r = f.sync(Duration::from_secs(120));
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.all().contains("REFUSED"), "{}", r.all());
+    let v = gomirror(&f.config(), &["verify"]);
+    v.expect(0);
+}

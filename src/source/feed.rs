@@ -66,7 +66,8 @@ impl MirrorFeed {
         SourceError::Feed(format!("cannot read the upstream mirror's feed: {e}"))
     }
 
-    async fn latest(&self) -> Result<Latest, SourceError> {
+    /// `feed/latest`, checked: where the upstream's feed stands.
+    pub async fn head(&self) -> Result<Latest, SourceError> {
         let key = latest_key();
         let body = self
             .upstream
@@ -407,7 +408,7 @@ impl Discovery for MirrorFeed {
         intake: &'a mut dyn Intake,
     ) -> LocalBoxFuture<'a, Result<(), SourceError>> {
         Box::pin(async move {
-            let latest = self.latest().await?;
+            let latest = self.head().await?;
             let mut chain = vec![http::redact::redact_url(&self.base)];
             chain.extend(latest.chain.iter().cloned());
             intake.upstream_chain(chain).await?;
