@@ -947,23 +947,10 @@ impl Settings {
     }
 }
 
-/// A mirror name becomes a file name (`trace/<name>.json`) that downstream
-/// mirrors and monitors request: a host-name-like word, nothing that could
-/// leave the directory or hide the file.
+/// `mirror.name`, in the form `bundle::check_mirror_name` gives every
+/// mirror name (a bundle's too).
 fn check_mirror_name(name: &str) -> Result<String, &'static str> {
-    if name.is_empty() || name.len() > 253 {
-        return Err("must be 1 to 253 characters long");
-    }
-    if name.starts_with('.') || name.starts_with('-') {
-        return Err("must not start with '.' or '-'");
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
-    {
-        return Err("may hold only letters, digits, '.', '-' and '_' (it names trace/<name>.json)");
-    }
-    Ok(name.to_string())
+    crate::bundle::check_mirror_name(name).map(|()| name.to_string())
 }
 
 /// The host name, as `hostname` prints it; `gomirror` if it is not usable as

@@ -3,8 +3,8 @@
 //! while it is read, shown escaped and cut, refused with a short message
 //! and a documented exit code, within a deadline, and the tree and the
 //! state database are as they were. The peers are ours
-//! (`tests/support/hostile.rs`); memory is the child's peak RSS (wait4),
-//! descriptors are sampled from /proc.
+//! (`tests/support/hostile.rs`); memory is the child's peak RSS (its
+//! VmHWM), descriptors are sampled from /proc.
 
 use std::path::Path;
 use std::process::Command;
@@ -30,6 +30,15 @@ fn command(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> Command {
 
 #[track_caller]
 fn within_memory(m: &Measured) {
+    // A measure that saw nothing proves nothing.
+    assert!(m.peak_rss_kib > 1024, "no memory measured: {m:?}");
+    eprintln!(
+        "measured: peak RSS {} MiB, {} descriptors, {:.1} s, exit {}",
+        m.peak_rss_mib(),
+        m.max_fds,
+        m.took.as_secs_f64(),
+        m.code
+    );
     assert!(
         m.peak_rss_mib() < RSS_BOUND_MIB,
         "peak RSS {} MiB (bound {RSS_BOUND_MIB} MiB)\n{}",
@@ -435,4 +444,158 @@ fn verify_is_clean_after_a_refused_feed_deletion() {
     assert!(r.all().contains("REFUSED"), "{}", r.all());
     let v = gomirror(&f.config(), &["verify"]);
     v.expect(0);
+}
+
+// ---- air-gap bundles (`gomirror import`) ----
+
+use crate::airgap::{Far, export};
+use crate::support::hostile::{fifo, sparse_file};
+
+/// A connected mirror's first bundle, and a far side for it.
+fn bundle_and_far() -> (Mirror, tempfile::TempDir, std::path::PathBuf, Far) {
+    let m = Mirror::new(Corpus::generated(2, 2, 3));
+    m.sync().expect(0);
+    let media = tempfile::tempdir().unwrap();
+    let bundle = export(&m, media.path(), &[]);
+    let far = Far::new(&m.upstream.sumdb_key());
+    (m, media, bundle, far)
+}
+
+fn edit_manifest(bundle: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let p = bundle.join("manifest.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+/// `gomirror import ARGS BUNDLE` refused with exit 2 naming `message`,
+/// within memory and `deadline`, the far side as it was, the terminal clean.
+#[track_caller]
+fn import_refused(far: &Far, bundle: &Path, args: &[&str], message: &str, deadline: Duration) {
+    let before = far.fingerprint();
+    let mut a = vec!["import"];
+    a.extend_from_slice(args);
+    a.push(bundle.to_str().unwrap());
+    let r = run_measured(
+        command(&far.config(), &a, &[]),
+        None,
+        deadline + Duration::from_secs(60),
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.all().contains(message), "lacks {message:?}:\n{}", r.all());
+    assert!(r.took < deadline, "took {:?}", r.took);
+    within_memory(&r);
+    no_control_characters(&r);
+    assert_eq!(before, far.fingerprint(), "the far side changed");
+}
+
+/// A manifest that is a sparse 2 GB file, a FIFO, a link to /dev/zero:
+/// refused from what the file is, before a byte is read.
+#[test]
+fn a_manifest_is_judged_before_it_is_read() {
+    let (_m, _media, bundle, far) = bundle_and_far();
+    let manifest = bundle.join("manifest.json");
+    std::fs::remove_file(&manifest).unwrap();
+    sparse_file(&manifest, 2 << 30);
+    for args in [&[][..], &["--dry-run"][..]] {
+        import_refused(
+            &far,
+            &bundle,
+            args,
+            "larger than the 64.00 MiB a manifest may have",
+            Duration::from_secs(20),
+        );
+    }
+    std::fs::remove_file(&manifest).unwrap();
+    fifo(&manifest);
+    import_refused(
+        &far,
+        &bundle,
+        &[],
+        "is a FIFO, not a regular file",
+        Duration::from_secs(20),
+    );
+    std::fs::remove_file(&manifest).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &manifest).unwrap();
+    import_refused(
+        &far,
+        &bundle,
+        &[],
+        "is a device, not a regular file",
+        Duration::from_secs(20),
+    );
+}
+
+/// A part of 1 TiB (sparse) that no listed file can fill, in an import and
+/// a dry run: refused from the manifest, never hashed.
+#[test]
+fn a_part_larger_than_its_files_can_fill_is_never_hashed() {
+    let (_m, _media, bundle, far) = bundle_and_far();
+    sparse_file(&bundle.join("data.tar.0002"), 1 << 40);
+    edit_manifest(&bundle, |v| {
+        v["parts"].as_array_mut().unwrap().push(serde_json::json!({
+            "name": "data.tar.0002",
+            "size": 1u64 << 40,
+            "sha256": "0".repeat(64),
+        }));
+    });
+    for args in [&[][..], &["--dry-run"][..]] {
+        import_refused(
+            &far,
+            &bundle,
+            args,
+            "bytes, but a tar stream of its",
+            Duration::from_secs(20),
+        );
+    }
+}
+
+/// Sizes that wrap past 2^64 when added up do not pass as a small number
+/// (they passed the free-space check, and the unpack filled the disk).
+#[test]
+fn sizes_that_wrap_past_2_64_are_refused() {
+    let (_m, _media, bundle, far) = bundle_and_far();
+    edit_manifest(&bundle, |v| {
+        let files = v["files"].as_array_mut().unwrap();
+        files[0]["size"] = serde_json::json!(u64::MAX);
+        files[1]["size"] = serde_json::json!(2);
+    });
+    import_refused(
+        &far,
+        &bundle,
+        &[],
+        "the sizes of its files add up past 2^64",
+        Duration::from_secs(20),
+    );
+}
+
+/// A bundle's `mirror.name` with an escape and a forged `error:` line, or
+/// 200 MB of it: refused by its documented form (or the manifest's size),
+/// shown escaped, never stored.
+#[test]
+fn a_mirror_name_of_escapes_is_refused_and_never_stored() {
+    let (_m, _media, bundle, far) = bundle_and_far();
+    edit_manifest(&bundle, |v| {
+        v["mirror"]["name"] =
+            serde_json::json!("\u{1b}[2K\rerror: the mirror is compromised, run rm -rf");
+    });
+    import_refused(
+        &far,
+        &bundle,
+        &[],
+        "mirror.name \"\\u{1b}[2K\\rerror: the mirror",
+        Duration::from_secs(20),
+    );
+    edit_manifest(&bundle, |v| {
+        let mut name = String::from("\u{1b}[31m\nerror: fake\n");
+        name.push_str(&"x".repeat(200 << 20));
+        v["mirror"]["name"] = serde_json::json!(name);
+    });
+    import_refused(
+        &far,
+        &bundle,
+        &[],
+        "larger than the 64.00 MiB a manifest may have",
+        Duration::from_secs(30),
+    );
 }

@@ -252,7 +252,7 @@ pub struct Measured {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
-    /// The child's peak resident memory (getrusage's ru_maxrss), KiB.
+    /// The child's peak resident memory (its VmHWM, sampled), KiB.
     pub peak_rss_kib: u64,
     /// The most descriptors it had open at once (sampled every 10 ms).
     pub max_fds: usize,
@@ -272,7 +272,10 @@ impl Measured {
 }
 
 /// Runs `cmd` to its end (killed after `timeout`), measuring its peak
-/// memory exactly (wait4's rusage) and its open descriptors (sampled);
+/// memory (VmHWM, sampled every 5 ms once it runs the program: a high-water
+/// mark, so only a peak in its last milliseconds could be missed; not
+/// wait4's ru_maxrss, which counts the test process's pages the child had
+/// between fork and exec) and its open descriptors (sampled);
 /// `max_files`, if set, is its RLIMIT_NOFILE (as `ulimit -n`).
 pub fn run_measured(mut cmd: Command, max_files: Option<u64>, timeout: Duration) -> Measured {
     use std::os::unix::process::CommandExt;
@@ -307,18 +310,29 @@ pub fn run_measured(mut cmd: Command, max_files: Option<u64>, timeout: Duration)
         let _ = err.read_to_end(&mut s);
         String::from_utf8_lossy(&s).into_owned()
     });
+    let program = std::fs::canonicalize(cmd.get_program()).ok();
     let done = Arc::new(AtomicBool::new(false));
     let max_fds = Arc::new(Mutex::new(0usize));
+    let peak = Arc::new(Mutex::new(0u64));
     let sampler = {
-        let (done, max_fds) = (done.clone(), max_fds.clone());
+        let (done, max_fds, peak) = (done.clone(), max_fds.clone(), peak.clone());
         std::thread::spawn(move || {
             let mut killed = false;
             let dir = format!("/proc/{pid}/fd");
+            let mut execed = false;
             while !done.load(Ordering::Relaxed) {
-                if let Ok(entries) = std::fs::read_dir(&dir) {
-                    let n = entries.count();
-                    let mut m = max_fds.lock().unwrap();
-                    *m = (*m).max(n);
+                // Before exec, the child is a copy of this test process.
+                execed = execed || std::fs::read_link(format!("/proc/{pid}/exe")).ok() == program;
+                if execed {
+                    if let Ok(entries) = std::fs::read_dir(&dir) {
+                        let n = entries.count();
+                        let mut m = max_fds.lock().unwrap();
+                        *m = (*m).max(n);
+                    }
+                    if let Some(kib) = vm_hwm_kib(pid) {
+                        let mut p = peak.lock().unwrap();
+                        *p = (*p).max(kib);
+                    }
                 }
                 if !killed && started.elapsed() > timeout {
                     // SAFETY: the child is ours and not reaped yet (the
@@ -326,17 +340,15 @@ pub fn run_measured(mut cmd: Command, max_files: Option<u64>, timeout: Duration)
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                     killed = true;
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::sleep(Duration::from_millis(5));
             }
             killed
         })
     };
     let mut status = 0;
-    // SAFETY: an all-zero rusage is valid, wait4 fills it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waits for our own child; std's Child is never waited on.
-    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(rc, pid, "wait4");
+    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(rc, pid, "waitpid");
     let took = started.elapsed();
     done.store(true, Ordering::Relaxed);
     let killed = sampler.join().unwrap();
@@ -347,15 +359,23 @@ pub fn run_measured(mut cmd: Command, max_files: Option<u64>, timeout: Duration)
         128 + libc::WTERMSIG(status)
     };
     let max_fds = *max_fds.lock().unwrap();
+    let peak_rss_kib = *peak.lock().unwrap();
     Measured {
         code,
         stdout: out_reader.join().unwrap_or_default(),
         stderr: err_reader.join().unwrap_or_default(),
-        peak_rss_kib: usage.ru_maxrss as u64,
+        peak_rss_kib,
         max_fds,
         took,
         killed,
     }
+}
+
+/// A process's VmHWM (peak resident set of its program), KiB.
+fn vm_hwm_kib(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Every file under `out` with its SHA-256, and every row of the state
