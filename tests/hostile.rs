@@ -599,3 +599,134 @@ fn a_mirror_name_of_escapes_is_refused_and_never_stored() {
         Duration::from_secs(30),
     );
 }
+
+// ---- project files (`[filter].from_files`) ----
+
+/// A mirror synced from `list.txt` (the fake's first version); the test
+/// then adds project files of its own to `from_files`.
+fn project_mirror() -> Mirror {
+    let m = Mirror::new(Corpus::generated(2, 2, 5));
+    let (p, v) = m.upstream.versions()[0].clone();
+    std::fs::write(m.dir.path().join("list.txt"), format!("{p}@{v}\n")).unwrap();
+    name_files(&m, &["list.txt"]);
+    m.sync().expect(0);
+    m
+}
+
+/// Sets `[filter] from_files` (and an empty `include`) in `m`'s config.
+fn name_files(m: &Mirror, files: &[&str]) {
+    let list: Vec<String> = files.iter().map(|f| format!("{f:?}")).collect();
+    let text = std::fs::read_to_string(m.config_path()).unwrap();
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.starts_with("from_files") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+        if line.starts_with("seed = ") {
+            out.push_str(&format!("from_files = [{}]\n", list.join(", ")));
+        }
+    }
+    std::fs::write(
+        m.config_path(),
+        out.replace("include = [\"*\"]", "include = []"),
+    )
+    .unwrap();
+}
+
+#[track_caller]
+fn sync_refused(m: &Mirror, message: &str, deadline: Duration) -> Measured {
+    let before = fingerprint(&m.out(), &m.dir.path().join("state.db"));
+    let r = run_measured(
+        command(&m.config_path(), &["sync"], &[]),
+        None,
+        deadline + Duration::from_secs(60),
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.all().contains(message), "lacks {message:?}:\n{}", r.all());
+    assert!(r.took < deadline, "took {:?}\n{}", r.took, r.all());
+    within_memory(&r);
+    no_control_characters(&r);
+    assert_eq!(
+        before,
+        fingerprint(&m.out(), &m.dir.path().join("state.db")),
+        "the tree or state changed"
+    );
+    r
+}
+
+/// A replaced directory's go.mod that is a FIFO (a sync used to hang for
+/// ever), a link to /dev/zero (it read gigabytes), 300 MB (read whole):
+/// refused before it is read, naming the go.mod, exit 2, nothing changed.
+#[test]
+fn a_replaced_directory_s_go_mod_is_bounded_before_it_is_read() {
+    let m = project_mirror();
+    let (p, v) = m.upstream.versions()[0].clone();
+    let app = m.dir.path().join("app");
+    std::fs::create_dir_all(app.join("fork")).unwrap();
+    std::fs::write(
+        app.join("go.mod"),
+        format!("module example.org/app\n\ngo 1.22\n\nrequire {p} {v}\n\nreplace {p} => ./fork\n"),
+    )
+    .unwrap();
+    name_files(&m, &["list.txt", "app/go.mod"]);
+    let gomod = app.join("fork/go.mod");
+    fifo(&gomod);
+    let r = sync_refused(&m, "whose go.mod cannot be used", Duration::from_secs(30));
+    assert!(r.all().contains("is a FIFO"), "{}", r.all());
+    std::fs::remove_file(&gomod).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &gomod).unwrap();
+    let r = sync_refused(&m, "whose go.mod cannot be used", Duration::from_secs(30));
+    assert!(r.all().contains("is a device"), "{}", r.all());
+    std::fs::remove_file(&gomod).unwrap();
+    sparse_file(&gomod, 300 << 20);
+    let r = sync_refused(
+        &m,
+        "is 314572800 bytes, more than the 16777216",
+        Duration::from_secs(30),
+    );
+    assert!(r.all().contains("app/go.mod"), "{}", r.all());
+}
+
+/// A project file that is a FIFO or a device is refused at once; a go.sum
+/// whose second line is 60 MB of escapes is refused with that line shown
+/// escaped and cut (it went to cron mail whole).
+#[test]
+fn hostile_project_files_are_refused_and_shown_cut() {
+    let m = project_mirror();
+    fifo(&m.dir.path().join("pipe.sum"));
+    name_files(&m, &["list.txt", "pipe.sum"]);
+    sync_refused(
+        &m,
+        "pipe.sum: filter.from_files names it, but it is not a regular file",
+        Duration::from_secs(30),
+    );
+
+    let (p, v) = m.upstream.versions()[0].clone();
+    let hash = "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let mut text = format!("{p} {v}/go.mod {hash}\n");
+    text.push_str("\u{1b}[2J\u{1b}[31merror:forged");
+    text.push_str(&"\u{1b}[1m".repeat(15 << 20));
+    text.push_str(&format!(" v1.0.0 {hash}\n"));
+    std::fs::create_dir_all(m.dir.path().join("big")).unwrap();
+    std::fs::write(m.dir.path().join("big/go.sum"), text).unwrap();
+    name_files(&m, &["list.txt", "big/go.sum"]);
+    let r = sync_refused(
+        &m,
+        "big/go.sum:2: a line longer than 65536 bytes",
+        Duration::from_secs(60),
+    );
+    assert!(r.stderr.len() < 4096, "{} bytes on stderr", r.stderr.len());
+    // Within the line limit, the refused line is quoted escaped and cut.
+    let mut text = "\u{1b}[2J\u{1b}[31merror:forged".to_string();
+    text.push_str(&"\u{1b}[1m".repeat(10_000));
+    text.push_str(&format!(" v1.0.0 {hash}\n"));
+    std::fs::write(m.dir.path().join("big/go.sum"), text).unwrap();
+    let r = sync_refused(
+        &m,
+        "big/go.sum:1: malformed module path \"\\x1b[2J",
+        Duration::from_secs(60),
+    );
+    assert!(r.stderr.len() < 4096, "{} bytes on stderr", r.stderr.len());
+}

@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use crate::gomod::modfile::{self, ModFile, ReplaceTarget};
 use crate::gomod::{self, pattern, semver, zip as modzip};
+use crate::shown;
 use crate::source::{
     Discovery, Event, Intake, LocalBoxFuture, Origin, OriginError, SourceError, VersionFile,
 };
@@ -36,6 +37,11 @@ use crate::store::{Store, layout};
 /// A project file larger than this is refused (a go.sum of 100,000 lines is
 /// about 10 MB).
 const MAX_FILE: u64 = 64 << 20;
+/// How much of a parser's message about a project file is shown.
+const MESSAGE_CHARS: usize = 400;
+/// The longest line a project file may have: a go.sum line is a module
+/// path, a version and a hash; a go.mod line a directive and a comment.
+const MAX_LINE: usize = 64 << 10;
 
 /// The kind of a project file, by its name.
 fn kind_of(path: &Path) -> &'static str {
@@ -148,6 +154,9 @@ impl FromFiles {
         Ok(out)
     }
 
+    /// A project file: a regular file (a FIFO would hang the sync, a link
+    /// to a device never end) of at most [`MAX_FILE`] bytes, judged before
+    /// it is read.
     fn read(&self, path: &Path) -> Result<String, SourceError> {
         let file = self.display(path);
         let fail = |message: String| SourceError::File {
@@ -155,15 +164,42 @@ impl FromFiles {
             line: None,
             message,
         };
-        let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        if meta.len() > MAX_FILE {
-            return Err(fail(format!(
-                "is {} bytes, more than the {} a project file may have",
-                meta.len(),
-                MAX_FILE
-            )));
+        let bytes = crate::bounded::read_regular(path, MAX_FILE).map_err(|e| match e {
+            crate::bounded::FileError::TooLarge { size, limit, .. } => fail(format!(
+                "is {size} bytes, more than the {limit} a project file may have"
+            )),
+            crate::bounded::FileError::NotRegular { what, .. } => {
+                fail(format!("is {what}, not a regular file"))
+            }
+            e => fail(e.to_string()),
+        })?;
+        // No line of these formats is long: one that is would only cost
+        // memory in every message that quotes it.
+        let mut lines = crate::bounded::Lines::new(
+            bytes.as_slice(),
+            crate::bounded::LineLimits {
+                max_len: MAX_LINE,
+                max_lines: u64::MAX,
+            },
+        );
+        loop {
+            match lines.next_line() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(SourceError::File {
+                        file: file.clone(),
+                        line: Some(lines.count() as usize + 1),
+                        message: match e {
+                            crate::bounded::ReadLinesError::Line(_) => {
+                                format!("a line longer than {MAX_LINE} bytes")
+                            }
+                            e => e.to_string(),
+                        },
+                    });
+                }
+            }
         }
-        let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
         String::from_utf8(bytes).map_err(|_| fail("is not UTF-8 text".into()))
     }
 
@@ -175,10 +211,12 @@ impl FromFiles {
     ) -> Result<NamedFile, SourceError> {
         let file = self.display(path);
         let text = self.read(path)?;
+        // The parsers quote the line they refuse: shown cut, it is the
+        // file's text (a 60 MB line would go to cron mail whole).
         let at = |e: modfile::LineError| SourceError::File {
             file: file.clone(),
             line: Some(e.line),
-            message: e.message,
+            message: shown::text_max(&e.message, MESSAGE_CHARS),
         };
         let kind = kind_of(path);
         let mut versions: Vec<NamedVersion> = match kind {
@@ -341,13 +379,26 @@ impl FromFiles {
             let mut reading = Vec::new();
             for key in &wanted {
                 let (p, v) = key;
+                let line = lines.get(key).copied();
                 reading.push(async move {
                     let result: Result<Option<Vec<u8>>, SourceError> = match replacement(p, v) {
                         Some(ReplaceTarget::Dir(d)) => {
+                            // A regular file of at most a go.mod's size: a
+                            // link to /dev/zero, a FIFO or a 300 MB file is
+                            // refused before it is read.
                             let gomod = dir.join(d).join("go.mod");
-                            match std::fs::read(&gomod) {
+                            match crate::bounded::read_regular(&gomod, modzip::MAX_GO_MOD) {
                                 Ok(b) => Ok(Some(b)),
-                                Err(_) => Ok(None),
+                                Err(e) if e.is_not_found() => Ok(None),
+                                Err(e) => Err(SourceError::File {
+                                    file: file.to_string(),
+                                    line,
+                                    message: format!(
+                                        "{p} is replaced by {}, whose go.mod cannot be used: {}",
+                                        shown::quoted(d),
+                                        shown::text(&e.to_string())
+                                    ),
+                                }),
                             }
                         }
                         Some(ReplaceTarget::Module { path, version }) => self
@@ -389,8 +440,10 @@ impl FromFiles {
                                 file: file.to_string(),
                                 line: None,
                                 message: format!(
-                                    "the go.mod of {}@{} (in its requirement graph) is malformed: {e}",
-                                    key.0, key.1
+                                    "the go.mod of {}@{} (in its requirement graph) is malformed: {}",
+                                    key.0,
+                                    key.1,
+                                    shown::text_max(&e.to_string(), MESSAGE_CHARS)
                                 ),
                             }
                         })?;
