@@ -730,3 +730,67 @@ fn hostile_project_files_are_refused_and_shown_cut() {
     );
     assert!(r.stderr.len() < 4096, "{} bytes on stderr", r.stderr.len());
 }
+
+// ---- deadlines ----
+
+/// `probe` promises two minutes per candidate. A candidate that trickles
+/// its zips at 4 KiB/s keeps up the minimum rate (1 KiB/s), so only the
+/// deadline stops it: within 2 min (and a margin), the transfer in flight
+/// abandoned, the result marked incomplete (it ran past 11 minutes).
+#[test]
+fn probe_keeps_its_deadline_against_a_trickling_candidate() {
+    let corpus = || Corpus::new().with_large_zip(1 << 20);
+    let m = Mirror::new(corpus());
+    m.sync().expect(0);
+    let slow = FakeUpstream::start(corpus(), FakeOptions::default());
+    slow.inject(crate::support::Fault::Trickle {
+        path_prefix: "/proxy/".into(),
+        bytes_per_sec: 4096,
+    });
+    let r = run_measured(
+        command(
+            &m.config_path(),
+            &["probe", "--json", "--sample", "1", &slow.proxy_url()],
+            &[],
+        ),
+        None,
+        Duration::from_secs(400),
+    );
+    within_memory(&r);
+    assert!(
+        r.took < Duration::from_secs(150),
+        "probe took {:?} (deadline 120 s)\n{}",
+        r.took,
+        r.all()
+    );
+    let got: serde_json::Value = serde_json::from_str(&r.stdout).expect("probe --json");
+    assert_eq!(got[0]["incomplete"].as_bool(), Some(true), "{got:#}");
+}
+
+/// A small file trickled a byte every 2 s can never pass the rate window:
+/// it is tried twice, not five times (a sync stayed busy about 150 s).
+#[test]
+fn a_small_file_trickled_byte_by_byte_is_tried_twice() {
+    let m = Mirror::new(Corpus::generated(1, 1, 9));
+    let (p, v) = m.upstream.versions()[0].clone();
+    let info = format!("/proxy/{}", version_file(&p, &v, "info"));
+    m.upstream.inject(crate::support::Fault::Trickle {
+        path_prefix: info.clone(),
+        bytes_per_sec: 1,
+    });
+    let r = run_measured(
+        command(
+            &m.config_path(),
+            &["sync"],
+            &[("GOMIRROR_MIN_RATE_WINDOW_MS", "2000")],
+        ),
+        None,
+        Duration::from_secs(120),
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.all().contains("transfer too slow"), "{}", r.all());
+    assert_eq!(m.upstream.requests(&info), 2, "tried twice");
+    // Two windows of 2 s; generous for a loaded machine.
+    assert!(r.took < Duration::from_secs(20), "took {:?}", r.took);
+    within_memory(&r);
+}

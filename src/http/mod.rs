@@ -896,7 +896,7 @@ pub fn join(base: &Url, rel: &str) -> Url {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
