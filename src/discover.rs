@@ -27,6 +27,9 @@ pub async fn discover_all(settings: &Settings, intake: &mut dyn Intake) -> Resul
     Ok(())
 }
 
+/// How many invalid lines a run shows on stderr, one warning each.
+const SHOWN_INVALID: u64 = 100;
+
 /// What both intakes do with a source's events: print them and count them
 /// in the report.
 fn note(out: &Reporter, report: &mut SyncReport, event: Event) {
@@ -41,7 +44,16 @@ fn note(out: &Reporter, report: &mut SyncReport, event: Event) {
             if report.invalid_samples.len() < 20 {
                 report.invalid_samples.push(msg.clone());
             }
-            out.warn(&msg);
+            // A peer decides how many invalid lines it sends: the first are
+            // shown, the rest counted (the summary has the count), so a
+            // feed of garbage cannot flood cron mail.
+            match report.invalid_lines {
+                n if n <= SHOWN_INVALID => out.warn(&msg),
+                n if n == SHOWN_INVALID + 1 => out.warn(&format!(
+                    "more than {SHOWN_INVALID} invalid lines: the rest are counted, not shown"
+                )),
+                _ => {}
+            }
         }
         Event::Gap(msg) => {
             out.warn(&msg);

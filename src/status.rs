@@ -224,7 +224,11 @@ fn measure_lag(settings: &Settings, index: &reqwest::Url, cursor: &str, f: &mut 
         Err(e) => return note(f, format!("cannot start the async runtime: {e}")),
     };
     let body = runtime.block_on(async {
-        tokio::time::timeout(FRESHNESS_TIMEOUT, upstream.get_bytes(&url, 64 << 20)).await
+        tokio::time::timeout(
+            FRESHNESS_TIMEOUT,
+            upstream.get_bytes(&url, crate::source::index::PAGE_BYTES),
+        )
+        .await
     });
     let body = match body {
         Err(_) => {

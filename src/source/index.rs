@@ -17,14 +17,21 @@ pub use crate::clock::{is_rfc3339, timestamp_cmp};
 use crate::gomod;
 use crate::http::Upstream;
 use crate::http::redact::redact_url;
+use crate::shown;
 use crate::source::walk::{DEFAULT_WALKERS, PageSource, WalkOptions, walk_feed};
 use crate::source::{BoxFuture, Discovery, Event, Intake, LocalBoxFuture, SourceError};
 use crate::state::IndexEntry;
 
 /// Entries per page (the index's maximum).
 pub const PAGE_LIMIT: usize = 2000;
-/// A page larger than this is refused (2000 lines are ~300 KB).
-pub const PAGE_BYTES: u64 = 64 << 20;
+/// The longest line an index entry can be: a module path that fits a file
+/// system path, a version that fits a file name, a timestamp and the JSON
+/// around them. A longer line is an invalid line.
+pub const MAX_LINE: usize = 4 << 10;
+/// A page larger than this is refused: `PAGE_LIMIT` lines of at most
+/// `MAX_LINE` bytes (2000 real lines are ~300 KB). With the walk's requests
+/// in flight this bounds what pages cost at once.
+pub const PAGE_BYTES: u64 = PAGE_LIMIT as u64 * (MAX_LINE as u64 + 1);
 
 /// A line the index served that gomirror will not use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -96,6 +103,19 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
         }
         page.lines += 1;
         let fingerprint = fingerprint(line);
+        if line.len() > MAX_LINE {
+            page.invalid.push(InvalidLine {
+                line: i + 1,
+                reason: format!(
+                    "a line of {} bytes, longer than an index entry can be: {}",
+                    line.len(),
+                    shown::bytes(&line[..line.len().min(120)])
+                ),
+                fingerprint,
+                timestamp: None,
+            });
+            continue;
+        }
         let mut invalid = |reason: String, timestamp: Option<&str>| {
             page.invalid.push(InvalidLine {
                 line: i + 1,
@@ -110,7 +130,10 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
                 r
             }
             Err(e) => {
-                invalid(format!("not an index entry ({e}): {}", excerpt(line)), None);
+                invalid(
+                    format!("not an index entry ({e}): {}", shown::bytes(line)),
+                    None,
+                );
                 continue;
             }
         };
@@ -122,10 +145,10 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
         let Some(time) = time else {
             invalid(
                 format!(
-                    "{:?}@{:?}: invalid timestamp {:?}",
-                    raw.path.as_ref(),
-                    raw.version.as_ref(),
-                    raw.timestamp.as_ref()
+                    "{}@{}: invalid timestamp {}",
+                    shown::quoted(&raw.path),
+                    shown::quoted(&raw.version),
+                    shown::quoted(&raw.timestamp)
                 ),
                 None,
             );
@@ -136,9 +159,9 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
         {
             invalid(
                 format!(
-                    "{:?}@{:?}: timestamp {} is in the future (more than {} minutes ahead of this machine's clock)",
-                    raw.path.as_ref(),
-                    raw.version.as_ref(),
+                    "{}@{}: timestamp {} is in the future (more than {} minutes ahead of this machine's clock)",
+                    shown::quoted(&raw.path),
+                    shown::quoted(&raw.version),
                     raw.timestamp.as_ref(),
                     CLOCK_SKEW_SECS / 60
                 ),
@@ -162,21 +185,23 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
         if page.first_time.is_none_or(|f| time < f) {
             page.first_time = Some(time);
         }
+        let refused = |e: gomod::ModuleError| {
+            format!(
+                "{}@{}: {}",
+                shown::quoted(&raw.path),
+                shown::quoted(&raw.version),
+                shown::text(&e.to_string())
+            )
+        };
         if let Err(e) = gomod::check(&raw.path, &raw.version) {
-            invalid(
-                format!("{:?}@{:?}: {e}", raw.path.as_ref(), raw.version.as_ref()),
-                Some(&raw.timestamp),
-            );
+            invalid(refused(e), Some(&raw.timestamp));
             continue;
         }
         // The file names must be representable too (Go's own escaping rules).
         if let Err(e) =
             gomod::escape_path(&raw.path).and_then(|_| gomod::escape_version(&raw.version))
         {
-            invalid(
-                format!("{:?}@{:?}: {e}", raw.path.as_ref(), raw.version.as_ref()),
-                Some(&raw.timestamp),
-            );
+            invalid(refused(e), Some(&raw.timestamp));
             continue;
         }
         page.entries.push(IndexEntry {
@@ -223,18 +248,6 @@ fn fingerprint(line: &[u8]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     line.hash(&mut h);
     h.finish()
-}
-
-fn excerpt(line: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&line[..line.len().min(120)]);
-    let mut s: String = s
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if line.len() > 120 {
-        s.push('…');
-    }
-    format!("{s:?}")
 }
 
 /// `upstream.index_since`: where a mirror with no cursor yet starts reading

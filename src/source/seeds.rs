@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::gomod::{self, zip as modzip};
+use crate::shown;
 use crate::source::{Discovery, Event, Intake, LocalBoxFuture, Origin, OriginError, SourceError};
 use crate::state::IndexEntry;
 
@@ -58,7 +59,11 @@ pub(crate) async fn list_module(
                 path: module.to_string(),
                 version: v.to_string(),
             }),
-            Err(e) => intake.note(Event::Invalid(format!("seed {module}: @v/list: {e}"))),
+            // The proxy's text: shown escaped and cut.
+            Err(e) => intake.note(Event::Invalid(format!(
+                "seed {module}: @v/list: {}",
+                shown::text(&e.to_string())
+            ))),
         }
     }
     Ok(Some(entries))
