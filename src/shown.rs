@@ -107,25 +107,28 @@ pub fn bytes(b: &[u8]) -> String {
     s
 }
 
-/// A multi-line foreign text (a server's error page, a note), each line
-/// shown as [`text`], at most `lines` of them joined with ` / `.
+/// A multi-line foreign text (a server's error page), each line shown as
+/// [`text`], at most `lines` non-blank ones joined with ` / `: one line.
 pub fn lines(s: &str, lines: usize) -> String {
-    let mut parts: Vec<String> = s
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .take(lines)
-        .map(text)
-        .collect();
-    let total = s.lines().filter(|l| !l.trim().is_empty()).count();
-    if total > parts.len() {
-        let more = total - parts.len();
+    shown_lines(s.lines().map(str::trim).filter(|l| !l.is_empty()), lines).join(" / ")
+}
+
+/// A multi-line foreign text (a signed note that failed), each line shown
+/// as [`text`] on a line of its own, at most `lines` of them.
+pub fn block(s: &str, lines: usize) -> String {
+    shown_lines(s.lines(), lines).join("\n")
+}
+
+fn shown_lines<'a>(all: impl Iterator<Item = &'a str> + Clone, lines: usize) -> Vec<String> {
+    let mut parts: Vec<String> = all.clone().take(lines).map(text).collect();
+    let more = all.count() - parts.len();
+    if more > 0 {
         parts.push(format!(
             "({more} more line{})",
             if more == 1 { "" } else { "s" }
         ));
     }
-    parts.join(" / ")
+    parts
 }
 
 #[cfg(test)]
@@ -175,5 +178,7 @@ mod tests {
     fn several_lines_are_joined_and_counted() {
         assert_eq!(lines("a\n\nb\nc\n", 2), "a / b / (1 more line)");
         assert_eq!(lines("only\n", 8), "only");
+        assert_eq!(block("a\n\n\u{1b}b\n", 8), "a\n\n\\u{1b}b");
+        assert_eq!(block("a\nb\nc", 2), "a\nb\n(1 more line)");
     }
 }

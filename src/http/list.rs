@@ -251,6 +251,16 @@ fn looks_down(e: &FetchError, broadly: bool) -> bool {
     }
 }
 
+/// How asking an entry once failed.
+struct Failure {
+    err: FetchError,
+    /// Asking again in a later round cannot change it.
+    settled: bool,
+    /// The entry was asked and answered with a failure (not "not found",
+    /// not set aside unasked).
+    asked: bool,
+}
+
 /// Which of two failures [`more_telling`] reports.
 #[derive(Debug, PartialEq, Eq)]
 enum Tells {
@@ -435,32 +445,41 @@ impl UpstreamList {
     }
 
     /// Asks entry `i` once (unless it is taken for down, or does not serve
-    /// the checksum database), counting what it did. A failure comes with
-    /// whether it is settled for this request: asking again in a later
-    /// round cannot change it.
+    /// the checksum database). The request is counted when `count` (once
+    /// per request to the list, however many rounds ask the entry), and
+    /// what it served; a failure is counted by the caller, once the request
+    /// is over.
     async fn ask_once<T, F, Fut>(
         &self,
         i: usize,
         url: Url,
         get: &F,
-    ) -> Result<(T, u64), (FetchError, bool)>
+        count: bool,
+    ) -> Result<(T, u64), Failure>
     where
         F: Fn(Url) -> Fut,
         Fut: Future<Output = Result<(T, u64), FetchError>>,
     {
         let e = &self.entries[i];
-        if let Some(err) = self.remembered_down(e, &url) {
-            return Err((err, true));
-        }
-        let r = match self.check_supported(e).await {
-            Ok(()) => {
-                e.counters.requests.fetch_add(1, Ordering::Relaxed);
-                get(url).await
-            }
-            Err(err) if err.is_not_found() => return Err((err, true)),
-            Err(err) => Err(err),
+        let failure = |err, settled, asked| Failure {
+            err,
+            settled,
+            asked,
         };
-        match r {
+        if let Some(err) = self.remembered_down(e, &url) {
+            return Err(failure(err, true, false));
+        }
+        match self.check_supported(e).await {
+            Ok(()) => {}
+            Err(err) => {
+                let settled = err.is_not_found() || !err.is_retryable();
+                return Err(failure(err, settled, false));
+            }
+        }
+        if count {
+            e.counters.requests.fetch_add(1, Ordering::Relaxed);
+        }
+        match get(url).await {
             Ok((value, n)) => {
                 e.counters.files.fetch_add(1, Ordering::Relaxed);
                 e.counters.bytes.fetch_add(n, Ordering::Relaxed);
@@ -468,10 +487,9 @@ impl UpstreamList {
             }
             Err(err) if err.is_not_found() => {
                 e.counters.not_found.fetch_add(1, Ordering::Relaxed);
-                Err((err, true))
+                Err(failure(err, true, false))
             }
             Err(err) => {
-                e.counters.failures.fetch_add(1, Ordering::Relaxed);
                 *e.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
                 // One upstream is asked every time, as before lists.
                 let down =
@@ -481,7 +499,7 @@ impl UpstreamList {
                         Some((Instant::now(), err.to_string()));
                 }
                 let settled = down || !err.is_retryable();
-                Err((err, settled))
+                Err(failure(err, settled, true))
             }
         }
     }
@@ -501,10 +519,19 @@ impl UpstreamList {
         Fut: Future<Output = Result<(T, u64), FetchError>>,
     {
         let tries = self.upstream.retry_policy().attempts.max(1);
+        let n = self.entries.len();
         // Each entry's last error this request; `settled`: it will not change
-        // (not found, a failure no retry can pass, taken for down).
-        let mut last: Vec<Option<FetchError>> = self.entries.iter().map(|_| None).collect();
-        let mut settled = vec![false; self.entries.len()];
+        // (not found, a failure no retry can pass, taken for down); `failed`:
+        // its last answer was a failure (counted once the request is over).
+        let mut last: Vec<Option<FetchError>> = (0..n).map(|_| None).collect();
+        let mut settled = vec![false; n];
+        let mut asked = vec![false; n];
+        let mut failed = vec![false; n];
+        let count_failures = |failed: &[bool]| {
+            for (e, _) in self.entries.iter().zip(failed).filter(|(_, f)| **f) {
+                e.counters.failures.fetch_add(1, Ordering::Relaxed);
+            }
+        };
         for round in 0..tries {
             let started = Instant::now();
             // The entry whose error tells most, and one worth asking again.
@@ -516,11 +543,17 @@ impl UpstreamList {
                 }
                 if !settled[i] {
                     let url = http::join(&e.base, rel);
-                    match self.ask_once(i, url, &get).await {
-                        Ok((value, _)) => return Ok(Served { value, by: i }),
-                        Err((err, done)) => {
-                            settled[i] = done;
-                            last[i] = Some(err);
+                    match self.ask_once(i, url, &get, !asked[i]).await {
+                        Ok((value, _)) => {
+                            failed[i] = false;
+                            count_failures(&failed);
+                            return Ok(Served { value, by: i });
+                        }
+                        Err(f) => {
+                            asked[i] = true;
+                            settled[i] = f.settled;
+                            failed[i] = f.asked;
+                            last[i] = Some(f.err);
                         }
                     }
                 }
@@ -546,7 +579,10 @@ impl UpstreamList {
                     http::announce_retry(e, delay, round + 2, tries, started.elapsed());
                     tokio::time::sleep(delay).await;
                 }
-                _ => return Err(last[k].take().expect("kept")),
+                _ => {
+                    count_failures(&failed);
+                    return Err(last[k].take().expect("kept"));
+                }
             }
         }
         Err(FetchError::Network {

@@ -237,7 +237,7 @@ impl LogClient {
     /// Verifies a signed note by the configured key and parses its tree.
     pub fn parse_head(&self, note_bytes: &[u8]) -> Result<SignedHead, SumdbError> {
         // What was served is not verified: shown escaped and cut.
-        let served = || crate::shown::lines(&String::from_utf8_lossy(note_bytes), 8);
+        let served = || crate::shown::block(&String::from_utf8_lossy(note_bytes), 8);
         let text = note::open(note_bytes, &self.verifier).map_err(|e| {
             SumdbError::Security(format!(
                 "checksum database tree head rejected: {e}\n{}",
