@@ -293,7 +293,7 @@ async fn sample_from_seeds(
     let mut all: Vec<(String, String)> = Vec::new();
     for module in &settings.seeds {
         let body = origin
-            .list(module, modzip::MAX_GO_MOD)
+            .list(module, crate::source::seeds::LIST_BYTES)
             .await
             .map_err(|e| format!("seed {module}: cannot list its versions: {e}"))?;
         let mut versions: Vec<String> = String::from_utf8_lossy(&body)

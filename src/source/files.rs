@@ -37,6 +37,8 @@ use crate::store::{Store, layout};
 /// A project file larger than this is refused (a go.sum of 100,000 lines is
 /// about 10 MB).
 const MAX_FILE: u64 = 64 << 20;
+/// How many `.mod` files of a requirement graph are read at once.
+const GRAPH_READS: usize = 8;
 /// How much of a parser's message about a project file is shown.
 const MESSAGE_CHARS: usize = 400;
 /// The longest line a project file may have: a go.sum line is a module
@@ -376,11 +378,14 @@ impl FromFiles {
                 .collect();
             wanted.sort();
             wanted.dedup();
-            let mut reading = Vec::new();
-            for key in &wanted {
-                let (p, v) = key;
-                let line = lines.get(key).copied();
-                reading.push(async move {
+            // A few at a time, each parsed as soon as it is read: a `.mod`
+            // may be 16 MiB, and only its requirements are kept.
+            for chunk in wanted.chunks(GRAPH_READS) {
+                let mut reading = Vec::new();
+                for key in chunk {
+                    let (p, v) = key;
+                    let line = lines.get(key).copied();
+                    reading.push(async move {
                     let result: Result<Option<Vec<u8>>, SourceError> = match replacement(p, v) {
                         Some(ReplaceTarget::Dir(d)) => {
                             // A regular file of at most a go.mod's size: a
@@ -422,20 +427,20 @@ impl FromFiles {
                     };
                     (key.clone(), result)
                 });
-            }
-            for (key, result) in join_all(reading).await {
-                reads += 1;
-                let summary = match result? {
-                    None => {
-                        intake.note(Event::Warning(format!(
+                }
+                for (key, result) in join_all(reading).await {
+                    reads += 1;
+                    let summary = match result? {
+                        None => {
+                            intake.note(Event::Warning(format!(
                             "{file}: {}@{} is replaced by a directory without a go.mod; its requirements are not followed",
                             key.0, key.1
                         )));
-                        (Vec::new(), true)
-                    }
-                    Some(bytes) => {
-                        let text = String::from_utf8_lossy(&bytes);
-                        let m = modfile::parse_go_mod(&text, false).map_err(|e| {
+                            (Vec::new(), true)
+                        }
+                        Some(bytes) => {
+                            let text = String::from_utf8_lossy(&bytes);
+                            let m = modfile::parse_go_mod(&text, false).map_err(|e| {
                             SourceError::File {
                                 file: file.to_string(),
                                 line: None,
@@ -447,17 +452,18 @@ impl FromFiles {
                                 ),
                             }
                         })?;
-                        let pruned = m.is_pruned();
-                        let reqs = m
-                            .require
-                            .into_iter()
-                            .map(|r| (r.path, r.version))
-                            .filter(|k| !excluded.contains(k))
-                            .collect();
-                        (reqs, pruned)
-                    }
-                };
-                summaries.insert(key, summary);
+                            let pruned = m.is_pruned();
+                            let reqs = m
+                                .require
+                                .into_iter()
+                                .map(|r| (r.path, r.version))
+                                .filter(|k| !excluded.contains(k))
+                                .collect();
+                            (reqs, pruned)
+                        }
+                    };
+                    summaries.insert(key, summary);
+                }
             }
             let round = std::mem::take(&mut queue);
             for (key, pruning) in round {

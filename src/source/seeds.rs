@@ -3,10 +3,15 @@
 
 use std::sync::Arc;
 
-use crate::gomod::{self, zip as modzip};
+use crate::gomod;
 use crate::shown;
 use crate::source::{Discovery, Event, Intake, LocalBoxFuture, Origin, OriginError, SourceError};
 use crate::state::IndexEntry;
+
+/// The largest `@v/list` read: tagged versions, one a line (about 400,000
+/// of them; the largest real modules list a few thousand). Its entries are
+/// held while they are offered, so this bounds their memory (~40 MB).
+pub const LIST_BYTES: u64 = 4 << 20;
 
 pub struct Seeds {
     origin: Arc<dyn Origin>,
@@ -27,7 +32,7 @@ pub(crate) async fn list_module(
     module: &str,
     intake: &mut dyn Intake,
 ) -> Result<Option<Vec<IndexEntry>>, SourceError> {
-    let body = match origin.list(module, modzip::MAX_GO_MOD).await {
+    let body = match origin.list(module, LIST_BYTES).await {
         Ok(b) => b,
         // The configuration checked every module named; a failure here is a bug to show, not skip.
         Err(OriginError::Name { reason, .. }) => {
