@@ -564,6 +564,86 @@ mod tests {
     }
 
     #[test]
+    fn mirror_names_have_one_form() {
+        for good in ["mirror.example.org", "far_1", "a"] {
+            assert_eq!(check_mirror_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            ".hidden",
+            "-x",
+            "a/b",
+            "\u{1b}[31merror",
+            "x y",
+            &"a".repeat(254),
+        ] {
+            assert!(check_mirror_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    /// What a tar stream of the listed files can take bounds the parts:
+    /// the writer's own stream always fits, a part beyond it does not.
+    #[test]
+    fn parts_are_bounded_by_what_their_files_fill() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<(String, Vec<u8>)> = vec![
+            ("a.example/m/@v/v1.0.0.info".into(), b"{}".to_vec()),
+            (
+                format!("a.example/{}/@v/v1.0.0.zip", "long".repeat(60)),
+                vec![7; 5000],
+            ),
+        ];
+        let mut w = PartWriter::new(dir.path(), Some(MIN_PART_SIZE));
+        {
+            let mut tar = tar::Builder::new(&mut w);
+            tar.mode(tar::HeaderMode::Deterministic);
+            for (path, data) in &files {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_entry_type(tar::EntryType::Regular);
+                tar.append_data(&mut h, path, data.as_slice()).unwrap();
+            }
+            tar.finish().unwrap();
+        }
+        let parts = w.finish().unwrap();
+        let m = Manifest {
+            format: FORMAT.into(),
+            mirror: MirrorId {
+                name: "m".into(),
+                id: "0".repeat(32),
+            },
+            sequence: 1,
+            previous: None,
+            full: true,
+            created: String::new(),
+            gomirror_version: String::new(),
+            sumdb: SumdbPart {
+                name: "s".into(),
+                tree_size: 1,
+            },
+            versions: vec![],
+            deletions: vec![],
+            files: files
+                .iter()
+                .map(|(path, data)| FileEntry {
+                    path: path.clone(),
+                    size: data.len() as u64,
+                    sha256: "0".repeat(64),
+                })
+                .collect(),
+            parts,
+        };
+        let bound = m.stream_bound().unwrap();
+        assert!(m.part_bytes() <= bound, "{} > {bound}", m.part_bytes());
+        assert!(bound < m.part_bytes() + 30 * 512, "a tight bound: {bound}");
+        let mut wrapped = m.clone();
+        wrapped.files[0].size = u64::MAX;
+        assert_eq!(wrapped.stream_bound(), None);
+        assert_eq!(wrapped.file_bytes(), u64::MAX, "saturates, never wraps");
+    }
+
+    #[test]
     fn sizes_read_as_media_are_labelled() {
         assert_eq!(parse_size("650MB").unwrap(), 650_000_000);
         assert_eq!(parse_size("4.7GB").unwrap(), 4_700_000_000);

@@ -22,6 +22,9 @@ pub const MAX_SEGMENT_ENTRIES: u64 = 1_000_000;
 /// file system path (4096 bytes) and a version that fits a file name (255),
 /// JSON-escaped, and the other fields.
 pub const MAX_LINE: usize = 16 << 10;
+/// The most entries a feed can announce (far past any real one): the
+/// arithmetic on sequence numbers never comes near overflowing.
+pub const MAX_NEXT: u64 = 1 << 48;
 /// The most upstreams a chain names, and the longest name of one.
 pub const MAX_CHAIN: usize = 32;
 pub const MAX_CHAIN_ENTRY: usize = 2048;
@@ -128,6 +131,9 @@ impl Latest {
                 self.segment_entries
             ));
         }
+        if self.next > MAX_NEXT {
+            return Err(format!("next is {}, more than {MAX_NEXT}", self.next));
+        }
         if self.first > self.next {
             return Err("first is past next".into());
         }
@@ -160,5 +166,77 @@ impl Latest {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn latest() -> Latest {
+        Latest {
+            format: FORMAT.into(),
+            id: "6c1f0e3a9b0d4e77a1c2f3e4d5b6a798".into(),
+            next: 1204,
+            first: 1000,
+            segment_entries: 1000,
+            snapshot: Some(Snapshot {
+                seq: 1180,
+                file: snapshot_name(1180),
+            }),
+            chain: vec!["https://mirror.example/".into()],
+        }
+    }
+
+    #[test]
+    fn a_head_in_its_documented_form_passes() {
+        assert_eq!(latest().check(), Ok(()));
+    }
+
+    #[test]
+    fn every_field_outside_its_form_is_refused() {
+        let refused = |edit: &dyn Fn(&mut Latest), needle: &str| {
+            let mut l = latest();
+            edit(&mut l);
+            let e = l.check().unwrap_err();
+            assert!(e.contains(needle), "{e}");
+            assert!(!e.chars().any(char::is_control), "{e:?}");
+        };
+        refused(
+            &|l| l.id = "\u{1b}[31merror: x".into(),
+            "is not 32 lowercase hex digits",
+        );
+        refused(&|l| l.id = "6C1F0E3A9B0D4E77A1C2F3E4D5B6A798".into(), "hex");
+        refused(&|l| l.segment_entries = 0, "segment_entries is 0");
+        refused(
+            &|l| l.segment_entries = 1 << 40,
+            "not between 1 and 1000000",
+        );
+        refused(&|l| l.next = u64::MAX, "more than");
+        refused(&|l| l.first = l.next + 1, "first is past next");
+        for bad in [
+            "snapshot/%2e%2e/%2e%2e/secret.jsonl",
+            "snapshot/../../secret.jsonl",
+            "snapshot/000000001180.jsonl?x",
+            "snapshot/1180.jsonl",
+        ] {
+            refused(
+                &|l| l.snapshot.as_mut().unwrap().file = bad.into(),
+                "is not \"snapshot/000000001180.jsonl\"",
+            );
+        }
+        refused(
+            &|l| l.chain = vec!["a\u{202e}b".into()],
+            "not an upstream's name",
+        );
+        refused(
+            &|l| l.chain = vec!["x".repeat(MAX_CHAIN_ENTRY + 1)],
+            "not an upstream's name",
+        );
+        refused(
+            &|l| l.chain = vec!["u".into(); MAX_CHAIN + 1],
+            "more than 32",
+        );
+        refused(&|l| l.format = "gomirror-feed/2".into(), "feed format");
     }
 }
