@@ -794,3 +794,93 @@ fn a_small_file_trickled_byte_by_byte_is_tried_twice() {
     assert!(r.took < Duration::from_secs(20), "took {:?}", r.took);
     within_memory(&r);
 }
+
+// ---- the module index and the proxy over HTTP ----
+
+/// Points `m`'s `upstream.index` (or `upstream.proxy`) at `url`.
+fn set_upstream(m: &Mirror, key: &str, url: &str) {
+    let text = std::fs::read_to_string(m.config_path()).unwrap();
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(&format!("{key} = ")) {
+                format!("{key} = \"{url}\"")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    std::fs::write(m.config_path(), out.join("\n") + "\n").unwrap();
+}
+
+/// An index page that never ends is cut at what 2000 lines can be (8 MiB;
+/// it was 64 MiB, eight requests in flight), fatal, nothing recorded.
+#[test]
+fn an_endless_index_page_is_cut_at_the_page_bound() {
+    let m = Mirror::new(Corpus::generated(1, 1, 11));
+    m.sync().expect(0);
+    let peer = Peer::start(|_| Answer::Endless {
+        head: Vec::new(),
+        pattern: br#"{"Path":"example.com/a","Version":"v1.0.0","Timestamp":"2020-01-01T00:00:00Z"}
+"#
+        .to_vec(),
+    });
+    set_upstream(&m, "index", &format!("{}/index", peer.url()));
+    let before = fingerprint(&m.out(), &m.dir.path().join("state.db"));
+    let r = run_measured(
+        command(&m.config_path(), &["sync"], &[]),
+        None,
+        Duration::from_secs(120),
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.all()
+            .contains("response is larger than the limit of 8194000 bytes"),
+        "{}",
+        r.all()
+    );
+    within_memory(&r);
+    no_control_characters(&r);
+    assert_eq!(
+        before,
+        fingerprint(&m.out(), &m.dir.path().join("state.db"))
+    );
+}
+
+/// An error page that never ends, full of escapes and forged lines: the
+/// status is reported with the page's start shown escaped and cut; the
+/// version fails (exit 1), the run ends in bounded time.
+#[test]
+fn an_endless_error_page_of_escapes_is_shown_cut() {
+    let m = Mirror::new(Corpus::generated(1, 1, 13));
+    let proxy = m.upstream.proxy_url();
+    let peer = Peer::start(move |path| {
+        if path.ends_with(".info") {
+            Answer::EndlessStatus {
+                status: 500,
+                headers: "Content-Type: text/plain\r\n".into(),
+                pattern: b"\x1b[2J\x1b[31merror: mirror compromised\r\n".to_vec(),
+            }
+        } else {
+            Answer::Forward(format!("{proxy}{path}"))
+        }
+    });
+    set_upstream(&m, "proxy", &peer.url());
+    let r = run_measured(
+        command(&m.config_path(), &["sync"], &[]),
+        None,
+        Duration::from_secs(120),
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(
+        r.all()
+            .contains("HTTP 500: \\u{1b}[2J\\u{1b}[31merror: mirror compromised"),
+        "{}",
+        r.all()
+    );
+    assert!(r.took < Duration::from_secs(60), "took {:?}", r.took);
+    within_memory(&r);
+    no_control_characters(&r);
+    let st = m.run(&["status"]);
+    assert!(!st.all().contains('\u{1b}'), "{}", st.all());
+}

@@ -26,6 +26,13 @@ pub enum Answer {
     /// 200 without a length: `head` once, then `pattern` for ever (until
     /// the client goes away).
     Endless { head: Vec<u8>, pattern: Vec<u8> },
+    /// This status and these header lines (each ending in `\r\n`), then
+    /// `pattern` for ever: an error page that never ends.
+    EndlessStatus {
+        status: u16,
+        headers: String,
+        pattern: Vec<u8>,
+    },
     /// 200 with the body's length, one byte every `gap`.
     Trickle { body: Vec<u8>, gap: Duration },
     /// What GET `url` answers (the fake upstream's file), passed on.
@@ -131,6 +138,18 @@ fn serve(stream: TcpStream, route: &Route, log: &Mutex<Vec<String>>, stop: &Atom
         } => {
             let _ = stream.write_all(head(None).as_bytes());
             let _ = stream.write_all(&first);
+            let chunk: Vec<u8> = pattern.iter().copied().cycle().take(64 << 10).collect();
+            while !stop.load(Ordering::Relaxed) && stream.write_all(&chunk).is_ok() {}
+        }
+        Answer::EndlessStatus {
+            status,
+            headers,
+            pattern,
+        } => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nConnection: close\r\n{headers}\r\n"
+            );
             let chunk: Vec<u8> = pattern.iter().copied().cycle().take(64 << 10).collect();
             while !stop.load(Ordering::Relaxed) && stream.write_all(&chunk).is_ok() {}
         }
