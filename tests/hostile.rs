@@ -884,3 +884,41 @@ fn an_endless_error_page_of_escapes_is_shown_cut() {
     let st = m.run(&["status"]);
     assert!(!st.all().contains('\u{1b}'), "{}", st.all());
 }
+
+/// A feed of garbage cannot flood cron mail: 300 invalid index lines are
+/// counted in the summary, at most 100 shown on stderr (one warning each)
+/// and one line saying the rest are counted.
+#[test]
+fn invalid_lines_are_counted_but_at_most_a_hundred_shown() {
+    let m = Mirror::new(Corpus::generated(1, 1, 17));
+    let lines: Vec<String> = (0..300)
+        .map(|i| format!("not json {i} \u{1b}[31m"))
+        .collect();
+    m.upstream
+        .inject(crate::support::Fault::MalformedIndexLines(lines));
+    let r = run_measured(
+        command(&m.config_path(), &["sync"], &[]),
+        None,
+        Duration::from_secs(120),
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(
+        r.stdout.contains("300 invalid lines skipped"),
+        "{}",
+        r.stdout
+    );
+    let warnings = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("not an index entry"))
+        .count();
+    assert_eq!(warnings, 100, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("more than 100 invalid lines: the rest are counted, not shown"),
+        "{}",
+        r.stderr
+    );
+    no_control_characters(&r);
+    within_memory(&r);
+}
