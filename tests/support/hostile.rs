@@ -291,8 +291,9 @@ impl Measured {
 }
 
 /// Runs `cmd` to its end (killed after `timeout`), measuring its peak
-/// memory (VmHWM, sampled every 5 ms once it runs the program: a high-water
-/// mark, so only a peak in its last milliseconds could be missed; not
+/// memory (VmHWM, sampled continuously for 200 ms, then every 5 ms, once it
+/// runs the program: a high-water mark, so only a peak in its last
+/// milliseconds could be missed; not
 /// wait4's ru_maxrss, which counts the test process's pages the child had
 /// between fork and exec) and its open descriptors (sampled);
 /// `max_files`, if set, is its RLIMIT_NOFILE (as `ulimit -n`).
@@ -359,7 +360,13 @@ pub fn run_measured(mut cmd: Command, max_files: Option<u64>, timeout: Duration)
                     unsafe { libc::kill(pid, libc::SIGKILL) };
                     killed = true;
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                // A refusal takes a few milliseconds: look without pausing at
+                // first, so that even a short run is seen after its exec.
+                if started.elapsed() < Duration::from_millis(200) {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
             }
             killed
         })
