@@ -132,51 +132,32 @@ fn latest_json(id: &str, next: u64, segment_entries: u64, extra: &str) -> Vec<u8
 }
 
 impl FeedPeer {
-    /// A follower of a feed naming the fake's first `n` versions.
+    /// A follower of a feed naming the fake's first `n` versions. The peer
+    /// is the followed tree: its `feed/` is the test's, its module files and
+    /// checksum database the fake's.
     fn new(n: usize) -> FeedPeer {
         let fake = FakeUpstream::start(Corpus::generated(3, 2, 7), FakeOptions::default());
         let files: Arc<Mutex<BTreeMap<String, Serve>>> = Arc::default();
-        let (f, proxy) = (files.clone(), fake.proxy_url());
+        let (f, proxy, sumdb) = (files.clone(), fake.proxy_url(), fake.sumdb_url());
+        let tree_sumdb = format!("/sumdb/{}/", fake.sumdb_name());
         let peer = Peer::start(move |path| {
             let serve = f.lock().unwrap().get(path).cloned();
             match serve {
                 Some(s) => s(),
                 None if path.starts_with("/feed/") => Answer::Status(404),
-                None => Answer::Forward(format!("{proxy}{path}")),
+                None => match path.strip_prefix(&tree_sumdb) {
+                    Some(rest) => Answer::Forward(format!("{sumdb}/{rest}")),
+                    None => Answer::Forward(format!("{proxy}{path}")),
+                },
             }
         });
-        let dir = tempfile::tempdir().unwrap();
-        let base = peer.url();
-        let text = format!(
-            r#"[upstream]
-proxy = "{base}"
-index = "mirror+{base}/"
-timeout = "20s"
-
-[sumdb]
-key = "{key}"
-url = "{sumdb}"
-
-[mirror]
-output = "mirror"
-state = "state.db"
-workers = 4
-
-[filter]
-include = ["*"]
-
-[prune]
-max_delete = "50%"
-"#,
-            key = fake.sumdb_key(),
-            sumdb = fake.sumdb_url(),
-        );
-        std::fs::write(dir.path().join("sync.toml"), text).unwrap();
+        let follower =
+            crate::feed::Follower::new(&peer.url(), &fake.sumdb_key(), &fake.sumdb_name(), "");
         let p = FeedPeer {
             peer,
             files,
             fake,
-            dir,
+            dir: follower.dir,
         };
         p.serve_good(n);
         p

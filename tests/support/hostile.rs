@@ -6,7 +6,7 @@
 //! process, and the fingerprint of a tree and its state database.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::FromRawFd;
 use std::path::Path;
@@ -99,23 +99,25 @@ impl Drop for Peer {
     }
 }
 
-fn serve(stream: TcpStream, route: &Route, log: &Mutex<Vec<String>>, stop: &AtomicBool) {
-    stream.set_nonblocking(false).ok();
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut stream = stream;
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let path = line.split(' ').nth(1).unwrap_or("").to_string();
-    loop {
-        let mut h = String::new();
-        match reader.read_line(&mut h) {
-            Ok(0) | Err(_) => return,
-            Ok(_) if h == "\r\n" => break,
-            Ok(_) => {}
+/// The path of the request on `stream`, once its head has arrived.
+fn request_path(mut stream: &TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 64 << 10 || stream.read(&mut byte).ok()? == 0 {
+            return None;
         }
+        head.push(byte[0]);
     }
+    let head = String::from_utf8_lossy(&head);
+    Some(head.split(' ').nth(1)?.to_string())
+}
+
+fn serve(mut stream: TcpStream, route: &Route, log: &Mutex<Vec<String>>, stop: &AtomicBool) {
+    stream.set_nonblocking(false).ok();
+    let Some(path) = request_path(&stream) else {
+        return;
+    };
     log.lock().unwrap().push(path.clone());
     let head = |len: Option<usize>| match len {
         Some(n) => format!("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {n}\r\n\r\n"),
