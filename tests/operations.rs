@@ -502,14 +502,15 @@ fn hung_index_is_retried_visibly_and_the_run_ends_in_bounded_time() {
         .lines()
         .filter(|l| l.starts_with("retrying: "))
         .collect();
-    assert_eq!(retries.len(), 4, "{}", r.stderr);
-    assert!(retries[3].contains("(attempt 5 of 5)"), "{}", retries[3]);
+    // Found too slow, a transfer is retried once (issue 21), not five times.
+    assert_eq!(retries.len(), 1, "{}", r.stderr);
+    assert!(retries[0].contains("(attempt 2 of 5)"), "{}", retries[0]);
     assert!(
         retries[0].contains("/index"),
         "names the request: {}",
         retries[0]
     );
-    // Five attempts of about a second each, and the backoff between them.
+    // Two attempts of about a second each, and the backoff between them.
     assert!(took < Duration::from_secs(30), "took {took:?}");
     // Quiet: the same run says nothing about retrying, only the error.
     let r = m.run_env(&["-q", "sync"], &[("GOMIRROR_MIN_RATE_WINDOW_MS", "1000")]);
