@@ -124,22 +124,61 @@ pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, FileError> {
     Ok(bytes)
 }
 
+/// Bytes that arrive in pieces (a network body, a file read a buffer at a
+/// time) counted against a limit: the piece that passes it is refused as
+/// it arrives, so nothing past the limit is ever kept.
+#[derive(Clone, Copy, Debug)]
+pub struct Budget {
+    limit: u64,
+    used: u64,
+}
+
+/// A piece took a [`Budget`] past its limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("more than {limit} bytes")]
+pub struct OverBudget {
+    pub limit: u64,
+}
+
+impl Budget {
+    pub fn new(limit: u64) -> Budget {
+        Budget { limit, used: 0 }
+    }
+
+    /// Counts a piece of `n` bytes; refuses it if it takes the total past
+    /// the limit.
+    pub fn spend(&mut self, n: usize) -> Result<(), OverBudget> {
+        self.used = self.used.saturating_add(n as u64);
+        if self.used > self.limit {
+            return Err(OverBudget { limit: self.limit });
+        }
+        Ok(())
+    }
+
+    /// Bytes counted so far.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
 /// A reader that refuses to deliver more than `limit` bytes: past it, a
 /// read fails (`InvalidData`, "more than N bytes") instead of ending
 /// quietly as `Read::take` would, so a parser reading through it cannot
 /// mistake a cut for the end.
 pub struct Capped<R> {
     inner: R,
-    left: u64,
-    limit: u64,
+    budget: Budget,
 }
 
 impl<R: Read> Capped<R> {
     pub fn new(inner: R, limit: u64) -> Capped<R> {
         Capped {
             inner,
-            left: limit,
-            limit,
+            budget: Budget::new(limit),
         }
     }
 }
@@ -151,15 +190,12 @@ impl<R: Read> Read for Capped<R> {
         }
         // Ask for one byte more than is left: getting it means the input is
         // longer than allowed.
-        let want = (buf.len() as u64).min(self.left.saturating_add(1)) as usize;
+        let left = self.budget.limit() - self.budget.used();
+        let want = (buf.len() as u64).min(left.saturating_add(1)) as usize;
         let n = self.inner.read(&mut buf[..want])?;
-        if n as u64 > self.left {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("more than {} bytes", self.limit),
-            ));
-        }
-        self.left -= n as u64;
+        self.budget
+            .spend(n)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         Ok(n)
     }
 }
@@ -493,6 +529,17 @@ mod tests {
             .read_to_end(&mut Vec::new())
             .unwrap_err();
         assert!(e.to_string().contains("more than 1048576 bytes"), "{e}");
+    }
+
+    #[test]
+    fn a_budget_refuses_the_piece_that_passes_it() {
+        let mut b = Budget::new(10);
+        assert_eq!(b.spend(4), Ok(()));
+        assert_eq!(b.spend(6), Ok(()));
+        assert_eq!(b.spend(1), Err(OverBudget { limit: 10 }));
+        let mut b = Budget::new(u64::MAX);
+        b.spend(usize::MAX).unwrap();
+        assert!(b.spend(usize::MAX).is_ok() || b.used() == u64::MAX);
     }
 
     #[test]

@@ -70,6 +70,7 @@ use std::time::{Duration, Instant};
 use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 
+use crate::bounded::Budget;
 use crate::http::redact::{Secrets, redact_url};
 
 /// Why a request failed. Every variant names the URL (credentials masked).
@@ -235,8 +236,7 @@ pub struct Streamed<'a> {
     source: StreamSource<'a>,
     /// The URL, credentials masked.
     url: String,
-    limit: u64,
-    received: u64,
+    budget: Budget,
 }
 
 enum StreamSource<'a> {
@@ -258,13 +258,12 @@ impl Streamed<'_> {
             StreamSource::Local(body) => body.take(),
         };
         if let Some(c) = &got {
-            self.received += c.len() as u64;
-            if self.received > self.limit {
-                return Err(FetchError::TooLarge {
+            self.budget
+                .spend(c.len())
+                .map_err(|e| FetchError::TooLarge {
                     url: self.url.clone(),
-                    limit: self.limit,
-                });
-            }
+                    limit: e.limit,
+                })?;
         }
         Ok(got)
     }
@@ -396,13 +395,11 @@ impl Upstream {
                 url,
                 |mut body| async move {
                     let mut buf = Vec::new();
+                    let mut budget = Budget::new(limit);
                     while let Some(chunk) = body.chunk().await? {
-                        if buf.len() as u64 + chunk.len() as u64 > limit {
-                            return Err(FetchError::TooLarge {
-                                url: redact_url(url),
-                                limit,
-                            });
-                        }
+                        budget
+                            .spend(chunk.len())
+                            .map_err(|_| too_large(url, limit))?;
                         buf.extend_from_slice(&chunk);
                     }
                     Ok(buf)
@@ -435,16 +432,12 @@ impl Upstream {
                     let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
                     let path = dest.to_path_buf();
                     let writer = tokio::task::spawn_blocking(move || write_hashed(&path, rx));
-                    let mut size = 0u64;
+                    let mut budget = Budget::new(limit);
                     let result = loop {
                         match body.chunk().await {
                             Ok(Some(chunk)) => {
-                                size += chunk.len() as u64;
-                                if size > limit {
-                                    break Err(FetchError::TooLarge {
-                                        url: redact_url(url),
-                                        limit,
-                                    });
+                                if budget.spend(chunk.len()).is_err() {
+                                    break Err(too_large(url, limit));
                                 }
                                 // The writer only stops early on an I/O error, reported below.
                                 if tx.send(chunk).await.is_err() {
@@ -467,8 +460,11 @@ impl Upstream {
                         path: dest.to_path_buf(),
                         source,
                     })?;
-                    debug_assert_eq!(wsize, size);
-                    Ok(Download { size, sha256 })
+                    debug_assert_eq!(wsize, budget.used());
+                    Ok(Download {
+                        size: budget.used(),
+                        sha256,
+                    })
                 },
                 limit,
                 tries,
@@ -508,8 +504,7 @@ impl Upstream {
         Ok(Streamed {
             source,
             url: redact_url(url),
-            limit,
-            received: 0,
+            budget: Budget::new(limit),
         })
     }
 
@@ -597,10 +592,10 @@ impl Upstream {
                     .as_ref()
                     .is_some_and(|d| std::fs::hard_link(&path, d).is_ok());
             let dest = if linked { None } else { dest };
-            // Read one byte past the limit: a file growing meanwhile is refused too.
-            let mut reader = std::io::BufReader::with_capacity(256 << 10, file).take(limit + 1);
+            let mut reader = std::io::BufReader::with_capacity(256 << 10, file);
+            // A file growing meanwhile is refused at the limit too.
+            let mut budget = Budget::new(limit);
             let mut hasher = Sha256::new();
-            let mut size = 0u64;
             let mut kept = Vec::new();
             let mut out = match &dest {
                 Some(d) => Some(std::io::BufWriter::with_capacity(
@@ -615,8 +610,7 @@ impl Upstream {
                 if n == 0 {
                     break;
                 }
-                size += n as u64;
-                if size > limit {
+                if budget.spend(n).is_err() {
                     return Err(FetchError::TooLarge {
                         url: shown.clone(),
                         limit,
@@ -633,11 +627,11 @@ impl Upstream {
             if let (Some(w), Some(d)) = (out.as_mut(), &dest) {
                 w.flush().map_err(|e| io(e, d))?;
             }
-            bytes.fetch_add(size, Ordering::Relaxed);
+            bytes.fetch_add(budget.used(), Ordering::Relaxed);
             Ok((
                 kept,
                 Download {
-                    size,
+                    size: budget.used(),
                     sha256: hasher.finalize().into(),
                 },
             ))
@@ -771,13 +765,7 @@ impl Upstream {
         if let Some(len) = resp.content_length()
             && len > limit
         {
-            return Err((
-                FetchError::TooLarge {
-                    url: redact_url(url),
-                    limit,
-                },
-                None,
-            ));
+            return Err((too_large(url, limit), None));
         }
         meter.body_begins(Instant::now(), resp.content_length());
         body(Incoming {
@@ -879,6 +867,14 @@ async fn status_error(url: &Url, resp: reqwest::Response) -> FetchError {
         url: redact_url(url),
         status,
         detail,
+    }
+}
+
+/// A body past `limit` bytes.
+fn too_large(url: &Url, limit: u64) -> FetchError {
+    FetchError::TooLarge {
+        url: redact_url(url),
+        limit,
     }
 }
 
