@@ -734,9 +734,11 @@ fn scenario_walk(o: &Options, rep: &mut Report) {
     let walk = |walkers: &str| {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), &up, "kept.example", 16);
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let text = text.replacen("[sumdb]", &format!("index_walkers = {walkers}\n[sumdb]"), 1);
+        std::fs::write(&cfg, text).unwrap();
         up.clear_request_log();
-        let mut cmd = gomirror(&cfg, &["sync"]);
-        cmd.env("GOMIRROR_INDEX_WALKERS", walkers);
+        let cmd = gomirror(&cfg, &["sync"]);
         let (m, ok, out) = measure(cmd);
         assert!(ok, "sync failed:\n{out}");
         assert!(out.contains("published 8 new versions"), "{out}");
@@ -798,7 +800,7 @@ fn scenario_walk(o: &Options, rep: &mut Report) {
 
     let (seq, seq_requests, _d, _c) = walk("1");
     rep.line(format!(
-        "the same walk one page at a time (GOMIRROR_INDEX_WALKERS=1): {:.2}s, {seq_requests} index requests, peak RSS {:.0} MB",
+        "the same walk one page at a time (upstream.index_walkers = 1): {:.2}s, {seq_requests} index requests, peak RSS {:.0} MB",
         seq.secs,
         mb(seq.max_rss_kb)
     ));

@@ -30,12 +30,21 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::shown;
+
 /// The `format` of the manifests this build writes and reads.
 pub const FORMAT: &str = "gomirror-bundle 1";
 pub const MANIFEST: &str = "manifest.json";
 pub const SIGNATURE: &str = "manifest.json.sig";
-/// A manifest larger than this is refused before it is parsed.
-pub const MANIFEST_LIMIT: u64 = 1 << 30;
+/// A manifest larger than this is refused from its size, before a byte is
+/// read: about 400,000 files (100,000 versions), parsed in about 100 MiB.
+/// A larger mirror travels as a full bundle and deltas.
+pub const MANIFEST_LIMIT: u64 = 64 << 20;
+/// A signature is a note of a few hundred bytes.
+pub const SIGNATURE_LIMIT: u64 = 1 << 20;
+/// What a tar stream may hold beyond its files' headers and data: the
+/// end-of-archive blocks, and a record's padding by another writer.
+const TAR_SLACK: u64 = 20 * 512;
 /// The smallest `--max-size`: one tar block and then some.
 pub const MIN_PART_SIZE: u64 = 64 << 10;
 
@@ -132,14 +141,29 @@ pub struct PartEntry {
 }
 
 impl Manifest {
-    /// Total size of the files carried.
+    /// Total size of the files carried ([`Manifest::check`] refused a
+    /// manifest whose sizes add up past 2^64).
     pub fn file_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        crate::bounded::total(self.files.iter().map(|f| f.size)).unwrap_or(u64::MAX)
     }
 
-    /// Total size of the parts.
+    /// Total size of the parts (checked the same way).
     pub fn part_bytes(&self) -> u64 {
-        self.parts.iter().map(|p| p.size).sum()
+        crate::bounded::total(self.parts.iter().map(|p| p.size)).unwrap_or(u64::MAX)
+    }
+
+    /// The most bytes a tar stream of the listed files can take: each
+    /// file's header (and a long name's extra header and name blocks) and
+    /// its data in 512-byte blocks, and the end of the archive. Parts that
+    /// add up to more hold something no listed file explains. `None` when
+    /// it does not fit 64 bits.
+    pub fn stream_bound(&self) -> Option<u64> {
+        let blocks = |n: u64| n.checked_add(511).map(|x| x / 512 * 512);
+        self.files.iter().try_fold(TAR_SLACK, |sum, f| {
+            let name = blocks(f.path.len() as u64 + 1)?;
+            let data = blocks(f.size)?;
+            sum.checked_add(1024)?.checked_add(name)?.checked_add(data)
+        })
     }
 
     /// Refuses a manifest that contradicts itself or names what a bundle
@@ -168,21 +192,44 @@ impl Manifest {
             (Some(p), _) => check_hash("previous", p)?,
         }
         if !is_lower_hex(&self.mirror.id, 32) {
-            return Err(format!("mirror.id {:?} is malformed", self.mirror.id));
+            return Err(format!(
+                "mirror.id {} is not 32 lowercase hex digits",
+                shown::quoted(&self.mirror.id)
+            ));
         }
+        check_mirror_name(&self.mirror.name)
+            .map_err(|why| format!("mirror.name {} {why}", shown::quoted(&self.mirror.name)))?;
         if self.sumdb.name != sumdb_name {
             return Err(format!(
-                "it carries checksum database {:?}, but this mirror verifies against {sumdb_name:?}",
-                self.sumdb.name
+                "it carries checksum database {}, but this mirror verifies against {sumdb_name:?}",
+                shown::quoted(&self.sumdb.name)
             ));
         }
         let mut files: BTreeMap<&str, &FileEntry> = BTreeMap::new();
         for f in &self.files {
-            check_path(&f.path).map_err(|why| format!("file {:?}: {why}", f.path))?;
-            check_hash(&format!("file {:?}: sha256", f.path), &f.sha256)?;
+            let name = || shown::quoted(&f.path);
+            check_path(&f.path).map_err(|why| format!("file {}: {why}", name()))?;
+            check_hash(&format!("file {}: sha256", name()), &f.sha256)?;
             if files.insert(&f.path, f).is_some() {
-                return Err(format!("file {:?} is listed twice", f.path));
+                return Err(format!("file {} is listed twice", name()));
             }
+        }
+        // Sizes are the peer's numbers: summed with checked arithmetic, and
+        // the parts can hold no more than the listed files fill.
+        let Some(file_bytes) = crate::bounded::total(self.files.iter().map(|f| f.size)) else {
+            return Err("the sizes of its files add up past 2^64".into());
+        };
+        let (Some(part_bytes), Some(bound)) = (
+            crate::bounded::total(self.parts.iter().map(|p| p.size)),
+            self.stream_bound(),
+        ) else {
+            return Err("the sizes of its parts add up past 2^64".into());
+        };
+        if part_bytes > bound {
+            return Err(format!(
+                "its parts hold {part_bytes} bytes, but a tar stream of its {} files ({file_bytes} bytes) takes at most {bound}",
+                self.files.len()
+            ));
         }
         let latest = format!("sumdb/{sumdb_name}/latest");
         if !files.contains_key(latest.as_str()) {
@@ -194,30 +241,37 @@ impl Manifest {
         for (i, p) in self.parts.iter().enumerate() {
             if p.name != part_name(i + 1) {
                 return Err(format!(
-                    "part {} is named {:?}, not {:?}",
+                    "part {} is named {}, not {:?}",
                     i + 1,
-                    p.name,
+                    shown::quoted(&p.name),
                     part_name(i + 1)
                 ));
             }
             check_hash(&format!("part {}: sha256", p.name), &p.sha256)?;
         }
         let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let id = |p: &str, v: &str| format!("{}@{}", shown::text(p), shown::text(v));
         for v in &self.versions {
             if !seen.insert((&v.path, &v.version)) {
-                return Err(format!("{}@{} is listed twice", v.path, v.version));
+                return Err(format!("{} is listed twice", id(&v.path, &v.version)));
             }
             let mut need = vec!["info", "mod"];
             if v.zip {
                 need.push("zip");
             }
             for ext in need {
-                let key = crate::store::layout::version_file(&v.path, &v.version, ext)
-                    .map_err(|e| format!("{}@{}: {e}", v.path, v.version))?;
+                let key =
+                    crate::store::layout::version_file(&v.path, &v.version, ext).map_err(|e| {
+                        format!(
+                            "{}: {}",
+                            id(&v.path, &v.version),
+                            shown::text(&e.to_string())
+                        )
+                    })?;
                 if !files.contains_key(key.as_str()) {
                     return Err(format!(
-                        "{}@{}: its .{ext} is not among the files",
-                        v.path, v.version
+                        "{}: its .{ext} is not among the files",
+                        id(&v.path, &v.version)
                     ));
                 }
             }
@@ -226,17 +280,31 @@ impl Manifest {
             return Err("a full bundle lists deletions".into());
         }
         for d in &self.deletions {
-            crate::store::layout::version_file(&d.path, &d.version, "info")
-                .map_err(|e| format!("deletion {}@{}: {e}", d.path, d.version))?;
+            crate::store::layout::version_file(&d.path, &d.version, "info").map_err(|e| {
+                format!(
+                    "deletion {}: {}",
+                    id(&d.path, &d.version),
+                    shown::text(&e.to_string())
+                )
+            })?;
             if seen.contains(&(d.path.as_str(), d.version.as_str())) {
                 return Err(format!(
-                    "{}@{} is both published and deleted",
-                    d.path, d.version
+                    "{} is both published and deleted",
+                    id(&d.path, &d.version)
                 ));
             }
         }
         Ok(())
     }
+}
+
+/// A mirror's name (`mirror.name`) has one form everywhere: it names the
+/// trace file `trace/<name>.json` that downstream mirrors and monitors
+/// request, and a bundle's directory; a bundle's `mirror.name` is stored
+/// and shown. A host-name-like word: nothing that could leave a directory,
+/// hide a file, or carry a control character.
+pub fn check_mirror_name(name: &str) -> Result<(), &'static str> {
+    crate::relpath::check_mirror_name(name)
 }
 
 /// `data.tar.0001`, …
@@ -447,10 +515,16 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-/// The SHA-256 (hex) and size of a file, read in full (`progress` gets each
-/// chunk's size).
-pub fn hash_file(path: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<(u64, String)> {
-    let mut r = Hashing::new(File::open(path)?);
+/// The SHA-256 (hex) and size of a regular file of at most `limit` bytes,
+/// read in full (`progress` gets each chunk's size). A file that grew past
+/// `limit` meanwhile is refused at it.
+pub fn hash_file(
+    path: &Path,
+    limit: u64,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<(u64, String)> {
+    let (file, _) = crate::bounded::open_regular(path, limit).map_err(io::Error::other)?;
+    let mut r = Hashing::new(crate::bounded::Capped::new(file, limit));
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = r.read(&mut buf)?;
@@ -492,6 +566,87 @@ mod tests {
     }
 
     #[test]
+    fn mirror_names_have_one_form() {
+        for good in ["mirror.example.org", "far_1", "a"] {
+            assert_eq!(check_mirror_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            ".hidden",
+            "-x",
+            "a/b",
+            "\u{1b}[31merror",
+            "x y",
+            &"a".repeat(254),
+        ] {
+            assert!(check_mirror_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    /// What a tar stream of the listed files can take bounds the parts:
+    /// the writer's own stream always fits, a part beyond it does not.
+    #[test]
+    fn parts_are_bounded_by_what_their_files_fill() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<(String, Vec<u8>)> = vec![
+            ("a.example/m/@v/v1.0.0.info".into(), b"{}".to_vec()),
+            (
+                format!("a.example/{}/@v/v1.0.0.zip", "long".repeat(60)),
+                vec![7; 5000],
+            ),
+        ];
+        let mut w = PartWriter::new(dir.path(), Some(MIN_PART_SIZE));
+        {
+            let mut tar = tar::Builder::new(&mut w);
+            tar.mode(tar::HeaderMode::Deterministic);
+            for (path, data) in &files {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_entry_type(tar::EntryType::Regular);
+                tar.append_data(&mut h, path, data.as_slice()).unwrap();
+            }
+            tar.finish().unwrap();
+        }
+        let parts = w.finish().unwrap();
+        let m = Manifest {
+            format: FORMAT.into(),
+            mirror: MirrorId {
+                name: "m".into(),
+                id: "0".repeat(32),
+            },
+            sequence: 1,
+            previous: None,
+            full: true,
+            created: String::new(),
+            gomirror_version: String::new(),
+            sumdb: SumdbPart {
+                name: "s".into(),
+                tree_size: 1,
+            },
+            versions: vec![],
+            deletions: vec![],
+            files: files
+                .iter()
+                .map(|(path, data)| FileEntry {
+                    path: path.clone(),
+                    size: data.len() as u64,
+                    sha256: "0".repeat(64),
+                })
+                .collect(),
+            parts,
+            vulndb: None,
+        };
+        let bound = m.stream_bound().unwrap();
+        assert!(m.part_bytes() <= bound, "{} > {bound}", m.part_bytes());
+        assert!(bound < m.part_bytes() + 30 * 512, "a tight bound: {bound}");
+        let mut wrapped = m.clone();
+        wrapped.files[0].size = u64::MAX;
+        assert_eq!(wrapped.stream_bound(), None);
+        assert_eq!(wrapped.file_bytes(), u64::MAX, "saturates, never wraps");
+    }
+
+    #[test]
     fn sizes_read_as_media_are_labelled() {
         assert_eq!(parse_size("650MB").unwrap(), 650_000_000);
         assert_eq!(parse_size("4.7GB").unwrap(), 4_700_000_000);
@@ -522,7 +677,8 @@ mod tests {
             back.extend(std::fs::read(dir.path().join(&p.name)).unwrap());
         }
         assert_eq!(back, data);
-        let (size, sha) = hash_file(&dir.path().join("data.tar.0001"), &mut |_| {}).unwrap();
+        let (size, sha) =
+            hash_file(&dir.path().join("data.tar.0001"), 100_000, &mut |_| {}).unwrap();
         assert_eq!((size, sha.as_str()), (100_000, parts[0].sha256.as_str()));
     }
 

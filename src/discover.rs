@@ -12,7 +12,10 @@ use crate::plan::{self, EntryAction};
 use crate::report::Reporter;
 use crate::report::summary::{FilesSummary, SyncReport};
 use crate::settings::Filter;
-use crate::source::{Discovery, Event, Intake, LocalBoxFuture, SourceError};
+use crate::source::{
+    AnyIntake, Discovery, Event, Events, FeedIntake, FilesIntake, Intake, LocalBoxFuture,
+    SourceError,
+};
 use crate::state::db::Db;
 use crate::state::{
     ChangeStats, FeedOp, FollowCursor, IndexEntry, NameStats, NamedFile, PageStats,
@@ -22,7 +25,7 @@ use crate::state::{
 /// into `intake`, in order.
 pub async fn discover_all(
     sources: &[Box<dyn Discovery>],
-    intake: &mut dyn Intake,
+    intake: &mut dyn AnyIntake,
 ) -> Result<(), Fatal> {
     for source in sources {
         source.preflight().map_err(Fatal::from)?;
@@ -32,6 +35,9 @@ pub async fn discover_all(
     }
     Ok(())
 }
+
+/// How many invalid lines a run shows on stderr, one warning each.
+const SHOWN_INVALID: u64 = 100;
 
 /// What both intakes do with a source's events: print them and count them
 /// in the report.
@@ -47,7 +53,16 @@ fn note(out: &Reporter, report: &mut SyncReport, event: Event) {
             if report.invalid_samples.len() < 20 {
                 report.invalid_samples.push(msg.clone());
             }
-            out.warn(&msg);
+            // A peer decides how many invalid lines it sends: the first are
+            // shown, the rest counted (the summary has the count), so a
+            // feed of garbage cannot flood cron mail.
+            match report.invalid_lines {
+                n if n <= SHOWN_INVALID => out.warn(&msg),
+                n if n == SHOWN_INVALID + 1 => out.warn(&format!(
+                    "more than {SHOWN_INVALID} invalid lines: the rest are counted, not shown"
+                )),
+                _ => {}
+            }
         }
         Event::Gap(msg) => {
             out.warn(&msg);
@@ -67,6 +82,12 @@ pub struct Recorder<'a> {
     pub filter: Filter,
     pub out: &'a Reporter,
     pub report: &'a mut SyncReport,
+}
+
+impl Events for Recorder<'_> {
+    fn note(&mut self, event: Event) {
+        note(self.out, self.report, event)
+    }
 }
 
 impl Intake for Recorder<'_> {
@@ -92,7 +113,9 @@ impl Intake for Recorder<'_> {
             Ok(stats)
         })
     }
+}
 
+impl FilesIntake for Recorder<'_> {
     fn name(
         &mut self,
         files: Vec<NamedFile>,
@@ -114,11 +137,9 @@ impl Intake for Recorder<'_> {
             Ok(stats)
         })
     }
+}
 
-    fn note(&mut self, event: Event) {
-        note(self.out, self.report, event)
-    }
-
+impl FeedIntake for Recorder<'_> {
     fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>> {
         Box::pin(async move { Ok(self.db.call(|s| s.follow_cursor()).await?) })
     }
@@ -236,6 +257,12 @@ impl<'a> Preview<'a> {
     }
 }
 
+impl Events for Preview<'_> {
+    fn note(&mut self, event: Event) {
+        note(self.out, self.report, event)
+    }
+}
+
 impl Intake for Preview<'_> {
     fn position(&mut self) -> LocalBoxFuture<'_, Result<Option<String>, SourceError>> {
         Box::pin(async move { Ok(self.db.call(|s| s.cursor()).await?) })
@@ -275,7 +302,9 @@ impl Intake for Preview<'_> {
             Ok(stats)
         })
     }
+}
 
+impl FilesIntake for Preview<'_> {
     fn name(
         &mut self,
         files: Vec<NamedFile>,
@@ -328,11 +357,9 @@ impl Intake for Preview<'_> {
             Ok(stats)
         })
     }
+}
 
-    fn note(&mut self, event: Event) {
-        note(self.out, self.report, event)
-    }
-
+impl FeedIntake for Preview<'_> {
     fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>> {
         Box::pin(async move { Ok(self.db.call(|s| s.follow_cursor()).await?) })
     }

@@ -8,6 +8,7 @@
 //! `docs/architecture.md` maps the modules onto the pipeline.
 
 pub mod audit;
+pub mod bounded;
 pub mod bundle;
 pub mod check;
 pub mod cli;
@@ -37,6 +38,7 @@ pub mod report;
 pub mod runner;
 pub mod services;
 pub mod settings;
+pub mod shown;
 pub mod source;
 pub mod state;
 pub mod status;

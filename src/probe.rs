@@ -14,8 +14,10 @@
 //! `sumdb/<name>/supported`. Candidates are probed side by side. Bounded:
 //! at most three requests per sampled version per candidate (plus the HTTP
 //! layer's retries of what is transient), one in flight per candidate, and
-//! [`PROBE_DEADLINE`] per candidate, after which what was measured is
-//! reported as incomplete.
+//! [`PROBE_DEADLINE`] per candidate: the deadline cancels the request in
+//! flight (a zip trickling at 4 KiB/s keeps up the minimum rate and would
+//! otherwise hold the probe for its whole transfer), and what was measured
+//! until then is reported as incomplete.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -160,9 +162,13 @@ pub fn run(settings: &Settings, opts: &ProbeOptions, out: &Reporter) -> Result<b
             let (random, newest) = (random.clone(), newest.clone());
             let dir = temp.path().join(i.to_string());
             set.spawn(async move {
+                let sample = Sample {
+                    random: &random,
+                    newest: &newest,
+                };
                 (
                     i,
-                    probe_one(&upstream, &url, &name, &random, &newest, &dir).await,
+                    probe_one(&upstream, &url, &name, sample, &dir, PROBE_DEADLINE).await,
                 )
             });
         }
@@ -292,7 +298,7 @@ async fn sample_from_seeds(
     let mut all: Vec<(String, String)> = Vec::new();
     for module in &settings.seeds {
         let body = origin
-            .list(module, modzip::MAX_GO_MOD)
+            .list(module, crate::source::seeds::LIST_BYTES)
             .await
             .map_err(|e| format!("seed {module}: cannot list its versions: {e}"))?;
         let mut versions: Vec<String> = String::from_utf8_lossy(&body)
@@ -354,14 +360,22 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The versions a candidate is judged on.
+#[derive(Clone, Copy)]
+struct Sample<'a> {
+    random: &'a [SampleVersion],
+    newest: &'a [SampleVersion],
+}
+
 async fn probe_one(
     upstream: &Arc<Upstream>,
     base: &Url,
     sumdb_name: &str,
-    random: &[SampleVersion],
-    newest: &[SampleVersion],
+    sample: Sample<'_>,
     dir: &Path,
+    deadline: Duration,
 ) -> ProbeResult {
+    let Sample { random, newest } = sample;
     let started = Instant::now();
     let mut r = ProbeResult {
         url: redact_url(base).trim_end_matches('/').to_string(),
@@ -378,118 +392,125 @@ async fn probe_one(
         problems: Vec::new(),
     };
     let _ = std::fs::create_dir_all(dir);
-    let note = |r: &mut ProbeResult, msg: String| {
-        if r.problems.len() < 3 {
-            r.problems.push(msg);
-        }
-    };
-    r.requests += 1;
-    r.sumdb = upstream
-        .get_bytes(
-            &http::join(base, &format!("sumdb/{sumdb_name}/supported")),
-            1 << 10,
-        )
-        .await
-        .is_ok();
     let mut latencies = Vec::new();
     let (mut zip_bytes, mut zip_secs) = (0u64, 0f64);
     let (mut served, mut fresh_served) = (0u64, 0u64);
-    let all = newest
-        .iter()
-        .map(|v| (v, true))
-        .chain(random.iter().map(|v| (v, false)));
-    for (v, is_new) in all {
-        if started.elapsed() > PROBE_DEADLINE {
-            r.incomplete = true;
-            break;
-        }
-        let id = format!("{}@{}", v.path, v.version);
-        let url = |ext: &str| {
-            layout::version_file(&v.path, &v.version, ext).map(|rel| http::join(base, &rel))
-        };
-        let (Ok(info_url), Ok(mod_url), Ok(zip_url)) = (url("info"), url("mod"), url("zip")) else {
-            continue;
-        };
-        let fail = |r: &mut ProbeResult, e: &FetchError| {
-            if !e.is_not_found() {
-                r.errors += 1;
+    // Everything below runs under the deadline, which drops it wherever it
+    // is (a request in flight included); what it measured so far stays.
+    let probing = async {
+        let note = |r: &mut ProbeResult, msg: String| {
+            if r.problems.len() < 3 {
+                r.problems.push(crate::shown::text(&msg));
             }
         };
         r.requests += 1;
-        let t = Instant::now();
-        match upstream.get_bytes(&info_url, 64 << 10).await {
-            Ok(_) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
-            Err(e) => {
-                fail(&mut r, &e);
-                if !e.is_not_found() {
-                    note(&mut r, format!("{id}: {e}"));
-                }
-                continue;
-            }
-        }
-        r.requests += 1;
-        match upstream.get_bytes(&mod_url, modzip::MAX_GO_MOD).await {
-            Ok(body) => {
-                let h1 = dirhash::go_mod_hash(Sha256::digest(&body).into());
-                if h1 != v.mod_h1 {
-                    r.integrity_failures += 1;
-                    note(
-                        &mut r,
-                        format!(
-                            "{id}: .mod has {h1}, the checksum database says {}",
-                            v.mod_h1
-                        ),
-                    );
-                }
-            }
-            Err(e) => {
-                fail(&mut r, &e);
-                continue;
-            }
-        }
-        r.requests += 1;
-        let dest = dir.join("probe.zip");
-        let t = Instant::now();
-        match upstream
-            .get_to_file(&zip_url, modzip::MAX_ZIP_FILE, &dest)
+        r.sumdb = upstream
+            .get_bytes(
+                &http::join(base, &format!("sumdb/{sumdb_name}/supported")),
+                1 << 10,
+            )
             .await
-        {
-            Ok(d) => {
-                zip_bytes += d.size;
-                zip_secs += t.elapsed().as_secs_f64();
-                let (p, ver, path) = (v.path.clone(), v.version.clone(), dest.clone());
-                let h1 = tokio::task::spawn_blocking(move || {
-                    modzip::check_and_hash_zip(&path, &p, &ver).map(|s| s.h1)
-                })
-                .await;
-                match h1 {
-                    Ok(Ok(h1)) if h1 == v.zip_h1 => {}
-                    Ok(Ok(h1)) => {
+            .is_ok();
+        let all = newest
+            .iter()
+            .map(|v| (v, true))
+            .chain(random.iter().map(|v| (v, false)));
+        for (v, is_new) in all {
+            let id = format!("{}@{}", v.path, v.version);
+            let url = |ext: &str| {
+                layout::version_file(&v.path, &v.version, ext).map(|rel| http::join(base, &rel))
+            };
+            let (Ok(info_url), Ok(mod_url), Ok(zip_url)) = (url("info"), url("mod"), url("zip"))
+            else {
+                continue;
+            };
+            let fail = |r: &mut ProbeResult, e: &FetchError| {
+                if !e.is_not_found() {
+                    r.errors += 1;
+                }
+            };
+            r.requests += 1;
+            let t = Instant::now();
+            match upstream.get_bytes(&info_url, 64 << 10).await {
+                Ok(_) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
+                Err(e) => {
+                    fail(&mut r, &e);
+                    if !e.is_not_found() {
+                        note(&mut r, format!("{id}: {e}"));
+                    }
+                    continue;
+                }
+            }
+            r.requests += 1;
+            match upstream.get_bytes(&mod_url, modzip::MAX_GO_MOD).await {
+                Ok(body) => {
+                    let h1 = dirhash::go_mod_hash(Sha256::digest(&body).into());
+                    if h1 != v.mod_h1 {
                         r.integrity_failures += 1;
                         note(
                             &mut r,
                             format!(
-                                "{id}: .zip has {h1}, the checksum database says {}",
-                                v.zip_h1
+                                "{id}: .mod has {h1}, the checksum database says {}",
+                                v.mod_h1
                             ),
                         );
                     }
-                    Ok(Err(e)) => {
-                        r.integrity_failures += 1;
-                        note(&mut r, format!("{id}: invalid module zip: {e}"));
-                    }
-                    Err(e) => note(&mut r, format!("{id}: zip check crashed: {e}")),
+                }
+                Err(e) => {
+                    fail(&mut r, &e);
+                    continue;
                 }
             }
-            Err(e) => {
-                fail(&mut r, &e);
-                continue;
+            r.requests += 1;
+            let dest = dir.join("probe.zip");
+            let t = Instant::now();
+            match upstream
+                .get_to_file(&zip_url, modzip::MAX_ZIP_FILE, &dest)
+                .await
+            {
+                Ok(d) => {
+                    zip_bytes += d.size;
+                    zip_secs += t.elapsed().as_secs_f64();
+                    let (p, ver, path) = (v.path.clone(), v.version.clone(), dest.clone());
+                    let h1 = tokio::task::spawn_blocking(move || {
+                        modzip::check_and_hash_zip(&path, &p, &ver).map(|s| s.h1)
+                    })
+                    .await;
+                    match h1 {
+                        Ok(Ok(h1)) if h1 == v.zip_h1 => {}
+                        Ok(Ok(h1)) => {
+                            r.integrity_failures += 1;
+                            note(
+                                &mut r,
+                                format!(
+                                    "{id}: .zip has {h1}, the checksum database says {}",
+                                    v.zip_h1
+                                ),
+                            );
+                        }
+                        Ok(Err(e)) => {
+                            r.integrity_failures += 1;
+                            note(&mut r, format!("{id}: invalid module zip: {e}"));
+                        }
+                        Err(e) => note(&mut r, format!("{id}: zip check crashed: {e}")),
+                    }
+                }
+                Err(e) => {
+                    fail(&mut r, &e);
+                    continue;
+                }
+            }
+            served += 1;
+            if is_new {
+                fresh_served += 1;
             }
         }
-        served += 1;
-        if is_new {
-            fresh_served += 1;
-        }
+    };
+    if tokio::time::timeout_at(tokio::time::Instant::from_std(started + deadline), probing)
+        .await
+        .is_err()
+    {
+        r.incomplete = true;
     }
     let _ = std::fs::remove_dir_all(dir);
     if r.sample > 0 {
@@ -555,6 +576,57 @@ mod tests {
             suggestion(&r).unwrap(),
             "proxy = \"http://fast.example|http://slow.example|http://partial.example\""
         );
+    }
+
+    /// A candidate trickling its zip at 4 KiB/s keeps up the minimum rate:
+    /// only the deadline stops it, and it stops the transfer in flight.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_deadline_stops_a_transfer_in_flight() {
+        use crate::http::tests::{RawServer, client, reply};
+        use std::io::Write;
+        let server = RawServer::start(|path, stream| {
+            if path.ends_with(".zip") {
+                let head =
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1000000\r\n\r\n";
+                stream.write_all(head.as_bytes()).ok();
+                for _ in 0..250 {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if stream.write_all(&[0; 400]).is_err() {
+                        return;
+                    }
+                }
+            } else if path.ends_with(".info") || path.ends_with(".mod") {
+                reply(stream, 200, "", b"module example.com/m\n")
+            } else {
+                reply(stream, 404, "", b"")
+            }
+        });
+        let up = Arc::new(client(Duration::from_secs(10), 1));
+        let v = SampleVersion {
+            path: "example.com/m".into(),
+            version: "v1.0.0".into(),
+            mod_h1: "h1:x".into(),
+            zip_h1: "h1:y".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let sample = Sample {
+            random: std::slice::from_ref(&v),
+            newest: &[],
+        };
+        let r = probe_one(
+            &up,
+            &server.url("/"),
+            "sum.test",
+            sample,
+            &dir.path().join("c"),
+            Duration::from_secs(2),
+        )
+        .await;
+        let took = started.elapsed();
+        assert!(r.incomplete, "{r:?}");
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        assert_eq!(server.hits("/example.com/m/@v/v1.0.0.zip"), 1);
     }
 
     #[test]

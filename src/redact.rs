@@ -33,8 +33,11 @@ const PLAIN_QUERY_KEYS: &[&str] = &["since", "limit"];
 /// masked). Text that does not parse as a URL is masked whole.
 pub fn redact(url: &str) -> String {
     match Url::parse(url) {
-        Ok(u) => redact_url(&u),
-        Err(_) => redact_unparsed(url),
+        // A URL with no authority (`tok:secret@host/p`, a scheme typed
+        // wrong) keeps what looks like credentials in its path: masked as
+        // text, like one that does not parse at all.
+        Ok(u) if !u.cannot_be_a_base() => redact_url(&u),
+        _ => redact_unparsed(url),
     }
 }
 
@@ -273,7 +276,8 @@ mod tests {
                 "https://h.example/p?a=***&b=***&since=2024-01-01T00%3A00%3A00Z",
             ),
             ("https://h.example/plain", "https://h.example/plain"),
-            ("not a url", "<unparsable URL>"),
+            ("not a url", "not a url"),
+            ("tok:secret@host.example/p?k=v", "***@host.example/p?***"),
         ] {
             assert_eq!(redact(input), want, "{input}");
         }

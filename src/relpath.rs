@@ -31,16 +31,29 @@ pub fn is_db_name(name: &str) -> bool {
         })
 }
 
-/// A mirror's name as `trace/<name>.json` carries it (`mirror.name`): a
-/// host-name-like word, nothing that could leave the directory or hide the
-/// file.
+/// A mirror's name as `trace/<name>.json` carries it (`mirror.name`, a
+/// bundle's mirror): a host-name-like word, nothing that could leave the
+/// directory or hide the file.
 pub fn is_mirror_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && !name.starts_with(['.', '-'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    check_mirror_name(name).is_ok()
+}
+
+/// [`is_mirror_name`], saying what is wrong (the words finish a sentence
+/// that names the value).
+pub fn check_mirror_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() || name.len() > 253 {
+        return Err("must be 1 to 253 characters long");
+    }
+    if name.starts_with('.') || name.starts_with('-') {
+        return Err("must not start with '.' or '-'");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+    {
+        return Err("may hold only letters, digits, '.', '-' and '_' (it names trace/<name>.json)");
+    }
+    Ok(())
 }
 
 /// Joins path segments onto a base URL, keeping the base's own path

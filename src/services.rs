@@ -10,7 +10,7 @@
 //! per-upstream counts and health, and one store. Like ripgrep's `HiArgs`,
 //! which builds the matcher, searcher and printer from checked arguments.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use reqwest::Url;
@@ -22,10 +22,10 @@ use crate::settings::Settings;
 use crate::settings::lists::{Fallback, ListEntry};
 use crate::source::feed::MirrorFeed;
 use crate::source::files::FromFiles;
-use crate::source::index::IndexFeed;
 use crate::source::proxy::ProxyOrigin;
 use crate::source::seeds::Seeds;
 use crate::source::toolchains::{Toolchains, WithoutToolchains};
+use crate::source::walk::IndexFeed;
 use crate::source::{Discovery, Origin};
 use crate::state::db::Db;
 use crate::store::Store;
@@ -48,7 +48,9 @@ pub struct Upstreams {
 impl Upstreams {
     /// The configured upstreams, through a new HTTP client.
     pub fn new(settings: &Settings) -> Result<Upstreams, Fatal> {
-        let http = Upstream::new(settings.timeout, settings.workers).map_err(Fatal::Stopped)?;
+        let transfer = crate::http::TransferPolicy::new(settings.min_rate, settings.stall_window);
+        let http =
+            Upstream::new(settings.timeout, settings.workers, transfer).map_err(Fatal::Stopped)?;
         Ok(Upstreams::through(
             settings,
             Arc::new(http),
@@ -158,13 +160,13 @@ impl Upstreams {
                 self.http.clone(),
                 index.clone(),
                 settings.index_since.clone(),
+                settings.index_walkers,
             ))));
         }
         if let Some(base) = &settings.follow {
             sources.push(feed(Box::new(MirrorFeed::new(
                 self.http.clone(),
                 base.clone(),
-                scratch_dir(settings),
             ))));
         }
         if !settings.seeds.is_empty() {
@@ -206,15 +208,6 @@ fn no_proxy() -> Fatal {
     Fatal::stopped(
         "upstream.proxy is \"off\": this mirror has no upstream to fetch from; it is fed by `gomirror import BUNDLE` (see examples/airgap/)",
     )
-}
-
-/// The directory beside the state database for a command's scratch files
-/// (a follower's snapshot download).
-pub fn scratch_dir(settings: &Settings) -> PathBuf {
-    settings
-        .state
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// Opens (creating) the configured store: a local directory, or a bucket

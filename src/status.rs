@@ -107,6 +107,9 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
             .insert(c.command, c.last_success.map(rfc3339));
     }
     match (&settings.index, &cursor) {
+        (None, _) if settings.follow.is_some() => {
+            freshness.index_note = Some(follow_note(settings, &state, offline)?);
+        }
         (None, _) => freshness.index_note = Some("no index feed (upstream.index = \"off\")".into()),
         (Some(_), _) if offline => freshness.index_note = Some("not asked (--offline)".into()),
         (Some(_), None) => freshness.index_note = Some("no cursor yet".into()),
@@ -183,6 +186,53 @@ fn normal_time(t: &str) -> String {
         .map_or_else(|_| t.to_string(), |t| t.to_string())
 }
 
+/// Where a follower stands in the change feed it follows: how many entries
+/// its upstream has that it has not read yet (one request, bounded in time
+/// like the index's; never fatal).
+fn follow_note(settings: &Settings, state: &State, offline: bool) -> Result<String, StateError> {
+    let Some(base) = &settings.follow else {
+        return Ok(String::new());
+    };
+    let feed = format!(
+        "follows the change feed of {}",
+        crate::redact::redact_url(base)
+    );
+    let Some(cursor) = state.follow_cursor()? else {
+        return Ok(format!("{feed}; not read yet"));
+    };
+    if offline {
+        return Ok(format!("{feed}; not asked (--offline)"));
+    }
+    let upstream = crate::services::Upstreams::new(settings).map(|u| u.http);
+    let head = upstream.map_err(|e| e.to_string()).and_then(|upstream| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        let feed = crate::source::feed::MirrorFeed::new(upstream, base.clone());
+        runtime
+            .block_on(async { tokio::time::timeout(FRESHNESS_TIMEOUT, feed.head()).await })
+            .map_err(|_| {
+                format!(
+                    "did not answer within {}",
+                    report::duration(FRESHNESS_TIMEOUT)
+                )
+            })?
+            .map_err(|e| e.to_string())
+    });
+    Ok(match head {
+        Ok(h) if h.id != cursor.id => format!(
+            "{feed}; it is another feed now ({}): the next sync compares in full",
+            h.id
+        ),
+        Ok(h) => format!(
+            "{feed}; {} entries behind",
+            h.next.saturating_sub(cursor.next)
+        ),
+        Err(e) => format!("{feed}; cannot read it: {e}"),
+    })
+}
+
 /// Asks the index for the page after the cursor and compares its newest
 /// entry with the cursor. Failures are noted, never fatal: `status` works
 /// with the upstream out of reach.
@@ -207,7 +257,11 @@ fn measure_lag(settings: &Settings, index: &reqwest::Url, cursor: &str, f: &mut 
         Err(e) => return note(f, format!("cannot start the async runtime: {e}")),
     };
     let body = runtime.block_on(async {
-        tokio::time::timeout(FRESHNESS_TIMEOUT, upstream.get_bytes(&url, 64 << 20)).await
+        tokio::time::timeout(
+            FRESHNESS_TIMEOUT,
+            upstream.get_bytes(&url, crate::source::index::PAGE_BYTES),
+        )
+        .await
     });
     let body = match body {
         Err(_) => {

@@ -514,7 +514,8 @@ async fn check(
                 let mut out = Vec::new();
                 for (id, path) in module_ids {
                     let listed: Vec<Listed> = s.listed_versions(id)?;
-                    let found = check_module_indexes(&*t, &path, &listed);
+                    let leaving: Vec<Listed> = s.gone_in_tree_versions(id)?;
+                    let found = check_module_indexes(&*t, &path, &listed, &leaving);
                     if mark_dirty && !found.is_empty() {
                         s.set_dirty(&[id], true)?;
                     }
@@ -711,26 +712,36 @@ async fn stat_async(
 }
 
 /// Checks a module's `@v/list` and `@latest` against what the database says.
-pub fn check_module_indexes(tree: &dyn Store, module: &str, listed: &[Listed]) -> Vec<Problem> {
+/// `leaving` are versions gone upstream but still in the tree (a prune past
+/// `max_delete` was refused, or has not run yet): the indexes may still name
+/// them until prune unlists them, so either form is right.
+pub fn check_module_indexes(
+    tree: &dyn Store,
+    module: &str,
+    listed: &[Listed],
+    leaving: &[Listed],
+) -> Vec<Problem> {
     let mut out = Vec::new();
-    let expect_list = lists::render_list(listed);
-    let expect_latest = lists::choose_latest(module, listed)
-        .map(|l| lists::render_info(&l.version, l.time.as_deref()));
+    let expect = |versions: &[Listed]| {
+        let latest = lists::choose_latest(module, versions)
+            .map(|l| lists::render_info(&l.version, l.time.as_deref()));
+        (
+            (!versions.is_empty()).then(|| lists::render_list(versions)),
+            if versions.is_empty() { None } else { latest },
+        )
+    };
+    let (expect_list, expect_latest) = expect(listed);
+    let still: Vec<Listed> = listed.iter().chain(leaving).cloned().collect();
+    let (still_list, still_latest) = if leaving.is_empty() {
+        (None, None)
+    } else {
+        expect(&still)
+    };
     let checks = [
-        (
-            layout::list(module),
-            (!listed.is_empty()).then_some(expect_list),
-        ),
-        (
-            layout::latest(module),
-            if listed.is_empty() {
-                None
-            } else {
-                expect_latest
-            },
-        ),
+        (layout::list(module), expect_list, still_list),
+        (layout::latest(module), expect_latest, still_latest),
     ];
-    for (rel, expected) in checks {
+    for (rel, expected, before_prune) in checks {
         let Ok(rel) = rel else { continue };
         let actual = match tree.read(&rel, INDEX_LIMIT) {
             Ok(a) => a,
@@ -744,15 +755,20 @@ pub fn check_module_indexes(tree: &dyn Store, module: &str, listed: &[Listed]) -
                 continue;
             }
         };
+        if let (Some(b), Some(a)) = (&before_prune, &actual)
+            && b.as_bytes() == a.as_slice()
+        {
+            continue;
+        }
         let msg = match (&expected, &actual) {
             (Some(e), Some(a)) if e.as_bytes() == a.as_slice() => continue,
             (None, None) => continue,
             (Some(_), None) => "missing".to_string(),
             (None, Some(_)) => "present, but the module has no listed version".to_string(),
             (Some(e), Some(a)) => format!(
-                "does not match the state database (expected {:?}, found {:?})",
-                abbreviate(e.as_bytes()),
-                abbreviate(a)
+                "does not match the state database (expected {}, found {})",
+                crate::shown::quoted(e),
+                crate::shown::quoted(&String::from_utf8_lossy(a))
             ),
         };
         out.push(Problem {
@@ -763,15 +779,6 @@ pub fn check_module_indexes(tree: &dyn Store, module: &str, listed: &[Listed]) -
         });
     }
     out
-}
-
-fn abbreviate(b: &[u8]) -> String {
-    let s = String::from_utf8_lossy(b);
-    if s.len() > 80 {
-        format!("{}…", &s[..s.floor_char_boundary(80)])
-    } else {
-        s.into_owned()
-    }
 }
 
 #[cfg(test)]
@@ -838,7 +845,7 @@ mod tests {
                 lists::render_list(&listed).as_bytes(),
             )
             .unwrap();
-        assert_eq!(check_module_indexes(&store, module, &listed), []);
+        assert_eq!(check_module_indexes(&store, module, &listed, &[]), []);
 
         // The right bytes, outside the tree, behind a link.
         let outside = dir.path().join("list");
@@ -846,7 +853,7 @@ mod tests {
         let list = dir.path().join("out").join(layout::list(module).unwrap());
         std::fs::remove_file(&list).unwrap();
         std::os::unix::fs::symlink(&outside, &list).unwrap();
-        let found = check_module_indexes(&store, module, &listed);
+        let found = check_module_indexes(&store, module, &listed, &[]);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].file, layout::list(module).unwrap());
         assert!(found[0].message.contains("not a regular file"), "{found:?}");

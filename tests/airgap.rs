@@ -98,33 +98,7 @@ max_delete = {max_delete}
     /// tree with its content, and what the state database says about
     /// versions, imports and trusted tree heads.
     pub fn fingerprint(&self) -> (BTreeMap<String, String>, Vec<String>) {
-        let mut tree = BTreeMap::new();
-        for rel in files_under(&self.out()) {
-            let bytes = std::fs::read(self.out().join(&rel)).unwrap_or_default();
-            tree.insert(rel, hex::encode(Sha256::digest(&bytes)));
-        }
-        let mut state = Vec::new();
-        let db = self.dir.path().join("state.db");
-        if db.exists() {
-            let c = rusqlite::Connection::open_with_flags(
-                &db,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-            )
-            .unwrap();
-            for sql in [
-                "SELECT m.path || ' ' || v.version || ' ' || v.state || ' ' || v.in_tree FROM versions v JOIN modules m ON m.id = v.module_id ORDER BY 1",
-                "SELECT key || '=' || value FROM meta WHERE key LIKE 'import.%' ORDER BY 1",
-                "SELECT id || ' ' || seq FROM imports ORDER BY 1",
-                "SELECT size || ' ' || hash FROM sumdb_trees ORDER BY 1",
-            ] {
-                let mut q = c.prepare(sql).unwrap();
-                let rows = q.query_map([], |r| r.get::<_, String>(0)).unwrap();
-                for r in rows {
-                    state.push(r.unwrap());
-                }
-            }
-        }
-        (tree, state)
+        crate::support::hostile::fingerprint(&self.out(), &self.dir.path().join("state.db"))
     }
 
     /// Imports `bundle` expecting it refused with exit 2 and `message`, and

@@ -26,6 +26,8 @@ pub struct Cfg {
     pub output: Option<String>,
     /// More TOML appended as is (an `[s3]` section).
     pub extra: String,
+    /// More keys of `[upstream]` (`index_walkers = 1`).
+    pub upstream_extra: String,
 }
 
 impl Default for Cfg {
@@ -43,6 +45,7 @@ impl Default for Cfg {
             sumdb_url: None,
             output: None,
             extra: String::new(),
+            upstream_extra: String::new(),
         }
     }
 }
@@ -120,6 +123,7 @@ impl Mirror {
 proxy = "{proxy}"
 index = "{index}"
 timeout = "20s"
+{upstream_extra}
 
 [sumdb]
 key = "{key}"
@@ -163,6 +167,7 @@ recheck_interval = "{recheck}"
             recheck = self.cfg.recheck_interval,
             output = self.cfg.output.as_deref().unwrap_or("mirror"),
             extra = self.cfg.extra,
+            upstream_extra = self.cfg.upstream_extra,
         );
         std::fs::write(self.config_path(), text).expect("write config");
     }
@@ -290,7 +295,7 @@ pub fn gomirror(config: &Path, args: &[&str]) -> Run {
 
 pub fn run_command(mut cmd: Command) -> Run {
     // Retries without waiting: the tests inject the failures.
-    cmd.env("GOMIRROR_RETRY_BASE_MS", "1");
+    cmd.env("GOMIRROR_TEST_RETRY_BASE_MS", "1");
     let out = cmd.output().expect("run gomirror");
     Run {
         code: out.status.code().unwrap_or(-1),

@@ -44,7 +44,7 @@ fn gomirror_in(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Outcome {
     cmd.arg("-c")
         .arg(dir.join("sync.toml"))
         .args(args)
-        .env("GOMIRROR_RETRY_BASE_MS", "0")
+        .env("GOMIRROR_TEST_RETRY_BASE_MS", "0")
         // Batches flush only when full or at the end: the same points on
         // every run, whatever the machine's load.
         .env("GOMIRROR_TEST_BATCH_WAIT_MS", "3600000")

@@ -576,7 +576,7 @@ fn go_switches_to_a_newer_toolchain_downloaded_from_the_mirror_alone() {
         .arg("-c")
         .arg(m.config_path())
         .arg("sync")
-        .env("GOMIRROR_RETRY_BASE_MS", "0")
+        .env("GOMIRROR_TEST_RETRY_BASE_MS", "0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -11,12 +11,12 @@ use crate::e2e::{GoClient, Nginx};
 use crate::support::{Corpus, FakeOptions, ModuleVersionSpec, http};
 
 /// A gomirror that follows another one's tree through `base` (an nginx URL).
-struct Follower {
-    dir: tempfile::TempDir,
+pub struct Follower {
+    pub dir: tempfile::TempDir,
 }
 
 impl Follower {
-    fn new(base: &str, key: &str, name: &str, extra: &str) -> Follower {
+    pub fn new(base: &str, key: &str, name: &str, extra: &str) -> Follower {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             r#"[upstream]

@@ -113,11 +113,12 @@ fn long_index_is_walked_in_parallel_and_recorded_once() {
 
 #[test]
 fn one_walker_records_the_same_as_many() {
-    let (m, spread) = long_feed(NOISE, Duration::ZERO);
+    let (mut m, spread) = long_feed(NOISE, Duration::ZERO);
     let total = NOISE as i64 + m.upstream.versions().len() as i64;
-    let one = [("GOMIRROR_INDEX_WALKERS", "1")];
+    m.cfg.upstream_extra = "index_walkers = 1".into();
+    m.write_config();
     // The dry run downloads nothing: the gauge shows the walk alone.
-    let dry = m.run_env(&["sync", "--dry-run"], &one);
+    let dry = m.run(&["sync", "--dry-run"]);
     dry.expect(0);
     for (p, v) in &spread {
         dry.contains(&format!("fetch {p}@{v}"));
@@ -125,7 +126,7 @@ fn one_walker_records_the_same_as_many() {
     assert_eq!(m.upstream.max_in_flight(), 1, "one page at a time");
     let pages = (total as usize).div_ceil(1999);
     assert_eq!(index_requests(&m), pages);
-    m.run_env(&["sync"], &one).expect(0);
+    m.run(&["sync"]).expect(0);
     assert_eq!(known(&m), total);
 }
 
@@ -202,14 +203,10 @@ fn killed_parallel_walk_resumes_without_gap() {
 /// summary counts every version once.
 #[test]
 fn downloads_start_while_a_long_walk_goes_on() {
-    let (m, spread) = long_feed(NOISE, Duration::from_millis(150));
-    let r = m.run_env(
-        &["sync"],
-        &[
-            ("GOMIRROR_TEST_EARLY_FETCH_MS", "100"),
-            ("GOMIRROR_INDEX_WALKERS", "2"),
-        ],
-    );
+    let (mut m, spread) = long_feed(NOISE, Duration::from_millis(150));
+    m.cfg.upstream_extra = "index_walkers = 2".into();
+    m.write_config();
+    let r = m.run_env(&["sync"], &[("GOMIRROR_TEST_EARLY_FETCH_MS", "100")]);
     r.expect(0)
         .contains(&format!("published {} new versions", spread.len() + 1));
     let log = m.upstream.request_log();
@@ -235,12 +232,11 @@ fn downloads_start_while_a_long_walk_goes_on() {
 /// run, once the log behaves, finishes the feed and mirrors everything.
 #[test]
 fn a_bad_signature_beside_the_walk_is_fatal_and_resumable() {
-    let (m, spread) = long_feed(NOISE, Duration::from_millis(150));
+    let (mut m, spread) = long_feed(NOISE, Duration::from_millis(150));
+    m.cfg.upstream_extra = "index_walkers = 2".into();
+    m.write_config();
     m.upstream.inject(Fault::BadSignature);
-    let env = [
-        ("GOMIRROR_TEST_EARLY_FETCH_MS", "100"),
-        ("GOMIRROR_INDEX_WALKERS", "2"),
-    ];
+    let env = [("GOMIRROR_TEST_EARLY_FETCH_MS", "100")];
     m.run_env(&["sync"], &env).expect(2);
     let total = NOISE as i64 + m.upstream.versions().len() as i64;
     assert!(known(&m) < total, "the walk was stopped");

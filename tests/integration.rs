@@ -14,6 +14,7 @@ mod feed;
 mod from_files;
 mod fuzz_corpus;
 mod garage;
+mod hostile;
 mod index_faults;
 mod index_walk;
 mod load;

@@ -171,7 +171,7 @@ fn go_clients_never_fail_while_a_sync_publishes_under_them() {
         .arg("-c")
         .arg(m.config_path())
         .arg("sync")
-        .env("GOMIRROR_RETRY_BASE_MS", "0")
+        .env("GOMIRROR_TEST_RETRY_BASE_MS", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -26,7 +26,7 @@ fn small() -> Corpus {
 fn command(m: &Mirror, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gomirror"));
     cmd.arg("-c").arg(m.config_path()).args(args);
-    cmd.env("GOMIRROR_RETRY_BASE_MS", "1");
+    cmd.env("GOMIRROR_TEST_RETRY_BASE_MS", "1");
     cmd
 }
 

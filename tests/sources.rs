@@ -106,7 +106,7 @@ fn clients_built(r: &Run) -> usize {
 #[test]
 fn verify_repair_builds_one_http_client() {
     let m = Mirror::new(Corpus::generated(3, 2, 13));
-    let env = [("GOMIRROR_DEBUG_HTTP_CLIENTS", "1")];
+    let env = [("GOMIRROR_TEST_DEBUG_HTTP_CLIENTS", "1")];
     let r = m.run_env(&["sync"], &env);
     r.expect(0);
     assert_eq!(clients_built(&r), 1, "{}", r.stderr);

@@ -193,7 +193,7 @@ fn run_within(m: &Mirror, args: &[&str], limit: Duration) -> Run {
         .arg("-c")
         .arg(m.config_path())
         .args(args)
-        .env("GOMIRROR_RETRY_BASE_MS", "1")
+        .env("GOMIRROR_TEST_RETRY_BASE_MS", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

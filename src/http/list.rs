@@ -10,11 +10,19 @@
 //! so, so that a version is never taken for gone because the one proxy that
 //! has it was down.
 //!
-//! An entry that failed as if it were down (a transport error, a 5xx, a
-//! transfer too slow) is remembered as down for [`DOWN_FOR`]: until then it
-//! answers with its last error without being asked again, so a dead first
-//! entry costs one timeout per run, not one per file. A `,` still stops
-//! there, as the go command would.
+//! Failover comes before backing off: each entry is asked once, and after
+//! `|` the next one is asked at once, as the go command does; only when
+//! every entry the rules reach has failed, and some failure could pass
+//! (a 5xx, a timeout), does the list wait and ask those again, in rounds,
+//! up to the HTTP client's number of attempts. An entry that failed as if
+//! it were down (a transport error, a 5xx, a transfer too slow) is
+//! remembered as down for [`DOWN_FOR`]: until then it answers with its last
+//! error without being asked again, so a dead first entry costs one timeout
+//! per run, not one per file. A `,` still stops there, as the go command
+//! would.
+//!
+//! A list holds at most [`MAX_ENTRIES`] entries: the set of entries a
+//! version must not be asked from again ([`Avoid`]) is one 64-bit word.
 //!
 //! Every entry counts what it served and how it failed; the run records the
 //! counts (`status` shows them, credentials masked).
@@ -34,6 +42,7 @@ pub use crate::settings::lists::{Fallback, ListEntry, describe_list};
 
 /// How long an entry that failed as if down is left alone.
 pub const DOWN_FOR: Duration = Duration::from_secs(60);
+pub use crate::settings::lists::MAX_ENTRIES;
 
 /// Adds `more` to `into`, entry by entry (by URL); a later last error wins.
 pub fn add_stats(into: &mut Vec<EntryStats>, more: Vec<EntryStats>) {
@@ -56,7 +65,8 @@ pub fn add_stats(into: &mut Vec<EntryStats>, more: Vec<EntryStats>) {
 }
 
 /// Entries a request must not use (they served bytes that failed
-/// verification for this version). Lists are short: a bit set is enough.
+/// verification for this version): a bit per entry, which is why a list
+/// holds at most [`MAX_ENTRIES`] (`parse_list` refuses more).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Avoid(u64);
 
@@ -113,9 +123,11 @@ struct Entry {
     label: String,
     /// Set while the entry is taken for down: when, and the error it gave.
     down: Mutex<Option<(Instant, String)>>,
-    /// `sumdb/<name>/supported` asked once: whether this entry serves the
-    /// checksum database at all (`None`: not asked yet, or not a proxy's).
-    supported: tokio::sync::OnceCell<Result<(), String>>,
+    /// `sumdb/<name>/supported`: whether this entry serves the checksum
+    /// database at all, once it said so (200) or said not (404, 410);
+    /// `None` until then. A failure that says neither (a 5xx, a timeout) is
+    /// not remembered: the entry is asked again next time.
+    supported: tokio::sync::Mutex<Option<bool>>,
     counters: Counters,
     last_error: Mutex<Option<String>>,
 }
@@ -144,13 +156,30 @@ fn looks_down(e: &FetchError, broadly: bool) -> bool {
     }
 }
 
+/// How asking an entry once failed.
+struct Failure {
+    err: FetchError,
+    /// Asking again in a later round cannot change it.
+    settled: bool,
+    /// The entry was asked and answered with a failure (not "not found",
+    /// not set aside unasked).
+    asked: bool,
+}
+
+/// Which of two failures [`more_telling`] reports.
+#[derive(Debug, PartialEq, Eq)]
+enum Tells {
+    Kept,
+    New,
+}
+
 /// Which of two failures to report: not-found only when nothing worse
 /// happened; between two others, the first (the preferred entry's).
-fn more_telling(kept: Option<FetchError>, new: FetchError) -> FetchError {
+fn more_telling(kept: Option<&FetchError>, new: &FetchError) -> Tells {
     match kept {
-        None => new,
-        Some(k) if k.is_not_found() && !new.is_not_found() => new,
-        Some(k) => k,
+        None => Tells::New,
+        Some(k) if k.is_not_found() && !new.is_not_found() => Tells::New,
+        Some(_) => Tells::Kept,
     }
 }
 
@@ -168,7 +197,7 @@ impl UpstreamList {
                     base: super::netrc::with_credentials(&e.url, &netrc),
                     fallback: e.fallback,
                     down: Mutex::new(None),
-                    supported: tokio::sync::OnceCell::new(),
+                    supported: tokio::sync::Mutex::new(None),
                     counters: Counters::default(),
                     last_error: Mutex::new(None),
                 })
@@ -295,7 +324,7 @@ impl UpstreamList {
         avoid: Avoid,
     ) -> Result<Served<Vec<u8>>, FetchError> {
         self.first(avoid, rel, |url| async move {
-            let body = self.upstream.get_bytes(&url, limit).await?;
+            let body = self.upstream.get_bytes_tries(&url, limit, 1).await?;
             let n = body.len() as u64;
             Ok((body, n))
         })
@@ -311,13 +340,79 @@ impl UpstreamList {
         avoid: Avoid,
     ) -> Result<Served<Download>, FetchError> {
         self.first(avoid, rel, |url| async move {
-            let d = self.upstream.get_to_file(&url, limit, dest).await?;
+            let d = self
+                .upstream
+                .get_to_file_tries(&url, limit, dest, 1)
+                .await?;
             Ok((d, d.size))
         })
         .await
     }
 
-    /// Tries the entries in order under the list's rules.
+    /// Asks entry `i` once (unless it is taken for down, or does not serve
+    /// the checksum database). The request is counted when `count` (once
+    /// per request to the list, however many rounds ask the entry), and
+    /// what it served; a failure is counted by the caller, once the request
+    /// is over.
+    async fn ask_once<T, F, Fut>(
+        &self,
+        i: usize,
+        url: Url,
+        get: &F,
+        count: bool,
+    ) -> Result<(T, u64), Failure>
+    where
+        F: Fn(Url) -> Fut,
+        Fut: Future<Output = Result<(T, u64), FetchError>>,
+    {
+        let e = &self.entries[i];
+        let failure = |err, settled, asked| Failure {
+            err,
+            settled,
+            asked,
+        };
+        if let Some(err) = self.remembered_down(e, &url) {
+            return Err(failure(err, true, false));
+        }
+        match self.check_supported(e).await {
+            Ok(()) => {}
+            Err(err) => {
+                let settled = err.is_not_found() || !err.is_retryable();
+                return Err(failure(err, settled, false));
+            }
+        }
+        if count {
+            e.counters.requests.fetch_add(1, Ordering::Relaxed);
+        }
+        match get(url).await {
+            Ok((value, n)) => {
+                e.counters.files.fetch_add(1, Ordering::Relaxed);
+                e.counters.bytes.fetch_add(n, Ordering::Relaxed);
+                Ok((value, n))
+            }
+            Err(err) if err.is_not_found() => {
+                e.counters.not_found.fetch_add(1, Ordering::Relaxed);
+                Err(failure(err, true, false))
+            }
+            Err(err) => {
+                *e.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
+                // One upstream is asked every time, as before lists.
+                let down =
+                    self.entries.len() > 1 && looks_down(&err, e.fallback == Fallback::AnyError);
+                if down {
+                    *e.down.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((Instant::now(), err.to_string()));
+                }
+                let settled = down || !err.is_retryable();
+                Err(failure(err, settled, true))
+            }
+        }
+    }
+
+    /// Tries the entries under the list's rules: failover first (each entry
+    /// reached is asked once a round), backing off only when every entry
+    /// reached has failed and some failure could pass on a retry; then the
+    /// entries whose failure could pass are asked again, in a new round.
     async fn first<T, F, Fut>(
         &self,
         avoid: Avoid,
@@ -328,67 +423,81 @@ impl UpstreamList {
         F: Fn(Url) -> Fut,
         Fut: Future<Output = Result<(T, u64), FetchError>>,
     {
-        let mut kept: Option<FetchError> = None;
-        for (i, e) in self.entries.iter().enumerate() {
-            if avoid.has(i) {
-                continue;
+        let tries = self.upstream.retry_policy().attempts.max(1);
+        let n = self.entries.len();
+        // Each entry's last error this request; `settled`: it will not change
+        // (not found, a failure no retry can pass, taken for down); `failed`:
+        // its last answer was a failure (counted once the request is over).
+        let mut last: Vec<Option<FetchError>> = (0..n).map(|_| None).collect();
+        let mut settled = vec![false; n];
+        let mut asked = vec![false; n];
+        let mut failed = vec![false; n];
+        let count_failures = |failed: &[bool]| {
+            for (e, _) in self.entries.iter().zip(failed).filter(|(_, f)| **f) {
+                e.counters.failures.fetch_add(1, Ordering::Relaxed);
             }
-            let url = http::join(&e.base, rel);
-            let result = match self.remembered_down(e, &url) {
-                Some(err) => Err(err),
-                None => match self.check_supported(e).await {
-                    Err(err) => Err(err),
-                    Ok(()) => {
-                        e.counters.requests.fetch_add(1, Ordering::Relaxed);
-                        let r = get(url).await;
-                        match &r {
-                            Ok((_, n)) => {
-                                e.counters.files.fetch_add(1, Ordering::Relaxed);
-                                e.counters.bytes.fetch_add(*n, Ordering::Relaxed);
-                            }
-                            Err(err) if err.is_not_found() => {
-                                e.counters.not_found.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(err) => {
-                                e.counters.failures.fetch_add(1, Ordering::Relaxed);
-                                *e.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                                    Some(err.to_string());
-                                // One upstream is asked every time, as before lists.
-                                if self.entries.len() > 1
-                                    && looks_down(err, e.fallback == Fallback::AnyError)
-                                {
-                                    *e.down.lock().unwrap_or_else(|p| p.into_inner()) =
-                                        Some((Instant::now(), err.to_string()));
-                                }
-                            }
+        };
+        for round in 0..tries {
+            let started = Instant::now();
+            // The entry whose error tells most, and one worth asking again.
+            let mut kept: Option<usize> = None;
+            let mut again: Option<usize> = None;
+            for (i, e) in self.entries.iter().enumerate() {
+                if avoid.has(i) {
+                    continue;
+                }
+                if !settled[i] {
+                    let url = http::join(&e.base, rel);
+                    match self.ask_once(i, url, &get, !asked[i]).await {
+                        Ok((value, _)) => {
+                            failed[i] = false;
+                            count_failures(&failed);
+                            return Ok(Served { value, by: i });
                         }
-                        r
+                        Err(f) => {
+                            asked[i] = true;
+                            settled[i] = f.settled;
+                            failed[i] = f.asked;
+                            last[i] = Some(f.err);
+                        }
                     }
-                },
-            };
-            match result {
-                Ok((value, _)) => return Ok(Served { value, by: i }),
-                Err(err) => {
-                    let go_on = err.is_not_found() || e.fallback == Fallback::AnyError;
-                    let last = self.entries[i + 1..]
-                        .iter()
-                        .enumerate()
-                        .all(|(j, _)| avoid.has(i + 1 + j));
-                    if !go_on || last {
-                        return Err(more_telling(kept, err));
-                    }
-                    kept = Some(more_telling(kept, err));
+                }
+                let err = last[i].as_ref().expect("set above or in an earlier round");
+                if !settled[i] && again.is_none() {
+                    again = Some(i);
+                }
+                kept = Some(match kept {
+                    Some(k) if more_telling(last[k].as_ref(), err) == Tells::Kept => k,
+                    _ => i,
+                });
+                if !(err.is_not_found() || e.fallback == Fallback::AnyError) {
+                    // `,` after an entry that failed otherwise: the list stops here.
+                    break;
+                }
+            }
+            let Some(k) = kept else { break };
+            match again {
+                Some(a) if round + 1 < tries => {
+                    let policy = self.upstream.retry_policy();
+                    let delay = policy.delay(round, None);
+                    let e = last[a].as_ref().expect("kept");
+                    http::announce_retry(e, delay, round + 2, tries, started.elapsed());
+                    tokio::time::sleep(delay).await;
+                }
+                _ => {
+                    count_failures(&failed);
+                    return Err(last[k].take().expect("kept"));
                 }
             }
         }
-        Err(kept.unwrap_or_else(|| FetchError::Network {
+        Err(FetchError::Network {
             url: rel.to_string(),
             message:
                 "no upstream left to ask: every entry of the list was set aside for this version"
                     .to_string(),
             retry: Retry::Permanent,
             connect: false,
-        }))
+        })
     }
 
     /// The error an entry gave when it was taken for down, while that lasts.
@@ -430,22 +539,29 @@ impl UpstreamList {
             return Ok(());
         }
         let url = http::join(&e.base, "supported");
-        let answer = e
-            .supported
-            .get_or_init(|| async {
+        // One question at a time per entry; a definite answer is kept.
+        let mut known = e.supported.lock().await;
+        let supported = match *known {
+            Some(s) => s,
+            None => {
                 e.counters.requests.fetch_add(1, Ordering::Relaxed);
-                match self.upstream.get_bytes(&url, 1 << 10).await {
-                    Ok(_) => Ok(()),
-                    Err(err) => Err(err.to_string()),
+                match self.upstream.get_bytes_tries(&url, 1 << 10, 1).await {
+                    Ok(_) => true,
+                    Err(err) if err.is_not_found() => false,
+                    // Neither yes nor no (a 5xx, a timeout): this request
+                    // fails as a request to the entry would; the next asks again.
+                    Err(err) => return Err(err),
                 }
-            })
-            .await;
-        match answer {
-            Ok(()) => Ok(()),
-            Err(msg) => Err(FetchError::NotFound {
+            }
+        };
+        *known = Some(supported);
+        if supported {
+            Ok(())
+        } else {
+            Err(FetchError::NotFound {
                 url: redact_url(&url),
-                status: if msg.contains("HTTP 410") { 410 } else { 404 },
-            }),
+                status: 404,
+            })
         }
     }
 }
@@ -462,6 +578,152 @@ mod tests {
         assert!(!Avoid::none().with(200).has(200));
     }
 
+    use crate::http::tests::{RawServer, client, reply};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn entries(server: &RawServer, paths: &[&str], sep: Fallback) -> Vec<ListEntry> {
+        let mut v: Vec<ListEntry> = paths
+            .iter()
+            .map(|p| ListEntry {
+                url: server.url(p),
+                fallback: sep,
+            })
+            .collect();
+        if let Some(l) = v.last_mut() {
+            l.fallback = Fallback::NotFound;
+        }
+        v
+    }
+
+    /// The 64th entry (the last a list may have) is avoided like the first:
+    /// a liar there is never asked again for that version.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_last_entry_of_the_longest_list_can_be_avoided() {
+        let server = RawServer::start(|path, stream| {
+            if path.starts_with("/e63/") {
+                reply(stream, 200, "", b"lie")
+            } else {
+                reply(stream, 404, "", b"")
+            }
+        });
+        let paths: Vec<String> = (0..MAX_ENTRIES).map(|i| format!("/e{i}/")).collect();
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let list = UpstreamList::new(
+            Arc::new(client(Duration::from_secs(5), 1)),
+            &entries(&server, &paths, Fallback::NotFound),
+        );
+        let got = list
+            .get_bytes("m/@v/v1.0.0.mod", 100, Avoid::none())
+            .await
+            .unwrap();
+        assert_eq!((got.value.as_slice(), got.by), (&b"lie"[..], 63));
+        let avoid = Avoid::none().with(got.by);
+        let e = list
+            .get_bytes("m/@v/v1.0.0.mod", 100, avoid)
+            .await
+            .unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        assert_eq!(server.hits("/e63/m/@v/v1.0.0.mod"), 1, "avoided");
+    }
+
+    /// After `|` the next entry is asked at once; the retry ladder is run
+    /// only when every entry has failed, and then only on the entries
+    /// whose failure a retry could pass.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failover_comes_before_backing_off() {
+        let server = RawServer::start(|path, stream| {
+            if path.starts_with("/ok/") {
+                reply(stream, 200, "", b"ok")
+            } else {
+                reply(stream, 503, "", b"")
+            }
+        });
+        let up = Arc::new(client(Duration::from_secs(5), 5));
+        let list = UpstreamList::new(
+            up.clone(),
+            &entries(&server, &["/down/", "/ok/"], Fallback::AnyError),
+        );
+        let got = list.get_bytes("a.info", 100, Avoid::none()).await.unwrap();
+        assert_eq!(got.by, 1);
+        assert_eq!(server.hits("/down/a.info"), 1, "asked once, not five times");
+        assert_eq!(server.hits("/ok/a.info"), 1);
+
+        // Both failing: the first is taken for down after one answer, the
+        // last is asked in every round (five in all).
+        let list = UpstreamList::new(
+            up.clone(),
+            &entries(&server, &["/x/", "/y/"], Fallback::AnyError),
+        );
+        let e = list
+            .get_bytes("b.info", 100, Avoid::none())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("HTTP 503"), "{e}");
+        assert_eq!(server.hits("/x/b.info"), 1);
+        assert_eq!(server.hits("/y/b.info"), 5);
+
+        // `,` stops at an entry that failed otherwise than 404, as the go
+        // command does; that entry gets the whole ladder.
+        let list = UpstreamList::new(up, &entries(&server, &["/c/", "/ok/"], Fallback::NotFound));
+        list.get_bytes("c.info", 100, Avoid::none())
+            .await
+            .unwrap_err();
+        assert_eq!(server.hits("/c/c.info"), 5);
+        assert_eq!(server.hits("/ok/c.info"), 0);
+    }
+
+    /// A passing failure of `supported` is not taken for "not supported"
+    /// for the rest of the process: that request fails as any request to
+    /// the entry would, the next asks again. A 404 is an answer, and kept.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_passing_failure_of_supported_is_not_remembered() {
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let n = asked.clone();
+        let server = RawServer::start(move |path, stream| match path {
+            "/a/sumdb/sum.test/supported" => {
+                if n.fetch_add(1, Ordering::SeqCst) == 0 {
+                    reply(stream, 503, "", b"")
+                } else {
+                    reply(stream, 200, "", b"")
+                }
+            }
+            "/n/sumdb/sum.test/supported" => reply(stream, 404, "", b""),
+            p if p.starts_with("/a/") => reply(stream, 200, "", b"from a"),
+            _ => reply(stream, 200, "", b"from b"),
+        });
+        let up = Arc::new(client(Duration::from_secs(5), 1));
+        let list = UpstreamList::for_sumdb(
+            up.clone(),
+            &entries(&server, &["/a/sumdb/sum.test", "/b/"], Fallback::NotFound),
+            "sum.test",
+        );
+        let e = list
+            .get_bytes("latest", 100, Avoid::none())
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("HTTP 503"), "{e}");
+        let second = list.get_bytes("latest", 100, Avoid::none()).await.unwrap();
+        assert_eq!(second.value, b"from a", "asked again after a 503");
+        list.get_bytes("latest", 100, Avoid::none()).await.unwrap();
+        assert_eq!(server.hits("/a/sumdb/sum.test/supported"), 2);
+
+        let list = UpstreamList::for_sumdb(
+            up,
+            &entries(&server, &["/n/sumdb/sum.test", "/b/"], Fallback::NotFound),
+            "sum.test",
+        );
+        for _ in 0..3 {
+            let got = list.get_bytes("latest", 100, Avoid::none()).await.unwrap();
+            assert_eq!(got.value, b"from b");
+        }
+        assert_eq!(
+            server.hits("/n/sumdb/sum.test/supported"),
+            1,
+            "a 404 is kept"
+        );
+    }
+
     #[test]
     fn not_found_is_the_least_telling_error() {
         let nf = || FetchError::NotFound {
@@ -473,8 +735,9 @@ mod tests {
             status: 503,
             detail: String::new(),
         };
-        assert!(!more_telling(Some(nf()), down()).is_not_found());
-        assert!(!more_telling(Some(down()), nf()).is_not_found());
-        assert!(more_telling(Some(nf()), nf()).is_not_found());
+        assert_eq!(more_telling(Some(&nf()), &down()), Tells::New);
+        assert_eq!(more_telling(Some(&down()), &nf()), Tells::Kept);
+        assert_eq!(more_telling(Some(&nf()), &nf()), Tells::Kept);
+        assert_eq!(more_telling(None, &nf()), Tells::New);
     }
 }

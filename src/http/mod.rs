@@ -50,6 +50,7 @@
 //! blocking writer thread while it is hashed, so memory use does not depend on
 //! the size of what is downloaded.
 
+mod connect;
 pub mod list;
 pub mod netrc;
 /// Kept under its old name while other branches still say `http::redact`.
@@ -70,6 +71,7 @@ use std::time::{Duration, Instant};
 use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 
+use crate::bounded::Budget;
 use crate::redact::{Secrets, redact_url};
 
 /// Why a request failed. Every variant names the URL (credentials masked).
@@ -110,6 +112,9 @@ pub enum FetchError {
         // Boxed: it is the largest cause and the rarest.
         #[source]
         slowness: Box<Slowness>,
+        /// Whether it may be asked again in this run: a transfer found too
+        /// slow is retried once, not for every attempt of the ladder.
+        again: bool,
     },
 }
 
@@ -119,7 +124,7 @@ impl FetchError {
         match self {
             FetchError::Network { retry, .. } => *retry == Retry::Transient,
             FetchError::Status { status, .. } => classify_status(*status) == StatusClass::Transient,
-            FetchError::TooSlow { .. } => true,
+            FetchError::TooSlow { again, .. } => *again,
             FetchError::NotFound { .. } | FetchError::TooLarge { .. } | FetchError::Io { .. } => {
                 false
             }
@@ -174,6 +179,24 @@ pub fn on_retry(hook: fn(&str, Duration)) {
     let _ = RETRY_HOOK.set(hook);
 }
 
+/// Tells the retry hook that `e` is asked again after `delay`, as attempt
+/// `next` of `tries`; `took` is how long the failed attempt took.
+pub(crate) fn announce_retry(
+    e: &FetchError,
+    delay: Duration,
+    next: u32,
+    tries: u32,
+    took: Duration,
+) {
+    if let Some(hook) = RETRY_HOOK.get() {
+        let note = format!(
+            "{e}; retrying in {:.1}s (attempt {next} of {tries})",
+            delay.as_secs_f64(),
+        );
+        hook(&note, took);
+    }
+}
+
 /// A body downloaded to a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Download {
@@ -195,10 +218,72 @@ pub struct Upstream {
     /// owner removes afterwards (never a user's `file://` proxy, whose files
     /// must not become the tree's).
     lend: std::sync::RwLock<Option<PathBuf>>,
+    /// How often each URL was found too slow in this process (bounded: see
+    /// [`SLOW_MEMORY`]).
+    slow: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+}
+
+/// How many times one transfer may be found too slow in a run: once, and
+/// once again. A rate window it could not pass twice it will not pass a
+/// third time; the ladder's other attempts (and later passes of the same
+/// run) are not spent on it.
+pub const SLOW_TRIES: u32 = 2;
+/// How many too-slow URLs a process remembers (a few hundred bytes each);
+/// past that, new ones are judged afresh.
+const SLOW_MEMORY: usize = 10_000;
+
+/// A response body read a piece at a time ([`Upstream::get_streamed`]).
+pub struct Streamed<'a> {
+    source: StreamSource<'a>,
+    /// The URL, credentials masked.
+    url: String,
+    budget: Budget,
+}
+
+enum StreamSource<'a> {
+    Remote {
+        // Boxed: the response is large and the local case small.
+        incoming: Box<Incoming<'a>>,
+        /// The in-flight slot, held until the body is read or dropped.
+        _slot: tokio::sync::SemaphorePermit<'a>,
+    },
+    /// A `file://` body, read already (within the limit).
+    Local(Option<bytes::Bytes>),
+}
+
+impl Streamed<'_> {
+    /// The next piece of the body, `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, FetchError> {
+        let got = match &mut self.source {
+            StreamSource::Remote { incoming, .. } => incoming.chunk().await?,
+            StreamSource::Local(body) => body.take(),
+        };
+        if let Some(c) = &got {
+            self.budget
+                .spend(c.len())
+                .map_err(|e| FetchError::TooLarge {
+                    url: self.url.clone(),
+                    limit: e.limit,
+                })?;
+        }
+        Ok(got)
+    }
+
+    /// The URL, credentials masked.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// What a request may hold on to while waiting for an answer: the slot of
+/// the in-flight limit, with what the body reader made of the response.
+struct Held<'a, T> {
+    value: T,
+    slot: tokio::sync::SemaphorePermit<'a>,
 }
 
 /// Counts the clients this process built. A debug build run with
-/// `GOMIRROR_DEBUG_HTTP_CLIENTS` set says so on stderr, so that a test can
+/// `GOMIRROR_TEST_DEBUG_HTTP_CLIENTS` set says so on stderr, so that a test can
 /// hold the process to one client (one connection pool, one in-flight limit)
 /// whatever the command.
 fn note_client_built() {
@@ -206,7 +291,7 @@ fn note_client_built() {
     {
         static BUILT: AtomicU64 = AtomicU64::new(0);
         let n = BUILT.fetch_add(1, Ordering::Relaxed) + 1;
-        if std::env::var_os("GOMIRROR_DEBUG_HTTP_CLIENTS").is_some() {
+        if crate::env::test::debug_http_clients() {
             // Not through the report module: the HTTP client sits below it.
             use std::io::Write;
             let _ = writeln!(std::io::stderr(), "debug: HTTP client {n} built");
@@ -227,9 +312,13 @@ pub fn redirect_refusal(previous: &[Url], next: &Url) -> Option<&'static str> {
 }
 
 impl Upstream {
-    /// A client with at most `max_in_flight` requests at once; retries and
-    /// the slow-transfer policy come from the environment (see the module docs).
-    pub fn new(read_timeout: Duration, max_in_flight: usize) -> Result<Upstream, String> {
+    /// A client with at most `max_in_flight` requests at once, judging slow
+    /// transfers by `transfer` (see the module docs).
+    pub fn new(
+        read_timeout: Duration,
+        max_in_flight: usize,
+        transfer: TransferPolicy,
+    ) -> Result<Upstream, String> {
         // reqwest is built without a default TLS crypto provider; install ring's
         // (cheaper to build than aws-lc). Failing means one is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -239,9 +328,14 @@ impl Upstream {
                 None => attempt.follow(),
             }
         });
+        let in_flight = max_in_flight.max(1);
         let client = reqwest::Client::builder()
             .user_agent(concat!("gomirror/", env!("CARGO_PKG_VERSION")))
+            // Covers the wait for a connection permit too (see `connect`).
             .connect_timeout(Duration::from_secs(15))
+            .connector_layer(connect::ConnectLimit::new(in_flight))
+            // Idle connections beyond what the requests can use are closed.
+            .pool_max_idle_per_host(in_flight)
             .read_timeout(read_timeout)
             .redirect(policy)
             .tcp_nodelay(true)
@@ -250,11 +344,12 @@ impl Upstream {
         note_client_built();
         Ok(Upstream {
             client,
-            retry: RetryPolicy::from_env(),
-            transfer: TransferPolicy::from_env(),
-            slots: tokio::sync::Semaphore::new(max_in_flight.max(1)),
+            retry: RetryPolicy::standard(),
+            transfer,
+            slots: tokio::sync::Semaphore::new(in_flight),
             bytes: Arc::new(AtomicU64::new(0)),
             lend: std::sync::RwLock::new(None),
+            slow: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -280,27 +375,7 @@ impl Upstream {
 
     /// GETs a small body into memory, refusing more than `limit` bytes.
     pub async fn get_bytes(&self, url: &Url, limit: u64) -> Result<Vec<u8>, FetchError> {
-        if url.scheme() == "file" {
-            return self.read_local(url, limit, None).await.map(|(b, _)| b);
-        }
-        self.with_retries(
-            url,
-            |mut body| async move {
-                let mut buf = Vec::new();
-                while let Some(chunk) = body.chunk().await? {
-                    if buf.len() as u64 + chunk.len() as u64 > limit {
-                        return Err(FetchError::TooLarge {
-                            url: redact_url(url),
-                            limit,
-                        });
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                Ok(buf)
-            },
-            limit,
-        )
-        .await
+        self.get_bytes_tries(url, limit, self.retry.attempts).await
     }
 
     /// GETs a body into the file at `dest` (created or truncated), hashing it as
@@ -311,56 +386,154 @@ impl Upstream {
         limit: u64,
         dest: &Path,
     ) -> Result<Download, FetchError> {
+        self.get_to_file_tries(url, limit, dest, self.retry.attempts)
+            .await
+    }
+
+    /// [`Upstream::get_bytes`] with at most `tries` attempts (a list asks
+    /// each entry once a round, and backs off between rounds itself).
+    pub(crate) async fn get_bytes_tries(
+        &self,
+        url: &Url,
+        limit: u64,
+        tries: u32,
+    ) -> Result<Vec<u8>, FetchError> {
+        if url.scheme() == "file" {
+            return self.read_local(url, limit, None).await.map(|(b, _)| b);
+        }
+        let held = self
+            .with_retries(
+                url,
+                |mut body| async move {
+                    let mut buf = Vec::new();
+                    let mut budget = Budget::new(limit);
+                    while let Some(chunk) = body.chunk().await? {
+                        budget
+                            .spend(chunk.len())
+                            .map_err(|_| too_large(url, limit))?;
+                        buf.extend_from_slice(&chunk);
+                    }
+                    Ok(buf)
+                },
+                limit,
+                tries,
+            )
+            .await?;
+        Ok(held.value)
+    }
+
+    /// [`Upstream::get_to_file`] with at most `tries` attempts.
+    pub(crate) async fn get_to_file_tries(
+        &self,
+        url: &Url,
+        limit: u64,
+        dest: &Path,
+        tries: u32,
+    ) -> Result<Download, FetchError> {
         if url.scheme() == "file" {
             return self
                 .read_local(url, limit, Some(dest.to_path_buf()))
                 .await
                 .map(|(_, d)| d);
         }
-        self.with_retries(
-            url,
-            |mut body| async move {
-                let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
-                let path = dest.to_path_buf();
-                let writer = tokio::task::spawn_blocking(move || write_hashed(&path, rx));
-                let mut size = 0u64;
-                let result = loop {
-                    match body.chunk().await {
-                        Ok(Some(chunk)) => {
-                            size += chunk.len() as u64;
-                            if size > limit {
-                                break Err(FetchError::TooLarge {
-                                    url: redact_url(url),
-                                    limit,
-                                });
+        let held = self
+            .with_retries(
+                url,
+                |mut body| async move {
+                    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
+                    let path = dest.to_path_buf();
+                    let writer = tokio::task::spawn_blocking(move || write_hashed(&path, rx));
+                    let mut budget = Budget::new(limit);
+                    let result = loop {
+                        match body.chunk().await {
+                            Ok(Some(chunk)) => {
+                                if budget.spend(chunk.len()).is_err() {
+                                    break Err(too_large(url, limit));
+                                }
+                                // The writer only stops early on an I/O error, reported below.
+                                if tx.send(chunk).await.is_err() {
+                                    break Ok(());
+                                }
                             }
-                            // The writer only stops early on an I/O error, reported below.
-                            if tx.send(chunk).await.is_err() {
-                                break Ok(());
-                            }
+                            Ok(None) => break Ok(()),
+                            Err(e) => break Err(e),
                         }
-                        Ok(None) => break Ok(()),
-                        Err(e) => break Err(e),
-                    }
-                };
-                drop(tx);
-                let written = writer.await.map_err(|e| FetchError::Io {
-                    url: redact_url(url),
-                    path: dest.to_path_buf(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-                result?;
-                let (wsize, sha256) = written.map_err(|source| FetchError::Io {
-                    url: redact_url(url),
-                    path: dest.to_path_buf(),
-                    source,
-                })?;
-                debug_assert_eq!(wsize, size);
-                Ok(Download { size, sha256 })
-            },
-            limit,
-        )
-        .await
+                    };
+                    drop(tx);
+                    let written = writer.await.map_err(|e| FetchError::Io {
+                        url: redact_url(url),
+                        path: dest.to_path_buf(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+                    result?;
+                    let (wsize, sha256) = written.map_err(|source| FetchError::Io {
+                        url: redact_url(url),
+                        path: dest.to_path_buf(),
+                        source,
+                    })?;
+                    debug_assert_eq!(wsize, budget.used());
+                    Ok(Download {
+                        size: budget.used(),
+                        sha256,
+                    })
+                },
+                limit,
+                tries,
+            )
+            .await?;
+        Ok(held.value)
+    }
+
+    /// GETs a body for the caller to read a piece at a time
+    /// ([`Streamed::chunk`]), at most `limit` bytes in all, under the
+    /// minimum rate and deadline. The request is retried as
+    /// [`Upstream::get_bytes`] would be until its headers are in; a body
+    /// that fails half-way is not (the caller has taken part of it): the
+    /// caller keeps what it made of it and asks again later.
+    pub async fn get_streamed<'a>(
+        &'a self,
+        url: &Url,
+        limit: u64,
+    ) -> Result<Streamed<'a>, FetchError> {
+        let source = if url.scheme() == "file" {
+            let (body, _) = self.read_local(url, limit, None).await?;
+            StreamSource::Local(Some(bytes::Bytes::from(body)))
+        } else {
+            let held = self
+                .with_retries(
+                    url,
+                    |body| async move { Ok(body) },
+                    limit,
+                    self.retry.attempts,
+                )
+                .await?;
+            StreamSource::Remote {
+                incoming: Box::new(held.value),
+                _slot: held.slot,
+            }
+        };
+        Ok(Streamed {
+            source,
+            url: redact_url(url),
+            budget: Budget::new(limit),
+        })
+    }
+
+    /// How many times `url` was found too slow in this process.
+    fn slow_count(&self, url: &Url) -> u32 {
+        let slow = self.slow.lock().unwrap_or_else(|p| p.into_inner());
+        slow.get(url.as_str()).copied().unwrap_or(0)
+    }
+
+    /// Counts that `url` was found too slow; returns how often it was.
+    fn note_slow(&self, url: &Url) -> u32 {
+        let mut slow = self.slow.lock().unwrap_or_else(|p| p.into_inner());
+        if slow.len() >= SLOW_MEMORY && !slow.contains_key(url.as_str()) {
+            return 1;
+        }
+        let n = slow.entry(url.as_str().to_string()).or_insert(0);
+        *n += 1;
+        *n
     }
 
     /// A `file://` URL, read from the local file system as `GOPROXY=file://`
@@ -395,34 +568,33 @@ impl Upstream {
                 path: at.to_path_buf(),
                 source,
             };
-            let file = match std::fs::File::open(&path) {
-                Ok(f) => f,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                    ) =>
-                {
+            // A regular file only (a FIFO would hang the reader, a device
+            // never end), its size judged before it is read.
+            let file = match crate::bounded::open_regular(&path, limit) {
+                Ok((f, _)) => f,
+                Err(e) if e.is_not_found() => {
                     return Err(FetchError::NotFound {
                         url: shown.clone(),
                         status: 404,
                     });
                 }
-                Err(e) => return Err(io(e, &path)),
+                Err(crate::bounded::FileError::NotRegular {
+                    what: "a directory",
+                    ..
+                }) => {
+                    return Err(FetchError::NotFound {
+                        url: shown.clone(),
+                        status: 404,
+                    });
+                }
+                Err(crate::bounded::FileError::TooLarge { .. }) => {
+                    return Err(FetchError::TooLarge {
+                        url: shown.clone(),
+                        limit,
+                    });
+                }
+                Err(e) => return Err(io(std::io::Error::other(e.to_string()), &path)),
             };
-            let meta = file.metadata().map_err(|e| io(e, &path))?;
-            if !meta.is_file() {
-                return Err(FetchError::NotFound {
-                    url: shown.clone(),
-                    status: 404,
-                });
-            }
-            if meta.len() > limit {
-                return Err(FetchError::TooLarge {
-                    url: shown.clone(),
-                    limit,
-                });
-            }
             // A lent file becomes the download by a hard link (same file
             // system); it is then read once, for its hash.
             let to_memory = dest.is_none();
@@ -431,10 +603,10 @@ impl Upstream {
                     .as_ref()
                     .is_some_and(|d| std::fs::hard_link(&path, d).is_ok());
             let dest = if linked { None } else { dest };
-            // Read one byte past the limit: a file growing meanwhile is refused too.
-            let mut reader = std::io::BufReader::with_capacity(256 << 10, file).take(limit + 1);
+            let mut reader = std::io::BufReader::with_capacity(256 << 10, file);
+            // A file growing meanwhile is refused at the limit too.
+            let mut budget = Budget::new(limit);
             let mut hasher = Sha256::new();
-            let mut size = 0u64;
             let mut kept = Vec::new();
             let mut out = match &dest {
                 Some(d) => Some(std::io::BufWriter::with_capacity(
@@ -449,8 +621,7 @@ impl Upstream {
                 if n == 0 {
                     break;
                 }
-                size += n as u64;
-                if size > limit {
+                if budget.spend(n).is_err() {
                     return Err(FetchError::TooLarge {
                         url: shown.clone(),
                         limit,
@@ -467,11 +638,11 @@ impl Upstream {
             if let (Some(w), Some(d)) = (out.as_mut(), &dest) {
                 w.flush().map_err(|e| io(e, d))?;
             }
-            bytes.fetch_add(size, Ordering::Relaxed);
+            bytes.fetch_add(budget.used(), Ordering::Relaxed);
             Ok((
                 kept,
                 Download {
-                    size,
+                    size: budget.used(),
                     sha256: hasher.finalize().into(),
                 },
             ))
@@ -488,56 +659,81 @@ impl Upstream {
     }
 
     /// Sends a GET, checks the status and hands a 200 response to `body`;
-    /// retries what `FetchError::is_retryable` allows.
+    /// retries what `FetchError::is_retryable` allows, `tries` attempts in
+    /// all. Returns what `body` made of it with the in-flight slot, still
+    /// held.
     async fn with_retries<'a, T, F, Fut>(
         &'a self,
-        url: &'a Url,
+        url: &Url,
         body: F,
         limit: u64,
-    ) -> Result<T, FetchError>
+        tries: u32,
+    ) -> Result<Held<'a, T>, FetchError>
     where
         F: Fn(Incoming<'a>) -> Fut,
         Fut: std::future::Future<Output = Result<T, FetchError>>,
     {
         let mut retry = 0;
         loop {
+            if self.slow_count(url) >= SLOW_TRIES {
+                return Err(FetchError::TooSlow {
+                    url: redact_url(url),
+                    slowness: Box::new(Slowness::Earlier { times: SLOW_TRIES }),
+                    again: false,
+                });
+            }
             let slot = self
                 .slots
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
             let tried = Instant::now();
-            let outcome = self.attempt(url, &body, limit).await;
-            // The slot is free while waiting to retry.
-            drop(slot);
+            let outcome = match self.attempt(url, &body, limit).await {
+                Err((
+                    FetchError::TooSlow {
+                        url: u, slowness, ..
+                    },
+                    after,
+                )) => {
+                    let again = self.note_slow(url) < SLOW_TRIES;
+                    Err((
+                        FetchError::TooSlow {
+                            url: u,
+                            slowness,
+                            again,
+                        },
+                        after,
+                    ))
+                }
+                other => other,
+            };
             match outcome {
-                Ok(v) => return Ok(v),
+                Ok(value) => return Ok(Held { value, slot }),
                 Err((e, retry_after)) => {
+                    // The slot is free while waiting to retry.
+                    drop(slot);
                     retry += 1;
-                    if !e.is_retryable() || retry >= self.retry.attempts {
+                    if !e.is_retryable() || retry >= tries {
                         return Err(e);
                     }
                     let delay = self.retry.delay(retry - 1, retry_after);
-                    if let Some(hook) = RETRY_HOOK.get() {
-                        let note = format!(
-                            "{e}; retrying in {:.1}s (attempt {} of {})",
-                            delay.as_secs_f64(),
-                            retry + 1,
-                            self.retry.attempts
-                        );
-                        hook(&note, tried.elapsed());
-                    }
+                    announce_retry(&e, delay, retry + 1, tries, tried.elapsed());
                     tokio::time::sleep(delay).await;
                 }
             }
         }
     }
 
+    /// The retry policy (a list backs off between its rounds by it).
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        self.retry
+    }
+
     /// One request, its status checked, its body read by `body`; on failure
     /// also the server's Retry-After.
     async fn attempt<'a, T, F, Fut>(
         &'a self,
-        url: &'a Url,
+        url: &Url,
         body: &F,
         limit: u64,
     ) -> Result<T, (FetchError, Option<Duration>)>
@@ -580,19 +776,13 @@ impl Upstream {
         if let Some(len) = resp.content_length()
             && len > limit
         {
-            return Err((
-                FetchError::TooLarge {
-                    url: redact_url(url),
-                    limit,
-                },
-                None,
-            ));
+            return Err((too_large(url, limit), None));
         }
         meter.body_begins(Instant::now(), resp.content_length());
         body(Incoming {
             resp,
             meter,
-            url,
+            url: url.clone(),
             bytes: &self.bytes,
         })
         .await
@@ -676,14 +866,12 @@ async fn status_error(url: &Url, resp: reqwest::Response) -> FetchError {
             .ok();
         body.truncate(648);
         let text = String::from_utf8_lossy(&body);
-        let first: Vec<&str> = text
-            .lines()
-            .take_while(|l| !l.trim().is_empty())
-            .take(8)
-            .collect();
-        if !first.is_empty() && first.iter().all(|l| !l.chars().any(char::is_control)) {
-            // The server may echo the request, token and all.
-            detail = Secrets::of(url).mask(&format!(": {}", first.join(" / ")));
+        let first: Vec<&str> = text.lines().take_while(|l| !l.trim().is_empty()).collect();
+        if !first.is_empty() {
+            // The server may echo the request, token and all; and what it
+            // says is shown as foreign text (escaped, cut).
+            let masked = Secrets::of(url).mask(&first.join("\n"));
+            detail = format!(": {}", crate::shown::lines(&masked, 8));
         }
     }
     FetchError::Status {
@@ -693,10 +881,18 @@ async fn status_error(url: &Url, resp: reqwest::Response) -> FetchError {
     }
 }
 
+/// A body past `limit` bytes.
+fn too_large(url: &Url, limit: u64) -> FetchError {
+    FetchError::TooLarge {
+        url: redact_url(url),
+        limit,
+    }
+}
+
 pub use crate::relpath::join_url as join;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -746,17 +942,17 @@ mod tests {
         };
         assert!(net(Retry::Transient).is_retryable());
         assert!(!net(Retry::Permanent).is_retryable());
-        assert!(
-            FetchError::TooSlow {
-                url: "u".into(),
-                slowness: Box::new(Slowness::BelowMinimumRate {
-                    rate: 1,
-                    span: Duration::from_secs(30),
-                    minimum: 1024
-                })
-            }
-            .is_retryable()
-        );
+        let slow = |again| FetchError::TooSlow {
+            url: "u".into(),
+            slowness: Box::new(Slowness::BelowMinimumRate {
+                rate: 1,
+                span: Duration::from_secs(30),
+                minimum: 1024,
+            }),
+            again,
+        };
+        assert!(slow(true).is_retryable());
+        assert!(!slow(false).is_retryable(), "too slow twice");
     }
 
     /// Every status code from 100 to 599: 5xx, 408 and 429 are retried,
@@ -976,13 +1172,15 @@ mod tests {
     /// A raw HTTP/1.1 server on 127.0.0.1: each connection's request path is
     /// counted and handed to `answer` with the stream. Runs until the test
     /// process ends.
-    struct RawServer {
-        addr: std::net::SocketAddr,
+    pub(crate) struct RawServer {
+        pub(crate) addr: std::net::SocketAddr,
         paths: Arc<Mutex<Vec<String>>>,
     }
 
     impl RawServer {
-        fn start(answer: impl Fn(&str, &mut TcpStream) + Send + Sync + 'static) -> RawServer {
+        pub(crate) fn start(
+            answer: impl Fn(&str, &mut TcpStream) + Send + Sync + 'static,
+        ) -> RawServer {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             RawServer::on(listener, answer)
         }
@@ -1022,11 +1220,11 @@ mod tests {
             RawServer { addr, paths }
         }
 
-        fn url(&self, path: &str) -> Url {
+        pub(crate) fn url(&self, path: &str) -> Url {
             Url::parse(&format!("http://{}{path}", self.addr)).unwrap()
         }
 
-        fn hits(&self, path: &str) -> usize {
+        pub(crate) fn hits(&self, path: &str) -> usize {
             self.paths
                 .lock()
                 .unwrap()
@@ -1036,7 +1234,7 @@ mod tests {
         }
     }
 
-    fn reply(stream: &mut TcpStream, status: u16, headers: &str, body: &[u8]) {
+    pub(crate) fn reply(stream: &mut TcpStream, status: u16, headers: &str, body: &[u8]) {
         let head = format!(
             "HTTP/1.1 {status} X\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
             body.len()
@@ -1045,8 +1243,8 @@ mod tests {
         stream.write_all(body).ok();
     }
 
-    fn client(read_timeout: Duration, attempts: u32) -> Upstream {
-        let mut u = Upstream::new(read_timeout, 8).unwrap();
+    pub(crate) fn client(read_timeout: Duration, attempts: u32) -> Upstream {
+        let mut u = Upstream::new(read_timeout, 8, TransferPolicy::default()).unwrap();
         u.retry = RetryPolicy {
             attempts,
             base: Duration::ZERO,
@@ -1190,6 +1388,64 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    /// A small file trickled a byte every 200 ms never passes the rate
+    /// window: it is tried twice, not five times, and not again in this run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_transfer_too_slow_is_retried_once_and_not_asked_again() {
+        let server = RawServer::start(|_, stream| {
+            let head = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100\r\n\r\n";
+            stream.write_all(head.as_bytes()).ok();
+            for _ in 0..100 {
+                std::thread::sleep(Duration::from_millis(200));
+                if stream.write_all(b"x").is_err() {
+                    return;
+                }
+            }
+        });
+        let mut up = client(Duration::from_secs(5), 5);
+        up.transfer = policy(300, 1024);
+        let url = server.url("/small.info");
+        let e = up.get_bytes(&url, 1 << 20).await.unwrap_err();
+        assert!(e.to_string().contains("transfer too slow: "), "{e}");
+        assert!(!e.is_retryable(), "{e}");
+        assert_eq!(server.hits("/small.info"), SLOW_TRIES as usize);
+        let e = up.get_bytes(&url, 1 << 20).await.unwrap_err();
+        assert!(e.to_string().contains("not asked again"), "{e}");
+        assert_eq!(server.hits("/small.info"), 2, "not asked again in this run");
+    }
+
+    /// A body read a piece at a time stops where the caller stops, and its
+    /// limit holds however the pieces come.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_body_is_read_as_far_as_the_caller_wants() {
+        let server = RawServer::start(|_, stream| {
+            let head = "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n";
+            stream.write_all(head.as_bytes()).ok();
+            // Endless.
+            while stream.write_all(&[b'x'; 4096]).is_ok() {}
+        });
+        let up = client(Duration::from_secs(5), 1);
+        let url = server.url("/endless");
+        let mut body = up.get_streamed(&url, 1 << 20).await.unwrap();
+        let mut got = 0;
+        let e = loop {
+            match body.chunk().await {
+                Ok(Some(c)) => got += c.len(),
+                Ok(None) => panic!("an endless body ended"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(e, FetchError::TooLarge { limit, .. } if limit == 1 << 20),
+            "{e}"
+        );
+        assert!(got <= 1 << 20, "{got}");
+        // Dropped half-way: the slot is free again for the next request.
+        drop(body);
+        let mut again = up.get_streamed(&url, 1 << 20).await.unwrap();
+        assert!(again.chunk().await.unwrap().is_some());
     }
 
     #[tokio::test]

@@ -108,14 +108,10 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Five attempts, backoff ceilings 0.5 s, 1 s, 2 s, 4 s. The environment
-    /// variable `GOMIRROR_RETRY_BASE_MS` sets the first ceiling (tests use 0).
-    pub fn from_env() -> RetryPolicy {
-        let base = std::env::var("GOMIRROR_RETRY_BASE_MS")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_millis)
-            .unwrap_or(Duration::from_millis(500));
+    /// Five attempts, backoff ceilings 0.5 s, 1 s, 2 s, 4 s (a test knob
+    /// sets the first ceiling in debug builds: tests use 0 or 1 ms).
+    pub fn standard() -> RetryPolicy {
+        let base = crate::env::test::retry_base().unwrap_or(Duration::from_millis(500));
         RetryPolicy {
             attempts: 5,
             base,

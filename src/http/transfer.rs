@@ -29,6 +29,9 @@ pub enum Slowness {
         elapsed: Duration,
         deadline: Duration,
     },
+    /// Found too slow `times` times in this run already: not asked again.
+    #[error("found too slow {times} times in this run already; not asked again until the next run")]
+    Earlier { times: u32 },
 }
 
 /// `30 s`, or `1.5 s` below ten seconds.
@@ -66,26 +69,13 @@ impl Default for TransferPolicy {
 }
 
 impl TransferPolicy {
-    /// The defaults, overridden by `GOMIRROR_MIN_RATE_BPS`,
-    /// `GOMIRROR_MIN_RATE_WINDOW_MS`, `GOMIRROR_DEADLINE_BASE_MS` and
-    /// `GOMIRROR_DEADLINE_RATE_BPS` where set to a number.
-    pub fn from_env() -> TransferPolicy {
-        let num = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        };
-        let d = TransferPolicy::default();
+    /// The default deadlines with the configured minimum rate and window
+    /// (`upstream.min_rate`, `upstream.stall_window`).
+    pub fn new(min_rate: u64, window: Duration) -> TransferPolicy {
         TransferPolicy {
-            min_rate: num("GOMIRROR_MIN_RATE_BPS").unwrap_or(d.min_rate),
-            window: num("GOMIRROR_MIN_RATE_WINDOW_MS")
-                .map(Duration::from_millis)
-                .filter(|w| !w.is_zero())
-                .unwrap_or(d.window),
-            deadline_base: num("GOMIRROR_DEADLINE_BASE_MS")
-                .map(Duration::from_millis)
-                .unwrap_or(d.deadline_base),
-            deadline_rate: num("GOMIRROR_DEADLINE_RATE_BPS").unwrap_or(d.deadline_rate),
+            min_rate,
+            window,
+            ..TransferPolicy::default()
         }
     }
 }
@@ -203,7 +193,7 @@ impl RateMeter {
 pub(crate) struct Incoming<'a> {
     pub(crate) resp: reqwest::Response,
     pub(crate) meter: RateMeter,
-    pub(crate) url: &'a Url,
+    pub(crate) url: Url,
     pub(crate) bytes: &'a AtomicU64,
 }
 
@@ -246,5 +236,6 @@ pub(crate) fn too_slow(url: &Url, slowness: Slowness) -> FetchError {
     FetchError::TooSlow {
         url: redact_url(url),
         slowness: Box::new(slowness),
+        again: true,
     }
 }

@@ -8,12 +8,11 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::bundle::{self, Manifest};
 use crate::fatal::Fatal;
 use crate::report::{self, Reporter};
 use crate::settings::Settings;
+use crate::shown;
 use crate::state::ImportRecord;
 use crate::sumdb::note;
 
@@ -46,36 +45,54 @@ pub(super) fn open_bundle(settings: &Settings, path: &Path) -> Result<Opened, Fa
             "not a directory (give the directory `gomirror export` printed)",
         ));
     }
-    let mpath = dir.join(bundle::MANIFEST);
-    let file = match std::fs::File::open(&mpath) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+    // Judged from its metadata before a byte is read (a sparse 2 GB
+    // manifest costs nothing to refuse), a regular file only (a FIFO would
+    // hang the import), then parsed as it is read and hashed.
+    let (file, _) =
+        match crate::bounded::open_regular(&dir.join(bundle::MANIFEST), bundle::MANIFEST_LIMIT) {
+            Ok(f) => f,
+            Err(e) if e.is_not_found() => {
+                return Err(refuse(
+                    &dir,
+                    "it has no manifest.json: not a gomirror bundle (or not all of one)",
+                ));
+            }
+            Err(crate::bounded::FileError::TooLarge { size, limit, .. }) => {
+                return Err(refuse(
+                    &dir,
+                    format!(
+                        "manifest.json is {}, larger than the {} a manifest may have",
+                        report::bytes(size),
+                        report::bytes(limit)
+                    ),
+                ));
+            }
+            Err(e) => return Err(refuse(&dir, format!("cannot read manifest.json ({e})"))),
+        };
+    let mut reader = bundle::Hashing::new(crate::bounded::Capped::new(
+        io::BufReader::with_capacity(1 << 20, file),
+        bundle::MANIFEST_LIMIT,
+    ));
+    let parsed: Result<Manifest, _> = serde_json::from_reader(&mut reader);
+    // Whatever follows the value (nothing, or white space) counts in the hash.
+    let rest = io::copy(&mut reader, &mut io::sink());
+    let manifest = match (parsed, rest) {
+        (Ok(m), Ok(_)) => m,
+        (Err(e), _) if e.is_io() => {
+            return Err(refuse(&dir, format!("cannot read manifest.json ({e})")));
+        }
+        (Err(e), _) => {
             return Err(refuse(
                 &dir,
-                "it has no manifest.json: not a gomirror bundle (or not all of one)",
+                format!("manifest.json is damaged: {}", shown::text(&e.to_string())),
             ));
         }
-        Err(e) => return Err(refuse(&dir, format!("cannot read manifest.json ({e})"))),
+        (_, Err(e)) => return Err(refuse(&dir, format!("cannot read manifest.json ({e})"))),
     };
-    let mut bytes = Vec::new();
-    file.take(bundle::MANIFEST_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| refuse(&dir, format!("cannot read manifest.json ({e})")))?;
-    if bytes.len() as u64 > bundle::MANIFEST_LIMIT {
-        return Err(refuse(
-            &dir,
-            format!(
-                "manifest.json is larger than {}",
-                report::bytes(bundle::MANIFEST_LIMIT)
-            ),
-        ));
-    }
-    let manifest: Manifest = serde_json::from_slice(&bytes)
-        .map_err(|e| refuse(&dir, format!("manifest.json is damaged: {e}")))?;
     manifest
         .check(&settings.sumdb.name)
         .map_err(|why| refuse(&dir, format!("manifest.json cannot be used: {why}")))?;
-    let id = hex::encode(Sha256::digest(&bytes));
+    let id = hex::encode(reader.finish().1);
     let signed_by = check_signature(settings, &dir, &id)?;
     Ok(Opened {
         dir,
@@ -89,14 +106,12 @@ pub(super) fn open_bundle(settings: &Settings, path: &Path) -> Result<Opened, Fa
 /// signed by a key this mirror does not list. A signature by a listed key
 /// that does not verify, or that names another manifest, is refused.
 fn check_signature(settings: &Settings, dir: &Path, id: &str) -> Result<Option<String>, Fatal> {
-    let sig = match std::fs::read(dir.join(bundle::SIGNATURE)) {
-        Ok(s) => s,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(refuse(dir, format!("cannot read its signature ({e})"))),
-    };
-    if sig.len() > 1 << 20 {
-        return Err(refuse(dir, "its signature file is larger than 1 MiB"));
-    }
+    let sig =
+        match crate::bounded::read_regular(&dir.join(bundle::SIGNATURE), bundle::SIGNATURE_LIMIT) {
+            Ok(s) => s,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(refuse(dir, format!("cannot read its signature ({e})"))),
+        };
     let text = String::from_utf8_lossy(&sig);
     for key in &settings.trusted_keys {
         let names_key = text.lines().any(|l| {
@@ -280,7 +295,7 @@ pub(super) fn check_parts(b: &Opened, out: &Reporter) -> Result<(), Fatal> {
     for (i, p) in b.manifest.parts.iter().enumerate() {
         crate::fatal::stop_if_interrupted()?;
         let path = b.dir.join(&p.name);
-        let (_, sha) = bundle::hash_file(&path, &mut |n| {
+        let (_, sha) = bundle::hash_file(&path, p.size, &mut |n| {
             done += n;
             out.progress(
                 i as u64,
@@ -311,7 +326,7 @@ struct PartDamaged {
 struct CheckedParts<'a> {
     b: &'a Opened,
     next: usize,
-    current: Option<bundle::Hashing<io::BufReader<std::fs::File>>>,
+    current: Option<bundle::Hashing<crate::bounded::Capped<io::BufReader<std::fs::File>>>>,
 }
 
 impl Read for CheckedParts<'_> {
@@ -324,13 +339,14 @@ impl Read for CheckedParts<'_> {
                         return Ok(0);
                     };
                     let path = self.b.dir.join(&p.name);
-                    let f = std::fs::File::open(&path).map_err(|e| {
-                        io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-                    })?;
+                    // A regular file of its listed size: what grew since
+                    // `check_parts_present` is refused at that size.
+                    let (f, _) =
+                        crate::bounded::open_regular(&path, p.size).map_err(io::Error::other)?;
                     self.current
-                        .insert(bundle::Hashing::new(io::BufReader::with_capacity(
-                            1 << 20,
-                            f,
+                        .insert(bundle::Hashing::new(crate::bounded::Capped::new(
+                            io::BufReader::with_capacity(1 << 20, f),
+                            p.size,
                         )))
                 }
             };
@@ -385,8 +401,10 @@ fn available(path: &Path) -> Option<(u64, u64)> {
 /// state database, and as much again in the tree (once, when both are on
 /// one file system and the tree is local, they add up).
 pub(super) fn check_space(settings: &Settings, b: &Opened) -> Result<(), Fatal> {
+    // Checked (`Manifest::check` refused sizes that wrap); saturating past
+    // that: a need of 2^64 is refused, never wrapped to a small number.
     let need = b.manifest.file_bytes();
-    let margin = |n: u64| n + n / 50 + (16 << 20);
+    let margin = |n: u64| n.saturating_add(n / 50).saturating_add(16 << 20);
     let unpack_parent = unpack_dir(settings)
         .parent()
         .map(Path::to_path_buf)
@@ -400,7 +418,7 @@ pub(super) fn check_space(settings: &Settings, b: &Opened) -> Result<(), Fatal> 
         None
     };
     let (need_here, tree_need) = match tree {
-        Some((_, tdev)) if tdev == dev => (margin(2 * need), None),
+        Some((_, tdev)) if tdev == dev => (margin(need.saturating_mul(2)), None),
         Some((tfree, _)) => (margin(need), Some((tfree, margin(need)))),
         None => (margin(need), None),
     };
@@ -484,12 +502,13 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
         }
         let mut entry = entry.map_err(damaged)?;
         let raw = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let shown = shown::quoted(&String::from_utf8_lossy(&raw));
         let path = std::str::from_utf8(&raw)
-            .map_err(|_| refuse(&b.dir, format!("tar entry {shown:?}: path is not UTF-8")))?
+            .map_err(|_| refuse(&b.dir, format!("tar entry {shown}: path is not UTF-8")))?
             .to_string();
         bundle::check_path(&path)
-            .map_err(|why| refuse(&b.dir, format!("tar entry {shown:?} refused: {why}")))?;
+            .map_err(|why| refuse(&b.dir, format!("tar entry {shown} refused: {why}")))?;
+        let named = shown::text(&path);
         let kind = entry.header().entry_type();
         if kind != tar::EntryType::Regular {
             let what = match kind {
@@ -503,25 +522,25 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
             return Err(refuse(
                 &b.dir,
                 format!(
-                    "tar entry {shown:?} refused: it is {what} (a bundle holds regular files only)"
+                    "tar entry {shown} refused: it is {what} (a bundle holds regular files only)"
                 ),
             ));
         }
         let Some(want) = expected.get(path.as_str()) else {
             return Err(refuse(
                 &b.dir,
-                format!("tar entry {shown:?} is not listed in the manifest"),
+                format!("tar entry {shown} is not listed in the manifest"),
             ));
         };
         if !seen.insert(path.clone()) {
-            return Err(refuse(&b.dir, format!("tar entry {shown:?} appears twice")));
+            return Err(refuse(&b.dir, format!("tar entry {shown} appears twice")));
         }
         let size = entry.header().size().map_err(damaged)?;
         if size != want.size {
             return Err(refuse(
                 &b.dir,
                 format!(
-                    "{path} is {size} bytes in the tar stream, but the manifest says {}",
+                    "{named} is {size} bytes in the tar stream, but the manifest says {}",
                     want.size
                 ),
             ));
@@ -536,7 +555,7 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
         let write_err = |e: io::Error| {
             Fatal::context(
                 format!(
-                    "cannot unpack {path} into `{}` (nothing was changed)",
+                    "cannot unpack {named} into `{}` (nothing was changed)",
                     dest.display()
                 ),
                 e,
@@ -559,7 +578,7 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
             return Err(refuse(
                 &b.dir,
                 format!(
-                    "{path} is cut short in the tar stream ({got} of {} bytes)",
+                    "{named} is cut short in the tar stream ({got} of {} bytes)",
                     want.size
                 ),
             ));
@@ -569,7 +588,7 @@ fn unpack_checked(b: &Opened, dest: &Path, out: &Reporter) -> Result<(), Fatal> 
             return Err(refuse(
                 &b.dir,
                 format!(
-                    "{path} does not match the manifest (SHA-256 {sha}, the manifest says {})",
+                    "{named} does not match the manifest (SHA-256 {sha}, the manifest says {})",
                     want.sha256
                 ),
             ));

@@ -313,10 +313,13 @@ pub async fn run_with_db(
             }
         }
         for f in &plan.stray_files {
-            crate::report::outln(format_args!("delete stray file {f}"));
+            crate::report::outln(format_args!("delete stray file {}", crate::shown::text(f)));
         }
         for d in &plan.stray_dirs {
-            crate::report::outln(format_args!("delete stray directory {d}/"));
+            crate::report::outln(format_args!(
+                "delete stray directory {}/",
+                crate::shown::text(d)
+            ));
         }
         return Ok(summary);
     }

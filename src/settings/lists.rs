@@ -23,6 +23,10 @@ pub struct ListEntry {
     pub fallback: Fallback,
 }
 
+/// The most entries a list may have (the width of `http::list::Avoid`,
+/// the set of entries a version must not be fetched from again).
+pub const MAX_ENTRIES: usize = 64;
+
 /// Parses a GOPROXY-style list. `Ok(None)` is `off` (no upstream at all).
 /// `check` validates each URL (scheme, host) and names the key in its errors.
 pub fn parse_list(
@@ -68,6 +72,11 @@ pub fn parse_list(
         let url = check(key, token)?;
         if entries.iter().any(|e| e.url == url) {
             return Err(format!("{key}: {} is listed twice", redact_url(&url)));
+        }
+        if entries.len() == MAX_ENTRIES {
+            return Err(format!(
+                "{key}: more than {MAX_ENTRIES} entries; a list may have at most {MAX_ENTRIES}"
+            ));
         }
         entries.push(ListEntry { url, fallback });
     }
@@ -159,5 +168,18 @@ mod tests {
             .unwrap();
         let d = describe_list(&l);
         assert!(!d.contains("s3cret"), "{d}");
+    }
+
+    #[test]
+    fn a_list_longer_than_the_avoid_set_is_refused() {
+        let list = |n: usize| {
+            (0..n)
+                .map(|i| format!("https://p{i}.example"))
+                .collect::<Vec<_>>()
+                .join("|")
+        };
+        assert_eq!(parse(&list(MAX_ENTRIES)).unwrap().unwrap().len(), 64);
+        let e = parse(&list(MAX_ENTRIES + 1)).unwrap_err();
+        assert!(e.contains("upstream.proxy: more than 64 entries"), "{e}");
     }
 }

@@ -146,6 +146,25 @@ struct RawUpstream {
     #[serde(default = "default_timeout")]
     timeout: String,
     index_since: Option<String>,
+    /// The slowest average a transfer may keep up over `stall_window`
+    /// (`"1KiB/s"`, a number of bytes per second, or 0: no check).
+    #[serde(default = "default_min_rate")]
+    min_rate: toml::Value,
+    #[serde(default = "default_stall_window")]
+    stall_window: String,
+    /// Index pages a long walk asks for at once.
+    #[serde(default = "default_index_walkers")]
+    index_walkers: i64,
+}
+
+fn default_min_rate() -> toml::Value {
+    toml::Value::String("1KiB/s".into())
+}
+fn default_stall_window() -> String {
+    "30s".into()
+}
+fn default_index_walkers() -> i64 {
+    8
 }
 
 #[derive(Deserialize)]
@@ -299,6 +318,15 @@ const MISSING_GRACE_BOUNDS: Bounds = Bounds {
     max: YEAR,
     text: "between 1h and 1y",
 };
+/// A window shorter than a few seconds judges a transfer on a hiccup; one of
+/// many minutes holds a stalled worker that long.
+const STALL_WINDOW_BOUNDS: Bounds = Bounds {
+    min: Duration::from_secs(5),
+    max: Duration::from_secs(600),
+    text: "between 5s and 10m",
+};
+/// The fastest `upstream.min_rate` that makes sense (a real link's speed).
+const MIN_RATE_MAX: u64 = 1 << 30;
 /// The batch becomes an SQL `LIMIT`; a huge one is no limit at all.
 const RECHECK_BATCH_MAX: u64 = 1_000_000;
 
@@ -316,6 +344,14 @@ pub struct Settings {
     pub index: Option<Url>,
     /// Per-read timeout for upstream requests (no whole-transfer cap: zips are large).
     pub timeout: Duration,
+    /// `upstream.min_rate`: bytes per second a transfer must average over
+    /// [`Settings::stall_window`]; 0 turns the check off.
+    pub min_rate: u64,
+    /// `upstream.stall_window`: the window (and the grace at a transfer's
+    /// start) over which `min_rate` is judged.
+    pub stall_window: Duration,
+    /// `upstream.index_walkers`: index pages a long walk asks for at once.
+    pub index_walkers: usize,
     /// Where a new mirror starts reading the index; `None` = the beginning.
     pub index_since: Option<IndexSince>,
     /// Modules whose tagged versions are listed from the proxy on every run.
@@ -584,6 +620,27 @@ impl Settings {
             "\"60s\"",
         )
         .map_err(&invalid)?;
+        let min_rate = parse_rate(&raw.upstream.min_rate).map_err(|why| {
+            invalid(format!(
+                "upstream.min_rate: {why} (e.g. \"1KiB/s\", \"100KB/s\", 0 for no check)"
+            ))
+        })?;
+        let stall_window = match crate::env::test::min_rate_window() {
+            Some(w) => w,
+            None => bounded_duration(
+                "upstream.stall_window",
+                &raw.upstream.stall_window,
+                &STALL_WINDOW_BOUNDS,
+                "\"30s\"",
+            )
+            .map_err(&invalid)?,
+        };
+        if !(1..=32).contains(&raw.upstream.index_walkers) {
+            return Err(invalid(format!(
+                "upstream.index_walkers must be between 1 and 32, not {}",
+                raw.upstream.index_walkers
+            )));
+        }
 
         let verifier = Verifier::parse(&raw.sumdb.key)
             .map_err(|e| invalid(format!("sumdb.key: {e}: {:?}", raw.sumdb.key)))?;
@@ -892,6 +949,9 @@ impl Settings {
             proxy,
             index,
             timeout,
+            min_rate,
+            stall_window,
+            index_walkers: raw.upstream.index_walkers as usize,
             index_since,
             seeds: raw.filter.seed,
             toolchains: toolchain_platforms,
@@ -946,20 +1006,10 @@ impl Settings {
     }
 }
 
-/// A mirror name becomes a file name (`trace/<name>.json`) that downstream
-/// mirrors and monitors request: a host-name-like word, nothing that could
-/// leave the directory or hide the file.
+/// `mirror.name`, in the form `bundle::check_mirror_name` gives every
+/// mirror name (a bundle's too).
 fn check_mirror_name(name: &str) -> Result<String, &'static str> {
-    if crate::relpath::is_mirror_name(name) {
-        return Ok(name.to_string());
-    }
-    Err(if name.is_empty() || name.len() > 253 {
-        "must be 1 to 253 characters long"
-    } else if name.starts_with('.') || name.starts_with('-') {
-        "must not start with '.' or '-'"
-    } else {
-        "may hold only letters, digits, '.', '-' and '_' (it names trace/<name>.json)"
-    })
+    crate::relpath::check_mirror_name(name).map(|()| name.to_string())
 }
 
 /// The host name, as `hostname` prints it; `gomirror` if it is not usable as
@@ -1178,6 +1228,38 @@ fn parse_max_delete(t: &str) -> Option<MaxDelete> {
 /// Whether a `from_files` entry is a pattern (else a path that must exist).
 pub fn is_glob(pattern: &str) -> bool {
     pattern.contains(['*', '?', '['])
+}
+
+/// `upstream.min_rate`: a number of bytes per second, or a size per second
+/// (`"1KiB/s"`, `"2MB/s"`, with or without the `/s`); 0 is no check.
+fn parse_rate(v: &toml::Value) -> Result<u64, String> {
+    let n = match v {
+        toml::Value::Integer(n) => u64::try_from(*n).map_err(|_| format!("{n} is negative"))?,
+        toml::Value::String(s) => {
+            let t = s.trim();
+            let t = t.strip_suffix("/s").unwrap_or(t).trim();
+            let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+            let (num, unit) = t.split_at(split);
+            let num: u64 = num.parse().map_err(|_| format!("{s:?} is not a rate"))?;
+            let mult: u64 = match unit.trim() {
+                "" | "B" => 1,
+                "KB" | "kB" => 1000,
+                "KiB" => 1 << 10,
+                "MB" => 1_000_000,
+                "MiB" => 1 << 20,
+                _ => return Err(format!("{s:?}: unknown unit {:?}", unit.trim())),
+            };
+            num.checked_mul(mult)
+                .ok_or_else(|| format!("{s:?} is too large"))?
+        }
+        other => return Err(format!("{other} is not a rate")),
+    };
+    if n > MIN_RATE_MAX {
+        return Err(format!(
+            "{n} bytes per second is more than any link carries"
+        ));
+    }
+    Ok(n)
 }
 
 /// Parses durations like `90s`, `15m`, `12h`, `7d`, `1h 30m`, `2w`, or a bare

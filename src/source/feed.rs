@@ -18,42 +18,42 @@
 //! `id`) compare in full: the upstream's snapshot, or its whole feed replayed,
 //! against this mirror's state; what the upstream lacks is withdrawn.
 
-use std::io::BufRead;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use reqwest::Url;
 
-use crate::feed::{DIR, FORMAT, Latest, Line, SnapshotLine, latest_key, segment_key, tail_key};
+use crate::bounded::{LineError, LineLimits, LineSplitter};
+use crate::feed::{
+    DIR, LATEST_BYTES, Latest, Line, MAX_LINE, SnapshotLine, latest_key, segment_key, tail_key,
+};
 use crate::gomod;
-use crate::http::{self, Upstream};
-use crate::source::{Discovery, Event, Intake, LocalBoxFuture, SourceError};
+use crate::http::{self, Streamed, Upstream};
+use crate::shown;
+use crate::source::{
+    AnyIntake, Discovery, Event, FeedIntake, LocalBoxFuture, SourceError,
+};
 use crate::state::{FeedOp, FollowCursor, IndexEntry};
 
-/// `feed/latest` is small; a segment holds at most 1,000,000 entries of
-/// bounded size.
-const LATEST_LIMIT: u64 = 1 << 20;
-const SEGMENT_LIMIT: u64 = 1 << 30;
-/// A snapshot names every version of the upstream (a few hundred bytes each).
-const SNAPSHOT_LIMIT: u64 = 64 << 30;
-/// Snapshot versions recorded per call to the state thread.
-const SNAPSHOT_PAGE: usize = 2000;
+/// Entries offered to the intake at once (a segment streams in pages:
+/// memory does not grow with `segment_entries`).
+const PAGE: usize = 2000;
 
 pub struct MirrorFeed {
     upstream: Arc<Upstream>,
     base: Url,
-    /// Where a snapshot is streamed to before it is read line by line (the
-    /// state database's directory: local, and never served).
-    scratch: PathBuf,
+}
+
+/// Where a segment's entries go: recorded as changes (moving the follow
+/// cursor with each page), or into a full comparison.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Follow,
+    Compare,
 }
 
 impl MirrorFeed {
-    pub fn new(upstream: Arc<Upstream>, base: Url, scratch: PathBuf) -> MirrorFeed {
-        MirrorFeed {
-            upstream,
-            base,
-            scratch,
-        }
+    pub fn new(upstream: Arc<Upstream>, base: Url) -> MirrorFeed {
+        MirrorFeed { upstream, base }
     }
 
     fn url(&self, key: &str) -> Url {
@@ -64,137 +64,187 @@ impl MirrorFeed {
         crate::redact::redact_url(&self.url(key))
     }
 
-    async fn get(&self, key: &str, limit: u64) -> Result<Vec<u8>, SourceError> {
-        let url = self.url(key);
-        self.upstream
-            .get_bytes(&url, limit)
-            .await
-            .map_err(|e| SourceError::Feed(format!("cannot read the upstream mirror's feed: {e}")))
+    fn unreadable(e: http::FetchError) -> SourceError {
+        SourceError::Feed(format!("cannot read the upstream mirror's feed: {e}"))
     }
 
-    async fn latest(&self) -> Result<Latest, SourceError> {
+    /// `feed/latest`, checked: where the upstream's feed stands.
+    pub async fn head(&self) -> Result<Latest, SourceError> {
         let key = latest_key();
-        let body = self.get(&key, LATEST_LIMIT).await?;
+        let body = self
+            .upstream
+            .get_bytes(&self.url(&key), LATEST_BYTES)
+            .await
+            .map_err(Self::unreadable)?;
         let latest: Latest = serde_json::from_slice(&body).map_err(|e| {
             SourceError::Feed(format!(
                 "{}: not a gomirror feed head: {e}; is `upstream.index` a gomirror tree?",
                 self.name(&key)
             ))
         })?;
-        if latest.format != FORMAT {
-            return Err(SourceError::Feed(format!(
-                "{}: feed format {:?}, this gomirror reads {FORMAT:?}",
-                self.name(&key),
-                latest.format
-            )));
-        }
-        let bad = |why: &str| SourceError::Feed(format!("{}: {why}", self.name(&key)));
-        if latest.segment_entries == 0 {
-            return Err(bad("segment_entries is 0"));
-        }
-        if latest.first > latest.next {
-            return Err(bad("first is past next"));
-        }
-        if let Some(s) = &latest.snapshot
-            && (s.seq < latest.first || s.seq > latest.next)
-        {
-            return Err(bad("the snapshot is outside the feed"));
-        }
+        latest
+            .check()
+            .map_err(|why| SourceError::Feed(format!("{}: {why}", self.name(&key))))?;
         Ok(latest)
     }
 
-    /// The entries of segment `k` from `from` up to `to`, read from the
-    /// complete segment or from the tail, and where they end: a tail older
-    /// than `latest` (a cache in between) ends before `to`, and the rest is
-    /// read on the next sync.
-    async fn segment(
+    /// A feed file's lines as they arrive, `limits` enforced as they come.
+    async fn open(&self, key: &str, limits: LineLimits) -> Result<FeedLines<'_>, SourceError> {
+        // Every line with its newline: the most bytes a file within the
+        // limits can have.
+        let bytes = limits.max_lines.saturating_mul(MAX_LINE as u64 + 1);
+        let url = self.url(key);
+        let body = self
+            .upstream
+            .get_streamed(&url, bytes)
+            .await
+            .map_err(Self::unreadable)?;
+        Ok(FeedLines {
+            body,
+            lines: LineSplitter::new(limits),
+            name: self.name(key),
+            ended: false,
+        })
+    }
+
+    /// Reads segment `k`'s entries from `from` up to `to` into `intake`, a
+    /// page at a time, from the complete segment or from the tail; returns
+    /// where they end. A tail older than `latest` (a cache in between) ends
+    /// before `to`: the rest is read on the next sync. A complete segment
+    /// holds exactly `segment_entries` lines: the one after is refused as
+    /// it arrives, and the tail is never read past `to`.
+    async fn read_segment(
         &self,
         latest: &Latest,
         k: u64,
-        from: u64,
-        to: u64,
-    ) -> Result<(Vec<(FeedOp, IndexEntry)>, u64), SourceError> {
+        (from, to): (u64, u64),
+        intake: &mut dyn FeedIntake,
+        mode: Mode,
+    ) -> Result<u64, SourceError> {
         let size = latest.segment_entries;
         let start = k * size;
-        let complete = start + size <= latest.next;
-        let key = if complete { segment_key(k) } else { tail_key() };
-        let mut lines = self.parse_segment(&key, &self.get(&key, SEGMENT_LIMIT).await?)?;
-        if !complete && lines.first().is_some_and(|l| l.0 != start) {
-            // The tail moved on to the next segment after `latest` was read:
-            // this one is complete now.
-            let key = segment_key(k);
-            lines = self.parse_segment(&key, &self.get(&key, SEGMENT_LIMIT).await?)?;
+        let mut complete = start + size <= latest.next;
+        let limits = LineLimits {
+            max_len: MAX_LINE,
+            max_lines: size,
+        };
+        let mut key = if complete { segment_key(k) } else { tail_key() };
+        let mut lines = self.open(&key, limits).await?;
+        let mut first = lines.next().await?;
+        if !complete
+            && let Some(line) = &first
+            && self.parse_line(&lines.name, 1, line)?.0 != start
+        {
+            // The tail moved on to the next segment after `latest` was
+            // read: this one is complete now.
+            complete = true;
+            key = segment_key(k);
+            lines = self.open(&key, limits).await?;
+            first = lines.next().await?;
         }
-        let key = if complete { segment_key(k) } else { tail_key() };
-        // Sequence numbers run on from the segment's start without a gap.
-        for (i, (seq, ..)) in lines.iter().enumerate() {
-            if *seq != start + i as u64 {
+        let end = if complete { start + size } else { to };
+        let mut page = Vec::new();
+        let mut have = start;
+        let mut next_line = first;
+        while let Some(line) = next_line {
+            let (seq, op, entry) = self.parse_line(&lines.name, have - start + 1, &line)?;
+            if seq != have {
                 return Err(SourceError::Feed(format!(
-                    "{}: line {}: entry {seq} where entry {} belongs; the feed is damaged",
-                    self.name(&key),
-                    i + 1,
-                    start + i as u64
+                    "{}: line {}: entry {seq} where entry {have} belongs; the feed is damaged",
+                    lines.name,
+                    have - start + 1,
+                )));
+            }
+            have += 1;
+            if seq >= from && seq < to {
+                page.push((op, entry));
+                if page.len() >= PAGE {
+                    self.hand_over(intake, mode, std::mem::take(&mut page), &latest.id, have)
+                        .await?;
+                }
+            }
+            if have >= end {
+                break;
+            }
+            next_line = lines.next().await?;
+        }
+        if complete {
+            // Exactly `size` lines: the end of the stream must come next.
+            if have < end || lines.next().await?.is_some() {
+                return Err(SourceError::Feed(format!(
+                    "{}: holds {} entries where a segment holds {size}; the feed is damaged",
+                    lines.name,
+                    if have < end {
+                        (have - start).to_string()
+                    } else {
+                        format!("more than {size}")
+                    },
                 )));
             }
         }
-        let have = start + lines.len() as u64;
-        if (complete && have != start + size) || (!complete && have > start + size) {
-            return Err(SourceError::Feed(format!(
-                "{}: holds {} entries where a segment holds {size}; the feed is damaged",
-                self.name(&key),
-                lines.len()
-            )));
-        }
-        let end = to.min(have);
-        Ok((
-            lines
-                .into_iter()
-                .filter(|(seq, ..)| *seq >= from && *seq < end)
-                .map(|(_, op, e)| (op, e))
-                .collect(),
-            end.max(from),
-        ))
+        let reached = to.min(have).max(from);
+        self.hand_over(intake, mode, page, &latest.id, reached)
+            .await?;
+        Ok(reached)
     }
 
-    fn parse_segment(
+    /// One page of entries to the intake; following, with the cursor after them.
+    async fn hand_over(
         &self,
-        key: &str,
-        body: &[u8],
-    ) -> Result<Vec<(u64, FeedOp, IndexEntry)>, SourceError> {
-        let text = std::str::from_utf8(body).map_err(|e| {
-            SourceError::Feed(format!(
-                "{}: not UTF-8 ({e}); the feed is damaged",
-                self.name(key)
-            ))
-        })?;
-        let mut out = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let bad = |why: String| {
-                SourceError::Feed(format!(
-                    "{}: line {}: {why}; the feed is damaged",
-                    self.name(key),
-                    i + 1
-                ))
-            };
-            let l: Line =
-                serde_json::from_str(line).map_err(|e| bad(format!("not a feed entry: {e}")))?;
-            let op = FeedOp::from_name(&l.op)
-                .ok_or_else(|| bad(format!("unknown operation {:?}", l.op)))?;
-            gomod::check(&l.path, &l.version)
-                .map_err(|e| bad(format!("{}@{}: {e}", l.path, l.version)))?;
-            if !crate::clock::is_rfc3339(&l.time) {
-                return Err(bad(format!("time {:?} is not RFC 3339", l.time)));
+        intake: &mut dyn FeedIntake,
+        mode: Mode,
+        page: Vec<(FeedOp, IndexEntry)>,
+        id: &str,
+        next: u64,
+    ) -> Result<(), SourceError> {
+        intake.note(Event::Page { lines: page.len() });
+        match mode {
+            Mode::Follow => {
+                intake
+                    .offer_changes(
+                        page,
+                        FollowCursor {
+                            id: id.to_string(),
+                            next,
+                        },
+                    )
+                    .await?;
             }
-            out.push((
-                l.seq,
-                op,
-                IndexEntry {
-                    path: l.path,
-                    version: l.version,
-                },
-            ));
+            Mode::Compare if page.is_empty() => {}
+            Mode::Compare => intake.snapshot_page(page).await?,
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// One line of a segment: its sequence number and what it says.
+    fn parse_line(
+        &self,
+        file: &str,
+        n: u64,
+        line: &[u8],
+    ) -> Result<(u64, FeedOp, IndexEntry), SourceError> {
+        let bad = |why: String| {
+            SourceError::Feed(format!("{file}: line {n}: {why}; the feed is damaged"))
+        };
+        let l: Line =
+            serde_json::from_slice(line).map_err(|e| bad(format!("not a feed entry: {e}")))?;
+        let op = FeedOp::from_name(&l.op)
+            .ok_or_else(|| bad(format!("unknown operation {}", shown::quoted(&l.op))))?;
+        check_version(&l.path, &l.version).map_err(bad)?;
+        if !crate::clock::is_rfc3339(&l.time) {
+            return Err(bad(format!(
+                "time {} is not RFC 3339",
+                shown::quoted(&l.time)
+            )));
+        }
+        Ok((
+            l.seq,
+            op,
+            IndexEntry {
+                path: l.path,
+                version: l.version,
+            },
+        ))
     }
 
     /// The full comparison of an uncompacted feed: every entry from the
@@ -202,18 +252,16 @@ impl MirrorFeed {
     async fn replay_in_full(
         &self,
         latest: &Latest,
-        intake: &mut dyn Intake,
+        intake: &mut dyn FeedIntake,
     ) -> Result<u64, SourceError> {
         intake.snapshot_begin().await?;
         let mut at = 0;
         while at < latest.next {
             let k = at / latest.segment_entries;
             let end = ((k + 1) * latest.segment_entries).min(latest.next);
-            let (changes, reached) = self.segment(latest, k, at, end).await?;
-            intake.note(Event::Page {
-                lines: changes.len(),
-            });
-            intake.snapshot_page(changes).await?;
+            let reached = self
+                .read_segment(latest, k, (at, end), intake, Mode::Compare)
+                .await?;
             at = reached;
             if reached < end {
                 break;
@@ -229,11 +277,13 @@ impl MirrorFeed {
     }
 
     /// The full comparison: the snapshot's versions (or, for a feed never
-    /// compacted, the whole feed) against this mirror's state.
+    /// compacted, the whole feed) against this mirror's state. The snapshot
+    /// streams: it lists at most one version per entry before its `seq`,
+    /// each on a line of at most [`MAX_LINE`] bytes.
     async fn compare_snapshot(
         &self,
         latest: &Latest,
-        intake: &mut dyn Intake,
+        intake: &mut dyn FeedIntake,
     ) -> Result<u64, SourceError> {
         let Some(snap) = &latest.snapshot else {
             if latest.first > 0 {
@@ -245,56 +295,27 @@ impl MirrorFeed {
             }
             return self.replay_in_full(latest, intake).await;
         };
-        let key = format!("{}/{}", DIR, snap.file);
-        if snap.file.contains("..") || !snap.file.starts_with("snapshot/") {
-            return Err(SourceError::Feed(format!(
-                "{}: snapshot file {:?} is not under feed/snapshot/",
-                self.name(&latest_key()),
-                snap.file
-            )));
-        }
-        // Streamed to a scratch file and read a line at a time: memory does
-        // not grow with the upstream's size.
-        let scratch = tempfile::Builder::new()
-            .prefix(".gomirror-feed-snapshot")
-            .tempfile_in(&self.scratch)
-            .map_err(|e| {
-                SourceError::Feed(format!(
-                    "cannot create a scratch file in `{}`: {e}",
-                    self.scratch.display()
-                ))
-            })?
-            .into_temp_path();
-        self.upstream
-            .get_to_file(&self.url(&key), SNAPSHOT_LIMIT, &scratch)
-            .await
-            .map_err(|e| {
-                SourceError::Feed(format!("cannot read the upstream mirror's feed: {e}"))
-            })?;
-        let file = std::fs::File::open(&scratch)
-            .map_err(|e| SourceError::Feed(format!("cannot read `{}`: {e}", scratch.display())))?;
+        // `Latest::check` allowed only the exact name the writer gives it.
+        let key = format!("{DIR}/{}", snap.file);
+        let limits = LineLimits {
+            max_len: MAX_LINE,
+            max_lines: snap.seq,
+        };
+        let mut lines = self.open(&key, limits).await?;
         intake.snapshot_begin().await?;
-        let mut page = Vec::with_capacity(SNAPSHOT_PAGE);
-        for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| {
-                SourceError::Feed(format!(
-                    "{}: line {}: {e}; the snapshot is damaged",
-                    self.name(&key),
-                    i + 1
-                ))
-            })?;
-            let line = line.as_str();
+        let mut page = Vec::with_capacity(PAGE);
+        let mut n = 0u64;
+        while let Some(line) = lines.next().await? {
+            n += 1;
             let bad = |why: String| {
                 SourceError::Feed(format!(
-                    "{}: line {}: {why}; the snapshot is damaged",
-                    self.name(&key),
-                    i + 1
+                    "{}: line {n}: {why}; the snapshot is damaged",
+                    lines.name
                 ))
             };
-            let l: SnapshotLine = serde_json::from_str(line)
+            let l: SnapshotLine = serde_json::from_slice(&line)
                 .map_err(|e| bad(format!("not a snapshot entry: {e}")))?;
-            gomod::check(&l.path, &l.version)
-                .map_err(|e| bad(format!("{}@{}: {e}", l.path, l.version)))?;
+            check_version(&l.path, &l.version).map_err(bad)?;
             page.push((
                 FeedOp::Publish,
                 IndexEntry {
@@ -302,7 +323,7 @@ impl MirrorFeed {
                     version: l.version,
                 },
             ));
-            if page.len() >= SNAPSHOT_PAGE {
+            if page.len() >= PAGE {
                 intake.snapshot_page(std::mem::take(&mut page)).await?;
             }
         }
@@ -319,6 +340,63 @@ impl MirrorFeed {
     }
 }
 
+/// A module version named by a feed file, checked by Go's rules (what is
+/// wrong shown escaped and cut: it is the peer's text).
+fn check_version(path: &str, version: &str) -> Result<(), String> {
+    gomod::check(path, version).map_err(|e| {
+        format!(
+            "{}@{}: {}",
+            shown::text(path),
+            shown::text(version),
+            shown::text(&e.to_string())
+        )
+    })
+}
+
+/// The lines of one feed file as they arrive.
+struct FeedLines<'a> {
+    body: Streamed<'a>,
+    lines: LineSplitter,
+    /// The file's URL, credentials masked.
+    name: String,
+    ended: bool,
+}
+
+impl FeedLines<'_> {
+    /// The next line (a copy: the caller parses it while the next arrive).
+    async fn next(&mut self) -> Result<Option<Vec<u8>>, SourceError> {
+        loop {
+            match self.lines.next_line() {
+                Ok(Some(line)) => return Ok(Some(line.to_vec())),
+                Ok(None) if self.ended => return Ok(None),
+                Ok(None) => {}
+                Err(e) => return Err(self.refused(e)),
+            }
+            match self.body.chunk().await {
+                Ok(Some(piece)) => self.lines.push(&piece),
+                Ok(None) => {
+                    self.ended = true;
+                    self.lines.finish();
+                }
+                Err(e) => return Err(MirrorFeed::unreadable(e)),
+            }
+        }
+    }
+
+    fn refused(&self, e: LineError) -> SourceError {
+        SourceError::Feed(match e {
+            LineError::TooLong { line, limit } => format!(
+                "{}: line {line} is longer than {limit} bytes; the feed is damaged",
+                self.name
+            ),
+            LineError::TooMany { limit, .. } => format!(
+                "{}: holds more than {limit} entries where it may hold {limit}; the feed is damaged",
+                self.name
+            ),
+        })
+    }
+}
+
 impl Discovery for MirrorFeed {
     fn describe(&self) -> String {
         format!(
@@ -329,10 +407,10 @@ impl Discovery for MirrorFeed {
 
     fn discover<'a>(
         &'a self,
-        intake: &'a mut dyn Intake,
+        intake: &'a mut dyn AnyIntake,
     ) -> LocalBoxFuture<'a, Result<(), SourceError>> {
         Box::pin(async move {
-            let latest = self.latest().await?;
+            let latest = self.head().await?;
             let mut chain = vec![crate::redact::redact_url(&self.base)];
             chain.extend(latest.chain.iter().cloned());
             intake.upstream_chain(chain).await?;
@@ -375,18 +453,8 @@ impl Discovery for MirrorFeed {
             while at < latest.next {
                 let k = at / latest.segment_entries;
                 let end = ((k + 1) * latest.segment_entries).min(latest.next);
-                let (changes, reached) = self.segment(&latest, k, at, end).await?;
-                intake.note(Event::Page {
-                    lines: changes.len(),
-                });
-                intake
-                    .offer_changes(
-                        changes,
-                        FollowCursor {
-                            id: latest.id.clone(),
-                            next: reached,
-                        },
-                    )
+                let reached = self
+                    .read_segment(&latest, k, (at, end), intake, Mode::Follow)
                     .await?;
                 if reached < end {
                     intake.note(Event::Verbose(format!(

@@ -27,8 +27,10 @@ use std::sync::Arc;
 
 use crate::gomod::modfile::{self, ModFile, ReplaceTarget};
 use crate::gomod::{self, pattern, semver, zip as modzip};
+use crate::shown;
 use crate::source::{
-    Discovery, Event, Intake, LocalBoxFuture, Origin, OriginError, SourceError, VersionFile,
+    AnyIntake, Discovery, Event, Events, LocalBoxFuture, Origin, OriginError,
+    SourceError, VersionFile,
 };
 use crate::state::{NamedFile, NamedVersion};
 use crate::store::{Store, layout};
@@ -36,6 +38,13 @@ use crate::store::{Store, layout};
 /// A project file larger than this is refused (a go.sum of 100,000 lines is
 /// about 10 MB).
 const MAX_FILE: u64 = 64 << 20;
+/// How many `.mod` files of a requirement graph are read at once.
+const GRAPH_READS: usize = 8;
+/// How much of a parser's message about a project file is shown.
+const MESSAGE_CHARS: usize = 400;
+/// The longest line a project file may have: a go.sum line is a module
+/// path, a version and a hash; a go.mod line a directive and a comment.
+const MAX_LINE: usize = 64 << 10;
 
 /// The kind of a project file, by its name.
 fn kind_of(path: &Path) -> &'static str {
@@ -103,7 +112,7 @@ impl FromFiles {
     }
 
     /// The files the patterns name, in pattern order, each once.
-    fn expand(&self, intake: &mut dyn Intake) -> Result<Vec<PathBuf>, SourceError> {
+    fn expand(&self, intake: &mut dyn Events) -> Result<Vec<PathBuf>, SourceError> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for pattern in &self.patterns {
@@ -152,6 +161,9 @@ impl FromFiles {
         Ok(out)
     }
 
+    /// A project file: a regular file (a FIFO would hang the sync, a link
+    /// to a device never end) of at most [`MAX_FILE`] bytes, judged before
+    /// it is read.
     fn read(&self, path: &Path) -> Result<String, SourceError> {
         let file = self.display(path);
         let fail = |message: String| SourceError::File {
@@ -159,15 +171,42 @@ impl FromFiles {
             line: None,
             message,
         };
-        let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        if meta.len() > MAX_FILE {
-            return Err(fail(format!(
-                "is {} bytes, more than the {} a project file may have",
-                meta.len(),
-                MAX_FILE
-            )));
+        let bytes = crate::bounded::read_regular(path, MAX_FILE).map_err(|e| match e {
+            crate::bounded::FileError::TooLarge { size, limit, .. } => fail(format!(
+                "is {size} bytes, more than the {limit} a project file may have"
+            )),
+            crate::bounded::FileError::NotRegular { what, .. } => {
+                fail(format!("is {what}, not a regular file"))
+            }
+            e => fail(e.to_string()),
+        })?;
+        // No line of these formats is long: one that is would only cost
+        // memory in every message that quotes it.
+        let mut lines = crate::bounded::Lines::new(
+            bytes.as_slice(),
+            crate::bounded::LineLimits {
+                max_len: MAX_LINE,
+                max_lines: u64::MAX,
+            },
+        );
+        loop {
+            match lines.next_line() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(SourceError::File {
+                        file: file.clone(),
+                        line: Some(lines.count() as usize + 1),
+                        message: match e {
+                            crate::bounded::ReadLinesError::Line(_) => {
+                                format!("a line longer than {MAX_LINE} bytes")
+                            }
+                            e => e.to_string(),
+                        },
+                    });
+                }
+            }
         }
-        let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
         String::from_utf8(bytes).map_err(|_| fail("is not UTF-8 text".into()))
     }
 
@@ -175,14 +214,16 @@ impl FromFiles {
     async fn name_file(
         &self,
         path: &Path,
-        intake: &mut dyn Intake,
+        intake: &mut dyn Events,
     ) -> Result<NamedFile, SourceError> {
         let file = self.display(path);
         let text = self.read(path)?;
+        // The parsers quote the line they refuse: shown cut, it is the
+        // file's text (a 60 MB line would go to cron mail whole).
         let at = |e: modfile::LineError| SourceError::File {
             file: file.clone(),
             line: Some(e.line),
-            message: e.message,
+            message: shown::text_max(&e.message, MESSAGE_CHARS),
         };
         let kind = kind_of(path);
         let mut versions: Vec<NamedVersion> = match kind {
@@ -283,7 +324,7 @@ impl FromFiles {
         file: &str,
         dir: &Path,
         main: &ModFile,
-        intake: &mut dyn Intake,
+        intake: &mut dyn Events,
     ) -> Result<Vec<NamedVersion>, SourceError> {
         #[derive(Clone, Copy, PartialEq, Eq, Hash)]
         enum Pruning {
@@ -342,16 +383,32 @@ impl FromFiles {
                 .collect();
             wanted.sort();
             wanted.dedup();
-            let mut reading = Vec::new();
-            for key in &wanted {
-                let (p, v) = key;
-                reading.push(async move {
+            // A few at a time, each parsed as soon as it is read: a `.mod`
+            // may be 16 MiB, and only its requirements are kept.
+            for chunk in wanted.chunks(GRAPH_READS) {
+                let mut reading = Vec::new();
+                for key in chunk {
+                    let (p, v) = key;
+                    let line = lines.get(key).copied();
+                    reading.push(async move {
                     let result: Result<Option<Vec<u8>>, SourceError> = match replacement(p, v) {
                         Some(ReplaceTarget::Dir(d)) => {
+                            // A regular file of at most a go.mod's size: a
+                            // link to /dev/zero, a FIFO or a 300 MB file is
+                            // refused before it is read.
                             let gomod = dir.join(d).join("go.mod");
-                            match std::fs::read(&gomod) {
+                            match crate::bounded::read_regular(&gomod, modzip::MAX_GO_MOD) {
                                 Ok(b) => Ok(Some(b)),
-                                Err(_) => Ok(None),
+                                Err(e) if e.is_not_found() => Ok(None),
+                                Err(e) => Err(SourceError::File {
+                                    file: file.to_string(),
+                                    line,
+                                    message: format!(
+                                        "{p} is replaced by {}, whose go.mod cannot be used: {}",
+                                        shown::quoted(d),
+                                        shown::text(&e.to_string())
+                                    ),
+                                }),
                             }
                         }
                         Some(ReplaceTarget::Module { path, version }) => self
@@ -375,40 +432,43 @@ impl FromFiles {
                     };
                     (key.clone(), result)
                 });
-            }
-            for (key, result) in join_all(reading).await {
-                reads += 1;
-                let summary = match result? {
-                    None => {
-                        intake.note(Event::Warning(format!(
+                }
+                for (key, result) in join_all(reading).await {
+                    reads += 1;
+                    let summary = match result? {
+                        None => {
+                            intake.note(Event::Warning(format!(
                             "{file}: {}@{} is replaced by a directory without a go.mod; its requirements are not followed",
                             key.0, key.1
                         )));
-                        (Vec::new(), true)
-                    }
-                    Some(bytes) => {
-                        let text = String::from_utf8_lossy(&bytes);
-                        let m = modfile::parse_go_mod(&text, false).map_err(|e| {
+                            (Vec::new(), true)
+                        }
+                        Some(bytes) => {
+                            let text = String::from_utf8_lossy(&bytes);
+                            let m = modfile::parse_go_mod(&text, false).map_err(|e| {
                             SourceError::File {
                                 file: file.to_string(),
                                 line: None,
                                 message: format!(
-                                    "the go.mod of {}@{} (in its requirement graph) is malformed: {e}",
-                                    key.0, key.1
+                                    "the go.mod of {}@{} (in its requirement graph) is malformed: {}",
+                                    key.0,
+                                    key.1,
+                                    shown::text_max(&e.to_string(), MESSAGE_CHARS)
                                 ),
                             }
                         })?;
-                        let pruned = m.is_pruned();
-                        let reqs = m
-                            .require
-                            .into_iter()
-                            .map(|r| (r.path, r.version))
-                            .filter(|k| !excluded.contains(k))
-                            .collect();
-                        (reqs, pruned)
-                    }
-                };
-                summaries.insert(key, summary);
+                            let pruned = m.is_pruned();
+                            let reqs = m
+                                .require
+                                .into_iter()
+                                .map(|r| (r.path, r.version))
+                                .filter(|k| !excluded.contains(k))
+                                .collect();
+                            (reqs, pruned)
+                        }
+                    };
+                    summaries.insert(key, summary);
+                }
             }
             let round = std::mem::take(&mut queue);
             for (key, pruning) in round {
@@ -515,7 +575,7 @@ impl Discovery for FromFiles {
 
     fn discover<'a>(
         &'a self,
-        intake: &'a mut dyn Intake,
+        intake: &'a mut dyn AnyIntake,
     ) -> LocalBoxFuture<'a, Result<(), SourceError>> {
         Box::pin(async move {
             let paths = self.expand(intake)?;
@@ -534,7 +594,7 @@ mod tests {
     use super::*;
     use crate::http::Download;
     use crate::source::{BoxFuture, Event};
-    use crate::state::{IndexEntry, NameStats, PageStats};
+
     use std::sync::Mutex;
 
     /// An origin serving go.mod files from memory, counting the reads.
@@ -601,23 +661,7 @@ mod tests {
     #[derive(Default)]
     struct Notes(Vec<String>);
 
-    impl Intake for Notes {
-        fn position(&mut self) -> LocalBoxFuture<'_, Result<Option<String>, SourceError>> {
-            Box::pin(async { Ok(None) })
-        }
-        fn offer(
-            &mut self,
-            _: Vec<IndexEntry>,
-            _: Option<String>,
-        ) -> LocalBoxFuture<'_, Result<PageStats, SourceError>> {
-            unreachable!()
-        }
-        fn name(
-            &mut self,
-            _: Vec<NamedFile>,
-        ) -> LocalBoxFuture<'_, Result<NameStats, SourceError>> {
-            unreachable!()
-        }
+    impl Events for Notes {
         fn note(&mut self, event: Event) {
             if let Event::Warning(w) = event {
                 self.0.push(w);

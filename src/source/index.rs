@@ -7,23 +7,24 @@
 //! validated before it can become a file name: a malformed line, an invalid
 //! module path or a non-canonical version is counted, reported and skipped.
 
-use std::sync::Arc;
-
 use reqwest::Url;
 use serde::Deserialize;
 
 pub use crate::clock::{is_rfc3339, timestamp_cmp};
 use crate::gomod;
-use crate::http::Upstream;
-use crate::redact::redact_url;
-use crate::source::walk::{DEFAULT_WALKERS, PageSource, WalkOptions, walk_feed};
-use crate::source::{BoxFuture, Discovery, Event, Intake, LocalBoxFuture, SourceError};
+use crate::shown;
 use crate::state::IndexEntry;
 
 /// Entries per page (the index's maximum).
 pub const PAGE_LIMIT: usize = 2000;
-/// A page larger than this is refused (2000 lines are ~300 KB).
-pub const PAGE_BYTES: u64 = 64 << 20;
+/// The longest line an index entry can be: a module path that fits a file
+/// system path, a version that fits a file name, a timestamp and the JSON
+/// around them. A longer line is an invalid line.
+pub const MAX_LINE: usize = 4 << 10;
+/// A page larger than this is refused: `PAGE_LIMIT` lines of at most
+/// `MAX_LINE` bytes (2000 real lines are ~300 KB). With the walk's requests
+/// in flight this bounds what pages cost at once.
+pub const PAGE_BYTES: u64 = PAGE_LIMIT as u64 * (MAX_LINE as u64 + 1);
 
 /// A line the index served that gomirror will not use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +96,19 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
         }
         page.lines += 1;
         let fingerprint = fingerprint(line);
+        if line.len() > MAX_LINE {
+            page.invalid.push(InvalidLine {
+                line: i + 1,
+                reason: format!(
+                    "a line of {} bytes, longer than an index entry can be: {}",
+                    line.len(),
+                    shown::bytes(&line[..line.len().min(120)])
+                ),
+                fingerprint,
+                timestamp: None,
+            });
+            continue;
+        }
         let mut invalid = |reason: String, timestamp: Option<&str>| {
             page.invalid.push(InvalidLine {
                 line: i + 1,
@@ -109,7 +123,10 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
                 r
             }
             Err(e) => {
-                invalid(format!("not an index entry ({e}): {}", excerpt(line)), None);
+                invalid(
+                    format!("not an index entry ({e}): {}", shown::bytes(line)),
+                    None,
+                );
                 continue;
             }
         };
@@ -121,10 +138,10 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
         let Some(time) = time else {
             invalid(
                 format!(
-                    "{:?}@{:?}: invalid timestamp {:?}",
-                    raw.path.as_ref(),
-                    raw.version.as_ref(),
-                    raw.timestamp.as_ref()
+                    "{}@{}: invalid timestamp {}",
+                    shown::quoted(&raw.path),
+                    shown::quoted(&raw.version),
+                    shown::quoted(&raw.timestamp)
                 ),
                 None,
             );
@@ -135,9 +152,9 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
         {
             invalid(
                 format!(
-                    "{:?}@{:?}: timestamp {} is in the future (more than {} minutes ahead of this machine's clock)",
-                    raw.path.as_ref(),
-                    raw.version.as_ref(),
+                    "{}@{}: timestamp {} is in the future (more than {} minutes ahead of this machine's clock)",
+                    shown::quoted(&raw.path),
+                    shown::quoted(&raw.version),
                     raw.timestamp.as_ref(),
                     CLOCK_SKEW_SECS / 60
                 ),
@@ -161,21 +178,23 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
         if page.first_time.is_none_or(|f| time < f) {
             page.first_time = Some(time);
         }
+        let refused = |e: gomod::ModuleError| {
+            format!(
+                "{}@{}: {}",
+                shown::quoted(&raw.path),
+                shown::quoted(&raw.version),
+                shown::text(&e.to_string())
+            )
+        };
         if let Err(e) = gomod::check(&raw.path, &raw.version) {
-            invalid(
-                format!("{:?}@{:?}: {e}", raw.path.as_ref(), raw.version.as_ref()),
-                Some(&raw.timestamp),
-            );
+            invalid(refused(e), Some(&raw.timestamp));
             continue;
         }
         // The file names must be representable too (Go's own escaping rules).
         if let Err(e) =
             gomod::escape_path(&raw.path).and_then(|_| gomod::escape_version(&raw.version))
         {
-            invalid(
-                format!("{:?}@{:?}: {e}", raw.path.as_ref(), raw.version.as_ref()),
-                Some(&raw.timestamp),
-            );
+            invalid(refused(e), Some(&raw.timestamp));
             continue;
         }
         page.entries.push(IndexEntry {
@@ -224,109 +243,7 @@ fn fingerprint(line: &[u8]) -> u64 {
     h.finish()
 }
 
-fn excerpt(line: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&line[..line.len().min(120)]);
-    let mut s: String = s
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if line.len() > 120 {
-        s.push('…');
-    }
-    format!("{s:?}")
-}
-
 pub use crate::settings::IndexSince;
-
-/// The module index as a discovery source: pages from the stored cursor (or
-/// `index_since` on a first run) to the end of the feed, several at once
-/// where the feed is long ([`crate::source::walk`]).
-pub struct IndexFeed {
-    upstream: Arc<Upstream>,
-    url: Url,
-    since: Option<IndexSince>,
-    walkers: usize,
-}
-
-/// `GOMIRROR_INDEX_WALKERS`: requests a long walk keeps in flight (1: one
-/// page at a time), for tests and the benchmark.
-fn walkers_from_env() -> usize {
-    std::env::var("GOMIRROR_INDEX_WALKERS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_WALKERS)
-}
-
-impl IndexFeed {
-    pub fn new(upstream: Arc<Upstream>, url: Url, since: Option<IndexSince>) -> IndexFeed {
-        IndexFeed {
-            upstream,
-            url,
-            since,
-            walkers: walkers_from_env(),
-        }
-    }
-
-    async fn walk(&self, intake: &mut dyn Intake) -> Result<(), SourceError> {
-        let mut since = intake.position().await?;
-        // Lines stamped at the stored cursor were on the last page of the previous run.
-        let from_cursor = since.is_some();
-        if since.is_none() {
-            since = self.since.as_ref().map(|s| s.resolve(crate::clock::now()));
-        }
-        intake.note(Event::Started("index"));
-        let pages = Arc::new(HttpPages {
-            upstream: self.upstream.clone(),
-            url: self.url.clone(),
-        });
-        let opts = WalkOptions {
-            walkers: self.walkers,
-            limit: PAGE_LIMIT,
-            feed: redact_url(&self.url),
-            now: None,
-        };
-        walk_feed(pages, intake, since, from_cursor, opts).await?;
-        intake.note(Event::Finished);
-        Ok(())
-    }
-}
-
-/// The index's pages over HTTP.
-struct HttpPages {
-    upstream: Arc<Upstream>,
-    url: Url,
-}
-
-impl PageSource for HttpPages {
-    fn fetch(
-        &self,
-        since: Option<String>,
-        limit: usize,
-    ) -> BoxFuture<'static, Result<Vec<u8>, SourceError>> {
-        let upstream = self.upstream.clone();
-        let url = page_url(&self.url, since.as_deref(), limit);
-        Box::pin(async move {
-            upstream
-                .get_bytes(&url, PAGE_BYTES)
-                .await
-                .map_err(SourceError::Index)
-        })
-    }
-}
-
-impl Discovery for IndexFeed {
-    fn describe(&self) -> String {
-        format!("the module index {}", redact_url(&self.url))
-    }
-
-    fn discover<'a>(
-        &'a self,
-        intake: &'a mut dyn Intake,
-    ) -> LocalBoxFuture<'a, Result<(), SourceError>> {
-        Box::pin(self.walk(intake))
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -106,9 +106,20 @@ pub enum Event {
     Finished,
 }
 
+/// Where a source reports what is not a version: every intake takes these.
+pub trait Events {
+    /// Reports something that is not a version.
+    fn note(&mut self, event: Event);
+}
+
 /// Where discovered versions go: the state database (a sync) or a
-/// read-only preview (a dry run).
-pub trait Intake {
+/// read-only preview (a dry run). The capabilities are split by the kind of
+/// source that needs them, so an intake implements only what it takes —
+/// no method exists only to refuse: [`Intake`] for sources that offer
+/// versions (the index, seeds, toolchains), [`FilesIntake`] for project
+/// files, [`FeedIntake`] for another mirror's feed; a sync's and a dry run's
+/// intakes take all three ([`AnyIntake`]).
+pub trait Intake: Events {
     /// Where the cursor-based feed resumes: the stored index cursor.
     fn position(&mut self) -> LocalBoxFuture<'_, Result<Option<String>, SourceError>>;
     /// Takes a batch of versions; with `position`, the feed's position after
@@ -119,70 +130,52 @@ pub trait Intake {
         entries: Vec<IndexEntry>,
         position: Option<String>,
     ) -> LocalBoxFuture<'_, Result<PageStats, SourceError>>;
+}
+
+/// Where what project files name goes (`source::files`).
+pub trait FilesIntake: Events {
     /// Takes everything the `from_files` files name, replacing what they
     /// named before (a version no file names any more is no longer wanted
     /// through them).
-    fn name(
-        &mut self,
-        _files: Vec<NamedFile>,
-    ) -> LocalBoxFuture<'_, Result<NameStats, SourceError>> {
-        Box::pin(async { Err(no_feed("names no project files")) })
-    }
-    /// Reports something that is not a version.
-    fn note(&mut self, event: Event);
+    fn name(&mut self, files: Vec<NamedFile>)
+    -> LocalBoxFuture<'_, Result<NameStats, SourceError>>;
+}
 
-    // ---- another mirror's change feed (`source::feed`) ----
-    // Only the intakes of a sync and of a dry run take these; the defaults
-    // refuse, for intakes that never meet such a source.
-
+/// Where another mirror's change feed goes (`source::feed`).
+pub trait FeedIntake: Events {
     /// Where this mirror stands in the upstream mirror's feed.
-    fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>> {
-        Box::pin(async { Err(no_feed("follows no feed")) })
-    }
+    fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>>;
     /// Takes a page of the upstream's publications and deletions, moving the
     /// follow cursor to `cursor` in the same transaction.
     fn offer_changes(
         &mut self,
-        _changes: Vec<(FeedOp, IndexEntry)>,
-        _cursor: FollowCursor,
-    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>> {
-        Box::pin(async { Err(no_feed("follows no feed")) })
-    }
+        changes: Vec<(FeedOp, IndexEntry)>,
+        cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>>;
     /// A full comparison with the upstream: its snapshot's versions (as
     /// publications) or its whole feed replayed, a page at a time after
-    /// `snapshot_begin`, then `snapshot_finish`,
-    /// which records them, withdraws what the snapshot lacks and moves the
-    /// cursor, in one transaction.
-    fn snapshot_begin(&mut self) -> LocalBoxFuture<'_, Result<(), SourceError>> {
-        Box::pin(async { Err(no_feed("follows no feed")) })
-    }
+    /// `snapshot_begin`, then `snapshot_finish`, which records them,
+    /// withdraws what the snapshot lacks and moves the cursor, in one
+    /// transaction.
+    fn snapshot_begin(&mut self) -> LocalBoxFuture<'_, Result<(), SourceError>>;
     fn snapshot_page(
         &mut self,
-        _changes: Vec<(FeedOp, IndexEntry)>,
-    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
-        Box::pin(async { Err(no_feed("follows no feed")) })
-    }
+        changes: Vec<(FeedOp, IndexEntry)>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>>;
     fn snapshot_finish(
         &mut self,
-        _cursor: FollowCursor,
-    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>> {
-        Box::pin(async { Err(no_feed("follows no feed")) })
-    }
+        cursor: FollowCursor,
+    ) -> LocalBoxFuture<'_, Result<ChangeStats, SourceError>>;
     /// The upstream's own upstream chain, as its feed names it (for this
     /// mirror's feed and trace).
-    fn upstream_chain(
-        &mut self,
-        _chain: Vec<String>,
-    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
-        Box::pin(async { Err(no_feed("follows no feed")) })
-    }
+    fn upstream_chain(&mut self, chain: Vec<String>)
+    -> LocalBoxFuture<'_, Result<(), SourceError>>;
 }
 
-/// What an intake without a sync's state says when a source asks it for
-/// what it does not take.
-fn no_feed(what: &str) -> SourceError {
-    SourceError::Parser(format!("this intake {what}"))
-}
+/// An intake for every kind of source: a sync's and a dry run's.
+pub trait AnyIntake: Intake + FilesIntake + FeedIntake {}
+
+impl<T: Intake + FilesIntake + FeedIntake + ?Sized> AnyIntake for T {}
 
 /// A source of wanted versions.
 pub trait Discovery {
@@ -198,7 +191,7 @@ pub trait Discovery {
     /// (never the whole walk at once).
     fn discover<'a>(
         &'a self,
-        intake: &'a mut dyn Intake,
+        intake: &'a mut dyn AnyIntake,
     ) -> LocalBoxFuture<'a, Result<(), SourceError>>;
 }
 

@@ -3,9 +3,17 @@
 
 use std::sync::Arc;
 
-use crate::gomod::{self, zip as modzip};
-use crate::source::{Discovery, Event, Intake, LocalBoxFuture, Origin, OriginError, SourceError};
+use crate::gomod;
+use crate::shown;
+use crate::source::{
+    AnyIntake, Discovery, Event, Events, LocalBoxFuture, Origin, OriginError, SourceError,
+};
 use crate::state::IndexEntry;
+
+/// The largest `@v/list` read: tagged versions, one a line (about 400,000
+/// of them; the largest real modules list a few thousand). Its entries are
+/// held while they are offered, so this bounds their memory (~40 MB).
+pub const LIST_BYTES: u64 = 4 << 20;
 
 pub struct Seeds {
     origin: Arc<dyn Origin>,
@@ -24,9 +32,9 @@ impl Seeds {
 pub(crate) async fn list_module(
     origin: &dyn Origin,
     module: &str,
-    intake: &mut dyn Intake,
+    intake: &mut dyn Events,
 ) -> Result<Option<Vec<IndexEntry>>, SourceError> {
-    let body = match origin.list(module, modzip::MAX_GO_MOD).await {
+    let body = match origin.list(module, LIST_BYTES).await {
         Ok(b) => b,
         // The configuration checked every module named; a failure here is a bug to show, not skip.
         Err(OriginError::Name { reason, .. }) => {
@@ -58,7 +66,11 @@ pub(crate) async fn list_module(
                 path: module.to_string(),
                 version: v.to_string(),
             }),
-            Err(e) => intake.note(Event::Invalid(format!("seed {module}: @v/list: {e}"))),
+            // The proxy's text: shown escaped and cut.
+            Err(e) => intake.note(Event::Invalid(format!(
+                "seed {module}: @v/list: {}",
+                shown::text(&e.to_string())
+            ))),
         }
     }
     Ok(Some(entries))
@@ -71,7 +83,7 @@ impl Discovery for Seeds {
 
     fn discover<'a>(
         &'a self,
-        intake: &'a mut dyn Intake,
+        intake: &'a mut dyn AnyIntake,
     ) -> LocalBoxFuture<'a, Result<(), SourceError>> {
         Box::pin(async move {
             for module in &self.modules {

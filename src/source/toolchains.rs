@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::source::seeds;
-use crate::source::{Discovery, Event, Intake, LocalBoxFuture, Origin, SourceError};
+use crate::source::{
+    AnyIntake, Discovery, Event, Events, FeedIntake, FilesIntake, Intake, LocalBoxFuture, Origin,
+    SourceError,
+};
 use crate::state::{
     ChangeStats, FeedOp, FollowCursor, IndexEntry, NameStats, NamedFile, PageStats,
 };
@@ -213,7 +216,7 @@ impl Discovery for Toolchains {
 
     fn discover<'a>(
         &'a self,
-        intake: &'a mut dyn Intake,
+        intake: &'a mut dyn AnyIntake,
     ) -> LocalBoxFuture<'a, Result<(), crate::source::SourceError>> {
         Box::pin(async move {
             let Some(listed) = seeds::list_module(&*self.origin, MODULE, intake).await? else {
@@ -261,7 +264,7 @@ impl Discovery for WithoutToolchains {
 
     fn discover<'a>(
         &'a self,
-        intake: &'a mut dyn Intake,
+        intake: &'a mut dyn AnyIntake,
     ) -> LocalBoxFuture<'a, Result<(), crate::source::SourceError>> {
         Box::pin(async move {
             let mut filtered = Filtered(intake);
@@ -271,10 +274,16 @@ impl Discovery for WithoutToolchains {
 }
 
 /// The intake [`WithoutToolchains`] hands its source.
-struct Filtered<'i>(&'i mut dyn Intake);
+struct Filtered<'i>(&'i mut dyn AnyIntake);
 
 fn publishes_toolchain((op, e): &(FeedOp, IndexEntry)) -> bool {
     *op == FeedOp::Publish && e.path == MODULE
+}
+
+impl Events for Filtered<'_> {
+    fn note(&mut self, event: Event) {
+        self.0.note(event)
+    }
 }
 
 impl Intake for Filtered<'_> {
@@ -289,15 +298,18 @@ impl Intake for Filtered<'_> {
         entries.retain(|e| e.path != MODULE);
         self.0.offer(entries, position)
     }
+}
+
+impl FilesIntake for Filtered<'_> {
     fn name(
         &mut self,
         files: Vec<NamedFile>,
     ) -> LocalBoxFuture<'_, Result<NameStats, SourceError>> {
         self.0.name(files)
     }
-    fn note(&mut self, event: Event) {
-        self.0.note(event)
-    }
+}
+
+impl FeedIntake for Filtered<'_> {
     fn follow_position(&mut self) -> LocalBoxFuture<'_, Result<Option<FollowCursor>, SourceError>> {
         self.0.follow_position()
     }

@@ -1,5 +1,6 @@
 //! The walk of the index feed, with several requests in flight when the feed
-//! is long.
+//! is long, and the index as a discovery source ([`IndexFeed`]; the pages'
+//! format is `source::index`).
 //!
 //! Each page's `since` comes from the page before, so one walker needs one
 //! round trip per 2,000 entries: about an hour for the whole index at real
@@ -47,8 +48,17 @@ use std::time::Instant;
 use jiff::Timestamp;
 use tokio::task::JoinSet;
 
-use crate::source::index::{Page, latest_acceptable, next_instant, parse_page_until};
-use crate::source::{BoxFuture, Event, Intake, SourceError};
+use reqwest::Url;
+
+use crate::http::Upstream;
+use crate::redact::redact_url;
+use crate::source::index::{
+    IndexSince, PAGE_BYTES, PAGE_LIMIT, Page, latest_acceptable, next_instant, page_url,
+    parse_page_until,
+};
+use crate::source::{
+    AnyIntake, BoxFuture, Discovery, Event, Intake, LocalBoxFuture, SourceError,
+};
 
 /// How many requests a long walk keeps in flight, at most.
 pub const DEFAULT_WALKERS: usize = 8;
@@ -549,6 +559,93 @@ fn cut_points(from: Timestamp, to: Timestamp, pieces: usize) -> Vec<Timestamp> {
     cuts
 }
 
+/// The module index as a discovery source: pages from the stored cursor (or
+/// `index_since` on a first run) to the end of the feed, several at once
+/// where the feed is long ([`crate::source::walk`]).
+pub struct IndexFeed {
+    upstream: Arc<Upstream>,
+    url: Url,
+    since: Option<IndexSince>,
+    walkers: usize,
+}
+
+impl IndexFeed {
+    /// The index at `url`, walked with at most `walkers` requests in
+    /// flight (`upstream.index_walkers`; 1 walks one page at a time).
+    pub fn new(
+        upstream: Arc<Upstream>,
+        url: Url,
+        since: Option<IndexSince>,
+        walkers: usize,
+    ) -> IndexFeed {
+        IndexFeed {
+            upstream,
+            url,
+            since,
+            walkers: walkers.max(1),
+        }
+    }
+
+    async fn walk(&self, intake: &mut dyn Intake) -> Result<(), SourceError> {
+        let mut since = intake.position().await?;
+        // Lines stamped at the stored cursor were on the last page of the previous run.
+        let from_cursor = since.is_some();
+        if since.is_none() {
+            since = self.since.as_ref().map(|s| s.resolve(crate::clock::now()));
+        }
+        intake.note(Event::Started("index"));
+        let pages = Arc::new(HttpPages {
+            upstream: self.upstream.clone(),
+            url: self.url.clone(),
+        });
+        let opts = WalkOptions {
+            walkers: self.walkers,
+            limit: PAGE_LIMIT,
+            feed: redact_url(&self.url),
+            now: None,
+        };
+        walk_feed(pages, intake, since, from_cursor, opts).await?;
+        intake.note(Event::Finished);
+        Ok(())
+    }
+}
+
+/// The index's pages over HTTP.
+struct HttpPages {
+    upstream: Arc<Upstream>,
+    url: Url,
+}
+
+impl PageSource for HttpPages {
+    fn fetch(
+        &self,
+        since: Option<String>,
+        limit: usize,
+    ) -> BoxFuture<'static, Result<Vec<u8>, SourceError>> {
+        let upstream = self.upstream.clone();
+        let url = page_url(&self.url, since.as_deref(), limit);
+        Box::pin(async move {
+            upstream
+                .get_bytes(&url, PAGE_BYTES)
+                .await
+                .map_err(SourceError::Index)
+        })
+    }
+}
+
+impl Discovery for IndexFeed {
+    fn describe(&self) -> String {
+        format!("the module index {}", redact_url(&self.url))
+    }
+
+    fn discover<'a>(
+        &'a self,
+        intake: &'a mut dyn AnyIntake,
+    ) -> LocalBoxFuture<'a, Result<(), SourceError>> {
+        Box::pin(self.walk(intake))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeSet, HashMap};
@@ -701,6 +798,16 @@ mod tests {
         }
     }
 
+    impl crate::source::Events for Recorded {
+        fn note(&mut self, event: Event) {
+            match event {
+                Event::Gap(m) => self.gaps.push(m),
+                Event::Invalid(m) => self.invalid.push(m),
+                _ => {}
+            }
+        }
+    }
+
     impl Intake for Recorded {
         fn position(&mut self) -> LocalBoxFuture<'_, Result<Option<String>, SourceError>> {
             Box::pin(async move { Ok(self.cursor.clone()) })
@@ -737,14 +844,6 @@ mod tests {
                 self.check_cursor();
                 Ok(stats)
             })
-        }
-
-        fn note(&mut self, event: Event) {
-            match event {
-                Event::Gap(m) => self.gaps.push(m),
-                Event::Invalid(m) => self.invalid.push(m),
-                _ => {}
-            }
         }
     }
 

@@ -41,11 +41,21 @@ impl State {
 
     /// The versions `@v/list` and `@latest` are built from: published and in the tree.
     pub fn listed_versions(&self, module_id: i64) -> Result<Vec<Listed>> {
+        self.versions_in_tree(module_id, VersionState::Published)
+    }
+
+    /// A module's versions that are gone upstream but still in the tree:
+    /// listed until prune unlists and deletes them (a refused prune keeps them).
+    pub fn gone_in_tree_versions(&self, module_id: i64) -> Result<Vec<Listed>> {
+        self.versions_in_tree(module_id, VersionState::Gone)
+    }
+
+    fn versions_in_tree(&self, module_id: i64, state: VersionState) -> Result<Vec<Listed>> {
         self.query_vec(
             "cannot list versions",
             "SELECT version, info_time, mod_h1 FROM versions
                  WHERE module_id = ?1 AND state = ?2 AND in_tree = 1",
-            params![module_id, VersionState::Published],
+            params![module_id, state],
             |r| {
                 Ok(Listed {
                     version: r.get(0)?,

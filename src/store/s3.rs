@@ -70,8 +70,11 @@ pub struct S3Store {
 }
 
 /// A store error about `key` in a bucket.
+/// A bucket's error: its text may quote what the endpoint answered, so it
+/// is shown escaped and cut.
 fn remote(what: &'static str, key: &str, e: object_store::Error) -> StoreError {
-    StoreError::io(what, Path::new(key), std::io::Error::other(e.to_string()))
+    let text = crate::shown::text_max(&e.to_string(), 500);
+    StoreError::io(what, Path::new(key), std::io::Error::other(text))
 }
 
 impl S3Store {

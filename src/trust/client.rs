@@ -261,16 +261,18 @@ impl LogClient {
 
     /// Verifies a signed note by the configured key and parses its tree.
     pub fn parse_head(&self, note_bytes: &[u8]) -> Result<SignedHead, SumdbError> {
+        // What was served is not verified: shown escaped and cut.
+        let served = || crate::shown::block(&String::from_utf8_lossy(note_bytes), 8);
         let text = note::open(note_bytes, &self.verifier).map_err(|e| {
             SumdbError::Security(format!(
                 "checksum database tree head rejected: {e}\n{}",
-                String::from_utf8_lossy(note_bytes)
+                served()
             ))
         })?;
         let tree = tlog::parse_tree(text.as_bytes()).map_err(|e| {
             SumdbError::Security(format!(
                 "checksum database tree head is malformed: {e}\n{}",
-                String::from_utf8_lossy(note_bytes)
+                served()
             ))
         })?;
         Ok(SignedHead {
@@ -1085,11 +1087,11 @@ mod tests {
             std::thread::scope(|s| {
                 let a = s.spawn(|| {
                     barrier.wait();
-                    mirror_tile(&*store, "sumdb/s", partial, &full[..5 * 32])
+                    mirror_tile(&*store, "s", partial, &full[..5 * 32])
                 });
                 let b = s.spawn(|| {
                     barrier.wait();
-                    mirror_tile(&*store, "sumdb/s", whole, &full)
+                    mirror_tile(&*store, "s", whole, &full)
                 });
                 for r in [a.join().unwrap(), b.join().unwrap()] {
                     if let Err(e) = r {
@@ -1145,7 +1147,14 @@ mod tests {
         let verifier = Verifier::parse(&signer.verifier_key()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let tree: Arc<dyn Store> = Arc::new(crate::store::LocalStore::open(dir.path()).unwrap());
-        let upstream = Arc::new(Upstream::new(Duration::from_secs(5), 1).unwrap());
+        let upstream = Arc::new(
+            Upstream::new(
+                Duration::from_secs(5),
+                1,
+                crate::http::TransferPolicy::default(),
+            )
+            .unwrap(),
+        );
         // A loopback port of our own that nothing answers on: the same-size
         // check must decide without any request.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

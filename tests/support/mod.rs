@@ -11,6 +11,7 @@
 
 pub mod corpus;
 pub mod goformat;
+pub mod hostile;
 pub mod http;
 pub mod index;
 pub mod server;
