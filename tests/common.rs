@@ -122,8 +122,7 @@ impl Mirror {
             r#"[upstream]
 proxy = "{proxy}"
 index = "{index}"
-timeout = "20s"
-{upstream_extra}
+timeout = "20s"{upstream_extra}
 
 [sumdb]
 key = "{key}"
@@ -167,7 +166,11 @@ recheck_interval = "{recheck}"
             recheck = self.cfg.recheck_interval,
             output = self.cfg.output.as_deref().unwrap_or("mirror"),
             extra = self.cfg.extra,
-            upstream_extra = self.cfg.upstream_extra,
+            upstream_extra = if self.cfg.upstream_extra.is_empty() {
+                String::new()
+            } else {
+                format!("\n{}", self.cfg.upstream_extra)
+            },
         );
         std::fs::write(self.config_path(), text).expect("write config");
     }
