@@ -198,9 +198,11 @@ async fn pipeline(
         let summary = prune::run_with_db(settings, db, tree, out, false, false).await?;
         report.pruned = Some(summary);
     }
-    // The vulnerability database, last: refused, it stops the run before
-    // the trace, and the modules published above stand.
-    crate::vuln::sync_stage(
+    // The vulnerability database, last: refused (a rewound or inconsistent
+    // database), it stops the run before the trace; unreachable, the copy
+    // held stays, the run exits 1 and the next one tries again. Either way
+    // the modules published above stand.
+    let vulndb = crate::vuln::sync_stage(
         &svc.upstreams.http,
         tree,
         db,
@@ -208,7 +210,19 @@ async fn pipeline(
         settings.vulndb.implied,
         out,
     )
-    .await?;
+    .await;
+    match vulndb {
+        Ok(_) => {}
+        Err(e) if crate::vuln::is_read_failure(&e) => {
+            let text = format!(
+                "{} (set [vulndb] url = \"off\" where this network cannot reach it)",
+                crate::shown::text(&e.render().replace('\n', "; "))
+            );
+            out.error(&format!("vulndb: {text}"));
+            report.vulndb_error = Some(text);
+        }
+        Err(e) => return Err(e),
+    }
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
     report.tree = Some(write_trace(settings, db, tree, report.published).await?);

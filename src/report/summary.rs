@@ -84,6 +84,9 @@ pub struct SyncReport {
     pub from_files: Option<FilesSummary>,
     /// What the tile fill did (`sumdb.tiles = "all"`).
     pub tiles: Option<TileSummary>,
+    /// The vulnerability database could not be read this run (what is held
+    /// stays; the next run tries again).
+    pub vulndb_error: Option<String>,
     pub fatal: Option<String>,
     /// The signal (SIGINT, SIGTERM) that stopped the run.
     #[serde(serialize_with = "signal_name")]
@@ -114,6 +117,7 @@ impl SyncReport {
             || !self.index_gaps.is_empty()
             || !self.security_events.is_empty()
             || self.tiles.as_ref().is_some_and(|t| t.error.is_some())
+            || self.vulndb_error.is_some()
         {
             1
         } else {
@@ -276,6 +280,9 @@ impl SyncReport {
             } else {
                 let _ = writeln!(s, "{}", p.render_line());
             }
+        }
+        if let Some(e) = &self.vulndb_error {
+            let _ = writeln!(s, "vulndb: not refreshed: {e}");
         }
         if let Some(n) = self.tree_size {
             let tiles = self

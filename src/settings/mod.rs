@@ -327,6 +327,12 @@ const STALL_WINDOW_BOUNDS: Bounds = Bounds {
 };
 /// The fastest `upstream.min_rate` that makes sense (a real link's speed).
 const MIN_RATE_MAX: u64 = 1 << 30;
+/// Older checksum-database tiles fetched per run by default: about 20 s and
+/// 64 MB from proxy.golang.org, so a new mirror's first sync is not an hour
+/// of tiles; newest first, the public log (~290 k tiles) fills in about 140
+/// runs, half a day of five-minute syncs, and a client whose head is a week
+/// old is served after the first one.
+pub const DEFAULT_TILES_PER_RUN: u64 = 2048;
 /// The batch becomes an SQL `LIMIT`; a huge one is no limit at all.
 const RECHECK_BATCH_MAX: u64 = 1_000_000;
 
@@ -427,8 +433,8 @@ pub struct SumdbSettings {
     /// Which tiles the tree holds (`sumdb.tiles`).
     pub tiles: TileMode,
     /// At most this many tiles older than those the tree holds are fetched
-    /// per run (`sumdb.max_tiles_per_run`); `None`: no limit. New tiles at
-    /// the head are always fetched.
+    /// per run (`sumdb.max_tiles_per_run`, default [`DEFAULT_TILES_PER_RUN`]);
+    /// `None`: no limit. New tiles at the head are always fetched.
     pub max_tiles_per_run: Option<u64>,
 }
 
@@ -678,10 +684,11 @@ impl Settings {
         };
         if raw.sumdb.max_tiles_per_run == Some(0) {
             return Err(invalid(
-                "sumdb.max_tiles_per_run must be at least 1 (leave it out for no limit)"
+                "sumdb.max_tiles_per_run must be at least 1 (a large number for no practical limit)"
                     .to_string(),
             ));
         }
+        let max_tiles_per_run = Some(raw.sumdb.max_tiles_per_run.unwrap_or(DEFAULT_TILES_PER_RUN));
 
         if raw.mirror.workers == 0 || raw.mirror.workers > 256 {
             return Err(invalid(format!(
@@ -966,7 +973,7 @@ impl Settings {
                 urls: sumdb_urls,
                 skip,
                 tiles,
-                max_tiles_per_run: raw.sumdb.max_tiles_per_run,
+                max_tiles_per_run,
             },
             output,
             bucket,
@@ -1475,7 +1482,7 @@ include = ["golang.org/x"]
         };
         let s = with("").unwrap();
         assert_eq!(s.sumdb.tiles, TileMode::All);
-        assert_eq!(s.sumdb.max_tiles_per_run, None);
+        assert_eq!(s.sumdb.max_tiles_per_run, Some(DEFAULT_TILES_PER_RUN));
         let s = with("tiles = \"needed\"\nmax_tiles_per_run = 5000").unwrap();
         assert_eq!(s.sumdb.tiles, TileMode::Needed);
         assert_eq!(s.sumdb.max_tiles_per_run, Some(5000));

@@ -62,6 +62,20 @@ pub async fn sync_stage(
     Ok(report)
 }
 
+/// Whether `e` only says the database could not be reached (the network, a
+/// 5xx, a timeout): nothing changed, and the next run tries again. A
+/// database that answered and was refused — rewound, inconsistent (an entry
+/// its index lists answers 404), malformed, not a database at all — is not
+/// one of these.
+pub fn is_read_failure(e: &Fatal) -> bool {
+    match e {
+        Fatal::Context { source, .. } => source
+            .downcast_ref::<crate::http::FetchError>()
+            .is_some_and(|f| f.is_retryable()),
+        _ => false,
+    }
+}
+
 /// An import's stage: the database a bundle carries, unpacked at
 /// `unpacked` (the bundle's `vuln/`), read through `file://` and checked
 /// like any upstream; its `modified` must be the manifest's. `status` then
