@@ -159,16 +159,7 @@ async fn pipeline(
     report.tree_size = Some(latest.tree.n);
     // Every tile a go client whose head is not newer can ask for, before
     // the lists and `latest` are published (`sumdb.tiles`).
-    let client = svc.log(settings).await?;
-    report.tiles = crate::tiles::fill(
-        &client,
-        db,
-        settings.sumdb.tiles,
-        settings.sumdb.max_tiles_per_run,
-        settings.workers,
-        out,
-    )
-    .await?;
+    report.tiles = crate::tiles::fill_configured(settings, svc, out).await?;
 
     let now = report::now();
     let retry_failed = opts.retry_failed;
@@ -213,15 +204,18 @@ async fn pipeline(
     .await;
     match vulndb {
         Ok(_) => {}
-        Err(e) if crate::vuln::is_read_failure(&e) => {
-            let text = format!(
-                "{} (set [vulndb] url = \"off\" where this network cannot reach it)",
-                crate::shown::text(&e.render().replace('\n', "; "))
-            );
-            out.error(&format!("vulndb: {text}"));
-            report.vulndb_error = Some(text);
-        }
-        Err(e) => return Err(e),
+        Err(e) => match crate::vuln::unreachable(&e) {
+            Some(why) => {
+                let text = format!(
+                    "{} could not be reached ({}); the copy held stays, the next sync tries again — set [vulndb] url = \"off\" where this network cannot reach it",
+                    crate::settings::lists::describe_list(&settings.vulndb.urls),
+                    crate::shown::text_max(&why, 160)
+                );
+                out.error(&format!("vulndb: {text}"));
+                report.vulndb_error = Some(text);
+            }
+            None => return Err(e),
+        },
     }
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;

@@ -61,6 +61,8 @@ use futures_util::StreamExt;
 use crate::fatal::Fatal;
 use crate::report::Reporter;
 use crate::report::summary::TileSummary;
+use crate::services::Services;
+use crate::settings::Settings;
 use crate::state::TileProgress;
 use crate::state::db::Db;
 use crate::store::Store;
@@ -83,6 +85,27 @@ const PARENT_CACHE: usize = 1024;
 /// tile could not be fetched, or when no head is trusted yet); a tile that
 /// could not be fetched is in the summary's `error`, not an `Err`: the run's
 /// versions go on, the run exits 1.
+/// [`fill`] as the configuration says (`sumdb.tiles`,
+/// `sumdb.max_tiles_per_run`, `mirror.workers` at once), on the command's
+/// checksum-database client: after a sync or an import has accepted its
+/// head, before the lists and `latest` are published.
+pub async fn fill_configured(
+    settings: &Settings,
+    svc: &Services,
+    out: &Reporter,
+) -> Result<Option<TileSummary>, Fatal> {
+    let client = svc.log(settings).await?;
+    fill(
+        &client,
+        &svc.db,
+        settings.sumdb.tiles,
+        settings.sumdb.max_tiles_per_run,
+        settings.workers,
+        out,
+    )
+    .await
+}
+
 pub async fn fill(
     client: &LogClient,
     db: &Db,

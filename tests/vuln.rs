@@ -309,7 +309,8 @@ fn a_lost_tree_copy_is_fetched_again_and_an_unreachable_database_changes_nothing
     // stays, exit 1, and the next run tries again.
     r.expect(1)
         .contains("vulndb: not refreshed")
-        .contains("cannot read index/db.json")
+        .contains("could not be reached")
+        .contains("503")
         .contains("url = \"off\"");
     assert!(vuln_files(&m.out()) == before);
     fake.clear_faults();

@@ -386,16 +386,7 @@ async fn import(
     let head = from_bundle.refresh_log(settings).await?;
     report.tree_size = head.tree.n;
     // The tiles the bundle carries, proven against that head (`sumdb.tiles`).
-    let client = from_bundle.log(settings).await?;
-    report.tiles = crate::tiles::fill(
-        &client,
-        db,
-        settings.sumdb.tiles,
-        settings.sumdb.max_tiles_per_run,
-        settings.workers,
-        out,
-    )
-    .await?;
+    report.tiles = crate::tiles::fill_configured(settings, &from_bundle, out).await?;
     // The vulnerability database it carries, checked like any upstream's.
     if let Some(v) = &b.manifest.vulndb {
         let from = format!(

@@ -281,8 +281,11 @@ impl SyncReport {
                 let _ = writeln!(s, "{}", p.render_line());
             }
         }
-        if let Some(e) = &self.vulndb_error {
-            let _ = writeln!(s, "vulndb: not refreshed: {e}");
+        if self.vulndb_error.is_some() {
+            let _ = writeln!(
+                s,
+                "vulndb: not refreshed (the error above says why); the copy held stays"
+            );
         }
         if let Some(n) = self.tree_size {
             let tiles = self

@@ -62,18 +62,23 @@ pub async fn sync_stage(
     Ok(report)
 }
 
-/// Whether `e` only says the database could not be reached (the network, a
-/// 5xx, a timeout): nothing changed, and the next run tries again. A
-/// database that answered and was refused — rewound, inconsistent (an entry
-/// its index lists answers 404), malformed, not a database at all — is not
-/// one of these.
-pub fn is_read_failure(e: &Fatal) -> bool {
-    match e {
-        Fatal::Context { source, .. } => source
-            .downcast_ref::<crate::http::FetchError>()
-            .is_some_and(|f| f.is_retryable()),
-        _ => false,
-    }
+/// Why the database could not be reached, when that is all `e` says (the
+/// network, a 5xx, a timeout): nothing changed, and the next run tries
+/// again. `None` for a database that answered and was refused — rewound,
+/// inconsistent (an entry its index lists answers 404), malformed, not a
+/// database at all.
+pub fn unreachable(e: &Fatal) -> Option<String> {
+    let Fatal::Context { source, .. } = e else {
+        return None;
+    };
+    let f = source.downcast_ref::<crate::http::FetchError>()?;
+    // A name that does not resolve or a refused connection means this
+    // network cannot reach it, however permanent.
+    let reached = !matches!(
+        f,
+        crate::http::FetchError::Network { .. } | crate::http::FetchError::TooSlow { .. }
+    ) && !f.is_retryable();
+    (!reached).then(|| f.from_host())
 }
 
 /// An import's stage: the database a bundle carries, unpacked at
