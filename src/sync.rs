@@ -159,7 +159,7 @@ async fn pipeline(
     report.tree_size = Some(latest.tree.n);
     // Every tile a go client whose head is not newer can ask for, before
     // the lists and `latest` are published (`sumdb.tiles`).
-    report.tiles = crate::tiles::fill_configured(settings, svc, out).await?;
+    report.tiles = crate::tiles::fill_configured(settings, svc, true, out).await?;
 
     let now = report::now();
     let retry_failed = opts.retry_failed;

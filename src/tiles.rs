@@ -85,21 +85,29 @@ const PARENT_CACHE: usize = 1024;
 /// tile could not be fetched, or when no head is trusted yet); a tile that
 /// could not be fetched is in the summary's `error`, not an `Err`: the run's
 /// versions go on, the run exits 1.
-/// [`fill`] as the configuration says (`sumdb.tiles`,
-/// `sumdb.max_tiles_per_run`, `mirror.workers` at once), on the command's
-/// checksum-database client: after a sync or an import has accepted its
-/// head, before the lists and `latest` are published.
+/// [`fill`] as the configuration says (`sumdb.tiles`, `mirror.workers` at
+/// once), on the command's checksum-database client: after a sync or an
+/// import has accepted its head, before the lists and `latest` are
+/// published. `polite`: a sync asking the checksum database takes at most
+/// `sumdb.max_tiles_per_run` older tiles a run; an import takes every tile
+/// its bundle carries (read from local disk, nobody to spare).
 pub async fn fill_configured(
     settings: &Settings,
     svc: &Services,
+    polite: bool,
     out: &Reporter,
 ) -> Result<Option<TileSummary>, Fatal> {
     let client = svc.log(settings).await?;
+    let max_per_run = if polite {
+        settings.sumdb.max_tiles_per_run
+    } else {
+        None
+    };
     fill(
         &client,
         &svc.db,
         settings.sumdb.tiles,
-        settings.sumdb.max_tiles_per_run,
+        max_per_run,
         settings.workers,
         out,
     )

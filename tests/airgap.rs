@@ -52,6 +52,9 @@ index = "off"
 [sumdb]
 key = "{key}"
 skip = [{skip}]
+# An import takes every tile its bundle carries, whatever this bound on
+# what a sync asks the checksum database for.
+max_tiles_per_run = 1
 
 [mirror]
 output = "{output}"

@@ -386,7 +386,7 @@ async fn import(
     let head = from_bundle.refresh_log(settings).await?;
     report.tree_size = head.tree.n;
     // The tiles the bundle carries, proven against that head (`sumdb.tiles`).
-    report.tiles = crate::tiles::fill_configured(settings, &from_bundle, out).await?;
+    report.tiles = crate::tiles::fill_configured(settings, &from_bundle, false, out).await?;
     // The vulnerability database it carries, checked like any upstream's.
     if let Some(v) = &b.manifest.vulndb {
         let from = format!(
