@@ -191,6 +191,7 @@ impl MirrorFeed {
                 IndexEntry {
                     path: l.path,
                     version: l.version,
+                    listed_at: None,
                 },
             ));
         }
@@ -300,6 +301,7 @@ impl MirrorFeed {
                 IndexEntry {
                     path: l.path,
                     version: l.version,
+                    listed_at: None,
                 },
             ));
             if page.len() >= SNAPSHOT_PAGE {

@@ -57,6 +57,7 @@ pub(crate) async fn list_module(
             Ok(()) => entries.push(IndexEntry {
                 path: module.to_string(),
                 version: v.to_string(),
+                listed_at: None,
             }),
             Err(e) => intake.note(Event::Invalid(format!("seed {module}: @v/list: {e}"))),
         }
