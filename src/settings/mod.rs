@@ -1348,6 +1348,47 @@ include = ["golang.org/x"]
     }
 
     #[test]
+    fn policy_and_keep_are_off_by_default_and_checked() {
+        let s = cfg(&minimal("")).unwrap();
+        assert!(s.policy.is_off());
+        assert!(s.prune.keep.is_zero());
+        assert_eq!(s.prune.keep_cutoff(1000), i64::MAX);
+        let s = cfg(&minimal(
+            r#"[policy]
+min_age = "3d"
+allow = ["golang.org/x/net@v0.33.0", "corp.example/*"]
+deny = ["example.com/evil", "github.com/x/y@v1.2.3", "github.com/x/y@<v1.4.0"]
+[prune]
+keep = "30d""#,
+        ))
+        .unwrap();
+        assert_eq!(s.policy.min_age_secs(), 3 * 86400);
+        assert_eq!((s.policy.allow.len(), s.policy.deny.len()), (2, 3));
+        assert_eq!(s.prune.keep.as_secs(), 30 * 86400);
+        assert_eq!(s.prune.keep_cutoff(40 * 86400), 10 * 86400);
+        for (bad, key, why) in [
+            ("[policy]\nmin_age = \"soon\"", "policy.min_age", "cannot parse"),
+            ("[policy]\nmin_age = \"400d\"", "policy.min_age", "366d"),
+            (
+                "[policy]\ndeny = [\"example.com/x@1.0\"]",
+                "policy.deny",
+                "semantic version",
+            ),
+            (
+                "[policy]\nallow = [\"a.example/[\"]",
+                "policy.allow",
+                "invalid pattern",
+            ),
+            ("[policy]\nminage = \"3d\"", "minage", "unknown field"),
+            ("[prune]\nkeep = \"forever\"", "prune.keep", "cannot parse"),
+            ("[prune]\nkeep = \"11y\"", "prune.keep", "between 0s and 10y"),
+        ] {
+            let err = cfg(&minimal(bad)).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn toolchain_versions_need_platforms_and_a_valid_selection() {
         let with = |tv: &str| {
             minimal("").replace(
