@@ -158,17 +158,27 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
     let counts_p = state.policy_counts(keep_cutoff)?;
     let policy = PolicyStatus {
         min_age: settings.policy.min_age_text(),
-        allow: settings.policy.allow.iter().map(|r| r.text.clone()).collect(),
-        deny: settings.policy.deny.iter().map(|r| r.text.clone()).collect(),
+        allow: settings
+            .policy
+            .allow
+            .iter()
+            .map(|r| r.text.clone())
+            .collect(),
+        deny: settings
+            .policy
+            .deny
+            .iter()
+            .map(|r| r.text.clone())
+            .collect(),
         keep: if settings.prune.keep.is_zero() {
             "off".into()
         } else {
             humantime::format_duration(settings.prune.keep).to_string()
         },
         retained_until: counts_p.retained_since.map(|t| {
-            rfc3339(t.saturating_add(
-                i64::try_from(settings.prune.keep.as_secs()).unwrap_or(i64::MAX),
-            ))
+            rfc3339(
+                t.saturating_add(i64::try_from(settings.prune.keep.as_secs()).unwrap_or(i64::MAX)),
+            )
         }),
         counts: counts_p,
         held_versions: state.held_versions(POLICY_LIST)?,

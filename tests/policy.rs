@@ -184,7 +184,10 @@ fn a_young_version_is_held_until_old_enough_then_published_with_one_fetch() {
         .iter()
         .map(|e| format!("/proxy/{LIB}/@v/v1.1.0.{e}"))
         .collect();
-    assert_eq!(fetched, want, "each file of the ripe version once, nothing else");
+    assert_eq!(
+        fetched, want,
+        "each file of the ripe version once, nothing else"
+    );
     assert_eq!(log.len(), 3, "each once: {log:?}");
     assert_eq!(m.status()["policy"]["held"], 0);
     assert_eq!(
@@ -230,7 +233,10 @@ deny = ["corp.example/bad"]
     m.assert_absent("corp.example/bad", "v0.1.0");
     assert_eq!(latest(&m, LIB).as_deref(), Some("v1.1.0"));
     let s = m.status();
-    assert_eq!((s["policy"]["held"].clone(), s["policy"]["denied"].clone()), (1.into(), 1.into()));
+    assert_eq!(
+        (s["policy"]["held"].clone(), s["policy"]["denied"].clone()),
+        (1.into(), 1.into())
+    );
     assert_eq!(m.upstream.requests("/proxy/corp.example/bad/"), 0);
 }
 
@@ -289,7 +295,11 @@ fn deny_takes_a_version_out_of_the_tree_lists_feed_a_far_side_and_a_follower() {
     far.import(&first).expect(0);
     assert!(versions_in(&far.out()).contains(&format!("{LIB}@v1.1.0")));
     let nginx = Nginx::serve(&m.out());
-    let b = follower(&nginx.url(), &m.upstream.sumdb_key(), &m.upstream.sumdb_name());
+    let b = follower(
+        &nginx.url(),
+        &m.upstream.sumdb_key(),
+        &m.upstream.sumdb_name(),
+    );
     let b_config = b.path().join("sync.toml");
     gomirror(&b_config, &["sync"]).expect(0);
     assert!(versions_in(&b.path().join("mirror")).contains(&format!("{LIB}@v1.1.0")));
@@ -308,12 +318,13 @@ fn deny_takes_a_version_out_of_the_tree_lists_feed_a_far_side_and_a_follower() {
     m.assert_absent("example.com/evil", "v0.1.0");
     assert_eq!(listed(&m, LIB), ["v1.0.0"]);
     assert_eq!(latest(&m, LIB).as_deref(), Some("v1.0.0"));
-    assert_eq!(m.upstream.requests("/proxy/example.com/evil/"), 0, "never fetched");
-    assert_eq!(m.upstream.requests(&format!("/proxy/{LIB}/@v/v1.2.0")), 0);
-    let lookup = format!(
-        "sumdb/{}/lookup/{LIB}@v1.1.0",
-        m.upstream.sumdb_name()
+    assert_eq!(
+        m.upstream.requests("/proxy/example.com/evil/"),
+        0,
+        "never fetched"
     );
+    assert_eq!(m.upstream.requests(&format!("/proxy/{LIB}/@v/v1.2.0")), 0);
+    let lookup = format!("sumdb/{}/lookup/{LIB}@v1.1.0", m.upstream.sumdb_name());
     assert!(m.file(&lookup).is_none(), "{lookup} left behind");
     // The feed says so: a follower drops it.
     let feed = feed_entries(&m.out());
@@ -336,7 +347,9 @@ fn deny_takes_a_version_out_of_the_tree_lists_feed_a_far_side_and_a_follower() {
         .contains(&format!("denied   {LIB}@v1.1.0"));
     m.run(&["audit"])
         .expect(0)
-        .contains(&format!("{LIB}@v1.1.0: denied by policy.deny (not published)"))
+        .contains(&format!(
+            "{LIB}@v1.1.0: denied by policy.deny (not published)"
+        ))
         .contains("example.com/evil@v0.1.0: denied by policy.deny");
 
     gomirror(&b_config, &["sync"]).expect(0);
@@ -351,7 +364,13 @@ fn deny_takes_a_version_out_of_the_tree_lists_feed_a_far_side_and_a_follower() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| format!("{}@{}", d["path"].as_str().unwrap(), d["version"].as_str().unwrap()))
+        .map(|d| {
+            format!(
+                "{}@{}",
+                d["path"].as_str().unwrap(),
+                d["version"].as_str().unwrap()
+            )
+        })
         .collect();
     assert_eq!(deletions, [format!("{LIB}@v1.1.0")]);
     far.import(&second).expect(0);
@@ -418,10 +437,7 @@ fn a_project_pinning_a_held_or_denied_version_is_named_with_its_file_and_line() 
             .with(spec("example.com/evil", "v0.1.0"))
             .with(spec("example.com/fine", "v1.0.0")),
     );
-    feedless(
-        &m,
-        "include = []\nfrom_files = [\"app/go.sum\"]",
-    );
+    feedless(&m, "include = []\nfrom_files = [\"app/go.sum\"]");
     let mut config = std::fs::read_to_string(m.config_path()).unwrap();
     config.push_str(
         "[policy]\nmin_age = \"3d\"\nallow = [\"example.com/fine\"]\ndeny = [\"example.com/evil\"]\n",
@@ -451,7 +467,9 @@ fn a_project_pinning_a_held_or_denied_version_is_named_with_its_file_and_line() 
     m.assert_absent(LIB, "v1.0.0");
     m.run(&["status"])
         .expect(0)
-        .contains(&format!("project  app/go.sum:1: {LIB}@v1.0.0 is held until"))
+        .contains(&format!(
+            "project  app/go.sum:1: {LIB}@v1.0.0 is held until"
+        ))
         .contains("project  app/go.sum:3: example.com/evil@v0.1.0 is denied");
     let audit = m.run(&["audit", "--json"]);
     audit.expect(0);
@@ -509,7 +527,10 @@ fn an_application_upgrade_is_kept_for_keep_then_pruned_without_refusing() {
     let set = |keep: &str| {
         let text = base
             .replace("max_delete = \"50%\"", "max_delete = \"20%\"")
-            .replace("recheck_interval = \"7d\"", &format!("recheck_interval = \"never\"\nkeep = \"{keep}\""));
+            .replace(
+                "recheck_interval = \"7d\"",
+                &format!("recheck_interval = \"never\"\nkeep = \"{keep}\""),
+            );
         assert!(text.contains("keep = "), "{text}");
         std::fs::write(m.config_path(), text).unwrap();
     };
@@ -524,7 +545,8 @@ fn an_application_upgrade_is_kept_for_keep_then_pruned_without_refusing() {
         m.assert_mirrored(&p, &v);
     }
     let r = m.sync();
-    r.expect(0).contains("10 no longer wanted, kept for prune.keep");
+    r.expect(0)
+        .contains("10 no longer wanted, kept for prune.keep");
     assert_eq!(m.status()["policy"]["retained"], 10);
     // Without keep, the same upgrade is refused (exit 2, every run).
     set("0s");
@@ -622,22 +644,43 @@ deny = ["example.com/c", "example.com/evil"]
                 .map(|l| l.split_whitespace().next().unwrap().to_string())
                 .collect()
         };
-        let (fetch, delete, hold, denied) =
-            (said("fetch "), said("delete "), said("hold "), said("deny "));
+        let (fetch, delete, hold, denied) = (
+            said("fetch "),
+            said("delete "),
+            said("hold "),
+            said("deny "),
+        );
         run_at(&m, &["sync"], offset).expect(0);
         let after = versions_in(&m.out());
         let fetched: BTreeSet<String> = after.difference(&before).cloned().collect();
         let deleted: BTreeSet<String> = before.difference(&after).cloned().collect();
-        assert_eq!(fetched, fetch, "fetched what the dry run said:\n{}", dry.stdout);
-        assert_eq!(deleted, delete, "deleted what the dry run said:\n{}", dry.stdout);
+        assert_eq!(
+            fetched, fetch,
+            "fetched what the dry run said:\n{}",
+            dry.stdout
+        );
+        assert_eq!(
+            deleted, delete,
+            "deleted what the dry run said:\n{}",
+            dry.stdout
+        );
         let s = m.status();
         let held: BTreeSet<String> = s["policy"]["held_versions"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|h| format!("{}@{}", h["module"].as_str().unwrap(), h["version"].as_str().unwrap()))
+            .map(|h| {
+                format!(
+                    "{}@{}",
+                    h["module"].as_str().unwrap(),
+                    h["version"].as_str().unwrap()
+                )
+            })
             .collect();
-        assert!(hold.is_subset(&held), "held {held:?}, the dry run said {hold:?}");
+        assert!(
+            hold.is_subset(&held),
+            "held {held:?}, the dry run said {hold:?}"
+        );
         assert!(denied.iter().all(|d| !after.contains(d)));
         hold
     };

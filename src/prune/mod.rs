@@ -392,7 +392,9 @@ pub async fn run_with_db(
                     ));
                     continue;
                 }
-                summary.note_denied(d);
+                if d.denied {
+                    summary.note_denied(&d.module, &d.version);
+                }
                 crate::report::outln(format_args!(
                     "delete {}@{} ({})",
                     d.module, d.version, d.reason
@@ -522,8 +524,8 @@ async fn execute(
         if page.is_empty() {
             continue;
         }
-        for d in &page {
-            summary.note_denied(d);
+        for d in page.iter().filter(|d| d.denied) {
+            summary.note_denied(&d.module, &d.version);
         }
         let (zips, whole): (Vec<Doomed>, Vec<Doomed>) =
             page.iter().cloned().partition(|d| d.zip_only);

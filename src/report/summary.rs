@@ -594,13 +594,10 @@ pub const DENIED_SAMPLE: usize = 20;
 
 impl PruneSummary {
     /// Counts (and names, the first few) a deleted version `policy.deny` covers.
-    pub fn note_denied(&mut self, d: &crate::prune::Doomed) {
-        if d.denied {
-            self.denied += 1;
-            if self.denied_sample.len() < DENIED_SAMPLE {
-                self.denied_sample
-                    .push(format!("{}@{}", d.module, d.version));
-            }
+    pub fn note_denied(&mut self, module: &str, version: &str) {
+        self.denied += 1;
+        if self.denied_sample.len() < DENIED_SAMPLE {
+            self.denied_sample.push(format!("{module}@{version}"));
         }
     }
 

@@ -1367,7 +1367,11 @@ keep = "30d""#,
         assert_eq!(s.prune.keep.as_secs(), 30 * 86400);
         assert_eq!(s.prune.keep_cutoff(40 * 86400), 10 * 86400);
         for (bad, key, why) in [
-            ("[policy]\nmin_age = \"soon\"", "policy.min_age", "cannot parse"),
+            (
+                "[policy]\nmin_age = \"soon\"",
+                "policy.min_age",
+                "cannot parse",
+            ),
             ("[policy]\nmin_age = \"400d\"", "policy.min_age", "366d"),
             (
                 "[policy]\ndeny = [\"example.com/x@1.0\"]",
@@ -1381,7 +1385,11 @@ keep = "30d""#,
             ),
             ("[policy]\nminage = \"3d\"", "minage", "unknown field"),
             ("[prune]\nkeep = \"forever\"", "prune.keep", "cannot parse"),
-            ("[prune]\nkeep = \"11y\"", "prune.keep", "between 0s and 10y"),
+            (
+                "[prune]\nkeep = \"11y\"",
+                "prune.keep",
+                "between 0s and 10y",
+            ),
         ] {
             let err = cfg(&minimal(bad)).unwrap_err().to_string();
             assert!(err.contains(key) && err.contains(why), "{bad}: {err}");

@@ -152,8 +152,7 @@ impl State {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| err(&path, "cannot apply the policy", x);
         let tx = self.conn.transaction().map_err(e)?;
-        let mut change = PolicyChange::default();
-        change.rescreened = tx
+        let rescreened = tx
             .execute(
                 concat!(
                     "UPDATE versions SET next_attempt = ?1 WHERE state IN (",
@@ -164,6 +163,10 @@ impl State {
                 [now],
             )
             .map_err(e)? as u64;
+        let mut change = PolicyChange {
+            rescreened,
+            ..PolicyChange::default()
+        };
         if has_deny {
             // Keyset pages, each read before it is changed.
             let mut after: (i64, String) = (-1, String::new());
