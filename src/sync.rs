@@ -346,7 +346,12 @@ async fn preview(
     if settings.prune.enabled
         && let Some(tree) = &tree
     {
-        report.pruned = Some(prune::run_with_db(settings, db, tree, out, true, false).await?);
+        let mut pruned = prune::run_with_db(settings, db, tree, out, true, false).await?;
+        // The takedowns a changed deny list adds (printed above): the
+        // state database marks them only when the sync applies the policy.
+        pruned.versions += report.policy.denied_in_tree;
+        pruned.denied += report.policy.denied_in_tree;
+        report.pruned = Some(pruned);
     }
     let mut outcome = report.policy.clone();
     plan::policy_outcome(settings, db, &mut outcome).await?;

@@ -34,7 +34,8 @@ pub struct PolicyChange {
 pub struct PolicyCounts {
     /// Versions held for their cooldown.
     pub held: u64,
-    /// The earliest time one of them is old enough (Unix seconds).
+    /// The earliest time one of them is old enough (Unix seconds; RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339_opt")]
     pub next_ready: Option<i64>,
     /// Denied versions not in the tree (never fetched).
     pub denied: u64,
@@ -42,7 +43,8 @@ pub struct PolicyCounts {
     pub denied_in_tree: u64,
     /// Versions in the tree no longer wanted, kept for `prune.keep`.
     pub retained: u64,
-    /// When the earliest of those stopped being wanted (Unix seconds).
+    /// When the earliest of those stopped being wanted (Unix seconds; RFC 3339 in JSON).
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339_opt")]
     pub retained_since: Option<i64>,
 }
 
@@ -146,7 +148,8 @@ impl State {
         has_deny: bool,
         now: i64,
     ) -> Result<Option<PolicyChange>> {
-        if self.meta("policy")?.as_deref() == Some(fingerprint) {
+        let stored = self.meta("policy")?;
+        if stored.as_deref() == Some(fingerprint) {
             return Ok(None);
         }
         let path = self.path.clone();
@@ -210,6 +213,13 @@ impl State {
             for row in &lifted {
                 apply_one(&tx, row, false, &mut change).map_err(e)?;
             }
+        }
+        // No policy, none before and nothing held or denied: nothing to
+        // record (the checks above are a few indexed lookups), so a mirror
+        // without a policy writes nothing here.
+        if stored.is_none() && !has_deny && change == PolicyChange::default() {
+            tx.rollback().map_err(e)?;
+            return Ok(Some(change));
         }
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('policy', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
