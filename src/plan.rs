@@ -221,21 +221,33 @@ pub fn pin_line(p: &crate::state::PolicyPin) -> String {
 /// policy, so that the due versions it prints next are not printed twice.
 const POLICY_MEMORY: usize = 1_000_000;
 
+/// What a dry run printed for a changed policy.
+#[derive(Debug, Default)]
+pub struct PolicyPreview {
+    /// The held or denied versions printed (module id, version): the due
+    /// versions printed next leave them out.
+    pub printed: HashSet<(i64, String)>,
+    /// Versions in the tree it would take down, and the first of them (`m@v`).
+    pub takedowns: u64,
+    pub takedown_sample: Vec<String>,
+}
+
 /// Prints what applying a changed policy would do, without applying it: a
 /// version in the tree newly denied is deleted (when sync prunes); a held
 /// or denied version the new policy lets through is fetched (or held, or
-/// denied). Returns the versions printed (module id, version).
+/// denied).
 pub async fn print_policy_change(
     settings: &Settings,
     db: &Db,
     prunes: bool,
     report: &mut SyncReport,
-) -> Result<HashSet<(i64, String)>, Fatal> {
-    let mut printed = HashSet::new();
+) -> Result<PolicyPreview, Fatal> {
+    let mut preview = PolicyPreview::default();
+    let printed = &mut preview.printed;
     let policy = &settings.policy;
     let fingerprint = policy.fingerprint();
     if db.call(|s| s.policy_fingerprint()).await?.as_deref() == Some(fingerprint.as_str()) {
-        return Ok(printed);
+        return Ok(preview);
     }
     let now = crate::clock::now();
     let mut after: Option<(i64, String)> = None;
@@ -258,6 +270,12 @@ pub async fn print_policy_change(
                             "delete {}@{} (denied by policy.deny {:?})",
                             row.module, row.version, rule.text
                         ));
+                        preview.takedowns += 1;
+                        if preview.takedown_sample.len() < crate::report::summary::DENIED_SAMPLE {
+                            preview
+                                .takedown_sample
+                                .push(format!("{}@{}", row.module, row.version));
+                        }
                     }
                 }
                 continue;
@@ -281,7 +299,7 @@ pub async fn print_policy_change(
             }
         }
     }
-    Ok(printed)
+    Ok(preview)
 }
 
 /// Prints what applying a changed filter would do, without applying it:

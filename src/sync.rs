@@ -322,7 +322,8 @@ async fn preview(
     let filter = settings.filter.clone();
     let policy = &settings.policy;
     plan::print_filter_change(db, &filter, policy, settings.prune.enabled, report).await?;
-    let printed = plan::print_policy_change(settings, db, settings.prune.enabled, report).await?;
+    let policy_change =
+        plan::print_policy_change(settings, db, settings.prune.enabled, report).await?;
     let sources = upstreams.discovery(settings, tree.clone())?;
     let mut intake = Preview::new(db, filter.clone(), policy.clone(), out, &mut *report);
     discover_all(&sources, &mut intake).await?;
@@ -338,7 +339,7 @@ async fn preview(
         policy,
         now,
         retry_failed,
-        &printed,
+        &policy_change.printed,
         &mut report.policy,
     )
     .await?;
@@ -349,8 +350,12 @@ async fn preview(
         let mut pruned = prune::run_with_db(settings, db, tree, out, true, false).await?;
         // The takedowns a changed deny list adds (printed above): the
         // state database marks them only when the sync applies the policy.
-        pruned.versions += report.policy.denied_in_tree;
-        pruned.denied += report.policy.denied_in_tree;
+        pruned.versions += policy_change.takedowns;
+        pruned.denied += policy_change.takedowns;
+        pruned.denied_sample.extend(policy_change.takedown_sample);
+        pruned
+            .denied_sample
+            .truncate(crate::report::summary::DENIED_SAMPLE);
         report.pruned = Some(pruned);
     }
     let mut outcome = report.policy.clone();
