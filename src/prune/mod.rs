@@ -300,20 +300,8 @@ pub fn run_command(
         svc.db
             .call(move |s| s.apply_filter(&fingerprint, &|p| filter.wants(p)))
             .await?;
-        let policy = settings.policy.clone();
-        let fingerprint = policy.fingerprint();
-        let has_deny = !policy.deny.is_empty();
-        let now = crate::clock::now();
-        svc.db
-            .call(move |s| {
-                s.apply_policy(
-                    &fingerprint,
-                    &|m, v| policy.denied_by(m, v).is_some(),
-                    has_deny,
-                    now,
-                )
-            })
-            .await?;
+        // And the policy, so a new takedown is seen.
+        crate::plan::apply_policy(settings, &svc.db, &mut Default::default()).await?;
         run_with_db(settings, &svc.db, &svc.tree, out, dry_run, force).await
     })
 }
