@@ -21,6 +21,10 @@
 //! and the `go`/`toolchain` lines of its go.mod files, for the Go releases
 //! they ask for.
 //!
+//! Beside them, what the supply-chain policy (`[policy]`) holds back: the
+//! versions held for their cooldown and those denied, and the project pins
+//! of either (that project does not build from the mirror).
+//!
 //! The state database keeps, per module, what its latest go.mod said and
 //! for which version, so a `.mod` is read from the tree again only when a
 //! newer version arrives: the whole bench corpus audits in milliseconds.
@@ -203,7 +207,27 @@ pub struct AuditCounts {
     /// Project pins that are vulnerable or retracted.
     pub pins: u64,
     pub vulndb_modified: Option<String>,
+    /// Versions the supply-chain policy holds for their cooldown, and
+    /// denies (`[policy]`), in scope.
+    #[serde(default)]
+    pub held: u64,
+    #[serde(default)]
+    pub denied: u64,
 }
+
+/// What the supply-chain policy holds back, beside the findings: versions
+/// held for their cooldown (not in the tree yet), denied ones (never
+/// published; one still in the tree goes with the next prune), and the
+/// project pins of either.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PolicyAudit {
+    pub held: Vec<crate::state::HeldVersion>,
+    pub denied: Vec<crate::state::DeniedVersion>,
+    pub pins: Vec<crate::state::PolicyPin>,
+}
+
+/// Held and denied versions an audit lists at most.
+const POLICY_LIMIT: usize = 100_000;
 
 /// The database the audit used.
 #[derive(Clone, Debug, Serialize)]
@@ -219,6 +243,8 @@ pub struct AuditReport {
     pub vulndb: Option<DbUsed>,
     pub versions: Vec<VersionReport>,
     pub projects: Vec<PinReport>,
+    /// Held and denied versions (`[policy]`).
+    pub policy: PolicyAudit,
     pub counts: AuditCounts,
     /// `--fail-on` matched (exit 1).
     pub failed: bool,
@@ -272,6 +298,29 @@ impl AuditReport {
             };
             lines.push(format!("{at}: {what}: {}", p.findings.describe()));
         }
+        for h in &self.policy.held {
+            lines.push(format!(
+                "{}@{}: held by policy.min_age until {} (not in the tree yet)",
+                h.module,
+                h.version,
+                crate::clock::rfc3339(h.ready_at)
+            ));
+        }
+        for d in &self.policy.denied {
+            lines.push(format!(
+                "{}@{}: denied by policy.deny ({})",
+                d.module,
+                d.version,
+                if d.in_tree {
+                    "still in the tree: the next prune removes it"
+                } else {
+                    "not published"
+                }
+            ));
+        }
+        for p in &self.policy.pins {
+            lines.push(crate::plan::pin_line(p));
+        }
         let c = &self.counts;
         let db = match &self.vulndb {
             Some(d) => format!(
@@ -296,6 +345,16 @@ impl AuditReport {
             c.pins,
             if c.pins == 1 { "" } else { "s" },
         ));
+        if c.held + c.denied > 0 || !self.policy.pins.is_empty() {
+            let last = lines.pop().unwrap_or_default();
+            lines.push(format!(
+                "{last}; policy: {} held, {} denied, {} project pin{} of them",
+                c.held,
+                c.denied,
+                self.policy.pins.len(),
+                if self.policy.pins.len() == 1 { "" } else { "s" }
+            ));
+        }
         lines
     }
 }
@@ -688,10 +747,31 @@ fn audit(
             });
         }
     }
+    // What the supply-chain policy holds back, in scope.
+    let policy = PolicyAudit {
+        held: state
+            .held_versions(POLICY_LIMIT)?
+            .into_iter()
+            .filter(|h| scope.wants(&h.module, &h.version))
+            .collect(),
+        denied: state
+            .denied_versions(POLICY_LIMIT)?
+            .into_iter()
+            .filter(|d| scope.wants(&d.module, &d.version))
+            .collect(),
+        pins: state
+            .policy_pins()?
+            .into_iter()
+            .filter(|p| scope.wants(&p.module, &p.version))
+            .collect(),
+    };
+    counts.held = policy.held.len() as u64;
+    counts.denied = policy.denied.len() as u64;
     Ok(AuditReport {
         vulndb,
         versions,
         projects,
+        policy,
         counts,
         failed,
         seconds: 0.0,

@@ -1,12 +1,16 @@
 //! Time as gomirror reads and writes it: the clock, RFC 3339 timestamps of the
 //! index feed (Go's exact shape, checked by jiff), and how times are shown.
 
-/// Seconds since the Unix epoch.
+/// Seconds since the Unix epoch (a debug build's test clock may run ahead:
+/// `GOMIRROR_TEST_CLOCK_OFFSET_SECS`, read once).
 pub fn now() -> i64 {
+    static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let offset = *OFFSET.get_or_init(|| crate::env::test::clock_offset().unwrap_or(0));
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+        .saturating_add(offset)
 }
 
 /// RFC 3339 with optional fractional seconds: `2019-04-10T19:08:52.997264Z`

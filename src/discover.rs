@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use crate::fatal::Fatal;
 use crate::plan::{self, EntryAction};
+use crate::policy::Policy;
 use crate::report::Reporter;
 use crate::report::summary::{FilesSummary, SyncReport};
 use crate::settings::Filter;
@@ -220,6 +221,9 @@ const PREVIEW_MEMORY: usize = 1_000_000;
 pub struct Preview<'a> {
     pub db: &'a Db,
     pub filter: Filter,
+    /// The supply-chain policy: a new version is printed as fetched, held
+    /// or denied, as the sync would decide it.
+    pub policy: Policy,
     pub out: &'a Reporter,
     pub report: &'a mut SyncReport,
     printed: HashSet<u64>,
@@ -229,16 +233,32 @@ impl<'a> Preview<'a> {
     pub fn new(
         db: &'a Db,
         filter: Filter,
+        policy: Policy,
         out: &'a Reporter,
         report: &'a mut SyncReport,
     ) -> Preview<'a> {
         Preview {
             db,
             filter,
+            policy,
             out,
             report,
             printed: HashSet::new(),
         }
+    }
+
+    /// Prints what the sync would do with a new version it would fetch
+    /// but for the policy (first seen at `first_seen`; `None`: now);
+    /// returns whether it would be fetched.
+    fn decide(&mut self, path: &str, version: &str, first_seen: Option<i64>, suffix: &str) -> bool {
+        let verdict = self
+            .policy
+            .decide(path, version, first_seen, crate::clock::now(), true);
+        crate::report::outln(format_args!(
+            "{}",
+            plan::verdict_line(path, version, &verdict, suffix)
+        ));
+        plan::count_verdict(&mut self.report.policy, path, version, &verdict)
     }
 
     /// Whether `entry` is offered for the first time this run.
@@ -279,6 +299,7 @@ impl Intake for Preview<'_> {
                 .call(move |s| Ok((s.known_versions(&entries)?, entries)))
                 .await?;
             let mut stats = PageStats::default();
+            let mut fetched = 0;
             for (entry, known) in entries.iter().zip(known) {
                 if !self.first_sight(entry) {
                     continue;
@@ -289,16 +310,15 @@ impl Intake for Preview<'_> {
                     EntryAction::Fetch => {
                         stats.new += 1;
                         stats.new_wanted += 1;
-                        crate::report::outln(format_args!(
-                            "fetch {}@{}",
-                            entry.path, entry.version
-                        ));
+                        if self.decide(&entry.path, &entry.version, entry.listed_at, "") {
+                            fetched += 1;
+                        }
                     }
                 }
             }
             self.report.index_new += stats.new;
             self.report.index_new_wanted += stats.new_wanted;
-            self.report.attempted += stats.new_wanted;
+            self.report.attempted += fetched;
             Ok(stats)
         })
     }
@@ -317,20 +337,26 @@ impl FilesIntake for Preview<'_> {
                     let mut fetch = Vec::new();
                     for f in &files {
                         for v in &f.versions {
-                            fetch.push(s.named_would_fetch(&v.path, &v.version, v.zip)?);
+                            let would = s.named_would_fetch(&v.path, &v.version, v.zip)?;
+                            let seen = s
+                                .version_by_path(&v.path, &v.version)?
+                                .and_then(|(_, _, first_seen)| first_seen);
+                            fetch.push((would, seen));
                         }
                     }
                     Ok((fetch, files))
                 })
                 .await?;
             let mut stats = NameStats::default();
+            let mut fetched = 0;
             let mut wanted = fetch.into_iter();
             for f in &files {
                 for v in &f.versions {
-                    let would = wanted.next().unwrap_or(false);
+                    let (would, seen) = wanted.next().unwrap_or((false, None));
                     let entry = IndexEntry {
                         path: v.path.clone(),
                         version: v.version.clone(),
+                        listed_at: None,
                     };
                     if !self.first_sight(&entry) {
                         continue;
@@ -338,16 +364,14 @@ impl FilesIntake for Preview<'_> {
                     stats.named += 1;
                     if would {
                         stats.queued += 1;
-                        crate::report::outln(format_args!(
-                            "fetch {}@{}{}",
-                            v.path,
-                            v.version,
-                            if v.zip { "" } else { " (.info and .mod only)" }
-                        ));
+                        let suffix = if v.zip { "" } else { " (.info and .mod only)" };
+                        if self.decide(&v.path, &v.version, seen, suffix) {
+                            fetched += 1;
+                        }
                     }
                 }
             }
-            self.report.attempted += stats.queued;
+            self.report.attempted += fetched;
             self.report.from_files = Some(FilesSummary {
                 files: count,
                 versions: stats.named,

@@ -94,6 +94,18 @@ pub mod test {
         knob_os("GOMIRROR_TEST_DEBUG_HTTP_CLIENTS").is_some()
     }
 
+    /// `GOMIRROR_TEST_CLOCK_OFFSET_SECS=S`: the clock ([`crate::clock::now`])
+    /// runs `S` seconds ahead (or behind, when negative), so that a test
+    /// sees a cooldown (`policy.min_age`) or a retention (`prune.keep`) end
+    /// without waiting for it.
+    pub fn clock_offset() -> Option<i64> {
+        knob_os("GOMIRROR_TEST_CLOCK_OFFSET_SECS")?
+            .to_str()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// `GOMIRROR_CRASH_AT=N`: abort at the N-th durability point.
     pub fn crash_at() -> Option<u64> {
         knob_u64("GOMIRROR_CRASH_AT").filter(|&n| n > 0)

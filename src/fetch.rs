@@ -129,6 +129,11 @@ async fn fetch_and_publish(
             break;
         }
         after = page.last().map(|t| (t.module_id, t.version.clone()));
+        // The supply-chain policy first: held and denied versions are
+        // recorded, not downloaded (a sync's due versions alone cool down).
+        let cooldown = matches!(source, WorkSource::Due { .. });
+        let page =
+            crate::plan::screen(&settings.policy, db, page, cooldown, &mut report.policy).await?;
         for todo in page {
             // A stop signal ends the wait for a free worker too.
             let permit = tokio::select! {

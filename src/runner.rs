@@ -143,7 +143,10 @@ fn say(line: String) {
 /// 2 when the command ends ([`report::late_failure`]), because monitoring
 /// reading a stale file would otherwise think all is well.
 async fn write_metrics(settings: &Settings, db: &Db, path: &std::path::Path) {
-    let gathered = db.call(|s| report::metrics::gather(s)).await;
+    let keep_cutoff = settings.prune.keep_cutoff(crate::clock::now());
+    let gathered = db
+        .call(move |s| report::metrics::gather(s, keep_cutoff))
+        .await;
     let result = gathered.map_err(|e| e.to_string()).and_then(|input| {
         let text = report::metrics::render(&input, &settings.mirror_name, report::now());
         report::metrics::write_atomically(path, &text)

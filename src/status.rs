@@ -11,8 +11,8 @@ pub use crate::clock::{format_time, rfc3339};
 use crate::report;
 use crate::settings::Settings;
 use crate::state::{
-    Counts, ExportRecord, Failure, FileCounts, ImportRecord, RunRecord, State, StateError,
-    UpstreamRecord, VulnStatus,
+    Counts, DeniedVersion, ExportRecord, Failure, FileCounts, HeldVersion, ImportRecord,
+    PolicyCounts, PolicyPin, RunRecord, State, StateError, UpstreamRecord, VulnStatus,
 };
 
 #[derive(Serialize)]
@@ -39,7 +39,33 @@ struct Status {
     last_import: Option<ImportRecord>,
     /// The vulnerability database held (`[vulndb]`).
     vulndb: VulndbStatus,
+    /// The supply-chain policy (`[policy]`, `prune.keep`): what it holds back.
+    policy: PolicyStatus,
 }
+
+/// What the supply-chain policy holds back, and when.
+#[derive(Serialize)]
+struct PolicyStatus {
+    /// `policy.min_age` ("3days"), or "off".
+    min_age: String,
+    allow: Vec<String>,
+    deny: Vec<String>,
+    /// `prune.keep` ("30days"), or "off".
+    keep: String,
+    #[serde(flatten)]
+    counts: PolicyCounts,
+    /// When the first version kept for `prune.keep` is removed (RFC 3339).
+    retained_until: Option<String>,
+    /// The first held versions, the soonest ready first.
+    held_versions: Vec<HeldVersion>,
+    /// The first denied versions, those still in the tree first.
+    denied_versions: Vec<DeniedVersion>,
+    /// Project files (`from_files`) pinning a held or denied version.
+    pins: Vec<PolicyPin>,
+}
+
+/// How many held and denied versions `status` names.
+const POLICY_LIST: usize = 50;
 
 /// The vulnerability database: what is held and how fresh it is.
 #[derive(Serialize)]
@@ -131,7 +157,39 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
         checked_seconds_ago: held.checked.map(|c| (now - c).max(0)),
         held,
     };
+    let keep_cutoff = settings.prune.keep_cutoff(now);
+    let counts_p = state.policy_counts(keep_cutoff)?;
+    let policy = PolicyStatus {
+        min_age: settings.policy.min_age_text(),
+        allow: settings
+            .policy
+            .allow
+            .iter()
+            .map(|r| r.text.clone())
+            .collect(),
+        deny: settings
+            .policy
+            .deny
+            .iter()
+            .map(|r| r.text.clone())
+            .collect(),
+        keep: if settings.prune.keep.is_zero() {
+            "off".into()
+        } else {
+            humantime::format_duration(settings.prune.keep).to_string()
+        },
+        retained_until: counts_p.retained_since.map(|t| {
+            rfc3339(
+                t.saturating_add(i64::try_from(settings.prune.keep.as_secs()).unwrap_or(i64::MAX)),
+            )
+        }),
+        counts: counts_p,
+        held_versions: state.held_versions(POLICY_LIST)?,
+        denied_versions: state.denied_versions(POLICY_LIST)?,
+        pins: state.policy_pins()?,
+    };
     let status = Status {
+        policy,
         vulndb,
         freshness,
         config: settings.config_path.display().to_string(),
@@ -402,6 +460,7 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
     if !vulndb_line.is_empty() {
         lines.push(vulndb_line);
     }
+    lines.extend(render_policy(&status.policy));
     lines.push(match &status.checksum_database {
         Some(t) => format!(
             "sumdb      {} tree of {} records ({})",
@@ -499,6 +558,82 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
                 f.error.lines().next().unwrap_or("")
             ));
         }
+    }
+    lines
+}
+
+/// The policy's lines: none when there is no policy and nothing is held back.
+fn render_policy(p: &PolicyStatus) -> Vec<String> {
+    let c = &p.counts;
+    let configured = p.min_age != "off" || !p.deny.is_empty() || p.keep != "off";
+    if !configured && c.held + c.denied + c.denied_in_tree + c.retained == 0 && p.pins.is_empty() {
+        return Vec::new();
+    }
+    let mut line = format!(
+        "policy     min_age {}, {} deny rule{}, keep {}: {} held",
+        p.min_age,
+        p.deny.len(),
+        if p.deny.len() == 1 { "" } else { "s" },
+        p.keep,
+        c.held
+    );
+    if let Some(t) = c.next_ready {
+        line.push_str(&format!(" (the first ready at {})", rfc3339(t)));
+    }
+    line.push_str(&format!(", {} denied", c.denied + c.denied_in_tree));
+    if c.denied_in_tree > 0 {
+        line.push_str(&format!(
+            " ({} still in the tree: the next prune removes them)",
+            c.denied_in_tree
+        ));
+    }
+    if c.retained > 0 {
+        line.push_str(&format!(
+            ", {} no longer wanted kept for prune.keep{}",
+            c.retained,
+            p.retained_until
+                .as_deref()
+                .map(|t| format!(" (the first goes after {t})"))
+                .unwrap_or_default()
+        ));
+    }
+    let mut lines = vec![line];
+    for h in &p.held_versions {
+        lines.push(format!(
+            "  held     {}@{} until {} (first seen {})",
+            h.module,
+            h.version,
+            rfc3339(h.ready_at),
+            h.first_seen.map_or_else(|| "?".into(), rfc3339)
+        ));
+    }
+    if c.held > p.held_versions.len() as u64 {
+        lines.push(format!(
+            "  and {} more held",
+            c.held - p.held_versions.len() as u64
+        ));
+    }
+    for d in &p.denied_versions {
+        lines.push(format!(
+            "  denied   {}@{}{}",
+            d.module,
+            d.version,
+            if d.in_tree {
+                " (still in the tree: the next prune removes it)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let denied = c.denied + c.denied_in_tree;
+    if denied > p.denied_versions.len() as u64 {
+        lines.push(format!(
+            "  and {} more denied",
+            denied - p.denied_versions.len() as u64
+        ));
+    }
+    for pin in &p.pins {
+        lines.push(format!("  project  {}", crate::plan::pin_line(pin)));
     }
     lines
 }

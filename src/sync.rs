@@ -131,6 +131,9 @@ async fn pipeline(
     report.newly_wanted_modules = change.newly_wanted_modules;
     report.backfilled_versions = change.queued_versions;
     report.unwanted_modules = change.unwanted_modules;
+    // So is the supply-chain policy: a changed deny list marks what the
+    // tree holds for prune, a changed cooldown decides held versions anew.
+    plan::apply_policy(settings, db, &mut report.policy).await?;
 
     // A walk that goes on for a while (a new mirror, a large backfill) gets
     // downloads beside it; a short one (the usual cron run) is over first.
@@ -219,6 +222,7 @@ async fn pipeline(
     }
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
+    plan::policy_outcome(settings, db, &mut report.policy).await?;
     report.tree = Some(write_trace(settings, db, tree, report.published).await?);
     Ok(())
 }
@@ -286,6 +290,7 @@ fn add_fetched(report: &mut SyncReport, pass: SyncReport) {
     report.failed = report.failures.len() as u64;
     // A lie seen beside the walk still makes the run exit 1.
     report.security_events.extend(pass.security_events);
+    report.policy.add(pass.policy);
     crate::http::list::add_stats(&mut report.upstreams, pass.upstreams);
 }
 
@@ -323,9 +328,12 @@ async fn preview(
     // create it.
     let tree = services::open_store_if_present(settings, upstreams)?;
     let filter = settings.filter.clone();
-    plan::print_filter_change(db, &filter, settings.prune.enabled, report).await?;
+    let policy = &settings.policy;
+    plan::print_filter_change(db, &filter, policy, settings.prune.enabled, report).await?;
+    let policy_change =
+        plan::print_policy_change(settings, db, settings.prune.enabled, report).await?;
     let sources = upstreams.discovery(settings, tree.clone())?;
-    let mut intake = Preview::new(db, filter.clone(), out, &mut *report);
+    let mut intake = Preview::new(db, filter.clone(), policy.clone(), out, &mut *report);
     discover_all(&sources, &mut intake).await?;
 
     let now = report::now();
@@ -333,13 +341,40 @@ async fn preview(
     let todo = db.call(move |s| s.count_todo(now, retry_failed)).await?;
     report.deferred = todo.deferred;
     report.missing_waiting = todo.missing;
-    report.attempted += plan::print_fetches(db, &filter, now, retry_failed).await?;
+    report.attempted += plan::print_fetches(
+        db,
+        &filter,
+        policy,
+        now,
+        retry_failed,
+        &policy_change.printed,
+        &mut report.policy,
+    )
+    .await?;
 
     if settings.prune.enabled
         && let Some(tree) = &tree
     {
-        report.pruned = Some(prune::run_with_db(settings, db, tree, out, true, false).await?);
+        let mut pruned = prune::run_with_db(settings, db, tree, out, true, false).await?;
+        // The takedowns a changed deny list adds (printed above): the
+        // state database marks them only when the sync applies the policy.
+        pruned.versions += policy_change.takedowns;
+        pruned.denied += policy_change.takedowns;
+        pruned.denied_sample.extend(policy_change.takedown_sample);
+        pruned
+            .denied_sample
+            .truncate(crate::report::summary::DENIED_SAMPLE);
+        report.pruned = Some(pruned);
     }
+    let mut outcome = report.policy.clone();
+    plan::policy_outcome(settings, db, &mut outcome).await?;
+    // What is held already (as recorded), and the pins it affects; what
+    // this run would hold is counted above.
+    report.policy.min_age = outcome.min_age;
+    report.policy.holding = outcome.holding;
+    report.policy.next_ready = outcome.next_ready;
+    report.policy.retained = outcome.retained;
+    report.policy.pins = outcome.pins;
     report.bytes = upstreams.http.bytes_received();
     Ok(())
 }

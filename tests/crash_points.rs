@@ -256,12 +256,17 @@ fn differences(got: &BTreeMap<String, Vec<u8>>, want: &BTreeMap<String, Vec<u8>>
     d
 }
 
-/// The parts of `status --json` that say what the state database holds.
+/// The parts of `status --json` that say what the state database holds
+/// (the versions by state, and what the supply-chain policy holds back).
 fn state_counts(dir: &Path) -> serde_json::Value {
     let r = gomirror_in(dir, &["status", "--json"], &[]);
     assert_eq!(r.code, Some(0), "status: {}", r.describe());
     let s: serde_json::Value = serde_json::from_str(&r.stdout).expect("status --json is JSON");
-    s["counts"].clone()
+    let p = &s["policy"];
+    serde_json::json!({
+        "counts": s["counts"],
+        "policy": [p["held"].clone(), p["denied"].clone(), p["denied_in_tree"].clone(), p["retained"].clone()],
+    })
 }
 
 fn read_count(path: &Path) -> u64 {
@@ -277,6 +282,23 @@ fn read_count(path: &Path) -> u64 {
 /// uninterrupted run (both exit 0). After a sync, no temporary file is left
 /// (a prune leaves the next sync to clean them). Returns the number of points.
 fn crash_at_every_point(m: &Mirror, template: &Path, args: &[&str], what: &str) -> u64 {
+    crash_at_every_point_with(m, template, args, what, &[])
+}
+
+/// [`crash_at_every_point`] with `env` set for every run of the sweep (a
+/// test clock that has moved on).
+fn crash_at_every_point_with(
+    m: &Mirror,
+    template: &Path,
+    args: &[&str],
+    what: &str,
+    env: &[(&str, String)],
+) -> u64 {
+    let with = |extra: Option<(&'static str, String)>| -> Vec<(&str, String)> {
+        let mut v: Vec<(&str, String)> = env.to_vec();
+        v.extend(extra);
+        v
+    };
     let started = Instant::now();
     let mut up = UpstreamBytes {
         m,
@@ -289,7 +311,10 @@ fn crash_at_every_point(m: &Mirror, template: &Path, args: &[&str], what: &str) 
     let r = gomirror_in(
         reference.path(),
         args,
-        &[("GOMIRROR_CRASH_COUNT", count_file.display().to_string())],
+        &with(Some((
+            "GOMIRROR_CRASH_COUNT",
+            count_file.display().to_string(),
+        ))),
     );
     assert_eq!(r.code, Some(0), "{what}, uninterrupted: {}", r.describe());
     let points = read_count(&count_file);
@@ -306,7 +331,7 @@ fn crash_at_every_point(m: &Mirror, template: &Path, args: &[&str], what: &str) 
     for n in 1..=points {
         let work = copy_mirror(template);
         let dir = work.path();
-        let crashed = gomirror_in(dir, args, &[("GOMIRROR_CRASH_AT", n.to_string())]);
+        let crashed = gomirror_in(dir, args, &with(Some(("GOMIRROR_CRASH_AT", n.to_string()))));
         assert_eq!(
             crashed.signal,
             Some(SIGABRT),
@@ -330,14 +355,14 @@ fn crash_at_every_point(m: &Mirror, template: &Path, args: &[&str], what: &str) 
             problems.join("\n")
         );
 
-        let rerun = gomirror_in(dir, args, &[]);
+        let rerun = gomirror_in(dir, args, &with(None));
         assert_eq!(
             rerun.code,
             Some(0),
             "{what}: rerun after a crash at point {n} ({kind}): {}",
             rerun.describe()
         );
-        let verify = gomirror_in(dir, &["verify"], &[]);
+        let verify = gomirror_in(dir, &["verify"], &with(None));
         assert_eq!(
             verify.code,
             Some(0),
@@ -489,4 +514,56 @@ fn sync_restores_sumdb_latest_left_unwritten_by_a_killed_run() {
     assert_eq!(m.file(&latest), Some(want), "{latest} not restored");
     assert!(m.file(&supported).is_some(), "{supported} not restored");
     m.run(&["verify"]).expect(0);
+}
+
+/// Microseconds since the epoch, for an index entry stamped "now".
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+/// Issue 27: a sync under a new supply-chain policy — a version an hour
+/// old is held, a module is denied and its versions in the tree are
+/// removed — survives a kill at every point (the policy applied to the
+/// state database, the verdicts recorded, the takedown pruned).
+#[test]
+fn crash_at_every_point_of_a_sync_that_holds_and_denies_recovers() {
+    let mut m = swept_mirror();
+    m.cfg.max_delete = "100".into();
+    m.write_config();
+    m.sync().expect(0);
+    m.upstream.add_at(
+        ModuleVersionSpec::new("example.com/gen/m0", "v1.9.0"),
+        now_us() - 3_600_000_000,
+    );
+    m.cfg.extra = "[policy]\nmin_age = \"3d\"\ndeny = [\"example.com/gen/m1\"]\n".into();
+    m.write_config();
+    let points = crash_at_every_point(&m, &template_of(&m), &["sync"], "sync holding and denying");
+    assert!(points >= 10, "only {points} points");
+}
+
+/// Issue 27: the first sync after a held version is old enough publishes
+/// it, and survives a kill at every point of that.
+#[test]
+fn crash_at_every_point_of_a_sync_that_publishes_a_cooled_version_recovers() {
+    let mut m = swept_mirror();
+    m.cfg.extra = "[policy]\nmin_age = \"3d\"\n".into();
+    m.write_config();
+    m.sync().expect(0);
+    m.upstream.add_at(
+        ModuleVersionSpec::new("example.com/gen/m0", "v1.9.0"),
+        now_us() - 3_600_000_000,
+    );
+    m.sync().expect(0).contains("1 held");
+    let later = [("GOMIRROR_TEST_CLOCK_OFFSET_SECS", (3 * 86_400).to_string())];
+    let points = crash_at_every_point_with(
+        &m,
+        &template_of(&m),
+        &["sync"],
+        "sync publishing a cooled version",
+        &later,
+    );
+    assert!(points >= 10, "only {points} points");
 }

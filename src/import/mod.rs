@@ -411,6 +411,9 @@ async fn import(
     let f = filter.clone();
     db.call(move |s| s.apply_filter(&fingerprint, &|p| f.wants(p)))
         .await?;
+    // This side's own takedowns apply to what a bundle carries too (its
+    // cooldown does not: the bundle's bytes will not be there later).
+    crate::plan::apply_policy(settings, db, &mut Default::default()).await?;
     let publications: Vec<(FeedOp, IndexEntry)> = b
         .manifest
         .versions
@@ -506,14 +509,17 @@ async fn import(
         })
         .await?;
     for (p, v, st) in states {
-        if !matches!(st, Some(VersionState::Published | VersionState::GraphOnly)) {
-            report.refused.push(VersionFailure {
-                module: p,
-                version: v,
-                error: "the bundle does not carry all of it (its checksum-database lookup or a file is missing)".into(),
-                security: false,
-            });
-        }
+        let error = match st {
+            Some(VersionState::Published | VersionState::GraphOnly) => continue,
+            Some(VersionState::Denied) => "denied by this mirror's policy.deny: not published".into(),
+            _ => "the bundle does not carry all of it (its checksum-database lookup or a file is missing)".into(),
+        };
+        report.refused.push(VersionFailure {
+            module: p,
+            version: v,
+            error,
+            security: false,
+        });
     }
     crate::fatal::stop_if_interrupted()?;
 
@@ -547,6 +553,7 @@ fn entry(path: &str, version: &str) -> IndexEntry {
     IndexEntry {
         path: path.to_string(),
         version: version.to_string(),
+        listed_at: None,
     }
 }
 

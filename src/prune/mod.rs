@@ -43,6 +43,10 @@ pub struct Doomed {
     pub reason: &'static str,
     /// Only the zip goes: the version stays, graph-only (`.info` and `.mod`).
     pub zip_only: bool,
+    /// In the set only because it was no longer wanted for `prune.keep`.
+    pub aged: bool,
+    /// `policy.deny` covers it.
+    pub denied: bool,
 }
 
 /// Versions deleted per step: each page is unlisted, its modules' indexes
@@ -64,6 +68,8 @@ pub struct PrunePlan {
     pub total_versions: u64,
     /// Of `versions`, those that lose only their zip (they stay, graph-only).
     pub zip_only: u64,
+    /// Of `versions`, those there only because they aged out of `prune.keep`.
+    pub aged: u64,
 }
 
 impl PrunePlan {
@@ -73,30 +79,42 @@ impl PrunePlan {
     }
 }
 
-/// Computes the deletion set. Runs on the state thread: database queries and
-/// a directory walk that never follows links.
+/// Computes the deletion set; what is no longer wanted since after
+/// `cutoff` is kept (`prune.keep`). Runs on the state thread: database
+/// queries and a directory walk that never follows links.
 pub fn plan(
     state: &State,
     tree: &dyn Store,
     sumdb_name: &str,
     trace_key: &str,
     scan_tree: bool,
+    cutoff: i64,
 ) -> Result<PrunePlan, String> {
     let mut plan = PrunePlan {
         total_versions: state.in_tree_count().map_err(|e| e.to_string())?,
         ..PrunePlan::default()
     };
-    plan.versions = state.deletion_count().map_err(|e| e.to_string())?;
-    plan.zip_only = state.zip_only_deletion_count().map_err(|e| e.to_string())?;
+    plan.versions = state.deletion_count_at(cutoff).map_err(|e| e.to_string())?;
+    plan.zip_only = state
+        .zip_only_deletion_count_at(cutoff)
+        .map_err(|e| e.to_string())?;
+    plan.aged = state
+        .aged_deletion_count(cutoff)
+        .map_err(|e| e.to_string())?;
     if scan_tree {
         find_strays(state, tree, sumdb_name, trace_key, &mut plan)?;
     }
     Ok(plan)
 }
 
-/// The next page of the deletion set after `after`.
-fn doomed_page(state: &State, after: Option<&(String, String)>) -> Result<Vec<Doomed>, StateError> {
-    let page = state.deletion_page(after.map(|(m, v)| (m.as_str(), v.as_str())), PAGE)?;
+/// The next page of the deletion set after `after` (`cutoff`: `prune.keep`'s).
+fn doomed_page(
+    state: &State,
+    after: Option<&(String, String)>,
+    cutoff: i64,
+) -> Result<Vec<Doomed>, StateError> {
+    let page =
+        state.deletion_page_at(after.map(|(m, v)| (m.as_str(), v.as_str())), PAGE, cutoff)?;
     Ok(page
         .into_iter()
         .map(|c| Doomed {
@@ -107,10 +125,42 @@ fn doomed_page(state: &State, after: Option<&(String, String)>) -> Result<Vec<Do
                 DeletionReason::Unwanted => "no longer wanted by the filter",
                 DeletionReason::Gone => "removed from the upstream",
                 DeletionReason::ZipOnly => "zip only: from_files now names it for its go.mod alone",
+                DeletionReason::Denied => "denied by policy.deny",
             },
             zip_only: c.reason == DeletionReason::ZipOnly,
+            aged: c.aged,
+            denied: c.reason == DeletionReason::Denied,
         })
         .collect())
+}
+
+/// How many versions that aged out of `prune.keep` one run deletes: what
+/// `prune.max_delete` leaves after everything else (`None`: no limit). The
+/// rest wait for later runs instead of refusing the prune, so that an
+/// application upgrade (its old go.sum versions all aging out together)
+/// never makes every sync exit 2; the retention period itself is the guard
+/// against an accident such as an emptied go.sum.
+struct AgedBudget {
+    left: Option<u64>,
+    /// Aged-out versions left for a later run.
+    deferred: u64,
+}
+
+impl AgedBudget {
+    /// Whether `d` is deleted by this run (taking from the budget).
+    fn take(&mut self, d: &Doomed) -> bool {
+        match (&mut self.left, d.aged) {
+            (_, false) | (None, true) => true,
+            (Some(0), true) => {
+                self.deferred += 1;
+                false
+            }
+            (Some(n), true) => {
+                *n -= 1;
+                true
+            }
+        }
+    }
 }
 
 /// Walks the tree; every entry the database does not account for is a stray.
@@ -250,6 +300,8 @@ pub fn run_command(
         svc.db
             .call(move |s| s.apply_filter(&fingerprint, &|p| filter.wants(p)))
             .await?;
+        // And the policy, so a new takedown is seen.
+        crate::plan::apply_policy(settings, &svc.db, &mut Default::default()).await?;
         run_with_db(settings, &svc.db, &svc.tree, out, dry_run, force).await
     })
 }
@@ -275,14 +327,28 @@ pub async fn run_with_db(
     let name = settings.sumdb.name.clone();
     let trace = crate::report::trace::key(&settings.mirror_name);
     let scan = settings.prune.scan_tree;
+    let cutoff = settings.prune.keep_cutoff(crate::clock::now());
     let t = tree.clone();
     let plan = db
-        .call(move |s| Ok(plan(s, &*t, &name, &trace, scan)))
+        .call(move |s| Ok(plan(s, &*t, &name, &trace, scan, cutoff)))
         .await?
         .map_err(|e| Fatal::context("cannot plan the prune", e))?;
     let limit = settings.prune.max_delete.limit(plan.total_versions);
+    // With `prune.keep`, what aged out is spread over runs under the cap
+    // rather than counted against it.
+    let aged = if settings.prune.keep.is_zero() {
+        0
+    } else {
+        plan.aged
+    };
+    let counted = plan.size() - aged;
+    let mut budget = AgedBudget {
+        left: (!force && aged > 0).then(|| limit.saturating_sub(counted)),
+        deferred: 0,
+    };
     let mut summary = PruneSummary {
         versions: plan.versions,
+        aged,
         stray_files: plan.stray_files.len() as u64,
         stray_dirs: plan.stray_dirs.len() as u64,
         limit,
@@ -290,6 +356,7 @@ pub async fn run_with_db(
         dry_run,
         files_deleted: 0,
         sample: Vec::new(),
+        ..PruneSummary::default()
     };
     if plan.size() == 0 {
         return Ok(summary);
@@ -302,16 +369,29 @@ pub async fn run_with_db(
         let mut after: Option<(String, String)> = None;
         loop {
             let a = after.clone();
-            let page = db.call(move |s| doomed_page(s, a.as_ref())).await?;
+            let page = db.call(move |s| doomed_page(s, a.as_ref(), cutoff)).await?;
             let Some(last) = page.last() else { break };
             after = Some((last.module.clone(), last.version.clone()));
             for d in &page {
+                if !budget.take(d) {
+                    crate::report::outln(format_args!(
+                        "keep {}@{} (aged out of prune.keep; a later run deletes it: prune.max_delete)",
+                        d.module, d.version
+                    ));
+                    continue;
+                }
+                if d.denied {
+                    summary.note_denied(&d.module, &d.version);
+                }
                 crate::report::outln(format_args!(
                     "delete {}@{} ({})",
                     d.module, d.version, d.reason
                 ));
             }
         }
+        summary.deferred = budget.deferred;
+        summary.versions -= budget.deferred;
+        summary.aged -= budget.deferred;
         for f in &plan.stray_files {
             crate::report::outln(format_args!("delete stray file {}", crate::shown::text(f)));
         }
@@ -323,11 +403,20 @@ pub async fn run_with_db(
         }
         return Ok(summary);
     }
-    if !force && (plan.size() > limit || empties_mirror) {
+    if !force && (counted > limit || empties_mirror) {
         // A refusal repeats on every run until someone acts: a few lines
         // (the counts, the first names, what to run), never the whole set.
         summary.refused = true;
-        let first = db.call(|s| doomed_page(s, None)).await?;
+        let first = db.call(move |s| doomed_page(s, None, cutoff)).await?;
+        let denied = db
+            .call(|s| s.denied_versions(crate::report::summary::DENIED_SAMPLE))
+            .await?;
+        summary.denied_sample = denied
+            .into_iter()
+            .filter(|d| d.in_tree)
+            .map(|d| format!("{}@{}", d.module, d.version))
+            .collect();
+        summary.denied = summary.denied_sample.len() as u64;
         summary.sample = first
             .iter()
             .map(|d| format!("{}@{}", d.module, d.version))
@@ -348,16 +437,33 @@ pub async fn run_with_db(
         }
         return Ok(summary);
     }
-    summary.files_deleted = execute(settings, db, tree, out, plan).await?;
+    summary.files_deleted = execute(
+        settings,
+        db,
+        tree,
+        out,
+        plan,
+        cutoff,
+        &mut budget,
+        &mut summary,
+    )
+    .await?;
+    summary.deferred = budget.deferred;
+    summary.versions -= budget.deferred;
+    summary.aged -= budget.deferred;
     Ok(summary)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn execute(
     settings: &Settings,
     db: &Db,
     tree: &Arc<dyn Store>,
     out: &Reporter,
     plan: PrunePlan,
+    cutoff: i64,
+    budget: &mut AgedBudget,
+    summary: &mut PruneSummary,
 ) -> Result<u64, Fatal> {
     let fatal = Fatal::from;
     // 1. Strays go first: a stray link where a directory belongs is removed
@@ -401,9 +507,17 @@ async fn execute(
     let mut after: Option<(String, String)> = None;
     loop {
         let a = after.clone();
-        let page = db.call(move |s| doomed_page(s, a.as_ref())).await?;
+        let page = db.call(move |s| doomed_page(s, a.as_ref(), cutoff)).await?;
         let Some(last) = page.last() else { break };
         after = Some((last.module.clone(), last.version.clone()));
+        // What aged out past this run's budget stays, for a later run.
+        let page: Vec<Doomed> = page.into_iter().filter(|d| budget.take(d)).collect();
+        if page.is_empty() {
+            continue;
+        }
+        for d in page.iter().filter(|d| d.denied) {
+            summary.note_denied(&d.module, &d.version);
+        }
         let (zips, whole): (Vec<Doomed>, Vec<Doomed>) =
             page.iter().cloned().partition(|d| d.zip_only);
         let (zips, whole) = (keys(&zips), keys(&whole));

@@ -272,6 +272,7 @@ mod tests {
             .map(|i| IndexEntry {
                 path: path(i),
                 version: "v1.0.0".into(),
+                listed_at: None,
             })
             .collect();
         st.record_entries(&entries, &|_| true, None).unwrap();

@@ -32,13 +32,18 @@
 //! | `gomirror_audit_vulnerabilities` | | distinct vulnerabilities affecting a mirrored version |
 //! | `gomirror_audit_affected_pins` | | `from_files` pins of an affected version |
 //! | `gomirror_audit_timestamp_seconds` | | when the last audit ran |
+//! | `gomirror_policy_versions` | `decision` | versions the supply-chain policy holds back: `held` (cooling, `policy.min_age`), `denied` (`policy.deny`; never fetched), `denied_in_tree` (prune removes them), `retained` (no longer wanted, kept for `prune.keep`) |
+//! | `gomirror_policy_next_ready_timestamp_seconds` | | when the first held version is old enough (absent: none held) |
+//! | `gomirror_policy_affected_pins` | | `from_files` pins of a held or denied version (the project does not build from the mirror) |
 //! | `gomirror_metrics_generated_timestamp_seconds` | | when this file was written |
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::state::{CommandRuns, Counts, State, StateError, UpstreamRecord, VulnStatus};
+use crate::state::{
+    CommandRuns, Counts, PolicyCounts, State, StateError, UpstreamRecord, VulnStatus,
+};
 
 /// What the metrics file is made of, read from the state database.
 #[derive(Clone, Debug, Default)]
@@ -54,11 +59,17 @@ pub struct MetricsInput {
     pub vulndb: VulnStatus,
     /// The last audit's counts (`audit::AuditCounts` as JSON).
     pub audit: Option<serde_json::Value>,
+    /// What the supply-chain policy holds back, and the project pins it affects.
+    pub policy: PolicyCounts,
+    pub policy_pins: u64,
 }
 
-/// Reads what the metrics file reports.
-pub fn gather(state: &State) -> Result<MetricsInput, StateError> {
+/// Reads what the metrics file reports; `keep_cutoff` is `prune.keep`'s
+/// (`PruneSettings::keep_cutoff`), for the versions it retains.
+pub fn gather(state: &State, keep_cutoff: i64) -> Result<MetricsInput, StateError> {
     Ok(MetricsInput {
+        policy: state.policy_counts(keep_cutoff)?,
+        policy_pins: state.policy_pins()?.len() as u64,
         commands: state.command_runs()?,
         cursor: state.cursor()?,
         counts: state.counts()?,
@@ -338,6 +349,31 @@ pub fn render(input: &MetricsInput, mirror: &str, now: i64) -> String {
         );
         f.sample("gomirror_audit_timestamp_seconds", &[], n("at"));
     }
+    let p = &input.policy;
+    f.head(
+        "gomirror_policy_versions",
+        "Versions the supply-chain policy holds back: held (younger than policy.min_age; published once old enough), denied (policy.deny; never fetched), denied_in_tree (policy.deny; the next prune removes them), retained (no longer wanted, kept for prune.keep).",
+    );
+    for (decision, n) in [
+        ("held", p.held),
+        ("denied", p.denied),
+        ("denied_in_tree", p.denied_in_tree),
+        ("retained", p.retained),
+    ] {
+        f.sample("gomirror_policy_versions", &[("decision", decision)], n);
+    }
+    if let Some(t) = p.next_ready {
+        f.head(
+            "gomirror_policy_next_ready_timestamp_seconds",
+            "When the first held version is old enough (policy.min_age).",
+        );
+        f.sample("gomirror_policy_next_ready_timestamp_seconds", &[], t);
+    }
+    f.head(
+        "gomirror_policy_affected_pins",
+        "from_files pins of a held or denied version: those projects do not build from the mirror.",
+    );
+    f.sample("gomirror_policy_affected_pins", &[], input.policy_pins);
     f.head(
         "gomirror_metrics_generated_timestamp_seconds",
         "When gomirror wrote this file.",
@@ -417,6 +453,14 @@ mod tests {
                 "at": 195, "versions": 10, "vulnerable": 3, "retracted": 1,
                 "deprecated": 2, "vulns": 4, "pins": 1
             })),
+            policy: PolicyCounts {
+                held: 2,
+                next_ready: Some(300),
+                denied: 1,
+                retained: 7,
+                ..PolicyCounts::default()
+            },
+            policy_pins: 1,
         };
         let text = render(&input, "mirror.example", 200);
         for line in [
@@ -441,6 +485,12 @@ mod tests {
             "gomirror_audit_vulnerabilities 4",
             "gomirror_audit_affected_pins 1",
             "gomirror_audit_timestamp_seconds 195",
+            "gomirror_policy_versions{decision=\"held\"} 2",
+            "gomirror_policy_versions{decision=\"denied\"} 1",
+            "gomirror_policy_versions{decision=\"denied_in_tree\"} 0",
+            "gomirror_policy_versions{decision=\"retained\"} 7",
+            "gomirror_policy_next_ready_timestamp_seconds 300",
+            "gomirror_policy_affected_pins 1",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

@@ -32,6 +32,116 @@ pub struct FilesSummary {
     pub dropped: u64,
 }
 
+/// What the supply-chain policy (`[policy]`, `prune.keep`) did in a sync,
+/// or would do (a dry run).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PolicySummary {
+    /// `policy.min_age` as written for people ("3days"); `None`: no cooldown.
+    pub min_age: Option<String>,
+    /// Versions this run held for their cooldown, and denied by `policy.deny`.
+    pub held: u64,
+    pub denied: u64,
+    /// The first of them: `m@v held until T`, `m@v denied by policy.deny "RULE"`.
+    pub samples: Vec<String>,
+    /// Versions in the tree a changed `policy.deny` now covers (prune removes them).
+    pub denied_in_tree: u64,
+    /// After the run: versions held in the state database, and when the
+    /// first of them is old enough.
+    pub holding: u64,
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339_opt")]
+    pub next_ready: Option<i64>,
+    /// Versions in the tree no longer wanted, kept for `prune.keep`.
+    pub retained: u64,
+    /// Project files that pin a held or denied version:
+    /// `file:line: m@v held until T` (the project does not build offline).
+    pub pins: Vec<String>,
+}
+
+/// How many held and denied versions a summary names.
+const POLICY_SAMPLE: usize = 20;
+
+impl PolicySummary {
+    /// Notes a version held (`ready_at`) or denied (`rule`) by this run.
+    pub fn note(&mut self, module: &str, version: &str, ready_at: Option<i64>, rule: Option<&str>) {
+        let line = match (ready_at, rule) {
+            (_, Some(rule)) => {
+                self.denied += 1;
+                format!("{module}@{version} denied by policy.deny {rule:?}")
+            }
+            (Some(t), None) => {
+                self.held += 1;
+                format!("{module}@{version} held until {}", crate::clock::rfc3339(t))
+            }
+            (None, None) => return,
+        };
+        if self.samples.len() < POLICY_SAMPLE {
+            self.samples.push(line);
+        }
+    }
+
+    /// Adds what an earlier pass (beside the walk) did.
+    pub fn add(&mut self, other: PolicySummary) {
+        self.held += other.held;
+        self.denied += other.denied;
+        for s in other.samples {
+            if self.samples.len() < POLICY_SAMPLE {
+                self.samples.push(s);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.held + self.denied + self.denied_in_tree + self.holding + self.retained == 0
+            && self.pins.is_empty()
+    }
+
+    /// The summary's lines about the policy (none when it did nothing).
+    pub fn render(&self, dry_run: bool) -> Vec<String> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let (held, denied) = if dry_run {
+            ("would hold", "would deny")
+        } else {
+            ("held", "denied")
+        };
+        let mut line = format!(
+            "policy: {} {held} this run (policy.min_age {}), {} {denied} (policy.deny)",
+            self.held,
+            self.min_age.as_deref().unwrap_or("off"),
+            self.denied
+        );
+        if self.holding > 0 {
+            line.push_str(&format!(
+                "; {} held in all, the first ready at {}",
+                self.holding,
+                self.next_ready
+                    .map_or_else(|| "?".into(), crate::clock::rfc3339)
+            ));
+        }
+        if self.denied_in_tree > 0 {
+            line.push_str(&format!(
+                "; {} in the tree newly denied (pruned under prune.max_delete)",
+                self.denied_in_tree
+            ));
+        }
+        if self.retained > 0 {
+            line.push_str(&format!(
+                "; {} no longer wanted, kept for prune.keep",
+                self.retained
+            ));
+        }
+        let mut lines = vec![line];
+        lines.extend(self.samples.iter().map(|s| format!("  {s}")));
+        let more = (self.held + self.denied).saturating_sub(self.samples.len() as u64);
+        if more > 0 {
+            lines.push(format!("  and {more} more (gomirror status lists them)"));
+        }
+        lines.extend(self.pins.iter().map(|p| format!("  project: {p}")));
+        lines
+    }
+}
+
 /// What a sync did; printed as the summary and stored in the run log.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SyncReport {
@@ -87,6 +197,8 @@ pub struct SyncReport {
     /// The vulnerability database could not be read this run (what is held
     /// stays; the next run tries again).
     pub vulndb_error: Option<String>,
+    /// What the supply-chain policy held back (`[policy]`, `prune.keep`).
+    pub policy: PolicySummary,
     pub fatal: Option<String>,
     /// The signal (SIGINT, SIGTERM) that stopped the run.
     #[serde(serialize_with = "signal_name")]
@@ -270,6 +382,9 @@ impl SyncReport {
             for sample in &self.recheck_samples {
                 let _ = writeln!(s, "  recheck failed: {sample}");
             }
+        }
+        for line in self.policy.render(self.dry_run) {
+            let _ = writeln!(s, "{line}");
         }
         if let Some(p) = &self.pruned {
             if p.refused {
@@ -472,16 +587,56 @@ pub struct PruneSummary {
     /// When refused: the first deletions it would have made.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sample: Vec<String>,
+    /// Of `versions`, those no longer wanted for longer than `prune.keep`
+    /// (spread over runs under `prune.max_delete` rather than refused).
+    pub aged: u64,
+    /// Versions that aged out of `prune.keep` left for a later run by
+    /// `prune.max_delete`.
+    pub deferred: u64,
+    /// Of `versions`, those `policy.deny` covers, and the first of them by name.
+    pub denied: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub denied_sample: Vec<String>,
 }
 
+/// How many denied versions a summary names.
+pub const DENIED_SAMPLE: usize = 20;
+
 impl PruneSummary {
+    /// Counts (and names, the first few) a deleted version `policy.deny` covers.
+    pub fn note_denied(&mut self, module: &str, version: &str) {
+        self.denied += 1;
+        if self.denied_sample.len() < DENIED_SAMPLE {
+            self.denied_sample.push(format!("{module}@{version}"));
+        }
+    }
+
     pub fn render_line(&self) -> String {
-        let what = format!(
+        let mut what = format!(
             "{} versions, {} stray files, {} stray directories",
             self.versions, self.stray_files, self.stray_dirs
         );
+        if self.denied > 0 && !self.refused {
+            what.push_str(&format!(
+                " ({} denied by policy.deny: {}{})",
+                self.denied,
+                self.denied_sample.join(", "),
+                if self.denied > self.denied_sample.len() as u64 {
+                    ", …"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if self.deferred > 0 {
+            what.push_str(&format!(
+                "; {} more no longer wanted for longer than prune.keep are left for later runs (prune.max_delete: {} per run)",
+                self.deferred, self.limit
+            ));
+        }
         if self.refused {
-            let total = self.versions + self.stray_files + self.stray_dirs;
+            let total =
+                (self.versions + self.stray_files + self.stray_dirs).saturating_sub(self.aged);
             let why = if total > self.limit {
                 format!(
                     "{total} deletions, more than prune.max_delete allows ({}; it counts versions plus stray files and directories)",
@@ -503,6 +658,15 @@ impl PruneSummary {
     /// whatever the size of the deletion set.
     pub fn render_refusal(&self) -> Vec<String> {
         let total = self.versions + self.stray_files + self.stray_dirs;
+        // Named in a refusal too: a takedown waits on the cap.
+        let denied = if self.denied_sample.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "  denied by policy.deny, still served: {}",
+                self.denied_sample.join(", ")
+            )]
+        };
         let mut lines = vec![self.render_line()];
         if !self.sample.is_empty() {
             let more = total.saturating_sub(self.sample.len() as u64);
@@ -516,6 +680,7 @@ impl PruneSummary {
                 }
             ));
         }
+        lines.extend(denied);
         lines.push(
             "  every deletion: `gomirror prune --dry-run`; to go ahead: `gomirror prune --force`, or raise prune.max_delete".to_string(),
         );

@@ -77,6 +77,20 @@ struct RawConfig {
     import: RawImport,
     #[serde(default)]
     vulndb: RawVulndb,
+    #[serde(default)]
+    policy: RawPolicy,
+}
+
+/// `[policy]`: the supply-chain policy ([`crate::policy`]).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    /// A duration ("3d"); absent or "0s": no cooldown.
+    min_age: Option<String>,
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
 }
 
 /// `[vulndb]`: the Go vulnerability database mirrored into `<output>/vuln/`.
@@ -235,6 +249,10 @@ struct RawPrune {
     /// there yet" before it counts as gone.
     #[serde(default = "default_missing_grace")]
     missing_grace: String,
+    /// How long a version no longer wanted (no file names it, a narrowed
+    /// filter) stays before prune removes it; "0s": at once.
+    #[serde(default = "default_keep")]
+    keep: String,
 }
 
 impl Default for RawPrune {
@@ -246,8 +264,13 @@ impl Default for RawPrune {
             recheck_batch: default_recheck_batch(),
             scan_tree: true,
             missing_grace: default_missing_grace(),
+            keep: default_keep(),
         }
     }
+}
+
+fn default_keep() -> String {
+    "0s".to_string()
 }
 
 fn default_missing_grace() -> String {
@@ -333,6 +356,18 @@ const MIN_RATE_MAX: u64 = 1 << 30;
 /// runs, half a day of five-minute syncs, and a client whose head is a week
 /// old is served after the first one.
 pub const DEFAULT_TILES_PER_RUN: u64 = 2048;
+/// Last month's checkout should still build offline; ten years is "forever".
+const KEEP_BOUNDS: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: YEAR.saturating_mul(10),
+    text: "between 0s and 10y",
+};
+/// A cooldown of more than a year holds new versions for good.
+const MIN_AGE_BOUNDS: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: crate::policy::MAX_MIN_AGE,
+    text: "between 0s (off) and 366d",
+};
 /// The batch becomes an SQL `LIMIT`; a huge one is no limit at all.
 const RECHECK_BATCH_MAX: u64 = 1_000_000;
 
@@ -398,6 +433,8 @@ pub struct Settings {
     /// `import.trusted_keys`: bundles signed by one of these may carry
     /// modules the checksum database does not know (`sumdb.skip`).
     pub trusted_keys: Vec<Verifier>,
+    /// `[policy]`: the cooldown, its exceptions and the takedowns.
+    pub policy: crate::policy::Policy,
 }
 
 /// `[vulndb]`: where the Go vulnerability database comes from.
@@ -508,12 +545,26 @@ pub struct PruneSettings {
     /// it counts as gone (`prune.missing_grace`, default three days: long
     /// enough for a lagging proxy or mirror to catch up).
     pub missing_grace: Duration,
+    /// `prune.keep`: how long a version no longer wanted (no `from_files`
+    /// file names it, a narrowed filter) stays before prune removes it;
+    /// zero: at once.
+    pub keep: Duration,
 }
 
 impl PruneSettings {
     /// [`PruneSettings::missing_grace`] in seconds, as the state database counts.
     pub fn missing_grace_secs(&self) -> i64 {
         i64::try_from(self.missing_grace.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// Versions no longer wanted since at or before this (Unix seconds) have
+    /// aged out of `keep`; `i64::MAX` when `keep` is zero (every one has).
+    pub fn keep_cutoff(&self, now: i64) -> i64 {
+        if self.keep.is_zero() {
+            i64::MAX
+        } else {
+            now.saturating_sub(i64::try_from(self.keep.as_secs()).unwrap_or(i64::MAX))
+        }
     }
 
     /// Published versions last checked at or before this (Unix seconds) are
@@ -894,6 +945,17 @@ impl Settings {
             )
             .map_err(&invalid)?,
         };
+        let keep = bounded_duration("prune.keep", &raw.prune.keep, &KEEP_BOUNDS, "\"30d\"")
+            .map_err(&invalid)?;
+        let min_age = match raw.policy.min_age.as_deref() {
+            None => None,
+            Some(t) => Some(
+                bounded_duration("policy.min_age", t, &MIN_AGE_BOUNDS, "\"3d\"")
+                    .map_err(&invalid)?,
+            ),
+        };
+        let policy = crate::policy::Policy::new(min_age, &raw.policy.allow, &raw.policy.deny)
+            .map_err(&invalid)?;
         if raw.prune.recheck_batch == 0 || raw.prune.recheck_batch > RECHECK_BATCH_MAX {
             return Err(invalid(format!(
                 "prune.recheck_batch must be between 1 and {RECHECK_BATCH_MAX}, not {} (recheck_interval = \"never\" turns rechecks off)",
@@ -991,6 +1053,7 @@ impl Settings {
                 recheck_batch: raw.prune.recheck_batch,
                 scan_tree: raw.prune.scan_tree,
                 missing_grace,
+                keep,
             },
             follow,
             feed: FeedSettings {
@@ -999,6 +1062,7 @@ impl Settings {
             },
             signing_key,
             trusted_keys,
+            policy,
         })
     }
 }
@@ -1370,6 +1434,55 @@ include = ["golang.org/x"]
         assert!(s.vulndb.implied);
         let s = cfg(&format!("{follow}\n[vulndb]\nurl = \"off\"\n")).unwrap();
         assert!(s.vulndb.urls.is_empty());
+    }
+
+    #[test]
+    fn policy_and_keep_are_off_by_default_and_checked() {
+        let s = cfg(&minimal("")).unwrap();
+        assert!(s.policy.is_off());
+        assert!(s.prune.keep.is_zero());
+        assert_eq!(s.prune.keep_cutoff(1000), i64::MAX);
+        let s = cfg(&minimal(
+            r#"[policy]
+min_age = "3d"
+allow = ["golang.org/x/net@v0.33.0", "corp.example/*"]
+deny = ["example.com/evil", "github.com/x/y@v1.2.3", "github.com/x/y@<v1.4.0"]
+[prune]
+keep = "30d""#,
+        ))
+        .unwrap();
+        assert_eq!(s.policy.min_age_secs(), 3 * 86400);
+        assert_eq!((s.policy.allow.len(), s.policy.deny.len()), (2, 3));
+        assert_eq!(s.prune.keep.as_secs(), 30 * 86400);
+        assert_eq!(s.prune.keep_cutoff(40 * 86400), 10 * 86400);
+        for (bad, key, why) in [
+            (
+                "[policy]\nmin_age = \"soon\"",
+                "policy.min_age",
+                "cannot parse",
+            ),
+            ("[policy]\nmin_age = \"400d\"", "policy.min_age", "366d"),
+            (
+                "[policy]\ndeny = [\"example.com/x@1.0\"]",
+                "policy.deny",
+                "semantic version",
+            ),
+            (
+                "[policy]\nallow = [\"a.example/[\"]",
+                "policy.allow",
+                "invalid pattern",
+            ),
+            ("[policy]\nminage = \"3d\"", "minage", "unknown field"),
+            ("[prune]\nkeep = \"forever\"", "prune.keep", "cannot parse"),
+            (
+                "[prune]\nkeep = \"11y\"",
+                "prune.keep",
+                "between 0s and 10y",
+            ),
+        ] {
+            let err = cfg(&minimal(bad)).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -319,6 +319,7 @@ impl MirrorFeed {
                 IndexEntry {
                     path: l.path,
                     version: l.version,
+                    listed_at: None,
                 },
             ));
             if page.len() >= PAGE {

@@ -200,6 +200,7 @@ pub fn parse_page_until(body: &[u8], not_after: Option<&str>) -> Page {
         page.entries.push(IndexEntry {
             path: raw.path.into_owned(),
             version: raw.version.into_owned(),
+            listed_at: Some(time.as_second()),
         });
         page.times.push(time);
     }

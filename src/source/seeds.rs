@@ -65,6 +65,7 @@ pub(crate) async fn list_module(
             Ok(()) => entries.push(IndexEntry {
                 path: module.to_string(),
                 version: v.to_string(),
+                listed_at: None,
             }),
             // The proxy's text: shown escaped and cut.
             Err(e) => intake.note(Event::Invalid(format!(

@@ -413,6 +413,7 @@ mod tests {
         let e = |v: &str| IndexEntry {
             path: MODULE.into(),
             version: v.into(),
+            listed_at: None,
         };
         let (got, _) = t.wanted(vec![
             e("v0.0.1-go1.22.3.linux-amd64"),

@@ -750,6 +750,7 @@ mod tests {
                             IndexEntry {
                                 path: p.clone(),
                                 version: v.clone(),
+                                listed_at: None,
                             },
                         )
                     })

@@ -121,7 +121,7 @@ impl State {
                 ", v.zip_sha256, v.info_sha256, v.mod_h1
                  FROM versions v JOIN modules m ON m.id = v.module_id
                  LEFT JOIN exported e ON e.module_id = v.module_id AND e.version = v.version
-                 WHERE v.in_tree = 1 AND v.state IN (",
+                 WHERE v.in_tree = 1 AND v.denied = 0 AND v.state IN (",
                 state_codes!(Published, GraphOnly),
                 ")
                    AND (?1 OR e.module_id IS NULL OR (e.zip = 0 AND v.state = ",
@@ -144,13 +144,15 @@ impl State {
         )
     }
 
-    /// Versions the far side holds (exported) that are no longer in the tree.
+    /// Versions the far side holds (exported) that are no longer in the
+    /// tree, or that `policy.deny` covers (a takedown travels in the next
+    /// bundle even while this side's prune has not removed it yet).
     pub fn export_deletions(&self) -> Result<Vec<(i64, IndexEntry)>> {
         self.query_vec(
             "cannot plan the export",
             "SELECT e.module_id, m.path, e.version FROM exported e JOIN modules m ON m.id = e.module_id
                  LEFT JOIN versions v ON v.module_id = e.module_id AND v.version = e.version
-                 WHERE v.module_id IS NULL OR v.in_tree = 0
+                 WHERE v.module_id IS NULL OR v.in_tree = 0 OR v.denied = 1
                  ORDER BY m.path, e.version",
             [],
             |r| {
@@ -159,6 +161,7 @@ impl State {
                     IndexEntry {
                         path: r.get(1)?,
                         version: r.get(2)?,
+                        listed_at: None,
                     },
                 ))
             },

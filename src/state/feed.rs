@@ -254,6 +254,7 @@ impl State {
                 Ok(IndexEntry {
                     path: r.get(0)?,
                     version: r.get(1)?,
+                    listed_at: None,
                 })
             },
         )
@@ -406,6 +407,7 @@ impl State {
                 let entry = IndexEntry {
                     path: row.get(0).map_err(e)?,
                     version: row.get(1).map_err(e)?,
+                    listed_at: None,
                 };
                 record_change(&tx, FeedOp::Publish, &entry, wants, &mut stats).map_err(e)?;
             }
@@ -496,9 +498,9 @@ fn record_change(
             match state {
                 None => {
                     tx.prepare_cached(
-                        "INSERT INTO versions(module_id, version, state) VALUES (?1, ?2, ?3)",
+                        "INSERT INTO versions(module_id, version, state, first_seen) VALUES (?1, ?2, ?3, ?4)",
                     )?
-                    .execute(params![id, entry.version, st])?;
+                    .execute(params![id, entry.version, st, crate::clock::now()])?;
                     stats.new += 1;
                     if wanted {
                         stats.new_wanted += 1;

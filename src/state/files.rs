@@ -89,6 +89,7 @@ impl State {
         let e = |x: rusqlite::Error| err(&path, "cannot record what from_files names", x);
         let tx = self.conn.transaction().map_err(e)?;
         let mut stats = NameStats::default();
+        let now = crate::clock::now();
         tx.execute_batch("DELETE FROM named; DELETE FROM named_files;")
             .map_err(e)?;
         {
@@ -103,7 +104,7 @@ impl State {
                 .map_err(e)?;
             let mut add_version = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO versions(module_id, version, state) VALUES (?1, ?2, ?3)",
+                    "INSERT OR IGNORE INTO versions(module_id, version, state, first_seen) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(e)?;
             let mut add_named = tx
@@ -133,7 +134,7 @@ impl State {
                         }
                     };
                     stats.new += add_version
-                        .execute(params![id, v.version, VersionState::Pending])
+                        .execute(params![id, v.version, VersionState::Pending, now])
                         .map_err(e)? as u64;
                     add_named
                         .execute(params![
@@ -149,8 +150,24 @@ impl State {
                 }
             }
         }
-        tx.execute("UPDATE versions SET named = 0 WHERE named > 0", [])
-            .map_err(e)?;
+        // A want that weakens (no longer named, or for its go.mod alone now)
+        // starts `prune.keep`'s clock; one that grows again stops it (below).
+        tx.execute(
+            "UPDATE versions SET unwanted_since = ?1
+             WHERE named > 0
+               AND named > coalesce((SELECT max(n.zip) + 1 FROM named n
+                                     WHERE n.module_id = versions.module_id
+                                       AND n.version = versions.version), 0)",
+            [now],
+        )
+        .map_err(e)?;
+        tx.execute(
+            "UPDATE versions SET named = 0 WHERE named > 0
+               AND NOT EXISTS (SELECT 1 FROM named n
+                               WHERE n.module_id = versions.module_id AND n.version = versions.version)",
+            [],
+        )
+        .map_err(e)?;
         // Row by row through the primary key: the named set is small, the
         // versions table may hold the whole index.
         {
@@ -161,7 +178,10 @@ impl State {
                 .map_err(e)?;
             let mut set = tx
                 .prepare_cached(
-                    "UPDATE versions SET named = ?3 WHERE module_id = ?1 AND version = ?2",
+                    "UPDATE versions SET
+                        unwanted_since = CASE WHEN ?3 > named THEN NULL ELSE unwanted_since END,
+                        named = ?3
+                     WHERE module_id = ?1 AND version = ?2",
                 )
                 .map_err(e)?;
             let mut rows = wants.query([]).map_err(e)?;
@@ -203,6 +223,21 @@ impl State {
                     state_codes!(Pending, Failed, Missing),
                     ") AND named = 0
                    AND module_id IN (SELECT id FROM modules WHERE wanted = 0)"
+                ),
+                params![VersionState::Seen],
+            )
+            .map_err(e)? as u64;
+        // Held ones too (apart: the partial index on held versions is their way in).
+        stats.dropped += tx
+            .execute(
+                concat!(
+                    "UPDATE versions SET state = ?1
+                     WHERE state IN (",
+                    state_codes!(Held, Denied),
+                    ") AND state = ",
+                    state_code!(Held),
+                    " AND named = 0
+                       AND module_id IN (SELECT id FROM modules WHERE wanted = 0)"
                 ),
                 params![VersionState::Seen],
             )
@@ -284,7 +319,15 @@ impl State {
             None => true,
             Some((VersionState::Published, true)) => false,
             Some((VersionState::GraphOnly, true)) => zip,
-            Some((VersionState::Failed | VersionState::Missing, _)) => false,
+            // Waiting for a retry or for their cooldown, or denied: `plan`
+            // says what becomes of them (they are not queued again).
+            Some((
+                VersionState::Failed
+                | VersionState::Missing
+                | VersionState::Held
+                | VersionState::Denied,
+                _,
+            )) => false,
             Some(_) => true,
         })
     }

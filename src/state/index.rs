@@ -18,6 +18,22 @@ use super::{Result, State, VersionState, err};
 pub struct IndexEntry {
     pub path: String,
     pub version: String,
+    /// When the module index listed it (its `Timestamp`: the proxy's first
+    /// sight, which the version's author cannot set), Unix seconds; `None`
+    /// from every other source (this mirror's first sight is then the time
+    /// it is recorded). `policy.min_age` counts from it.
+    pub listed_at: Option<i64>,
+}
+
+impl IndexEntry {
+    /// An entry no index dated.
+    pub fn new(path: impl Into<String>, version: impl Into<String>) -> IndexEntry {
+        IndexEntry {
+            path: path.into(),
+            version: version.into(),
+            listed_at: None,
+        }
+    }
 }
 
 /// What recording one index page changed.
@@ -81,9 +97,18 @@ impl State {
                 .map_err(|x| e("cannot record index page", x))?;
             let mut add_version = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO versions(module_id, version, state) VALUES (?1, ?2, ?3)",
+                    "INSERT OR IGNORE INTO versions(module_id, version, state, first_seen) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(|x| e("cannot record index page", x))?;
+            // The index's timestamp is the earliest sight there is: it
+            // replaces a later first sight through another source.
+            let mut listed_earlier = tx
+                .prepare_cached(
+                    "UPDATE versions SET first_seen = ?3
+                     WHERE module_id = ?1 AND version = ?2 AND (first_seen IS NULL OR first_seen > ?3)",
+                )
+                .map_err(|x| e("cannot record index page", x))?;
+            let now = crate::clock::now();
             // A page often names one module several times (its versions are
             // tagged together): look each up once per page.
             let mut known: std::collections::HashMap<&str, (i64, bool)> =
@@ -113,8 +138,20 @@ impl State {
                     VersionState::Seen
                 };
                 let n = add_version
-                    .execute(params![id, entry.version, st])
+                    .execute(params![
+                        id,
+                        entry.version,
+                        st,
+                        entry.listed_at.unwrap_or(now)
+                    ])
                     .map_err(|x| e("cannot record index page", x))?;
+                if n == 0
+                    && let Some(at) = entry.listed_at
+                {
+                    listed_earlier
+                        .execute(params![id, entry.version, at])
+                        .map_err(|x| e("cannot record index page", x))?;
+                }
                 if n > 0 {
                     stats.new += 1;
                     if wanted {
@@ -180,11 +217,18 @@ impl State {
                 .prepare(concat!(
                     "UPDATE versions SET state = ?2
                      WHERE module_id = ?1 AND state IN (",
-                    state_codes!(Pending, Failed, Missing),
+                    state_codes!(Pending, Failed, Missing, Held),
                     ")
                        AND named = 0"
                 ))
                 .map_err(e)?;
+            // `prune.keep` counts from here for what the tree holds of it.
+            let mut unwanted_since = tx
+                .prepare(
+                    "UPDATE versions SET unwanted_since = ?2 WHERE module_id = ?1 AND in_tree = 1",
+                )
+                .map_err(e)?;
+            let unwanted_at = crate::clock::now();
             while let Some(row) = rows.next().map_err(e)? {
                 let id: i64 = row.get(0).map_err(e)?;
                 let module: String = row.get(1).map_err(e)?;
@@ -206,6 +250,9 @@ impl State {
                     change.unwanted_modules += 1;
                     unqueue
                         .execute(params![id, VersionState::Seen])
+                        .map_err(e)?;
+                    unwanted_since
+                        .execute(params![id, unwanted_at])
                         .map_err(e)?;
                 }
             }

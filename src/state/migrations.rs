@@ -246,6 +246,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
         retracts   TEXT NOT NULL
     );
     "#,
+    // Supply-chain policy and retention (`state::policy`): when this
+    // mirror first saw each version (the index's timestamp when the index
+    // listed it), since when it is no longer wanted (`prune.keep`), whether
+    // `policy.deny` covers it while it is in the tree (prune removes it);
+    // states 7 (held: too young, ready at `next_attempt`) and 8 (denied).
+    concat!(
+        r#"
+    ALTER TABLE versions ADD COLUMN first_seen INTEGER;
+    ALTER TABLE versions ADD COLUMN unwanted_since INTEGER;
+    ALTER TABLE versions ADD COLUMN denied INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX versions_policy ON versions(state, next_attempt) WHERE state IN ("#,
+        state_codes!(Held, Denied),
+        r#");
+    CREATE INDEX versions_denied ON versions(module_id, version) WHERE denied = 1;
+    "#
+    ),
 ];
 
 impl State {

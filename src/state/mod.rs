@@ -14,8 +14,9 @@
 //! [`lists`] (what `@v/list` and `@latest` are built from), [`tree`] (what is
 //! in the tree, for verify and prune), [`heads`] (checksum-database heads),
 //! [`tiles`] (how far the tree holds the checksum database's tiles),
-//! [`runs`] (the run log and status) and [`vuln`] (the vulnerability
-//! database held, and what `audit` caches). No SQL runs outside this module: the
+//! [`runs`] (the run log and status), [`vuln`] (the vulnerability
+//! database held, and what `audit` caches) and [`policy`] (first sights,
+//! held and denied versions, retention: the supply-chain policy). No SQL runs outside this module: the
 //! connection is private, and version states are a [`VersionState`].
 //!
 //! A `State` is used from one thread at a time ([`db::Db`] gives it a thread
@@ -29,6 +30,7 @@ mod heads;
 mod index;
 mod lists;
 mod migrations;
+mod policy;
 mod queue;
 mod rechecks;
 mod runs;
@@ -48,6 +50,9 @@ pub use feed::{ChangeStats, FeedEntry, FeedHead, FeedOp, FollowCursor};
 pub use files::{FileCounts, NameStats, NamedFile, NamedVersion, PinnedHash};
 pub use heads::StoredHead;
 pub use index::{FilterChange, IndexEntry, PageStats};
+pub use policy::{
+    DeniedVersion, HeldVersion, PolicyChange, PolicyCounts, PolicyPin, PolicyRow, VersionFacts,
+};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
 pub use runs::{CommandRuns, Counts, Failure, RunRecord};
 pub use tiles::TileProgress;
@@ -251,6 +256,7 @@ pub(crate) mod tests {
         IndexEntry {
             path: p.into(),
             version: v.into(),
+            listed_at: None,
         }
     }
 

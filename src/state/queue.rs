@@ -76,6 +76,17 @@ const COUNT_MISSING: &str = concat!(
     " AND NOT ?2 AND next_attempt > ?1"
 );
 
+/// Held versions old enough now (`policy.min_age`): due again, to be
+/// decided anew. Through the partial index of held and denied versions.
+const COUNT_RIPE: &str = concat!(
+    "SELECT count(*) FROM versions
+     WHERE state IN (",
+    state_codes!(Held, Denied),
+    ") AND state = ",
+    state_code!(Held),
+    " AND next_attempt <= ?1"
+);
+
 impl State {
     /// How many versions are due now, how many failed ones wait for their
     /// retry time, and how many the upstream did not have yet. With
@@ -89,6 +100,10 @@ impl State {
                 .map_err(|e| self.err("cannot count work", e))
         };
         let mut due = count(COUNT_DUE)?;
+        due += self
+            .conn
+            .query_row(COUNT_RIPE, [now], |r| r.get::<_, i64>(0))
+            .map_err(|e| self.err("cannot count work", e))? as u64;
         if retry_failed {
             due += self
                 .conn
@@ -131,7 +146,10 @@ impl State {
                 " OR ?3 OR v.next_attempt IS NULL OR v.next_attempt <= ?2))
                         OR (?3 AND v.state = ",
                 state_code!(Gone),
-                " AND v.in_tree = 0 AND m.wanted = 1))
+                " AND v.in_tree = 0 AND m.wanted = 1)
+                        OR (v.state = ",
+                state_code!(Held),
+                " AND v.next_attempt <= ?2))
                    AND (v.module_id > ?4 OR (v.module_id = ?4 AND v.version > ?5))
                  ORDER BY v.module_id, v.version
                  LIMIT ?1"
@@ -394,19 +412,28 @@ mod tests {
     #[test]
     fn todo_counts_use_the_partial_index() {
         let (_d, st) = open_temp();
-        for sql in [COUNT_DUE, COUNT_DEFERRED, COUNT_MISSING] {
-            let plan: Vec<String> = st
+        for sql in [COUNT_DUE, COUNT_DEFERRED, COUNT_MISSING, COUNT_RIPE] {
+            let index = if sql == COUNT_RIPE {
+                "INDEX versions_policy"
+            } else {
+                "USING INDEX versions_todo"
+            };
+            let mut stmt = st
                 .conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .unwrap()
-                .query_map(params![0i64, false], |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<std::result::Result<_, _>>()
                 .unwrap();
-            assert!(
-                plan.iter().any(|p| p.contains("USING INDEX versions_todo")),
-                "{sql}: {plan:?}"
-            );
+            let detail = |r: &rusqlite::Row<'_>| r.get::<_, String>(3);
+            let plan: Vec<String> = if sql == COUNT_RIPE {
+                stmt.query_map(params![0i64], detail)
+                    .unwrap()
+                    .collect::<std::result::Result<_, _>>()
+            } else {
+                stmt.query_map(params![0i64, false], detail)
+                    .unwrap()
+                    .collect::<std::result::Result<_, _>>()
+            }
+            .unwrap();
+            assert!(plan.iter().any(|p| p.contains(index)), "{sql}: {plan:?}");
         }
     }
 

@@ -13,15 +13,22 @@ use rusqlite::params;
 use super::version::state_code;
 use super::{Published, Result, State, VersionState, err};
 
-/// The deletion set's condition (with `?1` bound to the gone state): gone
-/// from the upstream; or neither wanted by the filter nor named by a file;
-/// or named for its go.mod alone while its zip is still in the tree.
+/// The deletion set's condition (with `?1` bound to the gone state and `?9`
+/// to the retention cutoff, `prune.keep`): gone from the upstream; or
+/// covered by `policy.deny`; or neither wanted by the filter nor named by a
+/// file, or named for its go.mod alone while its zip is still in the tree —
+/// and no longer wanted since the cutoff or earlier (a version unwanted
+/// before this was recorded has aged out).
 const DOOMED: &str = concat!(
-    "(v.state = ?1
+    "(v.state = ?1 OR v.denied = 1
       OR (m.wanted = 0 AND (v.named = 0 OR (v.named = 1 AND v.state = ",
     state_code!(Published),
-    "))))"
+    ")) AND coalesce(v.unwanted_since, 0) <= ?9))"
 );
+
+/// Of the deletion set, what is there only because it aged out of
+/// `prune.keep` (`prune.max_delete` spreads those over runs).
+const AGED_ONLY: &str = "NOT (v.state = ?1 OR v.denied = 1)";
 
 /// A version in the tree, as `verify` reads it back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +47,8 @@ pub enum DeletionReason {
     /// Only its `.info` and `.mod` are still wanted (a file names it for its
     /// go.mod alone): its zip goes, the version stays graph-only.
     ZipOnly,
+    /// `policy.deny` covers it.
+    Denied,
 }
 
 /// A version in the tree that prune should delete.
@@ -49,6 +58,8 @@ pub struct DeletionCandidate {
     pub module: String,
     pub version: String,
     pub reason: DeletionReason,
+    /// In the set only because it was no longer wanted for `prune.keep`.
+    pub aged: bool,
 }
 
 impl State {
@@ -140,15 +151,38 @@ impl State {
 
     // ---- prune ----------------------------------------------------------------
 
-    /// How many versions are in the deletion set (see [`State::deletion_page`]).
+    /// How many versions are in the deletion set (see [`State::deletion_page`]),
+    /// every version no longer wanted counted as aged out.
     pub fn deletion_count(&self) -> Result<u64> {
+        self.deletion_count_at(i64::MAX)
+    }
+
+    /// How many versions are in the deletion set when what is no longer
+    /// wanted since after `cutoff` is kept (`prune.keep`).
+    pub fn deletion_count_at(&self, cutoff: i64) -> Result<u64> {
         self.conn
             .query_row(
                 &format!(
                     "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
                          WHERE v.in_tree = 1 AND {DOOMED}"
                 ),
-                params![VersionState::Gone],
+                rusqlite::named_params! {"?1": VersionState::Gone, "?9": cutoff},
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err("cannot count versions to delete", e))
+    }
+
+    /// Of [`State::deletion_count_at`], the versions there only because
+    /// they aged out of `prune.keep`.
+    pub fn aged_deletion_count(&self, cutoff: i64) -> Result<u64> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
+                         WHERE v.in_tree = 1 AND {DOOMED} AND {AGED_ONLY}"
+                ),
+                rusqlite::named_params! {"?1": VersionState::Gone, "?9": cutoff},
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n as u64)
@@ -158,15 +192,21 @@ impl State {
     /// Of the deletion set, the versions that lose only their zip (they stay,
     /// graph-only).
     pub fn zip_only_deletion_count(&self) -> Result<u64> {
+        self.zip_only_deletion_count_at(i64::MAX)
+    }
+
+    /// [`State::zip_only_deletion_count`] with `prune.keep`'s cutoff.
+    pub fn zip_only_deletion_count_at(&self, cutoff: i64) -> Result<u64> {
         self.conn
             .query_row(
                 concat!(
                     "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
                      WHERE v.in_tree = 1 AND v.state = ",
                     state_code!(Published),
-                    " AND v.named = 1 AND m.wanted = 0"
+                    " AND v.named = 1 AND m.wanted = 0 AND v.denied = 0
+                       AND coalesce(v.unwanted_since, 0) <= ?1"
                 ),
-                [],
+                [cutoff],
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n as u64)
@@ -182,33 +222,56 @@ impl State {
         after: Option<(&str, &str)>,
         limit: usize,
     ) -> Result<Vec<DeletionCandidate>> {
+        self.deletion_page_at(after, limit, i64::MAX)
+    }
+
+    /// [`State::deletion_page`] with `prune.keep`'s cutoff: what is no
+    /// longer wanted since after `cutoff` stays.
+    pub fn deletion_page_at(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+        cutoff: i64,
+    ) -> Result<Vec<DeletionCandidate>> {
         let (apath, aver) = after.unwrap_or(("", ""));
         self.query_vec(
             "cannot list versions to delete",
             &format!(
-                "SELECT v.module_id, m.path, v.version, m.wanted, v.state, v.named
+                "SELECT v.module_id, m.path, v.version, m.wanted, v.state, v.named, v.denied,
+                        {AGED_ONLY}
                      FROM versions v JOIN modules m ON m.id = v.module_id
                      WHERE v.in_tree = 1 AND {DOOMED}
                        AND (m.path > ?2 OR (m.path = ?2 AND v.version > ?3))
                      ORDER BY m.path, v.version LIMIT ?4"
             ),
-            params![VersionState::Gone, apath, aver, limit as i64],
+            rusqlite::named_params! {
+                "?1": VersionState::Gone,
+                "?2": apath,
+                "?3": aver,
+                "?4": limit as i64,
+                "?9": cutoff,
+            },
             |r| {
                 let wanted: bool = r.get(3)?;
                 let state: VersionState = r.get(4)?;
                 let named: i64 = r.get(5)?;
+                let denied: bool = r.get(6)?;
                 Ok(DeletionCandidate {
                     module_id: r.get(0)?,
                     module: r.get(1)?,
                     version: r.get(2)?,
-                    // A module no longer wanted says more than one gone version.
-                    reason: if !wanted && named == 0 {
+                    // A takedown says most; a module no longer wanted says
+                    // more than one gone version.
+                    reason: if denied {
+                        DeletionReason::Denied
+                    } else if !wanted && named == 0 {
                         DeletionReason::Unwanted
                     } else if state == VersionState::Gone {
                         DeletionReason::Gone
                     } else {
                         DeletionReason::ZipOnly
                     },
+                    aged: r.get(7)?,
                 })
             },
         )
@@ -312,8 +375,9 @@ impl State {
 
     /// Stops listing versions about to be deleted, and marks their modules'
     /// indexes for rewriting, in one transaction: an unwanted version becomes
-    /// merely `Seen`, a gone one stays `Gone`. Their files stay in the tree
-    /// (and `in_tree` stays set) until [`State::mark_out_of_tree`].
+    /// merely `Seen`, a gone one stays `Gone`, a denied one becomes `Denied`
+    /// (never fetched again). Their files stay in the tree (and `in_tree`
+    /// stays set) until [`State::mark_out_of_tree`].
     pub fn unlist(&mut self, versions: &[(i64, String)]) -> Result<()> {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| err(&path, "cannot stop listing pruned versions", x);
@@ -321,7 +385,8 @@ impl State {
         {
             let mut up = tx
                 .prepare_cached(
-                    "UPDATE versions SET state = CASE WHEN state = ?3 THEN state ELSE ?4 END
+                    "UPDATE versions SET state = CASE WHEN denied = 1 THEN ?5
+                                                  WHEN state = ?3 THEN state ELSE ?4 END
                      WHERE module_id = ?1 AND version = ?2",
                 )
                 .map_err(e)?;
@@ -329,8 +394,14 @@ impl State {
                 .prepare_cached("UPDATE modules SET dirty = 1 WHERE id = ?1")
                 .map_err(e)?;
             for (id, v) in versions {
-                up.execute(params![id, v, VersionState::Gone, VersionState::Seen])
-                    .map_err(e)?;
+                up.execute(params![
+                    id,
+                    v,
+                    VersionState::Gone,
+                    VersionState::Seen,
+                    VersionState::Denied
+                ])
+                .map_err(e)?;
                 dirty.execute([id]).map_err(e)?;
             }
             // The feed says "deleted" as the version stops being listed, before

@@ -36,11 +36,18 @@ pub enum VersionState {
     /// it. Never in `@v/list` or `@latest`; a file that later names the full
     /// version queues it again for its zip.
     GraphOnly = 6,
+    /// Wanted, but younger than `policy.min_age` (by the index's timestamp
+    /// or this mirror's first sight): not fetched before `next_attempt`,
+    /// when it is old enough ([`crate::policy`]).
+    Held = 7,
+    /// Wanted, but `policy.deny` covers it: never fetched. One still in the
+    /// tree carries `versions.denied` until prune removes it.
+    Denied = 8,
 }
 
 impl VersionState {
     /// Every state, in stored order.
-    pub const ALL: [VersionState; 7] = [
+    pub const ALL: [VersionState; 9] = [
         VersionState::Seen,
         VersionState::Pending,
         VersionState::Failed,
@@ -48,6 +55,8 @@ impl VersionState {
         VersionState::Published,
         VersionState::Missing,
         VersionState::GraphOnly,
+        VersionState::Held,
+        VersionState::Denied,
     ];
 
     /// The value stored in `versions.state`.
@@ -70,6 +79,8 @@ impl VersionState {
             VersionState::Published => "published",
             VersionState::Missing => "missing",
             VersionState::GraphOnly => "graph-only",
+            VersionState::Held => "held",
+            VersionState::Denied => "denied",
         }
     }
 }
@@ -101,6 +112,12 @@ macro_rules! state_code {
     };
     (GraphOnly) => {
         "6"
+    };
+    (Held) => {
+        "7"
+    };
+    (Denied) => {
+        "8"
     };
 }
 
@@ -148,6 +165,8 @@ mod tests {
             (state_code!(Published), VersionState::Published),
             (state_code!(Missing), VersionState::Missing),
             (state_code!(GraphOnly), VersionState::GraphOnly),
+            (state_code!(Held), VersionState::Held),
+            (state_code!(Denied), VersionState::Denied),
         ];
         assert_eq!(pairs.len(), VersionState::ALL.len());
         for (text, state) in pairs {
@@ -175,7 +194,7 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(raw, [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(raw, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
         let back: Vec<VersionState> = conn
             .prepare("SELECT state FROM t ORDER BY rowid")
             .unwrap()
@@ -194,7 +213,9 @@ mod tests {
                 "gone",
                 "published",
                 "missing",
-                "graph-only"
+                "graph-only",
+                "held",
+                "denied"
             ]
         );
     }
@@ -202,7 +223,7 @@ mod tests {
     #[test]
     fn an_unknown_stored_state_is_an_error_not_a_guess() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        let r: rusqlite::Result<VersionState> = conn.query_row("SELECT 9", [], |r| r.get(0));
+        let r: rusqlite::Result<VersionState> = conn.query_row("SELECT 19", [], |r| r.get(0));
         assert!(r.is_err(), "{r:?}");
         assert_eq!(VersionState::from_code(-1), None);
     }
