@@ -241,6 +241,7 @@ impl MirrorFeed {
             IndexEntry {
                 path: l.path,
                 version: l.version,
+                listed_at: None,
             },
         ))
     }
