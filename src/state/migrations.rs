@@ -246,6 +246,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
         retracts   TEXT NOT NULL
     );
     "#,
+    // N (private modules, `state::private`; issue 30): the ledger, the
+    // `h1:` of every version no checksum database vouches for (made from
+    // its repository, or a sumdb.skip module), as first seen; a later
+    // different content is refused, and remembered as the conflict.
+    r#"
+    CREATE TABLE private_ledger (
+        path            TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        mod_h1          TEXT NOT NULL,
+        zip_h1          TEXT,
+        first_at        INTEGER NOT NULL,
+        source          TEXT NOT NULL,
+        conflict_mod_h1 TEXT,
+        conflict_zip_h1 TEXT,
+        conflict_at     INTEGER,
+        conflict_source TEXT,
+        PRIMARY KEY (path, version)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 impl State {

@@ -14,8 +14,9 @@
 //! [`lists`] (what `@v/list` and `@latest` are built from), [`tree`] (what is
 //! in the tree, for verify and prune), [`heads`] (checksum-database heads),
 //! [`tiles`] (how far the tree holds the checksum database's tiles),
-//! [`runs`] (the run log and status) and [`vuln`] (the vulnerability
-//! database held, and what `audit` caches). No SQL runs outside this module: the
+//! [`runs`] (the run log and status), [`vuln`] (the vulnerability
+//! database held, and what `audit` caches) and [`private`] (the ledger of
+//! versions no checksum database vouches for). No SQL runs outside this module: the
 //! connection is private, and version states are a [`VersionState`].
 //!
 //! A `State` is used from one thread at a time ([`db::Db`] gives it a thread
@@ -29,6 +30,7 @@ mod heads;
 mod index;
 mod lists;
 mod migrations;
+mod private;
 mod queue;
 mod rechecks;
 mod runs;
@@ -47,6 +49,7 @@ pub use bundles::{ExportRecord, ExportVersion, ImportPosition, ImportRecord};
 pub use feed::{ChangeStats, FeedEntry, FeedHead, FeedOp, FollowCursor};
 pub use files::{FileCounts, NameStats, NamedFile, NamedVersion, PinnedHash};
 pub use heads::StoredHead;
+pub use private::{LedgerCheck, LedgerConflict, LedgerEntry};
 pub use index::{FilterChange, IndexEntry, PageStats};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
 pub use runs::{CommandRuns, Counts, Failure, RunRecord};
