@@ -29,6 +29,7 @@ pub mod keygen;
 pub mod lock;
 pub mod model;
 pub mod plan;
+pub mod private;
 pub mod probe;
 pub mod prune;
 pub mod publish;

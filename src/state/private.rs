@@ -13,7 +13,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::version::state_code;
-use super::{Result, State};
+use super::{Result, State, Todo};
 
 /// One version's ledger entry.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -149,6 +149,59 @@ impl State {
             }
         }
         Ok(out)
+    }
+
+    /// Published versions of the modules `owns` names that were not checked
+    /// since `cutoff`, oldest check first, at most `limit`: the private
+    /// versions a recheck makes again.
+    pub fn due_private_rechecks(
+        &self,
+        cutoff: i64,
+        limit: u64,
+        owns: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Todo>> {
+        let modules: Vec<(i64, String)> = self.query_vec(
+            "cannot list modules",
+            "SELECT id, path FROM modules",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let mut due: Vec<(Option<i64>, Todo)> = Vec::new();
+        for (id, path) in modules.into_iter().filter(|(_, p)| owns(p)) {
+            due.extend(self.query_vec(
+                "cannot list private rechecks",
+                concat!(
+                    "SELECT version, attempts, state != ",
+                    state_code!(GraphOnly),
+                    ", checked_at FROM versions
+                     WHERE module_id = ?1 AND in_tree = 1 AND state IN (",
+                    state_code!(Published),
+                    ", ",
+                    state_code!(GraphOnly),
+                    ") AND (checked_at IS NULL OR checked_at <= ?2)"
+                ),
+                params![id, cutoff],
+                |r| {
+                    Ok((
+                        r.get::<_, Option<i64>>(3)?,
+                        Todo {
+                            module_id: id,
+                            path: path.clone(),
+                            version: r.get(0)?,
+                            attempts: r.get(1)?,
+                            zip: r.get(2)?,
+                            pinned: false,
+                        },
+                    ))
+                },
+            )?);
+        }
+        due.sort_by_key(|(checked, _)| checked.unwrap_or(i64::MIN));
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|(_, t)| t)
+            .collect())
     }
 
     /// How many versions the ledger pins, and how many of them have a
