@@ -73,6 +73,13 @@ pub struct Manifest {
     /// among `files`. Absent when the bundle carries none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vulndb: Option<VulndbPart>,
+    /// The exporting mirror's ledger entries of the versions carried that
+    /// no checksum database vouches for (private and `sumdb.skip` modules):
+    /// the `h1:` each had when that mirror first made it. Signed with the
+    /// manifest, so the far side refuses another content under the same
+    /// version too. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ledger: Vec<LedgerRecord>,
     /// Every file in the tar stream, in stream order.
     pub files: Vec<FileEntry>,
     /// The tar stream's parts, in order.
@@ -113,6 +120,18 @@ pub struct BundleVersion {
     pub version: String,
     /// The zip is carried (else graph-only: `.info` and `.mod`).
     pub zip: bool,
+}
+
+/// One ledger entry a bundle carries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerRecord {
+    pub path: String,
+    pub version: String,
+    pub mod_h1: String,
+    /// Absent while the exporting mirror has seen only the `.mod`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_h1: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -276,6 +295,24 @@ impl Manifest {
                 }
             }
         }
+        let mut pinned: HashSet<(&str, &str)> = HashSet::new();
+        for l in &self.ledger {
+            let who = id(&l.path, &l.version);
+            if !seen.contains(&(l.path.as_str(), l.version.as_str())) {
+                return Err(format!("ledger entry {who}: the bundle does not carry it"));
+            }
+            if !pinned.insert((&l.path, &l.version)) {
+                return Err(format!("ledger entry {who} is listed twice"));
+            }
+            for h in std::iter::once(&l.mod_h1).chain(l.zip_h1.as_ref()) {
+                if !is_h1(h) {
+                    return Err(format!(
+                        "ledger entry {who}: {} is not an h1: hash",
+                        shown::quoted(h)
+                    ));
+                }
+            }
+        }
         if self.full && !self.deletions.is_empty() {
             return Err("a full bundle lists deletions".into());
         }
@@ -334,6 +371,17 @@ pub fn bundle_name(name: &str, seq: u64, full: bool) -> String {
 /// What a bundle's signature note says: the manifest's SHA-256.
 pub fn signature_text(id: &str) -> String {
     format!("gomirror bundle {id}\n")
+}
+
+/// `h1:` and the base64 of a SHA-256, as go.sum writes it.
+fn is_h1(h: &str) -> bool {
+    h.strip_prefix("h1:").is_some_and(|b| {
+        b.len() == 44
+            && b.ends_with('=')
+            && b[..43]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+    })
 }
 
 /// `len` lowercase hex digits, as this format writes every id and hash.
@@ -636,6 +684,7 @@ mod tests {
                 .collect(),
             parts,
             vulndb: None,
+            ledger: vec![],
         };
         let bound = m.stream_bound().unwrap();
         assert!(m.part_bytes() <= bound, "{} > {bound}", m.part_bytes());
