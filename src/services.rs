@@ -16,9 +16,9 @@ use std::sync::Arc;
 use reqwest::Url;
 
 use crate::fatal::Fatal;
-use crate::private::{PrivateOrigin, Routed};
 use crate::http::Upstream;
 use crate::http::list::{EntryStats, UpstreamList};
+use crate::private::{PrivateOrigin, Routed};
 use crate::settings::Settings;
 use crate::settings::lists::{Fallback, ListEntry};
 use crate::source::feed::MirrorFeed;
@@ -144,7 +144,10 @@ impl Upstreams {
     /// command is missing or too old: one clear error before any work.
     pub async fn require_private_tools(&self) -> Result<(), Fatal> {
         match &self.private {
-            Some(p) => p.require_go().await.map_err(|e| Fatal::stopped(e.to_string())),
+            Some(p) => p
+                .require_go()
+                .await
+                .map_err(|e| Fatal::stopped(e.to_string())),
             None => Ok(()),
         }
     }

@@ -589,8 +589,8 @@ async fn ledger_problems(
             crate::clock::rfc3339(e.first_at),
             crate::shown::text(&e.source)
         );
-        let zip_differs = v.published.zip
-            && e.zip_h1.as_ref().is_some_and(|z| *z != v.published.zip_h1);
+        let zip_differs =
+            v.published.zip && e.zip_h1.as_ref().is_some_and(|z| *z != v.published.zip_h1);
         if e.mod_h1 != v.published.mod_h1 || zip_differs {
             found.push(problem(
                 v,

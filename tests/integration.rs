@@ -21,6 +21,7 @@ mod load;
 mod no_index;
 mod operations;
 mod output;
+mod private;
 mod prune_verify;
 mod real_shapes;
 mod run_faults;

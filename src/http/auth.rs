@@ -203,12 +203,7 @@ impl AuthCommand {
     /// After a 401 or 403 from `url` (with `status_line` and `headers`):
     /// the command is run again with them, unless another request already
     /// did since `generation`. Whether `url` now has headers to try again.
-    pub async fn renew(
-        &self,
-        url: &Url,
-        generation: u64,
-        response: &str,
-    ) -> Result<bool, String> {
+    pub async fn renew(&self, url: &Url, generation: u64, response: &str) -> Result<bool, String> {
         let _running = self.running.lock().await;
         if self.generation.load(Ordering::SeqCst) == generation {
             let creds = self.run(Some((url, response))).await?;
@@ -220,7 +215,10 @@ impl AuthCommand {
             }
             self.install(merged);
         }
-        Ok(self.read().as_ref().is_some_and(|c| c.for_url(url).is_some()))
+        Ok(self
+            .read()
+            .as_ref()
+            .is_some_and(|c| c.for_url(url).is_some()))
     }
 
     /// Whether a redirect from `first` (the request's URL) to `next` would
@@ -352,10 +350,22 @@ mod tests {
             c.for_url(&url(u))
                 .map(|(_, h)| h.iter().map(|(k, _)| k.to_string()).collect::<Vec<_>>())
         };
-        assert_eq!(h("https://example.com/x/y"), Some(vec!["authorization".into()]));
-        assert_eq!(h("https://example.net/api"), Some(vec!["authorization".into()]));
-        assert_eq!(h("https://example.net/api/m/@v/list"), Some(vec!["authorization".into()]));
-        assert_eq!(h("https://another-example.org/"), Some(vec!["example".into()]));
+        assert_eq!(
+            h("https://example.com/x/y"),
+            Some(vec!["authorization".into()])
+        );
+        assert_eq!(
+            h("https://example.net/api"),
+            Some(vec!["authorization".into()])
+        );
+        assert_eq!(
+            h("https://example.net/api/m/@v/list"),
+            Some(vec!["authorization".into()])
+        );
+        assert_eq!(
+            h("https://another-example.org/"),
+            Some(vec!["example".into()])
+        );
         // Not at a path boundary, another scheme, another port: nothing.
         assert_eq!(h("https://example.net/apix/m"), None);
         assert_eq!(h("http://example.com/x"), None);
@@ -372,8 +382,14 @@ mod tests {
             c.for_url(&url(u))
                 .and_then(|(_, h)| h.get("x-which").map(|v| v.to_str().unwrap().to_string()))
         };
-        assert_eq!(which("http://127.0.0.1:9/proxy/m/@v/list").as_deref(), Some("long"));
-        assert_eq!(which("http://127.0.0.1:9/sumdb/latest").as_deref(), Some("short"));
+        assert_eq!(
+            which("http://127.0.0.1:9/proxy/m/@v/list").as_deref(),
+            Some("long")
+        );
+        assert_eq!(
+            which("http://127.0.0.1:9/sumdb/latest").as_deref(),
+            Some("short")
+        );
     }
 
     #[test]
@@ -399,15 +415,30 @@ mod tests {
                 .unwrap(),
         );
         let from = url("https://p.example/proxy/m/@v/v1.0.0.zip");
-        assert_eq!(a.redirect_refusal(&from, &url("https://p.example/proxy/other")), None);
+        assert_eq!(
+            a.redirect_refusal(&from, &url("https://p.example/proxy/other")),
+            None
+        );
         // Another host: reqwest drops Authorization itself.
-        assert_eq!(a.redirect_refusal(&from, &url("https://cdn.example/blob")), None);
+        assert_eq!(
+            a.redirect_refusal(&from, &url("https://cdn.example/blob")),
+            None
+        );
         // The same host outside the prefix would keep it.
-        assert!(a.redirect_refusal(&from, &url("https://p.example/elsewhere")).is_some());
+        assert!(
+            a.redirect_refusal(&from, &url("https://p.example/elsewhere"))
+                .is_some()
+        );
         // A custom header would follow to any host.
         let from = url("https://q.example/m/@v/v1.0.0.zip");
-        assert!(a.redirect_refusal(&from, &url("https://cdn.example/blob")).is_some());
+        assert!(
+            a.redirect_refusal(&from, &url("https://cdn.example/blob"))
+                .is_some()
+        );
         // A request under no prefix: nothing to protect.
-        assert_eq!(a.redirect_refusal(&url("https://r.example/x"), &url("https://s.example/")), None);
+        assert_eq!(
+            a.redirect_refusal(&url("https://r.example/x"), &url("https://s.example/")),
+            None
+        );
     }
 }

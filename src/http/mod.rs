@@ -374,7 +374,12 @@ impl Upstream {
     /// sends the request once more.
     async fn send(&self, url: &Url) -> Result<reqwest::Response, FetchError> {
         let Some(auth) = self.auth.get() else {
-            return self.client.get(url.clone()).send().await.map_err(|e| network(url, e));
+            return self
+                .client
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| network(url, e));
         };
         let refused = |message: String| FetchError::Network {
             url: redact_url(url),
@@ -397,7 +402,11 @@ impl Upstream {
             return Ok(resp);
         }
         let described = auth::describe_response(&resp);
-        if !auth.renew(url, generation, &described).await.map_err(refused)? {
+        if !auth
+            .renew(url, generation, &described)
+            .await
+            .map_err(refused)?
+        {
             return Ok(resp);
         }
         let (headers, _) = auth.headers_for(url).await.map_err(refused)?;
@@ -797,22 +806,22 @@ impl Upstream {
         // deadline bounds a server that trickles those too.
         let headers_by = tokio::time::Instant::from_std(meter.started + meter.deadline());
         let resp = match tokio::time::timeout_at(headers_by, self.send(url)).await {
-                Err(_) => {
-                    let slowness =
-                        meter
-                            .check(Instant::now())
-                            .err()
-                            .unwrap_or(Slowness::PastDeadline {
-                                received: 0,
-                                expected: None,
-                                elapsed: meter.started.elapsed(),
-                                deadline: meter.deadline(),
-                            });
-                    return Err((too_slow(url, slowness), None));
-                }
-                Ok(Err(e)) => return Err((e, None)),
-                Ok(Ok(resp)) => resp,
-            };
+            Err(_) => {
+                let slowness =
+                    meter
+                        .check(Instant::now())
+                        .err()
+                        .unwrap_or(Slowness::PastDeadline {
+                            received: 0,
+                            expected: None,
+                            elapsed: meter.started.elapsed(),
+                            deadline: meter.deadline(),
+                        });
+                return Err((too_slow(url, slowness), None));
+            }
+            Ok(Err(e)) => return Err((e, None)),
+            Ok(Ok(resp)) => resp,
+        };
         let status = resp.status();
         if status != StatusCode::OK {
             let retry_after = resp

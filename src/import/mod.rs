@@ -510,11 +510,8 @@ async fn import(
                         now,
                     )?;
                     if let crate::state::LedgerCheck::Differs(first) = found {
-                        let why = crate::private::ledger::refusal(
-                            &first,
-                            &e.mod_h1,
-                            e.zip_h1.as_deref(),
-                        );
+                        let why =
+                            crate::private::ledger::refusal(&first, &e.mod_h1, e.zip_h1.as_deref());
                         moved.push((e.path.clone(), e.version.clone(), why));
                     }
                 }

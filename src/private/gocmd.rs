@@ -76,7 +76,13 @@ pub enum GoError {
 impl GoError {
     /// The repository answered and does not have it (an unknown tag).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, GoError::Failed { not_found: true, .. })
+        matches!(
+            self,
+            GoError::Failed {
+                not_found: true,
+                ..
+            }
+        )
     }
 }
 
@@ -291,7 +297,10 @@ pub fn new_enough(version: &str) -> bool {
     };
     let mut parts = rest.split(|c: char| !c.is_ascii_digit());
     let major = parts.next().and_then(|p| p.parse::<u64>().ok());
-    let minor = parts.next().and_then(|p| p.parse::<u64>().ok()).unwrap_or(0);
+    let minor = parts
+        .next()
+        .and_then(|p| p.parse::<u64>().ok())
+        .unwrap_or(0);
     match major {
         Some(major) => (major, minor) >= MIN_GO,
         None => false,
@@ -334,7 +343,14 @@ mod tests {
 
     #[test]
     fn go_versions_below_the_minimum_are_too_old() {
-        for ok in ["go1.21", "go1.21.0", "go1.22.3", "go1.26rc1", "go2.0", "devel go1.27-abc"] {
+        for ok in [
+            "go1.21",
+            "go1.21.0",
+            "go1.22.3",
+            "go1.26rc1",
+            "go2.0",
+            "devel go1.27-abc",
+        ] {
             assert!(new_enough(ok), "{ok}");
         }
         for old in ["go1.20.14", "go1.9", "go1", "", "gccgo", "1.22"] {

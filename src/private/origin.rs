@@ -6,10 +6,12 @@
 //! `.info`, `.mod` and `.zip` at once, and the first request starts the go
 //! command while the others wait for the same make ([`Slot`]). The made
 //! files are moved out of the go command's download cache into a directory
-//! of their own as soon as it ends, so that the next make of the version
-//! asks the repository again (a moved tag is seen; the ledger judges it),
-//! while the cache's clones of the repositories stay and keep later makes
-//! cheap. The directory goes when the last request has taken its file.
+//! of their own as soon as it ends (the directory goes when the last
+//! request has taken its file), and the module cache itself lasts one run:
+//! the go command resolves a tag from its clone of the repository without
+//! asking the repository again, so a cache kept across runs would hide a
+//! moved tag from the ledger. Within a run, one clone serves every version
+//! of a repository.
 //!
 //! [`Routed`] puts this origin beside the proxy list: private modules here,
 //! every other module there.
@@ -115,12 +117,17 @@ impl PrivateOrigin {
 
     /// The make of `module@version`: the one in progress, or a new one.
     async fn made(&self, module: &str, version: &str) -> Result<Arc<Slot>, OriginError> {
+        // Once a run: what a killed run left, and the go command's cache of
+        // the repositories, which resolves a tag from its own clone without
+        // asking again (a moved tag would go unseen for as long as the
+        // clone lives). Within a run the clones are shared by every version.
         self.cleaned
             .get_or_init(|| async {
-                let dir = self.go.made_dir();
+                let (made, cache) = (self.go.made_dir(), self.go.modcache());
                 let _ = tokio::task::spawn_blocking(move || {
-                    let _ = std::fs::remove_dir_all(&dir);
-                    std::fs::create_dir_all(&dir)
+                    let _ = std::fs::remove_dir_all(&made);
+                    let _ = std::fs::remove_dir_all(&cache);
+                    std::fs::create_dir_all(&made)
                 })
                 .await;
             })
@@ -296,7 +303,8 @@ fn take_out(cache: &Path, d: &Downloaded, dir: &Path) -> Result<Made, GoError> {
         message,
         not_found: false,
     };
-    std::fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create `{}`: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| fail(format!("cannot create `{}`: {e}", dir.display())))?;
     let inside = |p: &str, what: &str| -> Result<PathBuf, GoError> {
         let p = PathBuf::from(p);
         if p.is_absolute()
@@ -355,7 +363,8 @@ fn copy_hashed(from: &Path, dest: &Path, limit: u64) -> Result<Download, String>
             .map_err(|e| format!("{}: {e}", dest.display()))?;
         size += n as u64;
     }
-    out.flush().map_err(|e| format!("{}: {e}", dest.display()))?;
+    out.flush()
+        .map_err(|e| format!("{}: {e}", dest.display()))?;
     Ok(Download {
         size,
         sha256: hasher.finalize().into(),

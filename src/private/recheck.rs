@@ -78,7 +78,8 @@ pub async fn recheck(
             }
             Ok(Found::Moved(why)) => {
                 report.rechecked += 1;
-                let line = format!("SECURITY: {id}: the repository now makes another content: {why}");
+                let line =
+                    format!("SECURITY: {id}: the repository now makes another content: {why}");
                 out.error(&line);
                 report.security_events.push(line);
                 checked.push((t.module_id, t.version));
@@ -122,11 +123,23 @@ async fn make_again(
     let mod_path = tree.temp_path(&format!("{version}.mod"));
     let zip_path = tree.temp_path(&format!("{version}.zip"));
     let _cleanup = Remove(vec![mod_path.clone(), zip_path.clone()]);
-    let gomod = origin.get_to_file(module, version, VersionFile::Mod, modzip::MAX_GO_MOD, &mod_path);
+    let gomod = origin.get_to_file(
+        module,
+        version,
+        VersionFile::Mod,
+        modzip::MAX_GO_MOD,
+        &mod_path,
+    );
     let zip = async {
         if with_zip {
             origin
-                .get_to_file(module, version, VersionFile::Zip, modzip::MAX_ZIP_FILE, &zip_path)
+                .get_to_file(
+                    module,
+                    version,
+                    VersionFile::Zip,
+                    modzip::MAX_ZIP_FILE,
+                    &zip_path,
+                )
                 .await
                 .map(Some)
         } else {
@@ -144,8 +157,8 @@ async fn make_again(
         None => None,
         Some(_) => {
             let (p, m, v) = (zip_path.clone(), module.to_string(), version.to_string());
-            let checked = tokio::task::spawn_blocking(move || modzip::check_and_hash_zip(&p, &m, &v))
-                .await;
+            let checked =
+                tokio::task::spawn_blocking(move || modzip::check_and_hash_zip(&p, &m, &v)).await;
             match checked {
                 Ok(Ok(s)) => Some(s.h1),
                 Ok(Err(e)) => return Ok(Found::Failed(format!("invalid module zip: {e}"))),
@@ -154,8 +167,15 @@ async fn make_again(
         }
     };
     Ok(
-        match super::ledger::compare(db, module, version, &mod_h1, zip_h1.as_deref(), "the repository")
-            .await?
+        match super::ledger::compare(
+            db,
+            module,
+            version,
+            &mod_h1,
+            zip_h1.as_deref(),
+            "the repository",
+        )
+        .await?
         {
             None => Found::Same,
             Some(why) => Found::Moved(why),

@@ -93,8 +93,7 @@ impl State {
                 match published {
                     Some((m, z)) => {
                         let z = z.filter(|z| !z.is_empty());
-                        insert(&tx, path, version, &m, z.as_deref(), now, "the tree")
-                            .map_err(e)?;
+                        insert(&tx, path, version, &m, z.as_deref(), now, "the tree").map_err(e)?;
                         ledger_row(&tx, path, version).map_err(e)?
                     }
                     None => None,
@@ -276,8 +275,15 @@ mod tests {
     fn the_first_content_is_kept_and_another_is_refused_and_remembered() {
         let (_d, mut st) = open_temp();
         let check = |st: &mut State, m: &str, z: Option<&str>, at| {
-            st.ledger_check("git.corp.example/lib.git", "v1.0.0", m, z, "the repository", at)
-                .unwrap()
+            st.ledger_check(
+                "git.corp.example/lib.git",
+                "v1.0.0",
+                m,
+                z,
+                "the repository",
+                at,
+            )
+            .unwrap()
         };
         assert_eq!(check(&mut st, "h1:m", Some("h1:z"), 10), LedgerCheck::First);
         assert_eq!(check(&mut st, "h1:m", Some("h1:z"), 20), LedgerCheck::Same);
