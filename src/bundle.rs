@@ -695,6 +695,73 @@ mod tests {
         assert_eq!(wrapped.file_bytes(), u64::MAX, "saturates, never wraps");
     }
 
+    /// A ledger entry must pin a version the bundle carries, once, with
+    /// real `h1:` hashes.
+    #[test]
+    fn ledger_entries_are_checked_against_the_versions_carried() {
+        let h1 = |c: char| format!("h1:{}=", c.to_string().repeat(43));
+        let file = |path: &str| FileEntry {
+            path: path.into(),
+            size: 1,
+            sha256: "0".repeat(64),
+        };
+        let m = Manifest {
+            format: FORMAT.into(),
+            mirror: MirrorId {
+                name: "m".into(),
+                id: "0".repeat(32),
+            },
+            sequence: 1,
+            previous: None,
+            full: true,
+            created: String::new(),
+            gomirror_version: String::new(),
+            sumdb: SumdbPart {
+                name: "s".into(),
+                tree_size: 1,
+            },
+            versions: vec![BundleVersion {
+                path: "corp.example/m".into(),
+                version: "v1.0.0".into(),
+                zip: false,
+            }],
+            deletions: vec![],
+            vulndb: None,
+            ledger: vec![LedgerRecord {
+                path: "corp.example/m".into(),
+                version: "v1.0.0".into(),
+                mod_h1: h1('a'),
+                zip_h1: Some(h1('b')),
+            }],
+            files: vec![
+                file("sumdb/s/latest"),
+                file("corp.example/m/@v/v1.0.0.info"),
+                file("corp.example/m/@v/v1.0.0.mod"),
+            ],
+            parts: vec![PartEntry {
+                name: part_name(1),
+                size: 512,
+                sha256: "0".repeat(64),
+            }],
+        };
+        assert_eq!(m.check("s"), Ok(()));
+        let mut twice = m.clone();
+        twice.ledger.push(twice.ledger[0].clone());
+        assert!(twice.check("s").unwrap_err().contains("listed twice"));
+        let mut stranger = m.clone();
+        stranger.ledger[0].version = "v1.0.1".into();
+        assert!(stranger.check("s").unwrap_err().contains("does not carry it"));
+        let mut bad = m.clone();
+        bad.ledger[0].zip_h1 = Some("h1:\u{1b}[31m".into());
+        let e = bad.check("s").unwrap_err();
+        assert!(e.contains("not an h1: hash") && !e.contains('\u{1b}'), "{e}");
+        // A manifest without a ledger omits the key (older readers take it).
+        let mut none = m.clone();
+        none.ledger.clear();
+        let json = serde_json::to_string(&none).unwrap();
+        assert!(!json.contains("ledger"), "{json}");
+    }
+
     #[test]
     fn sizes_read_as_media_are_labelled() {
         assert_eq!(parse_size("650MB").unwrap(), 650_000_000);

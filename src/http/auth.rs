@@ -104,7 +104,7 @@ pub fn parse(output: &str) -> Result<Credentials, String> {
     let lines: Vec<&str> = output.split('\n').collect();
     // A trailing newline leaves one empty string after the last line.
     let lines = match lines.split_last() {
-        Some((last, rest)) if last.is_empty() => rest,
+        Some((&"", rest)) => rest,
         _ => &lines[..],
     };
     let mut i = 0;

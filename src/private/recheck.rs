@@ -2,9 +2,9 @@
 //! `prune.recheck_batch` a run) each published private version is made
 //! from its repository once more and its content compared with the ledger,
 //! so a moved tag or a rewritten history shows as a `SECURITY` line (exit
-//! 1) while the mirror keeps serving the first content. A tag that is gone
-//! from its repository deletes nothing: the mirror keeps what it made (a
-//! build that pinned it still works), and says so.
+//! code 1) while the mirror keeps serving the first content. A tag that is
+//! gone from its repository deletes nothing: the mirror keeps what it made
+//! (a build that pinned it still works), and says so.
 //!
 //! This runs before the generic recheck ([`crate::prune::recheck`]) and
 //! marks what it checked, so that one leaves private versions alone.

@@ -1548,6 +1548,53 @@ include = ["golang.org/x"]
     }
 
     #[test]
+    fn private_modules_skip_the_checksum_database_and_are_bounded() {
+        let s = cfg(&minimal("[private]\nmodules = [\"git.corp.example/*\", \"corp.example\"]")).unwrap();
+        let p = s.private.as_ref().unwrap();
+        assert!(p.owns("git.corp.example/team/lib.git") && p.owns("corp.example/x"));
+        assert!(!p.owns("golang.org/x/mod"));
+        // GOPRIVATE implies GONOSUMDB.
+        assert!(s.sumdb.skips("git.corp.example/team/lib.git"));
+        assert!(!s.sumdb.skips("golang.org/x/mod"));
+        assert_eq!(p.dir, Path::new("/etc/gomirror/.state.db.private"));
+        assert_eq!((p.timeout, p.jobs), (Duration::from_secs(600), 4));
+        assert!(cfg(&minimal("")).unwrap().private.is_none());
+        for (bad, says) in [
+            ("[private]\nmodules = [\"[\"]", "private.modules"),
+            ("[private]\nmodules = [\"a.example\"]\ntimeout = \"1s\"", "private.timeout"),
+            ("[private]\nmodules = [\"a.example\"]\njobs = 0", "private.jobs"),
+            ("[private]\ntimeout = \"5m\"", "names no modules"),
+            ("[private]\nrepos = []", "repos"),
+        ] {
+            let e = cfg(&minimal(bad)).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn auth_command_is_split_like_a_goauth_command() {
+        let with = |c: &str| {
+            let text = minimal("").replace(
+                "index = \"https://index.golang.org/index\"",
+                &format!("index = \"https://index.golang.org/index\"\nauth_command = {c:?}"),
+            );
+            cfg(&text)
+        };
+        assert_eq!(
+            with("/usr/local/bin/proxy-token --aud 'mirror one'")
+                .unwrap()
+                .auth_command
+                .unwrap(),
+            ["/usr/local/bin/proxy-token", "--aud", "mirror one"]
+        );
+        for bad in ["", "  ", "tok 'open", "a'b"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("upstream.auth_command"), "{bad:?}: {e}");
+        }
+        assert!(cfg(&minimal("")).unwrap().auth_command.is_none());
+    }
+
+    #[test]
     fn minimal_config_gets_defaults_and_resolves_paths() {
         let s = cfg(&minimal("")).unwrap();
         assert_eq!(s.output, PathBuf::from("/etc/gomirror/mirror"));

@@ -47,7 +47,7 @@ pub enum LedgerCheck {
     /// The recorded content.
     Same,
     /// Another content than the one recorded (kept as the conflict).
-    Differs(LedgerEntry),
+    Differs(Box<LedgerEntry>),
 }
 
 impl State {
@@ -128,7 +128,7 @@ impl State {
                         params![path, version, mod_h1, zip_h1, now, source],
                     )
                     .map_err(e)?;
-                    LedgerCheck::Differs(r)
+                    LedgerCheck::Differs(Box::new(r))
                 }
             }
         };
