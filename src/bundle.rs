@@ -750,11 +750,19 @@ mod tests {
         assert!(twice.check("s").unwrap_err().contains("listed twice"));
         let mut stranger = m.clone();
         stranger.ledger[0].version = "v1.0.1".into();
-        assert!(stranger.check("s").unwrap_err().contains("does not carry it"));
+        assert!(
+            stranger
+                .check("s")
+                .unwrap_err()
+                .contains("does not carry it")
+        );
         let mut bad = m.clone();
         bad.ledger[0].zip_h1 = Some("h1:\u{1b}[31m".into());
         let e = bad.check("s").unwrap_err();
-        assert!(e.contains("not an h1: hash") && !e.contains('\u{1b}'), "{e}");
+        assert!(
+            e.contains("not an h1: hash") && !e.contains('\u{1b}'),
+            "{e}"
+        );
         // A manifest without a ledger omits the key (older readers take it).
         let mut none = m.clone();
         none.ledger.clear();

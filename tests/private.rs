@@ -438,6 +438,7 @@ fn a_moved_tag_is_refused_and_the_first_content_stays_served() {
 
     s.repo.move_tag("v1.0.0");
     let r = s.run(&["sync"]);
+    eprintln!("a moved tag, as reported:\n{}", r.all());
     r.expect(1)
         .contains(&format!("SECURITY: {MODULE}@v1.0.0"))
         .contains("a moved tag or a rewritten history");
@@ -514,6 +515,7 @@ fn credentials_of_a_basic_auth_repository_never_show() {
     .unwrap();
     let failed = s.run(&["sync"]);
     assert_ne!(failed.code, 0, "{}", failed.all());
+    eprintln!("refused credentials, as reported:\n{}", failed.all());
     leaks("the failed run's output", failed.all().as_bytes());
     for run in [s.run(&["status"]), s.run(&["status", "--json"])] {
         leaks("status", run.all().as_bytes());
@@ -640,10 +642,12 @@ fn an_auth_command_s_headers_reach_only_their_prefix() {
     );
     let script = m.dir.path().join("proxy-token");
     let calls = m.dir.path().join("calls");
+    // First run: a token; run again after a 401 (the URL as its argument,
+    // the response on its input): a new one.
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\necho run >> {calls}\nprintf '%s\\n\\n%s\\n\\n' '{prefix}' 'Authorization: Bearer tok-SECRET-123'\n",
+            "#!/bin/sh\nread -r status || status=none\necho \"$#|$1|$status\" >> {calls}\nif [ $# -gt 0 ]; then tok=tok-SECRET-456; else tok=tok-SECRET-123; fi\nprintf '%s\\n\\n%s\\n\\n' '{prefix}' \"Authorization: Bearer $tok\"\n",
             calls = calls.display(),
             prefix = m.upstream.proxy_url()
         ),
@@ -653,14 +657,21 @@ fn an_auth_command_s_headers_reach_only_their_prefix() {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     m.cfg.upstream_extra = format!("auth_command = {:?}", script.display().to_string());
     m.write_config();
+    // The first token has expired: the first request under the prefix is
+    // refused.
+    m.upstream.inject(crate::support::Fault::FailFirst {
+        path_prefix: "/proxy/".into(),
+        times: 1,
+        status: 401,
+    });
     let r = m.sync();
     r.expect(0);
-    assert!(!r.all().contains("tok-SECRET-123"), "{}", r.all());
+    assert!(!r.all().contains("tok-SECRET"), "{}", r.all());
     let auths = m.upstream.authorizations();
     assert!(
         auths
             .iter()
-            .any(|(p, a)| p.starts_with("/proxy/") && a == "Bearer tok-SECRET-123"),
+            .any(|(p, a)| p.starts_with("/proxy/") && a == "Bearer tok-SECRET-456"),
         "{auths:?}"
     );
     // Not the index, not the checksum database: outside the prefix.
@@ -668,12 +679,45 @@ fn an_auth_command_s_headers_reach_only_their_prefix() {
         auths.iter().all(|(p, _)| p.starts_with("/proxy/")),
         "{auths:?}"
     );
-    let runs = std::fs::read_to_string(&calls).unwrap();
-    assert_eq!(runs.lines().count(), 1, "the command ran once a run");
+    let runs: Vec<String> = std::fs::read_to_string(&calls)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs[0], "0||none");
+    let rerun: Vec<&str> = runs[1].split('|').collect();
+    assert!(
+        rerun[0] == "1"
+            && rerun[1].starts_with(&format!("{}/", m.upstream.proxy_url()))
+            && rerun[2].contains("401"),
+        "{runs:?}"
+    );
     let db = std::fs::read(m.dir.path().join("state.db")).unwrap();
-    assert!(!db.windows(14).any(|w| w == b"tok-SECRET-123"));
+    assert!(!db.windows(10).any(|w| w == b"tok-SECRET"));
     for f in m.tree_files() {
         let b = std::fs::read(m.out().join(&f)).unwrap();
-        assert!(!b.windows(14).any(|w| w == b"tok-SECRET-123"), "{f}");
+        assert!(!b.windows(10).any(|w| w == b"tok-SECRET"), "{f}");
     }
+}
+
+#[test]
+fn project_files_name_private_modules_too() {
+    let mut s = Setup::new(None, "");
+    std::fs::write(
+        s.m.dir.path().join("wanted.txt"),
+        format!("{MODULE}@v1.0.0\n"),
+    )
+    .unwrap();
+    s.m.cfg.seed.clear();
+    s.m.cfg.include.clear();
+    s.m.cfg.extra.push_str("");
+    s.m.write_config();
+    let text = std::fs::read_to_string(s.m.config_path())
+        .unwrap()
+        .replace("seed = []", "seed = []\nfrom_files = [\"wanted.txt\"]");
+    std::fs::write(s.m.config_path(), text).unwrap();
+    s.run(&["sync"]).expect(0);
+    assert!(s.m.file(&version_file(MODULE, "v1.0.0", "zip")).is_some());
+    assert!(s.m.file(&version_file(MODULE, "v1.1.0", "zip")).is_none());
 }

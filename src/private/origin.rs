@@ -398,7 +398,7 @@ fn without_credentials(body: Vec<u8>) -> Vec<u8> {
 
 impl Origin for PrivateOrigin {
     fn describe(&self) -> String {
-        "their repositories (the go command)".to_string()
+        "its repository, by the go command".to_string()
     }
 
     fn upstream_name(&self, _i: usize) -> String {
@@ -462,9 +462,8 @@ impl Routed {
 impl Origin for Routed {
     fn describe(&self) -> String {
         format!(
-            "{} (private modules: {})",
-            self.public.describe(),
-            self.private.describe()
+            "{}; private modules from their repositories",
+            self.public.describe()
         )
     }
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::PrivateOrigin;
 use crate::fatal::Fatal;
 use crate::gomod::{dirhash, zip as modzip};
-use crate::report::summary::SyncReport;
+use crate::report::summary::{SyncReport, VersionFailure};
 use crate::report::{self, Reporter};
 use crate::settings::Settings;
 use crate::source::{Origin, VersionFile};
@@ -78,10 +78,16 @@ pub async fn recheck(
             }
             Ok(Found::Moved(why)) => {
                 report.rechecked += 1;
-                let line =
-                    format!("SECURITY: {id}: the repository now makes another content: {why}");
-                out.error(&line);
-                report.security_events.push(line);
+                out.error(&format!(
+                    "SECURITY: {id}: made again from its repository: {why}"
+                ));
+                report.failures.push(VersionFailure {
+                    module: t.path.clone(),
+                    version: t.version.clone(),
+                    error: format!("made again from its repository: {why}"),
+                    security: true,
+                });
+                report.failed = report.failures.len() as u64;
                 checked.push((t.module_id, t.version));
             }
             Ok(Found::Gone(why)) => {

@@ -1549,7 +1549,10 @@ include = ["golang.org/x"]
 
     #[test]
     fn private_modules_skip_the_checksum_database_and_are_bounded() {
-        let s = cfg(&minimal("[private]\nmodules = [\"git.corp.example/*\", \"corp.example\"]")).unwrap();
+        let s = cfg(&minimal(
+            "[private]\nmodules = [\"git.corp.example/*\", \"corp.example\"]",
+        ))
+        .unwrap();
         let p = s.private.as_ref().unwrap();
         assert!(p.owns("git.corp.example/team/lib.git") && p.owns("corp.example/x"));
         assert!(!p.owns("golang.org/x/mod"));
@@ -1561,8 +1564,14 @@ include = ["golang.org/x"]
         assert!(cfg(&minimal("")).unwrap().private.is_none());
         for (bad, says) in [
             ("[private]\nmodules = [\"[\"]", "private.modules"),
-            ("[private]\nmodules = [\"a.example\"]\ntimeout = \"1s\"", "private.timeout"),
-            ("[private]\nmodules = [\"a.example\"]\njobs = 0", "private.jobs"),
+            (
+                "[private]\nmodules = [\"a.example\"]\ntimeout = \"1s\"",
+                "private.timeout",
+            ),
+            (
+                "[private]\nmodules = [\"a.example\"]\njobs = 0",
+                "private.jobs",
+            ),
             ("[private]\ntimeout = \"5m\"", "names no modules"),
             ("[private]\nrepos = []", "repos"),
         ] {
