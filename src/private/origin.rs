@@ -46,7 +46,12 @@ struct Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Off the executor when there is one (a few files; nothing waits).
+        let dir = std::mem::take(&mut self.dir);
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => drop(h.spawn_blocking(move || std::fs::remove_dir_all(dir))),
+            Err(_) => drop(std::fs::remove_dir_all(dir)),
+        }
     }
 }
 
