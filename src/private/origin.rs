@@ -120,12 +120,12 @@ impl PrivateOrigin {
         self.go.require().await.map(|_| ())
     }
 
-    /// The make of `module@version`: the one in progress, or a new one.
-    async fn made(&self, module: &str, version: &str) -> Result<Arc<Slot>, OriginError> {
-        // Once a run: what a killed run left, and the go command's cache of
-        // the repositories, which resolves a tag from its own clone without
-        // asking again (a moved tag would go unseen for as long as the
-        // clone lives). Within a run the clones are shared by every version.
+    /// Once a run, before the first go command that uses the module cache:
+    /// what a killed run left, and the go command's cache of the
+    /// repositories, which resolves a tag from its own clone without asking
+    /// again (a moved tag would go unseen for as long as the clone lives).
+    /// Within a run the clones are shared by every version and list.
+    async fn prepare(&self) {
         self.cleaned
             .get_or_init(|| async {
                 let (made, cache) = (self.go.made_dir(), self.go.modcache());
@@ -137,6 +137,11 @@ impl PrivateOrigin {
                 .await;
             })
             .await;
+    }
+
+    /// The make of `module@version`: the one in progress, or a new one.
+    async fn made(&self, module: &str, version: &str) -> Result<Arc<Slot>, OriginError> {
+        self.prepare().await;
         let key = format!("{module}@{version}");
         let slot = {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -246,6 +251,7 @@ impl PrivateOrigin {
 
     /// The module's tagged versions, one a line (an `@v/list`).
     async fn versions(&self, module: &str, limit: u64) -> Result<Vec<u8>, OriginError> {
+        self.prepare().await;
         let out = self
             .go
             .run(&["list", "-m", "-versions", "-json", module])
