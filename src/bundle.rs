@@ -73,6 +73,13 @@ pub struct Manifest {
     /// among `files`. Absent when the bundle carries none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vulndb: Option<VulndbPart>,
+    /// The exporting mirror's ledger entries of the versions carried that
+    /// no checksum database vouches for (private and `sumdb.skip` modules):
+    /// the `h1:` each had when that mirror first made it. Signed with the
+    /// manifest, so the far side refuses another content under the same
+    /// version too. Absent when there are none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ledger: Vec<LedgerRecord>,
     /// Every file in the tar stream, in stream order.
     pub files: Vec<FileEntry>,
     /// The tar stream's parts, in order.
@@ -113,6 +120,18 @@ pub struct BundleVersion {
     pub version: String,
     /// The zip is carried (else graph-only: `.info` and `.mod`).
     pub zip: bool,
+}
+
+/// One ledger entry a bundle carries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerRecord {
+    pub path: String,
+    pub version: String,
+    pub mod_h1: String,
+    /// Absent while the exporting mirror has seen only the `.mod`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zip_h1: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -276,6 +295,24 @@ impl Manifest {
                 }
             }
         }
+        let mut pinned: HashSet<(&str, &str)> = HashSet::new();
+        for l in &self.ledger {
+            let who = id(&l.path, &l.version);
+            if !seen.contains(&(l.path.as_str(), l.version.as_str())) {
+                return Err(format!("ledger entry {who}: the bundle does not carry it"));
+            }
+            if !pinned.insert((&l.path, &l.version)) {
+                return Err(format!("ledger entry {who} is listed twice"));
+            }
+            for h in std::iter::once(&l.mod_h1).chain(l.zip_h1.as_ref()) {
+                if !is_h1(h) {
+                    return Err(format!(
+                        "ledger entry {who}: {} is not an h1: hash",
+                        shown::quoted(h)
+                    ));
+                }
+            }
+        }
         if self.full && !self.deletions.is_empty() {
             return Err("a full bundle lists deletions".into());
         }
@@ -334,6 +371,17 @@ pub fn bundle_name(name: &str, seq: u64, full: bool) -> String {
 /// What a bundle's signature note says: the manifest's SHA-256.
 pub fn signature_text(id: &str) -> String {
     format!("gomirror bundle {id}\n")
+}
+
+/// `h1:` and the base64 of a SHA-256, as go.sum writes it.
+fn is_h1(h: &str) -> bool {
+    h.strip_prefix("h1:").is_some_and(|b| {
+        b.len() == 44
+            && b.ends_with('=')
+            && b[..43]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+    })
 }
 
 /// `len` lowercase hex digits, as this format writes every id and hash.
@@ -636,6 +684,7 @@ mod tests {
                 .collect(),
             parts,
             vulndb: None,
+            ledger: vec![],
         };
         let bound = m.stream_bound().unwrap();
         assert!(m.part_bytes() <= bound, "{} > {bound}", m.part_bytes());
@@ -644,6 +693,81 @@ mod tests {
         wrapped.files[0].size = u64::MAX;
         assert_eq!(wrapped.stream_bound(), None);
         assert_eq!(wrapped.file_bytes(), u64::MAX, "saturates, never wraps");
+    }
+
+    /// A ledger entry must pin a version the bundle carries, once, with
+    /// real `h1:` hashes.
+    #[test]
+    fn ledger_entries_are_checked_against_the_versions_carried() {
+        let h1 = |c: char| format!("h1:{}=", c.to_string().repeat(43));
+        let file = |path: &str| FileEntry {
+            path: path.into(),
+            size: 1,
+            sha256: "0".repeat(64),
+        };
+        let m = Manifest {
+            format: FORMAT.into(),
+            mirror: MirrorId {
+                name: "m".into(),
+                id: "0".repeat(32),
+            },
+            sequence: 1,
+            previous: None,
+            full: true,
+            created: String::new(),
+            gomirror_version: String::new(),
+            sumdb: SumdbPart {
+                name: "s".into(),
+                tree_size: 1,
+            },
+            versions: vec![BundleVersion {
+                path: "corp.example/m".into(),
+                version: "v1.0.0".into(),
+                zip: false,
+            }],
+            deletions: vec![],
+            vulndb: None,
+            ledger: vec![LedgerRecord {
+                path: "corp.example/m".into(),
+                version: "v1.0.0".into(),
+                mod_h1: h1('a'),
+                zip_h1: Some(h1('b')),
+            }],
+            files: vec![
+                file("sumdb/s/latest"),
+                file("corp.example/m/@v/v1.0.0.info"),
+                file("corp.example/m/@v/v1.0.0.mod"),
+            ],
+            parts: vec![PartEntry {
+                name: part_name(1),
+                size: 512,
+                sha256: "0".repeat(64),
+            }],
+        };
+        assert_eq!(m.check("s"), Ok(()));
+        let mut twice = m.clone();
+        twice.ledger.push(twice.ledger[0].clone());
+        assert!(twice.check("s").unwrap_err().contains("listed twice"));
+        let mut stranger = m.clone();
+        stranger.ledger[0].version = "v1.0.1".into();
+        assert!(
+            stranger
+                .check("s")
+                .unwrap_err()
+                .contains("does not carry it")
+        );
+        let mut bad = m.clone();
+        bad.ledger[0].zip_h1 = Some("h1:\u{1b}[31m".into());
+        let e = bad.check("s").unwrap_err();
+        assert!(
+            e.contains("not an h1: hash") && !e.contains('\u{1b}'),
+            "{e}"
+        );
+        // A manifest without a ledger omits the key (older readers take it).
+        let mut none = m.clone();
+        none.ledger.clear();
+        let json = serde_json::to_string(&none).unwrap();
+        assert!(!json.contains("ledger"), "{json}");
     }
 
     #[test]

@@ -24,6 +24,19 @@ pub fn netrc_path() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".netrc"))
 }
 
+/// The go command as a shell would find it: the first executable `go` in
+/// a directory of `PATH` (`None`: not installed, or not on the PATH).
+pub fn go_command() -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join("go"))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// A test knob's raw value: `None` in release builds, whatever is set.
 fn knob_os(name: &str) -> Option<OsString> {
     if cfg!(debug_assertions) {

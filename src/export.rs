@@ -24,7 +24,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::bundle::{
-    self, BundleVersion, Deleted, FileEntry, Manifest, MirrorId, SumdbPart, VulndbPart,
+    self, BundleVersion, Deleted, FileEntry, LedgerRecord, Manifest, MirrorId, SumdbPart,
+    VulndbPart,
 };
 use crate::fatal::Fatal;
 use crate::lock::RunLock;
@@ -305,6 +306,23 @@ async fn export(
         return Ok(report);
     }
 
+    // The ledger entries of what it carries (private and sumdb.skip modules).
+    let carried: Vec<(String, String)> = additions
+        .iter()
+        .map(|v| (v.path.clone(), v.version.clone()))
+        .collect();
+    let ledger: Vec<LedgerRecord> = db
+        .call(move |s| s.ledger_entries(&carried))
+        .await?
+        .into_iter()
+        .map(|e| LedgerRecord {
+            path: e.path,
+            version: e.version,
+            mod_h1: e.mod_h1,
+            zip_h1: e.zip_h1,
+        })
+        .collect();
+
     // Write.
     let signer = match &settings.signing_key {
         Some(p) => Some(read_signer(p)?),
@@ -344,6 +362,7 @@ async fn export(
             modified: c.modified.clone(),
             entries: c.entries,
         }),
+        ledger,
         files: Vec::new(),
         parts: Vec::new(),
     };

@@ -171,6 +171,14 @@ async fn fetch_and_publish(
                     };
                     let result =
                         process_version(&shared, origin.as_ref(), todo.clone(), &pins).await;
+                    // What no checksum database vouches for, the ledger does.
+                    let result = match result {
+                        Ok(v) if shared.settings.sumdb.skips(&v.todo.path) => {
+                            let from = origin.route(&v.todo.path).unwrap_or(origin.as_ref());
+                            crate::private::ledger::gate(&db, v, &from.describe()).await
+                        }
+                        other => other,
+                    };
                     match result {
                         Ok(v) => {
                             // The publisher owns it now; if it is gone (fatal), the temps go too.
@@ -348,6 +356,11 @@ fn origin_err(what: &str, e: OriginError) -> VersionError {
         OriginError::Fetch(e) => fetch_err(what, e),
         OriginError::Name { reason, .. } => failed(reason),
         e @ OriginError::NoneLeft => failed(e.to_string()),
+        OriginError::Made {
+            message,
+            not_found: true,
+        } => VersionError::NotFound(format!("{what}: {message}")),
+        OriginError::Made { message, .. } => failed(format!("{what}: {message}")),
     }
 }
 
@@ -409,6 +422,8 @@ async fn process_version(
     pins: &[PinnedHash],
 ) -> Result<Verified, VersionError> {
     let (m, v) = (todo.path.as_str(), todo.version.as_str());
+    // Private modules are made from their repositories, not the proxy list.
+    let origin = origin.route(m).unwrap_or(origin);
     gomod::check(m, v).map_err(|e| VersionError::Failed {
         message: format!("invalid module version: {e}"),
         security: false,

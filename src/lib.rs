@@ -30,6 +30,7 @@ pub mod lock;
 pub mod model;
 pub mod plan;
 pub mod policy;
+pub mod private;
 pub mod probe;
 pub mod prune;
 pub mod publish;

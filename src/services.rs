@@ -18,6 +18,7 @@ use reqwest::Url;
 use crate::fatal::Fatal;
 use crate::http::Upstream;
 use crate::http::list::{EntryStats, UpstreamList};
+use crate::private::{PrivateOrigin, Routed};
 use crate::settings::Settings;
 use crate::settings::lists::{Fallback, ListEntry};
 use crate::source::feed::MirrorFeed;
@@ -43,6 +44,9 @@ pub struct Upstreams {
     /// `sumdb.url`: its entries' health (and whether a proxy serves
     /// `/sumdb/<name>/`) are remembered for the command.
     sumdb: Arc<UpstreamList>,
+    /// `[private]`: modules made from their repositories by the go command
+    /// (never for a bundle's upstreams: an import takes what it carries).
+    private: Option<Arc<PrivateOrigin>>,
 }
 
 impl Upstreams {
@@ -51,12 +55,20 @@ impl Upstreams {
         let transfer = crate::http::TransferPolicy::new(settings.min_rate, settings.stall_window);
         let http =
             Upstream::new(settings.timeout, settings.workers, transfer).map_err(Fatal::Stopped)?;
-        Ok(Upstreams::through(
+        if let Some(command) = &settings.auth_command {
+            http.set_auth(crate::http::auth::AuthCommand::new(command.clone()));
+        }
+        let mut upstreams = Upstreams::through(
             settings,
             Arc::new(http),
             &settings.proxy,
             &settings.sumdb.urls,
-        ))
+        );
+        upstreams.private = settings
+            .private
+            .as_ref()
+            .map(|p| Arc::new(PrivateOrigin::new(p)));
+        Ok(upstreams)
     }
 
     fn through(
@@ -80,6 +92,7 @@ impl Upstreams {
             http,
             proxy: origin,
             sumdb,
+            private: None,
         }
     }
 
@@ -106,11 +119,36 @@ impl Upstreams {
         ))
     }
 
-    /// Where versions' files come from: the proxy list.
+    /// Where versions' files come from: the proxy list, and for private
+    /// modules their repositories.
     pub fn origin(&self) -> Result<Arc<dyn Origin>, Fatal> {
-        match &self.proxy {
-            Some(o) => Ok(o.clone() as Arc<dyn Origin>),
-            None => Err(no_proxy()),
+        let public = match &self.proxy {
+            Some(o) => o.clone() as Arc<dyn Origin>,
+            None => return Err(no_proxy()),
+        };
+        Ok(match &self.private {
+            Some(private) => Arc::new(Routed {
+                private: private.clone(),
+                public,
+            }),
+            None => public,
+        })
+    }
+
+    /// The origin of private modules, when `[private]` names some.
+    pub fn private(&self) -> Option<&Arc<PrivateOrigin>> {
+        self.private.as_ref()
+    }
+
+    /// Stops a command that will make private versions when the go
+    /// command is missing or too old: one clear error before any work.
+    pub async fn require_private_tools(&self) -> Result<(), Fatal> {
+        match &self.private {
+            Some(p) => p
+                .require_go()
+                .await
+                .map_err(|e| Fatal::stopped(e.to_string())),
+            None => Ok(()),
         }
     }
 

@@ -121,6 +121,8 @@ async fn pipeline(
     svc: &Services,
 ) -> Result<(), Fatal> {
     let (db, tree) = (&svc.db, &svc.tree);
+    // Private modules need the go command: missing or too old, say so first.
+    svc.upstreams.require_private_tools().await?;
 
     // The filter is state: a changed filter backfills or stops wanting modules.
     let filter = settings.filter.clone();
@@ -186,6 +188,11 @@ async fn pipeline(
     add_fetched(report, early);
     stop_if_interrupted()?;
 
+    // Private versions are made again and compared with the ledger (a
+    // moved tag), before the generic recheck, which then leaves them alone.
+    if let Some(private) = svc.upstreams.private() {
+        crate::private::recheck::recheck(settings, private, db, tree, out, report).await?;
+    }
     if settings.prune.enabled {
         let origin = svc.upstreams.origin()?;
         recheck(settings, out, report, db, &origin).await?;
@@ -327,6 +334,7 @@ async fn preview(
     // A mirror with no tree yet has nothing to prune, and opening one would
     // create it.
     let tree = services::open_store_if_present(settings, upstreams)?;
+    upstreams.require_private_tools().await?;
     let filter = settings.filter.clone();
     let policy = &settings.policy;
     plan::print_filter_change(db, &filter, policy, settings.prune.enabled, report).await?;

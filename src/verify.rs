@@ -486,6 +486,12 @@ async fn check(
                 )),
             }
         }
+        // What no checksum database vouches for, against the ledger: not
+        // repaired (another make would be refused the same way).
+        for p in ledger_problems(settings, db, &page).await? {
+            out.error(&format!("{pass}{p}"));
+            problems.push(p);
+        }
         for p in file_problems.into_iter().chain(lookup_problems) {
             if let Some(r) = repairs.as_deref_mut()
                 && let Some(v) = page.iter().find(|v| {
@@ -547,6 +553,74 @@ async fn check(
     report.modules = modules;
     report.zip_bytes = zip_bytes.load(Ordering::Relaxed);
     Ok(problems)
+}
+
+/// The versions of `page` no checksum database vouches for (private and
+/// `sumdb.skip` modules), against the ledger: what the mirror published must
+/// be what the ledger holds, and a content the repository made later (a
+/// moved tag, recorded as the entry's conflict) is reported until it is
+/// gone.
+async fn ledger_problems(
+    settings: &Settings,
+    db: &crate::state::db::Db,
+    page: &[PublishedVersion],
+) -> Result<Vec<Problem>, Fatal> {
+    let pinned: Vec<(String, String)> = page
+        .iter()
+        .filter(|v| settings.sumdb.skips(&v.path))
+        .map(|v| (v.path.clone(), v.published.version.clone()))
+        .collect();
+    if pinned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let entries = db.call(move |s| s.ledger_entries(&pinned)).await?;
+    let mut found = Vec::new();
+    for e in entries {
+        let Some(v) = page
+            .iter()
+            .find(|v| v.path == e.path && v.published.version == e.version)
+        else {
+            continue;
+        };
+        let ext = if v.published.zip { "zip" } else { "mod" };
+        let file = layout::version_file(&v.path, &v.published.version, ext).unwrap_or_default();
+        let since = format!(
+            "since {} (from {})",
+            crate::clock::rfc3339(e.first_at),
+            crate::shown::text(&e.source)
+        );
+        let zip_differs =
+            v.published.zip && e.zip_h1.as_ref().is_some_and(|z| *z != v.published.zip_h1);
+        if e.mod_h1 != v.published.mod_h1 || zip_differs {
+            found.push(problem(
+                v,
+                &file,
+                format!(
+                    "SECURITY: the ledger holds {} and {} {since}, but the mirror published {} and {}",
+                    e.zip_h1.as_deref().unwrap_or("no zip"),
+                    e.mod_h1,
+                    v.published.zip_h1,
+                    v.published.mod_h1
+                ),
+            ));
+        }
+        if let Some(c) = &e.conflict {
+            found.push(problem(
+                v,
+                &file,
+                format!(
+                    "SECURITY: {} made another content at {} ({} and {}; the ledger holds {} and {} {since}): a moved tag or a rewritten history; the mirror serves the first",
+                    crate::shown::text(&c.source),
+                    crate::clock::rfc3339(c.at),
+                    c.zip_h1.as_deref().unwrap_or("no zip"),
+                    c.mod_h1,
+                    e.zip_h1.as_deref().unwrap_or("no zip"),
+                    e.mod_h1
+                ),
+            ));
+        }
+    }
+    Ok(found)
 }
 
 fn problem(v: &PublishedVersion, file: &str, message: String) -> Problem {

@@ -22,6 +22,7 @@ mod no_index;
 mod operations;
 mod output;
 mod policy;
+mod private;
 mod prune_verify;
 mod real_shapes;
 mod run_faults;

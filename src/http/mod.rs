@@ -50,6 +50,7 @@
 //! blocking writer thread while it is hashed, so memory use does not depend on
 //! the size of what is downloaded.
 
+pub mod auth;
 mod connect;
 pub mod list;
 pub mod netrc;
@@ -221,6 +222,8 @@ pub struct Upstream {
     /// How often each URL was found too slow in this process (bounded: see
     /// [`SLOW_MEMORY`]).
     slow: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    /// `upstream.auth_command`, when set (shared with the redirect policy).
+    auth: Arc<std::sync::OnceLock<auth::AuthCommand>>,
 }
 
 /// How many times one transfer may be found too slow in a run: once, and
@@ -322,8 +325,14 @@ impl Upstream {
         // reqwest is built without a default TLS crypto provider; install ring's
         // (cheaper to build than aws-lc). Failing means one is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let policy = reqwest::redirect::Policy::custom(|attempt| {
-            match redirect_refusal(attempt.previous(), attempt.url()) {
+        let auth: Arc<std::sync::OnceLock<auth::AuthCommand>> = Arc::default();
+        let headers = auth.clone();
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            let carried = match (headers.get(), attempt.previous().first()) {
+                (Some(a), Some(first)) => a.redirect_refusal(first, attempt.url()),
+                _ => None,
+            };
+            match redirect_refusal(attempt.previous(), attempt.url()).or(carried) {
                 Some(why) => attempt.error(why),
                 None => attempt.follow(),
             }
@@ -350,7 +359,58 @@ impl Upstream {
             bytes: Arc::new(AtomicU64::new(0)),
             lend: std::sync::RwLock::new(None),
             slow: std::sync::Mutex::new(std::collections::HashMap::new()),
+            auth,
         })
+    }
+
+    /// Sends the headers `command` prints to the URLs under their prefixes
+    /// ([`auth`]); the first call wins.
+    pub fn set_auth(&self, command: auth::AuthCommand) {
+        let _ = self.auth.set(command);
+    }
+
+    /// A GET of `url`, with the headers `upstream.auth_command` gives its
+    /// prefix; a 401 or 403 under a prefix runs the command again and
+    /// sends the request once more.
+    async fn send(&self, url: &Url) -> Result<reqwest::Response, FetchError> {
+        let Some(auth) = self.auth.get() else {
+            return self
+                .client
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| network(url, e));
+        };
+        let refused = |message: String| FetchError::Network {
+            url: redact_url(url),
+            message,
+            retry: Retry::Permanent,
+            connect: false,
+        };
+        let (headers, generation) = auth.headers_for(url).await.map_err(refused)?;
+        let with = |h: Option<reqwest::header::HeaderMap>| {
+            let req = self.client.get(url.clone());
+            match h {
+                Some(h) => req.headers(h),
+                None => req,
+            }
+        };
+        let had = headers.is_some();
+        let resp = with(headers).send().await.map_err(|e| network(url, e))?;
+        let status = resp.status().as_u16();
+        if !had || !matches!(status, 401 | 403) {
+            return Ok(resp);
+        }
+        let described = auth::describe_response(&resp);
+        if !auth
+            .renew(url, generation, &described)
+            .await
+            .map_err(refused)?
+        {
+            return Ok(resp);
+        }
+        let (headers, _) = auth.headers_for(url).await.map_err(refused)?;
+        with(headers).send().await.map_err(|e| network(url, e))
     }
 
     /// Lets `file://` downloads of files under `dir` be hard links to them
@@ -745,24 +805,23 @@ impl Upstream {
         // The read timeout restarts with every byte, headers included: the
         // deadline bounds a server that trickles those too.
         let headers_by = tokio::time::Instant::from_std(meter.started + meter.deadline());
-        let resp =
-            match tokio::time::timeout_at(headers_by, self.client.get(url.clone()).send()).await {
-                Err(_) => {
-                    let slowness =
-                        meter
-                            .check(Instant::now())
-                            .err()
-                            .unwrap_or(Slowness::PastDeadline {
-                                received: 0,
-                                expected: None,
-                                elapsed: meter.started.elapsed(),
-                                deadline: meter.deadline(),
-                            });
-                    return Err((too_slow(url, slowness), None));
-                }
-                Ok(Err(e)) => return Err((network(url, e), None)),
-                Ok(Ok(resp)) => resp,
-            };
+        let resp = match tokio::time::timeout_at(headers_by, self.send(url)).await {
+            Err(_) => {
+                let slowness =
+                    meter
+                        .check(Instant::now())
+                        .err()
+                        .unwrap_or(Slowness::PastDeadline {
+                            received: 0,
+                            expected: None,
+                            elapsed: meter.started.elapsed(),
+                            deadline: meter.deadline(),
+                        });
+                return Err((too_slow(url, slowness), None));
+            }
+            Ok(Err(e)) => return Err((e, None)),
+            Ok(Ok(resp)) => resp,
+        };
         let status = resp.status();
         if status != StatusCode::OK {
             let retry_after = resp

@@ -167,7 +167,13 @@ impl ImportReport {
             report::duration(std::time::Duration::from_secs_f64(self.seconds))
         ));
         for r in &self.refused {
-            lines.push(format!("  refused {}@{}: {}", r.module, r.version, r.error));
+            lines.push(format!(
+                "  refused {}@{}: {}{}",
+                r.module,
+                r.version,
+                if r.security { "SECURITY: " } else { "" },
+                r.error
+            ));
         }
         if let Some(p) = &self.pruned {
             lines.push(p.render_line());
@@ -472,6 +478,57 @@ async fn import(
             error: why.to_string(),
             security: false,
         });
+    }
+
+    // A signed bundle's ledger entries: recorded where this mirror has
+    // none; a version whose entry differs from this mirror's is refused
+    // (another content under the same version), whatever it carries.
+    let mut todos = todos;
+    if b.signed_by.is_some() && !b.manifest.ledger.is_empty() {
+        let source = format!(
+            "bundle {} of {}",
+            b.manifest.sequence, b.manifest.mirror.name
+        );
+        let entries = b.manifest.ledger.clone();
+        let moved = db
+            .call(move |s| {
+                let now = report::now();
+                let mut moved = Vec::new();
+                for e in &entries {
+                    let found = s.ledger_check(
+                        &e.path,
+                        &e.version,
+                        &e.mod_h1,
+                        e.zip_h1.as_deref(),
+                        &source,
+                        now,
+                    )?;
+                    if let crate::state::LedgerCheck::Differs(first) = found {
+                        let why =
+                            crate::private::ledger::refusal(&first, &e.mod_h1, e.zip_h1.as_deref());
+                        moved.push((e.path.clone(), e.version.clone(), why));
+                    }
+                }
+                Ok(moved)
+            })
+            .await?;
+        for (path, version, why) in moved {
+            if let Some(i) = todos
+                .iter()
+                .position(|t| t.path == path && t.version == version)
+            {
+                let t = todos.remove(i);
+                let (mid, ver, msg) = (t.module_id, t.version.clone(), why.clone());
+                db.call(move |s| s.mark_failed(mid, &ver, &msg, report::now()))
+                    .await?;
+            }
+            report.refused.push(VersionFailure {
+                module: path,
+                version,
+                error: why,
+                security: true,
+            });
+        }
     }
 
     let mut pass = SyncReport::default();

@@ -79,6 +79,22 @@ struct RawConfig {
     vulndb: RawVulndb,
     #[serde(default)]
     policy: RawPolicy,
+    #[serde(default)]
+    private: RawPrivate,
+}
+
+/// `[private]`: modules made from their repositories by the go command
+/// (`docs/private.md`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPrivate {
+    /// GOPRIVATE-style patterns.
+    #[serde(default)]
+    modules: Vec<String>,
+    /// How long one go command may run before it is killed.
+    timeout: Option<String>,
+    /// How many go commands run at once.
+    jobs: Option<i64>,
 }
 
 /// `[policy]`: the supply-chain policy ([`crate::policy`]).
@@ -169,6 +185,9 @@ struct RawUpstream {
     /// Index pages a long walk asks for at once.
     #[serde(default = "default_index_walkers")]
     index_walkers: i64,
+    /// A GOAUTH-style command printing URL prefixes and the headers sent
+    /// to them (`docs/private.md`).
+    auth_command: Option<String>,
 }
 
 fn default_min_rate() -> toml::Value {
@@ -435,6 +454,85 @@ pub struct Settings {
     pub trusted_keys: Vec<Verifier>,
     /// `[policy]`: the cooldown, its exceptions and the takedowns.
     pub policy: crate::policy::Policy,
+    /// `[private]`: modules made from their repositories (`None`: none are).
+    pub private: Option<PrivateSettings>,
+    /// `upstream.auth_command`: the command and its arguments, run as the
+    /// go command runs a GOAUTH command.
+    pub auth_command: Option<Vec<String>>,
+}
+
+/// `[private]`: which modules are made from their repositories by the go
+/// command, and how that command is bounded.
+#[derive(Clone, Debug)]
+pub struct PrivateSettings {
+    /// GOPRIVATE-style patterns, joined with commas (as GOPRIVATE is).
+    pub modules: String,
+    /// One go command is killed past this (`private.timeout`).
+    pub timeout: Duration,
+    /// At most this many go commands at once (`private.jobs`).
+    pub jobs: usize,
+    /// The go command's own module cache and work directory, beside the
+    /// state database (`.<state file>.private`).
+    pub dir: PathBuf,
+}
+
+impl PrivateSettings {
+    /// Whether `module` is made from its repository.
+    pub fn owns(&self, module: &str) -> bool {
+        pattern::match_prefix_patterns(&self.modules, module)
+    }
+}
+
+/// A go command is given minutes for a large repository's first clone; a
+/// hung one is not left for hours.
+const PRIVATE_TIMEOUT_BOUNDS: Bounds = Bounds {
+    min: Duration::from_secs(10),
+    max: Duration::from_secs(2 * 3600),
+    text: "between 10s and 2h",
+};
+
+/// `upstream.auth_command` split into words as the go command splits a
+/// GOAUTH command: on spaces, with single or double quotes around a word
+/// that holds spaces.
+fn split_command(text: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&first) = chars.peek() else { break };
+        let mut word = String::new();
+        if first == '\'' || first == '"' {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some(c) if c == first => break,
+                    Some(c) => word.push(c),
+                    None => return Err(format!("unterminated {first} quote")),
+                }
+            }
+            if chars.peek().is_some_and(|c| !c.is_whitespace()) {
+                return Err("a quoted word must be followed by a space".into());
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                if c == '\'' || c == '"' {
+                    return Err(format!("a quote inside the word {word:?}"));
+                }
+                word.push(c);
+                chars.next();
+            }
+        }
+        words.push(word);
+    }
+    if words.first().is_none_or(|w| w.is_empty()) {
+        return Err("no command".into());
+    }
+    Ok(words)
 }
 
 /// `[vulndb]`: where the Go vulnerability database comes from.
@@ -723,7 +821,14 @@ impl Settings {
                 fallback: Fallback::NotFound,
             }],
         };
-        let skip = join_patterns("sumdb.skip", &raw.sumdb.skip).map_err(&invalid)?;
+        let private_modules =
+            join_patterns("private.modules", &raw.private.modules).map_err(&invalid)?;
+        // Private modules are in no checksum database (GOPRIVATE implies
+        // GONOSUMDB): they are verified as sumdb.skip modules are, and this
+        // mirror's ledger pins them.
+        let mut skip_list = raw.sumdb.skip.clone();
+        skip_list.extend(raw.private.modules.iter().cloned());
+        let skip = join_patterns("sumdb.skip", &skip_list).map_err(&invalid)?;
         let tiles = match raw.sumdb.tiles.as_deref() {
             None | Some("all") => TileMode::All,
             Some("needed") => TileMode::Needed,
@@ -1011,6 +1116,47 @@ impl Settings {
             None => None,
         };
 
+        let private = if private_modules.is_empty() {
+            if raw.private.timeout.is_some() || raw.private.jobs.is_some() {
+                return Err(invalid(
+                    "[private] sets timeout or jobs but names no modules (private.modules = [\"git.corp.example/*\"])".into(),
+                ));
+            }
+            None
+        } else {
+            let timeout = bounded_duration(
+                "private.timeout",
+                raw.private.timeout.as_deref().unwrap_or("10m"),
+                &PRIVATE_TIMEOUT_BOUNDS,
+                "\"10m\"",
+            )
+            .map_err(&invalid)?;
+            let jobs = raw.private.jobs.unwrap_or(4);
+            if !(1..=32).contains(&jobs) {
+                return Err(invalid(format!(
+                    "private.jobs must be between 1 and 32, not {jobs}"
+                )));
+            }
+            let name = state
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "state".into());
+            Some(PrivateSettings {
+                modules: private_modules,
+                timeout,
+                jobs: jobs as usize,
+                dir: state.with_file_name(format!(".{name}.private")),
+            })
+        };
+        let auth_command = match &raw.upstream.auth_command {
+            None => None,
+            Some(text) => Some(split_command(text).map_err(|why| {
+                invalid(format!(
+                    "upstream.auth_command: {why} (a command and its arguments, e.g. \"/usr/local/bin/proxy-token --audience mirror\")"
+                ))
+            })?),
+        };
+
         Ok(Settings {
             config_path: path.to_path_buf(),
             mirror_name,
@@ -1063,6 +1209,8 @@ impl Settings {
             signing_key,
             trusted_keys,
             policy,
+            private,
+            auth_command,
         })
     }
 }
@@ -1510,6 +1658,62 @@ keep = "30d""#,
             err.contains("filter.toolchain_versions: \"1.24.x\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn private_modules_skip_the_checksum_database_and_are_bounded() {
+        let s = cfg(&minimal(
+            "[private]\nmodules = [\"git.corp.example/*\", \"corp.example\"]",
+        ))
+        .unwrap();
+        let p = s.private.as_ref().unwrap();
+        assert!(p.owns("git.corp.example/team/lib.git") && p.owns("corp.example/x"));
+        assert!(!p.owns("golang.org/x/mod"));
+        // GOPRIVATE implies GONOSUMDB.
+        assert!(s.sumdb.skips("git.corp.example/team/lib.git"));
+        assert!(!s.sumdb.skips("golang.org/x/mod"));
+        assert_eq!(p.dir, Path::new("/etc/gomirror/.state.db.private"));
+        assert_eq!((p.timeout, p.jobs), (Duration::from_secs(600), 4));
+        assert!(cfg(&minimal("")).unwrap().private.is_none());
+        for (bad, says) in [
+            ("[private]\nmodules = [\"[\"]", "private.modules"),
+            (
+                "[private]\nmodules = [\"a.example\"]\ntimeout = \"1s\"",
+                "private.timeout",
+            ),
+            (
+                "[private]\nmodules = [\"a.example\"]\njobs = 0",
+                "private.jobs",
+            ),
+            ("[private]\ntimeout = \"5m\"", "names no modules"),
+            ("[private]\nrepos = []", "repos"),
+        ] {
+            let e = cfg(&minimal(bad)).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn auth_command_is_split_like_a_goauth_command() {
+        let with = |c: &str| {
+            let text = minimal("").replace(
+                "index = \"https://index.golang.org/index\"",
+                &format!("index = \"https://index.golang.org/index\"\nauth_command = {c:?}"),
+            );
+            cfg(&text)
+        };
+        assert_eq!(
+            with("/usr/local/bin/proxy-token --aud 'mirror one'")
+                .unwrap()
+                .auth_command
+                .unwrap(),
+            ["/usr/local/bin/proxy-token", "--aud", "mirror one"]
+        );
+        for bad in ["", "  ", "tok 'open", "a'b"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert!(e.contains("upstream.auth_command"), "{bad:?}: {e}");
+        }
+        assert!(cfg(&minimal("")).unwrap().auth_command.is_none());
     }
 
     #[test]

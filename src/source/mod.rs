@@ -232,6 +232,10 @@ pub enum OriginError {
     /// served bytes that failed verification).
     #[error("no upstream left to ask: each one served bytes that failed verification")]
     NoneLeft,
+    /// The go command could not make the version from its repository
+    /// (`crate::private`); `not_found`: the repository has no such version.
+    #[error("{message}")]
+    Made { message: String, not_found: bool },
 }
 
 /// What the caller does about a failure.
@@ -249,6 +253,9 @@ impl OriginError {
     pub fn outcome(&self) -> Outcome {
         match self {
             OriginError::Fetch(e) if e.is_not_found() => Outcome::NotFound,
+            OriginError::Made {
+                not_found: true, ..
+            } => Outcome::NotFound,
             OriginError::Fetch(e) if e.is_retryable() => Outcome::Retry,
             _ => Outcome::Failed,
         }
@@ -292,6 +299,12 @@ pub trait Origin: Send + Sync {
         limit: u64,
     ) -> BoxFuture<'a, Result<Vec<u8>, OriginError>>;
 
+    /// The origin that serves `module`, when this one sends modules to
+    /// several (private modules to their repositories): the fetcher asks
+    /// that one, whose upstreams are counted and named on their own.
+    fn route(&self, _module: &str) -> Option<&dyn Origin> {
+        None
+    }
     /// How many upstreams stand behind this origin.
     fn upstreams(&self) -> usize {
         1

@@ -246,7 +246,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
         retracts   TEXT NOT NULL
     );
     "#,
-    // Supply-chain policy and retention (`state::policy`): when this
+    // 10 (supply-chain policy and retention, `state::policy`): when this
     // mirror first saw each version (the index's timestamp when the index
     // listed it), since when it is no longer wanted (`prune.keep`), whether
     // `policy.deny` covers it while it is in the tree (prune removes it);
@@ -262,6 +262,25 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX versions_denied ON versions(module_id, version) WHERE denied = 1;
     "#
     ),
+    // 11 (private modules, `state::private`): the ledger, the
+    // `h1:` of every version no checksum database vouches for (made from
+    // its repository, or a sumdb.skip module), as first seen; a later
+    // different content is refused, and remembered as the conflict.
+    r#"
+    CREATE TABLE private_ledger (
+        path            TEXT NOT NULL,
+        version         TEXT NOT NULL,
+        mod_h1          TEXT NOT NULL,
+        zip_h1          TEXT,
+        first_at        INTEGER NOT NULL,
+        source          TEXT NOT NULL,
+        conflict_mod_h1 TEXT,
+        conflict_zip_h1 TEXT,
+        conflict_at     INTEGER,
+        conflict_source TEXT,
+        PRIMARY KEY (path, version)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 impl State {

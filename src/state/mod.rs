@@ -15,8 +15,10 @@
 //! in the tree, for verify and prune), [`heads`] (checksum-database heads),
 //! [`tiles`] (how far the tree holds the checksum database's tiles),
 //! [`runs`] (the run log and status), [`vuln`] (the vulnerability
-//! database held, and what `audit` caches) and [`policy`] (first sights,
-//! held and denied versions, retention: the supply-chain policy). No SQL runs outside this module: the
+//! database held, and what `audit` caches), [`policy`] (first sights,
+//! held and denied versions, retention: the supply-chain policy) and
+//! [`private`] (the ledger of versions no checksum database vouches for).
+//! No SQL runs outside this module: the
 //! connection is private, and version states are a [`VersionState`].
 //!
 //! A `State` is used from one thread at a time ([`db::Db`] gives it a thread
@@ -31,6 +33,7 @@ mod index;
 mod lists;
 mod migrations;
 mod policy;
+mod private;
 mod queue;
 mod rechecks;
 mod runs;
@@ -53,6 +56,7 @@ pub use index::{FilterChange, IndexEntry, PageStats};
 pub use policy::{
     DeniedVersion, HeldVersion, PolicyChange, PolicyCounts, PolicyPin, PolicyRow, VersionFacts,
 };
+pub use private::{LedgerCheck, LedgerConflict, LedgerEntry};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
 pub use runs::{CommandRuns, Counts, Failure, RunRecord};
 pub use tiles::TileProgress;
