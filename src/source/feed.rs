@@ -29,9 +29,7 @@ use crate::feed::{
 use crate::gomod;
 use crate::http::{self, Streamed, Upstream};
 use crate::shown;
-use crate::source::{
-    AnyIntake, Discovery, Event, FeedIntake, LocalBoxFuture, SourceError,
-};
+use crate::source::{AnyIntake, Discovery, Event, FeedIntake, LocalBoxFuture, SourceError};
 use crate::state::{FeedOp, FollowCursor, IndexEntry};
 
 /// Entries offered to the intake at once (a segment streams in pages:

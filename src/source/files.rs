@@ -29,8 +29,8 @@ use crate::gomod::modfile::{self, ModFile, ReplaceTarget};
 use crate::gomod::{self, pattern, semver, zip as modzip};
 use crate::shown;
 use crate::source::{
-    AnyIntake, Discovery, Event, Events, LocalBoxFuture, Origin, OriginError,
-    SourceError, VersionFile,
+    AnyIntake, Discovery, Event, Events, LocalBoxFuture, Origin, OriginError, SourceError,
+    VersionFile,
 };
 use crate::state::{NamedFile, NamedVersion};
 use crate::store::{Store, layout};

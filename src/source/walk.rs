@@ -56,9 +56,7 @@ use crate::source::index::{
     IndexSince, PAGE_BYTES, PAGE_LIMIT, Page, latest_acceptable, next_instant, page_url,
     parse_page_until,
 };
-use crate::source::{
-    AnyIntake, BoxFuture, Discovery, Event, Intake, LocalBoxFuture, SourceError,
-};
+use crate::source::{AnyIntake, BoxFuture, Discovery, Event, Intake, LocalBoxFuture, SourceError};
 
 /// How many requests a long walk keeps in flight, at most.
 pub const DEFAULT_WALKERS: usize = 8;

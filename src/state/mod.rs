@@ -14,8 +14,9 @@
 //! [`lists`] (what `@v/list` and `@latest` are built from), [`tree`] (what is
 //! in the tree, for verify and prune), [`heads`] (checksum-database heads),
 //! [`tiles`] (how far the tree holds the checksum database's tiles),
-//! [`runs`] (the run log and status) and [`vuln`] (the vulnerability
-//! database held, and what `audit` caches). No SQL runs outside this module: the
+//! [`runs`] (the run log and status), [`vuln`] (the vulnerability
+//! database held, and what `audit` caches) and [`demand`] (what the access
+//! logs asked for). No SQL runs outside this module: the
 //! connection is private, and version states are a [`VersionState`].
 //!
 //! A `State` is used from one thread at a time ([`db::Db`] gives it a thread
@@ -23,6 +24,7 @@
 
 mod bundles;
 pub mod db;
+mod demand;
 mod feed;
 mod files;
 mod heads;
@@ -44,6 +46,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use crate::model::{Listed, Published, Todo};
 pub use bundles::{ExportRecord, ExportVersion, ImportPosition, ImportRecord};
+pub use demand::{
+    DEMAND_FILE, DemandBatch, DemandCounts, DemandNamed, DemandRecorded, DemandTake, DemandTally,
+    LogPosition, LogRead, Request,
+};
 pub use feed::{ChangeStats, FeedEntry, FeedHead, FeedOp, FollowCursor};
 pub use files::{FileCounts, NameStats, NamedFile, NamedVersion, PinnedHash};
 pub use heads::StoredHead;
