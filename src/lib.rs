@@ -35,6 +35,7 @@ pub mod publish;
 pub mod redact;
 pub mod relpath;
 pub mod report;
+pub mod requests;
 pub mod runner;
 pub mod services;
 pub mod settings;

@@ -384,6 +384,12 @@ impl UpstreamList {
         if count {
             e.counters.requests.fetch_add(1, Ordering::Relaxed);
         }
+        if e.base.scheme() == "file"
+            && let Err(err) = http::local::check_contained(&e.base, &url)
+        {
+            *e.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
+            return Err(failure(err, true, true));
+        }
         match get(url).await {
             Ok((value, n)) => {
                 e.counters.files.fetch_add(1, Ordering::Relaxed);
@@ -535,7 +541,9 @@ impl UpstreamList {
             return Ok(());
         }
         let suffix = format!("/sumdb/{name}");
-        if !e.base.path().trim_end_matches('/').ends_with(&suffix) {
+        // A module cache's `sumdb/<name>/` has no `supported`: the go
+        // command caches lookups and tiles there, nothing else.
+        if !e.base.path().trim_end_matches('/').ends_with(&suffix) || e.base.scheme() == "file" {
             return Ok(());
         }
         let url = http::join(&e.base, "supported");

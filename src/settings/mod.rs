@@ -77,6 +77,51 @@ struct RawConfig {
     import: RawImport,
     #[serde(default)]
     vulndb: RawVulndb,
+    #[serde(default)]
+    demand: RawDemand,
+}
+
+/// `[demand]`: what the mirror's clients asked for and did not get.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDemand {
+    /// nginx access logs of the tree (combined or the shipped JSON format).
+    #[serde(default)]
+    access_logs: Vec<PathBuf>,
+    /// Modules new to the mirror one run takes at most.
+    #[serde(default = "default_max_new_modules")]
+    max_new_modules: i64,
+    /// Requests one run takes at most.
+    #[serde(default = "default_max_new_versions")]
+    max_new_versions: i64,
+    /// GOPRIVATE-style patterns: only these modules may be asked for (empty: any).
+    #[serde(default)]
+    include: Vec<String>,
+    /// How long a request stays wanted after a client last asked for it ("off": for ever).
+    #[serde(default = "default_demand_keep")]
+    keep: String,
+}
+
+impl Default for RawDemand {
+    fn default() -> Self {
+        RawDemand {
+            access_logs: Vec::new(),
+            max_new_modules: default_max_new_modules(),
+            max_new_versions: default_max_new_versions(),
+            include: Vec::new(),
+            keep: default_demand_keep(),
+        }
+    }
+}
+
+fn default_max_new_modules() -> i64 {
+    100
+}
+fn default_max_new_versions() -> i64 {
+    1000
+}
+fn default_demand_keep() -> String {
+    "off".into()
 }
 
 /// `[vulndb]`: the Go vulnerability database mirrored into `<output>/vuln/`.
@@ -392,6 +437,39 @@ pub struct Settings {
     /// `import.trusted_keys`: bundles signed by one of these may carry
     /// modules the checksum database does not know (`sumdb.skip`).
     pub trusted_keys: Vec<Verifier>,
+    /// `[demand]`: the access logs whose misses become wants.
+    pub demand: DemandSettings,
+}
+
+/// `[demand]`: what the mirror's own clients asked for and did not get
+/// (`source::demand`).
+#[derive(Clone, Debug, Default)]
+pub struct DemandSettings {
+    /// nginx access logs of this mirror's tree; empty: demand is off.
+    pub access_logs: Vec<PathBuf>,
+    /// Modules the mirror neither held nor wanted that one run takes at most.
+    pub max_new_modules: u64,
+    /// Requests one run takes at most.
+    pub max_new_versions: u64,
+    /// GOPRIVATE-style patterns (comma-joined) of the modules that may be
+    /// asked for; empty: any (`filter.exclude` applies either way).
+    pub include: String,
+    /// How long a request stays wanted after a client last asked for it;
+    /// `None`: for ever.
+    pub keep: Option<Duration>,
+}
+
+impl DemandSettings {
+    /// Why `module` may not be taken from the logs, if it may not.
+    pub fn refuses(&self, filter: &Filter, module: &str) -> Option<&'static str> {
+        if !filter.exclude.is_empty() && pattern::match_prefix_patterns(&filter.exclude, module) {
+            return Some("filter.exclude");
+        }
+        if !self.include.is_empty() && !pattern::match_prefix_patterns(&self.include, module) {
+            return Some("not in demand.include");
+        }
+        None
+    }
 }
 
 /// `[vulndb]`: where the Go vulnerability database comes from.
@@ -582,7 +660,7 @@ impl Settings {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| invalid(plain_words(&e.to_string())))?;
 
-        let proxy = parse_list("upstream.proxy", &raw.upstream.proxy, parse_url)
+        let proxy = parse_list("upstream.proxy", &raw.upstream.proxy, parse_proxy_url)
             .map_err(&invalid)?
             .unwrap_or_default();
         let (index, follow) = match raw.upstream.index.trim() {
@@ -652,19 +730,26 @@ impl Settings {
             )));
         }
         let sumdb_urls = match &raw.sumdb.url {
-            Some(u) => parse_list("sumdb.url", u, parse_url)
+            Some(u) => parse_list("sumdb.url", u, parse_proxy_url)
                 .map_err(&invalid)?
                 .ok_or_else(|| {
                     invalid(
                         "sumdb.url: the checksum database cannot be \"off\" (every version is verified against it; list modules it does not know in sumdb.skip)".to_string(),
                     )
                 })?,
-            None => vec![ListEntry {
-                url: parse_url("sumdb.url", &format!("https://{name}")).map_err(|e| {
-                    invalid(format!("{e} (derived from the key's name; set sumdb.url)"))
-                })?,
-                fallback: Fallback::NotFound,
-            }],
+            None => {
+                // A module cache named as a proxy holds the go command's
+                // cached lookups and tiles of the database: asked first
+                // (verified like any answer), the database itself after.
+                let mut urls = cached_sumdb_entries(&proxy, &name);
+                urls.push(ListEntry {
+                    url: parse_url("sumdb.url", &format!("https://{name}")).map_err(|e| {
+                        invalid(format!("{e} (derived from the key's name; set sumdb.url)"))
+                    })?,
+                    fallback: Fallback::NotFound,
+                });
+                urls
+            }
         };
         let skip = join_patterns("sumdb.skip", &raw.sumdb.skip).map_err(&invalid)?;
         let tiles = match raw.sumdb.tiles.as_deref() {
@@ -741,20 +826,22 @@ impl Settings {
         let include = join_patterns("filter.include", &raw.filter.include).map_err(&invalid)?;
         let nothing_named = raw.filter.seed.is_empty()
             && raw.filter.toolchains.is_empty()
-            && raw.filter.from_files.is_empty();
+            && raw.filter.from_files.is_empty()
+            && raw.demand.access_logs.is_empty();
         if include.is_empty() && nothing_named {
             return Err(invalid(
-                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module, or name modules in filter.seed, platforms in filter.toolchains or project files in filter.from_files"
+                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module, or name modules in filter.seed, platforms in filter.toolchains, project files in filter.from_files or access logs in demand.access_logs"
                     .into(),
             ));
         }
         // With the proxy off too, the mirror is fed by `gomirror import` alone.
         if index.is_none() && follow.is_none() && nothing_named && !proxy.is_empty() {
             return Err(invalid(
-                "upstream.index is \"off\" and none of filter.seed, filter.toolchains and filter.from_files names anything, so nothing would be mirrored (a mirror fed only by `gomirror import` sets upstream.proxy = \"off\" too)"
+                "upstream.index is \"off\" and none of filter.seed, filter.toolchains, filter.from_files and demand.access_logs names anything, so nothing would be mirrored (a mirror fed only by `gomirror import` sets upstream.proxy = \"off\" too)"
                     .into(),
             ));
         }
+        let demand = parse_demand(base, raw.demand).map_err(&invalid)?;
         for pattern in &raw.filter.from_files {
             if pattern.trim().is_empty() {
                 return Err(invalid("filter.from_files: an entry is empty".into()));
@@ -858,8 +945,11 @@ impl Settings {
             }
             RawMaxDelete::Other(v) => return Err(max_delete_message(v.to_string())),
         };
+        // A module cache lacks most of what its upstream has: asked
+        // whether a published version is still there, it would say no.
+        let only_local = !proxy.is_empty() && proxy.iter().all(|e| e.url.scheme() == "file");
         let recheck_text = raw.prune.recheck_interval.clone().unwrap_or_else(|| {
-            if follow.is_some() {
+            if follow.is_some() || only_local {
                 "never".to_string()
             } else {
                 default_recheck()
@@ -992,8 +1082,110 @@ impl Settings {
             },
             signing_key,
             trusted_keys,
+            demand,
         })
     }
+}
+
+/// The most access logs `[demand]` reads.
+const MAX_ACCESS_LOGS: usize = 16;
+/// `demand.keep`: a day at least (a log rotates daily), ten years at most.
+const DEMAND_KEEP_BOUNDS: Bounds = Bounds {
+    min: Duration::from_secs(86_400),
+    max: YEAR.saturating_mul(10),
+    text: "between 1d and 10y (or \"off\")",
+};
+
+fn parse_demand(base: &Path, raw: RawDemand) -> Result<DemandSettings, String> {
+    if raw.access_logs.len() > MAX_ACCESS_LOGS {
+        return Err(format!(
+            "demand.access_logs: at most {MAX_ACCESS_LOGS} logs, not {}",
+            raw.access_logs.len()
+        ));
+    }
+    let mut access_logs: Vec<PathBuf> = Vec::new();
+    for p in &raw.access_logs {
+        if p.as_os_str().is_empty() {
+            return Err("demand.access_logs: an entry is empty".into());
+        }
+        let p = absolute(base, p);
+        if access_logs.contains(&p) {
+            return Err(format!(
+                "demand.access_logs: {} is listed twice",
+                p.display()
+            ));
+        }
+        access_logs.push(p);
+    }
+    if !(0..=100_000).contains(&raw.max_new_modules) {
+        return Err(format!(
+            "demand.max_new_modules must be between 0 and 100000, not {}",
+            raw.max_new_modules
+        ));
+    }
+    if !(1..=1_000_000).contains(&raw.max_new_versions) {
+        return Err(format!(
+            "demand.max_new_versions must be between 1 and 1000000, not {}",
+            raw.max_new_versions
+        ));
+    }
+    let keep = match raw.keep.trim() {
+        "off" | "never" => None,
+        text => Some(bounded_duration(
+            "demand.keep",
+            text,
+            &DEMAND_KEEP_BOUNDS,
+            "\"90d\", \"off\"",
+        )?),
+    };
+    Ok(DemandSettings {
+        access_logs,
+        max_new_modules: raw.max_new_modules as u64,
+        max_new_versions: raw.max_new_versions as u64,
+        include: join_patterns("demand.include", &raw.include)?,
+        keep,
+    })
+}
+
+/// `upstream.proxy` and `sumdb.url` entries: http(s), or a local directory
+/// in GOPROXY layout (`file:///home/me/go/pkg/mod/cache/download`, an old
+/// `file://` mirror), which must be an absolute path.
+fn parse_proxy_url(key: &str, s: &str) -> Result<Url, String> {
+    if let Some(path) = s.strip_prefix("file://") {
+        let mut url =
+            Url::parse(s).map_err(|e| format!("{key}: invalid URL {:?}: {e}", redact(s)))?;
+        if !path.starts_with('/') || url.to_file_path().is_err() || url.query().is_some() {
+            return Err(format!(
+                "{key}: {s:?} must name an absolute directory (file:///path, as GOPROXY takes it)"
+            ));
+        }
+        if !url.path().ends_with('/') {
+            let p = format!("{}/", url.path());
+            url.set_path(&p);
+        }
+        return Ok(url);
+    }
+    parse_url(key, s)
+}
+
+/// For every `file://` proxy entry that holds `sumdb/<name>/` (a module
+/// cache's `cache/download` does, with the lookups and tiles the go
+/// command fetched), that directory as a checksum-database entry.
+fn cached_sumdb_entries(proxy: &[ListEntry], name: &str) -> Vec<ListEntry> {
+    proxy
+        .iter()
+        .filter(|e| e.url.scheme() == "file")
+        .filter_map(|e| {
+            let url = crate::relpath::join_url(&e.url, &format!("sumdb/{name}/"));
+            url.to_file_path()
+                .ok()
+                .filter(|p| p.is_dir())
+                .map(|_| ListEntry {
+                    url,
+                    fallback: Fallback::NotFound,
+                })
+        })
+        .collect()
 }
 
 impl Settings {

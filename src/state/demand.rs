@@ -567,8 +567,20 @@ impl State {
         Ok(out)
     }
 
-    /// Demand at a glance, for `status`.
+    /// Demand at a glance, for `status` (which may read a database no sync
+    /// has brought to this schema yet: nothing to count then).
     pub fn demand_counts(&self) -> Result<DemandCounts> {
+        let present: bool = self
+            .conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'demand')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|x| self.err("cannot count demand", x))?;
+        if !present {
+            return Ok(DemandCounts::default());
+        }
         let meta = |k: &str| -> Result<u64> {
             Ok(self
                 .meta(k)?
