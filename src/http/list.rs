@@ -246,11 +246,15 @@ impl UpstreamList {
         self.entries.get(i).map_or("?", |e| e.label.as_str())
     }
 
-    /// Entry `i`'s host and port, for security messages.
+    /// Entry `i`'s host and port, for security messages (a `file://`
+    /// entry's directory).
     pub fn host_port(&self, i: usize) -> String {
         self.entries.get(i).map_or_else(
             || "?".to_string(),
             |e| {
+                if e.base.scheme() == "file" {
+                    return e.label.clone();
+                }
                 let host = e.base.host_str().unwrap_or("?");
                 match e.base.port_or_known_default() {
                     Some(p) => format!("{host}:{p}"),
