@@ -1069,14 +1069,27 @@ fn write_access_log(path: &Path, bytes: u64, corpus: &[(String, String)]) -> u64
                 )
             }
         } else if roll < 97 {
-            (format!("/sumdb/sum.golang.org/tile/8/0/x{:03}/{:03}", rng.u32(0..100), rng.u32(0..1000)), 200)
+            (
+                format!(
+                    "/sumdb/sum.golang.org/tile/8/0/x{:03}/{:03}",
+                    rng.u32(0..100),
+                    rng.u32(0..1000)
+                ),
+                200,
+            )
         } else if roll < 99 {
-            (format!("/wp-admin/setup-config.php?step={}", rng.u32(0..9)), 404)
+            (
+                format!("/wp-admin/setup-config.php?step={}", rng.u32(0..9)),
+                404,
+            )
         } else if rng.bool() && !corpus.is_empty() {
             let (p, v) = &corpus[rng.usize(0..corpus.len())];
             (format!("/{}/@v/{}.info", escape(p), escape(v)), 404)
         } else {
-            (format!("/nothere.example/m{}/@v/list", rng.u32(0..500)), 404)
+            (
+                format!("/nothere.example/m{}/@v/list", rng.u32(0..500)),
+                404,
+            )
         };
         let line = if lines % 2 == 0 {
             format!(
@@ -1144,7 +1157,11 @@ fn scenario_demand(o: &Options, rep: &mut Report) {
         let cfg = demand_config(dir.path(), &big);
         let (m, ok, out) = measure(gomirror(
             &cfg,
-            &["requests", "-o", dir.path().join("requests.txt").to_str().unwrap()],
+            &[
+                "requests",
+                "-o",
+                dir.path().join("requests.txt").to_str().unwrap(),
+            ],
         ));
         assert!(ok, "gomirror requests failed:\n{out}");
         secs.push(m.secs);

@@ -524,3 +524,99 @@ fn a_file_proxy_must_be_an_absolute_directory() {
     );
     assert!(!r.all().contains("not found upstream"), "{}", r.all());
 }
+
+/// A sync killed at each of its durability points in turn (every commit,
+/// rename and barrier), then run again: every miss is taken exactly once —
+/// none lost (the log positions move with the requests they read), none
+/// counted twice.
+#[test]
+fn a_sync_killed_at_any_point_neither_loses_nor_double_counts_a_miss() {
+    use std::os::unix::process::ExitStatusExt;
+    let m = Mirror::with(Corpus::project(), FakeOptions::default(), Cfg::default());
+    let log = m.dir.path().join("access.log");
+    let miss = |path: &str| {
+        format!(
+            "10.0.0.1 - - [10/Oct/2024:13:55:36 +0000] \"GET {path} HTTP/1.1\" 404 0 \"-\" \"Go\"\n"
+        )
+    };
+    std::fs::write(
+        &log,
+        [
+            miss("/example.com/proj/d/@v/v0.1.0.info"),
+            miss("/example.com/proj/d/@v/v0.1.0.zip"),
+            miss("/example.com/proj/c/@v/list"),
+            miss("/example.com/proj/e/@v/v1.0.0.mod"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    with_demand(&m, "include = []", &logs(&[&log]));
+    let run = |dir: &Path, env: &[(&str, String)]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gomirror"));
+        cmd.arg("-c")
+            .arg(dir.join("sync.toml"))
+            .arg("sync")
+            .env("GOMIRROR_TEST_RETRY_BASE_MS", "0")
+            .env("GOMIRROR_TEST_BATCH_WAIT_MS", "3600000")
+            .env_remove("GOMIRROR_CRASH_AT")
+            .env_remove("GOMIRROR_CRASH_COUNT");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let copy = || {
+        let to = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", m.dir.path().display()))
+            .arg(to.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        to
+    };
+    let counted = copy();
+    let count_file = counted.path().join("points");
+    let out = run(
+        counted.path(),
+        &[("GOMIRROR_CRASH_COUNT", count_file.display().to_string())],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let points: u64 = std::fs::read_to_string(&count_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(points > 5, "{points} durability points");
+    let expected = ["d/@v/v0.1.0", "c/@v/v1.0.0", "c/@v/v1.2.0", "e/@v/v1.0.0"];
+    // Demand's own commits come first (the logs are read and the wants
+    // named before anything is fetched): every one of those points, then a
+    // sample of the pipeline's (tests/crash_points.rs sweeps those).
+    for n in (1..=points).filter(|n| *n <= 12 || n % 7 == 0 || *n == points) {
+        let dir = copy();
+        let out = run(dir.path(), &[("GOMIRROR_CRASH_AT", n.to_string())]);
+        assert_eq!(out.status.signal(), Some(6), "point {n}: {out:?}");
+        let out = run(dir.path(), &[]);
+        assert!(
+            out.status.success(),
+            "point {n}: the run after the crash: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for v in expected {
+            let zip = dir.path().join(format!("mirror/example.com/proj/{v}.zip"));
+            assert!(zip.exists(), "point {n}: {v} missing");
+        }
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_gomirror"))
+            .arg("-c")
+            .arg(dir.path().join("sync.toml"))
+            .args(["status", "--json"])
+            .output()
+            .unwrap();
+        let s: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(s["demand"]["misses_seen"], 4, "point {n}: {}", s["demand"]);
+        assert_eq!(s["demand"]["requests"], 3, "point {n}: {}", s["demand"]);
+    }
+}

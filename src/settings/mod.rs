@@ -1505,6 +1505,102 @@ include = ["golang.org/x"]
     }
 
     #[test]
+    fn demand_is_off_by_default_bounded_and_may_alone_say_what_is_wanted() {
+        let s = cfg(&minimal("")).unwrap();
+        assert!(s.demand.access_logs.is_empty());
+        let s = cfg(&minimal(
+            "[demand]\naccess_logs = [\"logs/a.log\", \"/var/log/nginx/b.log\"]\nmax_new_modules = 0\ninclude = [\"corp.example\"]\nkeep = \"90d\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.demand.access_logs,
+            [
+                PathBuf::from("/etc/gomirror/logs/a.log"),
+                PathBuf::from("/var/log/nginx/b.log")
+            ]
+        );
+        assert_eq!(
+            (s.demand.max_new_modules, s.demand.max_new_versions),
+            (0, 1000)
+        );
+        assert_eq!(s.demand.keep, Some(Duration::from_secs(90 * 86400)));
+        assert_eq!(
+            s.demand.refuses(&s.filter, "other.example/m"),
+            Some("not in demand.include")
+        );
+        assert_eq!(s.demand.refuses(&s.filter, "corp.example/m"), None);
+        for (bad, why) in [
+            ("access_logs = [\"\"]", "an entry is empty"),
+            ("access_logs = [\"a\", \"a\"]", "listed twice"),
+            ("max_new_modules = -1", "demand.max_new_modules"),
+            ("max_new_versions = 0", "demand.max_new_versions"),
+            ("keep = \"1h\"", "demand.keep"),
+            ("include = [\"[\"]", "demand.include"),
+            ("logs = []", "logs"),
+        ] {
+            let err = cfg(&minimal(&format!("[demand]\n{bad}")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        // With no index and nothing else named, the logs alone say what is wanted.
+        let only = minimal("[demand]\naccess_logs = [\"/var/log/nginx/gomirror.access.log\"]")
+            .replace("include = [\"golang.org/x\"]", "include = []")
+            .replace("\"https://index.golang.org/index\"", "\"off\"");
+        cfg(&only).unwrap();
+        let none = only.replace("access_logs = [\"/var/log/nginx/gomirror.access.log\"]", "");
+        assert!(
+            cfg(&none)
+                .unwrap_err()
+                .to_string()
+                .contains("demand.access_logs")
+        );
+    }
+
+    #[test]
+    fn a_proxy_may_be_a_local_directory_whose_sumdb_cache_is_asked_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache/download");
+        std::fs::create_dir_all(cache.join("sumdb/sum.golang.org/lookup")).unwrap();
+        let text = minimal("").replace(
+            "proxy = \"https://proxy.golang.org\"",
+            &format!(
+                "proxy = \"file://{},https://proxy.golang.org\"",
+                cache.display()
+            ),
+        );
+        let s = cfg(&text).unwrap();
+        assert_eq!(s.proxy[0].url.scheme(), "file");
+        assert!(s.proxy[0].url.path().ends_with("/cache/download/"));
+        let sumdb: Vec<String> = s.sumdb.urls.iter().map(|e| e.url.to_string()).collect();
+        assert_eq!(sumdb.len(), 2, "{sumdb:?}");
+        assert!(
+            sumdb[0].ends_with("/cache/download/sumdb/sum.golang.org/"),
+            "{sumdb:?}"
+        );
+        assert_eq!(sumdb[1], "https://sum.golang.org/");
+        assert_eq!(
+            s.prune.recheck_interval,
+            Some(Duration::from_secs(7 * 86400))
+        );
+        // A cache alone is not asked whether published versions are gone.
+        let alone = minimal("").replace(
+            "proxy = \"https://proxy.golang.org\"",
+            &format!("proxy = \"file://{}\"", cache.display()),
+        );
+        assert_eq!(cfg(&alone).unwrap().prune.recheck_interval, None);
+        for bad in ["file://relative/dir", "file:///srv/x?y=1"] {
+            let err = cfg(&minimal("").replace(
+                "proxy = \"https://proxy.golang.org\"",
+                &format!("proxy = {bad:?}"),
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("absolute directory"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn vulndb_url_is_a_list_off_by_default_and_the_followed_mirrors_when_following() {
         let s = cfg(&minimal("")).unwrap();
         assert!(s.vulndb.urls.is_empty());

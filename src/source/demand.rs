@@ -63,8 +63,11 @@ pub const MAX_LINE: usize = 16 << 10;
 /// next run, which resumes where this one stopped.
 pub const MAX_BYTES_PER_RUN: u64 = 8 << 30;
 /// Distinct requests tallied per run (each a few hundred bytes); past it,
-/// lines about other requests are counted and dropped.
+/// misses of other requests are counted and dropped.
 pub const MAX_KEYS: usize = 100_000;
+/// Of those, how many a hit may start (a hit only says a request is still
+/// in use); past it, hits on requests not missed this run are not counted.
+const MAX_HIT_KEYS: usize = MAX_KEYS / 2;
 /// How many bytes identify a log file besides its inode.
 const HEAD: usize = 64;
 /// How many sample lines a run shows per kind of problem.
@@ -378,6 +381,8 @@ struct Tallies {
     targets: HashMap<Box<[u8]>, Option<usize>>,
     by_key: HashMap<(String, Option<String>), usize>,
     tallies: Vec<DemandTally>,
+    /// Tallies a hit started.
+    hit_keys: usize,
     invalid_samples: Vec<String>,
 }
 
@@ -387,6 +392,7 @@ impl Tallies {
             targets: HashMap::new(),
             by_key: HashMap::new(),
             tallies: Vec::new(),
+            hit_keys: 0,
             invalid_samples: Vec::new(),
         }
     }
@@ -413,11 +419,17 @@ impl Tallies {
                     }
                     Ok(Some(key)) => match self.by_key.get(&key) {
                         Some(&i) => Some(i),
+                        // Hits only keep requests known to be in use: on
+                        // a busy mirror they must not crowd out misses.
+                        None if kind == Answer::Hit && self.hit_keys >= MAX_HIT_KEYS => return,
                         None if self.tallies.len() >= MAX_KEYS => {
                             read.dropped += 1;
                             return;
                         }
                         None => {
+                            if kind == Answer::Hit {
+                                self.hit_keys += 1;
+                            }
                             let i = self.tallies.len();
                             self.tallies.push(DemandTally {
                                 module: key.0.clone(),
@@ -1152,6 +1164,33 @@ mod tests {
         );
         assert!(all.contains("\\u{1b}[2J"), "{all}");
         assert!(all.len() < 2000, "bounded: {all}");
+    }
+
+    #[test]
+    fn hits_on_a_busy_mirror_do_not_crowd_out_misses() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        let mut text = String::new();
+        for i in 0..MAX_HIT_KEYS + 10 {
+            text.push_str(&line(&format!("/h.example/m{i}/@v/v1.0.0.zip"), 200));
+        }
+        text.push_str(&line("/a.example/m/@v/v1.0.0.zip", 404));
+        text.push_str(&line("/h.example/m1/@v/v1.0.0.zip", 404));
+        write(&log, &text);
+        let r = read_logs(std::slice::from_ref(&log), &[None], u64::MAX, 0);
+        assert_eq!(r.batch.tallies.len(), MAX_HIT_KEYS + 1);
+        assert_eq!(r.read.dropped, 0);
+        let missed: Vec<String> = r
+            .batch
+            .tallies
+            .iter()
+            .filter(|t| t.misses > 0)
+            .map(|t| format!("{} {}/{}", request_name(t), t.misses, t.hits))
+            .collect();
+        assert_eq!(
+            missed,
+            ["h.example/m1@v1.0.0 1/1", "a.example/m@v1.0.0 1/0"]
+        );
     }
 
     #[test]
