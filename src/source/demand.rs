@@ -121,7 +121,31 @@ struct LogLine<'a> {
     fetch: bool,
     target: &'a [u8],
     status: u16,
-    time: Option<i64>,
+    /// The line's time, as logged: parsed only for a miss ([`LogLine::time`]).
+    time: Option<LoggedTime<'a>>,
+}
+
+/// A line's time as nginx wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LoggedTime<'a> {
+    /// `$time_local`: `10/Oct/2000:13:55:36 -0700`.
+    Local(&'a [u8]),
+    /// `$time_iso8601`: `2000-10-10T13:55:36-07:00`.
+    Iso(&'a [u8]),
+}
+
+impl LogLine<'_> {
+    /// When the request was logged (Unix seconds), if its time parses.
+    fn time(&self) -> Option<i64> {
+        match self.time? {
+            LoggedTime::Local(t) => parse_clf_time(t),
+            LoggedTime::Iso(t) => std::str::from_utf8(t)
+                .ok()?
+                .parse::<jiff::Timestamp>()
+                .ok()
+                .map(|t| t.as_second()),
+        }
+    }
 }
 
 /// How a request was answered.
@@ -166,7 +190,7 @@ fn parse_combined(line: &[u8]) -> Option<LogLine<'_>> {
     let (fetch, target) = split_request(request)?;
     let time = memchr::memchr(b'[', &line[..open]).and_then(|i| {
         let end = i + 1 + memchr::memchr(b']', &line[i + 1..open])?;
-        parse_clf_time(&line[i + 1..end])
+        Some(LoggedTime::Local(&line[i + 1..end]))
     });
     Some(LogLine {
         fetch,
@@ -194,8 +218,7 @@ fn parse_json(line: &[u8]) -> Option<LogLine<'_>> {
     };
     let time = json_string(line, b"time")
         .or_else(|| json_string(line, b"time_iso8601"))
-        .and_then(|t| std::str::from_utf8(t).ok()?.parse::<jiff::Timestamp>().ok())
-        .map(|t| t.as_second());
+        .map(LoggedTime::Iso);
     Some(LogLine {
         fetch,
         target,
@@ -211,9 +234,33 @@ enum JsonValue<'a> {
     String(&'a [u8]),
 }
 
-fn json_value<'a>(line: &'a [u8], key: &[u8]) -> Option<JsonValue<'a>> {
+/// The keys read from a JSON line, each searched for with a searcher
+/// built once (building one costs more than searching a line).
+fn key_finder(key: &'static [u8]) -> &'static memchr::memmem::Finder<'static> {
+    use std::sync::LazyLock;
+    type F = LazyLock<memchr::memmem::Finder<'static>>;
+    static STATUS: F = LazyLock::new(|| memchr::memmem::Finder::new(b"status"));
+    static REQUEST: F = LazyLock::new(|| memchr::memmem::Finder::new(b"request"));
+    static TIME: F = LazyLock::new(|| memchr::memmem::Finder::new(b"time"));
+    static OTHER: LazyLock<std::sync::Mutex<HashMap<&'static [u8], &'static memchr::memmem::Finder<'static>>>> =
+        LazyLock::new(Default::default);
+    match key {
+        b"status" => &STATUS,
+        b"request" => &REQUEST,
+        b"time" => &TIME,
+        _ => {
+            let mut other = OTHER.lock().unwrap_or_else(|p| p.into_inner());
+            other
+                .entry(key)
+                .or_insert_with(|| Box::leak(Box::new(memchr::memmem::Finder::new(key))))
+        }
+    }
+}
+
+fn json_value<'a>(line: &'a [u8], key: &'static [u8]) -> Option<JsonValue<'a>> {
+    let finder = key_finder(key);
     let mut from = 0;
-    while let Some(i) = memchr::memmem::find(&line[from..], key) {
+    while let Some(i) = finder.find(&line[from..]) {
         let at = from + i;
         from = at + key.len();
         // `"key"` preceded by `{` or `,` (spaces allowed), followed by `:`.
@@ -251,7 +298,7 @@ fn json_value<'a>(line: &'a [u8], key: &[u8]) -> Option<JsonValue<'a>> {
     None
 }
 
-fn json_string<'a>(line: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+fn json_string<'a>(line: &'a [u8], key: &'static [u8]) -> Option<&'a [u8]> {
     match json_value(line, key)? {
         JsonValue::String(s) => Some(s),
         JsonValue::Number(_) => None,
@@ -405,6 +452,8 @@ impl Tallies {
         }
         let slot = match self.targets.get(l.target) {
             Some(s) => *s,
+            // Not judged yet, and a hit could not start a tally: not parsed.
+            None if kind == Answer::Hit && self.hit_keys >= MAX_HIT_KEYS => return,
             None => {
                 let slot = match module_request(l.target) {
                     Ok(None) => None,
@@ -453,7 +502,7 @@ impl Tallies {
             Answer::Miss => {
                 read.misses += 1;
                 t.misses += 1;
-                let at = l.time.unwrap_or(now);
+                let at = l.time().unwrap_or(now);
                 t.first_missed = Some(t.first_missed.map_or(at, |f| f.min(at)));
                 t.last_missed = Some(t.last_missed.map_or(at, |f| f.max(at)));
             }
@@ -956,14 +1005,15 @@ mod tests {
                 fetch: true,
                 target: b"/example.com/m/@v/v1.2.3.zip",
                 status: 404,
-                time: Some(1728561336),
+                time: Some(LoggedTime::Local(b"10/Oct/2024:13:55:36 +0200")),
             }
         );
+        assert_eq!(l.time(), Some(1728561336));
         let json = br#"{"time":"2024-10-10T13:55:36+02:00","remote_addr":"127.0.0.1","request":"GET /example.com/!upper/@v/list HTTP/1.1","status":404,"bytes":0,"user_agent":"a \"quoted\" ua, \"status\":200"}"#;
         let l = parse_line(json).unwrap();
         assert_eq!(l.status, 404);
         assert_eq!(l.target, b"/example.com/!upper/@v/list");
-        assert_eq!(l.time, Some(1728561336));
+        assert_eq!(l.time(), Some(1728561336));
         // Other key names, status as a string, keys in another order.
         let other = br#"{ "status" : "410", "uri": "/example.com/m/@latest", "method": "HEAD" }"#;
         let l = parse_line(other).unwrap();
