@@ -234,27 +234,33 @@ enum JsonValue<'a> {
     String(&'a [u8]),
 }
 
-/// The keys read from a JSON line, each searched for with a searcher
-/// built once (building one costs more than searching a line).
-fn key_finder(key: &'static [u8]) -> &'static memchr::memmem::Finder<'static> {
-    use std::sync::LazyLock;
-    type F = LazyLock<memchr::memmem::Finder<'static>>;
-    static STATUS: F = LazyLock::new(|| memchr::memmem::Finder::new(b"status"));
-    static REQUEST: F = LazyLock::new(|| memchr::memmem::Finder::new(b"request"));
-    static TIME: F = LazyLock::new(|| memchr::memmem::Finder::new(b"time"));
-    static OTHER: LazyLock<std::sync::Mutex<HashMap<&'static [u8], &'static memchr::memmem::Finder<'static>>>> =
-        LazyLock::new(Default::default);
-    match key {
-        b"status" => &STATUS,
-        b"request" => &REQUEST,
-        b"time" => &TIME,
-        _ => {
-            let mut other = OTHER.lock().unwrap_or_else(|p| p.into_inner());
-            other
-                .entry(key)
-                .or_insert_with(|| Box::leak(Box::new(memchr::memmem::Finder::new(key))))
-        }
-    }
+/// The keys read from a JSON line.
+const JSON_KEYS: [&[u8]; 8] = [
+    b"status",
+    b"request",
+    b"request_uri",
+    b"uri",
+    b"request_method",
+    b"method",
+    b"time",
+    b"time_iso8601",
+];
+
+/// The searcher for one of [`JSON_KEYS`], built once (building one costs
+/// more than searching a line with it).
+fn key_finder(key: &[u8]) -> &'static memchr::memmem::Finder<'static> {
+    static FINDERS: std::sync::LazyLock<Vec<memchr::memmem::Finder<'static>>> =
+        std::sync::LazyLock::new(|| {
+            JSON_KEYS
+                .iter()
+                .map(|k| memchr::memmem::Finder::new(*k))
+                .collect()
+        });
+    let i = JSON_KEYS
+        .iter()
+        .position(|k| *k == key)
+        .expect("a key of JSON_KEYS");
+    &FINDERS[i]
 }
 
 fn json_value<'a>(line: &'a [u8], key: &'static [u8]) -> Option<JsonValue<'a>> {
