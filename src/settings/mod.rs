@@ -830,14 +830,14 @@ impl Settings {
             && raw.demand.access_logs.is_empty();
         if include.is_empty() && nothing_named {
             return Err(invalid(
-                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module, or name modules in filter.seed, platforms in filter.toolchains, project files in filter.from_files or access logs in demand.access_logs"
+                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module, or name modules in filter.seed, platforms in filter.toolchains or project files in filter.from_files (or access logs in demand.access_logs)"
                     .into(),
             ));
         }
         // With the proxy off too, the mirror is fed by `gomirror import` alone.
         if index.is_none() && follow.is_none() && nothing_named && !proxy.is_empty() {
             return Err(invalid(
-                "upstream.index is \"off\" and none of filter.seed, filter.toolchains, filter.from_files and demand.access_logs names anything, so nothing would be mirrored (a mirror fed only by `gomirror import` sets upstream.proxy = \"off\" too)"
+                "upstream.index is \"off\" and none of filter.seed, filter.toolchains and filter.from_files names anything (nor demand.access_logs), so nothing would be mirrored (a mirror fed only by `gomirror import` sets upstream.proxy = \"off\" too)"
                     .into(),
             ));
         }
