@@ -278,29 +278,29 @@ async fn fetch_and_publish(
     }
     report.failed = report.failures.len() as u64;
     let pass = svc.upstreams.take_stats();
-    let records: Vec<state::UpstreamRecord> =
-        pass.iter()
-            // A bundle being imported is read through `file://`: not an
-            // upstream; a configured `file://` proxy (a module cache) is.
-            .filter(|u| {
-                u.requests > 0
-                    && (!u.url.starts_with("file:")
-                        || settings.proxy.iter().any(|e| {
-                            crate::redact::redact_url(&e.url).trim_end_matches('/') == u.url
-                        }))
-            })
-            .map(|u| state::UpstreamRecord {
-                url: u.url.clone(),
-                requests: u.requests as i64,
-                files: u.files as i64,
-                bytes: u.bytes as i64,
-                not_found: u.not_found as i64,
-                failures: u.failures as i64,
-                refused: u.refused as i64,
-                last_error: u.last_error.clone(),
-                ..Default::default()
-            })
-            .collect();
+    // A configured `file://` proxy (a module cache) is an upstream.
+    let configured = |url: &str| {
+        settings
+            .proxy
+            .iter()
+            .any(|e| crate::redact::redact_url(&e.url).trim_end_matches('/') == url)
+    };
+    let records: Vec<state::UpstreamRecord> = pass
+        .iter()
+        // A bundle being imported is read through `file://`: not an upstream.
+        .filter(|u| u.requests > 0 && (!u.url.starts_with("file:") || configured(&u.url)))
+        .map(|u| state::UpstreamRecord {
+            url: u.url.clone(),
+            requests: u.requests as i64,
+            files: u.files as i64,
+            bytes: u.bytes as i64,
+            not_found: u.not_found as i64,
+            failures: u.failures as i64,
+            refused: u.refused as i64,
+            last_error: u.last_error.clone(),
+            ..Default::default()
+        })
+        .collect();
     crate::http::list::add_stats(&mut report.upstreams, pass);
     if !records.is_empty()
         && let Err(e) = db
