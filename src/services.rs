@@ -196,7 +196,8 @@ impl Upstreams {
             let d = &settings.demand;
             sources.push(Box::new(Demand::new(
                 d.access_logs.clone(),
-                self.proxy.as_ref().map(|o| o.clone() as Arc<dyn Origin>),
+                // None on a mirror with no upstream: requests only recorded.
+                self.origin().ok(),
                 d.max_new_modules,
                 d.max_new_versions,
                 d.keep,
