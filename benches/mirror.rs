@@ -29,7 +29,12 @@
 //!   synced, exported as a delta and imported: times, bundle sizes, peak
 //!   memory of export and import.
 //!
-//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|audit|airgap|all`,
+//! * **demand** — a 1 GB nginx access log (the shipped site's JSON format
+//!   and `combined`, mostly hits, a few hundred misses, scanner noise) read
+//!   by `gomirror requests` (what a sync's demand stage reads and records):
+//!   time, MB/s and peak memory; then the sync that takes the misses.
+//!
+//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|audit|airgap|demand|all`,
 //! `--small` (a quick, reduced corpus), `--json FILE` (write the figures),
 //! `--rate-mbit N` (cap the upstream's zip bandwidth, like a network link;
 //! by default everything runs at loopback speed).
@@ -1039,6 +1044,153 @@ fn scenario_audit(o: &Options, rep: &mut Report) {
     );
 }
 
+/// Writes an access log of about `bytes`: 95% hits on module files and
+/// lists of 50,000 modules, 4% other requests (checksum database, scanners'
+/// 404s), 1% misses of the corpus's versions and of modules nobody has;
+/// every other line in the JSON format the shipped site logs, the rest
+/// `combined`. Returns the number of lines.
+fn write_access_log(path: &Path, bytes: u64, corpus: &[(String, String)]) -> u64 {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    let mut rng = fastrand::Rng::with_seed(28);
+    let (mut written, mut lines) = (0u64, 0u64);
+    let ua = "Go-http-client/1.1";
+    while written < bytes {
+        let roll = rng.u32(0..100);
+        let (path, status) = if roll < 95 {
+            let m = rng.u32(0..50_000);
+            let ext = ["info", "mod", "zip"][rng.usize(0..3)];
+            if rng.u32(0..10) == 0 {
+                (format!("/github.com/org{}/repo{m}/@v/list", m % 97), 200)
+            } else {
+                (
+                    format!("/github.com/org{}/repo{m}/@v/v1.{}.0.{ext}", m % 97, m % 13),
+                    200,
+                )
+            }
+        } else if roll < 97 {
+            (
+                format!(
+                    "/sumdb/sum.golang.org/tile/8/0/x{:03}/{:03}",
+                    rng.u32(0..100),
+                    rng.u32(0..1000)
+                ),
+                200,
+            )
+        } else if roll < 99 {
+            (
+                format!("/wp-admin/setup-config.php?step={}", rng.u32(0..9)),
+                404,
+            )
+        } else if rng.bool() && !corpus.is_empty() {
+            let (p, v) = &corpus[rng.usize(0..corpus.len())];
+            (format!("/{}/@v/{}.info", escape(p), escape(v)), 404)
+        } else {
+            (
+                format!("/nothere.example/m{}/@v/list", rng.u32(0..500)),
+                404,
+            )
+        };
+        let line = if lines % 2 == 0 {
+            format!(
+                "{{\"time\":\"2026-12-06T10:{:02}:{:02}+00:00\",\"remote_addr\":\"10.1.{}.{}\",\"request\":\"GET {path} HTTP/1.1\",\"status\":{status},\"bytes\":{},\"request_time\":0.003,\"user_agent\":\"{ua}\"}}\n",
+                lines % 60,
+                (lines / 60) % 60,
+                rng.u8(..),
+                rng.u8(..),
+                rng.u32(100..5_000_000)
+            )
+        } else {
+            format!(
+                "10.1.{}.{} - - [06/Dec/2026:10:{:02}:{:02} +0000] \"GET {path} HTTP/1.1\" {status} {} \"-\" \"{ua}\"\n",
+                rng.u8(..),
+                rng.u8(..),
+                lines % 60,
+                (lines / 60) % 60,
+                rng.u32(100..5_000_000)
+            )
+        };
+        w.write_all(line.as_bytes()).unwrap();
+        written += line.len() as u64;
+        lines += 1;
+    }
+    w.flush().unwrap();
+    lines
+}
+
+fn scenario_demand(o: &Options, rep: &mut Report) {
+    let size: u64 = if o.small { 100 << 20 } else { 1 << 30 };
+    let up = FakeUpstream::start(Corpus::generated(20, 3, 28), FakeOptions::default());
+    let logs = tempfile::tempdir().unwrap();
+    let big = logs.path().join("gomirror.access.log");
+    let t = Instant::now();
+    let lines = write_access_log(&big, size, &up.versions());
+    let written = t.elapsed().as_secs_f64();
+    let empty = logs.path().join("empty.log");
+    std::fs::write(&empty, "").unwrap();
+    let demand_config = |dir: &Path, log: &Path| -> PathBuf {
+        let p = dir.join("sync.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "[upstream]\nproxy = \"{}\"\nindex = \"off\"\n[sumdb]\nkey = \"{}\"\nurl = \"{}\"\n\
+                 [mirror]\noutput = \"mirror\"\nstate = \"state.db\"\n[filter]\ninclude = []\n\
+                 [demand]\naccess_logs = [{:?}]\nmax_new_modules = 1000\n",
+                up.proxy_url(),
+                up.sumdb_key(),
+                up.sumdb_url(),
+                log
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let (mut secs, mut rss, mut cpu) = (vec![], vec![], vec![]);
+    let mut last_dir = None;
+    for _ in 0..o.runs {
+        let dir = tempfile::tempdir().unwrap();
+        // A mirror whose state database exists, its log read to the end...
+        let cfg = demand_config(dir.path(), &empty);
+        let (_, ok, out) = measure(gomirror(&cfg, &["sync"]));
+        assert!(ok, "sync failed:\n{out}");
+        // ...then a log it has never read.
+        let cfg = demand_config(dir.path(), &big);
+        let (m, ok, out) = measure(gomirror(
+            &cfg,
+            &[
+                "requests",
+                "-o",
+                dir.path().join("requests.txt").to_str().unwrap(),
+            ],
+        ));
+        assert!(ok, "gomirror requests failed:\n{out}");
+        secs.push(m.secs);
+        rss.push(m.max_rss_kb as f64);
+        cpu.push(m.cpu_secs);
+        last_dir = Some(dir);
+    }
+    let dir = last_dir.unwrap();
+    let requests = std::fs::read_to_string(dir.path().join("requests.txt")).unwrap();
+    let entries = requests.lines().filter(|l| !l.starts_with('#')).count();
+    let cfg = dir.path().join("sync.toml");
+    let (sync, ok, out) = measure(gomirror(&cfg, &["sync"]));
+    assert!(ok, "sync failed:\n{out}");
+    let read = median(&secs);
+    let mb_s = (size >> 20) as f64 / read;
+    rep.line(format!(
+        "demand: {} MB access log ({lines} lines, written in {written:.1}s) read and recorded in {read:.2}s ({mb_s:.0} MB/s, {:.2}s CPU), peak RSS {:.0} MB; {entries} requests not served; the sync taking them: {:.2}s",
+        size >> 20,
+        median(&cpu),
+        median(&rss) / 1024.0,
+        sync.secs
+    ));
+    rep.value("demand_log_mb", (size >> 20).into());
+    rep.value("demand_read_seconds", read.into());
+    rep.value("demand_read_mb_per_s", mb_s.into());
+    rep.value("demand_read_rss_mb", (median(&rss) / 1024.0).into());
+    rep.value("demand_sync_seconds", sync.secs.into());
+}
+
 fn which(tool: &str) -> Option<PathBuf> {
     let out = Command::new("sh")
         .arg("-c")
@@ -1083,6 +1235,9 @@ fn main() {
     }
     if matches!(o.scenario.as_str(), "all" | "airgap") {
         scenario_airgap(&o, &mut rep);
+    }
+    if matches!(o.scenario.as_str(), "all" | "demand") {
+        scenario_demand(&o, &mut rep);
     }
     rep.line(format!(
         "(benchmark took {:.0?})",

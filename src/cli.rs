@@ -151,6 +151,16 @@ pub enum Command {
         #[arg(value_name = "MODULE")]
         modules: Vec<String>,
     },
+    /// What clients asked for and did not get (read from demand.access_logs
+    /// first), as a module list for another mirror's filter.from_files.
+    Requests {
+        /// Only requests missed since then: an RFC 3339 time or a duration ago (7d, 12h).
+        #[arg(long, value_name = "TIME", value_parser = crate::requests::parse_since)]
+        since: Option<i64>,
+        /// Write the list to FILE (replaced whole) instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
     /// Cursor, freshness (how far behind the index), counts, recent runs and failures.
     Status {
         /// Machine-readable output.
@@ -361,6 +371,30 @@ fn run(cli: Cli) -> i32 {
                         print_block(&report.render());
                     }
                     code
+                }
+                Err(e) => {
+                    print_error(&e);
+                    e.exit_code()
+                }
+            }
+        }
+        Command::Requests { since, output } => {
+            let lock = match take_lock(&settings, cli.quiet) {
+                Ok(l) => l,
+                Err(code) => return code,
+            };
+            let opts = crate::requests::RequestsOptions { since, output };
+            match crate::requests::run(&settings, &opts, &out, &lock) {
+                Ok(report) => {
+                    if let Some(path) = &report.output
+                        && !cli.quiet
+                    {
+                        report::outln(format_args!(
+                            "{} requests written to {path}",
+                            report.requests
+                        ));
+                    }
+                    EXIT_OK
                 }
                 Err(e) => {
                     print_error(&e);

@@ -11,15 +11,17 @@ use crate::fatal::Fatal;
 use crate::plan::{self, EntryAction};
 use crate::policy::Policy;
 use crate::report::Reporter;
-use crate::report::summary::{FilesSummary, SyncReport};
+use crate::report::summary::{DemandSummary, FilesSummary, SyncReport};
 use crate::settings::Filter;
+use crate::source::demand::DemandRead;
 use crate::source::{
-    AnyIntake, Discovery, Event, Events, FeedIntake, FilesIntake, Intake, LocalBoxFuture,
-    SourceError,
+    AnyIntake, DemandIntake, Discovery, Event, Events, FeedIntake, FilesIntake, Intake,
+    LocalBoxFuture, SourceError,
 };
 use crate::state::db::Db;
 use crate::state::{
-    ChangeStats, FeedOp, FollowCursor, IndexEntry, NameStats, NamedFile, PageStats,
+    ChangeStats, DemandBatch, DemandNamed, DemandRecorded, DemandTake, FeedOp, FollowCursor,
+    IndexEntry, LogPosition, NameStats, NamedFile, PageStats,
 };
 
 /// Walks `sources` (built by [`crate::services::Upstreams::discovery`])
@@ -450,5 +452,159 @@ impl FeedIntake for Preview<'_> {
         _chain: Vec<String>,
     ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
         Box::pin(async move { Ok(()) })
+    }
+}
+
+impl DemandIntake for Recorder<'_> {
+    fn demand_positions(
+        &mut self,
+        logs: Vec<String>,
+    ) -> LocalBoxFuture<'_, Result<Vec<Option<LogPosition>>, SourceError>> {
+        Box::pin(async move { Ok(self.db.call(move |s| s.demand_positions(&logs)).await?) })
+    }
+
+    fn demand_record(
+        &mut self,
+        batch: DemandBatch,
+        read: DemandRead,
+    ) -> LocalBoxFuture<'_, Result<DemandRecorded, SourceError>> {
+        Box::pin(async move {
+            let now = crate::clock::now();
+            let recorded = self.db.call(move |s| s.record_demand(&batch, now)).await?;
+            let d = self
+                .report
+                .demand
+                .get_or_insert_with(DemandSummary::default);
+            d.lines += read.lines;
+            d.misses += read.misses;
+            d.new_requests += recorded.new;
+            d.skipped += read.not_understood + read.too_long + read.invalid;
+            d.refused += read.refused;
+            d.dropped += recorded.dropped + read.dropped;
+            Ok(recorded)
+        })
+    }
+
+    fn demand_take(
+        &mut self,
+        max_new_modules: u64,
+        max_new_versions: u64,
+    ) -> LocalBoxFuture<'_, Result<DemandTake, SourceError>> {
+        Box::pin(async move {
+            let now = crate::clock::now();
+            let take = self
+                .db
+                .call(move |s| s.take_demand(now, max_new_modules, max_new_versions))
+                .await?;
+            let d = self
+                .report
+                .demand
+                .get_or_insert_with(DemandSummary::default);
+            d.taken += take.taken + take.retried;
+            d.new_modules += take.new_modules;
+            d.waiting += take.waiting;
+            Ok(take)
+        })
+    }
+
+    fn demand_listed(
+        &mut self,
+        module: String,
+        versions: Option<Vec<String>>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move {
+            let now = crate::clock::now();
+            Ok(self
+                .db
+                .call(move |s| s.demand_listed(&module, versions.as_deref(), now))
+                .await?)
+        })
+    }
+
+    fn demand_name(
+        &mut self,
+        keep: Option<std::time::Duration>,
+    ) -> LocalBoxFuture<'_, Result<DemandNamed, SourceError>> {
+        Box::pin(async move {
+            let now = crate::clock::now();
+            let keep_since =
+                keep.map(|k| now.saturating_sub(i64::try_from(k.as_secs()).unwrap_or(i64::MAX)));
+            let filter = self.filter.clone();
+            let named = self
+                .db
+                .call(move |s| s.name_demanded(now, keep_since, &|p| filter.wants(p)))
+                .await?;
+            let d = self
+                .report
+                .demand
+                .get_or_insert_with(DemandSummary::default);
+            d.queued += named.stats.queued + named.stats.upgraded;
+            d.unavailable += named.unavailable;
+            Ok(named)
+        })
+    }
+}
+
+/// A dry run records nothing: what the logs asked for since the last sync
+/// is printed (`demand module@version (N misses)`); no module is listed and
+/// nothing is named (the real sync decides under its limits).
+impl DemandIntake for Preview<'_> {
+    fn demand_positions(
+        &mut self,
+        logs: Vec<String>,
+    ) -> LocalBoxFuture<'_, Result<Vec<Option<LogPosition>>, SourceError>> {
+        Box::pin(async move { Ok(self.db.call(move |s| s.demand_positions(&logs)).await?) })
+    }
+
+    fn demand_record(
+        &mut self,
+        batch: DemandBatch,
+        read: DemandRead,
+    ) -> LocalBoxFuture<'_, Result<DemandRecorded, SourceError>> {
+        Box::pin(async move {
+            let mut missed: Vec<_> = batch.tallies.iter().filter(|t| t.misses > 0).collect();
+            missed.sort_by(|a, b| (&a.module, &a.version).cmp(&(&b.module, &b.version)));
+            for t in &missed {
+                crate::report::outln(format_args!(
+                    "demand {}@{} ({} misses)",
+                    t.module,
+                    t.version.as_deref().unwrap_or("latest"),
+                    t.misses
+                ));
+            }
+            self.report.demand = Some(DemandSummary {
+                lines: read.lines,
+                misses: read.misses,
+                new_requests: missed.len() as u64,
+                skipped: read.not_understood + read.too_long + read.invalid,
+                refused: read.refused,
+                dropped: read.dropped,
+                ..DemandSummary::default()
+            });
+            Ok(DemandRecorded::default())
+        })
+    }
+
+    fn demand_take(
+        &mut self,
+        _max_new_modules: u64,
+        _max_new_versions: u64,
+    ) -> LocalBoxFuture<'_, Result<DemandTake, SourceError>> {
+        Box::pin(async move { Ok(DemandTake::default()) })
+    }
+
+    fn demand_listed(
+        &mut self,
+        _module: String,
+        _versions: Option<Vec<String>>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        Box::pin(async move { Ok(()) })
+    }
+
+    fn demand_name(
+        &mut self,
+        _keep: Option<std::time::Duration>,
+    ) -> LocalBoxFuture<'_, Result<DemandNamed, SourceError>> {
+        Box::pin(async move { Ok(DemandNamed::default()) })
     }
 }

@@ -291,10 +291,17 @@ async fn fetch_and_publish(
     }
     report.failed = report.failures.len() as u64;
     let pass = svc.upstreams.take_stats();
+    // A configured `file://` proxy (a module cache) is an upstream.
+    let configured = |url: &str| {
+        settings
+            .proxy
+            .iter()
+            .any(|e| crate::redact::redact_url(&e.url).trim_end_matches('/') == url)
+    };
     let records: Vec<state::UpstreamRecord> = pass
         .iter()
         // A bundle being imported is read through `file://`: not an upstream.
-        .filter(|u| u.requests > 0 && !u.url.starts_with("file:"))
+        .filter(|u| u.requests > 0 && (!u.url.starts_with("file:") || configured(&u.url)))
         .map(|u| state::UpstreamRecord {
             url: u.url.clone(),
             requests: u.requests as i64,

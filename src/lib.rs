@@ -37,6 +37,7 @@ pub mod publish;
 pub mod redact;
 pub mod relpath;
 pub mod report;
+pub mod requests;
 pub mod runner;
 pub mod services;
 pub mod settings;

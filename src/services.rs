@@ -1,7 +1,8 @@
 //! The services a command works with, built once per command from the
 //! settings: the one HTTP client, the proxy list (the origin of versions'
-//! files), the checksum database's list, the discovery sources, the store the
-//! tree lives in and the state database's thread.
+//! files), the checksum database's list, the discovery sources (the index
+//! or another mirror's feed, seeds, toolchains, project files, the access
+//! logs), the store the tree lives in and the state database's thread.
 //!
 //! [`crate::settings`] is data (parsed and checked); this module is where that
 //! data becomes working parts, and the runner ([`crate::runner`]) is the only
@@ -21,6 +22,7 @@ use crate::http::list::{EntryStats, UpstreamList};
 use crate::private::{PrivateOrigin, Routed};
 use crate::settings::Settings;
 use crate::settings::lists::{Fallback, ListEntry};
+use crate::source::demand::{Demand, Screen};
 use crate::source::feed::MirrorFeed;
 use crate::source::files::FromFiles;
 use crate::source::proxy::ProxyOrigin;
@@ -228,8 +230,29 @@ impl Upstreams {
                 tree,
             )));
         }
+        if !settings.demand.access_logs.is_empty() {
+            let d = &settings.demand;
+            sources.push(Box::new(Demand::new(
+                d.access_logs.clone(),
+                // None on a mirror with no upstream: requests only recorded.
+                self.origin().ok(),
+                d.max_new_modules,
+                d.max_new_versions,
+                d.keep,
+                demand_screen(settings),
+            )));
+        }
         Ok(sources)
     }
+}
+
+/// What may be taken from the access logs: `filter.exclude` and
+/// `demand.include` (the supply-chain policy's deny list belongs here too).
+pub fn demand_screen(settings: &Settings) -> Screen {
+    let (demand, filter) = (settings.demand.clone(), settings.filter.clone());
+    Arc::new(move |module: &str, _version: Option<&str>| {
+        demand.refuses(&filter, module).map(str::to_string)
+    })
 }
 
 /// Refuses a mirror with no upstream (`upstream.proxy = "off"`, fed by

@@ -11,8 +11,9 @@ pub use crate::clock::{format_time, rfc3339};
 use crate::report;
 use crate::settings::Settings;
 use crate::state::{
-    Counts, DeniedVersion, ExportRecord, Failure, FileCounts, HeldVersion, ImportRecord,
-    PolicyCounts, PolicyPin, RunRecord, State, StateError, UpstreamRecord, VulnStatus,
+    Counts, DemandCounts, DeniedVersion, ExportRecord, Failure, FileCounts, HeldVersion,
+    ImportRecord, PolicyCounts, PolicyPin, RunRecord, State, StateError, UpstreamRecord,
+    VulnStatus,
 };
 
 #[derive(Serialize)]
@@ -41,6 +42,9 @@ struct Status {
     vulndb: VulndbStatus,
     /// The supply-chain policy (`[policy]`, `prune.keep`): what it holds back.
     policy: PolicyStatus,
+    /// What the access logs asked for (`[demand]`): `null` when no log is
+    /// configured and none was ever read.
+    demand: Option<DemandCounts>,
 }
 
 /// What the supply-chain policy holds back, and when.
@@ -226,6 +230,10 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
             Some(p) => state.imported(&p.id)?,
             None => None,
         },
+        demand: {
+            let d = state.demand_counts()?;
+            (!settings.demand.access_logs.is_empty() || !d.logs.is_empty()).then_some(d)
+        },
     };
     if json {
         report::outln(serde_json::to_string_pretty(&status).expect("serializable"));
@@ -404,6 +412,30 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
                 } else {
                     String::new()
                 }
+            ));
+        }
+    }
+    if let Some(d) = &status.demand {
+        lines.push(format!(
+            "demand: {} misses in {} log lines read; {} requests: {} waiting, {} wanted ({} served, {} hits since), {} not on the upstream{}",
+            d.misses_seen,
+            d.lines_read,
+            d.requests,
+            d.waiting,
+            d.wanted,
+            d.served,
+            d.hits,
+            d.unavailable,
+            d.next_retry
+                .map(|t| format!(" (next asked again {})", rfc3339(t)))
+                .unwrap_or_default()
+        ));
+        for l in &d.logs {
+            lines.push(format!(
+                "  {}: read to byte {} at {}",
+                crate::shown::text(&l.path),
+                l.offset,
+                rfc3339(l.read_at)
             ));
         }
     }

@@ -290,7 +290,7 @@ fn settings_are_data_below_sources_stores_and_http() {
 /// The commands: what `cli` dispatches to. A command runs stages; it never
 /// runs another command, and no stage reaches up into one.
 const COMMANDS: &[&str] = &[
-    "sync", "verify", "status", "export", "import", "probe", "keygen",
+    "sync", "verify", "status", "export", "import", "probe", "keygen", "requests",
 ];
 
 #[test]

@@ -64,11 +64,21 @@ impl Nginx {
         .unwrap();
         const LISTEN: &str = "listen 80;\n    listen [::]:80;";
         assert!(shipped.contains(LISTEN) && shipped.contains("root /srv/gomirror/mirror;"));
+        const LOG: &str = "access_log /var/log/nginx/gomirror.access.log gomirror;";
+        assert!(shipped.contains(LOG), "the shipped site logs for demand");
         let server = shipped
             .replace(LISTEN, &format!("listen 127.0.0.1:{port};"))
             .replace(
                 "root /srv/gomirror/mirror;",
                 &format!("root {};", root.display()),
+            )
+            // The site's own log (JSON), and the combined one the tests read.
+            .replace(
+                LOG,
+                &format!(
+                    "access_log {d}/gomirror.access.log gomirror;\n    access_log {d}/access.log;",
+                    d = dir.path().display()
+                ),
             );
         std::fs::write(dir.path().join("gomirror.conf"), server).unwrap();
         let d = dir.path().display();
@@ -118,6 +128,28 @@ impl Nginx {
     /// nginx's access log (default `combined` format, one line per request).
     pub fn access_log(&self) -> PathBuf {
         self._dir.path().join("access.log")
+    }
+
+    /// The site's own access log, in its JSON format (what `[demand]` reads).
+    pub fn demand_log(&self) -> PathBuf {
+        self._dir.path().join("gomirror.access.log")
+    }
+
+    /// Makes nginx reopen its logs (SIGUSR1 to this nginx, as logrotate's
+    /// postrotate does) and waits until it has created `log` again.
+    pub fn reopen_logs(&self, log: &Path) {
+        let ok = Command::new("kill")
+            .arg("-USR1")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -USR1 nginx");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !log.exists() {
+            assert!(Instant::now() < deadline, "nginx did not reopen its logs");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -269,13 +269,24 @@ fn nginx_site_passes_nginx_t_as_shipped() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     // Debian's layout: nginx.conf includes sites-enabled/* in http {}, and a
-    // site is a link to sites-available/. The site is the shipped file itself.
+    // site is a link to sites-available/. The site is the shipped file, its
+    // access log moved into the test's directory (`nginx -t` opens it).
     std::fs::create_dir_all(dir.join("sites-enabled")).unwrap();
+    std::fs::create_dir_all(dir.join("sites-available")).unwrap();
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/production/nginx/gomirror.conf"
+    ))
+    .unwrap();
+    const LOG: &str = "/var/log/nginx/gomirror.access.log";
+    assert!(shipped.contains(LOG));
+    std::fs::write(
+        dir.join("sites-available/gomirror"),
+        shipped.replace(LOG, &format!("{}/gomirror.access.log", dir.display())),
+    )
+    .unwrap();
     std::os::unix::fs::symlink(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/examples/production/nginx/gomirror.conf"
-        ),
+        dir.join("sites-available/gomirror"),
         dir.join("sites-enabled/gomirror"),
     )
     .unwrap();

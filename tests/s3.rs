@@ -90,6 +90,13 @@ impl NginxS3 {
                 "set $gomirror_prefix /mirror;",
                 format!("set $gomirror_prefix /{PREFIX};"),
             ),
+            (
+                "access_log /var/log/nginx/gomirror-s3.access.log gomirror_s3;",
+                format!(
+                    "access_log {}/gomirror.access.log gomirror_s3;",
+                    dir.path().display()
+                ),
+            ),
         ]
         .iter()
         .fold(shipped, |text, (from, to)| {

@@ -567,8 +567,14 @@ pub struct ListEntry {
     pub line: usize,
 }
 
-/// Parses a module list: `module@version` per line; `#` starts a comment
-/// (a whole line, or after the entry); blank lines are skipped.
+/// In a module list, `module@latest`: the module's newest tagged version,
+/// whichever it is when the list is read (`gomirror requests` writes it for
+/// a client that asked for a module's `@v/list` or `@latest`).
+pub const LATEST: &str = "latest";
+
+/// Parses a module list: `module@version` (or `module@latest`, see
+/// [`LATEST`]) per line; `#` starts a comment (a whole line, or after the
+/// entry); blank lines are skipped.
 pub fn parse_module_list(text: &str) -> Result<Vec<ListEntry>, LineError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -589,7 +595,11 @@ pub fn parse_module_list(text: &str) -> Result<Vec<ListEntry>, LineError> {
                 format!("expected module@version, found {line:?}"),
             ));
         };
-        checked(path, version, n)?;
+        if version == LATEST {
+            gomod::check_path(path).map_err(|e| line_err(n, e.to_string()))?;
+        } else {
+            checked(path, version, n)?;
+        }
         out.push(ListEntry {
             path: path.to_string(),
             version: version.to_string(),
@@ -894,7 +904,7 @@ retract [v0.1.0, v0.2.0]
 
     #[test]
     fn module_lists_take_comments_and_blank_lines() {
-        let text = "# tools\nexample.com/a@v1.0.0\n\n  example.com/b/v2@v2.1.0  # pinned\n";
+        let text = "# tools\nexample.com/a@v1.0.0\n\n  example.com/b/v2@v2.1.0  # pinned\nexample.com/c@latest\n";
         let l = parse_module_list(text).unwrap();
         assert_eq!(
             l,
@@ -909,12 +919,18 @@ retract [v0.1.0, v0.2.0]
                     version: "v2.1.0".into(),
                     line: 4
                 },
+                ListEntry {
+                    path: "example.com/c".into(),
+                    version: LATEST.into(),
+                    line: 5
+                },
             ]
         );
         for (bad, needle) in [
             ("example.com/a\n", "expected module@version"),
             ("example.com/a@v1 x\n", "expected one"),
-            ("example.com/a@latest\n", "latest"),
+            ("example.com/a@master\n", "master"),
+            ("Example.com/a@latest\n", "Example.com"),
         ] {
             let e = parse_module_list(bad).unwrap_err();
             assert_eq!(e.line, 1);

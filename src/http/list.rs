@@ -246,11 +246,15 @@ impl UpstreamList {
         self.entries.get(i).map_or("?", |e| e.label.as_str())
     }
 
-    /// Entry `i`'s host and port, for security messages.
+    /// Entry `i`'s host and port, for security messages (a `file://`
+    /// entry's directory).
     pub fn host_port(&self, i: usize) -> String {
         self.entries.get(i).map_or_else(
             || "?".to_string(),
             |e| {
+                if e.base.scheme() == "file" {
+                    return e.label.clone();
+                }
                 let host = e.base.host_str().unwrap_or("?");
                 match e.base.port_or_known_default() {
                     Some(p) => format!("{host}:{p}"),
@@ -383,6 +387,12 @@ impl UpstreamList {
         }
         if count {
             e.counters.requests.fetch_add(1, Ordering::Relaxed);
+        }
+        if e.base.scheme() == "file"
+            && let Err(err) = http::local::check_contained(&e.base, &url)
+        {
+            *e.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(err.to_string());
+            return Err(failure(err, true, true));
         }
         match get(url).await {
             Ok((value, n)) => {
@@ -535,7 +545,9 @@ impl UpstreamList {
             return Ok(());
         }
         let suffix = format!("/sumdb/{name}");
-        if !e.base.path().trim_end_matches('/').ends_with(&suffix) {
+        // A module cache's `sumdb/<name>/` has no `supported`: the go
+        // command caches lookups and tiles there, nothing else.
+        if !e.base.path().trim_end_matches('/').ends_with(&suffix) || e.base.scheme() == "file" {
             return Ok(());
         }
         let url = http::join(&e.base, "supported");

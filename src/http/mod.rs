@@ -53,6 +53,7 @@
 pub mod auth;
 mod connect;
 pub mod list;
+pub mod local;
 pub mod netrc;
 /// Kept under its old name while other branches still say `http::redact`.
 pub use crate::redact;

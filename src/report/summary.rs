@@ -142,6 +142,31 @@ impl PolicySummary {
     }
 }
 
+/// What `[demand] access_logs` did in a sync.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DemandSummary {
+    /// Log lines read, and of them misses of module requests.
+    pub lines: u64,
+    pub misses: u64,
+    /// Requests seen for the first time.
+    pub new_requests: u64,
+    /// Lines skipped: in neither format, too long, not a valid module path.
+    pub skipped: u64,
+    /// Misses of requests the filter or `demand.include` does not allow.
+    pub refused: u64,
+    /// New requests dropped (too many waiting, or too many in one run).
+    pub dropped: u64,
+    /// Requests taken on this run, and of them modules new to the mirror.
+    pub taken: u64,
+    pub new_modules: u64,
+    /// Requests left for later runs by `max_new_modules`/`max_new_versions`.
+    pub waiting: u64,
+    /// Versions queued for fetching through demand.
+    pub queued: u64,
+    /// Requests the upstream turned out not to have (asked again later).
+    pub unavailable: u64,
+}
+
 /// What a sync did; printed as the summary and stored in the run log.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct SyncReport {
@@ -192,6 +217,8 @@ pub struct SyncReport {
     pub pruned: Option<PruneSummary>,
     /// Set when `filter.from_files` was read.
     pub from_files: Option<FilesSummary>,
+    /// Set when `[demand] access_logs` were read.
+    pub demand: Option<DemandSummary>,
     /// What the tile fill did (`sumdb.tiles = "all"`).
     pub tiles: Option<TileSummary>,
     /// The vulnerability database could not be read this run (what is held
@@ -333,6 +360,35 @@ impl SyncReport {
                 f.queued,
                 f.upgraded,
                 f.dropped
+            );
+        }
+        if let Some(d) = &self.demand {
+            let _ = writeln!(
+                s,
+                "demand: {} log lines, {} misses ({} new requests{}); {} taken ({} new modules), {} waiting for a later run; {} versions to fetch{}",
+                d.lines,
+                d.misses,
+                d.new_requests,
+                if d.refused + d.dropped + d.skipped > 0 {
+                    format!(
+                        "; {} misses not allowed, {} requests dropped, {} lines skipped",
+                        d.refused, d.dropped, d.skipped
+                    )
+                } else {
+                    String::new()
+                },
+                d.taken,
+                d.new_modules,
+                d.waiting,
+                d.queued,
+                if d.unavailable > 0 {
+                    format!(
+                        "; {} not on the upstream (asked again later)",
+                        d.unavailable
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         if self.feed_withdrawn > 0 {

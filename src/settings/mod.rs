@@ -81,6 +81,8 @@ struct RawConfig {
     policy: RawPolicy,
     #[serde(default)]
     private: RawPrivate,
+    #[serde(default)]
+    demand: RawDemand,
 }
 
 /// `[private]`: modules made from their repositories by the go command
@@ -107,6 +109,49 @@ struct RawPolicy {
     allow: Vec<String>,
     #[serde(default)]
     deny: Vec<String>,
+}
+
+/// `[demand]`: what the mirror's clients asked for and did not get.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDemand {
+    /// nginx access logs of the tree (combined or the shipped JSON format).
+    #[serde(default)]
+    access_logs: Vec<PathBuf>,
+    /// Modules new to the mirror one run takes at most.
+    #[serde(default = "default_max_new_modules")]
+    max_new_modules: i64,
+    /// Requests one run takes at most.
+    #[serde(default = "default_max_new_versions")]
+    max_new_versions: i64,
+    /// GOPRIVATE-style patterns: only these modules may be asked for (empty: any).
+    #[serde(default)]
+    include: Vec<String>,
+    /// How long a request stays wanted after a client last asked for it ("off": for ever).
+    #[serde(default = "default_demand_keep")]
+    keep: String,
+}
+
+impl Default for RawDemand {
+    fn default() -> Self {
+        RawDemand {
+            access_logs: Vec::new(),
+            max_new_modules: default_max_new_modules(),
+            max_new_versions: default_max_new_versions(),
+            include: Vec::new(),
+            keep: default_demand_keep(),
+        }
+    }
+}
+
+fn default_max_new_modules() -> i64 {
+    100
+}
+fn default_max_new_versions() -> i64 {
+    1000
+}
+fn default_demand_keep() -> String {
+    "off".into()
 }
 
 /// `[vulndb]`: the Go vulnerability database mirrored into `<output>/vuln/`.
@@ -459,6 +504,8 @@ pub struct Settings {
     /// `upstream.auth_command`: the command and its arguments, run as the
     /// go command runs a GOAUTH command.
     pub auth_command: Option<Vec<String>>,
+    /// `[demand]`: the access logs whose misses become wants.
+    pub demand: DemandSettings,
 }
 
 /// `[private]`: which modules are made from their repositories by the go
@@ -533,6 +580,37 @@ fn split_command(text: &str) -> Result<Vec<String>, String> {
         return Err("no command".into());
     }
     Ok(words)
+}
+
+/// `[demand]`: what the mirror's own clients asked for and did not get
+/// (`source::demand`).
+#[derive(Clone, Debug, Default)]
+pub struct DemandSettings {
+    /// nginx access logs of this mirror's tree; empty: demand is off.
+    pub access_logs: Vec<PathBuf>,
+    /// Modules the mirror neither held nor wanted that one run takes at most.
+    pub max_new_modules: u64,
+    /// Requests one run takes at most.
+    pub max_new_versions: u64,
+    /// GOPRIVATE-style patterns (comma-joined) of the modules that may be
+    /// asked for; empty: any (`filter.exclude` applies either way).
+    pub include: String,
+    /// How long a request stays wanted after a client last asked for it;
+    /// `None`: for ever.
+    pub keep: Option<Duration>,
+}
+
+impl DemandSettings {
+    /// Why `module` may not be taken from the logs, if it may not.
+    pub fn refuses(&self, filter: &Filter, module: &str) -> Option<&'static str> {
+        if !filter.exclude.is_empty() && pattern::match_prefix_patterns(&filter.exclude, module) {
+            return Some("filter.exclude");
+        }
+        if !self.include.is_empty() && !pattern::match_prefix_patterns(&self.include, module) {
+            return Some("not in demand.include");
+        }
+        None
+    }
 }
 
 /// `[vulndb]`: where the Go vulnerability database comes from.
@@ -737,7 +815,7 @@ impl Settings {
         let raw: RawConfig =
             toml::from_str(text).map_err(|e| invalid(plain_words(&e.to_string())))?;
 
-        let proxy = parse_list("upstream.proxy", &raw.upstream.proxy, parse_url)
+        let proxy = parse_list("upstream.proxy", &raw.upstream.proxy, parse_proxy_url)
             .map_err(&invalid)?
             .unwrap_or_default();
         let (index, follow) = match raw.upstream.index.trim() {
@@ -807,19 +885,26 @@ impl Settings {
             )));
         }
         let sumdb_urls = match &raw.sumdb.url {
-            Some(u) => parse_list("sumdb.url", u, parse_url)
+            Some(u) => parse_list("sumdb.url", u, parse_proxy_url)
                 .map_err(&invalid)?
                 .ok_or_else(|| {
                     invalid(
                         "sumdb.url: the checksum database cannot be \"off\" (every version is verified against it; list modules it does not know in sumdb.skip)".to_string(),
                     )
                 })?,
-            None => vec![ListEntry {
-                url: parse_url("sumdb.url", &format!("https://{name}")).map_err(|e| {
-                    invalid(format!("{e} (derived from the key's name; set sumdb.url)"))
-                })?,
-                fallback: Fallback::NotFound,
-            }],
+            None => {
+                // A module cache named as a proxy holds the go command's
+                // cached lookups and tiles of the database: asked first
+                // (verified like any answer), the database itself after.
+                let mut urls = cached_sumdb_entries(&proxy, &name);
+                urls.push(ListEntry {
+                    url: parse_url("sumdb.url", &format!("https://{name}")).map_err(|e| {
+                        invalid(format!("{e} (derived from the key's name; set sumdb.url)"))
+                    })?,
+                    fallback: Fallback::NotFound,
+                });
+                urls
+            }
         };
         let private_modules =
             join_patterns("private.modules", &raw.private.modules).map_err(&invalid)?;
@@ -904,20 +989,22 @@ impl Settings {
         let include = join_patterns("filter.include", &raw.filter.include).map_err(&invalid)?;
         let nothing_named = raw.filter.seed.is_empty()
             && raw.filter.toolchains.is_empty()
-            && raw.filter.from_files.is_empty();
+            && raw.filter.from_files.is_empty()
+            && raw.demand.access_logs.is_empty();
         if include.is_empty() && nothing_named {
             return Err(invalid(
-                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module, or name modules in filter.seed, platforms in filter.toolchains or project files in filter.from_files"
+                "filter.include is empty, so nothing would be mirrored; use [\"*\"] to mirror every module, or name modules in filter.seed, platforms in filter.toolchains or project files in filter.from_files (or access logs in demand.access_logs)"
                     .into(),
             ));
         }
         // With the proxy off too, the mirror is fed by `gomirror import` alone.
         if index.is_none() && follow.is_none() && nothing_named && !proxy.is_empty() {
             return Err(invalid(
-                "upstream.index is \"off\" and none of filter.seed, filter.toolchains and filter.from_files names anything, so nothing would be mirrored (a mirror fed only by `gomirror import` sets upstream.proxy = \"off\" too)"
+                "upstream.index is \"off\" and none of filter.seed, filter.toolchains and filter.from_files names anything (nor demand.access_logs), so nothing would be mirrored (a mirror fed only by `gomirror import` sets upstream.proxy = \"off\" too)"
                     .into(),
             ));
         }
+        let demand = parse_demand(base, raw.demand).map_err(&invalid)?;
         for pattern in &raw.filter.from_files {
             if pattern.trim().is_empty() {
                 return Err(invalid("filter.from_files: an entry is empty".into()));
@@ -1021,8 +1108,11 @@ impl Settings {
             }
             RawMaxDelete::Other(v) => return Err(max_delete_message(v.to_string())),
         };
+        // A module cache lacks most of what its upstream has: asked
+        // whether a published version is still there, it would say no.
+        let only_local = !proxy.is_empty() && proxy.iter().all(|e| e.url.scheme() == "file");
         let recheck_text = raw.prune.recheck_interval.clone().unwrap_or_else(|| {
-            if follow.is_some() {
+            if follow.is_some() || only_local {
                 "never".to_string()
             } else {
                 default_recheck()
@@ -1211,8 +1301,110 @@ impl Settings {
             policy,
             private,
             auth_command,
+            demand,
         })
     }
+}
+
+/// The most access logs `[demand]` reads.
+const MAX_ACCESS_LOGS: usize = 16;
+/// `demand.keep`: a day at least (a log rotates daily), ten years at most.
+const DEMAND_KEEP_BOUNDS: Bounds = Bounds {
+    min: Duration::from_secs(86_400),
+    max: YEAR.saturating_mul(10),
+    text: "between 1d and 10y (or \"off\")",
+};
+
+fn parse_demand(base: &Path, raw: RawDemand) -> Result<DemandSettings, String> {
+    if raw.access_logs.len() > MAX_ACCESS_LOGS {
+        return Err(format!(
+            "demand.access_logs: at most {MAX_ACCESS_LOGS} logs, not {}",
+            raw.access_logs.len()
+        ));
+    }
+    let mut access_logs: Vec<PathBuf> = Vec::new();
+    for p in &raw.access_logs {
+        if p.as_os_str().is_empty() {
+            return Err("demand.access_logs: an entry is empty".into());
+        }
+        let p = absolute(base, p);
+        if access_logs.contains(&p) {
+            return Err(format!(
+                "demand.access_logs: {} is listed twice",
+                p.display()
+            ));
+        }
+        access_logs.push(p);
+    }
+    if !(0..=100_000).contains(&raw.max_new_modules) {
+        return Err(format!(
+            "demand.max_new_modules must be between 0 and 100000, not {}",
+            raw.max_new_modules
+        ));
+    }
+    if !(1..=1_000_000).contains(&raw.max_new_versions) {
+        return Err(format!(
+            "demand.max_new_versions must be between 1 and 1000000, not {}",
+            raw.max_new_versions
+        ));
+    }
+    let keep = match raw.keep.trim() {
+        "off" | "never" => None,
+        text => Some(bounded_duration(
+            "demand.keep",
+            text,
+            &DEMAND_KEEP_BOUNDS,
+            "\"90d\", \"off\"",
+        )?),
+    };
+    Ok(DemandSettings {
+        access_logs,
+        max_new_modules: raw.max_new_modules as u64,
+        max_new_versions: raw.max_new_versions as u64,
+        include: join_patterns("demand.include", &raw.include)?,
+        keep,
+    })
+}
+
+/// `upstream.proxy` and `sumdb.url` entries: http(s), or a local directory
+/// in GOPROXY layout (`file:///home/me/go/pkg/mod/cache/download`, an old
+/// `file://` mirror), which must be an absolute path.
+fn parse_proxy_url(key: &str, s: &str) -> Result<Url, String> {
+    if let Some(path) = s.strip_prefix("file://") {
+        let mut url =
+            Url::parse(s).map_err(|e| format!("{key}: invalid URL {:?}: {e}", redact(s)))?;
+        if !path.starts_with('/') || url.to_file_path().is_err() || url.query().is_some() {
+            return Err(format!(
+                "{key}: {s:?} must name an absolute directory (file:///path, as GOPROXY takes it)"
+            ));
+        }
+        if !url.path().ends_with('/') {
+            let p = format!("{}/", url.path());
+            url.set_path(&p);
+        }
+        return Ok(url);
+    }
+    parse_url(key, s)
+}
+
+/// For every `file://` proxy entry that holds `sumdb/<name>/` (a module
+/// cache's `cache/download` does, with the lookups and tiles the go
+/// command fetched), that directory as a checksum-database entry.
+fn cached_sumdb_entries(proxy: &[ListEntry], name: &str) -> Vec<ListEntry> {
+    proxy
+        .iter()
+        .filter(|e| e.url.scheme() == "file")
+        .filter_map(|e| {
+            let url = crate::relpath::join_url(&e.url, &format!("sumdb/{name}/"));
+            url.to_file_path()
+                .ok()
+                .filter(|p| p.is_dir())
+                .map(|_| ListEntry {
+                    url,
+                    fallback: Fallback::NotFound,
+                })
+        })
+        .collect()
 }
 
 impl Settings {
@@ -1529,6 +1721,102 @@ include = ["golang.org/x"]
 {extra}
 "#
         )
+    }
+
+    #[test]
+    fn demand_is_off_by_default_bounded_and_may_alone_say_what_is_wanted() {
+        let s = cfg(&minimal("")).unwrap();
+        assert!(s.demand.access_logs.is_empty());
+        let s = cfg(&minimal(
+            "[demand]\naccess_logs = [\"logs/a.log\", \"/var/log/nginx/b.log\"]\nmax_new_modules = 0\ninclude = [\"corp.example\"]\nkeep = \"90d\"",
+        ))
+        .unwrap();
+        assert_eq!(
+            s.demand.access_logs,
+            [
+                PathBuf::from("/etc/gomirror/logs/a.log"),
+                PathBuf::from("/var/log/nginx/b.log")
+            ]
+        );
+        assert_eq!(
+            (s.demand.max_new_modules, s.demand.max_new_versions),
+            (0, 1000)
+        );
+        assert_eq!(s.demand.keep, Some(Duration::from_secs(90 * 86400)));
+        assert_eq!(
+            s.demand.refuses(&s.filter, "other.example/m"),
+            Some("not in demand.include")
+        );
+        assert_eq!(s.demand.refuses(&s.filter, "corp.example/m"), None);
+        for (bad, why) in [
+            ("access_logs = [\"\"]", "an entry is empty"),
+            ("access_logs = [\"a\", \"a\"]", "listed twice"),
+            ("max_new_modules = -1", "demand.max_new_modules"),
+            ("max_new_versions = 0", "demand.max_new_versions"),
+            ("keep = \"1h\"", "demand.keep"),
+            ("include = [\"[\"]", "demand.include"),
+            ("logs = []", "logs"),
+        ] {
+            let err = cfg(&minimal(&format!("[demand]\n{bad}")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+        // With no index and nothing else named, the logs alone say what is wanted.
+        let only = minimal("[demand]\naccess_logs = [\"/var/log/nginx/gomirror.access.log\"]")
+            .replace("include = [\"golang.org/x\"]", "include = []")
+            .replace("\"https://index.golang.org/index\"", "\"off\"");
+        cfg(&only).unwrap();
+        let none = only.replace("access_logs = [\"/var/log/nginx/gomirror.access.log\"]", "");
+        assert!(
+            cfg(&none)
+                .unwrap_err()
+                .to_string()
+                .contains("demand.access_logs")
+        );
+    }
+
+    #[test]
+    fn a_proxy_may_be_a_local_directory_whose_sumdb_cache_is_asked_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("cache/download");
+        std::fs::create_dir_all(cache.join("sumdb/sum.golang.org/lookup")).unwrap();
+        let text = minimal("").replace(
+            "proxy = \"https://proxy.golang.org\"",
+            &format!(
+                "proxy = \"file://{},https://proxy.golang.org\"",
+                cache.display()
+            ),
+        );
+        let s = cfg(&text).unwrap();
+        assert_eq!(s.proxy[0].url.scheme(), "file");
+        assert!(s.proxy[0].url.path().ends_with("/cache/download/"));
+        let sumdb: Vec<String> = s.sumdb.urls.iter().map(|e| e.url.to_string()).collect();
+        assert_eq!(sumdb.len(), 2, "{sumdb:?}");
+        assert!(
+            sumdb[0].ends_with("/cache/download/sumdb/sum.golang.org/"),
+            "{sumdb:?}"
+        );
+        assert_eq!(sumdb[1], "https://sum.golang.org/");
+        assert_eq!(
+            s.prune.recheck_interval,
+            Some(Duration::from_secs(7 * 86400))
+        );
+        // A cache alone is not asked whether published versions are gone.
+        let alone = minimal("").replace(
+            "proxy = \"https://proxy.golang.org\"",
+            &format!("proxy = \"file://{}\"", cache.display()),
+        );
+        assert_eq!(cfg(&alone).unwrap().prune.recheck_interval, None);
+        for bad in ["file://relative/dir", "file:///srv/x?y=1"] {
+            let err = cfg(&minimal("").replace(
+                "proxy = \"https://proxy.golang.org\"",
+                &format!("proxy = {bad:?}"),
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("absolute directory"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -257,18 +257,28 @@ impl FromFiles {
                 let dir = path.parent().unwrap_or(Path::new("."));
                 self.walk_graph(&file, dir, &main, intake).await?
             }
-            _ => modfile::parse_module_list(&text)
-                .map_err(at)?
-                .into_iter()
-                .map(|e| NamedVersion {
-                    path: e.path,
-                    version: e.version,
-                    zip: true,
-                    line: e.line,
-                    zip_h1: None,
-                    mod_h1: None,
-                })
-                .collect(),
+            _ => {
+                let mut named = Vec::new();
+                for e in modfile::parse_module_list(&text).map_err(at)? {
+                    let version = if e.version == modfile::LATEST {
+                        match self.resolve_latest(&file, &e, intake).await? {
+                            Some(v) => v,
+                            None => continue,
+                        }
+                    } else {
+                        e.version
+                    };
+                    named.push(NamedVersion {
+                        path: e.path,
+                        version,
+                        zip: true,
+                        line: e.line,
+                        zip_h1: None,
+                        mod_h1: None,
+                    });
+                }
+                named
+            }
         };
         let before = versions.len();
         versions.retain(|v| {
@@ -285,6 +295,61 @@ impl FromFiles {
             kind,
             versions,
         })
+    }
+
+    /// What `module@latest` in a module list names: the newest tagged
+    /// version on the origin's `@v/list` (a release if there is one, else a
+    /// pre-release), as `go get module@latest` picks it. A module the
+    /// origin does not have, or has no tagged version of, is skipped with a
+    /// warning (a far side's request may name a module that does not exist).
+    async fn resolve_latest(
+        &self,
+        file: &str,
+        e: &modfile::ListEntry,
+        intake: &mut dyn Events,
+    ) -> Result<Option<String>, SourceError> {
+        let body = match self
+            .origin
+            .list(&e.path, crate::source::seeds::LIST_BYTES)
+            .await
+        {
+            Ok(b) => b,
+            Err(err) if err.is_not_found() => {
+                intake.note(Event::Warning(format!(
+                    "{file}:{}: {}@latest: the upstream has no such module ({err}); skipped",
+                    e.line, e.path
+                )));
+                return Ok(None);
+            }
+            Err(err) => {
+                return Err(SourceError::Latest {
+                    file: file.to_string(),
+                    module: e.path.clone(),
+                    source: Box::new(err),
+                });
+            }
+        };
+        let text = String::from_utf8_lossy(&body);
+        let tagged: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|v| gomod::check(&e.path, v).is_ok())
+            .collect();
+        let newest = |release: bool| {
+            tagged
+                .iter()
+                .filter(|v| semver::prerelease(v).is_empty() == release)
+                .max_by(|a, b| semver::compare(a, b))
+                .map(|v| v.to_string())
+        };
+        let latest = newest(true).or_else(|| newest(false));
+        if latest.is_none() {
+            intake.note(Event::Warning(format!(
+                "{file}:{}: {}@latest: the upstream lists no tagged version; skipped",
+                e.line, e.path
+            )));
+        }
+        Ok(latest)
     }
 
     /// A version's `.mod`: the tree's copy when it is mirrored, else the origin's.

@@ -7,8 +7,8 @@
 //!   that records (a sync) and one that only reads and prints (a dry run). So
 //!   a source is written once and both modes come free. Today: the module
 //!   index ([`index::IndexFeed`], cursor-based) and seeds ([`seeds::Seeds`], a
-//!   module's tagged versions). A go.sum file, a bundle's manifest or another
-//!   mirror's feed is a new `Discovery`.
+//!   module's tagged versions), project files, toolchains, another mirror's
+//!   feed and the mirror's own access logs ([`demand::Demand`]).
 //! - An [`Origin`] says *where* a version's files come from: `.info`, `.mod`,
 //!   `.zip` (streamed to a staged file, size-limited and hashed), a module's
 //!   `@v/list`, and the checksum database's base URLs. Today one proxy
@@ -20,6 +20,7 @@
 //! Neither trait builds URLs for the caller or touches the tree; the one HTTP
 //! client is handed in by [`crate::settings::Settings`].
 
+pub mod demand;
 pub mod feed;
 pub mod files;
 pub mod index;
@@ -35,7 +36,8 @@ use std::pin::Pin;
 use crate::http::list::{Avoid, Served};
 use crate::http::{Download, FetchError};
 use crate::state::{
-    ChangeStats, FeedOp, FollowCursor, IndexEntry, NameStats, NamedFile, PageStats, StateError,
+    ChangeStats, DemandBatch, DemandNamed, DemandRecorded, DemandTake, FeedOp, FollowCursor,
+    IndexEntry, LogPosition, NameStats, NamedFile, PageStats, StateError,
 };
 
 /// A boxed future that may move between threads (origins serve the worker pool).
@@ -76,6 +78,14 @@ pub enum SourceError {
         file: String,
         module: String,
         version: String,
+        #[source]
+        source: Box<OriginError>,
+    },
+    /// A module list's `module@latest` whose module cannot be listed.
+    #[error("{file}: {module}@latest: cannot list the module: {source}")]
+    Latest {
+        file: String,
+        module: String,
         #[source]
         source: Box<OriginError>,
     },
@@ -172,10 +182,45 @@ pub trait FeedIntake: Events {
     -> LocalBoxFuture<'_, Result<(), SourceError>>;
 }
 
-/// An intake for every kind of source: a sync's and a dry run's.
-pub trait AnyIntake: Intake + FilesIntake + FeedIntake {}
+/// Where what the access logs asked for goes (`source::demand`).
+pub trait DemandIntake: Events {
+    /// Where each log (by its configured path) was read to.
+    fn demand_positions(
+        &mut self,
+        logs: Vec<String>,
+    ) -> LocalBoxFuture<'_, Result<Vec<Option<LogPosition>>, SourceError>>;
+    /// Takes what the logs asked for and where they were read to (moved in
+    /// the same transaction).
+    fn demand_record(
+        &mut self,
+        batch: DemandBatch,
+        read: demand::DemandRead,
+    ) -> LocalBoxFuture<'_, Result<DemandRecorded, SourceError>>;
+    /// Decides which requests this run acts on, under the limits; returns
+    /// the modules (asked for as a whole) whose list is to be read.
+    fn demand_take(
+        &mut self,
+        max_new_modules: u64,
+        max_new_versions: u64,
+    ) -> LocalBoxFuture<'_, Result<DemandTake, SourceError>>;
+    /// What a module's upstream `@v/list` named (`None`: no such module).
+    fn demand_listed(
+        &mut self,
+        module: String,
+        versions: Option<Vec<String>>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>>;
+    /// Names what demand wants, replacing what it named before; with
+    /// `keep`, a request nobody asked for that long is no longer named.
+    fn demand_name(
+        &mut self,
+        keep: Option<std::time::Duration>,
+    ) -> LocalBoxFuture<'_, Result<DemandNamed, SourceError>>;
+}
 
-impl<T: Intake + FilesIntake + FeedIntake + ?Sized> AnyIntake for T {}
+/// An intake for every kind of source: a sync's and a dry run's.
+pub trait AnyIntake: Intake + FilesIntake + FeedIntake + DemandIntake {}
+
+impl<T: Intake + FilesIntake + FeedIntake + DemandIntake + ?Sized> AnyIntake for T {}
 
 /// A source of wanted versions.
 pub trait Discovery {

@@ -345,6 +345,42 @@ impl FeedIntake for Filtered<'_> {
     }
 }
 
+impl crate::source::DemandIntake for Filtered<'_> {
+    fn demand_positions(
+        &mut self,
+        logs: Vec<String>,
+    ) -> LocalBoxFuture<'_, Result<Vec<Option<crate::state::LogPosition>>, SourceError>> {
+        self.0.demand_positions(logs)
+    }
+    fn demand_record(
+        &mut self,
+        batch: crate::state::DemandBatch,
+        read: crate::source::demand::DemandRead,
+    ) -> LocalBoxFuture<'_, Result<crate::state::DemandRecorded, SourceError>> {
+        self.0.demand_record(batch, read)
+    }
+    fn demand_take(
+        &mut self,
+        max_new_modules: u64,
+        max_new_versions: u64,
+    ) -> LocalBoxFuture<'_, Result<crate::state::DemandTake, SourceError>> {
+        self.0.demand_take(max_new_modules, max_new_versions)
+    }
+    fn demand_listed(
+        &mut self,
+        module: String,
+        versions: Option<Vec<String>>,
+    ) -> LocalBoxFuture<'_, Result<(), SourceError>> {
+        self.0.demand_listed(module, versions)
+    }
+    fn demand_name(
+        &mut self,
+        keep: Option<std::time::Duration>,
+    ) -> LocalBoxFuture<'_, Result<crate::state::DemandNamed, SourceError>> {
+        self.0.demand_name(keep)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

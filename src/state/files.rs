@@ -85,13 +85,35 @@ impl State {
         files: &[NamedFile],
         wants: &dyn Fn(&str) -> bool,
     ) -> Result<NameStats> {
+        self.name_versions_of(files, false, wants)
+    }
+
+    /// [`State::name_versions`] for one kind of namer: the project files
+    /// (`demand` false) or demand's set (`demand` true, kind
+    /// [`super::demand::DEMAND_KIND`]); each replaces only its own names,
+    /// and the want of each version is the strongest of all of them.
+    pub(super) fn name_versions_of(
+        &mut self,
+        files: &[NamedFile],
+        demand: bool,
+        wants: &dyn Fn(&str) -> bool,
+    ) -> Result<NameStats> {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| err(&path, "cannot record what from_files names", x);
         let tx = self.conn.transaction().map_err(e)?;
         let mut stats = NameStats::default();
         let now = crate::clock::now();
-        tx.execute_batch("DELETE FROM named; DELETE FROM named_files;")
-            .map_err(e)?;
+        tx.execute(
+            "DELETE FROM named WHERE file IN
+                (SELECT file FROM named_files WHERE (kind = ?1) = ?2)",
+            params![super::demand::DEMAND_KIND, demand],
+        )
+        .map_err(e)?;
+        tx.execute(
+            "DELETE FROM named_files WHERE (kind = ?1) = ?2",
+            params![super::demand::DEMAND_KIND, demand],
+        )
+        .map_err(e)?;
         {
             let mut add_file = tx
                 .prepare_cached("INSERT OR IGNORE INTO named_files(file, kind) VALUES (?1, ?2)")
@@ -196,6 +218,15 @@ impl State {
                     .map_err(e)? as u64;
             }
         }
+        // What these files name, not what every namer names.
+        stats.named = tx
+            .query_row(
+                "SELECT count(*) FROM (SELECT DISTINCT n.module_id, n.version FROM named n
+                    JOIN named_files f ON f.file = n.file WHERE (f.kind = ?1) = ?2)",
+                params![super::demand::DEMAND_KIND, demand],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(e)? as u64;
         // Named and not mirrored: fetch it.
         stats.queued = stats.new
             + tx.execute(
@@ -287,6 +318,7 @@ impl State {
                  FROM named_files f
                  LEFT JOIN named n ON n.file = f.file
                  LEFT JOIN versions v ON v.module_id = n.module_id AND v.version = n.version
+                 WHERE f.kind <> 'demand'
                  GROUP BY f.file, f.kind ORDER BY f.file"
             ),
             [],

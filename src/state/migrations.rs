@@ -281,6 +281,41 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (path, version)
     ) WITHOUT ROWID;
     "#,
+    // 12 (demand, `state::demand`): where each access log was read to, what
+    // clients asked for and did not get (`version = ''`: a module's
+    // `@v/list` or `@latest`), and the tagged versions of modules asked for
+    // as a whole.
+    r#"
+    CREATE TABLE demand_logs (
+        path    TEXT PRIMARY KEY,
+        dev     INTEGER NOT NULL,
+        ino     INTEGER NOT NULL,
+        offset  INTEGER NOT NULL,
+        head    BLOB NOT NULL,
+        read_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE demand (
+        module       TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        status       TEXT NOT NULL,
+        misses       INTEGER NOT NULL DEFAULT 0,
+        hits         INTEGER NOT NULL DEFAULT 0,
+        first_missed INTEGER NOT NULL,
+        last_missed  INTEGER NOT NULL,
+        last_asked   INTEGER NOT NULL,
+        wanted_at    INTEGER,
+        failures     INTEGER NOT NULL DEFAULT 0,
+        retry_at     INTEGER,
+        listed_at    INTEGER,
+        PRIMARY KEY (module, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX demand_status ON demand(status);
+    CREATE TABLE demand_listed (
+        module  TEXT NOT NULL,
+        version TEXT NOT NULL,
+        PRIMARY KEY (module, version)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 impl State {

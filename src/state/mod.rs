@@ -16,9 +16,10 @@
 //! [`tiles`] (how far the tree holds the checksum database's tiles),
 //! [`runs`] (the run log and status), [`vuln`] (the vulnerability
 //! database held, and what `audit` caches), [`policy`] (first sights,
-//! held and denied versions, retention: the supply-chain policy) and
-//! [`private`] (the ledger of versions no checksum database vouches for).
-//! No SQL runs outside this module: the
+//! held and denied versions, retention: the supply-chain policy),
+//! [`private`] (the ledger of versions no checksum database vouches for)
+//! and [`demand`] (what the access logs asked for). No SQL runs outside
+//! this module: the
 //! connection is private, and version states are a [`VersionState`].
 //!
 //! A `State` is used from one thread at a time ([`db::Db`] gives it a thread
@@ -26,6 +27,7 @@
 
 mod bundles;
 pub mod db;
+mod demand;
 mod feed;
 mod files;
 mod heads;
@@ -49,6 +51,10 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use crate::model::{Listed, Published, Todo};
 pub use bundles::{ExportRecord, ExportVersion, ImportPosition, ImportRecord};
+pub use demand::{
+    DEMAND_FILE, DemandBatch, DemandCounts, DemandNamed, DemandRecorded, DemandTake, DemandTally,
+    LogPosition, LogRead, Request,
+};
 pub use feed::{ChangeStats, FeedEntry, FeedHead, FeedOp, FollowCursor};
 pub use files::{FileCounts, NameStats, NamedFile, NamedVersion, PinnedHash};
 pub use heads::StoredHead;

@@ -432,6 +432,7 @@ impl State {
             "SELECT n.file, f.kind, m.path, n.version, n.line, n.zip FROM named n
                  JOIN named_files f ON f.file = n.file
                  JOIN modules m ON m.id = n.module_id
+                 WHERE f.kind <> 'demand'
                  ORDER BY n.file, n.line, m.path, n.version",
             [],
             |r| {
