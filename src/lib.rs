@@ -27,6 +27,7 @@ pub mod import;
 pub mod interrupt;
 pub mod keygen;
 pub mod lock;
+pub mod marks;
 pub mod model;
 pub mod plan;
 pub mod probe;
