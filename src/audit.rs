@@ -36,8 +36,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fatal::Fatal;
 use crate::gomod;
-pub use crate::marks::{Notes, VulnHit, VulnIndex};
 use crate::marks;
+pub use crate::marks::{Notes, VulnHit, VulnIndex};
 use crate::report;
 use crate::runner;
 use crate::settings::Settings;

@@ -40,6 +40,7 @@ pub mod runner;
 pub mod services;
 pub mod settings;
 pub mod shown;
+pub mod site;
 pub mod source;
 pub mod state;
 pub mod status;

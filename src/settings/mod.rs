@@ -77,6 +77,27 @@ struct RawConfig {
     import: RawImport,
     #[serde(default)]
     vulndb: RawVulndb,
+    #[serde(default)]
+    site: RawSite,
+}
+
+/// `[site]`: the mirror's pages (`docs/site.md`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    /// The mirror's public base URL; absent: `http://<mirror.name>/`.
+    url: Option<String>,
+}
+
+impl Default for RawSite {
+    fn default() -> Self {
+        RawSite {
+            enabled: true,
+            url: None,
+        }
+    }
 }
 
 /// `[vulndb]`: the Go vulnerability database mirrored into `<output>/vuln/`.
@@ -398,6 +419,18 @@ pub struct Settings {
     /// `import.trusted_keys`: bundles signed by one of these may carry
     /// modules the checksum database does not know (`sumdb.skip`).
     pub trusted_keys: Vec<Verifier>,
+    /// `[site]`: the pages written into the tree.
+    pub site: SiteSettings,
+}
+
+/// `[site]`: the mirror's pages (`docs/site.md`).
+#[derive(Clone, Debug)]
+pub struct SiteSettings {
+    /// `site.enabled` (default true): write them after every sync and import.
+    pub enabled: bool,
+    /// `site.url`: the base URL clients use (ends with `/`); default
+    /// `http://<mirror.name>/`.
+    pub url: Url,
 }
 
 /// `[vulndb]`: where the Go vulnerability database comes from.
@@ -932,6 +965,28 @@ impl Settings {
             }
             None => default_mirror_name(),
         };
+        let site_url = match &raw.site.url {
+            Some(u) => parse_url("site.url", u).map_err(&invalid)?,
+            None => parse_url("site.url", &format!("http://{mirror_name}/"))
+                .map_err(|e| invalid(format!("{e} (derived from mirror.name; set site.url)")))?,
+        };
+        if !site_url.username().is_empty()
+            || site_url.password().is_some()
+            || site_url.query().is_some()
+        {
+            return Err(invalid(format!(
+                "site.url {} carries credentials or a query: it is shown on the pages as the GOPROXY to use",
+                crate::redact::redact_url(&site_url)
+            )));
+        }
+        let site_url = if site_url.path().ends_with('/') {
+            site_url
+        } else {
+            let mut u = site_url;
+            let p = format!("{}/", u.path());
+            u.set_path(&p);
+            u
+        };
         let metrics_file = match raw.report.metrics_file {
             Some(p) if p.as_os_str().is_empty() => {
                 return Err(invalid("report.metrics_file is empty".into()));
@@ -999,6 +1054,10 @@ impl Settings {
             },
             signing_key,
             trusted_keys,
+            site: SiteSettings {
+                enabled: raw.site.enabled,
+                url: site_url,
+            },
         })
     }
 }
