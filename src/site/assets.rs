@@ -22,6 +22,7 @@ pre { background: #f3f4f6; border: 1px solid #c8c8c8; padding: 0.75rem; overflow
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 0.3rem 0.5rem; border-bottom: 1px solid #dcdcdc; vertical-align: top; }
 th[scope="row"] { font-weight: normal; font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; white-space: nowrap; }
+td time { white-space: nowrap; }
 caption { text-align: left; color: #3d3d3d; padding: 0.3rem 0; }
 dl.counts { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 1rem; }
 dl.counts dt { font-weight: 600; }

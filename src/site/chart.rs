@@ -51,7 +51,8 @@ pub fn svg(runs: &[ChartRun]) -> Option<String> {
     let n = runs.len() as f64;
     let plot = WIDTH - LEFT - RIGHT;
     let step = plot / n;
-    let bar = (step * 0.7).max(1.0);
+    // A few runs still draw bars, not slabs.
+    let bar = (step * 0.7).clamp(1.0, 28.0);
     let height = TOP + 3.0 * (PANEL + GAP) + 8.0;
     let mut s = String::new();
     let first = crate::clock::rfc3339(runs[0].started);

@@ -64,6 +64,7 @@ fn head(out: &mut String, title: &str, root: &str, script: bool) {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="gomirror {version}">
 <title>{title}</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="{root}style.css">
 {script}</head>
 <body>
@@ -444,9 +445,14 @@ pub fn front_page(p: &FrontPage<'_>) -> String {
         },
         toolchain = if toolchains {
             format!(
-                "this mirror holds {} Go toolchains ({}): a go.mod asking for a newer Go gets it from here.",
+                "this mirror holds {} Go toolchain{}{}: a go.mod asking for a newer Go gets it from here.",
                 p.counts.toolchains,
-                esc(&p.toolchain_platforms.join(", "))
+                if p.counts.toolchains == 1 { "" } else { "s" },
+                if p.toolchain_platforms.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (for {})", esc(&p.toolchain_platforms.join(", ")))
+                }
             )
         } else {
             "this mirror holds no Go toolchains: use the Go you have installed.".to_string()
@@ -513,7 +519,8 @@ pub fn front_page(p: &FrontPage<'_>) -> String {
             last,
             "<dt>Last successful {}</dt><dd>{}</dd>",
             esc(command),
-            at.map(when_secs).unwrap_or_else(|| "never".into())
+            at.map(when_secs)
+                .unwrap_or_else(|| "none before this one".into())
         );
     }
     let _ = writeln!(

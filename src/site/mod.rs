@@ -428,6 +428,7 @@ async fn write_front(
     let now = crate::clock::now();
     let indexed = settings.index.is_some();
     let following = settings.follow.is_some();
+    let has_proxy = !settings.proxy.is_empty();
     let (cursor, import) = db
         .call(move |s| {
             let import = match s.import_position()? {
@@ -447,11 +448,17 @@ async fn write_front(
     let (counts, additions, runs, last, vuln) = db
         .call(move |s| {
             s.site_record_lag(lag)?;
-            let last: Vec<(String, Option<i64>)> = s
-                .command_runs()?
+            let recorded = s.command_runs()?;
+            let last: Vec<(String, Option<i64>)> = ["sync", "import"]
                 .into_iter()
-                .filter(|c| c.command == "sync" || c.command == "import")
-                .map(|c| (c.command, c.last_success))
+                .filter(|c| (*c == "sync" && has_proxy) || recorded.iter().any(|r| r.command == *c))
+                .map(|c| {
+                    let at = recorded
+                        .iter()
+                        .find(|r| r.command == c)
+                        .and_then(|r| r.last_success);
+                    (c.to_string(), at)
+                })
                 .collect();
             Ok((
                 s.site_counts(toolchain::MODULE)?,
