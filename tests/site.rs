@@ -559,3 +559,70 @@ fn a_follower_and_a_far_side_describe_themselves() {
         .expect(0)
         .contains("0 stray files");
 }
+
+#[test]
+fn the_pages_from_a_bucket_through_nginx() {
+    use crate::s3::{NginxS3, PREFIX, run, web_get};
+    let g = crate::garage::Garage::start();
+    let bucket = g.bucket();
+    let cfg = Cfg {
+        output: Some(format!("s3://{bucket}/{PREFIX}")),
+        extra: format!(
+            "\n[s3]\nendpoint = \"{}\"\nregion = \"garage\"\n",
+            g.endpoint()
+        ),
+        ..Cfg::default()
+    };
+    let mut m = Mirror::with(
+        Corpus::generated(3, 2, 11),
+        crate::support::FakeOptions::default(),
+        cfg,
+    );
+    run(&m, &g, &["sync"]).expect(0);
+    assert!(!m.out().exists(), "a bucket mirror writes no local tree");
+    let (status, page) = web_get(&g, &bucket, &page_of("example.com/gen/m1"));
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&page).contains("<h1>example.com/gen/m1</h1>"));
+
+    // Through the shipped nginx site for a bucket: `/` leads to the front
+    // page, every kind of file of the pages has its type.
+    let nginx = NginxS3::serve(&g, &bucket);
+    let base = nginx.url();
+    let get = |path: &str| crate::support::http::get(&format!("{base}{path}")).unwrap();
+    let root = get("/");
+    assert_eq!(root.status, 302);
+    assert_eq!(root.header("location"), Some("/site/"));
+    for (path, kind) in [
+        ("/site/", "text/html; charset=utf-8"),
+        ("/site/index.html", "text/html; charset=utf-8"),
+        ("/site/style.css", "text/css; charset=utf-8"),
+        ("/site/search.js", "text/javascript; charset=utf-8"),
+        ("/site/search/shards.json", "application/json"),
+        ("/site/search/index.html", "text/html; charset=utf-8"),
+        ("/site/m/example.com/gen/m1/@.html", "text/html; charset=utf-8"),
+    ] {
+        let r = get(path);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("content-type"), Some(kind), "{path}");
+    }
+    // The search, in a browser, from the bucket.
+    let browser = Browser::new();
+    let found = browser.load(&format!("{base}/site/index.html?q=m1"));
+    assert!(found.console.is_empty(), "console: {:?}", found.console);
+    assert!(
+        results(&found.dom).contains(">example.com/gen/m1</a></li>"),
+        "{}",
+        found.dom
+    );
+
+    // A module gone from the bucket takes its page along.
+    m.cfg.exclude = vec!["example.com/gen/m1".into()];
+    m.write_config();
+    run(&m, &g, &["sync"]).expect(0);
+    assert_eq!(web_get(&g, &bucket, &page_of("example.com/gen/m1")).0, 404);
+    let (_, listing) = web_get(&g, &bucket, "site/search/index.html");
+    assert!(!String::from_utf8_lossy(&listing).contains("example.com/gen/m1"));
+    run(&m, &g, &["prune", "--dry-run"])
+        .expect(0)
+        .contains("0 stray files");
+}
