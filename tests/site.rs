@@ -599,7 +599,10 @@ fn the_pages_from_a_bucket_through_nginx() {
         ("/site/search.js", "text/javascript; charset=utf-8"),
         ("/site/search/shards.json", "application/json"),
         ("/site/search/index.html", "text/html; charset=utf-8"),
-        ("/site/m/example.com/gen/m1/@.html", "text/html; charset=utf-8"),
+        (
+            "/site/m/example.com/gen/m1/@.html",
+            "text/html; charset=utf-8",
+        ),
     ] {
         let r = get(path);
         assert_eq!(r.status, 200, "{path}");

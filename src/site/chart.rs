@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::html::esc;
+use super::escape::esc;
 
 /// One run as the chart draws it.
 #[derive(Clone, Debug)]

@@ -11,22 +11,7 @@ use crate::gomod;
 use crate::state::{Addition, SiteCounts};
 
 use super::chart::{self, ChartRun};
-
-/// `s` safe in HTML text and in a quoted attribute.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use super::escape::esc;
 
 /// Free text a peer wrote (a retraction's rationale, an advisory's summary),
 /// on one bounded line and escaped.

@@ -19,6 +19,7 @@
 
 pub mod assets;
 pub mod chart;
+pub mod escape;
 pub mod html;
 pub mod search;
 
@@ -33,7 +34,7 @@ use crate::marks::{self, Notes, VulnIndex};
 use crate::settings::Settings;
 use crate::source::toolchains;
 use crate::state::db::Db;
-use crate::state::{ModuleFacts, SiteVersion, State, StateError};
+use crate::state::{Filed, ModuleFacts, SiteVersion, State, StateError};
 use crate::store::Store;
 use crate::store::layout::{self, Key, SiteFile};
 
@@ -222,7 +223,12 @@ async fn write_module_pages(
                 if let Some(f) = facts {
                     w.facts.push((p.id, f));
                 }
-                w.written.push((p.id, search::term(&p.path)));
+                w.written.push(Filed {
+                    module_id: p.id,
+                    term: search::term(&p.path),
+                    versions: p.versions.len() as i64,
+                    bytes: p.versions.iter().map(|v| v.bytes).sum(),
+                });
             }
             // The pages are durable before the database files them.
             t.barrier()?;
@@ -243,7 +249,7 @@ async fn write_module_pages(
 
 #[derive(Default)]
 struct Written {
-    written: Vec<(i64, String)>,
+    written: Vec<Filed>,
     emptied: Vec<i64>,
     facts: Vec<(i64, ModuleFacts)>,
 }
@@ -368,12 +374,16 @@ async fn write_shards(
     }
     let list = serde_json::to_string(&all).expect("strings serialize") + "\n";
     let t = tree.clone();
+    let wrote = !dirty.is_empty();
     tokio::task::spawn_blocking(move || -> Result<(), Fatal> {
-        t.write_if_changed(
+        let changed = t.write_if_changed(
             &key(SiteFile::Fixed("search/shards.json"))?,
             list.as_bytes(),
         )?;
-        t.barrier()?;
+        // The listings are durable before the database stops marking them.
+        if wrote || changed {
+            t.barrier()?;
+        }
         Ok(())
     })
     .await
@@ -473,7 +483,8 @@ async fn write_front(
         .iter()
         .rev()
         .map(|r| {
-            let current = r.finished.is_none() && r.id == runs[0].id;
+            // The run writing the page: its figures are this run's so far.
+            let current = r.finished.is_none() && r.id == runs[0].id && r.command == run.command;
             ChartRun {
                 command: r.command.clone(),
                 started: r.started,
@@ -529,17 +540,21 @@ async fn write_front(
     });
     let t = tree.clone();
     tokio::task::spawn_blocking(move || -> Result<(), Fatal> {
-        t.write_if_changed(
+        let style = t.write_if_changed(
             &key(SiteFile::Fixed("style.css"))?,
             assets::STYLE.as_bytes(),
         )?;
-        t.write_if_changed(
+        let script = t.write_if_changed(
             &key(SiteFile::Fixed("search.js"))?,
             assets::SCRIPT.as_bytes(),
         )?;
-        t.barrier()?;
+        // A new stylesheet or script (a new gomirror) before the page that
+        // uses it; the front page itself is rewritten by every run, and
+        // nothing in the state database waits for it to be durable.
+        if style || script {
+            t.barrier()?;
+        }
         t.write_if_changed(&key(SiteFile::Fixed("index.html"))?, page.as_bytes())?;
-        t.barrier()?;
         Ok(())
     })
     .await

@@ -251,7 +251,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // marked for its `@v/list` and `@latest` to be rewritten, so every change
     // to what a module holds reaches its page without another statement to
     // keep in step; the module paths the search shards list, with the term
-    // and shard each is filed under; the shards (prefixes of terms), those
+    // and shard each is filed under and what its page counts (the front
+    // page's totals are kept as sums in meta, not counted over the tree); the shards (prefixes of terms), those
     // to be written again marked; the lag each run saw, for the chart.
     r#"
     CREATE TABLE site_dirty (
@@ -266,7 +267,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TABLE site_search (
         module_id INTEGER PRIMARY KEY,
         term      TEXT NOT NULL,
-        shard     TEXT NOT NULL
+        shard     TEXT NOT NULL,
+        versions  INTEGER NOT NULL DEFAULT 0,
+        bytes     INTEGER NOT NULL DEFAULT 0
     );
     CREATE INDEX site_search_shard ON site_search(shard);
     CREATE TABLE site_shards (

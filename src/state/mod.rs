@@ -51,7 +51,7 @@ pub use heads::StoredHead;
 pub use index::{FilterChange, IndexEntry, PageStats};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
 pub use runs::{CommandRuns, Counts, Failure, RunRecord};
-pub use site::{Addition, RunPoint, SiteCounts, SiteVersion};
+pub use site::{Addition, Filed, RunPoint, SiteCounts, SiteVersion};
 pub use tiles::TileProgress;
 pub use tree::{DeletionCandidate, DeletionReason, PublishedVersion};
 pub use upstreams::{SampleVersion, UpstreamRecord};

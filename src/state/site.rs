@@ -32,6 +32,19 @@ pub struct SiteVersion {
     pub time: Option<String>,
     /// Mirrored for its go.mod alone (no zip, not listed).
     pub graph_only: bool,
+    /// Its files' bytes in the tree.
+    pub bytes: i64,
+}
+
+/// A module whose page was written: how it is searched and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filed {
+    pub module_id: i64,
+    /// Its search term (`site::search::term`).
+    pub term: String,
+    /// Versions its page lists, and their bytes.
+    pub versions: i64,
+    pub bytes: i64,
 }
 
 /// What the front page says the mirror holds.
@@ -39,7 +52,7 @@ pub struct SiteVersion {
 pub struct SiteCounts {
     /// Modules with a page (something in the tree).
     pub modules: i64,
-    /// Versions in the tree and their bytes.
+    /// Versions the pages list (published and graph-only) and their bytes.
     pub versions: i64,
     pub bytes: i64,
     /// Versions of `golang.org/toolchain` listed.
@@ -158,6 +171,7 @@ impl State {
             concat!(
                 "SELECT version, info_time, state = ",
                 state_code!(GraphOnly),
+                ", coalesce(zip_size, 0) + coalesce(mod_size, 0) + coalesce(info_size, 0)",
                 " FROM versions WHERE module_id = ?1 AND in_tree = 1 AND state IN (",
                 state_codes!(Published, GraphOnly),
                 ")"
@@ -168,6 +182,7 @@ impl State {
                     version: r.get(0)?,
                     time: r.get(1)?,
                     graph_only: r.get(2)?,
+                    bytes: r.get(3)?,
                 })
             },
         )
@@ -195,11 +210,14 @@ impl State {
     /// transaction: each written module is filed under its search term's
     /// shard and leaves `site_dirty`; each emptied one leaves the search
     /// (its page is deleted once the shard that listed it is rewritten,
-    /// [`State::site_pages_deleted`]). The shards that change are marked.
-    pub fn site_record_pages(&mut self, written: &[(i64, String)], emptied: &[i64]) -> Result<()> {
+    /// [`State::site_pages_deleted`]). The shards that change are marked;
+    /// the front page's totals (meta `site.modules`, `site.versions`,
+    /// `site.bytes`) move by what changed.
+    pub fn site_record_pages(&mut self, written: &[Filed], emptied: &[i64]) -> Result<()> {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| err(&path, "cannot record the pages written", x);
         let tx = self.conn.transaction().map_err(e)?;
+        let (mut modules, mut versions, mut bytes) = (0i64, 0i64, 0i64);
         {
             tx.execute(
                 "INSERT OR IGNORE INTO site_shards(prefix, dirty) VALUES ('', 1)",
@@ -207,47 +225,78 @@ impl State {
             )
             .map_err(e)?;
             let mut filed = tx
-                .prepare_cached("SELECT term, shard FROM site_search WHERE module_id = ?1")
-                .map_err(e)?;
-            let mut put = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO site_search(module_id, term, shard) VALUES (?1, ?2, ?3)",
+                    "SELECT term, shard, versions, bytes FROM site_search WHERE module_id = ?1",
                 )
                 .map_err(e)?;
             let mut done = tx
                 .prepare_cached("DELETE FROM site_dirty WHERE module_id = ?1")
                 .map_err(e)?;
-            let mut drop = tx
-                .prepare_cached("DELETE FROM site_search WHERE module_id = ?1")
-                .map_err(e)?;
-            for (id, term) in written {
-                let before: Option<(String, String)> = filed
-                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            for f in written {
+                let before: Option<(String, String, i64, i64)> = filed
+                    .query_row([f.module_id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
                     .optional()
                     .map_err(e)?;
-                if before.as_ref().is_none_or(|(t, _)| t != term) {
-                    let shard = shard_for(&tx, term).map_err(e)?;
-                    if let Some((_, old)) = &before {
-                        mark_shard(&tx, old).map_err(e)?;
+                let shard = match &before {
+                    Some((term, shard, v, b)) if *term == f.term => {
+                        versions += f.versions - v;
+                        bytes += f.bytes - b;
+                        shard.clone()
                     }
-                    put.execute(params![id, term, shard]).map_err(e)?;
-                    mark_shard(&tx, &shard).map_err(e)?;
-                }
-                done.execute([id]).map_err(e)?;
+                    _ => {
+                        if let Some((_, old, v, b)) = &before {
+                            mark_shard(&tx, old).map_err(e)?;
+                            versions -= v;
+                            bytes -= b;
+                        } else {
+                            modules += 1;
+                        }
+                        versions += f.versions;
+                        bytes += f.bytes;
+                        let shard = shard_for(&tx, &f.term).map_err(e)?;
+                        mark_shard(&tx, &shard).map_err(e)?;
+                        shard
+                    }
+                };
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO site_search(module_id, term, shard, versions, bytes)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(e)?
+                .execute(params![f.module_id, f.term, shard, f.versions, f.bytes])
+                .map_err(e)?;
+                done.execute([f.module_id]).map_err(e)?;
             }
             for id in emptied {
-                let before: Option<String> = tx
-                    .query_row(
-                        "SELECT shard FROM site_search WHERE module_id = ?1",
-                        [id],
-                        |r| r.get(0),
-                    )
+                let before: Option<(String, String, i64, i64)> = filed
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                     .optional()
                     .map_err(e)?;
-                if let Some(shard) = before {
-                    drop.execute([id]).map_err(e)?;
+                if let Some((_, shard, v, b)) = before {
+                    tx.prepare_cached("DELETE FROM site_search WHERE module_id = ?1")
+                        .map_err(e)?
+                        .execute([id])
+                        .map_err(e)?;
                     mark_shard(&tx, &shard).map_err(e)?;
+                    modules -= 1;
+                    versions -= v;
+                    bytes -= b;
                 }
+            }
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + ?2",
+                )
+                .map_err(e)?;
+            for (k, d) in [
+                ("site.modules", modules),
+                ("site.versions", versions),
+                ("site.bytes", bytes),
+            ] {
+                add.execute(params![k, d]).map_err(e)?;
             }
         }
         tx.commit().map_err(e)
@@ -396,13 +445,12 @@ impl State {
             .map_err(|e| self.err("cannot read the search shards", e))
     }
 
-    /// What the front page says the mirror holds.
+    /// What the front page says the mirror holds: the totals of the pages
+    /// (kept as sums, not counted over the tree) and the toolchains listed.
     pub fn site_counts(&self, toolchain_module: &str) -> Result<SiteCounts> {
-        let (versions, bytes) = self.tree_counts()?;
-        let modules = self
-            .conn
-            .query_row("SELECT count(*) FROM site_search", [], |r| r.get(0))
-            .map_err(|e| self.err("cannot count the pages", e))?;
+        let num = |k: &str| -> Result<i64> {
+            Ok(self.meta(k)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+        };
         let toolchains = self
             .conn
             .query_row(
@@ -416,9 +464,9 @@ impl State {
             )
             .map_err(|e| self.err("cannot count the toolchains", e))?;
         Ok(SiteCounts {
-            modules,
-            versions,
-            bytes,
+            modules: num("site.modules")?,
+            versions: num("site.versions")?,
+            bytes: num("site.bytes")?,
             toolchains,
         })
     }
@@ -497,6 +545,15 @@ mod tests {
     use super::super::tests::{entry, open_temp, published};
     use super::*;
 
+    fn filed(module_id: i64, term: &str, versions: i64, bytes: i64) -> Filed {
+        Filed {
+            module_id,
+            term: term.into(),
+            versions,
+            bytes,
+        }
+    }
+
     fn publish(st: &mut State, path: &str, version: &str) -> i64 {
         st.record_entries(&[entry(path, version)], &|_| true, None)
             .unwrap();
@@ -514,8 +571,14 @@ mod tests {
             st.site_dirty_page(0, 10).unwrap(),
             [(id, "a.example/m".to_string())]
         );
-        st.site_record_pages(&[(id, "m".into())], &[]).unwrap();
+        st.site_record_pages(&[filed(id, "m", 1, 6)], &[]).unwrap();
         assert!(st.site_dirty_page(0, 10).unwrap().is_empty());
+        let c = st.site_counts("golang.org/toolchain").unwrap();
+        assert_eq!((c.modules, c.versions, c.bytes), (1, 1, 6));
+        // Written again with one more version: the totals move by the difference.
+        st.site_record_pages(&[filed(id, "m", 2, 10)], &[]).unwrap();
+        let c = st.site_counts("golang.org/toolchain").unwrap();
+        assert_eq!((c.modules, c.versions, c.bytes), (1, 2, 10));
         assert!(st.site_has_page("a.example/m").unwrap());
         // Listing changes again: marked again.
         st.set_dirty(&[id], true).unwrap();
@@ -535,7 +598,7 @@ mod tests {
         {
             let path = format!("x{i}.example/{name}");
             let id = publish(&mut st, &path, "v1.0.0");
-            written.push((id, name.to_string()));
+            written.push(filed(id, name, 1, 1));
         }
         st.site_record_pages(&written, &[]).unwrap();
         assert_eq!(st.site_shard_members("").unwrap().len(), 6);
@@ -551,7 +614,8 @@ mod tests {
         assert!(st.site_shard_members("alp").unwrap().is_empty());
         // A later module goes to the longest shard there is.
         let id = publish(&mut st, "y.example/alpaca", "v1.0.0");
-        st.site_record_pages(&[(id, "alpaca".into())], &[]).unwrap();
+        st.site_record_pages(&[filed(id, "alpaca", 1, 1)], &[])
+            .unwrap();
         assert!(
             st.site_shard_members("alp")
                 .unwrap()
@@ -561,6 +625,7 @@ mod tests {
         st.site_shards_written(&shards).unwrap();
         st.site_record_pages(&[], &[id]).unwrap();
         assert!(!st.site_has_page("y.example/alpaca").unwrap());
+        assert_eq!(st.site_counts("t").unwrap().modules, 6);
         let dirty: Vec<String> = st
             .site_shards()
             .unwrap()
@@ -577,7 +642,7 @@ mod tests {
         let mut written = Vec::new();
         for i in 0..4 {
             let id = publish(&mut st, &format!("h{i}.example/utils"), "v1.0.0");
-            written.push((id, "utils".to_string()));
+            written.push(filed(id, "utils", 1, 1));
         }
         st.site_record_pages(&written, &[]).unwrap();
         st.site_split_shards(2).unwrap();
