@@ -28,13 +28,16 @@
 //!   imported into a fresh far side with no upstream; then ten new versions
 //!   synced, exported as a delta and imported: times, bundle sizes, peak
 //!   memory of export and import.
+//! * **site** — the mirror's pages after an incremental sync of 100
+//!   versions into a 1,000,000-version mirror: time and files written
+//!   (`benches/site.rs`).
 //!
 //! * **demand** — a 1 GB nginx access log (the shipped site's JSON format
 //!   and `combined`, mostly hits, a few hundred misses, scanner noise) read
 //!   by `gomirror requests` (what a sync's demand stage reads and records):
 //!   time, MB/s and peak memory; then the sync that takes the misses.
 //!
-//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|audit|airgap|demand|all`,
+//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|audit|airgap|demand|site|all`,
 //! `--small` (a quick, reduced corpus), `--json FILE` (write the figures),
 //! `--rate-mbit N` (cap the upstream's zip bandwidth, like a network link;
 //! by default everything runs at loopback speed).
@@ -43,6 +46,9 @@
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+#[path = "site.rs"]
+mod site;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1238,6 +1244,9 @@ fn main() {
     }
     if matches!(o.scenario.as_str(), "all" | "demand") {
         scenario_demand(&o, &mut rep);
+    }
+    if matches!(o.scenario.as_str(), "all" | "site") {
+        site::scenario_site(o.small, &mut rep);
     }
     rep.line(format!(
         "(benchmark took {:.0?})",

@@ -33,21 +33,22 @@
 //! vulnerability database with `--fail-on vuln` is exit 2 (a gate must not
 //! pass for lack of data).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::fatal::Fatal;
-use crate::gomod::{self, modfile, semver};
+use crate::gomod;
+use crate::marks;
+pub use crate::marks::{Notes, VulnHit, VulnIndex};
 use crate::report;
 use crate::runner;
 use crate::settings::Settings;
 use crate::source::toolchains;
 use crate::state::{AuditVersion, ModuleFacts, NamedPin, State};
-use crate::store::{Store, layout};
-use crate::vuln::format::{self, Entry};
-use crate::vuln::ranges;
+use crate::store::Store;
+use crate::vuln::format;
 
 /// What makes `audit` exit 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -69,18 +70,6 @@ pub struct AuditOptions {
     pub all: bool,
     /// `path` (GOPRIVATE-style pattern) or `path@version`; empty: everything.
     pub modules: Vec<String>,
-}
-
-/// One known vulnerability affecting a version.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct VulnHit {
-    pub id: String,
-    /// Through which module of the entry (`stdlib`, `toolchain` for Go itself).
-    pub module: String,
-    /// The lowest fixed version above the one affected, if there is one.
-    pub fixed: Option<String>,
-    pub aliases: Vec<String>,
-    pub summary: Option<String>,
 }
 
 /// The findings for one version.
@@ -435,128 +424,14 @@ impl Scope {
     }
 }
 
-/// The database's entries by the modules they name (withdrawn ones left out).
-pub struct VulnIndex {
-    entries: Vec<Entry>,
-    by_module: HashMap<String, Vec<(usize, usize)>>,
-}
-
-impl VulnIndex {
-    pub fn new(entries: Vec<Entry>) -> VulnIndex {
-        let mut by_module: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
-        for (i, e) in entries.iter().enumerate() {
-            if e.withdrawn.is_some() {
-                continue;
-            }
-            for (j, a) in e.affected.iter().enumerate() {
-                by_module.entry(a.module.clone()).or_default().push((i, j));
-            }
-        }
-        VulnIndex { entries, by_module }
-    }
-
-    /// The entries affecting `module` at `version` (a Go module version).
-    pub fn affecting(&self, module: &str, version: &str) -> Vec<VulnHit> {
-        let mut hits: BTreeMap<&str, VulnHit> = BTreeMap::new();
-        for &(i, j) in self.by_module.get(module).into_iter().flatten() {
-            let (e, a) = (&self.entries[i], &self.entries[i].affected[j]);
-            if !ranges::affects(a, version) {
-                continue;
-            }
-            let fixed = ranges::fixed_after(a, version);
-            hits.entry(e.id.as_str()).or_insert_with(|| VulnHit {
-                id: e.id.clone(),
-                module: module.to_string(),
-                fixed,
-                aliases: e.aliases.clone(),
-                summary: e.summary.clone(),
-            });
-        }
-        hits.into_values().collect()
-    }
-
-    /// The `stdlib` and `toolchain` entries affecting a Go release (`go1.22.3`).
-    pub fn affecting_go(&self, go: &str) -> Vec<VulnHit> {
-        let Some(v) = ranges::go_to_semver(go) else {
-            return Vec::new();
-        };
-        let mut hits = self.affecting(format::STDLIB, &v);
-        for h in self.affecting(format::TOOLCHAIN, &v) {
-            if !hits.iter().any(|x| x.id == h.id) {
-                hits.push(h);
-            }
-        }
-        hits.sort_by(|a, b| a.id.cmp(&b.id));
-        hits
-    }
-}
-
-/// What a module's latest go.mod says, as cached.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
-struct Notes {
-    deprecated: Option<String>,
-    /// (low, high, rationale)
-    retracts: Vec<(String, String, String)>,
-}
-
-impl Notes {
-    fn of(n: modfile::ModuleNotes) -> Notes {
-        Notes {
-            deprecated: n.deprecated,
-            retracts: n
-                .retract
-                .into_iter()
-                .map(|r| (r.low, r.high, r.rationale))
-                .collect(),
-        }
-    }
-
-    fn from_facts(f: &ModuleFacts) -> Notes {
-        Notes {
-            deprecated: f.deprecated.clone(),
-            retracts: serde_json::from_str(&f.retracts).unwrap_or_default(),
-        }
-    }
-
-    fn facts(&self, version: &str) -> ModuleFacts {
-        ModuleFacts {
-            version: version.to_string(),
-            deprecated: self.deprecated.clone(),
-            retracts: serde_json::to_string(&self.retracts).expect("serializable"),
-        }
-    }
-
-    /// The retraction covering `version`, if any (`low <= version <= high`).
-    fn retraction(&self, version: &str) -> Option<&str> {
-        self.retracts
-            .iter()
-            .find(|(lo, hi, _)| {
-                semver::compare(lo, version).is_le() && semver::compare(version, hi).is_le()
-            })
-            .map(|(_, _, why)| why.as_str())
-    }
-}
-
-/// The version the go command reads a module's retractions and deprecation
-/// from: the highest release it lists, else the highest prerelease, else the
-/// newest pseudo-version (graph-only versions are never listed).
+/// The version the go command reads `versions`' module's retractions and
+/// deprecation from ([`marks::latest_of`]).
 fn latest_of(versions: &[AuditVersion]) -> Option<&str> {
-    let listed = || {
-        versions
-            .iter()
-            .filter(|v| !v.graph_only)
-            .map(|v| v.version.as_str())
-    };
-    let best = |it: &mut dyn Iterator<Item = &'_ str>| -> Option<String> {
-        it.max_by(|a, b| semver::compare(a, b)).map(str::to_string)
-    };
-    let pick = best(&mut listed().filter(|v| semver::prerelease(v).is_empty()))
-        .or_else(|| best(&mut listed().filter(|v| !gomod::pseudo::is_pseudo_version(v))))
-        .or_else(|| best(&mut listed()))?;
-    versions
+    let pairs: Vec<(&str, bool)> = versions
         .iter()
-        .map(|v| v.version.as_str())
-        .find(|v| *v == pick)
+        .map(|v| (v.version.as_str(), v.graph_only))
+        .collect();
+    marks::latest_of(&pairs)
 }
 
 /// The audit proper, on the state thread (it reads `.mod` files from the
@@ -569,16 +444,7 @@ fn audit(
     tree: &Arc<dyn Store>,
 ) -> Result<AuditReport, Fatal> {
     let status = state.vuln_status()?;
-    let mut entries = Vec::new();
-    for r in state.vuln_entries()? {
-        let e: Entry = serde_json::from_str(&r.summary).map_err(|e| {
-            Fatal::stopped(format!(
-                "state database: the recorded vulnerability entry {} cannot be read ({e})",
-                r.id
-            ))
-        })?;
-        entries.push(e);
-    }
+    let index = VulnIndex::from_recorded(&state.vuln_entries()?)?;
     let vulndb = status.modified.clone().map(|modified| DbUsed {
         modified,
         entries: status.entries as u64,
@@ -589,7 +455,6 @@ fn audit(
             "audit --fail-on vuln: this mirror holds no vulnerability database (set [vulndb] url and sync, or import a bundle that carries one); refusing to pass a gate with nothing checked",
         ));
     }
-    let index = VulnIndex::new(entries);
     let mut facts = state.module_facts()?;
     let mut updates: Vec<(i64, ModuleFacts)> = Vec::new();
     let mut notes_by_module: HashMap<String, Notes> = HashMap::new();
@@ -610,7 +475,7 @@ fn audit(
             None => Notes::default(),
             Some(latest) => match facts.get(&module_id) {
                 Some(f) if f.version == latest => Notes::from_facts(f),
-                _ => match read_notes(tree.as_ref(), &module, latest) {
+                _ => match marks::read_notes(tree.as_ref(), &module, latest) {
                     Ok(Some(n)) => {
                         let f = n.facts(latest);
                         facts.insert(module_id, f.clone());
@@ -778,24 +643,10 @@ fn audit(
     })
 }
 
-/// Reads the notes of `module@version`'s `.mod` from the tree; `None` when
-/// it is not there (a version being repaired).
-fn read_notes(tree: &dyn Store, module: &str, version: &str) -> Result<Option<Notes>, Fatal> {
-    let key = layout::version_file(module, version, "mod")
-        .map_err(|e| Fatal::stopped(format!("{module}@{version}: {e}")))?;
-    match tree.read(&key, gomod::zip::MAX_GO_MOD) {
-        Ok(Some(bytes)) => Ok(Some(Notes::of(modfile::module_notes(
-            &String::from_utf8_lossy(&bytes),
-        )))),
-        Ok(None) => Ok(None),
-        Err(e) => Err(Fatal::from(e)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vuln::format::{Affected, Event};
+    use crate::vuln::format::{Affected, Entry, Event};
 
     fn entry(id: &str, module: &str, events: &[(&str, &str)], withdrawn: bool) -> Entry {
         Entry {

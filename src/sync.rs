@@ -230,6 +230,12 @@ async fn pipeline(
     rewrite_dirty_lists(db, tree).await?;
     write_feed(settings, db, tree).await?;
     plan::policy_outcome(settings, db, &mut report.policy).await?;
+    let run = crate::site::RunFacts {
+        command: "sync",
+        published: report.published,
+        upstream_as_of: None,
+    };
+    crate::site::write_site(settings, db, tree, run).await?;
     report.tree = Some(write_trace(settings, db, tree, report.published).await?);
     Ok(())
 }

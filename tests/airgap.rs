@@ -309,12 +309,15 @@ pub fn as_raw(bundle: &Path) -> Vec<Raw> {
 }
 
 /// The files a client can fetch, gomirror's own bookkeeping (staging, the
-/// trace and feed that name the mirror) aside.
+/// trace, feed and pages that name the mirror) aside.
 fn served(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     files_under(dir)
         .into_iter()
         .filter(|f| {
-            !f.starts_with(".gomirror/") && !f.starts_with("trace/") && !f.starts_with("feed/")
+            !f.starts_with(".gomirror/")
+                && !f.starts_with("trace/")
+                && !f.starts_with("feed/")
+                && !f.starts_with("site/")
         })
         .map(|f| {
             let b = std::fs::read(dir.join(&f)).unwrap();

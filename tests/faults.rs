@@ -241,7 +241,8 @@ fn hostile_module_paths_never_reach_the_disk() {
             f.starts_with("example.com/")
                 || f.starts_with("sumdb/")
                 || f.starts_with("trace/")
-                || f.starts_with("feed/"),
+                || f.starts_with("feed/")
+                || f.starts_with("site/"),
             "unexpected file {f}"
         );
         assert!(!f.contains(".."), "{f}");

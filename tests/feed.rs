@@ -65,9 +65,11 @@ fn module_files(out: &Path) -> BTreeMap<String, Vec<u8>> {
     files_under(out)
         .into_iter()
         .filter(|f| {
-            // Each tier has its own feed and its own trace (its name, its times).
-            let ours =
-                f.starts_with(".gomirror/") || f.starts_with("feed/") || f.starts_with("trace/");
+            // Each tier has its own feed, trace and pages (its name, its times).
+            let ours = f.starts_with(".gomirror/")
+                || f.starts_with("feed/")
+                || f.starts_with("trace/")
+                || f.starts_with("site/");
             let sumdb_not_lookup = f.starts_with("sumdb/") && !f.contains("/lookup/");
             !ours && !sumdb_not_lookup
         })

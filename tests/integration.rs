@@ -28,6 +28,7 @@ mod prune_verify;
 mod real_shapes;
 mod run_faults;
 mod s3;
+mod site;
 mod sources;
 mod sumdb_trust;
 mod support;

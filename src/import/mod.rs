@@ -356,7 +356,7 @@ async fn import(
     if before.is_some() {
         // A run killed after recording the import may not have finished it.
         report.already_imported = true;
-        report.tree = Some(finish(settings, svc, 0).await?);
+        report.tree = Some(finish(settings, svc, 0, &b.manifest.created).await?);
         return Ok(());
     }
     let n = tree.clean_staging().map_err(Fatal::from)?;
@@ -601,7 +601,7 @@ async fn import(
         refused: report.refused.len() as u64,
     };
     db.call(move |s| s.record_import(&rec)).await?;
-    report.tree = Some(finish(settings, svc, report.published).await?);
+    report.tree = Some(finish(settings, svc, report.published, &b.manifest.created).await?);
     Ok(())
 }
 
@@ -618,10 +618,22 @@ fn entry(path: &str, version: &str) -> IndexEntry {
 /// its commit runs it again; every step is idempotent): the lists and feed
 /// entries a killed batch left unwritten, `sumdb/<name>/latest` for the
 /// largest head served (it moved with the versions published, with the
-/// tiles that prove it), then the trace. Returns what the tree holds.
-async fn finish(settings: &Settings, svc: &Services, published: u64) -> Result<TreeSummary, Fatal> {
+/// tiles that prove it), the pages (which say the bundle was `created`
+/// then), then the trace. Returns what the tree holds.
+async fn finish(
+    settings: &Settings,
+    svc: &Services,
+    published: u64,
+    created: &str,
+) -> Result<TreeSummary, Fatal> {
     rewrite_dirty_lists(&svc.db, &svc.tree).await?;
     write_feed(settings, &svc.db, &svc.tree).await?;
     svc.restore_served_head(settings).await?;
+    let run = crate::site::RunFacts {
+        command: "import",
+        published,
+        upstream_as_of: Some(created.to_string()),
+    };
+    crate::site::write_site(settings, &svc.db, &svc.tree, run).await?;
     write_trace(settings, &svc.db, &svc.tree, published).await
 }

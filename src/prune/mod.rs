@@ -253,6 +253,9 @@ fn find_strays(
             // The vulnerability database's indexes while one is held, its
             // entries while the state database holds them.
             Some(Key::Vuln(file)) => crate::vuln::tree_file_expected(state, &file)?,
+            // The mirror's pages: a module's while it has one, a shard's
+            // listing while the shard is there, the fixed files always.
+            Some(Key::Site(file)) => crate::site::tree_file_expected(state, &file)?,
         };
         if !expected {
             plan.stray_files.push(rel);
@@ -302,7 +305,17 @@ pub fn run_command(
             .await?;
         // And the policy, so a new takedown is seen.
         crate::plan::apply_policy(settings, &svc.db, &mut Default::default()).await?;
-        run_with_db(settings, &svc.db, &svc.tree, out, dry_run, force).await
+        let summary = run_with_db(settings, &svc.db, &svc.tree, out, dry_run, force).await?;
+        // Versions deleted: their modules' pages say so now, not at the next sync.
+        if !dry_run && !summary.refused && summary.versions > 0 {
+            let run = crate::site::RunFacts {
+                command: "prune",
+                published: 0,
+                upstream_as_of: None,
+            };
+            crate::site::write_site(settings, &svc.db, &svc.tree, run).await?;
+        }
+        Ok(summary)
     })
 }
 

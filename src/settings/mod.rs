@@ -83,6 +83,8 @@ struct RawConfig {
     private: RawPrivate,
     #[serde(default)]
     demand: RawDemand,
+    #[serde(default)]
+    site: RawSite,
 }
 
 /// `[private]`: modules made from their repositories by the go command
@@ -152,6 +154,25 @@ fn default_max_new_versions() -> i64 {
 }
 fn default_demand_keep() -> String {
     "off".into()
+}
+
+/// `[site]`: the mirror's pages (`docs/site.md`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    #[serde(default = "default_true")]
+    enabled: bool,
+    /// The mirror's public base URL; absent: `http://<mirror.name>/`.
+    url: Option<String>,
+}
+
+impl Default for RawSite {
+    fn default() -> Self {
+        RawSite {
+            enabled: true,
+            url: None,
+        }
+    }
 }
 
 /// `[vulndb]`: the Go vulnerability database mirrored into `<output>/vuln/`.
@@ -506,6 +527,8 @@ pub struct Settings {
     pub auth_command: Option<Vec<String>>,
     /// `[demand]`: the access logs whose misses become wants.
     pub demand: DemandSettings,
+    /// `[site]`: the pages written into the tree.
+    pub site: SiteSettings,
 }
 
 /// `[private]`: which modules are made from their repositories by the go
@@ -611,6 +634,16 @@ impl DemandSettings {
         }
         None
     }
+}
+
+/// `[site]`: the mirror's pages (`docs/site.md`).
+#[derive(Clone, Debug)]
+pub struct SiteSettings {
+    /// `site.enabled` (default true): write them after every sync and import.
+    pub enabled: bool,
+    /// `site.url`: the base URL clients use (ends with `/`); default
+    /// `http://<mirror.name>/`.
+    pub url: Url,
 }
 
 /// `[vulndb]`: where the Go vulnerability database comes from.
@@ -1189,6 +1222,28 @@ impl Settings {
             }
             None => default_mirror_name(),
         };
+        let site_url = match &raw.site.url {
+            Some(u) => parse_url("site.url", u).map_err(&invalid)?,
+            None => parse_url("site.url", &format!("http://{mirror_name}/"))
+                .map_err(|e| invalid(format!("{e} (derived from mirror.name; set site.url)")))?,
+        };
+        if !site_url.username().is_empty()
+            || site_url.password().is_some()
+            || site_url.query().is_some()
+        {
+            return Err(invalid(format!(
+                "site.url {} carries credentials or a query: it is shown on the pages as the GOPROXY to use",
+                crate::redact::redact_url(&site_url)
+            )));
+        }
+        let site_url = if site_url.path().ends_with('/') {
+            site_url
+        } else {
+            let mut u = site_url;
+            let p = format!("{}/", u.path());
+            u.set_path(&p);
+            u
+        };
         let metrics_file = match raw.report.metrics_file {
             Some(p) if p.as_os_str().is_empty() => {
                 return Err(invalid("report.metrics_file is empty".into()));
@@ -1302,6 +1357,10 @@ impl Settings {
             private,
             auth_command,
             demand,
+            site: SiteSettings {
+                enabled: raw.site.enabled,
+                url: site_url,
+            },
         })
     }
 }

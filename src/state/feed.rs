@@ -39,7 +39,7 @@ impl FeedOp {
         }
     }
 
-    fn code(self) -> i64 {
+    pub(super) fn code(self) -> i64 {
         match self {
             FeedOp::Publish => 1,
             FeedOp::Delete => 2,

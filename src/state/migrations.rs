@@ -316,6 +316,41 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (module, version)
     ) WITHOUT ROWID;
     "#,
+    // 13 (the mirror's pages, `state::site`): the modules whose page must be
+    // written again (`site_dirty`), filled by a trigger whenever a module is
+    // marked for its `@v/list` and `@latest` to be rewritten, so every change
+    // to what a module holds reaches its page without another statement to
+    // keep in step; the module paths the search shards list, with the term
+    // and shard each is filed under and what its page counts (the front
+    // page's totals are kept as sums in meta, not counted over the tree); the shards (prefixes of terms), those
+    // to be written again marked; the lag each run saw, for the chart.
+    r#"
+    CREATE TABLE site_dirty (
+        module_id INTEGER PRIMARY KEY
+    );
+    CREATE TRIGGER site_dirty_on_update AFTER UPDATE OF dirty ON modules
+        WHEN NEW.dirty = 1
+        BEGIN INSERT OR IGNORE INTO site_dirty(module_id) VALUES (NEW.id); END;
+    CREATE TRIGGER site_dirty_on_insert AFTER INSERT ON modules
+        WHEN NEW.dirty = 1
+        BEGIN INSERT OR IGNORE INTO site_dirty(module_id) VALUES (NEW.id); END;
+    CREATE TABLE site_search (
+        module_id INTEGER PRIMARY KEY,
+        term      TEXT NOT NULL,
+        shard     TEXT NOT NULL,
+        versions  INTEGER NOT NULL DEFAULT 0,
+        bytes     INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX site_search_shard ON site_search(shard);
+    CREATE TABLE site_shards (
+        prefix TEXT PRIMARY KEY,
+        dirty  INTEGER NOT NULL DEFAULT 1
+    ) WITHOUT ROWID;
+    CREATE TABLE site_runs (
+        run_id INTEGER PRIMARY KEY,
+        lag    INTEGER
+    );
+    "#,
 ];
 
 impl State {

@@ -39,6 +39,7 @@ mod private;
 mod queue;
 mod rechecks;
 mod runs;
+mod site;
 mod tiles;
 mod tree;
 mod upstreams;
@@ -65,6 +66,7 @@ pub use policy::{
 pub use private::{LedgerCheck, LedgerConflict, LedgerEntry};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
 pub use runs::{CommandRuns, Counts, Failure, RunRecord};
+pub use site::{Addition, Filed, RunPoint, SiteCounts, SiteVersion};
 pub use tiles::TileProgress;
 pub use tree::{DeletionCandidate, DeletionReason, PublishedVersion};
 pub use upstreams::{SampleVersion, UpstreamRecord};

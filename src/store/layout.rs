@@ -24,6 +24,11 @@ pub const TRACE_DIR: &str = "trace";
 pub const VULN_DIR: &str = "vuln";
 /// The index files of the vulnerability database (`vuln/index/<name>.json`).
 pub const VULN_INDEXES: [&str; 3] = ["vulns", "modules", "db"];
+/// The mirror's pages (`site/…`, [`SiteFile`]): no module path starts with
+/// it (a module path's first element has a dot).
+pub const SITE_DIR: &str = "site";
+/// The pages' files with fixed names, under [`SITE_DIR`].
+pub const SITE_FIXED: [&str; 4] = ["index.html", "style.css", "search.js", "search/shards.json"];
 /// The longest vulnerability id taken.
 pub const VULN_ID_MAX: usize = 128;
 
@@ -76,6 +81,51 @@ pub enum VulnFile {
     Entry { id: String, gz: bool },
 }
 
+/// A file of the mirror's pages (`docs/site.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SiteFile {
+    /// `site/<name>`, `name` one of [`SITE_FIXED`]: the front page, its
+    /// stylesheet and script, the list of search shards.
+    Fixed(&'static str),
+    /// `site/m/<module>/@.html`: a module's page (`@` is in no module path,
+    /// so no module's page is on another's way).
+    Module { module: String },
+    /// `site/search/index.html` for the root shard (`""`), else
+    /// `site/search/t-<prefix encoded>.html`: the modules whose search term
+    /// starts with `prefix` ([`encode_shard`]).
+    Shard { prefix: String },
+}
+
+/// A shard's prefix as a file name: `a`–`z` and `0`–`9` as they are, every
+/// other byte as `_` and two lowercase hex digits.
+pub fn encode_shard(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for b in prefix.bytes() {
+        if b.is_ascii_lowercase() || b.is_ascii_digit() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("_{b:02x}"));
+        }
+    }
+    out
+}
+
+/// The prefix [`encode_shard`] encoded, if `name` is one it makes.
+pub fn decode_shard(name: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(name.len());
+    let mut it = name.bytes();
+    while let Some(b) = it.next() {
+        if b == b'_' {
+            let hex = [it.next()?, it.next()?];
+            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            bytes.push(b);
+        }
+    }
+    let prefix = String::from_utf8(bytes).ok()?;
+    (encode_shard(&prefix) == name).then_some(prefix)
+}
+
 /// One file of the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Key {
@@ -107,6 +157,8 @@ pub enum Key {
     Trace { mirror: String },
     /// `vuln/…`
     Vuln(VulnFile),
+    /// `site/…`: the mirror's pages.
+    Site(SiteFile),
 }
 
 impl Key {
@@ -155,6 +207,18 @@ impl Key {
                     if gz { ".gz" } else { "" }
                 )
             }
+            Key::Site(f) => match f {
+                SiteFile::Fixed(name) => format!("{SITE_DIR}/{name}"),
+                SiteFile::Module { module } => {
+                    format!("{SITE_DIR}/m/{}/@.html", gomod::escape_path(module)?)
+                }
+                SiteFile::Shard { prefix } if prefix.is_empty() => {
+                    format!("{SITE_DIR}/search/index.html")
+                }
+                SiteFile::Shard { prefix } => {
+                    format!("{SITE_DIR}/search/t-{}.html", encode_shard(prefix))
+                }
+            },
         })
     }
 
@@ -219,6 +283,23 @@ impl Key {
             let (id, gz) = json(rest.strip_prefix("ID/")?)?;
             return is_vuln_id(&id).then_some(Key::Vuln(VulnFile::Entry { id, gz }));
         }
+        if let Some(rest) = path.strip_prefix("site/") {
+            if let Some(name) = SITE_FIXED.into_iter().find(|n| *n == rest) {
+                return Some(Key::Site(SiteFile::Fixed(name)));
+            }
+            if rest == "search/index.html" {
+                return Some(Key::Site(SiteFile::Shard {
+                    prefix: String::new(),
+                }));
+            }
+            if let Some(name) = rest.strip_prefix("search/t-") {
+                let prefix = decode_shard(name.strip_suffix(".html")?)?;
+                return (!prefix.is_empty()).then_some(Key::Site(SiteFile::Shard { prefix }));
+            }
+            let m = rest.strip_prefix("m/")?.strip_suffix("/@.html")?;
+            let module = gomod::unescape_path(m).ok()?;
+            return Some(Key::Site(SiteFile::Module { module }));
+        }
         if let Some(name) = path.strip_prefix("trace/") {
             let mirror = name.strip_suffix(".json")?;
             return relpath::is_mirror_name(mirror).then(|| Key::Trace {
@@ -279,10 +360,22 @@ pub fn is_layout_dir(rel: &str, db: &str) -> bool {
         VULN_DIR,
         "vuln/index",
         "vuln/ID",
+        SITE_DIR,
+        "site/m",
+        "site/search",
     ]
     .contains(&rel)
     {
         return true;
+    }
+    // The directories of module pages: escaped path elements.
+    if let Some(rest) = rel.strip_prefix("site/m/") {
+        return rest
+            .split('/')
+            .all(|e| !e.is_empty() && !e.starts_with('.') && !e.contains('@'));
+    }
+    if rel.starts_with("site/") {
+        return false;
     }
     // `sumdb`, and each directory on the way to `sumdb/<db>`.
     if sumdb == rel || sumdb.starts_with(&format!("{rel}/")) {
@@ -403,6 +496,14 @@ mod tests {
             "vuln/index/modules.json.gz",
             "vuln/ID/GO-2024-1234.json",
             "vuln/ID/GO-2024-1234.json.gz",
+            "site/index.html",
+            "site/style.css",
+            "site/search.js",
+            "site/search/shards.json",
+            "site/search/index.html",
+            "site/search/t-go_2dy.html",
+            "site/m/github.com/!azure/go-autorest/@.html",
+            "site/m/golang.org/x/mod/@.html",
         ];
         for k in keys {
             let key = Key::parse(k).unwrap_or_else(|| panic!("{k} is a key"));
@@ -433,6 +534,14 @@ mod tests {
             "vuln/ID/GO-1.txt",
             "trace/a/b.json",
             "@v/list",
+            "site/other.html",
+            "site/search/t-.html",
+            "site/search/t-Go.html",
+            "site/search/t-_2D.html",
+            "site/search/t-_2.html",
+            "site/m/github.com/Azure/x/@.html",
+            "site/m/golang.org/x/mod.html",
+            "site/m/@.html",
             "",
         ] {
             assert_eq!(Key::parse(k), None, "{k:?} parsed");
@@ -453,6 +562,9 @@ mod tests {
             "feed",
             "feed/snapshot",
             "trace",
+            "site",
+            "site/m/github.com/!azure",
+            "site/search",
         ] {
             assert!(is_layout_dir(d, db), "{d}");
         }
@@ -467,6 +579,9 @@ mod tests {
             "sumdb/sum.golang.org/junk",
             ".hidden",
             "a/.b",
+            "site/other",
+            "site/m/a.com/@v",
+            "site/m/.git",
         ] {
             assert!(!is_layout_dir(d, db), "{d}");
         }
