@@ -21,6 +21,8 @@
 //! of its own); writes are batched in transactions.
 
 mod bundles;
+mod counts;
+mod cycle;
 pub mod db;
 mod feed;
 mod files;
@@ -28,6 +30,8 @@ mod heads;
 mod index;
 mod lists;
 mod migrations;
+#[cfg(test)]
+mod plans;
 mod queue;
 mod rechecks;
 mod runs;
@@ -42,12 +46,14 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use crate::model::{Listed, Published, Todo};
 pub use bundles::{ExportRecord, ExportVersion, ImportPosition, ImportRecord};
+pub use counts::Counts;
+pub use cycle::Cycle;
 pub use feed::{ChangeStats, FeedEntry, FeedHead, FeedOp, FollowCursor};
 pub use files::{FileCounts, NameStats, NamedFile, NamedVersion, PinnedHash};
 pub use heads::StoredHead;
 pub use index::{FilterChange, IndexEntry, PageStats};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
-pub use runs::{CommandRuns, Counts, Failure, RunRecord};
+pub use runs::{CommandRuns, Failure, RunRecord};
 pub use tiles::TileProgress;
 pub use tree::{DeletionCandidate, DeletionReason, PublishedVersion};
 pub use upstreams::{SampleVersion, UpstreamRecord};

@@ -1,16 +1,47 @@
 //! Published versions asked about again upstream, so that prune can remove
 //! what the upstream has dropped.
 //!
-//! At `prune.recheck_interval` the sync asks the upstream about a capped batch
-//! of published versions, oldest check first. One 404/410 deletes nothing: the
-//! version is marked `Gone` (and so pruned) only once it has been missing for
-//! the grace period, and an answer that finds it again resets the clock.
+//! Every published version is asked about once per `prune.recheck_interval`:
+//! the sync walks the tree in (module, version) order, a stretch per run,
+//! from where the last run stopped (a [`super::Cycle`] named `recheck`), and starts a
+//! new cycle when it comes to the end; `prune::recheck` sizes each stretch.
+//! So a run reads only the versions it asks about, however large the tree.
+//! One 404/410 deletes nothing: the version is marked `Gone` (and so pruned)
+//! only once it has been missing for the grace period, it is asked again on
+//! every run meanwhile, and an answer that finds it again resets the clock.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::queue::todo_row;
-use super::version::state_code;
+use super::version::state_codes;
 use super::{NotFound, Result, State, Todo, VersionState, err, retry_delay_secs};
+
+/// The next stretch of the recheck pass: a range of the partial index of
+/// what is in the tree.
+pub(super) const RECHECK_PAGE: &str = concat!(
+    "SELECT v.module_id, m.path, v.version, v.attempts,
+                    NOT (v.named = 1 AND m.wanted = 0), v.named > 0
+                 FROM versions v JOIN modules m ON m.id = v.module_id
+                 WHERE v.in_tree = 1 AND (v.module_id, v.version) > (?1, ?2)
+                   AND v.state IN (",
+    state_codes!(Published, GraphOnly),
+    ")
+                   AND (m.wanted = 1 OR v.named > 0)
+                 ORDER BY v.module_id, v.version LIMIT ?3"
+);
+
+/// Published versions a recheck found missing: the small partial index of
+/// versions with `missing_since` (migration 13).
+pub(super) const RECHECKS_NOT_FOUND: &str = concat!(
+    "SELECT v.module_id, m.path, v.version, v.attempts,
+                    NOT (v.named = 1 AND m.wanted = 0), v.named > 0
+                 FROM versions v JOIN modules m ON m.id = v.module_id
+                 WHERE v.missing_since IS NOT NULL AND v.in_tree = 1
+                   AND v.state IN (",
+    state_codes!(Published, GraphOnly),
+    ")
+                 ORDER BY v.module_id, v.version LIMIT ?1"
+);
 
 impl State {
     /// Records a 404/410 for a published version asked about again: it is
@@ -63,23 +94,27 @@ impl State {
         }
     }
 
-    /// Published versions not checked upstream since `cutoff`, oldest check
-    /// first, at most `limit` of them.
-    pub fn due_rechecks(&self, cutoff: i64, limit: u64) -> Result<Vec<Todo>> {
+    /// Up to `limit` published versions in the tree after `after`, in
+    /// (module id, version) order: the next stretch of the recheck cycle,
+    /// read through the partial index of what is in the tree.
+    pub fn recheck_page(&self, after: Option<(i64, &str)>, limit: usize) -> Result<Vec<Todo>> {
+        let (aid, aver) = after.unwrap_or((-1, ""));
         self.query_vec(
             "cannot list rechecks",
-            concat!(
-                "SELECT v.module_id, m.path, v.version, v.attempts,
-                    NOT (v.named = 1 AND m.wanted = 0), v.named > 0
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.in_tree = 1 AND v.state IN (?3, ",
-                state_code!(GraphOnly),
-                ")
-                   AND (m.wanted = 1 OR v.named > 0)
-                   AND (v.checked_at IS NULL OR v.checked_at <= ?1)
-                 ORDER BY v.checked_at LIMIT ?2"
-            ),
-            params![cutoff, limit as i64, VersionState::Published],
+            RECHECK_PAGE,
+            params![aid, aver, limit as i64],
+            todo_row,
+        )
+    }
+
+    /// Published versions the upstream answered 404/410 for at their last
+    /// recheck, within the grace period: asked again on every run until they
+    /// are found or gone (at most `limit`; a small partial index holds them).
+    pub fn rechecks_not_found(&self, limit: usize) -> Result<Vec<Todo>> {
+        self.query_vec(
+            "cannot list rechecks",
+            RECHECKS_NOT_FOUND,
+            params![limit as i64],
             todo_row,
         )
     }
@@ -106,6 +141,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{entry, open_temp};
+    use super::super::version::state_code;
     use super::*;
 
     #[test]

@@ -23,12 +23,38 @@ const DOOMED: &str = concat!(
     "))))"
 );
 
+/// The modules that have a version in the deletion set, as the partial index
+/// `modules_prune` (migration 10) holds them: a version gone upstream in the
+/// tree, or, for a module the filter does not want, a version no file keeps
+/// (counters kept by triggers). Spelt as the index spells it, so SQLite uses it.
+const CANDIDATES: &str = "(m.gone_in_tree > 0 OR (m.wanted = 0 AND m.doomable > 0))";
+/// The join that reads those modules first, through that index (SQLite,
+/// without statistics, would rather scan every version in the tree).
+const MODULES_TO_PRUNE: &str = "modules m INDEXED BY modules_prune CROSS JOIN versions";
+
+/// How many versions are in the deletion set (`?1`: the gone state).
+pub(super) fn deletion_count_sql() -> String {
+    format!(
+        "SELECT count(*) FROM {MODULES_TO_PRUNE} v ON v.module_id = m.id
+             WHERE {CANDIDATES} AND v.in_tree = 1 AND {DOOMED}"
+    )
+}
+
 /// A version in the tree, as `verify` reads it back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublishedVersion {
     pub path: String,
     pub published: Published,
 }
+
+/// Versions in the tree after a (module id, version), in that order: a range
+/// of the partial index of what is in the tree.
+pub(super) const IN_TREE_PAGE: &str = concat!("SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
+                    v.info_size, v.mod_size, v.zip_size, v.info_mtime, v.mod_mtime, v.zip_mtime, v.record_id,
+                    v.zip_sha256, v.info_sha256, v.state != ", state_code!(GraphOnly), "
+                 FROM versions v JOIN modules m ON m.id = v.module_id
+                 WHERE v.in_tree = 1 AND (v.module_id, v.version) > (?2, ?3)
+                 ORDER BY v.module_id, v.version LIMIT ?1");
 
 /// Why a version in the tree is in the deletion set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,12 +87,7 @@ impl State {
         let (aid, aver) = after.unwrap_or((-1, ""));
         self.query_vec(
             "cannot list published versions",
-            concat!("SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
-                    v.info_size, v.mod_size, v.zip_size, v.info_mtime, v.mod_mtime, v.zip_mtime, v.record_id,
-                    v.zip_sha256, v.info_sha256, v.state != ", state_code!(GraphOnly), "
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.in_tree = 1 AND (v.module_id > ?2 OR (v.module_id = ?2 AND v.version > ?3))
-                 ORDER BY v.module_id, v.version LIMIT ?1"),
+            IN_TREE_PAGE,
             params![limit as i64, aid, aver],
             |r| {
                 let or_unknown = |i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(-1));
@@ -110,16 +131,6 @@ impl State {
         )
     }
 
-    /// How many versions have files in the tree (an index lookup, unlike [`State::counts`]).
-    pub fn in_tree_count(&self) -> Result<u64> {
-        self.conn
-            .query_row("SELECT count(*) FROM versions WHERE in_tree = 1", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-            .map_err(|e| self.err("cannot count", e))
-    }
-
     /// Calls `f` with the record id of every version in the tree (for the
     /// tiles clients need), one row at a time: memory stays bounded whatever
     /// the mirror size.
@@ -140,17 +151,14 @@ impl State {
 
     // ---- prune ----------------------------------------------------------------
 
-    /// How many versions are in the deletion set (see [`State::deletion_page`]).
+    /// How many versions are in the deletion set (see [`State::deletion_page`]):
+    /// read from the modules that have any (an index kept by triggers), so
+    /// a sync that deletes nothing pays nothing for the size of the tree.
     pub fn deletion_count(&self) -> Result<u64> {
         self.conn
-            .query_row(
-                &format!(
-                    "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
-                         WHERE v.in_tree = 1 AND {DOOMED}"
-                ),
-                params![VersionState::Gone],
-                |r| r.get::<_, i64>(0),
-            )
+            .query_row(&deletion_count_sql(), params![VersionState::Gone], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n as u64)
             .map_err(|e| self.err("cannot count versions to delete", e))
     }
@@ -160,11 +168,15 @@ impl State {
     pub fn zip_only_deletion_count(&self) -> Result<u64> {
         self.conn
             .query_row(
-                concat!(
-                    "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
-                     WHERE v.in_tree = 1 AND v.state = ",
-                    state_code!(Published),
-                    " AND v.named = 1 AND m.wanted = 0"
+                &format!(
+                    concat!(
+                        "SELECT count(*) FROM {MODULES_TO_PRUNE} v ON v.module_id = m.id
+                         WHERE {CANDIDATES} AND v.in_tree = 1 AND v.state = ",
+                        state_code!(Published),
+                        " AND v.named = 1 AND m.wanted = 0"
+                    ),
+                    CANDIDATES = CANDIDATES,
+                    MODULES_TO_PRUNE = MODULES_TO_PRUNE
                 ),
                 [],
                 |r| r.get::<_, i64>(0),
@@ -187,9 +199,9 @@ impl State {
             "cannot list versions to delete",
             &format!(
                 "SELECT v.module_id, m.path, v.version, m.wanted, v.state, v.named
-                     FROM versions v JOIN modules m ON m.id = v.module_id
-                     WHERE v.in_tree = 1 AND {DOOMED}
-                       AND (m.path > ?2 OR (m.path = ?2 AND v.version > ?3))
+                     FROM {MODULES_TO_PRUNE} v ON v.module_id = m.id
+                     WHERE {CANDIDATES} AND m.path >= ?2 AND v.in_tree = 1 AND {DOOMED}
+                       AND (m.path, v.version) > (?2, ?3)
                      ORDER BY m.path, v.version LIMIT ?4"
             ),
             params![VersionState::Gone, apath, aver, limit as i64],
@@ -231,8 +243,8 @@ impl State {
     pub fn module_has_gone_in_tree(&self, module_id: i64) -> Result<bool> {
         self.exists(
             &format!("cannot read versions of module {module_id}"),
-            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND in_tree = 1 AND state = ?2)",
-            params![module_id, VersionState::Gone],
+            "SELECT EXISTS (SELECT 1 FROM modules WHERE id = ?1 AND gone_in_tree > 0)",
+            params![module_id],
         )
     }
 
