@@ -134,10 +134,11 @@ pub fn plan(
                 plan.total_versions * 5 + 100
             };
             let period = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
-            let due = cycle.due(total, period, now, SLICE_FIRST_GAP, SLICE_MAX_GAP);
-            if due == 0 {
-                return Ok(plan);
+            if period == 0 {
+                // The whole tree on every sync.
+                cycle.after = None;
             }
+            let due = cycle.due(total, period, now, SLICE_FIRST_GAP, SLICE_MAX_GAP);
             let listing = match &cycle.after {
                 Some((_, after)) => tree.list_after("", after),
                 None => tree.list(""),
@@ -160,8 +161,9 @@ pub fn plan(
 /// worth: the pass then ends late instead of one sync walking it all.
 const SLICE_FIRST_GAP: i64 = 300;
 const SLICE_MAX_GAP: i64 = 3600;
-/// Entries a slice scans at least, so a small tree is scanned whole in a
-/// few runs.
+/// Entries a slice scans at least: a tree of up to this many entries (a
+/// mirror of a couple of hundred versions) is scanned whole on every sync,
+/// as before issue 23.
 const SLICE_MIN: u64 = 1000;
 
 /// The next page of the deletion set after `after`.

@@ -3,13 +3,11 @@
 //! the prune that follows deletes it.
 //!
 //! Every published version is asked about once per `prune.recheck_interval`,
-//! whatever the mirror's size: each sync takes the next stretch of a pass
-//! over the tree (a [`crate::state::Cycle`]), as long as keeps the pass on
-//! schedule — about `versions × time since the last sync / interval` — and
-//! at most `prune.recheck_rate` requests per second since the last sync.
-//! When that rate cannot keep up (a full mirror of 72 M versions needs ~120
-//! requests a second for a week's interval), the pass ends late and `status`
-//! says when it will end.
+//! whatever the mirror's size: each sync asks about the versions whose last
+//! check (or publication) is older than that, oldest first — about
+//! `versions × time since the last sync / interval` of them in a steady
+//! state — read from an index of the tree by last check, at most
+//! `prune.recheck_rate` requests per second since the last sync.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,50 +23,35 @@ use crate::source::{Origin, OriginError, VersionFile};
 use crate::state::db::Db;
 use crate::state::{self, Todo};
 
-/// The recheck pass's name in the state database ([`crate::state::Cycle`]).
-const CYCLE: &str = "recheck";
-/// A pass that never ran counts as begun this long ago: a first run asks
-/// about one sync interval's worth (syncs usually run every few minutes).
-const FIRST_GAP: i64 = 300;
-/// A run after a long pause asks about at most an hour's worth: the pass
-/// then ends late rather than one sync taking the backlog at once.
-const MAX_GAP: i64 = 3600;
-/// The rate bound counts at least a minute since the last run, so a run
-/// right after another still asks about something.
-const MIN_RATE_WINDOW: i64 = 60;
-/// Versions asked about again for a 404 within the grace period, per run.
-const NOT_FOUND_MAX: usize = 10_000;
+/// When the last run asked (`meta`): the rate bound counts from there.
+const LAST_RUN: &str = "recheck.last_run";
+/// A run counts at least a minute since the last one, so a run right after
+/// another still asks about something, and at most an hour, so a run after a
+/// long pause does not take the whole backlog at once.
+const RATE_WINDOW: (i64, i64) = (60, 3600);
 /// Versions read from the state database at a time.
 const PAGE: usize = 1000;
 
-/// How many published versions this run asks about: enough to ask about
-/// every one of `total` once per `interval`, given how long ago the pass
-/// began and the last run asked ([`crate::state::Cycle::due`]), bounded by
-/// `rate` requests per second since the last run and by `batch`.
-pub fn recheck_due(
-    cycle: &crate::state::Cycle,
-    total: u64,
-    interval: Duration,
-    rate: u64,
-    batch: Option<u64>,
-    now: i64,
-) -> u64 {
-    let period = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
-    let due = cycle.due(total, period, now, FIRST_GAP, MAX_GAP);
-    let since_last = cycle
-        .last_run
-        .map_or(FIRST_GAP, |t| now - t)
-        .clamp(MIN_RATE_WINDOW, MAX_GAP);
-    due.min(rate.saturating_mul(since_last as u64))
+/// How many published versions this run may ask about: `rate` requests per
+/// second since the last run asked (at least a minute's worth, at most an
+/// hour's; a first run counts five minutes), and at most `batch`.
+pub fn recheck_budget(last_run: Option<i64>, rate: u64, batch: Option<u64>, now: i64) -> u64 {
+    let since = last_run
+        .map_or(300, |t| now - t)
+        .clamp(RATE_WINDOW.0, RATE_WINDOW.1);
+    rate.saturating_mul(since as u64)
         .min(batch.unwrap_or(u64::MAX))
 }
 
-/// Asks the upstream again about published versions, so that every one is
-/// asked once per `prune.recheck_interval` ([`recheck_due`] sizes the run's
-/// stretch of the pass, at most `prune.recheck_rate` requests per second on
-/// average), plus those it answered 404/410 for last time: a 404/410 marks
-/// the version as removed upstream once the grace period has passed, and
-/// the prune that follows deletes it.
+/// Asks the upstream again about published versions not asked about for
+/// `prune.recheck_interval` (publishing counts as asking), oldest first, at
+/// most [`recheck_budget`] of them: so every version is asked about once per
+/// interval whatever the mirror's size, as long as `prune.recheck_rate`
+/// allows (a full mirror of 72 M versions needs ~120 requests a second for a
+/// week's interval; below that, versions are asked about late, oldest
+/// first, and `status` says so). A 404/410 marks the version as removed
+/// upstream once the grace period has passed, and the prune that follows
+/// deletes it; until then it stays due and is asked again on every run.
 pub async fn recheck(
     settings: &Settings,
     out: &Reporter,
@@ -77,63 +60,44 @@ pub async fn recheck(
     origin: &Arc<dyn Origin>,
 ) -> Result<(), Fatal> {
     let now = report::now();
-    let Some(interval) = settings.prune.recheck_interval else {
+    let Some(cutoff) = settings.prune.recheck_cutoff(now) else {
         return Ok(());
     };
-    let (mut cycle, total, not_found) = db
-        .call(|s| {
-            Ok((
-                s.cycle(CYCLE)?,
-                s.in_tree_count()?,
-                s.rechecks_not_found(NOT_FOUND_MAX)?,
-            ))
-        })
+    let last_run = db
+        .call(|s| Ok(s.meta(LAST_RUN)?.and_then(|v| v.parse::<i64>().ok())))
         .await?;
-    let mut due = recheck_due(
-        &cycle,
-        total,
-        interval,
+    let mut budget = recheck_budget(
+        last_run,
         settings.prune.recheck_rate,
         settings.prune.recheck_batch,
         now,
     );
     let grace = settings.prune.missing_grace_secs();
-    let mut asked: std::collections::HashSet<(i64, String)> = not_found
-        .iter()
-        .map(|t| (t.module_id, t.version.clone()))
-        .collect();
-    ask(settings, out, report, db, origin, not_found, now, grace).await?;
-    let mut wrapped = false;
-    while due > 0 {
-        let after = cycle.after.clone();
-        let limit = (due as usize).min(PAGE);
+    let mut after: Option<(i64, i64, String)> = None;
+    while budget > 0 {
+        let a = after.clone();
+        let limit = (budget as usize).min(PAGE);
         let page = db
-            .call(move |s| s.recheck_page(after.as_ref().map(|(i, v)| (*i, v.as_str())), limit))
+            .call(move |s| {
+                s.due_rechecks(
+                    cutoff,
+                    a.as_ref().map(|(t, i, v)| (*t, *i, v.as_str())),
+                    limit,
+                )
+            })
             .await?;
-        let last = page.last().map(|t| (t.module_id, t.version.clone()));
-        let n = page.len() as u64;
-        let fresh: Vec<Todo> = page
-            .into_iter()
-            .filter(|t| asked.insert((t.module_id, t.version.clone())))
-            .collect();
-        ask(settings, out, report, db, origin, fresh, now, grace).await?;
-        cycle.advance(n, last, now);
-        due = due.saturating_sub(n);
-        if (n as usize) < limit {
-            // The end of the tree: the pass is complete; the next begins
-            // (in this run, if it still has versions to ask about).
-            cycle.wrap(now);
-            if wrapped {
-                break;
-            }
-            wrapped = true;
+        let Some((last, at)) = page.last() else { break };
+        after = Some((*at, last.module_id, last.version.clone()));
+        let n = page.len();
+        budget = budget.saturating_sub(n as u64);
+        let todos = page.into_iter().map(|(t, _)| t).collect();
+        ask(settings, out, report, db, origin, todos, now, grace).await?;
+        if n < limit {
+            break;
         }
-        let c = cycle.clone();
-        db.call(move |s| s.save_cycle(CYCLE, &c)).await?;
     }
-    cycle.last_run = Some(now);
-    let c = cycle.clone();
-    db.call(move |s| s.save_cycle(CYCLE, &c)).await?;
+    db.call(move |s| s.set_meta(LAST_RUN, &now.to_string()))
+        .await?;
     Ok(())
 }
 
@@ -235,4 +199,23 @@ enum RecheckError {
     Fetch(OriginError),
     /// Its module path or version cannot be escaped into a URL path.
     Path(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_follows_the_rate_and_the_time_since_the_last_run() {
+        let now = 1_000_000;
+        // Five minutes since the last run at 50 a second.
+        assert_eq!(recheck_budget(Some(now - 300), 50, None, now), 15_000);
+        // A first run counts five minutes; a run right after another a minute.
+        assert_eq!(recheck_budget(None, 50, None, now), 15_000);
+        assert_eq!(recheck_budget(Some(now - 1), 50, None, now), 3_000);
+        // A long pause counts an hour: the backlog is not taken at once.
+        assert_eq!(recheck_budget(Some(now - 86_400), 10, None, now), 36_000);
+        // recheck_batch caps it.
+        assert_eq!(recheck_budget(Some(now - 300), 50, Some(1000), now), 1000);
+    }
 }

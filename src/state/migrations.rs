@@ -407,11 +407,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
                       WHERE l.module_id = versions.module_id AND l.version = versions.version);
     DROP TABLE feed_live;
     "#,
-    // 13 (issue 23): published versions a recheck found missing, asked
-    // again on every run until found or gone (the recheck cycle itself walks
-    // the tree in key order from a cursor and needs no index).
+    // 13 (issue 23): the versions in the tree by when the upstream was last
+    // asked about them, so a sync reads the ones due a recheck (oldest
+    // first) and stops, whatever the size of the tree.
     r#"
-    CREATE INDEX versions_missing ON versions(module_id) WHERE missing_since IS NOT NULL AND in_tree = 1;
+    UPDATE versions SET checked_at = coalesce(published_at, 0)
+        WHERE in_tree = 1 AND checked_at IS NULL;
+    CREATE INDEX versions_checked ON versions(checked_at) WHERE in_tree = 1;
     "#,
     // 14 (issue 23): the work queue's partial index in the table's order, so
     // the due versions are read as a range of it, page after page, instead

@@ -33,7 +33,7 @@ fn full_scans(plan: &str) -> Vec<String> {
                 && ![
                     "modules_prune",
                     "versions_todo",
-                    "versions_missing",
+                    "versions_checked",
                     "modules_dirty",
                 ]
                 .iter()
@@ -54,14 +54,9 @@ fn the_queries_of_a_routine_run_use_indexes() {
         ),
         ("deletion set", tree::deletion_count_sql(), "modules_prune"),
         (
-            "recheck pass",
-            rechecks::RECHECK_PAGE.to_string(),
-            "versions_in_tree",
-        ),
-        (
-            "rechecks not found",
-            rechecks::RECHECKS_NOT_FOUND.to_string(),
-            "versions_missing",
+            "rechecks",
+            rechecks::DUE_RECHECKS.to_string(),
+            "versions_checked",
         ),
         ("work queue", queue::TODO_PAGE.to_string(), "versions_todo"),
         ("failures", runs::FAILURES.to_string(), "versions_todo"),
@@ -81,6 +76,12 @@ fn the_queries_of_a_routine_run_use_indexes() {
     // the whole set.
     let p = plan(&st, feed::FEED_PUBLISHED_PAGE);
     assert!(!p.contains("TEMP B-TREE"), "{p}");
+    // The oldest recheck is the first entry of the index by last check.
+    let p = plan(
+        &st,
+        "SELECT min(checked_at) FROM versions WHERE in_tree = 1",
+    );
+    assert!(p.contains("versions_checked"), "{p}");
     // The counts are a table of sixteen rows.
     let p = plan(&st, "SELECT id, n FROM counts");
     assert!(p.contains("counts"), "{p}");
@@ -91,7 +92,7 @@ fn the_pages_of_a_pass_are_ranges_not_rescans() {
     let (_d, st) = open_temp();
     // Keyset pagination reads from where the last page ended: a range
     // search on the index, not a scan that skips what came before.
-    for sql in [rechecks::RECHECK_PAGE, tree::IN_TREE_PAGE, queue::TODO_PAGE] {
+    for sql in [rechecks::DUE_RECHECKS, tree::IN_TREE_PAGE, queue::TODO_PAGE] {
         let p = plan(&st, sql);
         assert!(
             p.contains("SEARCH v USING INDEX") || p.contains("SEARCH v USING PRIMARY KEY"),

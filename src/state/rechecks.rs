@@ -2,11 +2,11 @@
 //! what the upstream has dropped.
 //!
 //! Every published version is asked about once per `prune.recheck_interval`:
-//! the sync walks the tree in (module, version) order, a stretch per run,
-//! from where the last run stopped (a [`super::Cycle`] named `recheck`), and starts a
-//! new cycle when it comes to the end; `prune::recheck` sizes each stretch.
-//! So a run reads only the versions it asks about, however large the tree.
-//! One 404/410 deletes nothing: the version is marked `Gone` (and so pruned)
+//! a sync reads the versions whose last check is older than that, oldest
+//! first, through an index of the tree by last check, and stops at the first
+//! one not due: so a run reads only the versions it asks about, however
+//! large the tree (`prune::recheck` bounds how many per run). Publishing
+//! counts as a check. One 404/410 deletes nothing: the version is marked `Gone` (and so pruned)
 //! only once it has been missing for the grace period, it is asked again on
 //! every run meanwhile, and an answer that finds it again resets the clock.
 
@@ -16,31 +16,20 @@ use super::queue::todo_row;
 use super::version::state_codes;
 use super::{NotFound, Result, State, Todo, VersionState, err, retry_delay_secs};
 
-/// The next stretch of the recheck pass: a range of the partial index of
-/// what is in the tree.
-pub(super) const RECHECK_PAGE: &str = concat!(
+/// Versions in the tree due a recheck, oldest check first, after a
+/// (checked_at, module id, version): a range of the partial index of the
+/// tree by last check (migration 13), which ends at the cutoff.
+pub(super) const DUE_RECHECKS: &str = concat!(
     "SELECT v.module_id, m.path, v.version, v.attempts,
-                    NOT (v.named = 1 AND m.wanted = 0), v.named > 0
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.in_tree = 1 AND (v.module_id, v.version) > (?1, ?2)
-                   AND v.state IN (",
+        NOT (v.named = 1 AND m.wanted = 0), v.named > 0, v.checked_at
+     FROM versions v JOIN modules m ON m.id = v.module_id
+     WHERE v.in_tree = 1 AND v.checked_at <= ?1
+       AND (v.checked_at, v.module_id, v.version) > (?2, ?3, ?4)
+       AND v.state IN (",
     state_codes!(Published, GraphOnly),
     ")
-                   AND (m.wanted = 1 OR v.named > 0)
-                 ORDER BY v.module_id, v.version LIMIT ?3"
-);
-
-/// Published versions a recheck found missing: the small partial index of
-/// versions with `missing_since` (migration 13).
-pub(super) const RECHECKS_NOT_FOUND: &str = concat!(
-    "SELECT v.module_id, m.path, v.version, v.attempts,
-                    NOT (v.named = 1 AND m.wanted = 0), v.named > 0
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.missing_since IS NOT NULL AND v.in_tree = 1
-                   AND v.state IN (",
-    state_codes!(Published, GraphOnly),
-    ")
-                 ORDER BY v.module_id, v.version LIMIT ?1"
+       AND (m.wanted = 1 OR v.named > 0)
+     ORDER BY v.checked_at, v.module_id, v.version LIMIT ?5"
 );
 
 impl State {
@@ -94,29 +83,35 @@ impl State {
         }
     }
 
-    /// Up to `limit` published versions in the tree after `after`, in
-    /// (module id, version) order: the next stretch of the recheck cycle,
-    /// read through the partial index of what is in the tree.
-    pub fn recheck_page(&self, after: Option<(i64, &str)>, limit: usize) -> Result<Vec<Todo>> {
-        let (aid, aver) = after.unwrap_or((-1, ""));
+    /// Up to `limit` published versions not asked about since `cutoff`,
+    /// oldest check first, after `after` (its `checked_at`, module id and
+    /// version: versions asked about without an answer stay due, and a
+    /// run's next page starts past them). Each comes with its `checked_at`.
+    pub fn due_rechecks(
+        &self,
+        cutoff: i64,
+        after: Option<(i64, i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(Todo, i64)>> {
+        let (at, aid, aver) = after.unwrap_or((i64::MIN, -1, ""));
         self.query_vec(
             "cannot list rechecks",
-            RECHECK_PAGE,
-            params![aid, aver, limit as i64],
-            todo_row,
+            DUE_RECHECKS,
+            params![cutoff, at, aid, aver, limit as i64],
+            |r| Ok((todo_row(r)?, r.get::<_, i64>(6)?)),
         )
     }
 
-    /// Published versions the upstream answered 404/410 for at their last
-    /// recheck, within the grace period: asked again on every run until they
-    /// are found or gone (at most `limit`; a small partial index holds them).
-    pub fn rechecks_not_found(&self, limit: usize) -> Result<Vec<Todo>> {
-        self.query_vec(
-            "cannot list rechecks",
-            RECHECKS_NOT_FOUND,
-            params![limit as i64],
-            todo_row,
-        )
+    /// The oldest last check among versions in the tree (Unix seconds): the
+    /// first entry of the index of the tree by last check.
+    pub fn oldest_check(&self) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT min(checked_at) FROM versions WHERE in_tree = 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err("cannot read the oldest recheck", e))
     }
 
     /// Records that the upstream still has these versions.
