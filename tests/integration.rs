@@ -19,6 +19,7 @@ mod load;
 mod no_index;
 mod operations;
 mod output;
+mod passes;
 mod prune_verify;
 mod real_shapes;
 mod run_faults;

@@ -143,7 +143,8 @@ pub fn plan(
                 Some((_, after)) => tree.list_after("", after),
                 None => tree.list(""),
             };
-            (listing, due.max(SLICE_MIN))
+            let min = crate::env::test::slice_min().unwrap_or(SLICE_MIN);
+            (listing, due.max(min))
         }
     };
     let (seen, last, ended) =
