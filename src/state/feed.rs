@@ -519,6 +519,7 @@ fn record_change(
                         "INSERT INTO versions(module_id, version, state) VALUES (?1, ?2, ?3)",
                     )?
                     .execute(params![id, entry.version, st])?;
+                    super::counts::inserted(tx, st, wanted, 1)?;
                     stats.new += 1;
                     if wanted {
                         stats.new_wanted += 1;
@@ -550,6 +551,7 @@ fn record_change(
                         entry.version,
                         VersionState::Gone
                     ])?;
+                    super::counts::inserted(tx, VersionState::Gone, wanted, 1)?;
                 }
                 Some(VersionState::Gone) => {}
                 Some(s) => {
