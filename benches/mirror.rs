@@ -37,7 +37,11 @@
 //!   by `gomirror requests` (what a sync's demand stage reads and records):
 //!   time, MB/s and peak memory; then the sync that takes the misses.
 //!
-//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|audit|airgap|demand|site|all`,
+//! * **scale** (not in `all`) — a generated full mirror of tiny modules grown
+//!   to millions of published versions; every recurring command measured at
+//!   each size (`benches/scale.rs`; `--sizes`, `--dir`, `--skip`).
+//!
+//! Options: `--runs N` (default 3), `--scenario corpus|index|walk|large|verify|audit|airgap|demand|site|all|scale`,
 //! `--small` (a quick, reduced corpus), `--json FILE` (write the figures),
 //! `--rate-mbit N` (cap the upstream's zip bandwidth, like a network link;
 //! by default everything runs at loopback speed).
@@ -47,6 +51,7 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+mod scale;
 #[path = "site.rs"]
 mod site;
 
@@ -64,6 +69,12 @@ struct Options {
     json: Option<PathBuf>,
     /// Caps the fake upstream's zip bandwidth (Mbit/s), like a network link.
     rate_mbit: u64,
+    /// `scale`: the sizes measured (published versions).
+    sizes: Option<Vec<u64>>,
+    /// `scale`: where the mirror is made (kept between runs).
+    dir: Option<PathBuf>,
+    /// `scale`: measurements left out (`verify`, `export`, `walk`, `prune`).
+    skip: Vec<String>,
 }
 
 fn parse_args() -> Options {
@@ -73,6 +84,9 @@ fn parse_args() -> Options {
         small: false,
         json: None,
         rate_mbit: 0,
+        sizes: None,
+        dir: None,
+        skip: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -86,6 +100,24 @@ fn parse_args() -> Options {
                     .next()
                     .and_then(|v| v.parse().ok())
                     .expect("--rate-mbit N")
+            }
+            "--sizes" => {
+                o.sizes = Some(
+                    args.next()
+                        .expect("--sizes N,N,…")
+                        .split(',')
+                        .map(|n| n.trim().replace('_', "").parse().expect("--sizes N,N,…"))
+                        .collect(),
+                )
+            }
+            "--dir" => o.dir = args.next().map(PathBuf::from),
+            "--skip" => {
+                o.skip = args
+                    .next()
+                    .expect("--skip WHAT,…")
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
             }
             "--bench" => {} // passed by `cargo bench`
             other => panic!("unknown option {other:?}; see the module docs of benches/mirror.rs"),
@@ -1247,6 +1279,10 @@ fn main() {
     }
     if matches!(o.scenario.as_str(), "all" | "site") {
         site::scenario_site(o.small, &mut rep);
+    }
+    // Not part of "all": it builds a mirror of millions of files.
+    if o.scenario == "scale" {
+        scale::scenario_scale(&o, &mut rep);
     }
     rep.line(format!(
         "(benchmark took {:.0?})",

@@ -72,6 +72,10 @@ pub enum Command {
         /// Compare sizes and modification times only (fast, for very large mirrors).
         #[arg(long, conflicts_with = "repair")]
         quick: bool,
+        /// Check only the next slice of the mirror: run daily, the slices
+        /// cover it all once per `verify.cycle` (default 30 days).
+        #[arg(long)]
+        slice: bool,
     },
     /// Delete what the filter or the upstream no longer wants, and strays in the tree.
     Prune {
@@ -358,12 +362,20 @@ fn run(cli: Cli) -> i32 {
             }
             code
         }
-        Command::Verify { repair, quick } => {
+        Command::Verify {
+            repair,
+            quick,
+            slice,
+        } => {
             let lock = match take_lock(&settings, cli.quiet) {
                 Ok(l) => l,
                 Err(code) => return code,
             };
-            let opts = verify::VerifyOptions { repair, quick };
+            let opts = verify::VerifyOptions {
+                repair,
+                quick,
+                slice,
+            };
             match verify::run(&settings, &opts, &out, &lock) {
                 Ok(report) => {
                     let code = report.exit_code();

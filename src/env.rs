@@ -96,6 +96,13 @@ pub mod test {
         knob_ms("GOMIRROR_TEST_UNPACK_DELAY_MS")
     }
 
+    /// `GOMIRROR_TEST_SLICE_MIN=N`: the fewest entries a stray-scan slice
+    /// and versions a `verify --slice` take (tests: a few, so that a small
+    /// tree takes several runs).
+    pub fn slice_min() -> Option<u64> {
+        knob_u64("GOMIRROR_TEST_SLICE_MIN")
+    }
+
     /// `GOMIRROR_TEST_STATE_PANIC_AT=N`: the N-th state job panics.
     pub fn state_panic_at() -> Option<usize> {
         knob_u64("GOMIRROR_TEST_STATE_PANIC_AT").map(|n| n as usize)

@@ -24,8 +24,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::bundle::{
-    self, BundleVersion, Deleted, FileEntry, LedgerRecord, Manifest, MirrorId, SumdbPart,
-    VulndbPart,
+    self, BundleVersion, Deleted, FileEntry, LedgerRecord, MirrorId, SumdbPart, VulndbPart,
 };
 use crate::fatal::Fatal;
 use crate::lock::RunLock;
@@ -164,6 +163,21 @@ enum Expect {
     Nothing,
 }
 
+/// Versions read from the state database at a time: an export's memory
+/// stays the same whatever the mirror's size (invariant 8).
+const PAGE: usize = 1000;
+
+/// The bytes a file takes in the tar stream: a 512-byte header (and for a
+/// long name one more block and the name), its content padded to 512.
+fn tar_bytes(key: &str, size: u64) -> u64 {
+    let name = if key.len() > 100 {
+        512 + key.len().div_ceil(512) as u64 * 512
+    } else {
+        0
+    };
+    512 + name + size.div_ceil(512) * 512
+}
+
 async fn export(
     settings: &Settings,
     opts: &ExportOptions,
@@ -175,18 +189,16 @@ async fn export(
     let latest_key = layout::plain(Key::SumdbLatest { db: sumdb.clone() });
     let full = opts.full;
     let dry_run = opts.dry_run;
-    let (mirror_id, last, additions, deletions, exported_tiles) = db
+    let (mirror_id, last, (additions, with_zip), deletions, exported_tiles) = db
         .call(move |s| {
             let id = if dry_run {
                 s.meta("mirror.id")?.unwrap_or_else(|| "0".repeat(32))
             } else {
                 s.mirror_id()?
             };
-            let deletions = if full {
-                Vec::new()
-            } else {
-                s.export_deletions()?
-            };
+            let deletions = if full { 0 } else { s.export_deletions_count()? };
+            // The tiles carried before: bounded by the log's size (a key per
+            // full tile), not by the mirror's.
             let tiles = if full {
                 HashSet::new()
             } else {
@@ -195,7 +207,7 @@ async fn export(
             Ok((
                 id,
                 s.last_export()?,
-                s.export_additions(full)?,
+                s.export_additions_count(full)?,
                 deletions,
                 tiles,
             ))
@@ -224,8 +236,8 @@ async fn export(
             .map(|t| t.n)
     });
     if !full
-        && additions.is_empty()
-        && deletions.is_empty()
+        && additions == 0
+        && deletions == 0
         && vuln.is_none()
         && let Some(l) = &last
         && (served_size.is_none() || l.tree_size >= served_size)
@@ -248,87 +260,96 @@ async fn export(
         .map_err(|e| Fatal::stopped(format!("{latest_key} in the tree is malformed: {e}")))?;
     report.tree_size = head.n;
 
-    // What goes in: the versions' files and lookups, new tiles, the head.
+    // The tiles not carried before go first.
     let t = tree.clone();
-    let plan_sumdb = sumdb.clone();
-    let plan = tokio::task::spawn_blocking(move || {
-        plan_files(&*t, &plan_sumdb, &additions, &exported_tiles)
-            .map(|(files, tiles)| (files, tiles, additions))
-    })
-    .await
-    .map_err(|e| Fatal::crashed("planning the export", e))??;
-    let (mut files, tiles, additions) = plan;
-    files.push(Carried {
-        key: latest_key.clone(),
-        size: head_note.len() as u64,
-        check: Expect::Nothing,
-    });
-    for f in vuln.iter().flat_map(|c| &c.files) {
-        files.push(Carried {
+    let tile_sumdb = sumdb.clone();
+    let tiles = tokio::task::spawn_blocking(move || plan_tiles(&*t, &tile_sumdb, &exported_tiles))
+        .await
+        .map_err(|e| Fatal::crashed("planning the export", e))??;
+    report.versions = additions;
+    report.deletions = deletions;
+    // The vulnerability database's files, after the tree head.
+    let vuln_files: Vec<Carried> = vuln
+        .iter()
+        .flat_map(|c| &c.files)
+        .map(|f| Carried {
             key: f.key.clone(),
             size: f.size,
             check: Expect::Sha256(f.sha256.clone()),
-        });
-    }
-    report.vulndb = vuln.as_ref().map(|c| c.modified.clone());
-    report.versions = additions.len() as u64;
-    report.deletions = deletions.len() as u64;
-    report.files = files.len() as u64;
-    report.file_bytes = files.iter().map(|f| f.size).sum();
-    // Each file takes a 512-byte header (and long names one more block and
-    // the name) and is padded to 512 bytes; the stream ends in 1 KiB of zeros.
-    let estimate: u64 = files
-        .iter()
-        .map(|f| {
-            let name = if f.key.len() > 100 {
-                512 + f.key.len().div_ceil(512) as u64 * 512
-            } else {
-                0
-            };
-            512 + name + f.size.div_ceil(512) * 512
         })
-        .sum::<u64>()
-        + 1024;
-    report.part_bytes = estimate.div_ceil(10240) * 10240;
-    report.parts = match opts.max_size {
-        Some(m) => report.part_bytes.div_ceil(m).max(1),
-        None => 1,
-    };
+        .collect();
+    report.vulndb = vuln.as_ref().map(|c| c.modified.clone());
     let name = bundle::bundle_name(&settings.mirror_name, sequence, full);
     let dir = std::path::absolute(&opts.dir)
         .map_err(|e| Fatal::context(format!("cannot resolve `{}`", opts.dir.display()), e))?;
     let target = dir.join(&name);
+
     if dry_run {
-        report.bundle = None;
-        for v in additions.iter().take(20) {
-            out.verbose(&format!("would carry {}@{}", v.path, v.version));
+        // What would go in: every file stat'ed, a page of versions at a time.
+        let mut estimate = 1024u64;
+        let (mut files, mut bytes) = (0u64, 0u64);
+        let mut count = |key: &str, size: u64| {
+            files += 1;
+            bytes += size;
+            estimate += tar_bytes(key, size);
+        };
+        for (key, size) in &tiles {
+            count(key, *size);
         }
+        count(&latest_key, head_note.len() as u64);
+        for f in &vuln_files {
+            count(&f.key, f.size);
+        }
+        let mut after: Option<(String, String)> = None;
+        let mut shown = 0;
+        loop {
+            let a = after.clone();
+            let page = db
+                .call(move |s| {
+                    s.export_additions_page(
+                        full,
+                        a.as_ref().map(|(p, v)| (p.as_str(), v.as_str())),
+                        PAGE,
+                    )
+                })
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.path.clone(), last.version.clone()));
+            for v in page.iter().take(20 - shown) {
+                out.verbose(&format!("would carry {}@{}", v.path, v.version));
+                shown += 1;
+            }
+            let (t, s2) = (tree.clone(), sumdb.clone());
+            let carried = tokio::task::spawn_blocking(move || {
+                let mut files = Vec::new();
+                for v in &page {
+                    files.extend(version_files(&*t, &s2, v)?);
+                }
+                Ok::<_, Fatal>(files)
+            })
+            .await
+            .map_err(|e| Fatal::crashed("planning the export", e))??;
+            for f in &carried {
+                count(&f.key, f.size);
+            }
+        }
+        report.files = files;
+        report.file_bytes = bytes;
+        report.part_bytes = estimate.div_ceil(10240) * 10240;
+        report.parts = match opts.max_size {
+            Some(m) => report.part_bytes.div_ceil(m).max(1),
+            None => 1,
+        };
+        report.bundle = None;
         return Ok(report);
     }
-
-    // The ledger entries of what it carries (private and sumdb.skip modules).
-    let carried: Vec<(String, String)> = additions
-        .iter()
-        .map(|v| (v.path.clone(), v.version.clone()))
-        .collect();
-    let ledger: Vec<LedgerRecord> = db
-        .call(move |s| s.ledger_entries(&carried))
-        .await?
-        .into_iter()
-        .map(|e| LedgerRecord {
-            path: e.path,
-            version: e.version,
-            mod_h1: e.mod_h1,
-            zip_h1: e.zip_h1,
-        })
-        .collect();
 
     // Write.
     let signer = match &settings.signing_key {
         Some(p) => Some(read_signer(p)?),
         None => None,
     };
-    let manifest_base = Manifest {
+    let head_part = ManifestHead {
         format: bundle::FORMAT.to_string(),
         mirror: MirrorId {
             name: settings.mirror_name.clone(),
@@ -343,37 +364,28 @@ async fn export(
             name: sumdb.clone(),
             tree_size: head.n,
         },
-        versions: additions
-            .iter()
-            .map(|v| BundleVersion {
-                path: v.path.clone(),
-                version: v.version.clone(),
-                zip: v.zip,
-            })
-            .collect(),
-        deletions: deletions
-            .iter()
-            .map(|(_, e)| Deleted {
-                path: e.path.clone(),
-                version: e.version.clone(),
-            })
-            .collect(),
         vulndb: vuln.as_ref().map(|c| VulndbPart {
             modified: c.modified.clone(),
             entries: c.entries,
         }),
-        ledger,
-        files: Vec::new(),
-        parts: Vec::new(),
     };
-    let (t, max, head_bytes) = (tree.clone(), opts.max_size, head_note.clone());
-    let total = report.file_bytes;
-    let display = ExportDisplay { out, total };
-    out.start("exporting", Some(files.len() as u64));
+    // Every version's `.mod`, `.info` and lookup, most with a zip; the head.
+    let total_files = tiles.len() as u64 + additions * 3 + with_zip + 1 + vuln_files.len() as u64;
+    out.start("exporting", Some(total_files));
+    let tile_keys: Vec<String> = tiles.iter().map(|(k, _)| k.clone()).collect();
     let written = {
-        let target = target.clone();
-        let name = name.clone();
-        let (display, signer) = (&display, signer.as_ref());
+        let source = Source {
+            db,
+            runtime: tokio::runtime::Handle::current(),
+            full,
+            sumdb: &sumdb,
+            latest_key: &latest_key,
+            head_note: &head_note,
+            tiles,
+            vuln_files,
+        };
+        let (t, max, signer) = (tree.clone(), opts.max_size, signer.as_ref());
+        let (target, name) = (target.clone(), name.clone());
         tokio::task::block_in_place(move || {
             write_bundle(
                 &*t,
@@ -381,25 +393,26 @@ async fn export(
                 &name,
                 &target,
                 max,
-                files,
-                &head_bytes,
-                manifest_base,
+                source,
+                head_part,
                 signer,
-                &mut |i, b| display.show(i, b),
+                &mut |i, b| out.progress(i, &format!("files, {}", report::bytes(b))),
             )
         })
     };
     out.finish();
-    let (manifest, id) = written?;
-    report.part_bytes = manifest.part_bytes();
-    report.parts = manifest.parts.len() as u64;
+    let written = written?;
+    report.files = written.files;
+    report.file_bytes = written.file_bytes;
+    report.part_bytes = written.part_bytes;
+    report.parts = written.parts;
     report.signed = settings.signing_key.is_some();
     report.bundle = Some(target.clone());
 
     let rec = ExportRecord {
         seq: sequence,
-        id,
-        previous: manifest.previous.clone(),
+        id: written.id,
+        previous: last.as_ref().map(|l| l.id.clone()),
         full,
         created: report::now(),
         path: target.display().to_string(),
@@ -408,15 +421,7 @@ async fn export(
         bytes: report.part_bytes,
         tree_size: Some(head.n),
     };
-    let added: Vec<(i64, String, bool)> = additions
-        .iter()
-        .map(|v| (v.module_id, v.version.clone(), v.zip))
-        .collect();
-    let deleted: Vec<(i64, String)> = deletions
-        .iter()
-        .map(|(m, e)| (*m, e.version.clone()))
-        .collect();
-    db.call(move |s| s.record_export(&rec, &added, &deleted, &tiles))
+    db.call(move |s| s.record_export(&rec, &tile_keys))
         .await
         .map_err(|e| {
             Fatal::context(
@@ -433,34 +438,14 @@ async fn export(
     Ok(report)
 }
 
-struct ExportDisplay<'a> {
-    out: &'a Reporter,
-    total: u64,
-}
-
-impl ExportDisplay<'_> {
-    fn show(&self, files: u64, bytes: u64) {
-        self.out.progress(
-            files,
-            &format!(
-                "files, {} of {}",
-                report::bytes(bytes),
-                report::bytes(self.total)
-            ),
-        );
-    }
-}
-
-/// The files of `additions` (with what they must hash to) and the tiles not
-/// carried before (`exported`), in the order they go into the stream:
-/// tiles first, then per version lookup, `.zip`, `.mod`, `.info`.
-fn plan_files(
+/// The tiles not carried before (`exported`), with their sizes, in key
+/// order. Bounded by the log (one per full tile, ~286 k for sum.golang.org),
+/// not by the mirror.
+fn plan_tiles(
     tree: &dyn Store,
     sumdb: &str,
-    additions: &[ExportVersion],
     exported: &HashSet<String>,
-) -> Result<(Vec<Carried>, Vec<String>), Fatal> {
-    let mut files = Vec::new();
+) -> Result<Vec<(String, u64)>, Fatal> {
     let mut tiles = Vec::new();
     let prefix = format!("{}/tile/", layout::sumdb_dir(sumdb));
     for entry in tree.list(&prefix) {
@@ -471,51 +456,51 @@ fn plan_files(
         let Some(meta) = tree.stat(&entry.key)? else {
             continue;
         };
-        files.push(Carried {
-            key: entry.key.clone(),
-            size: meta.size,
-            check: Expect::Nothing,
-        });
-        tiles.push(entry.key);
+        tiles.push((entry.key, meta.size));
     }
-    let missing = |key: &str, v: &ExportVersion| {
+    Ok(tiles)
+}
+
+/// A version's files in the order they go into the stream (lookup, `.zip`,
+/// `.mod`, `.info`), each with what it must hash to.
+fn version_files(tree: &dyn Store, sumdb: &str, v: &ExportVersion) -> Result<Vec<Carried>, Fatal> {
+    let missing = |key: &str| {
         Fatal::stopped(format!(
             "{}@{}: {key} is missing from the tree although the state database records it published; run `gomirror verify --repair`, then export again",
             v.path, v.version
         ))
     };
-    for v in additions {
-        let name_err =
-            |e: crate::gomod::ModuleError| Fatal::stopped(format!("{}@{}: {e}", v.path, v.version));
-        let lookup = layout::lookup(sumdb, &v.path, &v.version).map_err(name_err)?;
-        if let Some(meta) = tree.stat(&lookup)? {
-            files.push(Carried {
-                key: lookup,
-                size: meta.size,
-                check: Expect::Nothing,
-            });
-        }
-        let mut exts = Vec::new();
-        if v.zip {
-            exts.push("zip");
-        }
-        exts.extend(["mod", "info"]);
-        for ext in exts {
-            let key = layout::version_file(&v.path, &v.version, ext).map_err(name_err)?;
-            let meta = tree.stat(&key)?.ok_or_else(|| missing(&key, v))?;
-            let check = match ext {
-                "zip" => v.zip_sha256.clone().map(Expect::Sha256),
-                "info" => v.info_sha256.clone().map(Expect::Sha256),
-                _ => Some(Expect::ModH1(v.mod_h1.clone())),
-            };
-            files.push(Carried {
-                key,
-                size: meta.size,
-                check: check.unwrap_or(Expect::Nothing),
-            });
-        }
+    let name_err =
+        |e: crate::gomod::ModuleError| Fatal::stopped(format!("{}@{}: {e}", v.path, v.version));
+    let mut files = Vec::with_capacity(4);
+    let lookup = layout::lookup(sumdb, &v.path, &v.version).map_err(name_err)?;
+    if let Some(meta) = tree.stat(&lookup)? {
+        files.push(Carried {
+            key: lookup,
+            size: meta.size,
+            check: Expect::Nothing,
+        });
     }
-    Ok((files, tiles))
+    let mut exts = Vec::new();
+    if v.zip {
+        exts.push("zip");
+    }
+    exts.extend(["mod", "info"]);
+    for ext in exts {
+        let key = layout::version_file(&v.path, &v.version, ext).map_err(name_err)?;
+        let meta = tree.stat(&key)?.ok_or_else(|| missing(&key))?;
+        let check = match ext {
+            "zip" => v.zip_sha256.clone().map(Expect::Sha256),
+            "info" => v.info_sha256.clone().map(Expect::Sha256),
+            _ => Some(Expect::ModH1(v.mod_h1.clone())),
+        };
+        files.push(Carried {
+            key,
+            size: meta.size,
+            check: check.unwrap_or(Expect::Nothing),
+        });
+    }
+    Ok(files)
 }
 
 fn read_signer(path: &Path) -> Result<note::Signer, Fatal> {
@@ -533,9 +518,154 @@ fn read_signer(path: &Path) -> Result<note::Signer, Fatal> {
     })
 }
 
+/// Where the files of a bundle come from: the tiles planned, then the
+/// versions a page at a time from the state database (on the command's
+/// runtime, from the blocked writer thread), then the tree head.
+struct Source<'a> {
+    db: &'a Db,
+    runtime: tokio::runtime::Handle,
+    full: bool,
+    sumdb: &'a str,
+    latest_key: &'a str,
+    head_note: &'a [u8],
+    tiles: Vec<(String, u64)>,
+    /// The vulnerability database's files, carried after the tree head.
+    vuln_files: Vec<Carried>,
+}
+
+/// The manifest's fields before its lists, in the order [`bundle::Manifest`]
+/// has them.
+struct ManifestHead {
+    format: String,
+    mirror: MirrorId,
+    sequence: u64,
+    previous: Option<String>,
+    full: bool,
+    created: String,
+    gomirror_version: String,
+    sumdb: SumdbPart,
+    vulndb: Option<VulndbPart>,
+}
+
+/// What a bundle written holds.
+struct Written {
+    /// The SHA-256 of its manifest: the bundle's identity.
+    id: String,
+    files: u64,
+    file_bytes: u64,
+    part_bytes: u64,
+    parts: u64,
+}
+
+/// A JSON array written an element at a time into a scratch file beside the
+/// bundle (its elements are the manifest's lists: one per version and file).
+struct JsonList {
+    path: PathBuf,
+    out: io::BufWriter<std::fs::File>,
+    count: u64,
+}
+
+impl JsonList {
+    fn create(path: PathBuf) -> Result<JsonList, Fatal> {
+        let file = std::fs::File::create_new(&path)
+            .map_err(|e| Fatal::context(format!("cannot create `{}`", path.display()), e))?;
+        Ok(JsonList {
+            path,
+            out: io::BufWriter::with_capacity(1 << 20, file),
+            count: 0,
+        })
+    }
+
+    fn push<T: Serialize>(&mut self, item: &T) -> Result<(), Fatal> {
+        let path = &self.path;
+        let e = |e: io::Error| Fatal::context(format!("cannot write `{}`", path.display()), e);
+        if self.count > 0 {
+            io::Write::write_all(&mut self.out, b",").map_err(e)?;
+        }
+        serde_json::to_writer(&mut self.out, item).map_err(|x| e(x.into()))?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Removes the scratch file of a list that stays out of the manifest.
+    fn discard(self) -> Result<(), Fatal> {
+        let path = self.path.clone();
+        drop(self.out);
+        std::fs::remove_file(&path)
+            .map_err(|e| Fatal::context(format!("cannot remove `{}`", path.display()), e))
+    }
+
+    /// `[` + the elements + `]` into `to`; the scratch file is removed.
+    fn copy_into(self, to: &mut dyn io::Write) -> Result<(), Fatal> {
+        let path = self.path.clone();
+        let e = |e: io::Error| Fatal::context(format!("cannot read back `{}`", path.display()), e);
+        let file = self.out.into_inner().map_err(|x| e(x.into_error()))?;
+        drop(file);
+        to.write_all(b"[").map_err(e)?;
+        let mut f = std::fs::File::open(&path).map_err(e)?;
+        io::copy(&mut f, to).map_err(e)?;
+        to.write_all(b"]").map_err(e)?;
+        drop(f);
+        std::fs::remove_file(&path).map_err(e)
+    }
+}
+
+/// Writes the manifest exactly as `serde_json::to_vec(&Manifest)` would,
+/// from its head, its lists in scratch files and its parts: the lists of a
+/// large mirror (an entry per version and per file) never sit in memory.
+fn write_manifest(
+    to: &mut dyn io::Write,
+    head: &ManifestHead,
+    versions: JsonList,
+    deletions: JsonList,
+    ledger: JsonList,
+    files: JsonList,
+    parts: &[bundle::PartEntry],
+) -> Result<(), Fatal> {
+    let e = |e: io::Error| Fatal::context("cannot write the manifest", e);
+    fn field<T: Serialize + ?Sized>(
+        to: &mut dyn io::Write,
+        first: bool,
+        key: &str,
+        value: &T,
+    ) -> io::Result<()> {
+        to.write_all(if first { b"{\"" } else { b",\"" })?;
+        to.write_all(key.as_bytes())?;
+        to.write_all(b"\":")?;
+        serde_json::to_writer(to, value).map_err(Into::into)
+    }
+    field(to, true, "format", &head.format).map_err(e)?;
+    field(to, false, "mirror", &head.mirror).map_err(e)?;
+    field(to, false, "sequence", &head.sequence).map_err(e)?;
+    field(to, false, "previous", &head.previous).map_err(e)?;
+    field(to, false, "full", &head.full).map_err(e)?;
+    field(to, false, "created", &head.created).map_err(e)?;
+    field(to, false, "gomirror_version", &head.gomirror_version).map_err(e)?;
+    field(to, false, "sumdb", &head.sumdb).map_err(e)?;
+    to.write_all(b",\"versions\":").map_err(e)?;
+    versions.copy_into(to)?;
+    to.write_all(b",\"deletions\":").map_err(e)?;
+    deletions.copy_into(to)?;
+    // Both absent when empty, as `Manifest` skips them.
+    if let Some(v) = &head.vulndb {
+        field(to, false, "vulndb", v).map_err(e)?;
+    }
+    if ledger.count > 0 {
+        to.write_all(b",\"ledger\":").map_err(e)?;
+        ledger.copy_into(to)?;
+    } else {
+        ledger.discard()?;
+    }
+    to.write_all(b",\"files\":").map_err(e)?;
+    files.copy_into(to)?;
+    field(to, false, "parts", parts).map_err(e)?;
+    to.write_all(b"}").map_err(e)
+}
+
 /// Writes the bundle under `dir/.<name>.partial`, checks every file against
 /// what it must hash to, signs, makes it durable and renames it to `target`.
-/// Returns the manifest and its SHA-256 (the bundle's identity).
+/// Files, versions and deletions stream through: memory does not grow with
+/// the mirror.
 #[allow(clippy::too_many_arguments)]
 fn write_bundle(
     tree: &dyn Store,
@@ -543,12 +673,11 @@ fn write_bundle(
     name: &str,
     target: &Path,
     max: Option<u64>,
-    files: Vec<Carried>,
-    head_note: &[u8],
-    mut manifest: Manifest,
+    source: Source<'_>,
+    head: ManifestHead,
     signer: Option<&note::Signer>,
     progress: &mut dyn FnMut(u64, u64),
-) -> Result<(Manifest, String), Fatal> {
+) -> Result<Written, Fatal> {
     let io_err = |what: String| move |e: io::Error| Fatal::context(what, e);
     std::fs::create_dir_all(dir).map_err(io_err(format!("cannot create `{}`", dir.display())))?;
     if target.exists() {
@@ -568,9 +697,14 @@ fn write_bundle(
         let parts = bundle::PartWriter::new(&partial, max);
         let mut tar = tar::Builder::new(parts);
         tar.mode(tar::HeaderMode::Deterministic);
-        let mut entries = Vec::with_capacity(files.len());
+        let mut versions = JsonList::create(partial.join(".versions.json"))?;
+        let mut deletions = JsonList::create(partial.join(".deletions.json"))?;
+        let mut ledger = JsonList::create(partial.join(".ledger.json"))?;
+        let mut files = JsonList::create(partial.join(".files.json"))?;
         let mut bytes = 0u64;
-        for (i, f) in files.into_iter().enumerate() {
+        let mut carry = |f: Carried,
+                         tar: &mut tar::Builder<bundle::PartWriter>|
+         -> Result<(), Fatal> {
             // On a blocked thread, out of the signal's reach: look between files.
             crate::fatal::stop_if_interrupted()?;
             let mut header = tar::Header::new_gnu();
@@ -578,20 +712,19 @@ fn write_bundle(
             header.set_mode(0o644);
             header.set_mtime(0);
             header.set_entry_type(tar::EntryType::Regular);
-            let source: Box<dyn Read> = if f.key.ends_with("/latest") && f.key.starts_with("sumdb/")
-            {
-                Box::new(io::Cursor::new(head_note.to_vec()))
+            let reader: Box<dyn Read> = if f.key == source.latest_key {
+                Box::new(io::Cursor::new(source.head_note.to_vec()))
             } else {
                 let file = tree.open(&f.key)?.ok_or_else(|| {
-                    Fatal::stopped(format!(
-                        "{} vanished from the tree while exporting (is another program changing it?)",
-                        f.key
-                    ))
-                })?;
-                Box::new(io::BufReader::with_capacity(1 << 20, file))
+                        Fatal::stopped(format!(
+                            "{} vanished from the tree while exporting (is another program changing it?)",
+                            f.key
+                        ))
+                    })?;
+                Box::new(io::BufReader::with_capacity(256 << 10, file))
             };
             // Exactly the size announced: a file that changed size is caught below.
-            let mut reader = bundle::Hashing::new(source.take(f.size));
+            let mut reader = bundle::Hashing::new(reader.take(f.size));
             tar.append_data(&mut header, &f.key, &mut reader)
                 .map_err(io_err(format!("cannot write {} into the bundle", f.key)))?;
             let (size, sha) = reader.finish();
@@ -613,23 +746,128 @@ fn write_bundle(
                 )));
             }
             bytes += f.size;
-            progress(i as u64 + 1, bytes);
-            entries.push(FileEntry {
+            files.push(&FileEntry {
                 path: f.key,
                 size: f.size,
                 sha256: hex::encode(sha),
-            });
+            })?;
+            progress(files.count, bytes);
+            Ok(())
+        };
+        // Tiles first, then per version lookup, `.zip`, `.mod`, `.info`,
+        // then the tree head.
+        for (key, size) in &source.tiles {
+            carry(
+                Carried {
+                    key: key.clone(),
+                    size: *size,
+                    check: Expect::Nothing,
+                },
+                &mut tar,
+            )?;
+        }
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let (a, full) = (after.clone(), source.full);
+            let page = source.runtime.block_on(source.db.call(move |s| {
+                s.export_additions_page(
+                    full,
+                    a.as_ref().map(|(p, v)| (p.as_str(), v.as_str())),
+                    PAGE,
+                )
+            }))?;
+            let Some(last) = page.last() else { break };
+            after = Some((last.path.clone(), last.version.clone()));
+            // The ledger entries of what it carries (private and sumdb.skip
+            // modules), a page at a time.
+            let carried: Vec<(String, String)> = page
+                .iter()
+                .map(|v| (v.path.clone(), v.version.clone()))
+                .collect();
+            for e in source
+                .runtime
+                .block_on(source.db.call(move |s| s.ledger_entries(&carried)))?
+            {
+                ledger.push(&LedgerRecord {
+                    path: e.path,
+                    version: e.version,
+                    mod_h1: e.mod_h1,
+                    zip_h1: e.zip_h1,
+                })?;
+            }
+            for v in &page {
+                for f in version_files(tree, source.sumdb, v)? {
+                    carry(f, &mut tar)?;
+                }
+                versions.push(&BundleVersion {
+                    path: v.path.clone(),
+                    version: v.version.clone(),
+                    zip: v.zip,
+                })?;
+            }
+        }
+        carry(
+            Carried {
+                key: source.latest_key.to_string(),
+                size: source.head_note.len() as u64,
+                check: Expect::Nothing,
+            },
+            &mut tar,
+        )?;
+        for f in source.vuln_files {
+            carry(f, &mut tar)?;
+        }
+        if !source.full {
+            let mut after: Option<(String, String)> = None;
+            loop {
+                let a = after.clone();
+                let page = source.runtime.block_on(source.db.call(move |s| {
+                    s.export_deletions_page(a.as_ref().map(|(p, v)| (p.as_str(), v.as_str())), PAGE)
+                }))?;
+                let Some((_, last)) = page.last() else { break };
+                after = Some((last.path.clone(), last.version.clone()));
+                for (_, e) in &page {
+                    deletions.push(&Deleted {
+                        path: e.path.clone(),
+                        version: e.version.clone(),
+                    })?;
+                }
+            }
         }
         let parts = tar
             .into_inner()
             .map_err(io_err("cannot finish the bundle".into()))?
             .finish()
             .map_err(io_err("cannot finish the bundle's parts".into()))?;
-        manifest.files = entries;
-        manifest.parts = parts;
-        let json = serde_json::to_vec(&manifest).expect("a manifest serializes");
-        let id = hex::encode(Sha256::digest(&json));
-        write_durably(&partial.join(bundle::MANIFEST), &json)?;
+        let files_count = files.count;
+        // The manifest, hashed as it is written: its SHA-256 is the bundle's id.
+        let manifest_path = partial.join(bundle::MANIFEST);
+        let manifest_file = std::fs::File::create_new(&manifest_path).map_err(io_err(format!(
+            "cannot write `{}`",
+            manifest_path.display()
+        )))?;
+        let mut hashing = HashingWriter {
+            inner: io::BufWriter::with_capacity(1 << 20, manifest_file),
+            hasher: Sha256::new(),
+        };
+        write_manifest(
+            &mut hashing,
+            &head,
+            versions,
+            deletions,
+            ledger,
+            files,
+            &parts,
+        )?;
+        let id = hex::encode(hashing.hasher.finalize());
+        let manifest_file = hashing
+            .inner
+            .into_inner()
+            .map_err(|e| Fatal::context("cannot write the manifest", e.into_error()))?;
+        manifest_file.sync_all().map_err(io_err(format!(
+            "cannot write `{}`",
+            manifest_path.display()
+        )))?;
         if let Some(s) = signer {
             let sig = s.sign(&bundle::signature_text(&id));
             write_durably(&partial.join(bundle::SIGNATURE), sig.as_bytes())?;
@@ -641,12 +879,36 @@ fn write_bundle(
             target.display()
         )))?;
         sync_dir(dir)?;
-        Ok((manifest, id))
+        Ok(Written {
+            id,
+            files: files_count,
+            file_bytes: bytes,
+            part_bytes: parts.iter().map(|p| p.size).sum(),
+            parts: parts.len() as u64,
+        })
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&partial);
     }
     result
+}
+
+/// A writer that hashes (SHA-256) what passes through it.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: io::Write> io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), Fatal> {
@@ -660,4 +922,107 @@ fn sync_dir(dir: &Path) -> Result<(), Fatal> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Fatal::context(format!("cannot flush `{}`", dir.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{Manifest, PartEntry};
+
+    /// The manifest streamed from scratch files is byte for byte what
+    /// serialising the whole [`Manifest`] gives (so its SHA-256, the
+    /// bundle's identity, is the same as before streaming).
+    #[test]
+    fn a_streamed_manifest_is_the_serialised_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let head = || ManifestHead {
+            format: bundle::FORMAT.into(),
+            mirror: MirrorId {
+                name: "m.example".into(),
+                id: "ab".repeat(16),
+            },
+            sequence: 3,
+            previous: Some("cd".repeat(32)),
+            full: false,
+            created: "2026-12-06T10:00:00Z".into(),
+            gomirror_version: "0.1.0".into(),
+            sumdb: SumdbPart {
+                name: "sum.golang.org".into(),
+                tree_size: 1234,
+            },
+            vulndb: Some(VulndbPart {
+                modified: "2026-12-01T00:00:00Z".into(),
+                entries: 7,
+            }),
+        };
+        for n in [0usize, 1, 3] {
+            let versions: Vec<BundleVersion> = (0..n)
+                .map(|i| BundleVersion {
+                    path: format!("example.com/\"q\"/m{i}"),
+                    version: format!("v1.0.{i}"),
+                    zip: i % 2 == 0,
+                })
+                .collect();
+            let deletions: Vec<Deleted> = (0..n.saturating_sub(1))
+                .map(|i| Deleted {
+                    path: "example.com/gone".into(),
+                    version: format!("v0.{i}.0"),
+                })
+                .collect();
+            let files: Vec<FileEntry> = (0..n * 2)
+                .map(|i| FileEntry {
+                    path: format!("example.com/m/@v/v1.0.{i}.zip"),
+                    size: i as u64 * 1000,
+                    sha256: "ef".repeat(32),
+                })
+                .collect();
+            let parts = vec![PartEntry {
+                name: "data.tar.0001".into(),
+                size: 10240,
+                sha256: "01".repeat(32),
+            }];
+            let list =
+                |name: &str| JsonList::create(dir.path().join(format!("{name}{n}"))).unwrap();
+            let (mut lv, mut ld, mut ll, mut lf) = (list("v"), list("d"), list("l"), list("f"));
+            // The ledger is absent when empty, as `Manifest` skips it.
+            let ledger: Vec<LedgerRecord> = (0..n.saturating_sub(1))
+                .map(|i| LedgerRecord {
+                    path: "git.corp.example/x".into(),
+                    version: format!("v1.{i}.0"),
+                    mod_h1: "h1:m".into(),
+                    zip_h1: Some("h1:z".into()),
+                })
+                .collect();
+            ledger.iter().for_each(|l| ll.push(l).unwrap());
+            versions.iter().for_each(|v| lv.push(v).unwrap());
+            deletions.iter().for_each(|d| ld.push(d).unwrap());
+            files.iter().for_each(|f| lf.push(f).unwrap());
+            let mut streamed = Vec::new();
+            write_manifest(&mut streamed, &head(), lv, ld, ll, lf, &parts).unwrap();
+            let h = head();
+            let whole = Manifest {
+                format: h.format,
+                mirror: h.mirror,
+                sequence: h.sequence,
+                previous: h.previous,
+                full: h.full,
+                created: h.created,
+                gomirror_version: h.gomirror_version,
+                sumdb: h.sumdb,
+                versions,
+                deletions,
+                vulndb: h.vulndb,
+                ledger,
+                files,
+                parts,
+            };
+            assert_eq!(
+                String::from_utf8(streamed).unwrap(),
+                String::from_utf8(serde_json::to_vec(&whole).unwrap()).unwrap(),
+                "{n} versions"
+            );
+        }
+        // The scratch files are gone.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }

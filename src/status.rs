@@ -45,6 +45,60 @@ struct Status {
     /// What the access logs asked for (`[demand]`): `null` when no log is
     /// configured and none was ever read.
     demand: Option<DemandCounts>,
+    /// Work spread over runs: how far each pass has come.
+    passes: Passes,
+}
+
+/// Work spread over runs: where each pass over the whole mirror
+/// stands.
+#[derive(Serialize, Default)]
+struct Passes {
+    /// The stray scan: a slice of the tree per sync.
+    strays: Option<Pass>,
+    /// `verify --slice`: a slice of the published versions per run.
+    verify: Option<Pass>,
+    /// Rechecks: the versions whose last check is older than the interval,
+    /// oldest first, on every sync.
+    rechecks: Option<Rechecks>,
+}
+
+#[derive(Serialize)]
+struct Pass {
+    /// When the current pass began (RFC 3339).
+    started: Option<String>,
+    /// Items done in it, and about how many there are (tree entries, or
+    /// published versions).
+    done: u64,
+    total: u64,
+    /// The period a whole pass is meant to take, in seconds.
+    period_seconds: u64,
+    /// When the last run took its share (RFC 3339).
+    last_run: Option<String>,
+    /// Items the last whole pass visited (0: none has ended yet).
+    last_total: u64,
+}
+
+#[derive(Serialize)]
+struct Rechecks {
+    /// The oldest last check among published versions (RFC 3339): older
+    /// than the interval means rechecks are behind.
+    oldest_check: Option<String>,
+    interval_seconds: u64,
+    /// `prune.recheck_rate`, and how long asking about every version takes
+    /// at that rate.
+    rate: u64,
+    seconds_at_rate: f64,
+}
+
+fn pass(c: &crate::state::Cycle, total: u64, period: std::time::Duration) -> Option<Pass> {
+    (c.started.is_some() || c.last_run.is_some()).then(|| Pass {
+        started: c.started.map(rfc3339),
+        done: c.done,
+        total,
+        period_seconds: period.as_secs(),
+        last_run: c.last_run.map(rfc3339),
+        last_total: c.last_total,
+    })
 }
 
 /// What the supply-chain policy holds back, and when.
@@ -123,6 +177,7 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
     let state = State::open_read_only(&settings.state)?;
     let trusted = state.trusted_head()?;
     let counts = state.counts()?;
+    let status_counts = counts.clone();
     let cursor = state.cursor()?;
     let mut freshness = Freshness {
         cursor: cursor.as_deref().map(normal_time),
@@ -226,6 +281,32 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
         },
         upstreams: state.upstreams()?,
         last_export: state.last_export()?,
+        passes: {
+            let in_tree = counts_in_tree(&status_counts);
+            let strays = state.cycle("strays")?;
+            let strays_total = if strays.last_total > 0 {
+                strays.last_total
+            } else {
+                in_tree * 5
+            };
+            Passes {
+                strays: settings
+                    .prune
+                    .scan_tree
+                    .then(|| pass(&strays, strays_total, settings.prune.scan_interval))
+                    .flatten(),
+                verify: pass(&state.cycle("verify")?, in_tree, settings.verify_cycle),
+                rechecks: match settings.prune.recheck_interval {
+                    Some(interval) if in_tree > 0 => Some(Rechecks {
+                        oldest_check: state.oldest_check()?.map(rfc3339),
+                        interval_seconds: interval.as_secs(),
+                        rate: settings.prune.recheck_rate,
+                        seconds_at_rate: in_tree as f64 / settings.prune.recheck_rate.max(1) as f64,
+                    }),
+                    _ => None,
+                },
+            }
+        },
         last_import: match state.import_position()? {
             Some(p) => state.imported(&p.id)?,
             None => None,
@@ -243,6 +324,10 @@ pub fn run(settings: &Settings, json: bool, offline: bool) -> Result<(), StateEr
         }
     }
     Ok(())
+}
+
+fn counts_in_tree(c: &crate::state::Counts) -> u64 {
+    c.in_tree.max(0) as u64
 }
 
 /// An RFC 3339 time as UTC with its fraction, as jiff prints it; the text
@@ -523,6 +608,43 @@ fn render(status: &Status, sumdb_name: &str) -> Vec<String> {
             i.deletions,
             i.refused
         ));
+    }
+    let p = &status.passes;
+    let mut passes = Vec::new();
+    for (what, pass) in [("stray scan", &p.strays), ("verify --slice", &p.verify)] {
+        let Some(pass) = pass else { continue };
+        let share = if pass.total > 0 {
+            (pass.done as f64 * 100.0 / pass.total as f64).min(100.0)
+        } else {
+            0.0
+        };
+        let every = report::duration(std::time::Duration::from_secs(pass.period_seconds));
+        let started = pass.started.as_deref().unwrap_or("-");
+        passes.push(if pass.done == 0 && pass.last_total > 0 {
+            // A pass has just ended: a new one began then.
+            format!("{what}: a whole pass ended {started} (one every {every})")
+        } else {
+            format!("{what} {share:.0}% since {started} (a whole pass every {every})")
+        });
+    }
+    if let Some(r) = &p.rechecks {
+        let every = std::time::Duration::from_secs(r.interval_seconds);
+        let mut text = format!(
+            "rechecks every {}, oldest check {}",
+            report::duration(every),
+            r.oldest_check.as_deref().unwrap_or("-")
+        );
+        if r.seconds_at_rate > r.interval_seconds as f64 {
+            text.push_str(&format!(
+                " (behind: at prune.recheck_rate = {}/s, asking about every version takes {})",
+                r.rate,
+                report::duration(std::time::Duration::from_secs_f64(r.seconds_at_rate))
+            ));
+        }
+        passes.push(text);
+    }
+    if !passes.is_empty() {
+        lines.push(format!("passes     {}", passes.join("; ")));
     }
     lines.push(format!("proxy      {}", status.proxy));
     for u in &status.upstreams {

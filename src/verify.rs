@@ -44,6 +44,9 @@ use crate::trust::client::LogClient;
 pub struct VerifyOptions {
     pub repair: bool,
     pub quick: bool,
+    /// Only the next slice of a pass that covers the mirror once per
+    /// `verify.cycle` ([`crate::state::Cycle`], named `verify`).
+    pub slice: bool,
 }
 
 /// One thing wrong with the tree.
@@ -124,6 +127,22 @@ pub struct VerifyReport {
     pub remaining: Problems,
     pub repair_attempted: bool,
     pub quick: bool,
+    /// `--slice`: where the pass over the mirror stood before and after it.
+    pub slice: Option<SliceReport>,
+}
+
+/// Where a `--slice` run took the pass over the published versions.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct SliceReport {
+    /// Versions checked in the pass before this run, and after it.
+    pub from: u64,
+    pub to: u64,
+    /// Versions in the tree.
+    pub total: u64,
+    /// This run came to the end of the tree: the next run begins a new pass.
+    pub pass_ended: bool,
+    /// `verify.cycle`, in seconds.
+    pub cycle_seconds: u64,
 }
 
 impl VerifyReport {
@@ -154,12 +173,35 @@ impl VerifyReport {
         };
         let _ = writeln!(
             s,
-            "gomirror verify{}: {} in {}, {read}; {}",
+            "gomirror verify{}{}: {} in {}, {read}; {}",
             if self.quick { " --quick" } else { "" },
+            if self.slice.is_some() { " --slice" } else { "" },
             report::count(self.versions, "version"),
             report::count(self.modules, "module"),
             self.problems.count_phrase(),
         );
+        if let Some(sl) = &self.slice {
+            let share = |n: u64| {
+                if sl.total == 0 {
+                    100.0
+                } else {
+                    (n as f64 * 100.0 / sl.total as f64).min(100.0)
+                }
+            };
+            let _ = writeln!(
+                s,
+                "slice: the pass over {} went from {:.0}% to {:.0}%{} (a whole pass every {})",
+                report::count(sl.total, "published version"),
+                share(sl.from),
+                if sl.pass_ended { 100.0 } else { share(sl.to) },
+                if sl.pass_ended {
+                    "; it is complete, the next run begins another"
+                } else {
+                    ""
+                },
+                report::duration(std::time::Duration::from_secs(sl.cycle_seconds))
+            );
+        }
         if self.repair_attempted {
             let _ = writeln!(
                 s,
@@ -204,12 +246,63 @@ async fn verify_and_repair(
         ..VerifyReport::default()
     };
     let mut repairs = opts.repair.then(Repairs::default);
-    report.problems = check(settings, opts, out, svc, &mut report, repairs.as_mut(), "").await?;
+    // `--slice`: the next stretch of the pass over the published versions.
+    let now = report::now();
+    let slice = if opts.slice {
+        let (cycle, total) = db
+            .call(|s| Ok((s.cycle(CYCLE)?, s.in_tree_count()?)))
+            .await?;
+        let period = i64::try_from(settings.verify_cycle.as_secs()).unwrap_or(i64::MAX);
+        let count = cycle
+            .due(total, period, now, SLICE_GAP, SLICE_GAP)
+            .max(crate::env::test::slice_min().unwrap_or(SLICE_MIN));
+        Some((cycle, total, count))
+    } else {
+        None
+    };
+    let range = slice.as_ref().map(|(c, _, count)| Range {
+        after: c.after.clone(),
+        count: *count,
+    });
+    let checked = check(
+        settings,
+        opts,
+        out,
+        svc,
+        &mut report,
+        repairs.as_mut(),
+        "",
+        range.as_ref(),
+    )
+    .await?;
+    report.problems = checked.problems;
     report.seconds = started.elapsed().as_secs_f64();
+    // The pass moves on once the slice is checked (and repaired, below).
+    let save_slice = async |report: &mut VerifyReport| -> Result<(), Fatal> {
+        let Some((cycle, total, _)) = &slice else {
+            return Ok(());
+        };
+        let mut c = cycle.clone();
+        c.advance(report.versions, checked.last.clone(), now);
+        if checked.ended {
+            c.wrap(now);
+        }
+        report.slice = Some(SliceReport {
+            from: cycle.done,
+            to: cycle.done + report.versions,
+            total: *total,
+            pass_ended: checked.ended,
+            cycle_seconds: settings.verify_cycle.as_secs(),
+        });
+        db.call(move |s| s.save_cycle(CYCLE, &c)).await?;
+        Ok(())
+    };
     let Some(mut repairs) = repairs else {
+        save_slice(&mut report).await?;
         return Ok(report);
     };
     if report.problems.is_empty() {
+        save_slice(&mut report).await?;
         return Ok(report);
     }
     report.repair_attempted = true;
@@ -226,12 +319,28 @@ async fn verify_and_repair(
     }
     // Indexes are derived: rewrite those found wrong (marked dirty by the check).
     crate::publish::lists::rewrite_dirty_lists(db, tree).await?;
+    if repairs.counts {
+        db.call(|s| s.repair_counts()).await?;
+    }
     report.repaired = repairs.republished;
 
-    // Check again, everything (a repair must leave the whole tree right).
+    // Check again, everything the first check covered (a repair must leave
+    // it all right).
     let mut again = VerifyReport::default();
-    report.remaining = check(settings, opts, out, svc, &mut again, None, "after repair: ").await?;
+    report.remaining = check(
+        settings,
+        opts,
+        out,
+        svc,
+        &mut again,
+        None,
+        "after repair: ",
+        range.as_ref(),
+    )
+    .await?
+    .problems;
     report.seconds = started.elapsed().as_secs_f64();
+    save_slice(&mut report).await?;
     Ok(report)
 }
 
@@ -244,6 +353,32 @@ struct Repairs {
     refetched: bool,
     /// Checksum-database tiles found damaged or missing (tree keys).
     tiles: Vec<String>,
+    /// The kept counts differ from a recount: rewrite them.
+    counts: bool,
+}
+
+/// The verify pass's name in the state database.
+const CYCLE: &str = "verify";
+/// A `--slice` run is meant to come once a day: a first one, and one after a
+/// longer pause, check a day's worth.
+const SLICE_GAP: i64 = 86_400;
+/// Versions a slice checks at least: a small mirror is checked whole.
+const SLICE_MIN: u64 = 1000;
+
+/// The versions a `--slice` run checks: `count` of them after `after`.
+#[derive(Clone, Debug)]
+struct Range {
+    after: Option<(i64, String)>,
+    count: u64,
+}
+
+/// What a check found, and where it stopped.
+struct Checked {
+    problems: Problems,
+    /// The last version checked (module id, version).
+    last: Option<(i64, String)>,
+    /// It came to the end of the tree.
+    ended: bool,
 }
 
 impl Repairs {
@@ -321,7 +456,9 @@ async fn check(
     mut repairs: Option<&mut Repairs>,
     // Printed before each problem of this pass (the check after a repair).
     pass: &str,
-) -> Result<Problems, Fatal> {
+    // `--slice`: only these versions (and the tiles once per pass).
+    range: Option<&Range>,
+) -> Result<Checked, Fatal> {
     let (db, tree) = (&svc.db, &svc.tree);
     let client = served_anchor_client(settings, svc, true).await?;
     let mut problems = Problems::default();
@@ -366,8 +503,10 @@ async fn check(
         out.error(&format!("{pass}{p}"));
     }
 
-    // Every tile a go client may ask for (`sumdb.tiles = "all"`).
-    if settings.sumdb.tiles == crate::settings::TileMode::All && !opts.quick {
+    // Every tile a go client may ask for (`sumdb.tiles = "all"`); a slice
+    // checks them when it begins a pass.
+    let whole_or_first = range.is_none_or(|r| r.after.is_none());
+    if settings.sumdb.tiles == crate::settings::TileMode::All && !opts.quick && whole_or_first {
         let mut damaged = Vec::new();
         crate::tiles::check(&client, db, |file, message| {
             let p = Problem {
@@ -387,18 +526,29 @@ async fn check(
     }
 
     let total = db.call(|s| s.in_tree_count()).await.map_err(Fatal::from)?;
-    out.start("verifying", Some(total));
+    let limit = range.map_or(u64::MAX, |r| r.count);
+    out.start("verifying", Some(total.min(limit)));
     let done = Arc::new(AtomicU64::new(0));
     let zip_bytes = Arc::new(AtomicU64::new(0));
-    let mut after: Option<(i64, String)> = None;
+    let mut after: Option<(i64, String)> = range.and_then(|r| r.after.clone());
+    let mut taken = 0u64;
+    let mut ended = false;
     let mut modules = 0u64;
     let mut last_module: Option<i64> = None;
     loop {
+        if taken >= limit {
+            break;
+        }
         let a = after.clone();
+        let want = (limit - taken).min(256) as usize;
         let page = db
-            .call(move |s| s.in_tree_page(a.as_ref().map(|(i, v)| (*i, v.as_str())), 256))
+            .call(move |s| s.in_tree_page(a.as_ref().map(|(i, v)| (*i, v.as_str())), want))
             .await
             .map_err(Fatal::from)?;
+        taken += page.len() as u64;
+        if page.len() < want {
+            ended = true;
+        }
         if page.is_empty() {
             break;
         }
@@ -549,10 +699,37 @@ async fn check(
         );
     }
     out.finish();
+    // The counts `status`, metrics and the trace show are kept by triggers:
+    // a whole check recounts them (a pass over every version, cheap beside
+    // reading every file) and a repair rewrites them.
+    if range.is_none() {
+        let (kept, actual, modules_off) = db
+            .call(|s| Ok((s.counts()?, s.recount()?, s.prune_counter_mismatches(3)?)))
+            .await?;
+        if kept != actual || !modules_off.is_empty() {
+            let p = Problem {
+                module: String::new(),
+                version: None,
+                file: settings.state.display().to_string(),
+                message: format!(
+                    "the counts it keeps differ from a recount (kept {kept:?}, counted {actual:?}; per-module prune counters off for {modules_off:?})"
+                ),
+            };
+            out.error(&format!("{pass}{p}"));
+            problems.push(p);
+            if let Some(r) = repairs {
+                r.counts = true;
+            }
+        }
+    }
     report.versions = done.load(Ordering::Relaxed);
     report.modules = modules;
     report.zip_bytes = zip_bytes.load(Ordering::Relaxed);
-    Ok(problems)
+    Ok(Checked {
+        problems,
+        last: after,
+        ended: ended || range.is_none(),
+    })
 }
 
 /// The versions of `page` no checksum database vouches for (private and

@@ -22,6 +22,7 @@ mod load;
 mod no_index;
 mod operations;
 mod output;
+mod passes;
 mod policy;
 mod private;
 mod prune_verify;

@@ -30,6 +30,9 @@ enum Found {
 }
 
 /// Makes the due private versions again and compares them with the ledger.
+/// Private versions made again per sync when `prune.recheck_batch` is not set.
+const PRIVATE_RECHECK_BATCH: u64 = 1000;
+
 pub async fn recheck(
     settings: &Settings,
     origin: &Arc<PrivateOrigin>,
@@ -44,7 +47,12 @@ pub async fn recheck(
     ) else {
         return Ok(());
     };
-    let batch = settings.prune.recheck_batch;
+    // Each is a go command run: at most `prune.recheck_batch` a sync, or
+    // this many when the batch follows from the interval.
+    let batch = settings
+        .prune
+        .recheck_batch
+        .unwrap_or(PRIVATE_RECHECK_BATCH);
     let owns = private.clone();
     let due = db
         .call(move |s| s.due_private_rechecks(cutoff, batch, &|p| owns.owns(p)))

@@ -19,6 +19,7 @@
 pub mod recheck;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -30,7 +31,7 @@ use crate::report::Reporter;
 use crate::runner;
 use crate::settings::Settings;
 use crate::state::db::Db;
-use crate::state::{DeletionReason, State, StateError};
+use crate::state::{Cycle, DeletionReason, State, StateError};
 use crate::store::layout::{self, Key, VersionExt};
 use crate::store::{EntryKind, Store};
 
@@ -70,7 +71,23 @@ pub struct PrunePlan {
     pub zip_only: u64,
     /// Of `versions`, those there only because they aged out of `prune.keep`.
     pub aged: u64,
+    /// Where the stray pass stands after this plan's slice (saved once the
+    /// plan is carried out); `None` when the tree was not scanned.
+    pub strays: Option<Cycle>,
 }
+
+/// How much of the tree a prune scans for strays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scan {
+    /// The next slice of a pass that covers the whole tree once per
+    /// `prune.scan_interval` (a sync, an import).
+    Slice,
+    /// All of it (`gomirror prune`).
+    Whole,
+}
+
+/// The stray pass's name in the state database ([`Cycle`]).
+const STRAYS: &str = "strays";
 
 impl PrunePlan {
     /// The size compared with `prune.max_delete`: versions plus stray entries.
@@ -80,14 +97,21 @@ impl PrunePlan {
 }
 
 /// Computes the deletion set; what is no longer wanted since after
-/// `cutoff` is kept (`prune.keep`). Runs on the state thread: database
-/// queries and a directory walk that never follows links.
+/// `cutoff` is kept (`prune.keep`). Runs on the state thread: database queries and
+/// a directory walk that never follows links.
+///
+/// The deletion set comes from small indexes kept by triggers (the modules
+/// with a version to delete), so its cost follows what is deleted, not the
+/// tree. Strays are looked for in a slice of the tree ([`Scan::Slice`]: the
+/// entries that keep a pass over the whole tree on schedule, from where the
+/// last one stopped) or in all of it ([`Scan::Whole`]).
 pub fn plan(
     state: &State,
     tree: &dyn Store,
     sumdb_name: &str,
     trace_key: &str,
-    scan_tree: bool,
+    scan: Option<(Scan, Duration)>,
+    now: i64,
     cutoff: i64,
 ) -> Result<PrunePlan, String> {
     let mut plan = PrunePlan {
@@ -101,11 +125,60 @@ pub fn plan(
     plan.aged = state
         .aged_deletion_count(cutoff)
         .map_err(|e| e.to_string())?;
-    if scan_tree {
-        find_strays(state, tree, sumdb_name, trace_key, &mut plan)?;
+    let Some((scan, interval)) = scan else {
+        return Ok(plan);
+    };
+    let mut cycle = state.cycle(STRAYS).map_err(|e| e.to_string())?;
+    let (listing, budget) = match scan {
+        Scan::Whole => {
+            cycle = Cycle {
+                last_total: cycle.last_total,
+                ..Cycle::default()
+            };
+            (tree.list(""), u64::MAX)
+        }
+        Scan::Slice => {
+            // Entries in the tree: what the last whole pass counted, or, before
+            // one has ended, about five per version (its files and lookup,
+            // the module's indexes and directories).
+            let total = if cycle.last_total > 0 {
+                cycle.last_total
+            } else {
+                plan.total_versions * 5 + 100
+            };
+            let period = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
+            if period == 0 {
+                // The whole tree on every sync.
+                cycle.after = None;
+            }
+            let due = cycle.due(total, period, now, SLICE_FIRST_GAP, SLICE_MAX_GAP);
+            let listing = match &cycle.after {
+                Some((_, after)) => tree.list_after("", after),
+                None => tree.list(""),
+            };
+            let min = crate::env::test::slice_min().unwrap_or(SLICE_MIN);
+            (listing, due.max(min))
+        }
+    };
+    let (seen, last, ended) =
+        find_strays(state, listing, budget, sumdb_name, trace_key, &mut plan)?;
+    cycle.advance(seen, last.map(|k| (0, k)), now);
+    if ended {
+        cycle.wrap(now);
     }
+    plan.strays = Some(cycle);
     Ok(plan)
 }
+
+/// A stray pass that never ran counts as begun this long ago (a sync's
+/// usual interval), and a run after a long pause scans at most this long's
+/// worth: the pass then ends late instead of one sync walking it all.
+const SLICE_FIRST_GAP: i64 = 300;
+const SLICE_MAX_GAP: i64 = 3600;
+/// Entries a slice scans at least: a tree of up to this many entries (a
+/// mirror of a couple of hundred versions) is scanned whole on every sync,
+/// as before the scan was spread over runs.
+const SLICE_MIN: u64 = 1000;
 
 /// The next page of the deletion set after `after` (`cutoff`: `prune.keep`'s).
 fn doomed_page(
@@ -163,20 +236,24 @@ impl AgedBudget {
     }
 }
 
-/// Walks the tree; every entry the database does not account for is a stray.
-/// Each file is classified by [`Key::parse`] (the one parser of the tree's
-/// names), then asked of the database where that kind of file depends on it.
+/// Walks `listing` (the tree, or its next slice) for at most `budget`
+/// entries; every entry the database does not account for is a stray. Each
+/// file is classified by [`Key::parse`] (the one parser of the tree's
+/// names), then asked of the database where that kind of file depends on
+/// it. Returns how many entries were read, the position of the last one
+/// ([`crate::store::Entry::position`]) and whether the listing ended.
 ///
 /// Memory stays bounded whatever the mirror size: each file found is checked
 /// against the database with an indexed query, and only the module being
 /// walked is remembered (the walk is sorted, so a module's files are adjacent).
 fn find_strays(
     state: &State,
-    tree: &dyn Store,
+    listing: crate::store::Listing<'_>,
+    budget: u64,
     sumdb_name: &str,
     trace_key: &str,
     plan: &mut PrunePlan,
-) -> Result<(), String> {
+) -> Result<(u64, Option<String>, bool), String> {
     let mut current: Option<(String, Option<KnownModule>)> = None;
     let mut known = |module: &str| -> Result<Option<KnownModule>, String> {
         match &current {
@@ -190,9 +267,18 @@ fn find_strays(
     };
     // A stray directory goes as a whole: its content (listed right after it) is skipped.
     let mut skipping: Option<String> = None;
-
-    for entry in tree.list("") {
+    let (mut seen, mut last) = (0u64, None);
+    let mut listing = listing;
+    loop {
+        if seen >= budget {
+            return Ok((seen, last, false));
+        }
+        let Some(entry) = listing.next() else {
+            return Ok((seen, last, true));
+        };
         let entry = entry.map_err(|e| format!("cannot walk the tree: {e}"))?;
+        seen += 1;
+        last = Some(entry.position());
         if let Some(dir) = &skipping {
             if entry.key.starts_with(dir.as_str()) {
                 continue;
@@ -261,7 +347,6 @@ fn find_strays(
             plan.stray_files.push(rel);
         }
     }
-    Ok(())
 }
 
 /// A module directory the database knows.
@@ -305,7 +390,16 @@ pub fn run_command(
             .await?;
         // And the policy, so a new takedown is seen.
         crate::plan::apply_policy(settings, &svc.db, &mut Default::default()).await?;
-        let summary = run_with_db(settings, &svc.db, &svc.tree, out, dry_run, force).await?;
+        let summary = run_scoped(
+            settings,
+            &svc.db,
+            &svc.tree,
+            out,
+            dry_run,
+            force,
+            Scan::Whole,
+        )
+        .await?;
         // Versions deleted: their modules' pages say so now, not at the next sync.
         if !dry_run && !summary.refused && summary.versions > 0 {
             let run = crate::site::RunFacts {
@@ -328,7 +422,8 @@ impl runner::Outcome for PruneSummary {
 /// How many deletions a refusal names.
 const REFUSAL_SAMPLE: usize = 5;
 
-/// Plans and (unless `dry_run`) carries out a prune, under the caller's lock.
+/// Plans and (unless `dry_run`) carries out a prune, under the caller's
+/// lock, scanning the next slice of the tree for strays (a sync, an import).
 pub async fn run_with_db(
     settings: &Settings,
     db: &Db,
@@ -337,15 +432,43 @@ pub async fn run_with_db(
     dry_run: bool,
     force: bool,
 ) -> Result<PruneSummary, Fatal> {
+    run_scoped(settings, db, tree, out, dry_run, force, Scan::Slice).await
+}
+
+/// [`run_with_db`], scanning `scan` of the tree for strays.
+async fn run_scoped(
+    settings: &Settings,
+    db: &Db,
+    tree: &Arc<dyn Store>,
+    out: &Reporter,
+    dry_run: bool,
+    force: bool,
+    scan: Scan,
+) -> Result<PruneSummary, Fatal> {
     let name = settings.sumdb.name.clone();
     let trace = crate::report::trace::key(&settings.mirror_name);
-    let scan = settings.prune.scan_tree;
-    let cutoff = settings.prune.keep_cutoff(crate::clock::now());
+    let scan = settings
+        .prune
+        .scan_tree
+        .then_some((scan, settings.prune.scan_interval));
     let t = tree.clone();
-    let plan = db
-        .call(move |s| Ok(plan(s, &*t, &name, &trace, scan, cutoff)))
+    let now = crate::report::now();
+    let cutoff = settings.prune.keep_cutoff(now);
+    let mut plan = db
+        .call(move |s| Ok(plan(s, &*t, &name, &trace, scan, now, cutoff)))
         .await?
         .map_err(|e| Fatal::context("cannot plan the prune", e))?;
+    // The stray pass moves on only once its slice was acted on: a refused
+    // prune finds the same strays next time.
+    let strays = plan.strays.take();
+    let save_strays = async |db: &Db| -> Result<(), Fatal> {
+        if let Some(c) = strays.clone()
+            && !dry_run
+        {
+            db.call(move |s| s.save_cycle(STRAYS, &c)).await?;
+        }
+        Ok(())
+    };
     let limit = settings.prune.max_delete.limit(plan.total_versions);
     // With `prune.keep`, what aged out is spread over runs under the cap
     // rather than counted against it.
@@ -372,6 +495,7 @@ pub async fn run_with_db(
         ..PruneSummary::default()
     };
     if plan.size() == 0 {
+        save_strays(db).await?;
         return Ok(summary);
     }
     // A version that only loses its zip stays in the mirror.
@@ -464,6 +588,7 @@ pub async fn run_with_db(
     summary.deferred = budget.deferred;
     summary.versions -= budget.deferred;
     summary.aged -= budget.deferred;
+    save_strays(db).await?;
     Ok(summary)
 }
 

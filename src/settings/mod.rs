@@ -70,6 +70,8 @@ struct RawConfig {
     #[serde(default)]
     feed: RawFeed,
     #[serde(default)]
+    verify: RawVerify,
+    #[serde(default)]
     s3: RawS3,
     #[serde(default)]
     export: RawExport,
@@ -202,6 +204,15 @@ struct RawImport {
     trusted_keys: Vec<String>,
 }
 
+/// `[verify]`: how `gomirror verify --slice` spreads the check over runs.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVerify {
+    /// Every published version is checked once per this period by the
+    /// slices (default "30d").
+    cycle: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFeed {
@@ -326,10 +337,17 @@ struct RawPrune {
     /// Default: "7d", or "never" for a mirror that follows another's feed
     /// (the feed says what was deleted).
     recheck_interval: Option<String>,
-    #[serde(default = "default_recheck_batch")]
-    recheck_batch: u64,
+    /// At most this many rechecks per sync (default: as many as the
+    /// interval and `recheck_rate` call for).
+    recheck_batch: Option<u64>,
+    /// Recheck requests per second, on average over time, at most.
+    #[serde(default = "default_recheck_rate")]
+    recheck_rate: u64,
     #[serde(default = "default_true")]
     scan_tree: bool,
+    /// The whole tree is scanned for strays once per this period, a slice
+    /// per sync (default "7d"; "0s": all of it on every sync).
+    scan_interval: Option<String>,
     /// How long a version the upstream answers 404/410 for stays "not
     /// there yet" before it counts as gone.
     #[serde(default = "default_missing_grace")]
@@ -346,8 +364,10 @@ impl Default for RawPrune {
             enabled: true,
             max_delete: default_max_delete(),
             recheck_interval: None,
-            recheck_batch: default_recheck_batch(),
+            recheck_batch: None,
+            recheck_rate: default_recheck_rate(),
             scan_tree: true,
+            scan_interval: None,
             missing_grace: default_missing_grace(),
             keep: default_keep(),
         }
@@ -387,9 +407,14 @@ fn default_max_delete() -> RawMaxDelete {
 fn default_recheck() -> String {
     "7d".to_string()
 }
-fn default_recheck_batch() -> u64 {
-    1000
+/// Holds a week's recheck interval up to 30 million published versions.
+fn default_recheck_rate() -> u64 {
+    50
 }
+/// The stray scan's default period: a week.
+const SCAN_INTERVAL_DEFAULT: &str = "7d";
+/// `verify --slice`'s default cycle: a month.
+const VERIFY_CYCLE_DEFAULT: &str = "30d";
 
 /// humantime's year (365.25 days), so `"20y"` is exactly the bound.
 const YEAR: Duration = Duration::from_secs(31_557_600);
@@ -455,6 +480,22 @@ const MIN_AGE_BOUNDS: Bounds = Bounds {
 };
 /// The batch becomes an SQL `LIMIT`; a huge one is no limit at all.
 const RECHECK_BATCH_MAX: u64 = 1_000_000;
+/// Requests per second: one at least (a slower recheck is `recheck_interval`'s
+/// business), and no more than a large proxy answers one client.
+const RECHECK_RATE_MAX: u64 = 10_000;
+/// `0s` scans the whole tree on every sync (as before issue 23).
+const SCAN_INTERVAL_BOUNDS: Bounds = Bounds {
+    min: Duration::ZERO,
+    max: YEAR,
+    text: "between 0s and 1y",
+};
+/// A slice a day for a month is the usual shape; a cycle shorter than a day
+/// is a full `verify`.
+const VERIFY_CYCLE_BOUNDS: Bounds = Bounds {
+    min: Duration::from_secs(86_400),
+    max: YEAR.saturating_mul(2),
+    text: "between 1d and 2y",
+};
 
 /// The checked configuration every command runs from.
 #[derive(Clone, Debug)]
@@ -513,6 +554,9 @@ pub struct Settings {
     pub follow: Option<Url>,
     /// This mirror's own change feed (`<output>/feed/`).
     pub feed: FeedSettings,
+    /// `[verify]`: `verify --slice` checks the whole mirror once per
+    /// `verify.cycle`.
+    pub verify_cycle: Duration,
     /// `export.signing_key`: the note signer key file bundles are signed with.
     pub signing_key: Option<PathBuf>,
     /// `import.trusted_keys`: bundles signed by one of these may carry
@@ -745,11 +789,17 @@ pub struct PruneSettings {
     /// How often a published version is asked about upstream again (404/410 →
     /// pruned); `None` when `recheck_interval = "never"`.
     pub recheck_interval: Option<Duration>,
-    /// How many published versions one sync rechecks at most.
-    pub recheck_batch: u64,
-    /// Whether pruning walks the tree for strays (large mirrors may leave this
-    /// to a daily `gomirror prune`).
+    /// How many published versions one sync rechecks at most
+    /// (`prune.recheck_batch`); `None`: as many as the interval calls for.
+    pub recheck_batch: Option<u64>,
+    /// Recheck requests per second, on average, at most (`prune.recheck_rate`).
+    pub recheck_rate: u64,
+    /// Whether pruning walks the tree for strays.
     pub scan_tree: bool,
+    /// A sync scans a slice of the tree for strays, so that the whole tree is
+    /// scanned once per this period (`prune.scan_interval`; zero: all of it
+    /// on every sync). `gomirror prune` scans it all.
+    pub scan_interval: Duration,
     /// How long a version the upstream answers 404/410 for is retried before
     /// it counts as gone (`prune.missing_grace`, default three days: long
     /// enough for a lagging proxy or mirror to catch up).
@@ -1184,12 +1234,36 @@ impl Settings {
         };
         let policy = crate::policy::Policy::new(min_age, &raw.policy.allow, &raw.policy.deny)
             .map_err(&invalid)?;
-        if raw.prune.recheck_batch == 0 || raw.prune.recheck_batch > RECHECK_BATCH_MAX {
+        if let Some(batch) = raw.prune.recheck_batch
+            && (batch == 0 || batch > RECHECK_BATCH_MAX)
+        {
             return Err(invalid(format!(
-                "prune.recheck_batch must be between 1 and {RECHECK_BATCH_MAX}, not {} (recheck_interval = \"never\" turns rechecks off)",
-                raw.prune.recheck_batch
+                "prune.recheck_batch must be between 1 and {RECHECK_BATCH_MAX}, not {batch} (recheck_interval = \"never\" turns rechecks off)"
             )));
         }
+        if raw.prune.recheck_rate == 0 || raw.prune.recheck_rate > RECHECK_RATE_MAX {
+            return Err(invalid(format!(
+                "prune.recheck_rate must be between 1 and {RECHECK_RATE_MAX} requests per second, not {} (recheck_interval = \"never\" turns rechecks off)",
+                raw.prune.recheck_rate
+            )));
+        }
+        let scan_interval = bounded_duration(
+            "prune.scan_interval",
+            raw.prune
+                .scan_interval
+                .as_deref()
+                .unwrap_or(SCAN_INTERVAL_DEFAULT),
+            &SCAN_INTERVAL_BOUNDS,
+            "\"7d\", \"0s\"",
+        )
+        .map_err(&invalid)?;
+        let verify_cycle = bounded_duration(
+            "verify.cycle",
+            raw.verify.cycle.as_deref().unwrap_or(VERIFY_CYCLE_DEFAULT),
+            &VERIFY_CYCLE_BOUNDS,
+            "\"30d\"",
+        )
+        .map_err(&invalid)?;
 
         let signing_key = match raw.export.signing_key {
             Some(p) if p.as_os_str().is_empty() => {
@@ -1342,10 +1416,13 @@ impl Settings {
                 max_delete,
                 recheck_interval,
                 recheck_batch: raw.prune.recheck_batch,
+                recheck_rate: raw.prune.recheck_rate,
                 scan_tree: raw.prune.scan_tree,
+                scan_interval,
                 missing_grace,
                 keep,
             },
+            verify_cycle,
             follow,
             feed: FeedSettings {
                 segment_entries: raw.feed.segment_entries,
@@ -2567,9 +2644,43 @@ keep = "30d""#,
         }
         let s = cfg(&minimal("[prune]\nmax_delete = 0\nrecheck_batch = 1000000")).unwrap();
         assert_eq!(s.prune.max_delete, MaxDelete::Count(0));
-        assert_eq!(s.prune.recheck_batch, 1_000_000);
+        assert_eq!(s.prune.recheck_batch, Some(1_000_000));
         let s = cfg(&minimal("[prune]\nmax_delete = \"100%\"")).unwrap();
         assert_eq!(s.prune.max_delete, MaxDelete::Percent(100.0));
+    }
+
+    /// Issue 23: the keys that spread recurring work over runs.
+    #[test]
+    fn recheck_rate_scan_interval_and_verify_cycle_are_bounded() {
+        let s = cfg(&minimal("")).unwrap();
+        assert_eq!(
+            (s.prune.recheck_batch, s.prune.recheck_rate),
+            (None, 50),
+            "no batch cap by default; 50 requests a second"
+        );
+        assert_eq!(s.prune.scan_interval, Duration::from_secs(7 * 86_400));
+        assert_eq!(s.verify_cycle, Duration::from_secs(30 * 86_400));
+        for r in ["0", "10001", "-1"] {
+            let err = refused("", "", &format!("[prune]\nrecheck_rate = {r}"));
+            assert!(err.contains("recheck_rate"), "{r}: {err}");
+        }
+        let s = cfg(&minimal(
+            "[prune]\nrecheck_rate = 10000\nscan_interval = \"0s\"\n[verify]\ncycle = \"1d\"",
+        ))
+        .unwrap();
+        assert_eq!(s.prune.recheck_rate, 10_000);
+        assert_eq!(s.prune.scan_interval, Duration::ZERO);
+        assert_eq!(s.verify_cycle, Duration::from_secs(86_400));
+        for (key, value) in [
+            ("[prune]\nscan_interval", "\"2y\""),
+            ("[prune]\nscan_interval", "\"soon\""),
+            ("[verify]\ncycle", "\"12h\""),
+            ("[verify]\ncycle", "\"3y\""),
+        ] {
+            let err = refused("", "", &format!("{key} = {value}"));
+            let name = key.rsplit('\n').next().unwrap();
+            assert!(err.contains(name), "{key} = {value}: {err}");
+        }
     }
 
     #[test]

@@ -72,6 +72,22 @@ pub struct ImportPosition {
     pub id: String,
 }
 
+/// The versions a bundle carries (`?1`: a full bundle): in the tree, and,
+/// for a delta, not exported yet or exported graph-only and whole now;
+/// never one `policy.deny` covers.
+const ADDED: &str = concat!(
+    "v.in_tree = 1 AND v.denied = 0 AND v.state IN (",
+    state_codes!(Published, GraphOnly),
+    ") AND (?1 OR e.module_id IS NULL OR (e.zip = 0 AND v.state = ",
+    state_code!(Published),
+    "))"
+);
+
+/// The versions a delta deletes: exported, and no longer in the tree, or
+/// covered by `policy.deny` (a takedown travels in the next bundle even
+/// while this side's prune has not removed it yet).
+const DELETED: &str = "(v.module_id IS NULL OR v.in_tree = 0 OR v.denied = 1)";
+
 impl State {
     /// This mirror's identity in the bundles it exports: random, fixed on first use.
     pub fn mirror_id(&mut self) -> Result<String> {
@@ -109,27 +125,33 @@ impl State {
             .map_err(|e| self.err("cannot read the export log", e))
     }
 
-    /// The versions the next bundle carries: with `full`, every version in
-    /// the tree; else those the far side lacks (not exported yet, or
-    /// exported graph-only and whole now). In (path, version) order.
-    pub fn export_additions(&self, full: bool) -> Result<Vec<ExportVersion>> {
+    /// Up to `limit` versions the next bundle carries after `after` (a
+    /// path and version), in (path, version) order: with `full`, every
+    /// version in the tree; else those the far side lacks (not exported
+    /// yet, or exported graph-only and whole now). A page at a time, so an
+    /// export's memory does not grow with the mirror.
+    pub fn export_additions_page(
+        &self,
+        full: bool,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<ExportVersion>> {
+        let (apath, aver) = after.unwrap_or(("", ""));
         self.query_vec(
             "cannot plan the export",
-            concat!(
-                "SELECT v.module_id, m.path, v.version, v.state = ",
-                state_code!(Published),
-                ", v.zip_sha256, v.info_sha256, v.mod_h1
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 LEFT JOIN exported e ON e.module_id = v.module_id AND e.version = v.version
-                 WHERE v.in_tree = 1 AND v.denied = 0 AND v.state IN (",
-                state_codes!(Published, GraphOnly),
-                ")
-                   AND (?1 OR e.module_id IS NULL OR (e.zip = 0 AND v.state = ",
-                state_code!(Published),
-                "))
-                 ORDER BY m.path, v.version"
+            &format!(
+                concat!(
+                    "SELECT v.module_id, m.path, v.version, v.state = ",
+                    state_code!(Published),
+                    ", v.zip_sha256, v.info_sha256, v.mod_h1
+                     FROM modules m JOIN versions v ON v.module_id = m.id
+                     LEFT JOIN exported e ON e.module_id = v.module_id AND e.version = v.version
+                     WHERE m.path >= ?2 AND (m.path, v.version) > (?2, ?3) AND {ADDED}
+                     ORDER BY m.path, v.version LIMIT ?4"
+                ),
+                ADDED = ADDED
             ),
-            params![full],
+            params![full, apath, aver, limit as i64],
             |r| {
                 Ok(ExportVersion {
                     module_id: r.get(0)?,
@@ -144,17 +166,45 @@ impl State {
         )
     }
 
-    /// Versions the far side holds (exported) that are no longer in the
-    /// tree, or that `policy.deny` covers (a takedown travels in the next
-    /// bundle even while this side's prune has not removed it yet).
-    pub fn export_deletions(&self) -> Result<Vec<(i64, IndexEntry)>> {
+    /// How many versions the next bundle carries, and how many of them
+    /// with their zip.
+    pub fn export_additions_count(&self, full: bool) -> Result<(u64, u64)> {
+        self.conn
+            .query_row(
+                &format!(
+                    concat!(
+                        "SELECT count(*), coalesce(sum(v.state = ",
+                        state_code!(Published),
+                        "), 0)
+                         FROM versions v
+                         LEFT JOIN exported e ON e.module_id = v.module_id AND e.version = v.version
+                         WHERE {ADDED}"
+                    ),
+                    ADDED = ADDED
+                ),
+                params![full],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+            .map_err(|e| self.err("cannot plan the export", e))
+    }
+
+    /// Up to `limit` versions the far side holds (exported) that are no
+    /// longer in the tree, after `after`, in (path, version) order.
+    pub fn export_deletions_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(i64, IndexEntry)>> {
+        let (apath, aver) = after.unwrap_or(("", ""));
         self.query_vec(
             "cannot plan the export",
-            "SELECT e.module_id, m.path, e.version FROM exported e JOIN modules m ON m.id = e.module_id
-                 LEFT JOIN versions v ON v.module_id = e.module_id AND v.version = e.version
-                 WHERE v.module_id IS NULL OR v.in_tree = 0 OR v.denied = 1
-                 ORDER BY m.path, e.version",
-            [],
+            &format!(
+                "SELECT e.module_id, m.path, e.version FROM exported e JOIN modules m ON m.id = e.module_id
+                     LEFT JOIN versions v ON v.module_id = e.module_id AND v.version = e.version
+                     WHERE {DELETED} AND (m.path, e.version) > (?1, ?2)
+                     ORDER BY m.path, e.version LIMIT ?3"
+            ),
+            params![apath, aver, limit as i64],
             |r| {
                 Ok((
                     r.get(0)?,
@@ -166,6 +216,22 @@ impl State {
                 ))
             },
         )
+    }
+
+    /// How many versions the far side holds that are no longer in the tree.
+    pub fn export_deletions_count(&self) -> Result<u64> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT count(*) FROM exported e
+                         LEFT JOIN versions v ON v.module_id = e.module_id AND v.version = e.version
+                         WHERE {DELETED}"
+                ),
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| self.err("cannot plan the export", e))
     }
 
     /// Every tile an earlier bundle carried (since the last full one).
@@ -183,14 +249,12 @@ impl State {
 
     /// Records a bundle written: the log entry, and what the far side holds
     /// once it has imported it (a full bundle replaces all of that), in one
-    /// transaction.
-    pub fn record_export(
-        &mut self,
-        rec: &ExportRecord,
-        added: &[(i64, String, bool)],
-        deleted: &[(i64, String)],
-        tiles: &[String],
-    ) -> Result<()> {
+    /// transaction. The versions it carried and deleted are the sets
+    /// [`State::export_additions_page`] and [`State::export_deletions_page`]
+    /// read (the export holds the lock: nothing changed them since), so
+    /// they are recorded set-wise, never held in memory; `tiles` are the
+    /// tile keys it carried.
+    pub fn record_export(&mut self, rec: &ExportRecord, tiles: &[String]) -> Result<()> {
         let path = self.path.clone();
         let e = |x: rusqlite::Error| err(&path, "cannot record the export", x);
         let tx = self.conn.transaction().map_err(e)?;
@@ -214,22 +278,34 @@ impl State {
         if rec.full {
             tx.execute_batch("DELETE FROM exported; DELETE FROM exported_tiles;")
                 .map_err(e)?;
+        } else {
+            tx.execute(
+                &format!(
+                    "DELETE FROM exported WHERE (module_id, version) IN (
+                         SELECT e.module_id, e.version FROM exported e
+                         LEFT JOIN versions v ON v.module_id = e.module_id AND v.version = e.version
+                         WHERE {DELETED})"
+                ),
+                [],
+            )
+            .map_err(e)?;
         }
+        tx.execute(
+            &format!(
+                concat!(
+                    "INSERT OR REPLACE INTO exported(module_id, version, zip)
+                     SELECT v.module_id, v.version, v.state = ",
+                    state_code!(Published),
+                    " FROM versions v
+                     LEFT JOIN exported e ON e.module_id = v.module_id AND e.version = v.version
+                     WHERE {ADDED}"
+                ),
+                ADDED = ADDED
+            ),
+            params![rec.full],
+        )
+        .map_err(e)?;
         {
-            let mut add = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO exported(module_id, version, zip) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(e)?;
-            for (id, v, zip) in added {
-                add.execute(params![id, v, zip]).map_err(e)?;
-            }
-            let mut del = tx
-                .prepare_cached("DELETE FROM exported WHERE module_id = ?1 AND version = ?2")
-                .map_err(e)?;
-            for (id, v) in deleted {
-                del.execute(params![id, v]).map_err(e)?;
-            }
             let mut tile = tx
                 .prepare_cached("INSERT OR IGNORE INTO exported_tiles(key) VALUES (?1)")
                 .map_err(e)?;
@@ -395,6 +471,43 @@ mod tests {
     use crate::state::FeedOp;
     use crate::state::tests::{entry, open_temp, published};
 
+    /// Every page of the additions, and of the deletions.
+    fn additions(st: &State, full: bool) -> Vec<ExportVersion> {
+        let mut all: Vec<ExportVersion> = Vec::new();
+        loop {
+            let after = all.last().map(|v| (v.path.clone(), v.version.clone()));
+            let page = st
+                .export_additions_page(
+                    full,
+                    after.as_ref().map(|(p, v)| (p.as_str(), v.as_str())),
+                    1,
+                )
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            all.extend(page);
+        }
+        assert_eq!(st.export_additions_count(full).unwrap().0, all.len() as u64);
+        all
+    }
+
+    fn deletions(st: &State) -> Vec<(i64, IndexEntry)> {
+        let mut all: Vec<(i64, IndexEntry)> = Vec::new();
+        loop {
+            let after = all.last().map(|(_, e)| (e.path.clone(), e.version.clone()));
+            let page = st
+                .export_deletions_page(after.as_ref().map(|(p, v)| (p.as_str(), v.as_str())), 1)
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            all.extend(page);
+        }
+        assert_eq!(st.export_deletions_count().unwrap(), all.len() as u64);
+        all
+    }
+
     #[test]
     fn a_delta_carries_what_is_new_and_what_went_since_the_last_export() {
         let (_d, mut st) = open_temp();
@@ -408,9 +521,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let ids: Vec<(i64, String)> = st
-            .export_additions(true)
-            .unwrap()
+        let ids: Vec<(i64, String)> = additions(&st, true)
             .into_iter()
             .map(|v| (v.module_id, v.version))
             .collect();
@@ -420,7 +531,7 @@ mod tests {
             st.mark_published(&[published(m, v, Some(1))], &[], 0)
                 .unwrap();
         }
-        let first = st.export_additions(false).unwrap();
+        let first = additions(&st, false);
         assert_eq!(first.len(), 2);
         let rec = |seq| ExportRecord {
             seq,
@@ -434,42 +545,32 @@ mod tests {
             bytes: 0,
             tree_size: None,
         };
-        let added: Vec<(i64, String, bool)> = first
-            .iter()
-            .map(|v| (v.module_id, v.version.clone(), v.zip))
-            .collect();
-        st.record_export(&rec(1), &added, &[], &["sumdb/x/tile/8/0/000".into()])
+        st.record_export(&rec(1), &["sumdb/x/tile/8/0/000".into()])
             .unwrap();
-        assert!(st.export_additions(false).unwrap().is_empty());
-        assert!(st.export_deletions().unwrap().is_empty());
+        assert!(additions(&st, false).is_empty());
+        assert!(deletions(&st).is_empty());
         assert!(
             st.exported_tiles()
                 .unwrap()
                 .contains("sumdb/x/tile/8/0/000")
         );
-        assert_eq!(st.export_additions(true).unwrap().len(), 2, "full: all");
+        assert_eq!(additions(&st, true).len(), 2, "full: all");
 
         st.unlist(&[(m, "v1.0.0".into())]).unwrap();
         st.mark_out_of_tree(&[(m, "v1.0.0".into())]).unwrap();
-        let gone = st.export_deletions().unwrap();
+        let gone = deletions(&st);
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].1.version, "v1.0.0");
-        st.record_export(&rec(2), &[], &[(m, "v1.0.0".into())], &[])
-            .unwrap();
-        assert!(st.export_deletions().unwrap().is_empty());
+        st.record_export(&rec(2), &[]).unwrap();
+        assert!(deletions(&st).is_empty());
         assert_eq!(st.last_export().unwrap().unwrap().seq, 2);
 
         // Partial tiles are forgotten once their full tile was carried.
         let t = |k: &str| format!("sumdb/x/tile/8/{k}");
-        st.record_export(
-            &rec(3),
-            &[],
-            &[],
-            &[t("0/001.p/3"), t("0/001.p/4"), t("1/000.p/1")],
-        )
-        .unwrap();
+        st.record_export(&rec(3), &[t("0/001.p/3"), t("0/001.p/4"), t("1/000.p/1")])
+            .unwrap();
         assert_eq!(st.exported_tiles().unwrap().len(), 4);
-        st.record_export(&rec(4), &[], &[], &[t("0/001"), t("0/002.p/9")])
+        st.record_export(&rec(4), &[t("0/001"), t("0/002.p/9")])
             .unwrap();
         let left = st.exported_tiles().unwrap();
         let mut left: Vec<&str> = left.iter().map(String::as_str).collect();

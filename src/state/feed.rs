@@ -1,9 +1,10 @@
 //! The change feed, as the state database records it: on the writing side,
-//! every publication and deletion this mirror made (`feed_entries`, numbered
-//! in order) and the set of versions the feed says are published
-//! (`feed_live`, from which a compaction's snapshot is taken); on the
-//! following side, the position in an upstream mirror's feed and the
-//! versions it withdrew (`feed_withdrawn`, never queued again by a filter).
+//! the publications and deletions this mirror made (`feed_entries`, numbered
+//! in order, kept until the segment file that holds them is in the tree) and
+//! the set of versions the feed says are published (`versions.in_feed`, from
+//! which a compaction's snapshot is taken); on the following side, the
+//! position in an upstream mirror's feed and the versions it withdrew
+//! (`feed_withdrawn`, never queued again by a filter).
 //!
 //! Feed entries are appended in the same transactions that record a version
 //! published ([`State::mark_published`]) or no longer listed, about to be
@@ -104,6 +105,13 @@ pub struct ChangeStats {
 
 const SEGMENT_SIZE_DEFAULT: u64 = 1000;
 
+/// The feed's published set after a (path, version): modules in path order,
+/// each one's versions through its primary key.
+pub(super) const FEED_PUBLISHED_PAGE: &str =
+    "SELECT m.path, v.version FROM modules m JOIN versions v ON v.module_id = m.id
+     WHERE m.path >= ?1 AND (m.path, v.version) > (?1, ?2) AND v.in_feed = 1
+     ORDER BY m.path, v.version LIMIT ?3";
+
 fn now_rfc3339() -> String {
     jiff::Timestamp::now()
         .round(jiff::TimestampRound::new().smallest(jiff::Unit::Second))
@@ -124,17 +132,14 @@ pub(super) fn append(
     }
     let time = now_rfc3339();
     let mut live = tx.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM feed_live WHERE module_id = ?1 AND version = ?2)",
+        "SELECT coalesce((SELECT in_feed FROM versions WHERE module_id = ?1 AND version = ?2), 0)",
     )?;
     let mut next = tx.prepare_cached("SELECT COALESCE(MAX(seq) + 1, (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'feed.first'), 0) FROM feed_entries")?;
     let mut add = tx.prepare_cached(
         "INSERT INTO feed_entries(seq, time, op, module_id, version) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    let mut set_live = tx.prepare_cached(
-        "INSERT OR REPLACE INTO feed_live(module_id, version, seq) VALUES (?1, ?2, ?3)",
-    )?;
-    let mut unset_live =
-        tx.prepare_cached("DELETE FROM feed_live WHERE module_id = ?1 AND version = ?2")?;
+    let mut set_live = tx
+        .prepare_cached("UPDATE versions SET in_feed = ?3 WHERE module_id = ?1 AND version = ?2")?;
     for (id, v) in versions {
         let is_live: bool = live.query_row(params![id, v], |r| r.get(0))?;
         if is_live == (op == FeedOp::Publish) {
@@ -142,10 +147,7 @@ pub(super) fn append(
         }
         let seq: i64 = next.query_row([], |r| r.get(0))?;
         add.execute(params![seq, time, op.code(), id, v])?;
-        match op {
-            FeedOp::Publish => set_live.execute(params![id, v, seq])?,
-            FeedOp::Delete => unset_live.execute(params![id, v])?,
-        };
+        set_live.execute(params![id, v, op == FeedOp::Publish])?;
     }
     Ok(())
 }
@@ -231,14 +233,34 @@ impl State {
             .collect()
     }
 
-    /// Records that entries below `written` are in the tree.
-    pub fn set_feed_written(&mut self, written: u64) -> Result<()> {
-        self.set_meta("feed.written", &written.to_string())
+    /// Records that entries below `written` are in the tree, and forgets
+    /// the entries of the complete segments among them: their files are
+    /// never rewritten, so the database need not keep every entry the feed
+    /// ever had (only the open segment's, and always the newest entry, from
+    /// which the next number follows).
+    pub fn set_feed_written(&mut self, written: u64, segment_size: u64) -> Result<()> {
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, "cannot record the feed written", x);
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('feed.written', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [written.to_string()],
+        )
+        .map_err(e)?;
+        let complete = written / segment_size.max(1) * segment_size.max(1);
+        tx.execute(
+            "DELETE FROM feed_entries
+             WHERE seq < min(?1, (SELECT max(seq) FROM feed_entries))",
+            [complete as i64],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)
     }
 
     /// The versions the feed shows as published, in (path, version) order,
     /// a page at a time after `after`.
-    pub fn feed_live_page(
+    pub fn feed_published_page(
         &self,
         after: Option<(&str, &str)>,
         limit: usize,
@@ -246,9 +268,7 @@ impl State {
         let (ap, av) = after.unwrap_or(("", ""));
         self.query_vec(
             "cannot read the feed",
-            "SELECT m.path, l.version FROM feed_live l JOIN modules m ON m.id = l.module_id
-                 WHERE m.path > ?1 OR (m.path = ?1 AND l.version > ?2)
-                 ORDER BY m.path, l.version LIMIT ?3",
+            FEED_PUBLISHED_PAGE,
             params![ap, av, limit as i64],
             |r| {
                 Ok(IndexEntry {
@@ -501,6 +521,7 @@ fn record_change(
                         "INSERT INTO versions(module_id, version, state, first_seen) VALUES (?1, ?2, ?3, ?4)",
                     )?
                     .execute(params![id, entry.version, st, crate::clock::now()])?;
+                    super::counts::inserted(tx, st, wanted, 1)?;
                     stats.new += 1;
                     if wanted {
                         stats.new_wanted += 1;
@@ -532,6 +553,7 @@ fn record_change(
                         entry.version,
                         VersionState::Gone
                     ])?;
+                    super::counts::inserted(tx, VersionState::Gone, wanted, 1)?;
                 }
                 Some(VersionState::Gone) => {}
                 Some(s) => {
@@ -577,7 +599,7 @@ mod tests {
             .map(|e| e.op)
             .collect();
         assert_eq!(got, [FeedOp::Publish, FeedOp::Delete]);
-        assert!(s.feed_live_page(None, 10).unwrap().is_empty());
+        assert!(s.feed_published_page(None, 10).unwrap().is_empty());
     }
 
     #[test]
@@ -621,7 +643,7 @@ mod tests {
             ]
         );
         assert_eq!(s.feed_head(None).unwrap().next, 3);
-        let live = s.feed_live_page(None, 10).unwrap();
+        let live = s.feed_published_page(None, 10).unwrap();
         assert_eq!(live, vec![entry("a.example/m", "v1.1.0")]);
         // Compaction keeps the numbering.
         s.compact_feed(2, 3).unwrap();
@@ -664,7 +686,7 @@ mod tests {
             "published versions in the tree, in order; not pending or gone ones"
         );
         assert_eq!(s.feed_head(None).unwrap().next, 2);
-        assert_eq!(s.feed_live_page(None, 10).unwrap().len(), 2);
+        assert_eq!(s.feed_published_page(None, 10).unwrap().len(), 2);
     }
 
     #[test]

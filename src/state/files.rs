@@ -155,9 +155,11 @@ impl State {
                             tx.last_insert_rowid()
                         }
                     };
-                    stats.new += add_version
+                    let n = add_version
                         .execute(params![id, v.version, VersionState::Pending, now])
                         .map_err(e)? as u64;
+                    super::counts::inserted(&tx, VersionState::Pending, true, n).map_err(e)?;
+                    stats.new += n;
                     add_named
                         .execute(params![
                             f.file,

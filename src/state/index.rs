@@ -160,6 +160,16 @@ impl State {
                 }
             }
         }
+        let counted = super::counts::inserted(&tx, VersionState::Pending, true, stats.new_wanted)
+            .and_then(|()| {
+                super::counts::inserted(
+                    &tx,
+                    VersionState::Seen,
+                    false,
+                    stats.new - stats.new_wanted,
+                )
+            });
+        counted.map_err(|x| e("cannot record index page", x))?;
         if let Some(c) = new_cursor {
             tx.execute(
                 "INSERT INTO cursor(id, since) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET since = excluded.since",

@@ -12,13 +12,18 @@ use rusqlite::params;
 
 use super::{Listed, Result, State, VersionState, err};
 
+/// Dirty modules after an id: through the partial index of dirty modules
+/// (migration 10), not a pass over every module the index named.
+pub(super) const DIRTY_PAGE: &str =
+    "SELECT id, path FROM modules WHERE dirty = 1 AND id > ?1 ORDER BY id LIMIT ?2";
+
 impl State {
     /// Up to `limit` modules whose `@v/list` and `@latest` must be rewritten,
     /// with ids above `after_id`, in id order (keyset pagination).
     pub fn dirty_modules_page(&self, after_id: i64, limit: usize) -> Result<Vec<(i64, String)>> {
         self.query_vec(
             "cannot list modules",
-            "SELECT id, path FROM modules WHERE dirty = 1 AND id > ?1 ORDER BY id LIMIT ?2",
+            DIRTY_PAGE,
             params![after_id, limit as i64],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

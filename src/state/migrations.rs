@@ -351,6 +351,205 @@ pub(super) const MIGRATIONS: &[&str] = &[
         lag    INTEGER
     );
     "#,
+    // 14 (a full mirror): the counts `status`, metrics and the trace show, kept in
+    // the transactions that change them (by triggers, and for new versions by
+    // the inserting code) instead of counted again on every run (`state::counts` names the rows: 0–6 versions by
+    // state (7 held, 8 denied), 10 versions, 11 modules, 12 wanted modules, 13 versions in the
+    // tree, 14 their bytes, 15 gone versions of wanted modules).
+    concat!(
+        r#"
+    CREATE TABLE counts (
+        id INTEGER PRIMARY KEY,
+        n  INTEGER NOT NULL
+    );
+    INSERT INTO counts(id, n) VALUES (0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (7, 0), (8, 0);
+    INSERT OR REPLACE INTO counts(id, n) SELECT state, count(*) FROM versions GROUP BY state;
+    INSERT INTO counts(id, n) SELECT 10, count(*) FROM versions;
+    INSERT INTO counts(id, n) SELECT 11, count(*) FROM modules;
+    INSERT INTO counts(id, n) SELECT 12, count(*) FROM modules WHERE wanted != 0;
+    INSERT INTO counts(id, n) SELECT 13, count(*) FROM versions WHERE in_tree = 1;
+    INSERT INTO counts(id, n)
+        SELECT 14, coalesce(sum(coalesce(zip_size, 0) + coalesce(mod_size, 0) + coalesce(info_size, 0)), 0)
+        FROM versions WHERE in_tree = 1;
+    INSERT INTO counts(id, n)
+        SELECT 15, count(*) FROM versions v JOIN modules m ON m.id = v.module_id
+        WHERE v.state = "#,
+        state_code!(Gone),
+        r#" AND m.wanted != 0;
+
+    -- New versions are counted by the code that inserts them, a page at a
+    -- time (`state::counts::inserted`): a trigger per row would add a third
+    -- to the cost of walking the index.
+    CREATE TRIGGER counts_version_delete AFTER DELETE ON versions BEGIN
+        UPDATE counts SET n = n - 1 WHERE id IN (10, OLD.state);
+        UPDATE counts SET n = n - CASE id WHEN 13 THEN 1
+            ELSE coalesce(OLD.zip_size, 0) + coalesce(OLD.mod_size, 0) + coalesce(OLD.info_size, 0) END
+        WHERE OLD.in_tree = 1 AND id IN (13, 14);
+        UPDATE counts SET n = n - 1
+        WHERE id = 15 AND OLD.state = "#,
+        state_code!(Gone),
+        r#" AND (SELECT wanted FROM modules WHERE id = OLD.module_id) != 0;
+    END;
+    CREATE TRIGGER counts_version_state AFTER UPDATE OF state ON versions
+    WHEN OLD.state != NEW.state BEGIN
+        UPDATE counts SET n = n + CASE WHEN id = NEW.state THEN 1 ELSE -1 END
+        WHERE id IN (OLD.state, NEW.state);
+    END;
+    CREATE TRIGGER counts_version_gone AFTER UPDATE OF state ON versions
+    WHEN (OLD.state = "#,
+        state_code!(Gone),
+        r#") != (NEW.state = "#,
+        state_code!(Gone),
+        r#") BEGIN
+        UPDATE counts SET n = n + CASE WHEN NEW.state = "#,
+        state_code!(Gone),
+        r#" THEN 1 ELSE -1 END
+        WHERE id = 15 AND (SELECT wanted FROM modules WHERE id = NEW.module_id) != 0;
+    END;
+    CREATE TRIGGER counts_version_tree AFTER UPDATE OF in_tree, zip_size, mod_size, info_size ON versions
+    WHEN OLD.in_tree != NEW.in_tree
+      OR (NEW.in_tree = 1 AND (OLD.zip_size IS NOT NEW.zip_size OR OLD.mod_size IS NOT NEW.mod_size
+                               OR OLD.info_size IS NOT NEW.info_size)) BEGIN
+        UPDATE counts SET n = n + CASE id WHEN 13 THEN NEW.in_tree - OLD.in_tree
+            ELSE NEW.in_tree * (coalesce(NEW.zip_size, 0) + coalesce(NEW.mod_size, 0) + coalesce(NEW.info_size, 0))
+               - OLD.in_tree * (coalesce(OLD.zip_size, 0) + coalesce(OLD.mod_size, 0) + coalesce(OLD.info_size, 0)) END
+        WHERE id IN (13, 14);
+    END;
+    CREATE TRIGGER counts_module_insert AFTER INSERT ON modules BEGIN
+        UPDATE counts SET n = n + 1 WHERE id = 11 OR (id = 12 AND NEW.wanted != 0);
+    END;
+    CREATE TRIGGER counts_module_delete AFTER DELETE ON modules BEGIN
+        UPDATE counts SET n = n - 1 WHERE id = 11 OR (id = 12 AND OLD.wanted != 0);
+    END;
+    CREATE TRIGGER counts_module_wanted AFTER UPDATE OF wanted ON modules
+    WHEN (OLD.wanted != 0) != (NEW.wanted != 0) BEGIN
+        UPDATE counts SET n = n + CASE WHEN NEW.wanted != 0 THEN 1 ELSE -1 END
+            * CASE id WHEN 12 THEN 1
+              ELSE (SELECT count(*) FROM versions WHERE module_id = NEW.id AND state = "#,
+        state_code!(Gone),
+        r#") END
+        WHERE id IN (12, 15);
+    END;
+    "#
+    ),
+    // 15 (a full mirror): what every sync asks about the tree, answered from small
+    // indexes instead of a pass over every version. Per module, how many of
+    // its versions in the tree are gone upstream and how many an unwanted
+    // module would lose (not named by a file, or named for its go.mod alone
+    // while its zip is there), kept by triggers; the modules with any of
+    // either are indexed, so prune's deletion set is read from them alone.
+    // And the modules whose `@v/list` and `@latest` wait for a rewrite.
+    concat!(
+        r#"
+    ALTER TABLE modules ADD COLUMN gone_in_tree INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE modules ADD COLUMN doomable INTEGER NOT NULL DEFAULT 0;
+    UPDATE modules SET
+        gone_in_tree = (SELECT count(*) FROM versions v
+                        WHERE v.module_id = modules.id AND v.in_tree = 1 AND v.state = "#,
+        state_code!(Gone),
+        r#"),
+        doomable = (SELECT count(*) FROM versions v
+                    WHERE v.module_id = modules.id AND v.in_tree = 1
+                      AND (v.named = 0 OR (v.named = 1 AND v.state = "#,
+        state_code!(Published),
+        r#")));
+    CREATE TRIGGER prune_counts_insert AFTER INSERT ON versions WHEN NEW.in_tree = 1 BEGIN
+        UPDATE modules SET
+            gone_in_tree = gone_in_tree + (NEW.state = "#,
+        state_code!(Gone),
+        r#"),
+            doomable = doomable + (NEW.named = 0 OR (NEW.named = 1 AND NEW.state = "#,
+        state_code!(Published),
+        r#"))
+        WHERE id = NEW.module_id;
+    END;
+    CREATE TRIGGER prune_counts_delete AFTER DELETE ON versions WHEN OLD.in_tree = 1 BEGIN
+        UPDATE modules SET
+            gone_in_tree = gone_in_tree - (OLD.state = "#,
+        state_code!(Gone),
+        r#"),
+            doomable = doomable - (OLD.named = 0 OR (OLD.named = 1 AND OLD.state = "#,
+        state_code!(Published),
+        r#"))
+        WHERE id = OLD.module_id;
+    END;
+    CREATE TRIGGER prune_counts_update AFTER UPDATE OF state, in_tree, named ON versions
+    WHEN (OLD.in_tree = 1 AND OLD.state = "#,
+        state_code!(Gone),
+        r#") != (NEW.in_tree = 1 AND NEW.state = "#,
+        state_code!(Gone),
+        r#")
+      OR (OLD.in_tree = 1 AND (OLD.named = 0 OR (OLD.named = 1 AND OLD.state = "#,
+        state_code!(Published),
+        r#")))
+         != (NEW.in_tree = 1 AND (NEW.named = 0 OR (NEW.named = 1 AND NEW.state = "#,
+        state_code!(Published),
+        r#"))) BEGIN
+        UPDATE modules SET
+            gone_in_tree = gone_in_tree + (NEW.in_tree = 1 AND NEW.state = "#,
+        state_code!(Gone),
+        r#")
+                                        - (OLD.in_tree = 1 AND OLD.state = "#,
+        state_code!(Gone),
+        r#"),
+            doomable = doomable
+                + (NEW.in_tree = 1 AND (NEW.named = 0 OR (NEW.named = 1 AND NEW.state = "#,
+        state_code!(Published),
+        r#")))
+                - (OLD.in_tree = 1 AND (OLD.named = 0 OR (OLD.named = 1 AND OLD.state = "#,
+        state_code!(Published),
+        r#")))
+        WHERE id = NEW.module_id;
+    END;
+    CREATE INDEX modules_prune ON modules(path) WHERE gone_in_tree > 0 OR (wanted = 0 AND doomable > 0);
+    CREATE INDEX modules_dirty ON modules(id) WHERE dirty = 1;
+    "#
+    ),
+    // 16 (a full mirror): each command's last finished run and last success,
+    // kept as runs finish, so the metrics file does not read the whole run
+    // log (one row per run, forever) after every run.
+    r#"
+    CREATE TABLE command_runs (
+        command      TEXT PRIMARY KEY,
+        last_id      INTEGER NOT NULL,
+        last_success INTEGER
+    ) WITHOUT ROWID;
+    INSERT INTO command_runs(command, last_id, last_success)
+        SELECT r.command, max(r.id),
+               (SELECT max(s.finished) FROM runs s WHERE s.command = r.command AND s.exit_code = 0)
+        FROM runs r WHERE r.finished IS NOT NULL AND r.exit_code IS NOT NULL
+        GROUP BY r.command;
+    "#,
+    // 17 (a full mirror): the feed's published set is a flag on the version (it
+    // was a table holding every published version's key a second time), and
+    // entries of complete segments already written to the tree are not kept
+    // (the segment files are never rewritten; only the open one is).
+    r#"
+    ALTER TABLE versions ADD COLUMN in_feed INTEGER NOT NULL DEFAULT 0;
+    UPDATE versions SET in_feed = 1
+        WHERE EXISTS (SELECT 1 FROM feed_live l
+                      WHERE l.module_id = versions.module_id AND l.version = versions.version);
+    DROP TABLE feed_live;
+    "#,
+    // 18 (a full mirror): the versions in the tree by when the upstream was last
+    // asked about them, so a sync reads the ones due a recheck (oldest
+    // first) and stops, whatever the size of the tree.
+    r#"
+    UPDATE versions SET checked_at = coalesce(published_at, 0)
+        WHERE in_tree = 1 AND checked_at IS NULL;
+    CREATE INDEX versions_checked ON versions(checked_at) WHERE in_tree = 1;
+    "#,
+    // 19 (a full mirror): the work queue's partial index in the table's order, so
+    // the due versions are read as a range of it, page after page, instead
+    // of a pass over every version that skips those not due.
+    concat!(
+        r#"
+    DROP INDEX versions_todo;
+    CREATE INDEX versions_todo ON versions(module_id, version) WHERE state IN ("#,
+        state_codes!(Pending, Failed, Missing),
+        r#");
+    "#
+    ),
 ];
 
 impl State {

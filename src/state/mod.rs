@@ -26,6 +26,8 @@
 //! of its own); writes are batched in transactions.
 
 mod bundles;
+mod counts;
+mod cycle;
 pub mod db;
 mod demand;
 mod feed;
@@ -34,6 +36,8 @@ mod heads;
 mod index;
 mod lists;
 mod migrations;
+#[cfg(test)]
+mod plans;
 mod policy;
 mod private;
 mod queue;
@@ -52,6 +56,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 pub use crate::model::{Listed, Published, Todo};
 pub use bundles::{ExportRecord, ExportVersion, ImportPosition, ImportRecord};
+pub use counts::Counts;
+pub use cycle::Cycle;
 pub use demand::{
     DEMAND_FILE, DemandBatch, DemandCounts, DemandNamed, DemandRecorded, DemandTake, DemandTally,
     LogPosition, LogRead, Request,
@@ -65,7 +71,7 @@ pub use policy::{
 };
 pub use private::{LedgerCheck, LedgerConflict, LedgerEntry};
 pub use queue::{NotFound, TodoCounts, retry_delay_secs};
-pub use runs::{CommandRuns, Counts, Failure, RunRecord};
+pub use runs::{CommandRuns, Failure, RunRecord};
 pub use site::{Addition, Filed, RunPoint, SiteCounts, SiteVersion};
 pub use tiles::TileProgress;
 pub use tree::{DeletionCandidate, DeletionReason, PublishedVersion};

@@ -87,6 +87,64 @@ const COUNT_RIPE: &str = concat!(
     " AND next_attempt <= ?1"
 );
 
+/// Due versions after a (module id, version): a range of the work queue's
+/// partial index (ordered like the table), so a sync that has a few new
+/// versions to fetch reads those, not every version; and held versions old
+/// enough now (`policy.min_age`), through the partial index of held and
+/// denied versions. Both arms read only what is due.
+pub(super) const TODO_PAGE: &str = concat!(
+    "SELECT * FROM (SELECT v.module_id, m.path, v.version, v.attempts,
+        NOT (v.named = 1 AND m.wanted = 0), v.named > 0
+     FROM versions v JOIN modules m ON m.id = v.module_id
+     WHERE v.state IN (",
+    state_codes!(Pending, Failed, Missing),
+    ")
+       AND (v.state = ",
+    state_code!(Pending),
+    " OR ?3 OR v.next_attempt IS NULL OR v.next_attempt <= ?2)
+       AND (v.module_id, v.version) > (?4, ?5)
+     ORDER BY v.module_id, v.version
+     LIMIT ?1)
+     UNION ALL
+     SELECT * FROM (SELECT v.module_id, m.path, v.version, v.attempts,
+        NOT (v.named = 1 AND m.wanted = 0), v.named > 0
+     FROM versions v JOIN modules m ON m.id = v.module_id
+     WHERE v.state IN (",
+    state_codes!(Held, Denied),
+    ") AND v.state = ",
+    state_code!(Held),
+    " AND v.next_attempt <= ?2
+       AND (v.module_id, v.version) > (?4, ?5)
+     ORDER BY v.module_id, v.version
+     LIMIT ?1)
+     ORDER BY 1, 3
+     LIMIT ?1"
+);
+
+/// The same with `--retry-failed`, which also brings back gone versions of
+/// wanted modules: those have no index (an operator's one-off, not a
+/// routine run), so this one reads the table.
+const TODO_PAGE_RETRYING: &str = concat!(
+    "SELECT v.module_id, m.path, v.version, v.attempts,
+        NOT (v.named = 1 AND m.wanted = 0), v.named > 0
+     FROM versions v JOIN modules m ON m.id = v.module_id
+     WHERE ((v.state IN (",
+    state_codes!(Pending, Failed, Missing),
+    ")
+             AND (v.state = ",
+    state_code!(Pending),
+    " OR ?3 OR v.next_attempt IS NULL OR v.next_attempt <= ?2))
+            OR (?3 AND v.state = ",
+    state_code!(Gone),
+    " AND v.in_tree = 0 AND m.wanted = 1)
+            OR (v.state = ",
+    state_code!(Held),
+    " AND v.next_attempt <= ?2))
+       AND (v.module_id, v.version) > (?4, ?5)
+     ORDER BY v.module_id, v.version
+     LIMIT ?1"
+);
+
 impl State {
     /// How many versions are due now, how many failed ones wait for their
     /// retry time, and how many the upstream did not have yet. With
@@ -134,26 +192,11 @@ impl State {
         let (aid, aver) = after.unwrap_or((-1, ""));
         self.query_vec(
             "cannot list work",
-            concat!(
-                "SELECT v.module_id, m.path, v.version, v.attempts,
-                    NOT (v.named = 1 AND m.wanted = 0), v.named > 0
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE ((v.state IN (",
-                state_codes!(Pending, Failed, Missing),
-                ")
-                         AND (v.state = ",
-                state_code!(Pending),
-                " OR ?3 OR v.next_attempt IS NULL OR v.next_attempt <= ?2))
-                        OR (?3 AND v.state = ",
-                state_code!(Gone),
-                " AND v.in_tree = 0 AND m.wanted = 1)
-                        OR (v.state = ",
-                state_code!(Held),
-                " AND v.next_attempt <= ?2))
-                   AND (v.module_id > ?4 OR (v.module_id = ?4 AND v.version > ?5))
-                 ORDER BY v.module_id, v.version
-                 LIMIT ?1"
-            ),
+            if retry_failed {
+                TODO_PAGE_RETRYING
+            } else {
+                TODO_PAGE
+            },
             params![limit as i64, now, retry_failed, aid, aver],
             todo_row,
         )

@@ -1,16 +1,36 @@
 //! Published versions asked about again upstream, so that prune can remove
 //! what the upstream has dropped.
 //!
-//! At `prune.recheck_interval` the sync asks the upstream about a capped batch
-//! of published versions, oldest check first. One 404/410 deletes nothing: the
-//! version is marked `Gone` (and so pruned) only once it has been missing for
-//! the grace period, and an answer that finds it again resets the clock.
+//! Every published version is asked about once per `prune.recheck_interval`:
+//! a sync reads the versions whose last check is older than that, oldest
+//! first, through an index of the tree by last check, and stops at the first
+//! one not due: so a run reads only the versions it asks about, however
+//! large the tree (`prune::recheck` bounds how many per run). Publishing
+//! counts as a check. One 404/410 deletes nothing: the version is marked `Gone` (and so pruned)
+//! only once it has been missing for the grace period, it is asked again on
+//! every run meanwhile, and an answer that finds it again resets the clock.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::queue::todo_row;
-use super::version::state_code;
+use super::version::state_codes;
 use super::{NotFound, Result, State, Todo, VersionState, err, retry_delay_secs};
+
+/// Versions in the tree due a recheck, oldest check first, after a
+/// (checked_at, module id, version): a range of the partial index of the
+/// tree by last check (migration 13), which ends at the cutoff.
+pub(super) const DUE_RECHECKS: &str = concat!(
+    "SELECT v.module_id, m.path, v.version, v.attempts,
+        NOT (v.named = 1 AND m.wanted = 0), v.named > 0, v.checked_at
+     FROM versions v JOIN modules m ON m.id = v.module_id
+     WHERE v.in_tree = 1 AND v.checked_at <= ?1
+       AND (v.checked_at, v.module_id, v.version) > (?2, ?3, ?4)
+       AND v.state IN (",
+    state_codes!(Published, GraphOnly),
+    ")
+       AND (m.wanted = 1 OR v.named > 0)
+     ORDER BY v.checked_at, v.module_id, v.version LIMIT ?5"
+);
 
 impl State {
     /// Records a 404/410 for a published version asked about again: it is
@@ -63,25 +83,35 @@ impl State {
         }
     }
 
-    /// Published versions not checked upstream since `cutoff`, oldest check
-    /// first, at most `limit` of them.
-    pub fn due_rechecks(&self, cutoff: i64, limit: u64) -> Result<Vec<Todo>> {
+    /// Up to `limit` published versions not asked about since `cutoff`,
+    /// oldest check first, after `after` (its `checked_at`, module id and
+    /// version: versions asked about without an answer stay due, and a
+    /// run's next page starts past them). Each comes with its `checked_at`.
+    pub fn due_rechecks(
+        &self,
+        cutoff: i64,
+        after: Option<(i64, i64, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(Todo, i64)>> {
+        let (at, aid, aver) = after.unwrap_or((i64::MIN, -1, ""));
         self.query_vec(
             "cannot list rechecks",
-            concat!(
-                "SELECT v.module_id, m.path, v.version, v.attempts,
-                    NOT (v.named = 1 AND m.wanted = 0), v.named > 0
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.in_tree = 1 AND v.state IN (?3, ",
-                state_code!(GraphOnly),
-                ")
-                   AND (m.wanted = 1 OR v.named > 0)
-                   AND (v.checked_at IS NULL OR v.checked_at <= ?1)
-                 ORDER BY v.checked_at LIMIT ?2"
-            ),
-            params![cutoff, limit as i64, VersionState::Published],
-            todo_row,
+            DUE_RECHECKS,
+            params![cutoff, at, aid, aver, limit as i64],
+            |r| Ok((todo_row(r)?, r.get::<_, i64>(6)?)),
         )
+    }
+
+    /// The oldest last check among versions in the tree (Unix seconds): the
+    /// first entry of the index of the tree by last check.
+    pub fn oldest_check(&self) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT min(checked_at) FROM versions WHERE in_tree = 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err("cannot read the oldest recheck", e))
     }
 
     /// Records that the upstream still has these versions.
@@ -106,6 +136,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{entry, open_temp};
+    use super::super::version::state_code;
     use super::*;
 
     #[test]

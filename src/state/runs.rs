@@ -8,8 +8,8 @@
 
 use rusqlite::params;
 
-use super::version::state_code;
-use super::{Result, State, VersionState};
+use super::version::state_codes;
+use super::{Result, State, err};
 
 /// A failed version, for reports.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -20,24 +20,6 @@ pub struct Failure {
     #[serde(serialize_with = "crate::clock::serialize_rfc3339_opt")]
     pub next_attempt: Option<i64>,
     pub error: String,
-}
-
-/// Counts by state, for `status`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counts {
-    pub modules: i64,
-    pub wanted_modules: i64,
-    pub index_versions: i64,
-    pub published: i64,
-    pub pending: i64,
-    pub failed: i64,
-    /// Not on the upstream yet (404/410 within the grace period).
-    pub missing: i64,
-    pub gone: i64,
-    /// Mirrored without a zip (`.info` and `.mod` only).
-    pub graph_only: i64,
-    pub in_tree: i64,
-    pub published_bytes: i64,
 }
 
 /// A row of the run log.
@@ -67,9 +49,34 @@ pub struct CommandRuns {
     pub last_success: Option<i64>,
 }
 
+/// The earliest retry: through the work queue's partial index (its own
+/// condition repeated, literally, so that SQLite proves it).
+pub(super) const NEXT_RETRY: &str = concat!(
+    "SELECT min(next_attempt) FROM versions WHERE state IN (",
+    state_codes!(Pending, Failed, Missing),
+    ") AND state IN (",
+    state_codes!(Failed, Missing),
+    ")"
+);
+
+/// The most attempted failures, through the same index.
+pub(super) const FAILURES: &str = concat!(
+    "SELECT m.path, v.version, v.attempts, v.next_attempt, coalesce(v.last_error, '')
+                 FROM versions v JOIN modules m ON m.id = v.module_id
+                 WHERE v.state IN (",
+    state_codes!(Pending, Failed, Missing),
+    ") AND v.state IN (",
+    state_codes!(Failed, Missing),
+    ") ORDER BY v.attempts DESC, m.path, v.version LIMIT ?1"
+);
+
+/// The migration that made the `command_runs` table.
+const COMMAND_RUNS_SCHEMA: i64 = 11;
+
 impl State {
-    /// Every command that has finished a run, by name.
-    pub fn command_runs(&self) -> Result<Vec<CommandRuns>> {
+    /// [`State::command_runs`] read from the whole run log (a database that
+    /// only `status` opened since this build was installed).
+    fn command_runs_from_the_log(&self) -> Result<Vec<CommandRuns>> {
         self.query_vec(
             "cannot summarise the run log",
             "SELECT r.command, r.started, r.finished, r.exit_code, r.summary,
@@ -95,64 +102,38 @@ impl State {
         )
     }
 
-    pub fn counts(&self) -> Result<Counts> {
-        let q = |sql: &str| -> Result<i64> {
-            self.conn
-                .query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
-                .map(|v| v.unwrap_or(0))
-                .map_err(|e| self.err("cannot count", e))
-        };
-        let in_state = |s: VersionState| -> Result<i64> {
-            self.conn
-                .query_row("SELECT count(*) FROM versions WHERE state = ?1", [s], |r| {
-                    r.get::<_, i64>(0)
+    /// Every command that has finished a run, by name: from the summary
+    /// kept as runs finish (`command_runs`), not from the whole run log.
+    pub fn command_runs(&self) -> Result<Vec<CommandRuns>> {
+        if self.user_version()? < COMMAND_RUNS_SCHEMA {
+            return self.command_runs_from_the_log();
+        }
+        self.query_vec(
+            "cannot summarise the run log",
+            "SELECT c.command, r.started, r.finished, r.exit_code, r.summary, c.last_success
+                 FROM command_runs c JOIN runs r ON r.id = c.last_id
+                 ORDER BY c.command",
+            [],
+            |r| {
+                let summary: Option<String> = r.get(4)?;
+                Ok(CommandRuns {
+                    command: r.get(0)?,
+                    last_started: r.get(1)?,
+                    last_finished: r.get(2)?,
+                    last_exit_code: r.get(3)?,
+                    last_summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
+                    last_success: r.get(5)?,
                 })
-                .map_err(|e| self.err(&format!("cannot count {s} versions"), e))
-        };
-        Ok(Counts {
-            modules: q("SELECT count(*) FROM modules")?,
-            wanted_modules: q("SELECT count(*) FROM modules WHERE wanted = 1")?,
-            index_versions: q("SELECT count(*) FROM versions")?,
-            published: in_state(VersionState::Published)?,
-            pending: in_state(VersionState::Pending)?,
-            failed: in_state(VersionState::Failed)?,
-            missing: in_state(VersionState::Missing)?,
-            // Gone versions of unwanted modules are no loss to report.
-            gone: q(concat!(
-                "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
-                     WHERE v.state = ",
-                state_code!(Gone),
-                " AND m.wanted = 1"
-            ))?,
-            graph_only: in_state(VersionState::GraphOnly)?,
-            in_tree: q("SELECT count(*) FROM versions WHERE in_tree = 1")?,
-            published_bytes: q(
-                "SELECT sum(coalesce(zip_size,0) + coalesce(mod_size,0) + coalesce(info_size,0)) FROM versions WHERE in_tree = 1",
-            )?,
-        })
-    }
-
-    /// Versions in the tree and their bytes, the figures every sync reports
-    /// (trace file, summary): read through the partial index of what is in
-    /// the tree, so their cost follows the tree, not the index.
-    pub fn tree_counts(&self) -> Result<(i64, i64)> {
-        self.conn
-            .query_row(
-                "SELECT count(*), sum(coalesce(zip_size,0) + coalesce(mod_size,0) + coalesce(info_size,0)) FROM versions WHERE in_tree = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0))),
-            )
-            .map_err(|e| self.err("cannot count the tree", e))
+            },
+        )
     }
 
     /// The earliest retry time among failed and missing versions.
     pub fn next_retry(&self) -> Result<Option<i64>> {
+        // The codes are literal so that the partial index of the work queue
+        // is used (a bound parameter cannot prove its condition).
         self.conn
-            .query_row(
-                "SELECT min(next_attempt) FROM versions WHERE state IN (?1, ?2)",
-                params![VersionState::Failed, VersionState::Missing],
-                |r| r.get(0),
-            )
+            .query_row(NEXT_RETRY, [], |r| r.get(0))
             .map_err(|e| self.err("cannot read the next retry time", e))
     }
 
@@ -160,10 +141,8 @@ impl State {
     pub fn failures(&self, limit: usize) -> Result<Vec<Failure>> {
         self.query_vec(
             "cannot list failures",
-            "SELECT m.path, v.version, v.attempts, v.next_attempt, coalesce(v.last_error, '')
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.state IN (?2, ?3) ORDER BY v.attempts DESC, m.path, v.version LIMIT ?1",
-            params![limit as i64, VersionState::Failed, VersionState::Missing],
+            FAILURES,
+            params![limit as i64],
             |r| {
                 Ok(Failure {
                     path: r.get(0)?,
@@ -193,13 +172,27 @@ impl State {
         exit_code: i32,
         summary: &serde_json::Value,
     ) -> Result<()> {
-        self.conn
-            .execute(
-                "UPDATE runs SET finished = ?2, exit_code = ?3, summary = ?4 WHERE id = ?1",
-                params![id, now, exit_code, summary.to_string()],
-            )
-            .map_err(|e| self.err(&format!("cannot record the end of run {id}"), e))?;
-        Ok(())
+        let path = self.path.clone();
+        let e = |x: rusqlite::Error| err(&path, &format!("cannot record the end of run {id}"), x);
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute(
+            "UPDATE runs SET finished = ?2, exit_code = ?3, summary = ?4 WHERE id = ?1",
+            params![id, now, exit_code, summary.to_string()],
+        )
+        .map_err(e)?;
+        // The command's last run, and its last success: what the metrics
+        // file reads after every run.
+        tx.execute(
+            "INSERT INTO command_runs(command, last_id, last_success)
+                 SELECT command, id, CASE WHEN ?2 = 0 THEN finished END FROM runs WHERE id = ?1
+             ON CONFLICT(command) DO UPDATE SET
+                 last_id = max(last_id, excluded.last_id),
+                 last_success = CASE WHEN ?2 = 0 THEN max(coalesce(last_success, excluded.last_success), excluded.last_success)
+                                     ELSE last_success END",
+            params![id, exit_code],
+        )
+        .map_err(e)?;
+        tx.commit().map_err(e)
     }
 
     /// The last `limit` runs, newest first.

@@ -30,12 +30,56 @@ const DOOMED: &str = concat!(
 /// `prune.keep` (`prune.max_delete` spreads those over runs).
 const AGED_ONLY: &str = "NOT (v.state = ?1 OR v.denied = 1)";
 
+/// The modules that have a version in the deletion set, as the partial index
+/// `modules_prune` holds them: a version gone upstream in the
+/// tree, or, for a module the filter does not want, a version no file keeps
+/// (counters kept by triggers). Spelt as the index spells it, so SQLite uses it.
+const CANDIDATES: &str = "(m.gone_in_tree > 0 OR (m.wanted = 0 AND m.doomable > 0))";
+/// The join that reads those modules first, through that index (SQLite,
+/// without statistics, would rather scan every version in the tree).
+const MODULES_TO_PRUNE: &str = "modules m INDEXED BY modules_prune CROSS JOIN versions";
+
+/// The deletion set's rows, `cols` of each (`?1`: the gone state, `?9`:
+/// the retention cutoff; `and`: more conditions on both arms): read from the
+/// modules that have any (`modules_prune`), and the versions `policy.deny`
+/// covers through their own partial index (`versions_denied`) — a takedown
+/// in a module that is otherwise kept. `UNION` counts a version found both
+/// ways once.
+fn doomed_rows_sql(cols: &str, and: &str) -> String {
+    format!(
+        "SELECT {cols} FROM {MODULES_TO_PRUNE} v ON v.module_id = m.id
+             WHERE {CANDIDATES} AND v.in_tree = 1 AND {DOOMED} {and}
+         UNION
+         SELECT {cols} FROM versions v INDEXED BY versions_denied
+             JOIN modules m ON m.id = v.module_id
+             WHERE v.denied = 1 AND v.in_tree = 1 {and}"
+    )
+}
+
+/// How many versions are in the deletion set (`?1`: the gone state, `?9`:
+/// the retention cutoff).
+pub(super) fn deletion_count_sql() -> String {
+    format!(
+        "SELECT count(*) FROM ({})",
+        doomed_rows_sql("v.module_id, v.version", "")
+    )
+}
+
 /// A version in the tree, as `verify` reads it back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublishedVersion {
     pub path: String,
     pub published: Published,
 }
+
+/// Versions in the tree after a (module id, version), in that order: a range
+/// of the partial index of what is in the tree.
+pub(super) const IN_TREE_PAGE: &str = concat!("SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
+                    v.info_size, v.mod_size, v.zip_size, v.info_mtime, v.mod_mtime, v.zip_mtime, v.record_id,
+                    v.zip_sha256, v.info_sha256, v.state != ", state_code!(GraphOnly), "
+                 FROM versions v JOIN modules m ON m.id = v.module_id
+                 WHERE v.in_tree = 1 AND (v.module_id, v.version) > (?2, ?3)
+                 ORDER BY v.module_id, v.version LIMIT ?1");
 
 /// Why a version in the tree is in the deletion set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,12 +116,7 @@ impl State {
         let (aid, aver) = after.unwrap_or((-1, ""));
         self.query_vec(
             "cannot list published versions",
-            concat!("SELECT v.module_id, m.path, v.version, v.info_time, v.zip_h1, v.mod_h1,
-                    v.info_size, v.mod_size, v.zip_size, v.info_mtime, v.mod_mtime, v.zip_mtime, v.record_id,
-                    v.zip_sha256, v.info_sha256, v.state != ", state_code!(GraphOnly), "
-                 FROM versions v JOIN modules m ON m.id = v.module_id
-                 WHERE v.in_tree = 1 AND (v.module_id > ?2 OR (v.module_id = ?2 AND v.version > ?3))
-                 ORDER BY v.module_id, v.version LIMIT ?1"),
+            IN_TREE_PAGE,
             params![limit as i64, aid, aver],
             |r| {
                 let or_unknown = |i| r.get::<_, Option<i64>>(i).map(|v| v.unwrap_or(-1));
@@ -121,16 +160,6 @@ impl State {
         )
     }
 
-    /// How many versions have files in the tree (an index lookup, unlike [`State::counts`]).
-    pub fn in_tree_count(&self) -> Result<u64> {
-        self.conn
-            .query_row("SELECT count(*) FROM versions WHERE in_tree = 1", [], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map(|n| n as u64)
-            .map_err(|e| self.err("cannot count", e))
-    }
-
     /// Calls `f` with the record id of every version in the tree (for the
     /// tiles clients need), one row at a time: memory stays bounded whatever
     /// the mirror size.
@@ -151,8 +180,9 @@ impl State {
 
     // ---- prune ----------------------------------------------------------------
 
-    /// How many versions are in the deletion set (see [`State::deletion_page`]),
-    /// every version no longer wanted counted as aged out.
+    /// How many versions are in the deletion set (see [`State::deletion_page`]):
+    /// read from the modules that have any (an index kept by triggers), so
+    /// a sync that deletes nothing pays nothing for the size of the tree.
     pub fn deletion_count(&self) -> Result<u64> {
         self.deletion_count_at(i64::MAX)
     }
@@ -162,10 +192,7 @@ impl State {
     pub fn deletion_count_at(&self, cutoff: i64) -> Result<u64> {
         self.conn
             .query_row(
-                &format!(
-                    "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
-                         WHERE v.in_tree = 1 AND {DOOMED}"
-                ),
+                &deletion_count_sql(),
                 rusqlite::named_params! {"?1": VersionState::Gone, "?9": cutoff},
                 |r| r.get::<_, i64>(0),
             )
@@ -174,13 +201,13 @@ impl State {
     }
 
     /// Of [`State::deletion_count_at`], the versions there only because
-    /// they aged out of `prune.keep`.
+    /// they aged out of `prune.keep` (never a denied one).
     pub fn aged_deletion_count(&self, cutoff: i64) -> Result<u64> {
         self.conn
             .query_row(
                 &format!(
-                    "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
-                         WHERE v.in_tree = 1 AND {DOOMED} AND {AGED_ONLY}"
+                    "SELECT count(*) FROM {MODULES_TO_PRUNE} v ON v.module_id = m.id
+                         WHERE {CANDIDATES} AND v.in_tree = 1 AND {DOOMED} AND {AGED_ONLY}"
                 ),
                 rusqlite::named_params! {"?1": VersionState::Gone, "?9": cutoff},
                 |r| r.get::<_, i64>(0),
@@ -199,12 +226,16 @@ impl State {
     pub fn zip_only_deletion_count_at(&self, cutoff: i64) -> Result<u64> {
         self.conn
             .query_row(
-                concat!(
-                    "SELECT count(*) FROM versions v JOIN modules m ON m.id = v.module_id
-                     WHERE v.in_tree = 1 AND v.state = ",
-                    state_code!(Published),
-                    " AND v.named = 1 AND m.wanted = 0 AND v.denied = 0
-                       AND coalesce(v.unwanted_since, 0) <= ?1"
+                &format!(
+                    concat!(
+                        "SELECT count(*) FROM {MODULES_TO_PRUNE} v ON v.module_id = m.id
+                         WHERE {CANDIDATES} AND v.in_tree = 1 AND v.state = ",
+                        state_code!(Published),
+                        " AND v.named = 1 AND m.wanted = 0 AND v.denied = 0
+                           AND coalesce(v.unwanted_since, 0) <= ?1"
+                    ),
+                    CANDIDATES = CANDIDATES,
+                    MODULES_TO_PRUNE = MODULES_TO_PRUNE
                 ),
                 [cutoff],
                 |r| r.get::<_, i64>(0),
@@ -237,12 +268,14 @@ impl State {
         self.query_vec(
             "cannot list versions to delete",
             &format!(
-                "SELECT v.module_id, m.path, v.version, m.wanted, v.state, v.named, v.denied,
-                        {AGED_ONLY}
-                     FROM versions v JOIN modules m ON m.id = v.module_id
-                     WHERE v.in_tree = 1 AND {DOOMED}
-                       AND (m.path > ?2 OR (m.path = ?2 AND v.version > ?3))
-                     ORDER BY m.path, v.version LIMIT ?4"
+                "SELECT * FROM ({rows}) ORDER BY 2, 3 LIMIT ?4",
+                rows = doomed_rows_sql(
+                    &format!(
+                        "v.module_id, m.path, v.version, m.wanted, v.state, v.named, v.denied,
+                            {AGED_ONLY}"
+                    ),
+                    "AND m.path >= ?2 AND (m.path, v.version) > (?2, ?3)",
+                )
             ),
             rusqlite::named_params! {
                 "?1": VersionState::Gone,
@@ -294,8 +327,8 @@ impl State {
     pub fn module_has_gone_in_tree(&self, module_id: i64) -> Result<bool> {
         self.exists(
             &format!("cannot read versions of module {module_id}"),
-            "SELECT EXISTS (SELECT 1 FROM versions WHERE module_id = ?1 AND in_tree = 1 AND state = ?2)",
-            params![module_id, VersionState::Gone],
+            "SELECT EXISTS (SELECT 1 FROM modules WHERE id = ?1 AND gone_in_tree > 0)",
+            params![module_id],
         )
     }
 

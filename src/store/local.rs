@@ -49,6 +49,89 @@ pub struct LocalStore {
 }
 
 impl LocalStore {
+    /// The sorted walk behind [`Store::list`] and [`Store::list_after`].
+    fn list_from(&self, prefix: &str, after: Option<String>) -> Listing<'_> {
+        let prefix = prefix.trim_end_matches('/');
+        let start = if prefix.is_empty() {
+            self.root.clone()
+        } else {
+            if let Err(e) = check_rel(prefix) {
+                return Box::new(std::iter::once(Err(e)));
+            }
+            let path = self.root.join(prefix);
+            match self.open_dir(prefix, false, "list", &path) {
+                Ok(Some(_)) => path,
+                Ok(None) => return Box::new(std::iter::empty()),
+                Err(e) => return Box::new(std::iter::once(Err(e))),
+            }
+        };
+        let (root, at_root) = (self.root.clone(), prefix.is_empty());
+        let position = {
+            let root = root.clone();
+            move |e: &walkdir::DirEntry| -> Vec<u8> {
+                let mut p = e
+                    .path()
+                    .strip_prefix(&root)
+                    .unwrap_or(e.path())
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec();
+                if e.file_type().is_dir() {
+                    p.push(b'/');
+                }
+                p
+            }
+        };
+        let after = after.map(String::into_bytes);
+        let (pos, aft) = (position.clone(), after.clone());
+        let walk = walkdir::WalkDir::new(&start)
+            .follow_links(false)
+            .min_depth(1)
+            // Byte order of the keys: a directory sorts as `name/`, so its
+            // content follows it directly, as in a bucket's listing.
+            .sort_by(|a, b| sort_name(a).cmp(&sort_name(b)))
+            .into_iter()
+            // The staging area is the store's, not the tree's.
+            .filter_entry(move |e| {
+                if at_root && e.depth() == 1 && e.file_name() == INTERNAL_DIR {
+                    return false;
+                }
+                // Resuming: skip what sorts before `after`, descending only
+                // into the directories on its path.
+                match &aft {
+                    None => true,
+                    Some(after) => {
+                        let p = pos(e);
+                        p > *after || (e.file_type().is_dir() && after.starts_with(&p))
+                    }
+                }
+            })
+            .filter(move |e| match (&after, e) {
+                (Some(after), Ok(e)) => position(e) > *after,
+                _ => true,
+            });
+        Box::new(walk.map(move |entry| {
+            let entry = entry.map_err(|e| {
+                let path = e.path().unwrap_or(&root).to_path_buf();
+                StoreError::io("cannot list", &path, walk_error(e))
+            })?;
+            let key = match entry.path().strip_prefix(&root) {
+                Ok(r) => r.to_string_lossy().into_owned(),
+                Err(_) => entry.path().to_string_lossy().into_owned(),
+            };
+            let ft = entry.file_type();
+            let kind = if ft.is_symlink() {
+                EntryKind::Link
+            } else if ft.is_dir() {
+                EntryKind::Dir
+            } else if ft.is_file() {
+                EntryKind::File
+            } else {
+                EntryKind::Other
+            };
+            Ok(Entry { key, kind })
+        }))
+    }
     /// Opens the tree at `root`, creating it and its staging area.
     pub fn open(root: &Path) -> Result<LocalStore, StoreError> {
         std::fs::create_dir_all(root)
@@ -376,51 +459,13 @@ impl Store for LocalStore {
     }
 
     fn list(&self, prefix: &str) -> Listing<'_> {
-        let prefix = prefix.trim_end_matches('/');
-        let start = if prefix.is_empty() {
-            self.root.clone()
-        } else {
-            if let Err(e) = check_rel(prefix) {
-                return Box::new(std::iter::once(Err(e)));
-            }
-            let path = self.root.join(prefix);
-            match self.open_dir(prefix, false, "list", &path) {
-                Ok(Some(_)) => path,
-                Ok(None) => return Box::new(std::iter::empty()),
-                Err(e) => return Box::new(std::iter::once(Err(e))),
-            }
-        };
-        let (root, at_root) = (self.root.clone(), prefix.is_empty());
-        let walk = walkdir::WalkDir::new(&start)
-            .follow_links(false)
-            .min_depth(1)
-            // Byte order of the keys: a directory sorts as `name/`, so its
-            // content follows it directly, as in a bucket's listing.
-            .sort_by(|a, b| sort_name(a).cmp(&sort_name(b)))
-            .into_iter()
-            // The staging area is the store's, not the tree's.
-            .filter_entry(move |e| !(at_root && e.depth() == 1 && e.file_name() == INTERNAL_DIR));
-        Box::new(walk.map(move |entry| {
-            let entry = entry.map_err(|e| {
-                let path = e.path().unwrap_or(&root).to_path_buf();
-                StoreError::io("cannot list", &path, walk_error(e))
-            })?;
-            let key = match entry.path().strip_prefix(&root) {
-                Ok(r) => r.to_string_lossy().into_owned(),
-                Err(_) => entry.path().to_string_lossy().into_owned(),
-            };
-            let ft = entry.file_type();
-            let kind = if ft.is_symlink() {
-                EntryKind::Link
-            } else if ft.is_dir() {
-                EntryKind::Dir
-            } else if ft.is_file() {
-                EntryKind::File
-            } else {
-                EntryKind::Other
-            };
-            Ok(Entry { key, kind })
-        }))
+        self.list_from(prefix, None)
+    }
+
+    /// Seeks: a directory whose whole content sorts before `after` is not
+    /// read at all, so a resumed scan costs what it lists, not what it skips.
+    fn list_after(&self, prefix: &str, after: &str) -> Listing<'_> {
+        self.list_from(prefix, Some(after.to_string()))
     }
 
     /// `syncfs`: one barrier for a whole batch instead of one `fsync` per

@@ -84,6 +84,17 @@ pub struct Entry {
 }
 
 /// A sorted listing (see [`Store::list`]).
+impl Entry {
+    /// Where the entry sorts in a listing: its key, with a `/` appended for
+    /// a directory (so it comes right before its content).
+    pub fn position(&self) -> String {
+        match self.kind {
+            EntryKind::Dir => format!("{}/", self.key),
+            _ => self.key.clone(),
+        }
+    }
+}
+
 pub type Listing<'a> = Box<dyn Iterator<Item = Result<Entry, StoreError>> + 'a>;
 
 /// Why a store operation was refused or failed. Each variant names the path
@@ -221,6 +232,17 @@ pub trait Store: Send + Sync {
     /// trailing `/`, so it comes right before its content. Links are listed,
     /// never followed. Streams: memory does not grow with the tree.
     fn list(&self, prefix: &str) -> Listing<'_>;
+
+    /// [`Store::list`] from just after `after`, a position in that order
+    /// ([`Entry::position`]): what a scan spread over runs resumes from.
+    /// The default skips what comes before; a store that can seek does.
+    fn list_after(&self, prefix: &str, after: &str) -> Listing<'_> {
+        let after = after.to_string();
+        Box::new(self.list(prefix).filter(move |e| match e {
+            Ok(e) => e.position() > after,
+            Err(_) => true,
+        }))
+    }
 
     /// Makes everything written so far durable.
     fn barrier(&self) -> Result<(), StoreError>;

@@ -168,6 +168,54 @@ impl S3Store {
         ObjPath::parse(&full).map_err(|_| StoreError::UnsafeKey(key.to_string()))
     }
 
+    /// The listing behind [`Store::list`] and [`Store::list_after`].
+    fn list_from(&self, prefix: &str, after: Option<&str>) -> Listing<'_> {
+        let prefix = prefix.trim_end_matches('/');
+        if !prefix.is_empty()
+            && let Err(e) = check_rel(prefix)
+        {
+            return Box::new(std::iter::once(Err(e)));
+        }
+        let p = match self.obj_path(prefix) {
+            Ok(p) => p,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        let offset = match after.map(|a| self.obj_path(a.trim_end_matches('/'))) {
+            Some(Ok(o)) => Some(o),
+            Some(Err(e)) => return Box::new(std::iter::once(Err(e))),
+            None => None,
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<String, object_store::Error>>(1000);
+        let store = self.store.clone();
+        self.runtime.spawn(async move {
+            let root = p.as_ref().is_empty();
+            let prefix = if root { None } else { Some(&p) };
+            let mut s = match &offset {
+                Some(o) => store.list_with_offset(prefix, o),
+                None => store.list(prefix),
+            };
+            while let Some(item) = s.next().await {
+                let item = item.map(|m| m.location.as_ref().to_string());
+                let stop = item.is_err();
+                // The reader stopped: so do we.
+                if tx.send(item).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        let prefix = prefix.to_string();
+        // The reader may be one of the runtime's workers: it gives its
+        // thread up while it waits for the next page.
+        let items = std::iter::from_fn(move || tokio::task::block_in_place(|| rx.blocking_recv()));
+        Box::new(items.map(move |item| match item {
+            Ok(full) => Ok(Entry {
+                key: self.key_of(&full),
+                kind: EntryKind::File,
+            }),
+            Err(e) => Err(remote("cannot list", &prefix, e)),
+        }))
+    }
+
     fn key_of(&self, s: &str) -> String {
         if self.url.prefix.is_empty() {
             s.to_string()
@@ -536,41 +584,12 @@ impl Store for S3Store {
     /// Objects under `prefix/`, in the bucket's (byte) order; a bucket has
     /// no directories and no links.
     fn list(&self, prefix: &str) -> Listing<'_> {
-        let prefix = prefix.trim_end_matches('/');
-        if !prefix.is_empty()
-            && let Err(e) = check_rel(prefix)
-        {
-            return Box::new(std::iter::once(Err(e)));
-        }
-        let p = match self.obj_path(prefix) {
-            Ok(p) => p,
-            Err(e) => return Box::new(std::iter::once(Err(e))),
-        };
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<String, object_store::Error>>(1000);
-        let store = self.store.clone();
-        self.runtime.spawn(async move {
-            let root = p.as_ref().is_empty();
-            let mut s = store.list(if root { None } else { Some(&p) });
-            while let Some(item) = s.next().await {
-                let item = item.map(|m| m.location.as_ref().to_string());
-                let stop = item.is_err();
-                // The reader stopped: so do we.
-                if tx.send(item).await.is_err() || stop {
-                    break;
-                }
-            }
-        });
-        let prefix = prefix.to_string();
-        // The reader may be one of the runtime's workers: it gives its
-        // thread up while it waits for the next page.
-        let items = std::iter::from_fn(move || tokio::task::block_in_place(|| rx.blocking_recv()));
-        Box::new(items.map(move |item| match item {
-            Ok(full) => Ok(Entry {
-                key: self.key_of(&full),
-                kind: EntryKind::File,
-            }),
-            Err(e) => Err(remote("cannot list", &prefix, e)),
-        }))
+        self.list_from(prefix, None)
+    }
+
+    /// The bucket seeks (`list_with_offset`): a resumed scan lists only what follows.
+    fn list_after(&self, prefix: &str, after: &str) -> Listing<'_> {
+        self.list_from(prefix, Some(after))
     }
 
     fn barrier(&self) -> Result<(), StoreError> {
