@@ -400,8 +400,12 @@ pub fn run_command(
             Scan::Whole,
         )
         .await?;
-        // Versions deleted: their modules' pages say so now, not at the next sync.
-        if !dry_run && !summary.refused && summary.versions > 0 {
+        // Versions deleted: their modules' pages say so now, not at the next
+        // sync; and pages an interrupted run left marked are written too.
+        if !dry_run
+            && !summary.refused
+            && (summary.versions > 0 || svc.db.call(|s| s.site_pending()).await?)
+        {
             let run = crate::site::RunFacts {
                 command: "prune",
                 published: 0,

@@ -152,6 +152,16 @@ impl State {
         tx.commit().map_err(e)
     }
 
+    /// Whether pages wait to be written: a module's page or a search shard
+    /// marked, e.g. by a run that stopped before it wrote them.
+    pub fn site_pending(&self) -> Result<bool> {
+        self.exists(
+            "cannot read the pages to write",
+            "SELECT EXISTS (SELECT 1 FROM site_dirty) OR EXISTS (SELECT 1 FROM site_shards WHERE dirty = 1)",
+            [],
+        )
+    }
+
     /// Up to `limit` modules whose page must be written, ids above
     /// `after_id`, in id order (keyset pagination).
     pub fn site_dirty_page(&self, after_id: i64, limit: usize) -> Result<Vec<(i64, String)>> {
