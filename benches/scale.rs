@@ -1,4 +1,4 @@
-//! The scale scenario (issue 23): what every recurring command costs as the
+//! The scale scenario: what every recurring command costs as the
 //! mirror grows to millions of published versions.
 //!
 //! `cargo bench --bench mirror -- --scenario scale [--sizes 200000,2000000]

@@ -501,7 +501,7 @@ fn trickling_upstream_does_not_hang_the_run() {
     assert_eq!(
         m.upstream.requests(&zip),
         2,
-        "too slow is retried once, not for every attempt (issue 21)"
+        "too slow is retried once, not for every attempt"
     );
     m.assert_absent(M, &v);
     assert!(m.temp_files().is_empty(), "{:?}", m.temp_files());

@@ -1,4 +1,4 @@
-//! Mirrors of mirrors (issue 17): a gomirror tree's change feed, served by
+//! Mirrors of mirrors: a gomirror tree's change feed, served by
 //! the real nginx with the shipped configuration, followed by another
 //! gomirror (`index = "mirror+URL"`), which the real `go` command then uses.
 //! Requests are counted in nginx's access log.

@@ -1,4 +1,4 @@
-//! Bounded by design (issue 21): whatever a peer hands gomirror — through
+//! Bounded by design: whatever a peer hands gomirror — through
 //! HTTP, a change feed, a bundle, a project file — it is bounded before or
 //! while it is read, shown escaped and cut, refused with a short message
 //! and a documented exit code, within a deadline, and the tree and the

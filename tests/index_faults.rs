@@ -1,5 +1,5 @@
-//! What a hostile or broken index feed does (issue 9, items 4–7, and the
-//! far-future timestamp of issue 8): the walk never stalls silently, never
+//! What a hostile or broken index feed does (a stalled, looping, malformed
+//! or far-future feed): the walk never stalls silently, never
 //! moves the cursor backwards or into the future, a page that is not a feed
 //! is fatal, and a 404 for a version the index names is "not yet", not "gone".
 

@@ -1,4 +1,4 @@
-//! Running gomirror unattended (issue 14): the metrics file and the trace
+//! Running gomirror unattended: the metrics file and the trace
 //! file after clean, failing, fatal and interrupted runs, checked with the
 //! real `promtool`; `-q` for cron; SIGTERM mid-sync and a rerun converging.
 //!
@@ -516,7 +516,7 @@ fn hung_index_is_retried_visibly_and_the_run_ends_in_bounded_time() {
         .lines()
         .filter(|l| l.starts_with("retrying: "))
         .collect();
-    // Found too slow, a transfer is retried once (issue 21), not five times.
+    // Found too slow, a transfer is retried once, not five times.
     assert_eq!(retries.len(), 1, "{}", r.stderr);
     assert!(retries[0].contains("(attempt 2 of 5)"), "{}", retries[0]);
     assert!(

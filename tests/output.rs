@@ -411,7 +411,7 @@ fn status_output() {
     assert_output(&m, "status_after_sync", &r);
 }
 
-// ---- cron mail (issue 24) --------------------------------------------------
+// ---- cron mail: only what an operator must act on ------------------------
 // What `-q` lets through is what cron mails: each case is a snapshot.
 
 #[test]

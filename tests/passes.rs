@@ -1,4 +1,4 @@
-//! Work spread over runs (issue 23): the stray scan takes a slice of the
+//! Work spread over runs: the stray scan takes a slice of the
 //! tree per sync and `verify --slice` a slice of the published versions per
 //! run, each resuming where the last stopped, so that a whole pass ends
 //! within its period without any one run reading the whole mirror. These

@@ -1,4 +1,4 @@
-//! Private modules (issue 30): versions made from git repositories by the
+//! Private modules: versions made from git repositories by the
 //! real go command, served on loopback by git's own `http-backend` (behind a
 //! small CGI bridge with optional basic auth, below), reached through
 //! GOPRIVATE and `url.<base>.insteadOf` in a gitconfig of the test's own; the

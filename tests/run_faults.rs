@@ -1,5 +1,5 @@
 //! Failures of gomirror itself: a crash inside the state database's thread
-//! is exit 2 with the run recorded, never Rust's exit 101 (issue 8, item 4).
+//! is exit 2 with the run recorded, never Rust's exit 101.
 
 use crate::common::*;
 use crate::support::Corpus;

@@ -1,4 +1,4 @@
-//! The mirror's pages (issue 29): written into the tree by sync, import and
+//! The mirror's pages: written into the tree by sync, import and
 //! prune; only what changed is rewritten; a module with nothing left loses
 //! its page and its listing; a follower and a far side describe themselves;
 //! and the pages in a real browser — headless Chromium loading them from

@@ -1,4 +1,4 @@
-//! The source seam (issue 8, items 2–3): one HTTP client per process, and a
+//! The source seam: one HTTP client per process, and a
 //! `sync --dry-run` that prints the plan and changes nothing at all.
 
 use std::collections::BTreeMap;

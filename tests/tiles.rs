@@ -1,5 +1,5 @@
 //! Every go client verifies through the mirror, whatever checksum-database
-//! tree head it trusted before (issue 25): the tree holds every full tile up
+//! tree head it trusted before: the tree holds every full tile up
 //! to its head and every width of the partial tiles at its right edge
 //! (`sumdb.tiles = "all"`, the default), filled incrementally, proven against
 //! the signed head, carried by bundles and followed by `mirror+` tiers.

@@ -483,7 +483,7 @@ const RECHECK_BATCH_MAX: u64 = 1_000_000;
 /// Requests per second: one at least (a slower recheck is `recheck_interval`'s
 /// business), and no more than a large proxy answers one client.
 const RECHECK_RATE_MAX: u64 = 10_000;
-/// `0s` scans the whole tree on every sync (as before issue 23).
+/// `0s` scans the whole tree on every sync (as before scans were spread over runs).
 const SCAN_INTERVAL_BOUNDS: Bounds = Bounds {
     min: Duration::ZERO,
     max: YEAR,

@@ -465,7 +465,12 @@ impl State {
         tx.commit().map_err(e)
     }
 
-    pub(super) fn exists<P: rusqlite::Params>(&self, what: &str, sql: &str, params: P) -> Result<bool> {
+    pub(super) fn exists<P: rusqlite::Params>(
+        &self,
+        what: &str,
+        sql: &str,
+        params: P,
+    ) -> Result<bool> {
         self.conn
             .prepare_cached(sql)
             .and_then(|mut s| s.query_row(params, |r| r.get(0)))
