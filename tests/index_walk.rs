@@ -158,7 +158,7 @@ fn killed_parallel_walk_resumes_without_gap() {
     // finish.
     let end = m.upstream.last_index_timestamp().unwrap();
     let mut mid_walk = 0;
-    for n in 1..=points.min(24) {
+    for n in 1..=points.min(36) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(template.join("sync.toml"), dir.path().join("sync.toml")).unwrap();
         let config = dir.path().join("sync.toml");
