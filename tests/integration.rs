@@ -7,6 +7,7 @@ mod audit;
 mod common;
 mod config_checks;
 mod crash_points;
+mod docs;
 mod e2e;
 mod examples;
 mod faults;
