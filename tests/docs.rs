@@ -242,6 +242,17 @@ fn problems(file: &Path, text: &str, others: &dyn Fn(&Path) -> Option<String>) -
         let mut named: Vec<(String, PathBuf)> = Vec::new();
         for span in code_spans(line) {
             let first = span.split_whitespace().next().unwrap_or("");
+            if let Some((file, name)) = first.split_once("::")
+                && file.ends_with(".rs")
+                && !is_placeholder(first)
+                && let Ok(source) = std::fs::read_to_string(root().join(file))
+            {
+                // A test cited by name: the file still defines it.
+                let name = name.rsplit("::").next().unwrap();
+                if !defines(&source, name) {
+                    report(n, format!("cites {first}: no fn {name} in {file}"));
+                }
+            }
             let first = first.split("::").next().unwrap();
             if is_placeholder(first) {
                 continue;
@@ -266,6 +277,11 @@ fn problems(file: &Path, text: &str, others: &dyn Fn(&Path) -> Option<String>) -
         }
     }
     out
+}
+
+/// Whether `source` defines a function `name` (`fn name(` or `fn name<`).
+fn defines(source: &str, name: &str) -> bool {
+    source.contains(&format!("fn {name}(")) || source.contains(&format!("fn {name}<"))
 }
 
 fn read_doc(path: &Path) -> Option<String> {
@@ -300,7 +316,7 @@ fn broken_references_are_found_and_the_served_tree_is_not_one() {
 # Example\n\
 [gone](gone.md) and [feed](feed.md#no-such-heading) and [here](#nowhere)\n\
 `examples/production/no-such-file` and `tests/nope.rs::a_test`, see docs/missing.md\n\
-`../examples/nope.conf`\n";
+`../examples/nope.conf`, `tests/docs.rs::no_such_test`\n";
     let found = problems(file, text, &target);
     for needle in [
         "docs/gone.md does not exist",
@@ -310,20 +326,21 @@ fn broken_references_are_found_and_the_served_tree_is_not_one() {
         "tests/nope.rs",
         "docs/missing.md",
         "examples/nope.conf",
+        "no fn no_such_test in tests/docs.rs",
     ] {
         assert!(
             found.iter().any(|p| p.contains(needle)),
             "{needle} not found in {found:#?}"
         );
     }
-    assert_eq!(found.len(), 7, "{found:#?}");
+    assert_eq!(found.len(), 8, "{found:#?}");
 
     let fine = "\
 # Example\n\
 ## Judging candidates: `gomirror probe`\n\
 [feed](feed.md#how-it-works), [self](#judging-candidates-gomirror-probe), [site](https://example.com/docs/x.md)\n\
 `/golang.org/x/mod/@v/list`, `feed/latest`, `<output>/sumdb/<name>/latest`, `/srv/gomirror/mirror`,\n\
-`examples/production/cron`, `tests/operations.rs::sigterm`, `scripts/test`, `src/`, docs/README.md,\n\
+`examples/production/cron`, `tests/docs.rs::defines`, `scripts/test`, `src/`, docs/README.md,\n\
 `docs/*.md`, `tests/snapshots/`, `file:///srv/mirror/vuln`, examples/production/gomirror-sync.{service,timer}\n\
 ```sh\n# Not a heading\n```\n";
     let found = problems(file, fine, &target);
