@@ -8,6 +8,7 @@ mod common;
 mod config_checks;
 mod crash_points;
 mod demand;
+mod docs;
 mod e2e;
 mod examples;
 mod faults;
