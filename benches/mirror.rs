@@ -59,6 +59,9 @@ struct Options {
     dir: Option<PathBuf>,
     /// `scale`: measurements left out (`verify`, `export`, `walk`, `prune`).
     skip: Vec<String>,
+    /// `scale`: the sizes at which the whole-mirror commands (prune's plan,
+    /// verify, export) run; all sizes when not given.
+    heavy: Option<Vec<u64>>,
 }
 
 fn parse_args() -> Options {
@@ -71,6 +74,7 @@ fn parse_args() -> Options {
         sizes: None,
         dir: None,
         skip: Vec::new(),
+        heavy: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -91,6 +95,15 @@ fn parse_args() -> Options {
                         .expect("--sizes N,N,…")
                         .split(',')
                         .map(|n| n.trim().replace('_', "").parse().expect("--sizes N,N,…"))
+                        .collect(),
+                )
+            }
+            "--heavy" => {
+                o.heavy = Some(
+                    args.next()
+                        .expect("--heavy N,N,…")
+                        .split(',')
+                        .map(|n| n.trim().replace('_', "").parse().expect("--heavy N,N,…"))
                         .collect(),
                 )
             }
