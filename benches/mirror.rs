@@ -62,6 +62,9 @@ struct Options {
     /// `scale`: the sizes at which the whole-mirror commands (prune's plan,
     /// verify, export) run; all sizes when not given.
     heavy: Option<Vec<u64>>,
+    /// `scale`: where `export --full` writes its bundle (default: beside
+    /// the mirror), e.g. a tmpfs when the mirror's disk is short of room.
+    export_dir: Option<PathBuf>,
 }
 
 fn parse_args() -> Options {
@@ -75,6 +78,7 @@ fn parse_args() -> Options {
         dir: None,
         skip: Vec::new(),
         heavy: None,
+        export_dir: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -107,6 +111,7 @@ fn parse_args() -> Options {
                         .collect(),
                 )
             }
+            "--export-dir" => o.export_dir = args.next().map(PathBuf::from),
             "--dir" => o.dir = args.next().map(PathBuf::from),
             "--skip" => {
                 o.skip = args

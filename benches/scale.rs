@@ -2,7 +2,8 @@
 //! mirror grows to millions of published versions.
 //!
 //! `cargo bench --bench mirror -- --scenario scale [--sizes 200000,2000000]
-//! [--dir DIR] [--runs N] [--skip verify,export,walk,prune] [--heavy 200000,2000000]`
+//! [--dir DIR] [--runs N] [--skip verify,export,walk,prune] [--heavy 200000,2000000]
+//! [--export-dir DIR]`
 //!
 //! **How the corpus is made.** A generated upstream ([`ScaleUpstream`], a
 //! real HTTP server on loopback like the fake of the test suite, but holding
@@ -29,7 +30,7 @@
 //! cycle), and — at every size, or only at the `--heavy` ones, since they
 //! read the whole mirror — `prune --dry-run`, `verify --quick`, `verify`,
 //! `export --dry-run --full` and `export --full` (written next to the
-//! mirror, then removed), each
+//! mirror or under `--export-dir`, then removed: ~4 KB a version), each
 //! timed with its peak memory; the state database's size by table; the bytes
 //! the small syncs wrote under `feed/` per new entry; and the first walk of
 //! an index of that many entries into a fresh state database (CPU per
@@ -714,7 +715,11 @@ pub fn scenario_scale(o: &Options, rep: &mut Report) {
         // The whole-mirror commands, those with a target first: their time
         // grows with the mirror by nature, their memory must not.
         let heavy = o.heavy.as_ref().is_none_or(|h| h.contains(&size));
-        let media = dir.join("export-tmp");
+        let media = o
+            .export_dir
+            .clone()
+            .unwrap_or_else(|| dir.clone())
+            .join("export-tmp");
         let m = media.to_str().unwrap().to_string();
         if heavy && !skip("verify") {
             timed("verify", &["verify"], 1, &mut f);
