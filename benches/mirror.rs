@@ -75,6 +75,12 @@ struct Options {
     dir: Option<PathBuf>,
     /// `scale`: measurements left out (`verify`, `export`, `walk`, `prune`).
     skip: Vec<String>,
+    /// `scale`: the sizes at which the whole-mirror commands (prune's plan,
+    /// verify, export) run; all sizes when not given.
+    heavy: Option<Vec<u64>>,
+    /// `scale`: where `export --full` writes its bundle (default: beside
+    /// the mirror), e.g. a tmpfs when the mirror's disk is short of room.
+    export_dir: Option<PathBuf>,
 }
 
 fn parse_args() -> Options {
@@ -87,6 +93,8 @@ fn parse_args() -> Options {
         sizes: None,
         dir: None,
         skip: Vec::new(),
+        heavy: None,
+        export_dir: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -110,6 +118,16 @@ fn parse_args() -> Options {
                         .collect(),
                 )
             }
+            "--heavy" => {
+                o.heavy = Some(
+                    args.next()
+                        .expect("--heavy N,N,…")
+                        .split(',')
+                        .map(|n| n.trim().replace('_', "").parse().expect("--heavy N,N,…"))
+                        .collect(),
+                )
+            }
+            "--export-dir" => o.export_dir = args.next().map(PathBuf::from),
             "--dir" => o.dir = args.next().map(PathBuf::from),
             "--skip" => {
                 o.skip = args

@@ -2,7 +2,8 @@
 //! mirror grows to millions of published versions.
 //!
 //! `cargo bench --bench mirror -- --scenario scale [--sizes 200000,2000000]
-//! [--dir DIR] [--runs N] [--skip verify,export,walk,prune]`
+//! [--dir DIR] [--runs N] [--skip verify,export,walk,prune] [--heavy 200000,2000000]
+//! [--export-dir DIR]`
 //!
 //! **How the corpus is made.** A generated upstream ([`ScaleUpstream`], a
 //! real HTTP server on loopback like the fake of the test suite, but holding
@@ -25,8 +26,11 @@
 //! run resumes; remove it when done.
 //!
 //! At each size: the no-op sync, a small sync (1,000 new versions), `status`,
-//! `prune --dry-run`, `verify --quick`, `verify`, `export --dry-run --full`
-//! and `export --full` (written next to the mirror, then removed), each
+//! `verify --slice` (the first slice of a pass: a day's share of a 30-day
+//! cycle), and — at every size, or only at the `--heavy` ones, since they
+//! read the whole mirror — `prune --dry-run`, `verify --quick`, `verify`,
+//! `export --dry-run --full` and `export --full` (written next to the
+//! mirror or under `--export-dir`, then removed: ~4 KB a version), each
 //! timed with its peak memory; the state database's size by table; the bytes
 //! the small syncs wrote under `feed/` per new entry; and the first walk of
 //! an index of that many entries into a fresh state database (CPU per
@@ -502,6 +506,14 @@ fn state_breakdown(db: &Path) -> (u64, Vec<(String, u64)>) {
     (total, rows)
 }
 
+/// Forgets where the pass named `name` stood (`state::Cycle` keeps it in
+/// `meta` as `<name>.<field>`): the next run is the first of a pass.
+fn forget_pass(db: &Path, name: &str) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.execute("DELETE FROM meta WHERE key LIKE ?1", [format!("{name}.%")])
+        .unwrap();
+}
+
 fn published(cfg: &Path) -> u64 {
     let out = gomirror(cfg, &["status", "--json", "--offline"])
         .output()
@@ -571,16 +583,23 @@ pub fn scenario_scale(o: &Options, rep: &mut Report) {
     for &size in &sizes {
         let mut f: BTreeMap<String, f64> = BTreeMap::new();
         let visible = up.served.visible.load(Ordering::SeqCst);
-        if visible < size {
+        // A run stopped while growing left versions served but not yet
+        // mirrored: the grow sync catches up with them first.
+        let mirrored = if visible > 0 { published(&cfg) } else { 0 };
+        if visible < size || mirrored < visible {
             up.grow_to(size);
-            save(size);
+            save(size.max(visible));
             let (m, out) = run(&cfg, &["sync"]);
+            let grown = up.served.visible.load(Ordering::SeqCst);
             eprintln!(
-                "scale: grew {visible} -> {size} in {:.1}s: {}",
+                "scale: grew {mirrored} -> {grown} in {:.1}s: {}",
                 m.secs,
                 out.lines().last().unwrap_or("")
             );
-            f.insert("grow_versions".into(), (size - visible) as f64);
+            f.insert(
+                "grow_versions".into(),
+                grown.saturating_sub(mirrored) as f64,
+            );
             f.insert("grow_seconds".into(), m.secs);
             f.insert("grow_cpu_seconds".into(), m.cpu_secs);
             f.insert("grow_rss_mb".into(), m.max_rss_kb as f64 / 1024.0);
@@ -638,25 +657,12 @@ pub fn scenario_scale(o: &Options, rep: &mut Report) {
         );
         timed("status", &["status"], o.runs.max(3), &mut f);
         timed("status_json", &["status", "--json"], 1, &mut f);
-        if !skip("prune") {
-            timed("prune_dry_run", &["prune", "--dry-run"], 1, &mut f);
-        }
+        // A slice's size follows from the time since the last one: measure
+        // the first of a pass (a day's share, and the tiles), the pass
+        // forgotten first so every size measures the same share.
         if !skip("verify") {
-            timed("verify_quick", &["verify", "--quick"], 1, &mut f);
-            timed("verify", &["verify"], 1, &mut f);
-        }
-        if !skip("export") {
-            let media = dir.join("export-tmp");
-            let _ = std::fs::remove_dir_all(&media);
-            let m = media.to_str().unwrap().to_string();
-            timed(
-                "export_dry_run_full",
-                &["export", "--dry-run", "--full", &m],
-                1,
-                &mut f,
-            );
-            timed("export_full", &["export", "--full", &m], 1, &mut f);
-            std::fs::remove_dir_all(&media).unwrap();
+            forget_pass(&dir.join("state.db"), "verify");
+            timed("verify_slice", &["verify", "--slice"], 1, &mut f);
         }
         let (db_bytes, tables) = state_breakdown(&dir.join("state.db"));
         f.insert("state_bytes".into(), db_bytes as f64);
@@ -705,6 +711,39 @@ pub fn scenario_scale(o: &Options, rep: &mut Report) {
                 let _ = std::fs::remove_file(dir.join(format!("walk.{ext}")));
             }
             let _ = std::fs::remove_dir_all(dir.join("walk-tree"));
+        }
+        // The whole-mirror commands, those with a target first: their time
+        // grows with the mirror by nature, their memory must not.
+        let heavy = o.heavy.as_ref().is_none_or(|h| h.contains(&size));
+        let media = o
+            .export_dir
+            .clone()
+            .unwrap_or_else(|| dir.clone())
+            .join("export-tmp");
+        let m = media.to_str().unwrap().to_string();
+        if heavy && !skip("verify") {
+            timed("verify", &["verify"], 1, &mut f);
+        }
+        if heavy && !skip("export") {
+            let _ = std::fs::remove_dir_all(&media);
+            timed("export_full", &["export", "--full", &m], 1, &mut f);
+            std::fs::remove_dir_all(&media).unwrap();
+        }
+        if heavy && !skip("prune") {
+            timed("prune_dry_run", &["prune", "--dry-run"], 1, &mut f);
+        }
+        if heavy && !skip("verify") {
+            timed("verify_quick", &["verify", "--quick"], 1, &mut f);
+        }
+        if heavy && !skip("export") {
+            let _ = std::fs::remove_dir_all(&media);
+            timed(
+                "export_dry_run_full",
+                &["export", "--dry-run", "--full", &m],
+                1,
+                &mut f,
+            );
+            let _ = std::fs::remove_dir_all(&media);
         }
         rep.line(format!("  at {n} published versions:"));
         for (k, v) in &f {

@@ -569,28 +569,42 @@ async fn check(
         let quick = opts.quick;
         let (d, zb) = (done.clone(), zip_bytes.clone());
         let page_for_files = page.clone();
-        let file_problems: Vec<Problem> = tokio::task::spawn_blocking(move || {
-            page_for_files
-                .par_iter()
-                .flat_map_iter(|v| {
-                    let p = check_version_files(&*t, v, quick);
-                    if !quick {
-                        zb.fetch_add(v.published.zip_size.max(0) as u64, Ordering::Relaxed);
-                    }
-                    d.fetch_add(1, Ordering::Relaxed);
-                    p
-                })
-                .collect()
-        })
-        .await
-        .map_err(|e| Fatal::crashed("verify", e))?;
+        let lookup_db = name.clone();
+        // Each version's files, and its lookup read (verified below, on the
+        // executor): the reads of a page side by side, in one blocking task.
+        type Lookup = (usize, String, Result<Option<Vec<u8>>, String>);
+        let (file_problems, lookups): (Vec<Problem>, Vec<Lookup>) =
+            tokio::task::spawn_blocking(move || {
+                let problems = page_for_files
+                    .par_iter()
+                    .flat_map_iter(|v| {
+                        let p = check_version_files(&*t, v, quick);
+                        if !quick {
+                            zb.fetch_add(v.published.zip_size.max(0) as u64, Ordering::Relaxed);
+                        }
+                        d.fetch_add(1, Ordering::Relaxed);
+                        p
+                    })
+                    .collect();
+                let lookups = page_for_files
+                    .par_iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.published.record_id.is_some())
+                    .filter_map(|(i, v)| {
+                        let rel = layout::lookup(&lookup_db, &v.path, &v.published.version).ok()?;
+                        let body = t.read(&rel, LOOKUP_LIMIT).map_err(|e| e.to_string());
+                        Some((i, rel, body))
+                    })
+                    .collect();
+                (problems, lookups)
+            })
+            .await
+            .map_err(|e| Fatal::crashed("verify", e))?;
         // Lookups: as a go client would check them, tiles from the tree only.
         let mut lookup_problems = Vec::new();
-        for v in page.iter().filter(|v| v.published.record_id.is_some()) {
-            let Ok(rel) = layout::lookup(&name, &v.path, &v.published.version) else {
-                continue;
-            };
-            let body = match read_async(tree, &rel, LOOKUP_LIMIT).await {
+        for (i, rel, body) in lookups {
+            let v = &page[i];
+            let body = match body {
                 Ok(Some(b)) => b,
                 Ok(None) => {
                     lookup_problems.push(problem(v, &rel, "missing".into()));
@@ -819,15 +833,17 @@ pub fn check_version_files(tree: &dyn Store, v: &PublishedVersion, quick: bool) 
     ];
     // A graph-only version has no zip to check.
     let files = &files[..if v.published.zip { 3 } else { 2 }];
+    let mut keys = Vec::with_capacity(files.len());
     for &(ext, size, mtime) in files {
-        let rel = match layout::version_file(&v.path, &v.published.version, ext) {
-            Ok(r) => r,
-            Err(e) => {
-                out.push(problem(v, ext, e.to_string()));
-                continue;
-            }
-        };
-        let meta = match tree.stat(&rel) {
+        match layout::version_file(&v.path, &v.published.version, ext) {
+            Ok(r) => keys.push((ext, size, mtime, r)),
+            Err(e) => out.push(problem(v, ext, e.to_string())),
+        }
+    }
+    // The files share a directory: one walk to it for all their stats.
+    let metas = tree.stat_many(&keys.iter().map(|k| k.3.as_str()).collect::<Vec<_>>());
+    for ((ext, size, mtime, rel), meta) in keys.into_iter().zip(metas) {
+        let meta = match meta {
             Ok(Some(m)) => m,
             Ok(None) => {
                 out.push(problem(v, &rel, "missing".into()));

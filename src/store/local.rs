@@ -462,6 +462,42 @@ impl Store for LocalStore {
         self.list_from(prefix, None)
     }
 
+    /// Keys in the same directory share one link-free walk to it: verifying
+    /// a version's files costs one walk, not one per file.
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<ObjectMeta>, StoreError>> {
+        let mut out = Vec::with_capacity(keys.len());
+        let mut open: Option<(&str, Option<OwnedFd>)> = None;
+        for key in keys {
+            if let Err(e) = check_rel(key) {
+                out.push(Err(e));
+                continue;
+            }
+            let path = self.root.join(key);
+            let (dir, name) = split_parent(key);
+            if open.as_ref().is_none_or(|(d, _)| *d != dir) {
+                match self.open_dir(dir, false, "read", &path) {
+                    Ok(fd) => open = Some((dir, fd)),
+                    Err(e) => {
+                        open = None;
+                        out.push(Err(e));
+                        continue;
+                    }
+                }
+            }
+            let Some((_, Some(dfd))) = &open else {
+                out.push(Ok(None));
+                continue;
+            };
+            out.push(match meta_at(dfd, name, &path) {
+                Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                    Ok(None)
+                }
+                other => other.map(Some),
+            });
+        }
+        out
+    }
+
     /// Seeks: a directory whose whole content sorts before `after` is not
     /// read at all, so a resumed scan costs what it lists, not what it skips.
     fn list_after(&self, prefix: &str, after: &str) -> Listing<'_> {
@@ -828,6 +864,44 @@ mod tests {
         );
         assert!(!outside.join("new").exists());
         assert!(!outside.join("m/@v/v9.mod").exists());
+    }
+
+    #[test]
+    fn stat_many_answers_as_stat_does_key_by_key() {
+        let (dir, tree, _outside) = tree_with_linked_dir();
+        tree.write_file("a.example/m/@v/v1.0.0.info", b"{}")
+            .unwrap();
+        tree.write_file("a.example/m/@v/v1.0.0.mod", b"module m\n")
+            .unwrap();
+        tree.write_file("b.example/m/@v/v2.0.0.mod", b"module m\n")
+            .unwrap();
+        let keys = [
+            "a.example/m/@v/v1.0.0.info",
+            "a.example/m/@v/v1.0.0.mod",
+            "a.example/m/@v/v1.0.0.zip", // missing, its directory there
+            "gone.example/m/@v/v1.0.0.mod", // its directory missing
+            "b.example/m/@v/v2.0.0.mod", // another directory
+            "linked/m/@v/v1.0.0.zip",    // through a link: refused
+            "../escape",                 // not a key
+            "a.example/m/@v/v1.0.0.info", // back to the first directory
+        ];
+        let many = tree.stat_many(&keys);
+        assert_eq!(many.len(), keys.len());
+        for (key, got) in keys.iter().zip(many) {
+            match (tree.stat(key), got) {
+                (Ok(a), Ok(b)) => assert_eq!(a.map(|m| m.size), b.map(|m| m.size), "{key}"),
+                (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{key}"),
+                (a, b) => panic!("{key}: stat {a:?}, stat_many {b:?}"),
+            }
+        }
+        let again = tree.stat_many(&keys);
+        assert_eq!(again[1].as_ref().unwrap().as_ref().unwrap().size, 9);
+        assert!(again[2].as_ref().unwrap().is_none());
+        assert!(again[3].as_ref().unwrap().is_none());
+        assert_names_link(
+            again.into_iter().nth(5).unwrap().unwrap_err(),
+            &dir.path().join("out/linked"),
+        );
     }
 
     #[test]

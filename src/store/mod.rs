@@ -233,6 +233,12 @@ pub trait Store: Send + Sync {
     /// never followed. Streams: memory does not grow with the tree.
     fn list(&self, prefix: &str) -> Listing<'_>;
 
+    /// [`Store::stat`] of several keys in one directory (a version's files):
+    /// the default stats each; a local store walks to the directory once.
+    fn stat_many(&self, keys: &[&str]) -> Vec<Result<Option<ObjectMeta>, StoreError>> {
+        keys.iter().map(|k| self.stat(k)).collect()
+    }
+
     /// [`Store::list`] from just after `after`, a position in that order
     /// ([`Entry::position`]): what a scan spread over runs resumes from.
     /// The default skips what comes before; a store that can seek does.

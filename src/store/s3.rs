@@ -402,12 +402,23 @@ fn meta(m: &object_store::ObjectMeta) -> ObjectMeta {
     }
 }
 
+/// Whether `text` names the HTTP status `code` as a number of its own: not
+/// inside a longer number or a port (`127.0.0.1:40453`).
+fn names_status(text: &str, code: &str) -> bool {
+    text.match_indices(code).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit() || c == ':' || c == '.')
+            && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
 /// What an operator should check, from the store's answer.
 fn explain(e: &object_store::Error) -> String {
     let text = e.to_string();
-    let hint = if text.contains("NoSuchBucket") || text.contains("404") {
+    let hint = if text.contains("NoSuchBucket") || names_status(&text, "404") {
         " (does the bucket exist?)"
-    } else if text.contains("403")
+    } else if names_status(&text, "403")
         || text.contains("AccessDenied")
         || text.contains("InvalidAccessKeyId")
         || text.contains("SignatureDoesNotMatch")
@@ -607,6 +618,18 @@ impl Store for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_is_a_number_of_its_own_not_part_of_a_port() {
+        assert!(names_status("Received HTTP status 404 Not Found", "404"));
+        assert!(names_status("status: 403", "403"));
+        assert!(!names_status(
+            "error sending request for http://127.0.0.1:40453/b",
+            "404"
+        ));
+        assert!(!names_status("http://127.0.0.1:34038/", "403"));
+        assert!(!names_status("10.4.40.4 answered 14040", "404"));
+    }
 
     #[test]
     fn bucket_urls() {

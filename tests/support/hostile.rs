@@ -1,5 +1,5 @@
-//! Hostile peers and the measures that judge gomirror against them (issue
-//! 21): a raw HTTP peer that answers whatever a test routes to it (endless
+//! Hostile peers and the measures that judge gomirror against them: a raw
+//! HTTP peer that answers whatever a test routes to it (endless
 //! bodies, trickles, giant lines, escapes), a proxy that accepts
 //! connections slowly, files that are not what their names say (sparse,
 //! FIFOs, links to devices), the peak memory and descriptors of a child
