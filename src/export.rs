@@ -769,25 +769,24 @@ fn write_bundle(
         let mut after: Option<(String, String)> = None;
         loop {
             let (a, full) = (after.clone(), source.full);
-            let page = source.runtime.block_on(source.db.call(move |s| {
-                s.export_additions_page(
+            // A page of versions and the ledger entries of those it carries
+            // (private and sumdb.skip modules), in one call.
+            let (page, entries) = source.runtime.block_on(source.db.call(move |s| {
+                let page = s.export_additions_page(
                     full,
                     a.as_ref().map(|(p, v)| (p.as_str(), v.as_str())),
                     PAGE,
-                )
+                )?;
+                let carried: Vec<(String, String)> = page
+                    .iter()
+                    .map(|v| (v.path.clone(), v.version.clone()))
+                    .collect();
+                let entries = s.ledger_entries(&carried)?;
+                Ok((page, entries))
             }))?;
             let Some(last) = page.last() else { break };
             after = Some((last.path.clone(), last.version.clone()));
-            // The ledger entries of what it carries (private and sumdb.skip
-            // modules), a page at a time.
-            let carried: Vec<(String, String)> = page
-                .iter()
-                .map(|v| (v.path.clone(), v.version.clone()))
-                .collect();
-            for e in source
-                .runtime
-                .block_on(source.db.call(move |s| s.ledger_entries(&carried)))?
-            {
+            for e in entries {
                 ledger.push(&LedgerRecord {
                     path: e.path,
                     version: e.version,

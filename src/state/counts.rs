@@ -1,6 +1,6 @@
 //! The counts `status`, the metrics file, the trace and prune report: how
 //! many modules and versions the database knows, by state, and what the
-//! tree holds. They are kept, not counted: triggers (migration 9) update
+//! tree holds. They are kept, not counted: triggers (`state::migrations`) update
 //! the `counts` table in the very transactions that change a version's
 //! state or take it in and out of the tree, and the code that inserts
 //! versions counts them in its own transaction ([`inserted`]), so reading
@@ -35,9 +35,6 @@ pub struct Counts {
     pub published_bytes: i64,
 }
 
-/// The migration that made the `counts` table.
-const COUNTS_SCHEMA: i64 = 9;
-
 /// Rows of the `counts` table besides the per-state ones (whose id is the
 /// state's stored code).
 const VERSIONS: i64 = 10;
@@ -70,13 +67,8 @@ pub(super) fn inserted(
 }
 
 impl State {
-    /// The maintained counts: one read of a table of sixteen rows. (A
-    /// database that only `status` opened since this build was installed
-    /// has no such table yet: it is counted the slow way.)
+    /// The maintained counts: one read of a table of sixteen rows.
     pub fn counts(&self) -> Result<Counts> {
-        if self.user_version()? < COUNTS_SCHEMA {
-            return self.recount();
-        }
         let rows = self.query_vec(
             "cannot read the counts",
             "SELECT id, n FROM counts",

@@ -13,7 +13,7 @@ use rusqlite::params;
 use super::{Listed, Result, State, VersionState, err};
 
 /// Dirty modules after an id: through the partial index of dirty modules
-/// (migration 10), not a pass over every module the index named.
+/// (`modules_dirty`), not a pass over every module the index named.
 pub(super) const DIRTY_PAGE: &str =
     "SELECT id, path FROM modules WHERE dirty = 1 AND id > ?1 ORDER BY id LIMIT ?2";
 

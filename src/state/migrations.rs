@@ -568,6 +568,26 @@ impl State {
         Ok(())
     }
 
+    /// For the readers that never write (`status`, dry runs): refuses a
+    /// schema other than this gomirror's. An older one is brought up to
+    /// date by the next run that writes; until then every query written for
+    /// the current schema would fail on a missing table or column.
+    pub(super) fn check_schema_current(&self) -> Result<()> {
+        self.check_schema_not_newer()?;
+        let v = self.user_version()?;
+        if (v as usize) < MIGRATIONS.len() {
+            return Err(StateError {
+                path: self.path.clone(),
+                message: format!(
+                    "schema version {v} was written by an older gomirror (this one reads {}); `gomirror sync` brings it up to date, then this command reads it",
+                    MIGRATIONS.len()
+                ),
+                source: None,
+            });
+        }
+        Ok(())
+    }
+
     fn newer_schema(&self, v: i64) -> StateError {
         StateError {
             path: self.path.clone(),
@@ -627,5 +647,35 @@ mod tests {
         drop(c);
         let e = State::open(&p).err().unwrap().to_string();
         assert!(e.contains("newer than this gomirror"), "{e}");
+    }
+
+    /// `status` and dry runs read a database an older gomirror wrote only
+    /// once a run that writes has brought it up to date: refused before,
+    /// with what to run, at every older schema; read after.
+    #[test]
+    fn the_readers_that_never_write_refuse_an_older_schema_until_a_sync() {
+        for k in 1..MIGRATIONS.len() {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("s.db");
+            {
+                let c = rusqlite::Connection::open(&p).unwrap();
+                for sql in &MIGRATIONS[..k] {
+                    c.execute_batch(sql).unwrap();
+                }
+                c.pragma_update(None, "user_version", k as i64).unwrap();
+            }
+            for e in [
+                State::open_read_only(&p).err(),
+                State::open_for_preview(&p).err(),
+            ] {
+                let e = e.unwrap_or_else(|| panic!("schema {k} read")).to_string();
+                assert!(e.contains("older gomirror"), "{e}");
+                assert!(e.contains("`gomirror sync`"), "{e}");
+            }
+            drop(State::open(&p).unwrap());
+            let st = State::open_read_only(&p).unwrap();
+            st.counts().unwrap();
+            st.command_runs().unwrap();
+        }
     }
 }

@@ -157,7 +157,7 @@ impl State {
             .conn
             .busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| state.err("cannot configure", e))?;
-        state.check_schema_not_newer()?;
+        state.check_schema_current()?;
         Ok(state)
     }
 
@@ -187,7 +187,7 @@ impl State {
                 conn,
                 path: path.to_path_buf(),
             };
-            state.check_schema_not_newer()?;
+            state.check_schema_current()?;
             return Ok(state);
         }
         let conn = Connection::open_in_memory().map_err(|e| err(path, "cannot open", e))?;

@@ -18,7 +18,7 @@ use super::{NotFound, Result, State, Todo, VersionState, err, retry_delay_secs};
 
 /// Versions in the tree due a recheck, oldest check first, after a
 /// (checked_at, module id, version): a range of the partial index of the
-/// tree by last check (migration 13), which ends at the cutoff.
+/// tree by last check (`versions_checked`), which ends at the cutoff.
 pub(super) const DUE_RECHECKS: &str = concat!(
     "SELECT v.module_id, m.path, v.version, v.attempts,
         NOT (v.named = 1 AND m.wanted = 0), v.named > 0, v.checked_at

@@ -70,44 +70,10 @@ pub(super) const FAILURES: &str = concat!(
     ") ORDER BY v.attempts DESC, m.path, v.version LIMIT ?1"
 );
 
-/// The migration that made the `command_runs` table.
-const COMMAND_RUNS_SCHEMA: i64 = 11;
-
 impl State {
-    /// [`State::command_runs`] read from the whole run log (a database that
-    /// only `status` opened since this build was installed).
-    fn command_runs_from_the_log(&self) -> Result<Vec<CommandRuns>> {
-        self.query_vec(
-            "cannot summarise the run log",
-            "SELECT r.command, r.started, r.finished, r.exit_code, r.summary,
-                    (SELECT max(s.finished) FROM runs s
-                         WHERE s.command = r.command AND s.exit_code = 0)
-                 FROM runs r
-                 WHERE r.id IN (SELECT max(id) FROM runs
-                                    WHERE finished IS NOT NULL AND exit_code IS NOT NULL
-                                    GROUP BY command)
-                 ORDER BY r.command",
-            [],
-            |r| {
-                let summary: Option<String> = r.get(4)?;
-                Ok(CommandRuns {
-                    command: r.get(0)?,
-                    last_started: r.get(1)?,
-                    last_finished: r.get(2)?,
-                    last_exit_code: r.get(3)?,
-                    last_summary: summary.and_then(|s| serde_json::from_str(&s).ok()),
-                    last_success: r.get(5)?,
-                })
-            },
-        )
-    }
-
     /// Every command that has finished a run, by name: from the summary
     /// kept as runs finish (`command_runs`), not from the whole run log.
     pub fn command_runs(&self) -> Result<Vec<CommandRuns>> {
-        if self.user_version()? < COMMAND_RUNS_SCHEMA {
-            return self.command_runs_from_the_log();
-        }
         self.query_vec(
             "cannot summarise the run log",
             "SELECT c.command, r.started, r.finished, r.exit_code, r.summary, c.last_success

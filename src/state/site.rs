@@ -2,7 +2,7 @@
 //! remember between runs so that a run rewrites only what changed:
 //!
 //! * `site_dirty`: modules whose page must be written again. A trigger
-//!   (migration 10) adds a module whenever it is marked for its `@v/list`
+//!   (`site_dirty_on_update`) adds a module whenever it is marked for its `@v/list`
 //!   and `@latest` to be rewritten — every publication, repair and prune
 //!   does that in its own transaction — so a page follows its module
 //!   without a second statement to keep in step. A module leaves the set
