@@ -9,13 +9,18 @@
 //! located and sized from our directory record.
 //!
 //! Every entry name is checked before any data is read; then each entry is
-//! decompressed in central-directory order straight into SHA-256 through a
-//! fixed buffer, never holding an entry in memory, and must produce exactly its
-//! declared size.
+//! decompressed straight into SHA-256 through a fixed buffer, never holding an
+//! entry in memory, and must produce exactly its declared size. The entries
+//! are taken a window of the central directory at a time (at most 1,024
+//! records and 32 MiB); a window of 1 MiB or more is hashed on the rayon pool,
+//! its entries side by side, so that one large zip uses every core. An error
+//! is the first failing entry's in directory order, as a sequential pass
+//! would report.
 //!
 //! Memory is bounded by the zip's size limit, not by what its central
 //! directory claims: the directory is streamed twice from disk (once to check
-//! names, once to hash), never collected. What must outlive one record is
+//! names, once to hash), never collected beyond one window. What must outlive
+//! one record is
 //! compact: the collision check keeps 16 bytes per distinct path (a keyed hash
 //! of the folded path and where to read the path back from the file, for an
 //! exact comparison), and the hash keeps each entry's digest and the name
@@ -947,6 +952,58 @@ fn hash_entry(
     Ok(hasher.finalize().into())
 }
 
+/// The most directory records hashed together (see [`hash_window`]).
+const WINDOW_ENTRIES: usize = 1024;
+/// The most compressed bytes (and name bytes) hashed together.
+const WINDOW_BYTES: u64 = 32 << 20;
+/// A window smaller than this is hashed on the calling thread: spreading it
+/// would cost more than it saves.
+const PARALLEL_BYTES: u64 = 1 << 20;
+
+/// A reader and a buffer, kept across the windows hashed on one thread.
+#[derive(Default)]
+struct Scratch {
+    buf: Vec<u8>,
+}
+
+/// Hashes a window of entries: the digests in the window's order, or the
+/// error of its first entry (in directory order) that fails, the one a
+/// sequential pass would report. A large window's entries are hashed on the
+/// rayon pool, so that one big zip (the last of a sync, often) uses every
+/// core instead of one; memory stays bounded by the window.
+fn hash_window(
+    file: &File,
+    path: &Path,
+    window: &[Entry],
+    bytes: u64,
+    scratch: &mut Scratch,
+) -> Result<Vec<[u8; 32]>, ZipError> {
+    if window.len() < 2 || bytes < PARALLEL_BYTES {
+        if scratch.buf.len() != BUF_SIZE {
+            scratch.buf = vec![0; BUF_SIZE];
+        }
+        let mut reader = BufReader::with_capacity(BUF_SIZE, FileAt::new(file, 0));
+        return window
+            .iter()
+            .map(|e| hash_entry(&mut reader, e, path, &mut scratch.buf))
+            .collect();
+    }
+    use rayon::prelude::*;
+    let results: Vec<Result<[u8; 32], ZipError>> = window
+        .par_iter()
+        .map_init(
+            || {
+                (
+                    BufReader::with_capacity(BUF_SIZE, FileAt::new(file, 0)),
+                    vec![0; BUF_SIZE],
+                )
+            },
+            |(reader, buf), e| hash_entry(reader, e, path, buf),
+        )
+        .collect();
+    results.into_iter().collect()
+}
+
 /// What `h1:` needs of each entry once its data is hashed: its digest and its
 /// name, kept without the prefix every name shares, in one buffer.
 struct HashedEntries {
@@ -1067,28 +1124,47 @@ pub fn check_and_hash_zip_file(
     let entries = directory.count;
     checker.finish()?;
 
-    // Second pass: the data, in directory order.
+    // Second pass: the data, a window of directory records at a time, the
+    // entries of a large window hashed in parallel.
     let mut directory = Directory::open(&file, size).map_err(with_path_zip)?;
-    let mut reader = BufReader::with_capacity(BUF_SIZE, FileAt::new(&file, 0));
-    let mut buf = vec![0; BUF_SIZE];
     // Both counts are bounded by the file size, which is bounded above.
     let mut hashed = HashedEntries::with_capacity(entries as usize, name_bytes as usize);
     let mut files = 0;
     let mut uncompressed_size: u64 = 0;
-    while let Some((entry, _)) = directory.next_entry().map_err(with_path)? {
-        let digest = hash_entry(&mut reader, &entry, path, &mut buf)?;
-        // The first pass refused any name without the prefix.
-        let Some(rest) = entry.name.strip_prefix(prefix.as_bytes()) else {
-            return Err(invalid(format!(
-                "{}: central directory changed while it was read",
-                entry.display()
-            )));
-        };
-        if !entry.is_dir() {
-            files += 1;
-            uncompressed_size += entry.uncompressed_size;
+    let mut window: Vec<Entry> = Vec::new();
+    let mut window_bytes: u64 = 0;
+    let mut scratch = Scratch::default();
+    loop {
+        let next = directory.next_entry().map_err(with_path)?;
+        let end = next.is_none();
+        if let Some((entry, _)) = next {
+            window_bytes = window_bytes
+                .saturating_add(entry.compressed_size)
+                .saturating_add(entry.name.len() as u64);
+            window.push(entry);
+            if window.len() < WINDOW_ENTRIES && window_bytes < WINDOW_BYTES {
+                continue;
+            }
         }
-        hashed.push(rest, digest);
+        let digests = hash_window(&file, path, &window, window_bytes, &mut scratch)?;
+        for (entry, digest) in window.drain(..).zip(digests) {
+            // The first pass refused any name without the prefix.
+            let Some(rest) = entry.name.strip_prefix(prefix.as_bytes()) else {
+                return Err(invalid(format!(
+                    "{}: central directory changed while it was read",
+                    entry.display()
+                )));
+            };
+            if !entry.is_dir() {
+                files += 1;
+                uncompressed_size += entry.uncompressed_size;
+            }
+            hashed.push(rest, digest);
+        }
+        window_bytes = 0;
+        if end {
+            break;
+        }
     }
     if directory.count != entries {
         return Err(invalid(format!(
@@ -1658,6 +1734,70 @@ mod tests {
         let msg = error_of(&bytes);
         assert!(msg.starts_with("example.com/m@v1.0.0/m.go: "), "{msg}");
         assert!(msg.to_lowercase().contains("checksum"), "{msg}");
+    }
+
+    /// Content for entry `i` that differs per entry and does not compress
+    /// away (the parallel path needs a window of at least `PARALLEL_BYTES`).
+    fn noise(i: usize, len: usize) -> Vec<u8> {
+        let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b'a' + (x % 26) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn windows_hashed_in_parallel_give_the_sequential_hash() {
+        // 1,500 entries of 1 KiB: a first window of WINDOW_ENTRIES hashed
+        // in parallel (over PARALLEL_BYTES), the rest on the calling thread;
+        // and a few large entries, each its own parallel work.
+        for (count, len) in [(1500, 1024), (6, 600 << 10)] {
+            assert!(count > WINDOW_ENTRIES || (count * len) as u64 > PARALLEL_BYTES);
+            let names: Vec<String> = (0..count).map(|i| name(&format!("f{i:04}.txt"))).collect();
+            let data: Vec<Vec<u8>> = (0..count).map(|i| noise(i, len)).collect();
+            let entries: Vec<(&str, &[u8])> = names
+                .iter()
+                .map(String::as_str)
+                .zip(data.iter().map(Vec::as_slice))
+                .collect();
+            let want =
+                dirhash::hash1(names.iter().cloned().zip(data.iter().map(|d| sha(d)))).unwrap();
+            for method in [CompressionMethod::Stored, CompressionMethod::Deflated] {
+                let summary = run(&zip_bytes(&entries, method), M, V).unwrap();
+                assert_eq!(
+                    summary.h1, want,
+                    "{count} entries of {len} bytes, {method:?}"
+                );
+                assert_eq!(summary.files, count as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn a_parallel_window_reports_its_first_bad_entry_in_directory_order() {
+        // Two corrupted entries in one parallel window: the error names the
+        // earlier one, as a sequential pass would, whichever thread fails first.
+        let names: Vec<String> = (0..8).map(|i| name(&format!("f{i}.txt"))).collect();
+        let mut data: Vec<Vec<u8>> = (0..8).map(|i| noise(i, 300 << 10)).collect();
+        data[2][..9].copy_from_slice(b"MARKER-02");
+        data[6][..9].copy_from_slice(b"MARKER-06");
+        let entries: Vec<(&str, &[u8])> = names
+            .iter()
+            .map(String::as_str)
+            .zip(data.iter().map(Vec::as_slice))
+            .collect();
+        let mut bytes = zip_bytes(&entries, CompressionMethod::Stored);
+        patch_all(&mut bytes, b"MARKER-06", b"MARKER-6X");
+        patch_all(&mut bytes, b"MARKER-02", b"MARKER-2X");
+        for _ in 0..20 {
+            let msg = error_of(&bytes);
+            assert!(msg.starts_with("example.com/m@v1.0.0/f2.txt: "), "{msg}");
+            assert!(msg.to_lowercase().contains("checksum"), "{msg}");
+        }
     }
 
     #[test]
