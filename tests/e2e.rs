@@ -145,11 +145,31 @@ impl Nginx {
             .unwrap()
             .success();
         assert!(ok, "kill -USR1 nginx");
+        // The master creates the file, then tells its workers: wait until
+        // every worker holds the new file open, or a request answered now
+        // may still be logged into the renamed one.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !log.exists() {
+        while !(log.exists() && self.workers_write_to(log)) {
             assert!(Instant::now() < deadline, "nginx did not reopen its logs");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Whether every worker process of this nginx has `log` open.
+    fn workers_write_to(&self, log: &Path) -> bool {
+        let pid = self.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let workers: Vec<&str> = children.split_whitespace().collect();
+        !workers.is_empty()
+            && workers.iter().all(|w| {
+                std::fs::read_dir(format!("/proc/{w}/fd"))
+                    .map(|fds| {
+                        fds.flatten()
+                            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == log))
+                    })
+                    .unwrap_or(false)
+            })
     }
 }
 
