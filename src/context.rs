@@ -19,6 +19,13 @@ pub struct RunContext {
     /// Where the tree lives.
     pub tree: Arc<dyn Store>,
     pub stop: AtomicBool,
+    /// Set once every version of the pass has been handed to a worker: the
+    /// publisher stops holding a partial batch for more (see
+    /// [`crate::publish::publish_loop`]).
+    pub all_dispatched: AtomicBool,
+    /// Set when the pass starts before the run's newest head is proven
+    /// ([`crate::fetch::pass_before_ready`]).
+    pub gates: Option<Gates>,
     pub fatal: Mutex<Option<Fatal>>,
     /// Versions that failed (fetching, verifying or publishing), not yet reported.
     pub failures: Mutex<Vec<VersionFailure>>,
@@ -37,5 +44,23 @@ impl RunContext {
             *f = Some(error);
         }
         self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// What a pass started early waits for: `head` says the run's newest
+/// checksum-database head is accepted (lookups are proven only after it,
+/// in the order a sync always accepted heads: the newest first), `ready`
+/// that its tiles are stored too (nothing is published before). Each says
+/// `true` once; a sender dropped first means the run is stopping.
+#[derive(Clone)]
+pub struct Gates {
+    pub head: tokio::sync::watch::Receiver<bool>,
+    pub ready: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Gates {
+    /// Waits for `gate`: `false` if it will never open.
+    pub async fn open(gate: &tokio::sync::watch::Receiver<bool>) -> bool {
+        gate.clone().wait_for(|open| *open).await.is_ok()
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use crate::check::{Fetched, INFO_LIMIT, Refusal, check_version};
 use crate::check::{Verified, VersionError, failed, fetch_err};
-use crate::context::RunContext;
+use crate::context::{Gates, RunContext};
 use crate::fatal::Fatal;
 use crate::gomod::{self, zip as modzip};
 use crate::http::list::Avoid;
@@ -62,10 +62,31 @@ pub async fn pass(
     report: &mut SyncReport,
 ) -> Result<(), Fatal> {
     let client = svc.log(settings).await?;
-    fetch_and_publish(settings, svc, &client, work, due, out, report).await?;
+    fetch_and_publish(settings, svc, &client, work, due, out, report, None).await?;
     save_heads(&svc.db, &client).await
 }
 
+/// [`pass`] started before the run's newest checksum-database head is
+/// proven: the downloads and lookup requests begin at once, on the client as
+/// [`Services::opened_log`] gives it; each lookup is verified once
+/// `gates.head` opens (the caller has accepted the newest head), and nothing
+/// is published until `gates.ready` does (its tiles are stored too). If a
+/// gate's sender goes away first, the run is stopping: nothing is published.
+pub async fn pass_before_ready(
+    settings: &Settings,
+    svc: &Services,
+    work: WorkSource,
+    due: u64,
+    out: &Reporter,
+    report: &mut SyncReport,
+    gates: Gates,
+) -> Result<(), Fatal> {
+    let client = svc.opened_log(settings).await?;
+    fetch_and_publish(settings, svc, &client, work, due, out, report, Some(gates)).await?;
+    save_heads(&svc.db, &client).await
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn fetch_and_publish(
     settings: &Settings,
     svc: &Services,
@@ -74,6 +95,7 @@ async fn fetch_and_publish(
     due: u64,
     out: &Reporter,
     report: &mut SyncReport,
+    gates: Option<Gates>,
 ) -> Result<(), Fatal> {
     let db = &svc.db;
     let shared = Arc::new(RunContext {
@@ -82,6 +104,8 @@ async fn fetch_and_publish(
         client: client.clone(),
         tree: svc.tree.clone(),
         stop: AtomicBool::new(false),
+        all_dispatched: AtomicBool::new(false),
+        gates,
         fatal: Mutex::new(None),
         failures: Mutex::new(Vec::new()),
         notices: Mutex::new(Vec::new()),
@@ -100,7 +124,16 @@ async fn fetch_and_publish(
     };
 
     let origin = svc.upstreams.origin()?;
-    let sem = Arc::new(Semaphore::new(settings.workers));
+    // `mirror.workers` versions download at once; a version whose files are
+    // in hand gives its download slot to the next while it is checked, at
+    // most one check per core at a time (inflating and hashing a zip is the
+    // CPU's work; more at once only slows each down). At most twice
+    // `mirror.workers` versions are in hand at once, checked or not.
+    let sem = Arc::new(Semaphore::new(settings.workers * 2));
+    let downloads = Arc::new(Semaphore::new(settings.workers));
+    let checks = Arc::new(Semaphore::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    ));
     let mut tasks = tokio::task::JoinSet::new();
     let mut after: Option<(i64, String)> = None;
     let mut source = source;
@@ -146,6 +179,7 @@ async fn fetch_and_publish(
             // Reap finished tasks so the set stays small.
             while tasks.try_join_next().is_some() {}
             {
+                let (downloads, checks) = (downloads.clone(), checks.clone());
                 let (shared, origin, db, vtx, done, gone, not_yet) = (
                     shared.clone(),
                     origin.clone(),
@@ -169,8 +203,12 @@ async fn fetch_and_publish(
                     } else {
                         Vec::new()
                     };
+                    let slots = Slots {
+                        download: downloads.acquire_owned().await.expect("semaphore open"),
+                        checks: &checks,
+                    };
                     let result =
-                        process_version(&shared, origin.as_ref(), todo.clone(), &pins).await;
+                        process_version(&shared, origin.as_ref(), todo.clone(), &pins, slots).await;
                     // What no checksum database vouches for, the ledger does.
                     let result = match result {
                         Ok(v) if shared.settings.sumdb.skips(&v.todo.path) => {
@@ -249,6 +287,7 @@ async fn fetch_and_publish(
             drain_events(&shared, out, report);
         }
     }
+    shared.all_dispatched.store(true, Ordering::SeqCst);
     // Interrupted: the downloads in hand are abandoned (dropping a worker
     // removes its temporary files; its version stays due for the next run),
     // and what was already verified is still published below.
@@ -413,6 +452,13 @@ async fn fetch_files(
     })
 }
 
+/// A worker's claim on the pass's bounded resources: its download slot,
+/// given back once the files are in hand, and the checks (one per core).
+struct Slots<'a> {
+    download: tokio::sync::OwnedSemaphorePermit,
+    checks: &'a Semaphore,
+}
+
 /// Fetches and verifies one version into temporary files: `.info`, `.mod`
 /// and, unless the version is graph-only, `.zip`. `pins` are the hashes the
 /// `from_files` go.sum files give for it: each must equal what was fetched
@@ -427,6 +473,7 @@ async fn process_version(
     origin: &dyn Origin,
     todo: Todo,
     pins: &[PinnedHash],
+    slots: Slots<'_>,
 ) -> Result<Verified, VersionError> {
     let (m, v) = (todo.path.as_str(), todo.version.as_str());
     // Private modules are made from their repositories, not the proxy list.
@@ -447,13 +494,28 @@ async fn process_version(
         if skip {
             Ok(None)
         } else {
-            shared.client.lookup(m, v).await.map(Some)
+            let body = shared.client.fetch_lookup(m, v).await?;
+            if let Some(g) = &shared.gates
+                && !Gates::open(&g.head).await
+            {
+                // The run is stopping (its head refused): this worker is
+                // about to be dropped; nothing of it is published.
+                std::future::pending::<()>().await;
+            }
+            shared.client.verify_lookup(m, v, body).await.map(Some)
         }
     };
     let mut avoid = Avoid::none();
     let with_zip = todo.zip;
-    let (lookup, fetched) =
-        tokio::join!(lookup, fetch_files(origin, m, v, with_zip, &temps, avoid));
+    // The download slot is given back as soon as the files are in hand: the
+    // lookup's proof and the check below need none.
+    let download = slots.download;
+    let files = async {
+        let fetched = fetch_files(origin, m, v, with_zip, &temps, avoid).await;
+        drop(download);
+        fetched
+    };
+    let (lookup, fetched) = tokio::join!(lookup, files);
     // A security failure (a forked log, a bad signature) outranks everything
     // else; then "no upstream has it" outranks a checksum database that
     // cannot answer for it (a private module not in `sumdb.skip`, an outage):
@@ -465,6 +527,7 @@ async fn process_version(
         (lookup, fetched) => (lookup?, fetched?),
     };
     loop {
+        let check = slots.checks.acquire().await.expect("semaphore open");
         let checked = check_version(
             m,
             v,
@@ -476,6 +539,7 @@ async fn process_version(
             pins,
         )
         .await;
+        drop(check);
         match checked {
             Ok(checked) => {
                 let Fetched { info, gomod, zip } = fetched;

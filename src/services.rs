@@ -336,6 +336,15 @@ impl Services {
             .await
     }
 
+    /// The run's checksum-database client before its head is refreshed
+    /// ([`crate::trust::RunLog::opened`]): for downloads that start while
+    /// the newest head is being proven.
+    pub async fn opened_log(&self, settings: &Settings) -> Result<Arc<LogClient>, Fatal> {
+        self.log
+            .opened(&self.db, || self.upstreams.log_client(settings, &self.tree))
+            .await
+    }
+
     /// The newest head, proven consistent with the trusted one and saved
     /// (no second request when [`Services::log`] has just fetched it).
     pub async fn refresh_log(&self, settings: &Settings) -> Result<SignedHead, Fatal> {

@@ -14,6 +14,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::context::Gates;
 use crate::discover::{Preview, Recorder, discover_all};
 use crate::fatal::{Fatal, stop_if_interrupted};
 use crate::fetch::{self, WorkSource};
@@ -159,13 +160,6 @@ async fn pipeline(
     }
     stop_if_interrupted()?;
 
-    // The checksum database: prove the new head extends the one trusted before.
-    let latest = svc.refresh_log(settings).await?;
-    report.tree_size = Some(latest.tree.n);
-    // Every tile a go client whose head is not newer can ask for, before
-    // the lists and `latest` are published (`sumdb.tiles`).
-    report.tiles = crate::tiles::fill_configured(settings, svc, true, out).await?;
-
     let now = report::now();
     let retry_failed = opts.retry_failed;
     let todo = db.call(move |s| s.count_todo(now, retry_failed)).await?;
@@ -175,16 +169,42 @@ async fn pipeline(
     report.deferred = todo.deferred.saturating_sub(early.failures.len() as u64);
     report.missing_waiting = todo.missing.saturating_sub(early.not_yet);
 
-    // Lists left stale by a killed run are rewritten first, then the feed
-    // entries a killed run recorded but did not write.
-    rewrite_dirty_lists(db, tree).await?;
-    write_feed(settings, db, tree).await?;
-    svc.restore_served_head(settings).await?;
-
-    if due > 0 {
-        let work = WorkSource::Due { now, retry_failed };
-        fetch::pass(settings, svc, work, due, out, report).await?;
-    }
+    // The checksum database: prove the new head extends the one trusted
+    // before, then store every tile a go client whose head is not newer can
+    // ask for (`sumdb.tiles`). The downloads and lookup requests start
+    // meanwhile; lookups are proven once the head is accepted (`head`: heads
+    // are accepted in the order they always were, the newest first), and
+    // the publisher waits for the tiles too (`ready`), so no list or
+    // `latest` is published before them, and nothing at all if the head is
+    // refused.
+    let (head_tx, head) = tokio::sync::watch::channel(false);
+    let (ready_tx, ready) = tokio::sync::watch::channel(false);
+    let prepare = async {
+        let latest = svc.refresh_log(settings).await?;
+        let _ = head_tx.send(true);
+        let tiles = crate::tiles::fill_configured(settings, svc, true, out).await?;
+        // Lists left stale by a killed run are rewritten first, then the
+        // feed entries a killed run recorded but did not write.
+        rewrite_dirty_lists(db, tree).await?;
+        write_feed(settings, db, tree).await?;
+        svc.restore_served_head(settings).await?;
+        let _ = ready_tx.send(true);
+        Ok::<_, Fatal>((latest, tiles))
+    };
+    let mut fetched = SyncReport::default();
+    let downloads = async {
+        if due > 0 {
+            let work = WorkSource::Due { now, retry_failed };
+            let gates = Gates { head, ready };
+            fetch::pass_before_ready(settings, svc, work, due, out, &mut fetched, gates).await
+        } else {
+            Ok(())
+        }
+    };
+    let ((latest, tiles), ()) = tokio::try_join!(prepare, downloads)?;
+    report.tree_size = Some(latest.tree.n);
+    report.tiles = tiles;
+    add_fetched(report, fetched);
     add_fetched(report, early);
     stop_if_interrupted()?;
 

@@ -501,24 +501,23 @@ impl Filler<'_> {
             let (store, name, t) = (store.clone(), name.clone(), full(level, n));
             async move {
                 // Going up, publishing may have written it already, or
-                // proving the new head read it.
-                if going_up {
-                    if let Some(data) = read_tree_tile(&store, &name, t).await {
-                        return Ok(Fetched {
-                            tile: t,
-                            data,
-                            from: Source::Tree,
-                        });
-                    }
-                    if let Some(data) = client.tile_in_memory(t) {
-                        return Ok(Fetched {
-                            tile: t,
-                            data: data.to_vec(),
-                            from: Source::Memory,
-                        });
-                    }
+                // proving the new head read it; either way, the lookups
+                // proven beside the fill may have read it.
+                if going_up && let Some(data) = read_tree_tile(&store, &name, t).await {
+                    return Ok(Fetched {
+                        tile: t,
+                        data,
+                        from: Source::Tree,
+                    });
                 }
-                match client.fetch_tile(t).await {
+                if let Some(data) = client.tile_in_memory(t) {
+                    return Ok(Fetched {
+                        tile: t,
+                        data: data.to_vec(),
+                        from: Source::Memory,
+                    });
+                }
+                match client.fetch_tile_shared(t).await {
                     Ok(data) => Ok(Fetched {
                         tile: t,
                         data,
@@ -708,7 +707,7 @@ impl Filler<'_> {
             let d = match on_disk {
                 Some(d) if tile::check_full_tile(t, &d, proven, &data).is_ok() => d,
                 _ => {
-                    let d = self.client.fetch_tile(t).await.map_err(|e| {
+                    let d = self.client.fetch_tile_shared(t).await.map_err(|e| {
                         Stop::Fetch(format!(
                             "tile {} of checksum database {name}: {e}",
                             t.path()

@@ -621,3 +621,27 @@ fn verify_finds_every_damaged_or_missing_tile_and_repair_restores_it() {
     assert_eq!(std::fs::read(&narrow).unwrap(), narrow_good);
     assert_every_tile(&m.out(), &name, t);
 }
+
+#[test]
+fn a_first_sync_asks_for_each_tile_once() {
+    // Many versions proven at once share their proofs' tiles: each tile
+    // is asked for once, whichever lookup needs it first.
+    // The versions' records deep in the log (records of others after them),
+    // so that their proofs read tiles the head's own proof does not.
+    let m = Mirror::new(Corpus::generated(12, 4, 2));
+    m.upstream.append_records(3000);
+    m.sync().expect(0);
+    let tiles: Vec<String> = m
+        .upstream
+        .request_log()
+        .into_iter()
+        .filter(|p| p.contains("/tile/"))
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let twice: Vec<&String> = tiles.iter().filter(|p| !seen.insert(*p)).collect();
+    assert!(tiles.len() > 8, "{tiles:?}");
+    assert!(
+        twice.is_empty(),
+        "asked for again: {twice:?} (of {tiles:?})"
+    );
+}

@@ -32,6 +32,10 @@ pub const BATCH: usize = 64;
 
 const BATCH_WAIT: Duration = Duration::from_millis(500);
 
+/// Once every version of a pass is with a worker, how long a partial batch
+/// waits after the last version arrived before it is published anyway.
+const TAIL_IDLE: Duration = Duration::from_millis(30);
+
 /// How long a partly filled batch waits for more versions. Debug builds take
 /// `GOMIRROR_TEST_BATCH_WAIT_MS` so that the crash-point tests can make the
 /// batches (and so the durability points of a run) the same on every run,
@@ -40,12 +44,27 @@ fn batch_wait() -> Duration {
     crate::env::test::batch_wait().unwrap_or(BATCH_WAIT)
 }
 
+/// [`TAIL_IDLE`], unless a test fixed the batches (then only a full batch,
+/// the deadline or the end of the pass publishes).
+fn tail_idle() -> Option<Duration> {
+    match crate::env::test::batch_wait() {
+        Some(_) => None,
+        None => Some(TAIL_IDLE),
+    }
+}
+
 #[derive(Default)]
 pub struct PublishCount {
     pub published: u64,
 }
 
-/// Receives verified versions and publishes them in batches.
+/// Receives verified versions and publishes them in batches: a batch is
+/// published when it is full, when its first version has waited
+/// [`BATCH_WAIT`], when the pass ends, or — once every version of the pass is
+/// with a worker — when no version has arrived for [`TAIL_IDLE`]. The last
+/// rule is for the end of a pass, where a few large zips are still being
+/// checked: the versions verified before them are published meanwhile
+/// instead of waiting for them (or for the deadline).
 pub async fn publish_loop(
     shared: Arc<RunContext>,
     db: Db,
@@ -54,10 +73,13 @@ pub async fn publish_loop(
     let mut count = PublishCount::default();
     let mut previous_max: Option<i64> = db.call(|s| s.largest_served_head()).await?.map(|h| h.size);
     let mut batch: Vec<Verified> = Vec::new();
+    let mut ready = shared.gates.is_none();
     loop {
         let deadline = tokio::time::sleep(batch_wait());
         tokio::pin!(deadline);
+        let idle = tail_idle();
         let closed = loop {
+            let quiet = tokio::time::sleep(idle.unwrap_or(Duration::MAX));
             tokio::select! {
                 v = rx.recv() => match v {
                     Some(v) => {
@@ -69,6 +91,11 @@ pub async fn publish_loop(
                     None => break true,
                 },
                 _ = &mut deadline, if !batch.is_empty() => break false,
+                _ = quiet, if idle.is_some() && !batch.is_empty() => {
+                    if shared.all_dispatched.load(Ordering::SeqCst) {
+                        break false;
+                    }
+                }
             }
         };
         if shared.stop.load(Ordering::SeqCst) {
@@ -78,6 +105,22 @@ pub async fn publish_loop(
                 return Ok(count);
             }
             continue;
+        }
+        if !batch.is_empty() && !ready {
+            // The run's head is still being proven: nothing is published
+            // before it is (and nothing at all if that fails).
+            ready = wait_ready(&shared).await;
+            if ready {
+                // The run's tile fill may have served a new head meanwhile.
+                previous_max = db.call(|s| s.largest_served_head()).await?.map(|h| h.size);
+            } else {
+                shared.stop.store(true, Ordering::SeqCst);
+                discard_async(std::mem::take(&mut batch)).await;
+                if closed {
+                    return Ok(count);
+                }
+                continue;
+            }
         }
         if !batch.is_empty() {
             let items = std::mem::take(&mut batch);
@@ -92,6 +135,15 @@ pub async fn publish_loop(
         if closed {
             return Ok(count);
         }
+    }
+}
+
+/// Waits until the run says publishing may start: `false` if it never will
+/// (the head could not be proven, the run stopped).
+async fn wait_ready(shared: &RunContext) -> bool {
+    match &shared.gates {
+        Some(g) => crate::context::Gates::open(&g.ready).await,
+        None => true,
     }
 }
 

@@ -163,7 +163,15 @@ struct Inner {
     unsaved: Vec<SignedHead>,
     /// Authenticated tiles, and whether each is already in the mirror tree.
     cache: HashMap<Tile, (Arc<Vec<u8>>, bool)>,
+    /// Tiles being read now: a second reader of the same tile waits for the
+    /// first one's bytes instead of asking the upstream again (lookups at
+    /// once share most of their proofs).
+    reading: HashMap<Tile, Arc<TileRead>>,
 }
+
+/// One read of a tile, shared by whoever asks for it meanwhile: its bytes
+/// and whether the mirror tree lacks them, not yet authenticated.
+type TileRead = tokio::sync::OnceCell<(Arc<Vec<u8>>, bool)>;
 
 pub use crate::settings::TileMode;
 
@@ -195,6 +203,7 @@ impl LogClient {
                 known: BTreeMap::new(),
                 unsaved: Vec::new(),
                 cache: HashMap::new(),
+                reading: HashMap::new(),
             }),
             accept_lock: tokio::sync::Mutex::new(()),
             offline: false,
@@ -380,7 +389,7 @@ impl LogClient {
         let Err(e) = reader.read_hashes(&[]).await else {
             return Ok(());
         };
-        self.state().cache.clear();
+        self.forget();
         let why = match e {
             SumdbError::Fetch(e) if e.is_not_found() => {
                 format!("does not serve the tiles that prove it ({e})")
@@ -414,7 +423,7 @@ impl LogClient {
         let computed = match reader.tree_hash(older.n).await {
             Ok(h) => h,
             Err(e) => {
-                self.state().cache.clear();
+                self.forget();
                 return Err(match e {
                     SumdbError::Security(m) => self.fork(head, Some(&m)),
                     SumdbError::Fetch(e) if e.is_not_found() && newer == t.tree => {
@@ -432,7 +441,7 @@ impl LogClient {
             }
         };
         if computed != older.hash {
-            self.state().cache.clear();
+            self.forget();
             return Err(self.fork(head, None));
         }
         Ok(())
@@ -465,6 +474,13 @@ impl LogClient {
     /// Looks up `module@version`, verifies the head's signature and consistency
     /// and the record's inclusion, and returns the hashes it states.
     pub async fn lookup(&self, module: &str, version: &str) -> Result<Lookup, SumdbError> {
+        let body = self.fetch_lookup(module, version).await?;
+        self.verify_lookup(module, version, body).await
+    }
+
+    /// The lookup of `module@version` as served, not yet verified (see
+    /// [`LogClient::verify_lookup`]).
+    pub async fn fetch_lookup(&self, module: &str, version: &str) -> Result<Vec<u8>, SumdbError> {
         let rel = format!(
             "lookup/{}@{}",
             gomod::escape_path(module).map_err(|e| bad_record(module, version, e.to_string()))?,
@@ -474,18 +490,15 @@ impl LogClient {
                 e.to_string()
             ))?
         );
-        let body = match self.fetch(&rel, LOOKUP_LIMIT).await {
-            Ok(b) => b,
-            Err(e) if e.is_not_found() => {
-                return Err(SumdbError::NotFound {
-                    module: module.into(),
-                    version: version.into(),
-                    source: e,
-                });
-            }
-            Err(e) => return Err(SumdbError::Fetch(e)),
-        };
-        self.verify_lookup(module, version, body).await
+        match self.fetch(&rel, LOOKUP_LIMIT).await {
+            Ok(b) => Ok(b),
+            Err(e) if e.is_not_found() => Err(SumdbError::NotFound {
+                module: module.into(),
+                version: version.into(),
+                source: e,
+            }),
+            Err(e) => Err(SumdbError::Fetch(e)),
+        }
     }
 
     /// Verifies a lookup body (fetched now, or read back from the mirror).
@@ -716,6 +729,44 @@ impl LogClient {
         self.fetch(&tile.path(), TILE_LIMIT).await
     }
 
+    /// [`LogClient::fetch_tile`], sharing the request with the proofs
+    /// reading the same tile at the same time (the tile fill runs beside a
+    /// sync's lookups): whichever asks first asks the upstream, the other
+    /// takes its bytes (and proves them itself, as always).
+    pub async fn fetch_tile_shared(&self, tile: Tile) -> Result<Vec<u8>, FetchError> {
+        let (read, mine) = {
+            let mut inner = self.state();
+            match inner.reading.get(&tile) {
+                Some(r) => (r.clone(), false),
+                None => {
+                    let r = Arc::new(TileRead::new());
+                    inner.reading.insert(tile, r.clone());
+                    (r, true)
+                }
+            }
+        };
+        let result = read
+            .get_or_try_init(|| async {
+                let data = self.fetch_tile(tile).await?;
+                Ok::<_, FetchError>((Arc::new(data), true))
+            })
+            .await
+            .map(|(d, _)| d.to_vec());
+        if mine {
+            // The fill proves and stores the tile itself: a proof asking for
+            // it later finds it in the tree.
+            let mut inner = self.state();
+            if inner
+                .reading
+                .get(&tile)
+                .is_some_and(|r| Arc::ptr_eq(r, &read))
+            {
+                inner.reading.remove(&tile);
+            }
+        }
+        result
+    }
+
     /// A tile this client read and proved in this process (for any head it
     /// then accepted; a forked log's tiles are forgotten), still in memory.
     /// The caller proves it again before storing it.
@@ -762,6 +813,25 @@ impl LogClient {
         if let Some((d, on_disk)) = self.cached(tile) {
             return Ok((d, !on_disk));
         }
+        let read = self.state().reading.entry(tile).or_default().clone();
+        // The first asker reads; the others wait for its bytes (if it
+        // fails, the next one waiting tries in turn). The read stays shared
+        // until its tile is authenticated and cached ([`Self::store_tile`])
+        // or found wrong ([`Self::forget`]).
+        read.get_or_try_init(|| self.read_tile(tile)).await.cloned()
+    }
+
+    /// Forgets every tile held in memory, authenticated or being read
+    /// (what was read may be what failed to verify).
+    fn forget(&self) {
+        let mut inner = self.state();
+        inner.cache.clear();
+        inner.reading.clear();
+    }
+
+    /// [`LogClient::tile_data`] for a tile not in memory: from the mirror
+    /// tree, or the upstream.
+    async fn read_tile(&self, tile: Tile) -> Result<(Arc<Vec<u8>>, bool), SumdbError> {
         let want = tile.w as usize * 32;
         for candidate in [tile, tile.full()] {
             let (tree, key) = (self.tree.clone(), layout::tile(&self.name, candidate));
@@ -831,8 +901,10 @@ impl LogClient {
             if inner.cache.len() >= TILE_CACHE {
                 // Bounded memory: forget everything; tiles are re-read from disk.
                 inner.cache.clear();
+                inner.reading.clear();
             }
             inner.cache.insert(tile, (data.clone(), !fresh || write));
+            inner.reading.remove(&tile);
         }
         if !write {
             return Ok(());
@@ -960,13 +1032,13 @@ impl TileHashes<'_> {
                 self.tree.n
             ))
         })?;
-        let mut data = Vec::with_capacity(plan.tiles.len());
-        let mut fresh = Vec::with_capacity(plan.tiles.len());
-        for t in &plan.tiles {
-            let (d, f) = self.client.tile_data(*t).await?;
-            data.push(d);
-            fresh.push(f);
-        }
+        // The plan's tiles at once: a proof costs one round trip, not one
+        // per level.
+        let read = futures_util::future::try_join_all(
+            plan.tiles.iter().map(|t| self.client.tile_data(*t)),
+        )
+        .await?;
+        let (mut data, mut fresh): (Vec<_>, Vec<_>) = read.into_iter().unzip();
         let owned: Vec<Vec<u8>> = data.iter().map(|d| d.as_ref().clone()).collect();
         let hashes = match tile::verify_read_hashes(&plan, self.tree, &owned) {
             Ok(h) => h,
@@ -984,6 +1056,8 @@ impl TileHashes<'_> {
                     for t in &plan.tiles {
                         inner.cache.remove(t);
                         inner.cache.remove(&t.full());
+                        inner.reading.remove(t);
+                        inner.reading.remove(&t.full());
                     }
                 }
                 let mut owned = Vec::with_capacity(plan.tiles.len());

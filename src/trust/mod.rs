@@ -55,9 +55,15 @@ pub async fn save_heads(db: &Db, client: &LogClient) -> Result<(), Fatal> {
 /// asks; the same client (its verified tiles, its accepted heads) for every
 /// later fetch pass of the run. `build` makes the client (untrusting) when
 /// it is first needed ([`crate::services::Services::log`] passes it).
+///
+/// A sync's downloads start before the newest head is proven
+/// ([`RunLog::opened`]: the client anchored in the stored head, nothing
+/// fetched): lookups are proven against whatever head the client has
+/// accepted by then, and nothing is published until the newest one is.
 #[derive(Default)]
 pub struct RunLog {
-    client: tokio::sync::OnceCell<Arc<LogClient>>,
+    opened: tokio::sync::OnceCell<Arc<LogClient>>,
+    refreshed: tokio::sync::OnceCell<SignedHead>,
 }
 
 impl RunLog {
@@ -68,6 +74,21 @@ impl RunLog {
         build: impl FnOnce() -> LogClient,
     ) -> Result<Arc<LogClient>, Fatal> {
         self.open(db, build).await.map(|(c, _)| c)
+    }
+
+    /// The run's client, anchored in the stored head but not refreshed yet
+    /// (no request made): the same client [`RunLog::client`] returns.
+    pub async fn opened(
+        &self,
+        db: &Db,
+        build: impl FnOnce() -> LogClient,
+    ) -> Result<Arc<LogClient>, Fatal> {
+        self.opened
+            .get_or_try_init(
+                || async move { Ok::<_, Fatal>(Arc::new(open_log(db, build()).await?)) },
+            )
+            .await
+            .cloned()
     }
 
     /// Asks for the newest head, proves it consistent and saves it: on the
@@ -87,26 +108,26 @@ impl RunLog {
         Ok(latest)
     }
 
-    /// The client, and the head it was refreshed to if this call opened it.
+    /// The client, and the head it was refreshed to if this call refreshed
+    /// it first.
     async fn open(
         &self,
         db: &Db,
         build: impl FnOnce() -> LogClient,
     ) -> Result<(Arc<LogClient>, Option<SignedHead>), Fatal> {
-        let mut opened = None;
-        let slot = &mut opened;
-        let client = self
-            .client
+        let client = self.opened(db, build).await?;
+        let mut first = None;
+        let slot = &mut first;
+        let c = &client;
+        self.refreshed
             .get_or_try_init(|| async move {
-                let client = Arc::new(open_log(db, build()).await?);
-                let head = client.refresh_latest().await.map_err(Fatal::from)?;
-                save_heads(db, &client).await?;
-                *slot = Some(head);
-                Ok::<_, Fatal>(client)
+                let head = c.refresh_latest().await.map_err(Fatal::from)?;
+                save_heads(db, c).await?;
+                *slot = Some(head.clone());
+                Ok::<_, Fatal>(head)
             })
-            .await?
-            .clone();
-        Ok((client, opened))
+            .await?;
+        Ok((client, first))
     }
 }
 
