@@ -85,7 +85,8 @@ pub mod test {
     }
 
     /// `GOMIRROR_TEST_BATCH_WAIT_MS`: how long a partly filled publishing
-    /// batch waits (the crash sweeps pin the batches).
+    /// batch waits; set, it also turns off the early batch at the end of a
+    /// pass (the crash sweeps pin the batches).
     pub fn batch_wait() -> Option<Duration> {
         knob_ms("GOMIRROR_TEST_BATCH_WAIT_MS")
     }
