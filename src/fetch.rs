@@ -62,8 +62,7 @@ pub async fn pass(
     report: &mut SyncReport,
 ) -> Result<(), Fatal> {
     let client = svc.log(settings).await?;
-    fetch_and_publish(settings, svc, &client, work, due, out, report, None).await?;
-    save_heads(&svc.db, &client).await
+    fetch_and_publish(settings, svc, &client, work, due, out, report, None).await
 }
 
 /// [`pass`] started before the run's newest checksum-database head is
@@ -82,10 +81,10 @@ pub async fn pass_before_ready(
     gates: Gates,
 ) -> Result<(), Fatal> {
     let client = svc.opened_log(settings).await?;
-    fetch_and_publish(settings, svc, &client, work, due, out, report, Some(gates)).await?;
-    save_heads(&svc.db, &client).await
+    fetch_and_publish(settings, svc, &client, work, due, out, report, Some(gates)).await
 }
 
+/// The pass itself, on `client` (see [`pass`] and [`pass_before_ready`]).
 #[allow(clippy::too_many_arguments)]
 async fn fetch_and_publish(
     settings: &Settings,
@@ -369,7 +368,9 @@ async fn fetch_and_publish(
     {
         return Err(f);
     }
-    crate::fatal::stop_if_interrupted()
+    crate::fatal::stop_if_interrupted()?;
+    // The heads this pass accepted (its lookups'), for the next run.
+    save_heads(db, client).await
 }
 
 /// Prints the warnings and failures gathered since the last call; the

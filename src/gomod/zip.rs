@@ -36,6 +36,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use base64::Engine as _;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use zip::ZipReadOptions;
 use zip::read::read_zipfile_from_stream_with_options;
@@ -960,12 +961,6 @@ const WINDOW_BYTES: u64 = 32 << 20;
 /// would cost more than it saves.
 const PARALLEL_BYTES: u64 = 1 << 20;
 
-/// A reader and a buffer, kept across the windows hashed on one thread.
-#[derive(Default)]
-struct Scratch {
-    buf: Vec<u8>,
-}
-
 /// Hashes a window of entries: the digests in the window's order, or the
 /// error of its first entry (in directory order) that fails, the one a
 /// sequential pass would report. A large window's entries are hashed on the
@@ -976,19 +971,16 @@ fn hash_window(
     path: &Path,
     window: &[Entry],
     bytes: u64,
-    scratch: &mut Scratch,
+    buf: &mut Vec<u8>,
 ) -> Result<Vec<[u8; 32]>, ZipError> {
     if window.len() < 2 || bytes < PARALLEL_BYTES {
-        if scratch.buf.len() != BUF_SIZE {
-            scratch.buf = vec![0; BUF_SIZE];
-        }
+        buf.resize(BUF_SIZE, 0);
         let mut reader = BufReader::with_capacity(BUF_SIZE, FileAt::new(file, 0));
         return window
             .iter()
-            .map(|e| hash_entry(&mut reader, e, path, &mut scratch.buf))
+            .map(|e| hash_entry(&mut reader, e, path, buf))
             .collect();
     }
-    use rayon::prelude::*;
     let results: Vec<Result<[u8; 32], ZipError>> = window
         .par_iter()
         .map_init(
@@ -1133,7 +1125,8 @@ pub fn check_and_hash_zip_file(
     let mut uncompressed_size: u64 = 0;
     let mut window: Vec<Entry> = Vec::new();
     let mut window_bytes: u64 = 0;
-    let mut scratch = Scratch::default();
+    // The calling thread's buffer, kept across the windows it hashes.
+    let mut buf = Vec::new();
     loop {
         let next = directory.next_entry().map_err(with_path)?;
         let end = next.is_none();
@@ -1146,7 +1139,7 @@ pub fn check_and_hash_zip_file(
                 continue;
             }
         }
-        let digests = hash_window(&file, path, &window, window_bytes, &mut scratch)?;
+        let digests = hash_window(&file, path, &window, window_bytes, &mut buf)?;
         for (entry, digest) in window.drain(..).zip(digests) {
             // The first pass refused any name without the prefix.
             let Some(rest) = entry.name.strip_prefix(prefix.as_bytes()) else {

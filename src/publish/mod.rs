@@ -71,9 +71,11 @@ pub async fn publish_loop(
     mut rx: mpsc::Receiver<Verified>,
 ) -> Result<PublishCount, Fatal> {
     let mut count = PublishCount::default();
-    let mut previous_max: Option<i64> = db.call(|s| s.largest_served_head()).await?.map(|h| h.size);
+    // The largest head served before, read when the first batch may be
+    // published (a gated pass's tile fill may serve a new one until then).
+    let mut previous_max: Option<i64> = None;
     let mut batch: Vec<Verified> = Vec::new();
-    let mut ready = shared.gates.is_none();
+    let mut ready = false;
     loop {
         let deadline = tokio::time::sleep(batch_wait());
         tokio::pin!(deadline);
@@ -107,11 +109,10 @@ pub async fn publish_loop(
             continue;
         }
         if !batch.is_empty() && !ready {
-            // The run's head is still being proven: nothing is published
-            // before it is (and nothing at all if that fails).
+            // A gated pass's head may still be being proven: nothing is
+            // published before it is (and nothing at all if that fails).
             ready = wait_ready(&shared).await;
             if ready {
-                // The run's tile fill may have served a new head meanwhile.
                 previous_max = db.call(|s| s.largest_served_head()).await?.map(|h| h.size);
             } else {
                 shared.stop.store(true, Ordering::SeqCst);
