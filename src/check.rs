@@ -164,8 +164,9 @@ pub async fn check_version(
         Some(zip) => {
             let zip_path = zip_path.to_path_buf();
             let (mm, vv) = (m.to_string(), v.to_string());
+            let streamed = zip.value.streamed.clone();
             let summary = tokio::task::spawn_blocking(move || {
-                modzip::check_and_hash_zip(&zip_path, &mm, &vv)
+                modzip::check_and_hash_downloaded_zip(&zip_path, &mm, &vv, streamed.as_deref())
             })
             .await
             .map_err(|e| failed(format!("zip check crashed: {e}")))?

@@ -230,7 +230,8 @@ pub fn tlog_proofs(data: &[u8]) {
     }
 }
 
-/// Module zips, checked from a file as the mirror does.
+/// Module zips, checked from a file as the mirror does, with and without
+/// what checking them as they downloaded recorded.
 pub fn module_zip(data: &[u8]) {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let path = std::env::temp_dir().join(format!(
@@ -242,7 +243,26 @@ pub fn module_zip(data: &[u8]) {
         return;
     }
     let result = gomod::zip::check_and_hash_zip(&path, "example.com/m", "v1.0.0");
+    // The same zip checked as it downloads (in pieces whose size the data
+    // picks): what the download recorded never changes the answer.
+    let mut stream = gomod::zipstream::ZipStream::new();
+    let piece = 1 + usize::from(data.first().copied().unwrap_or(0));
+    for chunk in data.chunks(piece) {
+        stream.feed(chunk);
+    }
+    let streamed = stream.finish();
+    let with_stream = gomod::zip::check_and_hash_downloaded_zip(
+        &path,
+        "example.com/m",
+        "v1.0.0",
+        streamed.as_ref(),
+    );
     let _ = std::fs::remove_file(&path);
+    let show = |r: &Result<gomod::zip::ZipSummary, gomod::zip::ZipError>| match r {
+        Ok(s) => format!("{} {} {}", s.h1, s.files, s.uncompressed_size),
+        Err(e) => e.to_string(),
+    };
+    assert_eq!(show(&with_stream), show(&result));
     if let Ok(summary) = result {
         assert!(summary.h1.starts_with("h1:"));
         assert!(summary.uncompressed_size <= gomod::zip::MAX_ZIP_FILE);

@@ -14,6 +14,7 @@ pub mod pseudo;
 pub mod semver;
 pub mod toolchain;
 pub mod zip;
+pub mod zipstream;
 
 mod quote;
 mod unicode;

@@ -45,6 +45,7 @@ use super::dirhash;
 use super::path::{check, check_file_path};
 use super::quote::{display_bytes, quote, quote_bytes};
 use super::unicode::{equal_fold, fold_key, str_to_fold};
+use super::zipstream::StreamedZip;
 
 /// `MaxZipFile`: the largest module zip, and the largest total uncompressed size.
 pub const MAX_ZIP_FILE: u64 = 500 << 20;
@@ -839,7 +840,11 @@ fn hash_entry(
     entry: &Entry,
     zip_path: &Path,
     buf: &mut [u8],
+    streamed: Option<&StreamedZip>,
 ) -> Result<[u8; 32], ZipError> {
+    if let Some(digest) = streamed.and_then(|s| streamed_digest(s, entry)) {
+        return Ok(digest);
+    }
     let name = entry.display();
     let io_err = |err: io::Error| entry_error(entry, zip_path, err);
 
@@ -953,6 +958,29 @@ fn hash_entry(
     Ok(hasher.finalize().into())
 }
 
+/// The digest this pass would compute for `entry`, when the download
+/// already computed it (see [`super::zipstream`]): a record made from the
+/// local header at the entry's offset, for the method and sizes the entry
+/// declares, whose data inflated to the entry's CRC-32 and was followed by
+/// the descriptor the entry calls for. The same inflater over the same bytes
+/// of the file gives the same content, so every check below would pass and
+/// the hash would be the record's.
+fn streamed_digest(streamed: &StreamedZip, entry: &Entry) -> Option<[u8; 32]> {
+    let r = streamed.at(entry.header_offset)?;
+    let plain = !entry.is_dir()
+        && entry.flags & FLAG_ENCRYPTED == 0
+        && (entry.method == METHOD_STORED || entry.method == METHOD_DEFLATED);
+    let descriptor_ok =
+        entry.flags & FLAG_DATA_DESCRIPTOR == 0 || r.descriptor_crc == Some(entry.crc32);
+    (plain
+        && descriptor_ok
+        && r.method == entry.method
+        && r.compressed_size == entry.compressed_size
+        && r.uncompressed_size == entry.uncompressed_size
+        && r.crc32 == entry.crc32)
+        .then_some(r.sha256)
+}
+
 /// The most directory records hashed together (see [`hash_window`]).
 const WINDOW_ENTRIES: usize = 1024;
 /// The most compressed bytes (and name bytes) hashed together.
@@ -972,13 +1000,14 @@ fn hash_window(
     window: &[Entry],
     bytes: u64,
     buf: &mut Vec<u8>,
+    streamed: Option<&StreamedZip>,
 ) -> Result<Vec<[u8; 32]>, ZipError> {
     if window.len() < 2 || bytes < PARALLEL_BYTES {
         buf.resize(BUF_SIZE, 0);
         let mut reader = BufReader::with_capacity(BUF_SIZE, FileAt::new(file, 0));
         return window
             .iter()
-            .map(|e| hash_entry(&mut reader, e, path, buf))
+            .map(|e| hash_entry(&mut reader, e, path, buf, streamed))
             .collect();
     }
     let results: Vec<Result<[u8; 32], ZipError>> = window
@@ -990,7 +1019,7 @@ fn hash_window(
                     vec![0; BUF_SIZE],
                 )
             },
-            |(reader, buf), e| hash_entry(reader, e, path, buf),
+            |(reader, buf), e| hash_entry(reader, e, path, buf, streamed),
         )
         .collect();
     results.into_iter().collect()
@@ -1067,6 +1096,17 @@ pub fn check_and_hash_zip(
     module: &str,
     version: &str,
 ) -> Result<ZipSummary, ZipError> {
+    check_and_hash_downloaded_zip(path, module, version, None)
+}
+
+/// [`check_and_hash_zip`] of a zip whose entries were hashed as it
+/// downloaded (see [`check_and_hash_zip_streamed`]).
+pub fn check_and_hash_downloaded_zip(
+    path: &Path,
+    module: &str,
+    version: &str,
+    streamed: Option<&StreamedZip>,
+) -> Result<ZipSummary, ZipError> {
     check(module, version).map_err(|e| invalid(e.0))?;
     let file = File::open(path).map_err(|err| {
         ZipError::Io(io::Error::new(
@@ -1074,7 +1114,7 @@ pub fn check_and_hash_zip(
             format!("{}: {err}", path.display()),
         ))
     })?;
-    check_and_hash_zip_file(file, path, module, version)
+    check_and_hash_zip_streamed(file, path, module, version, streamed)
 }
 
 /// [`check_and_hash_zip`] of a file already open (one a store handed out);
@@ -1084,6 +1124,20 @@ pub fn check_and_hash_zip_file(
     path: &Path,
     module: &str,
     version: &str,
+) -> Result<ZipSummary, ZipError> {
+    check_and_hash_zip_streamed(file, path, module, version, None)
+}
+
+/// [`check_and_hash_zip_file`] of a zip whose entries were hashed as it
+/// downloaded (`streamed`, see [`super::zipstream`]): an entry the download
+/// recorded exactly as the central directory declares it is not read
+/// again; the result, error or summary, is the same as without.
+pub fn check_and_hash_zip_streamed(
+    file: File,
+    path: &Path,
+    module: &str,
+    version: &str,
+    streamed: Option<&StreamedZip>,
 ) -> Result<ZipSummary, ZipError> {
     check(module, version).map_err(|e| invalid(e.0))?;
     let with_path = |err: io::Error| {
@@ -1125,6 +1179,9 @@ pub fn check_and_hash_zip_file(
     let mut uncompressed_size: u64 = 0;
     let mut window: Vec<Entry> = Vec::new();
     let mut window_bytes: u64 = 0;
+    // What is left to read in the window: entries the download hashed cost
+    // nothing, and are no reason to spread the window over the pool.
+    let mut window_work: u64 = 0;
     // The calling thread's buffer, kept across the windows it hashes.
     let mut buf = Vec::new();
     loop {
@@ -1134,12 +1191,15 @@ pub fn check_and_hash_zip_file(
             window_bytes = window_bytes
                 .saturating_add(entry.compressed_size)
                 .saturating_add(entry.name.len() as u64);
+            if streamed.is_none_or(|s| streamed_digest(s, &entry).is_none()) {
+                window_work = window_work.saturating_add(entry.compressed_size);
+            }
             window.push(entry);
             if window.len() < WINDOW_ENTRIES && window_bytes < WINDOW_BYTES {
                 continue;
             }
         }
-        let digests = hash_window(&file, path, &window, window_bytes, &mut buf)?;
+        let digests = hash_window(&file, path, &window, window_work, &mut buf, streamed)?;
         for (entry, digest) in window.drain(..).zip(digests) {
             // The first pass refused any name without the prefix.
             let Some(rest) = entry.name.strip_prefix(prefix.as_bytes()) else {
@@ -1155,6 +1215,7 @@ pub fn check_and_hash_zip_file(
             hashed.push(rest, digest);
         }
         window_bytes = 0;
+        window_work = 0;
         if end {
             break;
         }

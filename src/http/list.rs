@@ -348,7 +348,8 @@ impl UpstreamList {
                 .upstream
                 .get_to_file_tries(&url, limit, dest, 1)
                 .await?;
-            Ok((d, d.size))
+            let size = d.size;
+            Ok((d, size))
         })
         .await
     }

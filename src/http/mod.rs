@@ -74,6 +74,7 @@ use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 
 use crate::bounded::Budget;
+use crate::gomod::zipstream::{StreamedZip, ZipStream};
 use crate::redact::{Secrets, redact_url};
 
 /// Why a request failed. Every variant names the URL (credentials masked).
@@ -200,10 +201,14 @@ pub(crate) fn announce_retry(
 }
 
 /// A body downloaded to a file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Download {
     pub size: u64,
     pub sha256: [u8; 32],
+    /// A body that began as a zip: its entries inflated and hashed as they
+    /// arrived, for the module zip check to take instead of reading them
+    /// again (see [`crate::gomod::zipstream`]).
+    pub streamed: Option<Arc<StreamedZip>>,
 }
 
 /// The shared HTTP client.
@@ -527,7 +532,7 @@ impl Upstream {
                         source: std::io::Error::other(e.to_string()),
                     })?;
                     result?;
-                    let (wsize, sha256) = written.map_err(|source| FetchError::Io {
+                    let (wsize, sha256, streamed) = written.map_err(|source| FetchError::Io {
                         url: redact_url(url),
                         path: dest.to_path_buf(),
                         source,
@@ -536,6 +541,7 @@ impl Upstream {
                     Ok(Download {
                         size: budget.used(),
                         sha256,
+                        streamed: streamed.map(Arc::new),
                     })
                 },
                 limit,
@@ -668,6 +674,9 @@ impl Upstream {
             // A file growing meanwhile is refused at the limit too.
             let mut budget = Budget::new(limit);
             let mut hasher = Sha256::new();
+            // A module zip read from a local upstream is checked as it is
+            // read, as one downloaded would be (see `write_hashed`).
+            let mut zip = ZipStream::new();
             let mut kept = Vec::new();
             let mut out = match &dest {
                 Some(d) => Some(std::io::BufWriter::with_capacity(
@@ -689,6 +698,9 @@ impl Upstream {
                     });
                 }
                 hasher.update(&buf[..n]);
+                if zip.is_active() {
+                    zip.feed(&buf[..n]);
+                }
                 match (&mut out, &dest) {
                     (Some(w), Some(d)) => w.write_all(&buf[..n]).map_err(|e| io(e, d))?,
                     _ if to_memory => kept.extend_from_slice(&buf[..n]),
@@ -705,6 +717,7 @@ impl Upstream {
                 Download {
                     size: budget.used(),
                     sha256: hasher.finalize().into(),
+                    streamed: zip.finish().map(Arc::new),
                 },
             ))
         };
@@ -850,21 +863,28 @@ impl Upstream {
     }
 }
 
+/// Writes a body to `path` as it arrives, hashing it; a body that begins as
+/// a zip has its entries checked on the way too ([`ZipStream`]), so that
+/// the check after the download is left the central directory alone.
 fn write_hashed(
     path: &Path,
     mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
-) -> std::io::Result<(u64, [u8; 32])> {
+) -> std::io::Result<(u64, [u8; 32], Option<StreamedZip>)> {
     let file = std::fs::File::create(path)?;
     let mut out = std::io::BufWriter::with_capacity(256 << 10, file);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
+    let mut zip = ZipStream::new();
     while let Some(chunk) = rx.blocking_recv() {
         hasher.update(&chunk);
         out.write_all(&chunk)?;
+        if zip.is_active() {
+            zip.feed(&chunk);
+        }
         size += chunk.len() as u64;
     }
     out.flush()?;
-    Ok((size, hasher.finalize().into()))
+    Ok((size, hasher.finalize().into(), zip.finish()))
 }
 
 /// A transport error as a [`FetchError`]: classified by its cause chain, its
@@ -1506,6 +1526,90 @@ pub(crate) mod tests {
         drop(body);
         let mut again = up.get_streamed(&url, 1 << 20).await.unwrap();
         assert!(again.chunk().await.unwrap().is_some());
+    }
+
+    /// A module zip written as Go's writer does (sizes after the data).
+    fn small_module_zip() -> Vec<u8> {
+        use std::io::Write as _;
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        let mut w = zip::ZipWriter::new_stream(Vec::new());
+        for i in 0..5 {
+            w.start_file(format!("example.com/m@v1.0.0/f{i}.go"), opts)
+                .unwrap();
+            w.write_all(format!("package m // {i}\n").repeat(2000).as_bytes())
+                .unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_zip_body_is_checked_as_it_arrives_and_other_bodies_are_not() {
+        let zip = Arc::new(small_module_zip());
+        let body = zip.clone();
+        // Sent in small pieces, so that headers and data span chunks.
+        let server = RawServer::start(move |path, stream| {
+            let bytes: &[u8] = if path.ends_with(".zip") {
+                &body
+            } else {
+                b"module example.com/m\n"
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                bytes.len()
+            );
+            stream.write_all(head.as_bytes()).ok();
+            for piece in bytes.chunks(777) {
+                if stream.write_all(piece).is_err() {
+                    return;
+                }
+                stream.flush().ok();
+            }
+        });
+        let up = client(Duration::from_secs(5), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("z");
+        let got = up
+            .get_to_file(&server.url("/m/@v/v1.0.0.zip"), 1 << 20, &dest)
+            .await
+            .unwrap();
+        assert_eq!(got.sha256, <[u8; 32]>::from(Sha256::digest(&*zip)));
+        let streamed = got.streamed.expect("a zip body is checked on the way");
+        assert_eq!(streamed.len(), 5);
+        let summary = crate::gomod::zip::check_and_hash_downloaded_zip(
+            &dest,
+            "example.com/m",
+            "v1.0.0",
+            Some(&streamed),
+        )
+        .unwrap();
+        let plain =
+            crate::gomod::zip::check_and_hash_zip(&dest, "example.com/m", "v1.0.0").unwrap();
+        assert_eq!(summary.h1, plain.h1);
+
+        let got = up
+            .get_to_file(
+                &server.url("/m/@v/v1.0.0.mod"),
+                1 << 20,
+                &dir.path().join("g"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.streamed, None);
+
+        // A local upstream's zip is checked as it is read, too.
+        std::fs::create_dir_all(dir.path().join("up/m/@v")).unwrap();
+        std::fs::write(dir.path().join("up/m/@v/v1.0.0.zip"), &*zip).unwrap();
+        let url = Url::parse(&format!(
+            "file://{}/up/m/@v/v1.0.0.zip",
+            dir.path().display()
+        ))
+        .unwrap();
+        let got = up
+            .get_to_file(&url, 1 << 20, &dir.path().join("h"))
+            .await
+            .unwrap();
+        assert_eq!(got.streamed.map(|s| s.len()), Some(5));
     }
 
     #[tokio::test]

@@ -379,6 +379,7 @@ fn copy_hashed(from: &Path, dest: &Path, limit: u64) -> Result<Download, String>
     Ok(Download {
         size,
         sha256: hasher.finalize().into(),
+        streamed: None,
     })
 }
 
