@@ -74,7 +74,7 @@ use reqwest::{StatusCode, Url};
 use sha2::{Digest, Sha256};
 
 use crate::bounded::Budget;
-use crate::gomod::zipstream::{StreamedZip, ZipStream};
+use crate::gomod::zipstream::{FOLLOW_STEP, Follower, StreamedZip, ZipStream};
 use crate::redact::{Secrets, redact_url};
 
 /// Why a request failed. Every variant names the URL (credentials masked).
@@ -864,8 +864,9 @@ impl Upstream {
 }
 
 /// Writes a body to `path` as it arrives, hashing it; a body that begins as
-/// a zip has its entries checked on the way too ([`ZipStream`]), so that
-/// the check after the download is left the central directory alone.
+/// a zip has its entries checked on the way too, by a [`Follower`] reading
+/// the file behind the writer (the download never waits for it), so that the
+/// check after the download is left what the follower had not reached.
 fn write_hashed(
     path: &Path,
     mut rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
@@ -874,17 +875,30 @@ fn write_hashed(
     let mut out = std::io::BufWriter::with_capacity(256 << 10, file);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    let mut zip = ZipStream::new();
+    let mut follower: Option<Follower> = None;
+    let mut told = 0u64;
     while let Some(chunk) = rx.blocking_recv() {
+        if size == 0 && chunk.starts_with(b"PK\x03\x04") {
+            follower = Follower::start(path);
+        }
         hasher.update(&chunk);
         out.write_all(&chunk)?;
-        if zip.is_active() {
-            zip.feed(&chunk);
-        }
         size += chunk.len() as u64;
+        if let Some(f) = &follower {
+            // What the buffer has handed to the file so far.
+            let in_file = size - out.buffer().len() as u64;
+            if in_file >= told + FOLLOW_STEP {
+                f.written(in_file);
+                told = in_file;
+            }
+        }
     }
     out.flush()?;
-    Ok((size, hasher.finalize().into(), zip.finish()))
+    let streamed = follower.and_then(|f| {
+        f.written(size);
+        f.finish()
+    });
+    Ok((size, hasher.finalize().into(), streamed))
 }
 
 /// A transport error as a [`FetchError`]: classified by its cause chain, its
