@@ -91,6 +91,13 @@ pub mod test {
         knob_ms("GOMIRROR_TEST_BATCH_WAIT_MS")
     }
 
+    /// `GOMIRROR_TEST_BATCH_DEADLINE_MS`: how long a partly filled batch
+    /// waits, leaving the early batch at the end of a pass on (a test of
+    /// that early batch makes the deadline longer than the run).
+    pub fn batch_deadline() -> Option<Duration> {
+        knob_ms("GOMIRROR_TEST_BATCH_DEADLINE_MS")
+    }
+
     /// `GOMIRROR_TEST_UNPACK_DELAY_MS`: a pause per unpacked file (tests that
     /// signal a long import).
     pub fn unpack_delay() -> Option<Duration> {

@@ -359,6 +359,65 @@ fn published_count(m: &Mirror) -> usize {
         .count()
 }
 
+/// Once every version of a pass is with a worker, a partly filled batch is
+/// published 30 ms after its last arrival instead of sitting out the batch
+/// deadline: here the deadline is a minute, one zip trickles for seconds,
+/// and the other versions are in the tree while that zip still downloads.
+#[test]
+fn a_partial_batch_is_published_while_the_last_download_still_runs() {
+    let m = Mirror::new(Corpus::generated(2, 2, 11));
+    let versions = m.upstream.versions();
+    let (slow_path, slow_v) = versions[0].clone();
+    let zip = format!("/proxy/{}", version_file(&slow_path, &slow_v, "zip"));
+    let size = crate::support::http::get(&format!("{}{zip}", m.upstream.url()))
+        .expect("the zip")
+        .body
+        .len() as u64;
+    // About six seconds, well inside the minimum rate's 30 s grace.
+    m.upstream.inject(Fault::Trickle {
+        path_prefix: zip.clone(),
+        bytes_per_sec: (size / 6).max(1),
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gomirror"))
+        .arg("-c")
+        .arg(m.config_path())
+        .arg("sync")
+        .env("GOMIRROR_TEST_RETRY_BASE_MS", "1")
+        .env("GOMIRROR_TEST_BATCH_DEADLINE_MS", "60000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start gomirror");
+    let published = |m: &Mirror| {
+        versions[1..].iter().all(|(p, v)| {
+            m.tree_files()
+                .iter()
+                .any(|f| f.ends_with(&version_file(p, v, "zip")))
+        })
+    };
+    let started = Instant::now();
+    while !published(&m) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the sync ended ({status}) before the other versions were seen published: they waited for the slow zip"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(50),
+            "the other versions not published after 50 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still downloading the slow zip"
+    );
+    m.assert_absent(&slow_path, &slow_v);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    m.assert_mirrored(&slow_path, &slow_v);
+}
+
 #[test]
 fn sigterm_mid_sync_stops_cleanly_and_a_rerun_converges() {
     let cfg = Cfg {

@@ -41,7 +41,9 @@ const TAIL_IDLE: Duration = Duration::from_millis(30);
 /// batches (and so the durability points of a run) the same on every run,
 /// however loaded the machine.
 fn batch_wait() -> Duration {
-    crate::env::test::batch_wait().unwrap_or(BATCH_WAIT)
+    crate::env::test::batch_wait()
+        .or_else(crate::env::test::batch_deadline)
+        .unwrap_or(BATCH_WAIT)
 }
 
 /// [`TAIL_IDLE`], unless a test fixed the batches (then only a full batch,
