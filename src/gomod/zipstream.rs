@@ -1,9 +1,11 @@
-//! A module zip checked while it downloads. The bytes are fed here as they
-//! arrive; each entry's data is inflated and hashed in the order it lies in
-//! the file, so that when the last byte lands only the central directory is
-//! left to read ([`super::zip::check_and_hash_zip_streamed`]). On a first
-//! sync the last, largest zips were otherwise hashed after their download
-//! ended, with the network idle.
+//! A module zip checked while it downloads. A [`Follower`] thread reads the
+//! staged file behind the writer and feeds a [`ZipStream`], which inflates
+//! and hashes each entry in the order it lies in the file; when the last
+//! byte lands, the check after the download
+//! ([`super::zip::check_and_hash_zip_streamed`]) is left the central
+//! directory and whatever the follower had not reached. On a first sync the
+//! last, largest zips were otherwise hashed after their download ended, with
+//! the network idle.
 //!
 //! Nothing here is trusted on its own. A record says what the local header
 //! at an offset led to: the method, how many compressed bytes the data took,
@@ -18,9 +20,11 @@
 //! size follows its data, zip64, an unknown method, bad deflate data) just
 //! stops the recording, and what was recorded before stays usable.
 //!
-//! Bounded: at most [`MAX_RECORDS`] records (about 80 bytes each) and
-//! Go's `MaxZipFile` (500 MiB) inflated bytes per entry; one inflater and a
-//! 64 KiB buffer per download.
+//! Bounded, per zip downloading: at most [`MAX_RECORDS`] records (about 80
+//! bytes each) and Go's `MaxZipFile` (500 MiB) inflated bytes per entry; one
+//! inflater, a 64 KiB output buffer and the follower's 256 KiB read buffer;
+//! with a `Helper`, ten 64 KiB buffers more. About 1 MB, and two threads
+//! at most, that end with the download.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -551,7 +555,7 @@ struct Shared {
 /// A [`ZipStream`] that follows a zip being written to a file, on a thread
 /// of its own, reading what the writer has put in the file so far. The
 /// download never waits for it: when the last byte is written the follower
-/// stops where it is (or finishes, with at most [`DRAIN_AT_END`] left), and
+/// stops where it is (or finishes, with at most `DRAIN_AT_END` left), and
 /// the check after the download reads whatever it did not record. A
 /// large, well-compressed zip, hashed slower than one gigabit delivers it,
 /// then costs its check only the part the follower had not reached, spread
