@@ -840,11 +840,7 @@ fn hash_entry(
     entry: &Entry,
     zip_path: &Path,
     buf: &mut [u8],
-    streamed: Option<&StreamedZip>,
 ) -> Result<[u8; 32], ZipError> {
-    if let Some(digest) = streamed.and_then(|s| streamed_digest(s, entry)) {
-        return Ok(digest);
-    }
     let name = entry.display();
     let io_err = |err: io::Error| entry_error(entry, zip_path, err);
 
@@ -989,26 +985,29 @@ const WINDOW_BYTES: u64 = 32 << 20;
 /// would cost more than it saves.
 const PARALLEL_BYTES: u64 = 1 << 20;
 
-/// Hashes a window of entries: the digests in the window's order, or the
-/// error of its first entry (in directory order) that fails, the one a
-/// sequential pass would report. A large window's entries are hashed on the
-/// rayon pool, so that one big zip (the last of a sync, often) uses every
-/// core instead of one; memory stays bounded by the window.
+/// Hashes a window of entries, each with the digest the download already
+/// made of it, if any: the digests in the window's order, or the error of its
+/// first entry (in directory order) that fails, the one a sequential pass
+/// would report. `bytes` is what is left to read; a window with 1 MiB or
+/// more has its entries hashed on the rayon pool, so that one big zip (the
+/// last of a sync, often) uses every core instead of one; memory stays
+/// bounded by the window.
 fn hash_window(
     file: &File,
     path: &Path,
-    window: &[Entry],
+    window: &[(Entry, Option<[u8; 32]>)],
     bytes: u64,
     buf: &mut Vec<u8>,
-    streamed: Option<&StreamedZip>,
 ) -> Result<Vec<[u8; 32]>, ZipError> {
+    let hash =
+        |reader: &mut BufReader<FileAt<'_>>, buf: &mut [u8], (e, known): &(Entry, _)| match known {
+            Some(digest) => Ok(*digest),
+            None => hash_entry(reader, e, path, buf),
+        };
     if window.len() < 2 || bytes < PARALLEL_BYTES {
         buf.resize(BUF_SIZE, 0);
         let mut reader = BufReader::with_capacity(BUF_SIZE, FileAt::new(file, 0));
-        return window
-            .iter()
-            .map(|e| hash_entry(&mut reader, e, path, buf, streamed))
-            .collect();
+        return window.iter().map(|e| hash(&mut reader, buf, e)).collect();
     }
     let results: Vec<Result<[u8; 32], ZipError>> = window
         .par_iter()
@@ -1019,7 +1018,7 @@ fn hash_window(
                     vec![0; BUF_SIZE],
                 )
             },
-            |(reader, buf), e| hash_entry(reader, e, path, buf, streamed),
+            |(reader, buf), e| hash(reader, buf, e),
         )
         .collect();
     results.into_iter().collect()
@@ -1177,7 +1176,8 @@ pub fn check_and_hash_zip_streamed(
     let mut hashed = HashedEntries::with_capacity(entries as usize, name_bytes as usize);
     let mut files = 0;
     let mut uncompressed_size: u64 = 0;
-    let mut window: Vec<Entry> = Vec::new();
+    // Each entry with the digest the download made of it, when it did.
+    let mut window: Vec<(Entry, Option<[u8; 32]>)> = Vec::new();
     let mut window_bytes: u64 = 0;
     // What is left to read in the window: entries the download hashed cost
     // nothing, and are no reason to spread the window over the pool.
@@ -1191,16 +1191,17 @@ pub fn check_and_hash_zip_streamed(
             window_bytes = window_bytes
                 .saturating_add(entry.compressed_size)
                 .saturating_add(entry.name.len() as u64);
-            if streamed.is_none_or(|s| streamed_digest(s, &entry).is_none()) {
+            let known = streamed.and_then(|s| streamed_digest(s, &entry));
+            if known.is_none() {
                 window_work = window_work.saturating_add(entry.compressed_size);
             }
-            window.push(entry);
+            window.push((entry, known));
             if window.len() < WINDOW_ENTRIES && window_bytes < WINDOW_BYTES {
                 continue;
             }
         }
-        let digests = hash_window(&file, path, &window, window_work, &mut buf, streamed)?;
-        for (entry, digest) in window.drain(..).zip(digests) {
+        let digests = hash_window(&file, path, &window, window_work, &mut buf)?;
+        for ((entry, _), digest) in window.drain(..).zip(digests) {
             // The first pass refused any name without the prefix.
             let Some(rest) = entry.name.strip_prefix(prefix.as_bytes()) else {
                 return Err(invalid(format!(
@@ -1234,7 +1235,7 @@ pub fn check_and_hash_zip_streamed(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::io::Write;
     use std::path::PathBuf;
@@ -1791,8 +1792,9 @@ mod tests {
     }
 
     /// Content for entry `i` that differs per entry and does not compress
-    /// away (the parallel path needs a window of at least `PARALLEL_BYTES`).
-    fn noise(i: usize, len: usize) -> Vec<u8> {
+    /// away (the parallel path needs a window of at least `PARALLEL_BYTES`;
+    /// `zipstream`'s tests, zips larger than what a follower drains).
+    pub(in crate::gomod) fn noise(i: usize, len: usize) -> Vec<u8> {
         let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         (0..len)
             .map(|_| {

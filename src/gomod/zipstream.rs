@@ -682,6 +682,7 @@ mod tests {
     use zip::write::SimpleFileOptions;
 
     use super::*;
+    use crate::gomod::zip::tests::noise;
     use crate::gomod::zip::{ZipSummary, check_and_hash_zip_file, check_and_hash_zip_streamed};
 
     const M: &str = "example.com/m";
@@ -691,26 +692,13 @@ mod tests {
         format!("{M}@{V}/{rel}")
     }
 
-    /// Content that differs per entry and compresses a little.
-    fn content(i: usize, len: usize) -> Vec<u8> {
-        let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                b"package m // go\n"[(x % 16) as usize]
-            })
-            .collect()
-    }
-
     /// A zip of `files` entries (plus a directory entry when `dir`): written
     /// as Go's writer does, sizes after the data (`stream`), or with sizes in
     /// the local headers.
     fn module_zip(files: usize, method: CompressionMethod, stream: bool, dir: bool) -> Vec<u8> {
         let opts = SimpleFileOptions::default().compression_method(method);
         let entries: Vec<(String, Vec<u8>)> = (0..files)
-            .map(|i| (name(&format!("f{i}.go")), content(i, 100 + i * 977)))
+            .map(|i| (name(&format!("f{i}.go")), noise(i, 100 + i * 977)))
             .collect();
         macro_rules! write_all {
             ($w:expr) => {{
@@ -914,7 +902,7 @@ mod tests {
         let mut w = zip::ZipWriter::new_stream(Vec::new());
         for i in 0..12 {
             w.start_file(name(&format!("big{i}.txt")), opts).unwrap();
-            w.write_all(&content(i, 1 << 20)).unwrap();
+            w.write_all(&noise(i, 1 << 20)).unwrap();
         }
         w.finish().unwrap().into_inner()
     }
